@@ -1,0 +1,48 @@
+# mesos-gpu: one command for the tests (`make test`) and, later, one for the demo (`make demo`).
+# Both create or reuse the virtual environment in .venv and install what they need, including the
+# Debian packages (ZooKeeper, Docker engine) through scripts/install-system-deps.sh.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+PYTEST_ARGS ?=
+
+.PHONY: test check lint typecheck imports pytest install system-deps bench clean
+
+test: system-deps install check pytest
+
+check: lint typecheck imports
+
+install: $(STAMP)
+
+# Reinstall whenever the package metadata or the compat parser changes.
+$(STAMP): setup.cfg pyproject.toml compat/http-parser/pyproject.toml compat/http-parser/http_parser/http.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade "pip>=23" "setuptools>=64" wheel
+	# pymesos's `http-parser` dependency is satisfied by our compat build (see compat/http-parser/README.md).
+	$(PIP) install ./compat/http-parser
+	$(PIP) install -e ".[test,tf]"
+	@touch $@
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy
+
+imports: install
+	$(BIN)/lint-imports
+
+pytest: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: system-deps install
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache .hypothesis

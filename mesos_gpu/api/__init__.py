@@ -1,0 +1,1 @@
+"""The REST JSON API (tornado), served by the scheduler process."""

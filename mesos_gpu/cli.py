@@ -1,0 +1,48 @@
+"""The `mesos-gpu` command: one entry point whose subcommands live beside the code they drive.
+
+Each module named in `SUBCOMMANDS` exposes `register(subparsers)`, which adds its subcommand(s) and
+sets `func` (taking the parsed namespace, returning an exit code) as the parser default. Modules keep
+heavy imports (pymesos, kazoo, tornado) inside their functions so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from mesos_gpu import __version__
+
+# Subcommand modules, in the order they appear in `--help`.
+SUBCOMMANDS: tuple[str, ...] = ()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mesos-gpu",
+        description="Run GPU TensorFlow jobs on Apache Mesos: submit, watch and manage jobs, "
+        "run the scheduler, or try everything on one machine with the embedded local cluster.",
+    )
+    parser.add_argument("--version", action="version", version=f"mesos-gpu {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

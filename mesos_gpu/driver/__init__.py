@@ -1,0 +1,1 @@
+"""pymesos glue: driver callbacks become state-machine events; commands become driver calls."""

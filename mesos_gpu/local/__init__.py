@@ -1,0 +1,1 @@
+"""The embedded Mesos-compatible local cluster (master, agents) and a local ZooKeeper launcher."""

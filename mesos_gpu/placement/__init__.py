@@ -1,0 +1,1 @@
+"""Placement (pure): offers view, filters with named reasons, scorers, and the gang planner."""

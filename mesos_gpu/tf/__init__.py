@@ -1,0 +1,1 @@
+"""Distributed TensorFlow: TF_CONFIG building (pure) and the in-task launcher (ZooKeeper barrier)."""

@@ -1,8 +1,8 @@
 """A standalone ZooKeeper server from the local install (Debian's `zookeeper` package).
 
 Used by `mesos-gpu local`, `make demo` and the test fixtures: it writes a `zoo.cfg` into a private
-directory, starts `QuorumPeerMain` on a loopback port, waits until the server answers `ruok`, and
-stops it (SIGTERM, then SIGKILL) on `stop()` or when used as a context manager.
+directory, starts `QuorumPeerMain` on a loopback port, waits until the server serves clients (`srvr`
+reports its version), and stops it (SIGTERM, then SIGKILL) on `stop()` or as a context manager.
 """
 
 from __future__ import annotations
@@ -162,9 +162,11 @@ class ZooKeeperServer:
                     f"{self.hosts}; its output:\n{self._tail()}"
                 )
             try:
-                if four_letter_word(self.host, self.port, "ruok") == "imok":
+                # `ruok` answers `imok` before the server serves clients; `srvr` tells the truth.
+                answer = four_letter_word(self.host, self.port, "srvr")
+                if answer.startswith("Zookeeper version:"):
                     return
-                last_error = "answered ruok without imok"
+                last_error = answer.strip() or "empty answer to srvr"
             except OSError as exc:
                 last_error = str(exc)
             time.sleep(0.1)

@@ -1,0 +1,455 @@
+"""The scheduler's settings, read from environment-style variables into one typed, frozen value.
+
+Pure: it reads the mapping it is given (never `os.environ` itself) and does no I/O; a secret kept in a
+file is only named here and read by the caller through `SchedulerSettings.resolve_secret`. The DC/OS
+package's `marathon.json.mustache` sets exactly the variables read here. An empty value means unset.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar, cast, get_args
+
+from mesos_gpu.errors import FieldError, ValidationError, json_pointer
+
+__all__ = [
+    "ENV",
+    "Containerizer",
+    "CpuTasksOnGpuAgents",
+    "LogLevel",
+    "SchedulerSettings",
+    "parse_zk_url",
+]
+
+Containerizer = Literal["mesos", "docker"]
+# restricted: CPU-only tasks never go to GPU agents (Marathon's default `gpu_scheduling_behavior`);
+# fallback: only when no agent without GPUs fits them now; unrestricted: any agent that fits.
+CpuTasksOnGpuAgents = Literal["restricted", "fallback", "unrestricted"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+ONE_WEEK_SECONDS = 7 * 24 * 3600.0
+# Mesos turns failover_timeout into a Duration (int64 nanoseconds); longer values are rejected.
+MAX_DURATION_SECONDS = (2**63 - 1) / 1e9
+DEFAULT_API_PORT = 8080
+
+
+class ENV:
+    """Names of the variables `SchedulerSettings.from_env` reads (the package template sets them)."""
+
+    FRAMEWORK_NAME_DCOS = "DCOS_PACKAGE_FRAMEWORK_NAME"
+    FRAMEWORK_NAME = "MESOS_GPU_FRAMEWORK_NAME"
+    MASTER = "MESOS_GPU_MASTER"
+    ZK = "MESOS_GPU_ZK"
+    ROLE = "MESOS_GPU_ROLE"
+    USER = "MESOS_GPU_USER"
+    PRINCIPAL = "MESOS_GPU_PRINCIPAL"
+    SECRET = "MESOS_GPU_SECRET"
+    SECRET_FILE = "MESOS_GPU_SECRET_FILE"
+    FAILOVER_TIMEOUT = "MESOS_GPU_FAILOVER_TIMEOUT"
+    API_HOST = "MESOS_GPU_API_HOST"
+    API_PORT = "MESOS_GPU_API_PORT"
+    MARATHON_PORT_API = "PORT_API"  # Marathon's variable for the port definition named "api"
+    MARATHON_PORT0 = "PORT0"
+    API_TOKENS = "MESOS_GPU_API_TOKENS"
+    API_TOKENS_FILE = "MESOS_GPU_API_TOKENS_FILE"
+    API_AUTH_READS = "MESOS_GPU_API_AUTH_READS"
+    LOG_LEVEL = "MESOS_GPU_LOG_LEVEL"
+    DEFAULT_CONTAINERIZER = "MESOS_GPU_DEFAULT_CONTAINERIZER"
+    CPU_TASKS_ON_GPU_AGENTS = "MESOS_GPU_CPU_TASKS_ON_GPU_AGENTS"
+    HEARTBEAT_TIMEOUT = "MESOS_GPU_HEARTBEAT_TIMEOUT"
+    ADVERTISED_HOST = "MESOS_GPU_ADVERTISED_HOST"
+    MARATHON_HOST = "HOST"  # Marathon's variable: the agent's hostname
+    LAUNCHER_URI_BASE = "MESOS_GPU_LAUNCHER_URI_BASE"
+    INSTANCES = "MESOS_GPU_INSTANCES"
+
+    @classmethod
+    def names(cls) -> frozenset[str]:
+        """Every variable `SchedulerSettings.from_env` may read."""
+        return frozenset(v for k, v in vars(cls).items() if k.isupper() and isinstance(v, str))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchedulerSettings:
+    """Everything the scheduler process is configured with. Build it with `from_env`.
+
+    `zk_url` is the base (`zk://h1:2181,h2:2181/mesos-gpu`); this framework keeps its state under
+    `zk_framework_root` (the base path plus the framework name), so two installs never collide.
+    """
+
+    framework_name: str = "mesos-gpu"
+    master: str = "127.0.0.1:5050"  # host:port or zk://hosts/path, the two forms pymesos accepts
+    zk_url: str = "zk://127.0.0.1:2181/mesos-gpu"
+    role: str = "*"
+    user: str | None = None  # FrameworkInfo.user; None: the caller uses the OS user it runs as
+    principal: str | None = None
+    secret: str | None = field(default=None, repr=False)
+    secret_file: str | None = None
+    failover_timeout: float = ONE_WEEK_SECONDS
+    api_host: str = "127.0.0.1"
+    api_port: int = DEFAULT_API_PORT  # 0: any free port
+    api_tokens: tuple[str, ...] = field(default=(), repr=False)
+    api_tokens_file: str | None = None
+    api_auth_reads: bool = False
+    log_level: LogLevel = "INFO"
+    default_containerizer: Containerizer = "mesos"
+    cpu_tasks_on_gpu_agents: CpuTasksOnGpuAgents = "restricted"
+    heartbeat_timeout: float = 75.0  # 5 missed heartbeats of 15 s, as scheduler.proto recommends
+    advertised_host: str | None = None
+    launcher_uri_base: str | None = None  # where tasks fetch the launcher; see `launcher_base_url`
+    instances: int = 1  # scheduler instances of this install (HA when > 1), for reporting
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SchedulerSettings:
+        """Read and check every variable; raise `ValidationError` naming each bad one (path `/VAR`)."""
+        reader, d = _Reader(env), cls()
+        names = (ENV.FRAMEWORK_NAME_DCOS, ENV.FRAMEWORK_NAME)
+        name = reader.first(names, d.framework_name, _framework_name)
+        master = reader.get(ENV.MASTER, d.master, _master)
+        zk_url = reader.get(ENV.ZK, d.zk_url, _zk_url)
+        role = reader.get(ENV.ROLE, d.role, _role)
+        user = reader.optional(ENV.USER, _no_space)
+        principal = reader.optional(ENV.PRINCIPAL, _principal)
+        secret = reader.optional(ENV.SECRET, _any)
+        secret_file = reader.optional(ENV.SECRET_FILE, _any)
+        if secret is not None and secret_file is not None:
+            reader.fail(ENV.SECRET_FILE, f"set either {ENV.SECRET} or {ENV.SECRET_FILE}, not both")
+        has_secret = secret is not None or secret_file is not None
+        if has_secret and principal is None and ENV.PRINCIPAL not in reader:
+            reader.fail(ENV.PRINCIPAL, "a framework secret needs a principal to authenticate with")
+        failover = reader.get(ENV.FAILOVER_TIMEOUT, d.failover_timeout, _failover_timeout)
+        api_host = reader.get(ENV.API_HOST, d.api_host, _no_space)
+        ports = (ENV.API_PORT, ENV.MARATHON_PORT_API, ENV.MARATHON_PORT0)
+        api_port = reader.first(ports, d.api_port, _port)
+        tokens = reader.get(ENV.API_TOKENS, d.api_tokens, _tokens)
+        tokens_file = reader.optional(ENV.API_TOKENS_FILE, _any)
+        auth_reads = reader.get(ENV.API_AUTH_READS, d.api_auth_reads, _boolean)
+        log_level = reader.get(ENV.LOG_LEVEL, d.log_level, _log_level)
+        containerizer = reader.get(ENV.DEFAULT_CONTAINERIZER, d.default_containerizer, _containerizer)
+        cpu_policy = reader.get(ENV.CPU_TASKS_ON_GPU_AGENTS, d.cpu_tasks_on_gpu_agents, _cpu_policy)
+        heartbeat = reader.get(ENV.HEARTBEAT_TIMEOUT, d.heartbeat_timeout, _positive_seconds)
+        advertised = reader.first((ENV.ADVERTISED_HOST, ENV.MARATHON_HOST), None, _no_space)
+        launcher = reader.optional(ENV.LAUNCHER_URI_BASE, _http_url)
+        instances = reader.get(ENV.INSTANCES, d.instances, _instances)
+        if auth_reads and not tokens and tokens_file is None and ENV.API_TOKENS not in reader:
+            reader.fail(
+                ENV.API_AUTH_READS,
+                f"authenticating reads needs tokens ({ENV.API_TOKENS} or {ENV.API_TOKENS_FILE})",
+            )
+        reader.raise_problems()
+        return cls(
+            framework_name=name,
+            master=master,
+            zk_url=zk_url,
+            role=role,
+            user=user,
+            principal=principal,
+            secret=secret,
+            secret_file=secret_file,
+            failover_timeout=failover,
+            api_host=api_host,
+            api_port=api_port,
+            api_tokens=tokens,
+            api_tokens_file=tokens_file,
+            api_auth_reads=auth_reads,
+            log_level=log_level,
+            default_containerizer=containerizer,
+            cpu_tasks_on_gpu_agents=cpu_policy,
+            heartbeat_timeout=heartbeat,
+            advertised_host=advertised,
+            launcher_uri_base=launcher,
+            instances=instances,
+        )
+
+    @property
+    def master_is_zk(self) -> bool:
+        """True when the master is found through ZooKeeper (`zk://...`) rather than given as host:port."""
+        return self.master.startswith("zk://")
+
+    @property
+    def zk_hosts(self) -> str:
+        """The ensemble as kazoo takes it: `h1:2181,h2:2181`."""
+        return parse_zk_url(self.zk_url)[0]
+
+    @property
+    def zk_path(self) -> str:
+        """The base path of `zk_url`, e.g. `/mesos-gpu`."""
+        return parse_zk_url(self.zk_url)[1]
+
+    @property
+    def zk_framework_root(self) -> str:
+        """Where this framework's state lives: `<zk_path>/<framework_name>` (DESIGN section 6)."""
+        return f"{self.zk_path.rstrip('/')}/{self.framework_name}"
+
+    @property
+    def api_auth_enabled(self) -> bool:
+        """True when API writes need a bearer token."""
+        return bool(self.api_tokens) or self.api_tokens_file is not None
+
+    def launcher_base_url(self, bound_port: int | None = None) -> str | None:
+        """Where tasks fetch the launcher from: `launcher_uri_base` when set, else
+        `http://<advertised host or specific API address>:<port>`, where the port is `bound_port` (the one
+        the API really listens on) or `api_port`. None when no reachable host or port is known."""
+        if self.launcher_uri_base is not None:
+            return self.launcher_uri_base
+        return _derived_launcher_base(self.advertised_host, self.api_host, bound_port or self.api_port)
+
+    def resolve_secret(self, read_text: Callable[[str], str]) -> str | None:
+        """The framework secret: the inline value, else the stripped contents of `secret_file` read by
+        `read_text` (the caller's I/O), else None."""
+        if self.secret is not None:
+            return self.secret
+        if self.secret_file is not None:
+            return read_text(self.secret_file).strip()
+        return None
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class _Reader:
+    """Reads variables through parsers, collecting one problem per bad variable instead of stopping."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self._problems: dict[str, str] = {}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._problems
+
+    def _value(self, name: str) -> str | None:
+        raw = self._env.get(name)
+        if raw is None:
+            return None
+        if not isinstance(raw, str):
+            self.fail(name, f"must be a string, not {type(raw).__name__}")
+            return None
+        return raw if raw.strip() else None
+
+    def get(self, name: str, default: T, parse: Callable[[str], T]) -> T:
+        raw = self._value(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            self.fail(name, f"{exc} (got {_shown(name, raw)})")
+            return default
+
+    def optional(self, name: str, parse: Callable[[str], T]) -> T | None:
+        return self.get(name, None, parse)
+
+    def first(self, names: tuple[str, ...], default: T, parse: Callable[[str], T]) -> T:
+        """The first of `names` that is set (an earlier name wins), else `default`."""
+        for name in names:
+            if self._value(name) is not None:
+                return self.get(name, default, parse)
+        return default
+
+    def fail(self, name: str, message: str) -> None:
+        self._problems.setdefault(name, message)
+
+    def raise_problems(self) -> None:
+        if not self._problems:
+            return
+        errors = sorted(FieldError(json_pointer([name]), message) for name, message in self._problems.items())
+        listed = "; ".join(f"{name}: {message}" for name, message in sorted(self._problems.items()))
+        raise ValidationError(errors, f"invalid scheduler settings: {listed}")
+
+
+def _shown(name: str, raw: str) -> str:
+    """The value as an error message may show it: never the value of a secret or token."""
+    if "SECRET" in name or "TOKEN" in name:
+        return "a hidden value"
+    return repr(raw)
+
+
+# --- parsers: each takes the raw string and returns the value or raises ValueError ------------------
+
+_SPACE = re.compile(r"\s")
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?)$")
+
+
+def _any(raw: str) -> str:
+    return raw
+
+
+def _no_space(raw: str) -> str:
+    value = raw.strip()
+    if _SPACE.search(value):
+        raise ValueError("must not contain whitespace")
+    return value
+
+
+def _framework_name(raw: str) -> str:
+    value = raw.strip()
+    if "/" in value or _SPACE.search(value) or value in {".", ".."} or not value.isprintable():
+        raise ValueError("must be one ZooKeeper node name: no '/', no whitespace, not '.' or '..'")
+    return value
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not _HOST.match(host) or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{text!r} is not host:port")
+    return host, int(port)
+
+
+def _port(raw: str) -> int:
+    value = raw.strip()
+    if not value.isdigit() or not 0 <= int(value) <= 65535:
+        raise ValueError("must be a port number from 0 to 65535")
+    return int(value)
+
+
+def parse_zk_url(url: str) -> tuple[str, str]:
+    """Split `zk://h1:2181,h2:2181/path` into (`h1:2181,h2:2181`, `/path`); ValueError if malformed."""
+    if not url.startswith("zk://"):
+        raise ValueError("must start with zk://")
+    rest = url[len("zk://") :]
+    hosts, slash, path = rest.partition("/")
+    if "@" in hosts:
+        raise ValueError("credentials in the ZooKeeper URL are not supported")
+    if not hosts:
+        raise ValueError("names no ZooKeeper host (zk://host:port/path)")
+    for item in hosts.split(","):
+        _host_port(item)
+    path = slash + path
+    segments = path.split("/")[1:]
+    if not path or path == "/" or any(s in {"", ".", ".."} or _SPACE.search(s) for s in segments):
+        raise ValueError("needs a path such as /mesos-gpu (no empty, '.' or '..' parts, no trailing '/')")
+    return hosts, path
+
+
+def _zk_url(raw: str) -> str:
+    value = raw.strip()
+    parse_zk_url(value)
+    return value
+
+
+def _master(raw: str) -> str:
+    value = raw.strip()
+    if value.startswith("zk://"):
+        parse_zk_url(value)
+        return value
+    if "://" in value or "," in value:
+        raise ValueError("must be host:port or zk://host:port[,host:port]/path")
+    _host_port(value)
+    return value
+
+
+def _role(raw: str) -> str:
+    """Mesos role rules (`src/common/roles.cpp`): `*`, or '/'-separated names without whitespace,
+    never '.', '..', or a name starting with '-'."""
+    value = raw.strip()
+    if value == "*":
+        return value
+    parts = value.split("/")
+    if _SPACE.search(value) or any(p in {"", ".", ".."} or p.startswith("-") or p == "*" for p in parts):
+        raise ValueError("is not a valid Mesos role ('*' or names like 'gpu' or 'team/gpu')")
+    return value
+
+
+def _principal(raw: str) -> str:
+    value = _no_space(raw)
+    if ":" in value:
+        raise ValueError("must not contain ':' (it is sent with HTTP Basic authentication)")
+    return value
+
+
+def _number(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError("must be a number of seconds") from None
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number of seconds")
+    return value
+
+
+def _positive_seconds(raw: str) -> float:
+    value = _number(raw)
+    if value <= 0:
+        raise ValueError("must be more than 0 seconds")
+    return value
+
+
+def _failover_timeout(raw: str) -> float:
+    value = _positive_seconds(raw)
+    if value > MAX_DURATION_SECONDS:
+        raise ValueError(f"must be at most {MAX_DURATION_SECONDS:.0f} seconds (a Mesos Duration)")
+    return value
+
+
+def _instances(raw: str) -> int:
+    value = raw.strip()
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError("must be a whole number, 1 or more")
+    return int(value)
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _tokens(raw: str) -> tuple[str, ...]:
+    tokens = tuple(t.strip() for t in raw.split(",") if t.strip())
+    if any(_SPACE.search(t) for t in tokens):
+        raise ValueError("tokens are separated by commas and must not contain whitespace")
+    return tokens
+
+
+def _choice(raw: str, allowed: tuple[str, ...], normalise: Callable[[str], str]) -> str:
+    value = normalise(raw.strip())
+    if value not in allowed:
+        raise ValueError(f"must be one of {', '.join(allowed)}")
+    return value
+
+
+def _log_level(raw: str) -> LogLevel:
+    value = raw.strip().upper()
+    return cast(LogLevel, _choice("WARNING" if value == "WARN" else value, get_args(LogLevel), str.upper))
+
+
+def _containerizer(raw: str) -> Containerizer:
+    return cast(Containerizer, _choice(raw, get_args(Containerizer), str.lower))
+
+
+def _cpu_policy(raw: str) -> CpuTasksOnGpuAgents:
+    return cast(CpuTasksOnGpuAgents, _choice(raw, get_args(CpuTasksOnGpuAgents), str.lower))
+
+
+def _http_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme not in {"http", "https"} or not rest or _SPACE.search(value):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+_WILDCARD_HOSTS = {"0.0.0.0", "::", "[::]", ""}
+
+
+def _derived_launcher_base(advertised: str | None, api_host: str, api_port: int) -> str | None:
+    """`http://<host>:<api port>` from the advertised host (or a specific API bind address); None when
+    neither names a reachable host or the port is not known yet (0)."""
+    host = advertised or (api_host if api_host not in _WILDCARD_HOSTS else None)
+    if host is None or api_port == 0:
+        return None
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{api_port}"
+

@@ -1,0 +1,1 @@
+"""Tests of the scheduler settings reader (mesos_gpu.config)."""

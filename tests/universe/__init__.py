@@ -1,0 +1,1 @@
+"""Tests of the DC/OS Universe package: schemas, rendering as Cosmos does, and the settings it sets."""

@@ -1,0 +1,358 @@
+"""The Universe package: its files against the real DC/OS schemas, and the app Cosmos would render from it."""
+
+from __future__ import annotations
+
+import base64
+import struct
+from typing import Any
+
+import jsonschema
+import pytest
+
+import mesos_gpu
+from mesos_gpu.config import ENV, SchedulerSettings
+from mesos_gpu.errors import ValidationError
+from tests.universe.render import (
+    PACKAGE_DIR,
+    SCHEMAS,
+    extract_defaults,
+    load_json,
+    merged_options,
+    package_files,
+    render,
+)
+
+FILES = package_files()
+UNIVERSE = SCHEMAS / "universe"
+APP_SCHEMA = load_json(SCHEMAS / "marathon" / "AppDefinition.json")
+
+# --- package.json ------------------------------------------------------------------------------------
+
+
+def test_shared_schemas_are_present():
+    # Without ../shared the schema tests below would have nothing to check against: fail, never skip.
+    assert (UNIVERSE / "package-schema.json").is_file(), f"missing {UNIVERSE}"
+    assert (SCHEMAS / "marathon" / "AppDefinition.json").is_file()
+
+
+def test_package_json_is_valid_against_package_schema():
+    schema = load_json(UNIVERSE / "package-schema.json")
+    package = FILES["package"]
+    # As Universe CI does: the whole oneOf, with a Draft 4 validator.
+    jsonschema.Draft4Validator(schema).validate(package)
+    # And against the definition of its own packagingVersion in particular.
+    assert package["packagingVersion"] == "4.0"
+    v40 = dict(schema["definitions"]["v40Package"], definitions=schema["definitions"])
+    jsonschema.Draft4Validator(v40).validate(package)
+    for other in ("v20Package", "v30Package", "v50Package"):
+        candidate = dict(schema["definitions"][other], definitions=schema["definitions"])
+        assert not jsonschema.Draft4Validator(candidate).is_valid(package), other
+
+
+def test_package_json_has_what_the_issue_asks_for():
+    package = FILES["package"]
+    assert package["framework"] is True
+    assert package["selected"] is False
+    for key in ("description", "maintainer", "preInstallNotes", "postInstallNotes", "minDcosReleaseVersion"):
+        assert package[key].strip(), key
+    assert package["tags"] and package["licenses"]
+    assert package["version"] == mesos_gpu.__version__
+
+
+def test_a_broken_package_json_is_rejected_by_the_schema():
+    # The schema check can fail: an unknown key and a missing maintainer are caught.
+    schema = load_json(UNIVERSE / "package-schema.json")
+    broken = {k: v for k, v in FILES["package"].items() if k != "maintainer"} | {"gpus": 1}
+    assert not jsonschema.Draft4Validator(schema).is_valid(broken)
+
+
+# --- config.json -------------------------------------------------------------------------------------
+
+
+def test_config_json_is_a_valid_draft4_schema():
+    config = FILES["config"]
+    jsonschema.Draft4Validator.check_schema(config)
+    # Universe CI validates config.json against the Draft 4 meta-schema copy it keeps.
+    jsonschema.Draft4Validator(load_json(UNIVERSE / "config-schema.json")).validate(config)
+
+
+def missing_defaults(schema: dict[str, Any], path: str = "") -> list[str]:
+    """Every required option (recursively) that has no default and is not a group of defaults."""
+    missing = []
+    properties = schema.get("properties", {})
+    for name in schema.get("required", []):
+        prop = properties.get(name)
+        where = f"{path}/{name}"
+        if prop is None:
+            missing.append(f"{where} (required but not declared)")
+        elif "default" in prop:
+            continue
+        elif prop.get("type") == "object" and "properties" in prop:
+            missing.extend(missing_defaults(prop, where))
+        else:
+            missing.append(where)
+    for name, prop in properties.items():
+        if name not in schema.get("required", []) and prop.get("type") == "object":
+            missing.extend(missing_defaults(prop, f"{path}/{name}"))
+    return missing
+
+
+def test_every_required_option_has_a_default():
+    assert missing_defaults(FILES["config"]) == []
+
+
+def test_missing_defaults_finds_a_required_option_without_one():
+    schema = {"type": "object", "required": ["g"], "properties": {
+        "g": {"type": "object", "required": ["a", "b"], "properties": {"a": {"default": 1}, "b": {}}}}}
+    assert missing_defaults(schema) == ["/g/b"]
+
+
+def test_the_defaults_alone_satisfy_config_json():
+    config = FILES["config"]
+    defaults = extract_defaults(config)
+    assert set(defaults) == {"service", "api", "gpu"}
+    jsonschema.Draft4Validator(config).validate(defaults)
+
+
+def test_every_option_has_a_description():
+    for group, spec in FILES["config"]["properties"].items():
+        assert spec.get("description"), group
+        for name, prop in spec["properties"].items():
+            assert prop.get("description"), f"{group}.{name}"
+
+
+# --- resource.json -----------------------------------------------------------------------------------
+
+
+def test_resource_json_is_valid_against_its_schema():
+    # v3-resource-schema.json is the one for packagingVersion 3.0, 4.0 and 5.0.
+    jsonschema.Draft4Validator(load_json(UNIVERSE / "v3-resource-schema.json")).validate(FILES["resource"])
+
+
+def test_resource_names_the_scheduler_image_at_the_package_version():
+    image = FILES["resource"]["assets"]["container"]["docker"]["scheduler"]
+    assert image.rsplit(":", 1)[1] == FILES["package"]["version"]
+
+
+@pytest.mark.parametrize(("key", "size"), [("icon-small", 48), ("icon-medium", 128), ("icon-large", 256)])
+def test_icons_are_the_packaged_pngs(key, size):
+    uri = FILES["resource"]["images"][key]
+    prefix = "data:image/png;base64,"
+    assert uri.startswith(prefix)
+    data = base64.b64decode(uri[len(prefix):], validate=True)
+    assert data == (PACKAGE_DIR / "images" / f"{key}.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    assert struct.unpack(">II", data[16:24]) == (size, size)
+
+
+# --- marathon.json.mustache rendered as Cosmos renders it --------------------------------------------
+
+OPTION_SETS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "ha-2-instances": {"service": {"high_availability": True, "instances": 2}},
+    "auth-on": {"api": {"auth_token_secret": "mesos-gpu/api-tokens", "auth_reads": True}},
+    "custom-zookeeper": {"service": {"zookeeper": "zk-1.example:2181,zk-2.example:2181,zk-3.example:2181",
+                                     "mesos_master": "zk://zk-1.example:2181,zk-2.example:2181/mesos"}},
+    "custom-role": {"service": {"role": "gpu-team", "principal": "mesos-gpu-principal",
+                                "secret_name": "mesos-gpu/service-secret"}},
+    "everything": {
+        "service": {
+            "name": "gpu-prod", "user": "root", "cpus": 0.5, "mem": 2048, "high_availability": True,
+            "instances": 3, "zookeeper": "10.0.0.1:2181", "mesos_master": "10.0.0.2:5050",
+            "role": "ml/gpu", "principal": "gpu-prod", "secret_name": "gpu-prod/secret",
+            "failover_timeout": 3000000000, "heartbeat_timeout": 30.5, "log_level": "DEBUG",
+        },
+        "api": {"port": 10080, "auth_token_secret": "gpu-prod/tokens", "auth_reads": False},
+        "gpu": {"default_containerizer": "docker", "cpu_tasks_on_gpu_agents": "fallback"},
+    },
+    "escaping": {"service": {"principal": 'odd"prin\\cipal',
+                             "secret_name": 'path/with "quotes" \\ and \u00e9'}},
+}
+
+# What the scheduler must read from each rendered app: settings field -> value.
+EXPECTED: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "ha-2-instances": {"instances": 2},
+    "auth-on": {"api_tokens": ("token-from-the-secret-store",), "api_auth_reads": True},
+    "custom-zookeeper": {"zk_url": "zk://zk-1.example:2181,zk-2.example:2181,zk-3.example:2181/mesos-gpu",
+                         "master": "zk://zk-1.example:2181,zk-2.example:2181/mesos"},
+    "custom-role": {"role": "gpu-team", "principal": "mesos-gpu-principal",
+                    "secret": "secret-from-the-secret-store"},
+    "everything": {
+        "framework_name": "gpu-prod", "user": "root", "instances": 3, "zk_url": "zk://10.0.0.1:2181/mesos-gpu",
+        "master": "10.0.0.2:5050", "role": "ml/gpu", "principal": "gpu-prod",
+        "secret": "secret-from-the-secret-store", "failover_timeout": 3e9, "heartbeat_timeout": 30.5,
+        "log_level": "DEBUG", "api_tokens": ("token-from-the-secret-store",), "api_auth_reads": False,
+        "default_containerizer": "docker", "cpu_tasks_on_gpu_agents": "fallback",
+    },
+    "escaping": {"principal": 'odd"prin\\cipal', "secret": "secret-from-the-secret-store"},
+}
+
+DEFAULT_SETTINGS = {
+    "framework_name": "mesos-gpu", "master": "zk://master.mesos:2181/mesos",
+    "zk_url": "zk://master.mesos:2181/mesos-gpu", "role": "*", "user": "nobody", "principal": None,
+    "secret": None, "secret_file": None, "failover_timeout": 604800.0, "api_host": "0.0.0.0",
+    "api_tokens": (), "api_tokens_file": None, "api_auth_reads": False, "log_level": "INFO",
+    "default_containerizer": "mesos", "cpu_tasks_on_gpu_agents": "restricted", "heartbeat_timeout": 75.0,
+    "instances": 1, "launcher_uri_base": None,
+}
+
+SECRET_STORE = {"token": "token-from-the-secret-store", "secret": "secret-from-the-secret-store"}
+
+
+def marathon_task_env(app: dict[str, Any], host: str, port: int) -> dict[str, str]:
+    """The environment Marathon and Mesos give the task: the app's env with secret references resolved
+    from the secret store, plus Marathon's HOST, PORT0, PORT_<NAME> and PORTS."""
+    env: dict[str, str] = {}
+    for name, value in app["env"].items():
+        if isinstance(value, dict):
+            source = app["secrets"][value["secret"]]["source"]
+            env[name] = SECRET_STORE["token" if "token" in source else "secret"]
+        else:
+            env[name] = value
+    env.update({"HOST": host, "PORT0": str(port), "PORTS": str(port)})
+    for definition in app["portDefinitions"]:
+        env[f"PORT_{definition['name'].upper()}"] = str(port)
+    return env
+
+
+@pytest.fixture(params=sorted(OPTION_SETS), scope="module")
+def rendered(request) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    name = request.param
+    return name, OPTION_SETS[name], render(OPTION_SETS[name])
+
+
+def test_rendered_app_is_valid_against_marathons_schema(rendered):
+    _, _, app = rendered
+    jsonschema.Draft4Validator(APP_SCHEMA).validate(app)
+
+
+def test_rendered_app_runs_the_scheduler_image_in_the_mesos_containerizer_without_gpus(rendered):
+    _, _, app = rendered
+    assert app["container"]["type"] == "MESOS"
+    image = FILES["resource"]["assets"]["container"]["docker"]["scheduler"]
+    assert app["container"]["docker"]["image"] == image
+    assert app.get("gpus", 0) == 0
+    assert app["cmd"].endswith("mesos-gpu scheduler")
+
+
+def test_rendered_app_has_the_dcos_labels(rendered):
+    _, options, app = rendered
+    merged = merged_options(options)
+    name = merged["service"]["name"]
+    labels = app["labels"]
+    assert app["id"] == f"/{name}"
+    assert labels["DCOS_PACKAGE_FRAMEWORK_NAME"] == name == app["env"]["DCOS_PACKAGE_FRAMEWORK_NAME"]
+    assert labels["DCOS_SERVICE_NAME"] == name
+    assert labels["DCOS_SERVICE_PORT_INDEX"] == "0"
+    assert labels["DCOS_SERVICE_SCHEME"] == "http"
+    assert all(isinstance(v, str) for v in labels.values())
+
+
+def test_single_instance_or_ha(rendered):
+    _, options, app = rendered
+    ha = merged_options(options)["service"]["high_availability"]
+    strategy = app["upgradeStrategy"]
+    if ha:
+        assert app["instances"] >= 2
+        assert "MARATHON_SINGLE_INSTANCE_APP" not in app["labels"]
+        assert strategy == {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0}
+    else:
+        assert app["instances"] == 1
+        assert app["labels"]["MARATHON_SINGLE_INSTANCE_APP"] == "true"
+        assert strategy == {"minimumHealthCapacity": 0, "maximumOverCapacity": 0}
+    assert app["constraints"] == [["hostname", "UNIQUE"]]
+
+
+def test_health_check_and_port(rendered):
+    _, options, app = rendered
+    [check] = app["healthChecks"]
+    assert check["path"] == "/v1/health"
+    assert check["protocol"] == "MESOS_HTTP"
+    assert check["portIndex"] == 0
+    [port] = app["portDefinitions"]
+    assert port["name"] == "api" and port["protocol"] == "tcp"
+    assert port["port"] == merged_options(options)["api"]["port"]
+
+
+def test_secrets_are_declared_only_when_used(rendered):
+    _, options, app = rendered
+    merged = merged_options(options)
+    expected = {}
+    if merged["service"]["secret_name"]:
+        expected["frameworkSecret"] = {"source": merged["service"]["secret_name"]}
+    if merged["api"]["auth_token_secret"]:
+        expected["apiTokens"] = {"source": merged["api"]["auth_token_secret"]}
+    assert app.get("secrets", {}) == expected
+    if not expected:
+        assert "secrets" not in app  # DC/OS open has no secret store: no "secrets" key at all
+    references = {v["secret"] for v in app["env"].values() if isinstance(v, dict)}
+    assert references == set(expected)
+
+
+def test_the_template_sets_only_variables_the_scheduler_reads(rendered):
+    _, _, app = rendered
+    assert set(app["env"]) <= ENV.names()
+
+
+def test_the_scheduler_reads_the_rendered_environment(rendered):
+    name, _, app = rendered
+    settings = SchedulerSettings.from_env(marathon_task_env(app, host="agent-1.example", port=31457))
+    expected = DEFAULT_SETTINGS | EXPECTED[name]
+    actual = {field: getattr(settings, field) for field in expected}
+    assert actual == expected
+    # Marathon's dynamic port and host: the API listens there and tasks fetch the launcher there.
+    assert settings.api_port == 31457
+    assert settings.advertised_host == "agent-1.example"
+    assert settings.launcher_base_url() == "http://agent-1.example:31457"
+    assert settings.zk_framework_root == f"/mesos-gpu/{settings.framework_name}"
+
+
+def test_the_escaped_values_reach_the_app_unchanged():
+    app = render(OPTION_SETS["escaping"])
+    assert app["env"]["MESOS_GPU_PRINCIPAL"] == 'odd"prin\\cipal'
+    assert app["secrets"]["frameworkSecret"]["source"] == 'path/with "quotes" \\ and \u00e9'
+
+
+def test_big_numbers_render_as_java_doubles_that_the_scheduler_still_reads():
+    app = render(OPTION_SETS["everything"])
+    assert app["env"]["MESOS_GPU_FAILOVER_TIMEOUT"] == "3.0E9"
+    assert app["env"]["MESOS_GPU_HEARTBEAT_TIMEOUT"] == "30.5"
+    assert app["cpus"] == 0.5 and app["mem"] == 2048
+
+
+INVALID = {
+    "ha-with-one-instance": {"service": {"high_availability": True}},
+    "instances-without-ha": {"service": {"instances": 2}},
+    "secret-without-principal": {"service": {"secret_name": "mesos-gpu/secret"}},
+    "auth-reads-without-token": {"api": {"auth_reads": True}},
+    "unknown-option": {"service": {"gpus": 1}},
+    "unknown-group": {"scheduler": {}},
+    "name-with-slash": {"service": {"name": "team/mesos-gpu"}},
+    "bad-role": {"service": {"role": "-gpu"}},
+    "bad-zookeeper": {"service": {"zookeeper": "zk://master.mesos:2181"}},
+    "bad-containerizer": {"gpu": {"default_containerizer": "podman"}},
+    "zero-failover": {"service": {"failover_timeout": 0}},
+    "port-too-big": {"api": {"port": 70000}},
+}
+
+
+@pytest.mark.parametrize("name", sorted(INVALID))
+def test_invalid_options_are_refused_before_rendering(name):
+    with pytest.raises(jsonschema.ValidationError):
+        render(INVALID[name])
+
+
+def test_the_rendered_environment_alone_is_read_as_is(rendered):
+    # Exactly the app's env, before Marathon adds anything: strings are read, and an unresolved secret
+    # reference is refused by name rather than taken as a value.
+    _, _, app = rendered
+    secret_refs = sorted(key for key, value in app["env"].items() if isinstance(value, dict))
+    if not secret_refs:
+        settings = SchedulerSettings.from_env(app["env"])
+        assert settings.framework_name == app["labels"]["DCOS_PACKAGE_FRAMEWORK_NAME"]
+        assert settings.api_port == 8080 and settings.advertised_host is None
+    else:
+        with pytest.raises(ValidationError) as info:
+            SchedulerSettings.from_env(app["env"])
+        assert [e.path for e in info.value.errors] == [f"/{key}" for key in secret_refs]

@@ -1,0 +1,141 @@
+"""pymesos scheduler callbacks turned into state-machine events; no callback ever raises.
+
+pymesos TEARDOWNs the framework (killing every task) when an exception escapes a callback, so each
+callback logs and swallows errors. Messages arrive as addict dicts and leave as plain dicts.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pymesos import Scheduler
+
+from mesos_gpu.state import (
+    Disconnected,
+    Event,
+    OfferRescinded,
+    OffersReceived,
+    StatusReceived,
+    Subscribed,
+)
+
+log = logging.getLogger(__name__)
+
+GPU_RESOURCES = "GPU_RESOURCES"
+CAPABILITIES = ("GPU_RESOURCES", "PARTITION_AWARE", "TASK_KILLING_STATE")
+ONE_WEEK = 7 * 24 * 3600.0
+
+
+def plain(value: Any) -> Any:
+    """An addict Dict (or any mapping/list nest) as plain dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def framework_info(
+    name: str,
+    *,
+    user: str,
+    role: str = "*",
+    principal: str | None = None,
+    failover_timeout: float = ONE_WEEK,
+    hostname: str | None = None,
+    webui_url: str | None = None,
+    framework_id: str | None = None,
+) -> dict[str, Any]:
+    """FrameworkInfo JSON: GPU_RESOURCES, PARTITION_AWARE and TASK_KILLING_STATE, checkpointing,
+    and a long failover timeout (pymesos would default it to 100 s)."""
+    info: dict[str, Any] = {
+        "user": user,
+        "name": name,
+        "role": role,
+        "checkpoint": True,
+        "failover_timeout": failover_timeout,
+        "capabilities": [{"type": capability} for capability in CAPABILITIES],
+    }
+    if principal:
+        info["principal"] = principal
+    if hostname:
+        info["hostname"] = hostname
+    if webui_url:
+        info["webui_url"] = webui_url
+    if framework_id:
+        info["id"] = {"value": framework_id}
+    return info
+
+
+class FrameworkCallbacks(Scheduler):  # pymesos is untyped (ignore_missing_imports)
+    """Feeds `sink` with events; reports liveness (`on_activity`) and master errors (`on_error`)."""
+
+    def __init__(
+        self,
+        sink: Callable[[Event], object],
+        *,
+        on_activity: Callable[[], None] = lambda: None,
+        on_error: Callable[[str], None] = lambda message: None,
+        clock: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._sink = sink
+        self._on_activity = on_activity
+        self._on_error = on_error
+        self._clock = clock
+        self._jitter = jitter
+
+    def _emit(self, make: Callable[[], Event | None]) -> None:
+        try:
+            self._on_activity()
+            event = make()
+            if event is not None:
+                self._sink(event)
+        except Exception:  # never let an exception reach pymesos: it would TEARDOWN the framework
+            log.exception("scheduler callback failed; the event was dropped")
+
+    def registered(self, driver: Any, framework_id: Mapping[str, Any], master_info: Any) -> None:
+        log.info("registered as framework %s with master %s", framework_id.get("value"), plain(master_info))
+        self._emit(lambda: Subscribed(str(framework_id["value"]), self._clock()))
+
+    def reregistered(self, driver: Any, master_info: Any) -> None:
+        log.info("re-registered with master %s", plain(master_info))
+        self._emit(lambda: Subscribed(str(driver.framework_id), self._clock()))
+
+    def disconnected(self, driver: Any) -> None:
+        log.warning("disconnected from the master")
+        self._emit(lambda: Disconnected(self._clock()))
+
+    def resourceOffers(self, driver: Any, offers: list[Any]) -> None:  # noqa: N802 - pymesos API
+        self._emit(lambda: OffersReceived(tuple(plain(offer) for offer in offers), self._clock()))
+
+    def offerRescinded(self, driver: Any, offer_id: Mapping[str, Any]) -> None:  # noqa: N802
+        self._emit(lambda: OfferRescinded(str(offer_id["value"]), self._clock()))
+
+    def statusUpdate(self, driver: Any, status: Any) -> None:  # noqa: N802 - pymesos API
+        self._emit(lambda: StatusReceived(plain(status), self._clock(), self._jitter()))
+
+    def frameworkMessage(self, driver: Any, executor_id: Any, agent_id: Any, data: Any) -> None:  # noqa: N802
+        self._emit(lambda: None)
+
+    def slaveLost(self, driver: Any, agent_id: Any) -> None:  # noqa: N802 - pymesos API
+        log.warning("agent %s lost; its tasks' updates follow", plain(agent_id))
+        self._emit(lambda: None)
+
+    def executorLost(self, driver: Any, executor_id: Any, agent_id: Any, status: Any) -> None:  # noqa: N802
+        log.warning("executor %s on agent %s exited with %s", plain(executor_id), plain(agent_id), status)
+        self._emit(lambda: None)
+
+    def error(self, driver: Any, message: str) -> None:
+        log.error("master error: %s", message)
+        try:
+            self._on_error(str(message))
+        except Exception:
+            log.exception("error handler failed")
+
+    def processHeartBeat(self, driver: Any) -> None:  # noqa: N802 - pymesos API
+        self._emit(lambda: None)

@@ -1,0 +1,449 @@
+"""The scheduler runtime: one leader (ZooKeeper election) runs the state machine against pymesos.
+
+Threads: pymesos's I/O thread turns callbacks into events; a ticker posts `Tick`s and watches the
+master's heartbeats; the election thread reports leadership; ONE worker thread applies every event to
+`SchedulerState` and carries out the resulting commands in order (store writes, driver calls). Only
+the leader holds a Mesos subscription. Losing leadership stops acting at once and hands over with
+`stop(failover=True)`, so tasks keep running for the next leader, which subscribes with the stored
+framework id and reconciles.
+
+The REST API calls `submit`, `kill`, `job`, `jobs` and `health` from its own thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from mesos_gpu.errors import NotFoundError, NotLeaderError, UnavailableError
+from mesos_gpu.model import JobSpec, JobState
+from mesos_gpu.state import (
+    Accept,
+    Acknowledge,
+    Command,
+    Decline,
+    Event,
+    JobsRecovered,
+    JobSubmitted,
+    KillRequested,
+    KillTask,
+    Persist,
+    Planner,
+    Reconcile,
+    Revive,
+    SchedulerState,
+    Subscribed,
+    Suppress,
+    Tick,
+    new_job_record,
+)
+from mesos_gpu.store.base import Conflict, FrameworkStore, NotFound, StoreError
+from mesos_gpu.taskinfo import LaunchSettings
+
+from .framework import ONE_WEEK, FrameworkCallbacks, framework_info
+
+log = logging.getLogger(__name__)
+
+FRAMEWORK_REMOVED = "Framework has been removed"
+
+
+class SchedulerDriverLike(Protocol):
+    """The part of pymesos.MesosSchedulerDriver the runtime uses."""
+
+    @property
+    def connected(self) -> bool: ...
+    @property
+    def aborted(self) -> bool: ...
+    def start(self) -> None: ...
+    def stop(self, failover: bool = False) -> None: ...
+    def join(self) -> None: ...
+    def acceptOffers(self, offer_ids: Any, operations: Any, filters: Any = None) -> None: ...  # noqa: N802
+    def declineOffer(self, offer_ids: Any, filters: Any = None) -> None: ...  # noqa: N802
+    def killTask(self, task_id: Any) -> None: ...  # noqa: N802
+    def suppressOffers(self) -> None: ...  # noqa: N802
+    def reviveOffers(self) -> None: ...  # noqa: N802
+    def reconcileTasks(self, tasks: Any) -> None: ...  # noqa: N802
+    def acknowledgeStatusUpdate(self, status: Any) -> None: ...  # noqa: N802
+
+
+DriverFactory = Callable[[FrameworkCallbacks, dict[str, Any]], SchedulerDriverLike]
+
+
+@dataclass(frozen=True)
+class FrameworkOptions:
+    """How this scheduler registers with Mesos."""
+
+    master: str  # "host:port" or "zk://host:port/mesos"
+    name: str = "mesos-gpu"
+    user: str = "root"
+    role: str = "*"
+    principal: str | None = None
+    secret: str | None = None
+    failover_timeout: float = ONE_WEEK
+    hostname: str | None = None
+    webui_url: str | None = None
+
+
+def pymesos_driver_factory(options: FrameworkOptions, http_timeout: float = 60.0) -> DriverFactory:
+    """Make real pymesos drivers: explicit acknowledgements, addict messages, and `failover=True` so a
+    crash of the driver thread never TEARDOWNs the framework (only an explicit `stop()` would)."""
+
+    def make(callbacks: FrameworkCallbacks, info: dict[str, Any]) -> SchedulerDriverLike:
+        from pymesos import MesosSchedulerDriver
+
+        driver: SchedulerDriverLike = MesosSchedulerDriver(
+            callbacks,
+            info,
+            options.master,
+            use_addict=True,
+            implicit_acknowledgements=False,
+            principal=options.principal,
+            secret=options.secret,
+            failover=True,
+            timeout=http_timeout,
+        )
+        return driver
+
+    return make
+
+
+class SchedulerRuntime:
+    """Runs the scheduler for as long as it is started; campaigns for leadership at `start()`."""
+
+    def __init__(
+        self,
+        *,
+        store: FrameworkStore,
+        planner: Planner,
+        options: FrameworkOptions,
+        launch: LaunchSettings,
+        identifier: str,
+        driver_factory: DriverFactory | None = None,
+        heartbeat_timeout: float = 75.0,
+        tick_seconds: float = 1.0,
+        clock: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.store = store
+        self.options = options
+        self.identifier = identifier
+        self._planner = planner
+        self._launch = launch
+        self._driver_factory = driver_factory or pymesos_driver_factory(options)
+        self._heartbeat_timeout = heartbeat_timeout
+        self._tick_seconds = tick_seconds
+        self._clock = clock
+        self._jitter = jitter
+
+        self._lock = threading.RLock()  # guards _state and _versions for readers on other threads
+        self._state = SchedulerState(planner, launch)
+        self._versions: dict[str, int] = {}
+        self._queue: queue.Queue[tuple[Any, Future[Any] | None]] = queue.Queue()
+        self._leading = False
+        self._generation = 0
+        self._driver: SchedulerDriverLike | None = None
+        self._last_activity = clock()
+        self._stopped = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._election = store.leader_election()
+        self.launches = 0  # tasks handed to Mesos by this process (for metrics and tests)
+
+    # ------------------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        for name, target in (("scheduler-worker", self._work), ("scheduler-ticker", self._tick)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self._election.campaign(self.identifier, self._elected, self._lost)
+
+    def stop(self) -> None:
+        """Leave: resign leadership and hand the framework over (tasks keep running)."""
+        self._stopped.set()
+        self._election.resign()
+        self._stop_driver()
+        self._queue.put((None, None))
+        for thread in self._threads:
+            thread.join(10)
+
+    def teardown(self) -> None:
+        """Unregister the framework for good: Mesos kills every task (used by uninstall)."""
+        driver = self._driver
+        if driver is not None:
+            driver.stop(failover=False)
+            driver.join()
+        self.store.clear_framework_id()
+
+    @property
+    def is_leader(self) -> bool:
+        return self._leading
+
+    @property
+    def mesos_connected(self) -> bool:
+        driver = self._driver
+        return bool(driver is not None and driver.connected)
+
+    # ------------------------------------------------------------------------------ leadership
+    def _elected(self) -> None:
+        log.info("elected leader as %s", self.identifier)
+        self._post(("elected", None))
+
+    def _lost(self, reason: str) -> None:
+        log.warning("leadership lost (%s): stopping at once, tasks keep running", reason)
+        self._leading = False
+        self._generation += 1
+        self._stop_driver()
+        self._post(("lost", None))
+
+    def _become_leader(self) -> None:
+        records = self.store.list()
+        with self._lock:
+            self._state = SchedulerState(self._planner, self._launch)
+            self._versions = {record.id: record.version for record in records}
+            self._state.handle(JobsRecovered(tuple(record.data for record in records), self._clock()))
+        self._leading = True
+        self._start_driver()
+
+    def _start_driver(self) -> None:
+        framework_id = self.store.get_framework_id()
+        options = self.options
+        info = framework_info(
+            options.name,
+            user=options.user,
+            role=options.role,
+            principal=options.principal,
+            failover_timeout=options.failover_timeout,
+            hostname=options.hostname,
+            webui_url=options.webui_url,
+            framework_id=framework_id,
+        )
+        callbacks = FrameworkCallbacks(
+            self.post_event,
+            on_activity=self._activity,
+            on_error=self._master_error,
+            clock=self._clock,
+            jitter=self._jitter,
+        )
+        self._last_activity = self._clock()
+        driver = self._driver_factory(callbacks, info)
+        self._driver = driver
+        driver.start()
+        log.info("driver started for framework %s (id %s) at %s", options.name, framework_id, options.master)
+
+    def _stop_driver(self) -> None:
+        driver, self._driver = self._driver, None
+        if driver is not None:
+            driver.stop(failover=True)
+            driver.join()
+
+    def _restart_driver(self, why: str) -> None:
+        log.warning("restarting the Mesos driver: %s", why)
+        self._stop_driver()
+        if self._leading and not self._stopped.is_set():
+            self._start_driver()
+
+    def _activity(self) -> None:
+        self._last_activity = self._clock()
+
+    def _master_error(self, message: str) -> None:
+        if FRAMEWORK_REMOVED in message:
+            # Mesos forgot this framework (failover timeout passed, or torn down): register anew.
+            self._post(("framework_removed", None))
+
+    # ------------------------------------------------------------------------------ the worker
+    def post_event(self, event: Event) -> Future[Any]:
+        """Queue an event for the state machine; the future completes once its commands ran."""
+        future: Future[Any] = Future()
+        self._queue.put((event, future))
+        return future
+
+    def _post(self, control: tuple[str, Any]) -> None:
+        self._queue.put((control, None))
+
+    def _work(self) -> None:
+        while True:
+            item, future = self._queue.get()
+            if item is None:
+                return
+            try:
+                result = self._apply(item)
+                if future is not None:
+                    future.set_result(result)
+            except Exception as exc:  # keep the worker alive whatever happens
+                log.exception("scheduler worker failed on %r", item)
+                if future is not None:
+                    future.set_exception(exc)
+
+    def _apply(self, item: Any) -> Any:
+        if isinstance(item, tuple):
+            kind = item[0]
+            if kind == "elected" and not self._stopped.is_set():
+                self._become_leader()
+            elif kind == "framework_removed" and self._leading:
+                self.store.clear_framework_id()
+                self._restart_driver("the master removed the framework; registering anew")
+            elif kind == "watchdog" and self._leading:
+                self._restart_driver(item[1])
+            return None
+        if not self._leading:
+            raise NotLeaderError(self._election.leader_identifier())
+        generation = self._generation
+        with self._lock:
+            commands = self._state.handle(item)
+        if isinstance(item, Subscribed) and item.framework_id != self.store.get_framework_id():
+            self.store.set_framework_id(item.framework_id)
+        self._execute(commands, generation)
+        return commands
+
+    def _execute(self, commands: list[Command], generation: int) -> None:
+        for command in commands:
+            if not self._leading or generation != self._generation:
+                return  # leadership ended: the next leader reconciles from the store
+            if isinstance(command, Persist):
+                self._persist(command)
+                continue
+            driver = self._driver
+            if driver is None:
+                continue
+            try:
+                self._call(driver, command)
+            except Exception:  # a failed call is repaired by reconciliation and the next offers
+                log.exception("driver call failed: %r", command)
+
+    def _persist(self, command: Persist) -> None:
+        try:
+            with self._lock:
+                version = self._versions[command.job_id]
+            record = self.store.compare_and_set(command.job_id, command.record, version)
+            with self._lock:
+                self._versions[command.job_id] = record.version
+        except (Conflict, NotFound, KeyError, StoreError) as exc:
+            # Someone else writes our jobs (another leader) or the store is gone: stop acting now.
+            log.error("cannot persist job %s (%s): stepping down", command.job_id, exc)
+            self._leading = False
+            self._generation += 1
+            self._stop_driver()
+            self._election.resign()
+            if not self._stopped.is_set():
+                self._election.campaign(self.identifier, self._elected, self._lost)
+            raise
+
+    def _call(self, driver: SchedulerDriverLike, command: Command) -> None:
+        match command:
+            case Accept(offer_ids=offer_ids, task_infos=infos, refuse_seconds=refuse):
+                operations = [{"type": "LAUNCH", "launch": {"task_infos": list(infos)}}]
+                driver.acceptOffers(
+                    [{"value": o} for o in offer_ids], operations, {"refuse_seconds": refuse}
+                )
+                self.launches += len(infos)
+            case Decline(offer_ids=offer_ids, refuse_seconds=refuse):
+                driver.declineOffer([{"value": o} for o in offer_ids], {"refuse_seconds": refuse})
+            case KillTask(task_id=task_id):
+                driver.killTask({"value": task_id})
+            case Suppress():
+                driver.suppressOffers()
+            case Revive():
+                driver.reviveOffers()
+            case Reconcile(tasks=tasks):
+                driver.reconcileTasks(
+                    [
+                        {"task_id": {"value": t}, **({"agent_id": {"value": a}} if a else {})}
+                        for t, a in tasks
+                    ]
+                )
+            case Acknowledge(status=status):
+                driver.acknowledgeStatusUpdate(status)
+
+    # ------------------------------------------------------------------------------ the ticker
+    def _tick(self) -> None:
+        while not self._stopped.wait(self._tick_seconds):
+            if not self._leading:
+                continue
+            now = self._clock()
+            self.post_event(Tick(now))
+            driver = self._driver
+            if driver is None:
+                continue
+            if driver.aborted:
+                self._post(("watchdog", "the driver thread stopped"))
+            elif driver.connected and now - self._last_activity > self._heartbeat_timeout:
+                # pymesos has no heartbeat watchdog: a silent master would hold us forever.
+                self._last_activity = now
+                self._post(("watchdog", f"no event from the master for {self._heartbeat_timeout:.0f} s"))
+
+    # ------------------------------------------------------------------------------ for the API
+    def _require_leader(self) -> None:
+        if not self._leading:
+            raise NotLeaderError(self._election.leader_identifier())
+
+    def submit(self, spec: JobSpec, idempotency_key: str | None = None, timeout: float = 30.0) -> tuple[
+        dict[str, Any], bool
+    ]:
+        """Persist a new job (at most once per idempotency key) and hand it to the state machine.
+
+        Returns the job's view and whether it was created now (False: an earlier submit with the same
+        key created it). The job is durable before this returns.
+        """
+        self._require_leader()
+        job_id = f"{spec.name}-{uuid.uuid4().hex[:8]}"
+        record = new_job_record(job_id, spec, self._clock())
+        try:
+            submitted = self.store.submit(job_id, record, idempotency_key)
+        except StoreError as exc:
+            raise UnavailableError(f"the job store cannot take the job now: {exc}") from exc
+        if submitted.created:
+            with self._lock:
+                self._versions[submitted.record.id] = submitted.record.version
+            self.post_event(JobSubmitted(submitted.record.data, self._clock())).result(timeout)
+        return self.job(submitted.record.id), submitted.created
+
+    def kill(self, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        self._require_leader()
+        self.job(job_id)  # NotFoundError when unknown
+        self.post_event(KillRequested(job_id, self._clock())).result(timeout)
+        return self.job(job_id)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """The job's view: its record plus what is only in memory (why it waits)."""
+        with self._lock:
+            job = self._state.jobs.get(job_id)
+            if job is not None:
+                view = job.to_dict()
+                view["wait_reason"] = job.wait_reason
+                return view
+        try:
+            return dict(self.store.get(job_id).data, wait_reason="")
+        except NotFound as exc:
+            raise NotFoundError(f"no job {job_id!r}") from exc
+
+    def jobs(self, state: JobState | None = None, tenant: str | None = None) -> list[dict[str, Any]]:
+        if self._leading:
+            with self._lock:
+                jobs = list(self._state.jobs.values())
+                views = [dict(job.to_dict(), wait_reason=job.wait_reason) for job in jobs]
+        else:
+            views = [dict(record.data, wait_reason="") for record in self.store.list()]
+        return sorted(
+            (
+                view
+                for view in views
+                if (state is None or view["state"] == state.value)
+                and (tenant is None or view["spec"].get("tenant") == tenant)
+            ),
+            key=lambda view: (view["submitted_at"], view["id"]),
+        )
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "leader": self._leading,
+            "leader_identifier": self._election.leader_identifier(),
+            "mesos_connected": self.mesos_connected,
+            "framework_id": self._state.framework_id,
+        }

@@ -1,0 +1,68 @@
+"""The state machine's planner built on `mesos_gpu.placement` (pure): job model in, gang outcomes out.
+
+`placement` never imports the job model; this module translates `TaskSpec`s into `TaskDemand`s and the
+planner's `Plan`s back into `MemberPlacement`s, and turns every other outcome into a wait reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mesos_gpu.model import TaskKey, TaskSpec
+from mesos_gpu.placement.constraints import parse_constraint
+from mesos_gpu.placement.demand import JobDemand, TaskDemand
+from mesos_gpu.placement.offers import OfferView
+from mesos_gpu.placement.outcomes import Plan
+from mesos_gpu.placement.planner import GangPlanner
+from mesos_gpu.placement.policy import PlacementPolicy
+from mesos_gpu.resources import Resources
+from mesos_gpu.state import GangOutcome, GangRequest, MemberPlacement, Planner
+
+#: `SchedulerSettings.cpu_tasks_on_gpu_agents` values and whether CPU-only tasks may use GPU agents.
+CPU_TASKS_ON_GPU_AGENTS = {"restricted": False, "fallback": True, "unrestricted": True}
+
+
+def task_demand(task: TaskSpec) -> TaskDemand:
+    """What one member asks of placement; its task id is its name ("<job>.<role>-<index>")."""
+    request = task.resources
+    return TaskDemand(
+        task_id=task.name,
+        job_id=task.job_id,
+        role=task.role.value,
+        index=task.index,
+        resources=Resources.of(cpus=request.cpus, mem=request.mem, disk=request.disk, gpus=request.gpus),
+        ports=request.ports,
+        constraints=tuple(parse_constraint(c.to_list()) for c in task.constraints),
+    )
+
+
+def job_demand(request: GangRequest) -> JobDemand:
+    return JobDemand(request.job_id, tuple(task_demand(task) for task in request.tasks))
+
+
+def outcome_of(request: GangRequest, result: object) -> GangOutcome:
+    if not isinstance(result, Plan):
+        summary = getattr(result, "summary", "not placed")
+        return GangOutcome(request.job_id, None, str(summary))
+    keys = {task.name: task.key for task in request.tasks}
+    placements = []
+    for launch in result.launches:
+        for placed in launch.tasks:
+            key: TaskKey = keys[placed.task_id]
+            placements.append(
+                MemberPlacement(key, launch.agent_id, launch.hostname, launch.offer_ids, placed.ports)
+            )
+    return GangOutcome(request.job_id, tuple(placements))
+
+
+def make_planner(policy: PlacementPolicy | None = None) -> Planner:
+    """A `Planner` for `SchedulerState`: one placement cycle per OFFERS event, jobs in the order given."""
+    planner = GangPlanner(policy)
+
+    def plan(requests: Sequence[GangRequest], offers: Sequence[Mapping[str, Any]]) -> list[GangOutcome]:
+        cycle = planner.start(OfferView.from_mesos_offers(offers))
+        results = {request.job_id: cycle.place(job_demand(request)) for request in requests}
+        return [outcome_of(request, results[request.job_id]) for request in requests]
+
+    return plan

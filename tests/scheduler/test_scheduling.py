@@ -1,0 +1,65 @@
+"""The state machine with the real gang planner (mesos_gpu.scheduling over mesos_gpu.placement)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mesos_gpu.placement.policy import PlacementPolicy
+from mesos_gpu.scheduling import make_planner
+from mesos_gpu.state import Accept, JobSubmitted, OffersReceived, SchedulerState, Subscribed
+from tests.scheduler.builders import offer, record, single_job, tf_job
+
+FALLBACK = PlacementPolicy(cpu_tasks_on_gpu_agents=True)
+
+
+def _machine(policy: PlacementPolicy | None = None) -> SchedulerState:
+    state = SchedulerState(planner=make_planner(policy))
+    state.handle(Subscribed("F", 0.0))
+    return state
+
+
+def test_a_gang_spans_two_agents_in_one_cycle() -> None:
+    state = _machine(FALLBACK)
+    spec = tf_job(workers=2, ps=1, chief=1, gpus=1)
+    state.handle(JobSubmitted(record("dist", spec), 1.0))
+    commands = state.handle(OffersReceived((offer("S1", gpus=2), offer("S2", gpus=2)), 2.0))
+    accepts = [c for c in commands if isinstance(c, Accept)]
+    assert sorted(a.agent_id for a in accepts) == ["S1", "S2"]
+    assert sum(len(a.task_infos) for a in accepts) == 4
+    for accept in accepts:
+        ports = [r for info in accept.task_infos for r in info["resources"] if r["name"] == "ports"]
+        ranges = [rng for r in ports for rng in r["ranges"]["range"]]
+        taken = [p for rng in ranges for p in range(rng["begin"], rng["end"] + 1)]
+        assert len(taken) == len(set(taken)), "a port was given twice on one agent"
+
+
+def test_a_job_that_cannot_fit_says_why() -> None:
+    state = _machine()
+    state.handle(JobSubmitted(record("big", single_job(gpus=4)), 1.0))
+    state.handle(OffersReceived((offer("S1", gpus=2), offer("S2", gpus=1)), 2.0))
+    assert state.jobs["big"].wait_reason == "0/2 agents fit: 2 insufficient gpus"
+
+
+def test_cpu_only_members_stay_off_gpu_agents_by_default() -> None:
+    state = _machine()
+    state.handle(JobSubmitted(record("dist", tf_job(workers=1, chief=0, ps=1)), 1.0))
+    state.handle(OffersReceived((offer("S1", gpus=2),), 2.0))
+    assert "gpu agent reserved for gpu work" in state.jobs["dist"].wait_reason
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(1, 3), min_size=1, max_size=6),
+    st.lists(st.integers(0, 4), min_size=1, max_size=4),
+)
+def test_no_gpu_is_given_twice_in_a_cycle(job_gpus: list[int], agent_gpus: list[int]) -> None:
+    state = _machine(FALLBACK)
+    for i, gpus in enumerate(job_gpus):
+        state.handle(JobSubmitted(record(f"j{i}", single_job(f"j{i}", gpus=gpus)), 1.0 + i))
+    offers = tuple(offer(f"S{i}", gpus=g) for i, g in enumerate(agent_gpus))
+    commands = state.handle(OffersReceived(offers, 10.0))
+    for accept in (c for c in commands if isinstance(c, Accept)):
+        used = sum(r["scalar"]["value"] for info in accept.task_infos for r in info["resources"]
+                   if r["name"] == "gpus")
+        assert used <= agent_gpus[int(accept.agent_id[1:])]

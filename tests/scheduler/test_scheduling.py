@@ -8,13 +8,15 @@ from hypothesis import strategies as st
 from mesos_gpu.placement.policy import PlacementPolicy
 from mesos_gpu.scheduling import make_planner
 from mesos_gpu.state import Accept, JobSubmitted, OffersReceived, SchedulerState, Subscribed
+from mesos_gpu.taskinfo import LaunchSettings
 from tests.scheduler.builders import offer, record, single_job, tf_job
 
 FALLBACK = PlacementPolicy(cpu_tasks_on_gpu_agents=True)
 
 
 def _machine(policy: PlacementPolicy | None = None) -> SchedulerState:
-    state = SchedulerState(planner=make_planner(policy))
+    settings = LaunchSettings(zk_url="zk://127.0.0.1:2181/mesos-gpu/test")
+    state = SchedulerState(planner=make_planner(policy), settings=settings)
     state.handle(Subscribed("F", 0.0))
     return state
 

@@ -276,6 +276,10 @@ class SchedulerRuntime:
                 result = self._apply(item)
                 if future is not None:
                     future.set_result(result)
+            except NotLeaderError as exc:  # an event that arrived after leadership ended
+                log.debug("dropped %r: %s", item, exc)
+                if future is not None:
+                    future.set_exception(exc)
             except Exception as exc:  # keep the worker alive whatever happens
                 log.exception("scheduler worker failed on %r", item)
                 if future is not None:

@@ -1,0 +1,124 @@
+"""The scheduler runtime against the real local cluster and a real ZooKeeper store."""
+
+from __future__ import annotations
+
+import pytest
+
+from mesos_gpu.driver.runtime import SchedulerRuntime
+from mesos_gpu.local.cluster import LocalCluster
+from mesos_gpu.validation import validate_job
+from tests.integration.conftest import wait_for
+
+pytestmark = [pytest.mark.zookeeper, pytest.mark.slow]
+
+
+def final_state(runtime: SchedulerRuntime, job_id: str, timeout: float = 30) -> dict:
+    return wait_for(
+        lambda: (view := runtime.job(job_id))["state"] in ("SUCCEEDED", "FAILED", "KILLED") and view,
+        timeout,
+        f"job {job_id} did not end: {runtime.job(job_id)}",
+    )
+
+
+def test_a_one_gpu_job_runs_to_succeeded(runtime: SchedulerRuntime) -> None:
+    spec = validate_job({"name": "one", "command": "echo $CUDA_VISIBLE_DEVICES", "cpus": 0.5, "mem": 64,
+                         "gpus": 1})
+    view, created = runtime.submit(spec)
+    assert created
+    done = final_state(runtime, view["id"])
+    assert done["state"] == "SUCCEEDED", done
+    member = done["members"]["task-0"]
+    assert member["state"] == "TASK_FINISHED"
+    stored = runtime.store.get(view["id"]).data
+    assert stored["state"] == "SUCCEEDED"
+
+
+def _tasks_on_master(cluster: LocalCluster) -> list[dict]:
+    state = cluster.state()
+    tasks: list[dict] = []
+    for framework in state.get("frameworks", []):
+        tasks.extend(framework.get("tasks", []))
+        tasks.extend(framework.get("completed_tasks", []))
+    return tasks
+
+
+def test_a_distributed_job_is_placed_all_at_once_across_two_agents(
+    runtime: SchedulerRuntime, cluster: LocalCluster
+) -> None:
+    spec = validate_job({
+        "name": "dist",
+        "command": "python3 -c 'import json,os; print(json.loads(os.environ[\"TF_CONFIG\"])[\"task\"])'",
+        "roles": {
+            "chief": {"instances": 1, "cpus": 0.2, "mem": 64, "gpus": 1},
+            "worker": {"instances": 2, "cpus": 0.2, "mem": 64, "gpus": 1, "command": "sleep 60"},
+            "ps": {"instances": 1, "cpus": 0.2, "mem": 64, "command": "sleep 60"},
+        },
+        "rendezvous_timeout_seconds": 30,
+    })
+    view, _ = runtime.submit(spec)
+    done = final_state(runtime, view["id"], timeout=60)
+    assert done["state"] == "SUCCEEDED", done
+    members = done["members"]
+    assert {m["attempt"] for m in members.values()} == {0}
+    assert len({m["agent_id"] for m in members.values()}) == 2, "3 GPUs need both 2-GPU agents"
+    # The ps and the workers were killed after the chief succeeded, never left running.
+    wait_for(
+        lambda: all(runtime.job(view["id"])["members"][k]["state"] == "TASK_KILLED"
+                    for k in ("ps-0", "worker-0", "worker-1")),
+        20, f"clean-up kills did not finish: {runtime.job(view['id'])['members']}",
+    )
+    job_id = view["id"]
+    assert sorted(t["name"] for t in _tasks_on_master(cluster)) == [
+        f"{job_id}.chief-0", f"{job_id}.ps-0", f"{job_id}.worker-0", f"{job_id}.worker-1",
+    ]
+
+
+def test_a_gang_that_cannot_fit_holds_nothing_and_says_why(
+    runtime: SchedulerRuntime, cluster: LocalCluster
+) -> None:
+    spec = validate_job({
+        "name": "huge", "command": "true",
+        "roles": {"worker": {"instances": 5, "cpus": 0.1, "mem": 32, "gpus": 1}},
+    })
+    view, _ = runtime.submit(spec)
+    reason = wait_for(lambda: runtime.job(view["id"])["wait_reason"], 10, "no wait reason")
+    assert reason.startswith("0/2 agents fit: 2 insufficient gpus"), reason
+    assert runtime.job(view["id"])["state"] == "PENDING"
+    assert _tasks_on_master(cluster) == []
+
+
+def test_a_waiting_job_starts_as_soon_as_capacity_frees(runtime: SchedulerRuntime) -> None:
+    def gpu_job(name: str, command: str) -> dict:
+        return {"name": name, "command": command, "cpus": 0.1, "mem": 32, "gpus": 2}
+
+    first = [runtime.submit(validate_job(gpu_job(f"hold{i}", "sleep 2")))[0]["id"] for i in range(2)]
+    wait_for(lambda: all(runtime.job(j)["state"] == "RUNNING" for j in first), 20, "holders did not run")
+    waiting, _ = runtime.submit(validate_job(gpu_job("next", "true")))
+    reason = wait_for(lambda: runtime.job(waiting["id"])["wait_reason"], 10, "no wait reason")
+    assert reason == "0/2 agents fit: 2 insufficient gpus", reason
+    assert final_state(runtime, waiting["id"])["state"] == "SUCCEEDED"
+    assert all(runtime.job(j)["state"] == "SUCCEEDED" for j in first)
+
+
+def test_kill_a_running_job(runtime: SchedulerRuntime) -> None:
+    view, _ = runtime.submit(validate_job({"name": "long", "command": "sleep 60", "cpus": 0.1, "mem": 32,
+                                           "gpus": 1}))
+    wait_for(lambda: runtime.job(view["id"])["state"] == "RUNNING", 20, "never ran")
+    runtime.kill(view["id"])
+    done = final_state(runtime, view["id"], timeout=20)
+    assert done["state"] == "KILLED"
+    assert done["members"]["task-0"]["state"] == "TASK_KILLED"
+
+
+def test_a_failing_task_is_retried_per_policy_then_fails_with_its_message(runtime: SchedulerRuntime) -> None:
+    spec = validate_job({
+        "name": "flaky", "command": "exit 3", "cpus": 0.1, "mem": 32,
+        "restart": {"policy": "OnFailure", "backoff_limit": 2, "backoff_seconds": 0.2},
+    })
+    view, _ = runtime.submit(spec)
+    done = final_state(runtime, view["id"], timeout=40)
+    assert done["state"] == "FAILED"
+    assert done["restarts"] == 2
+    assert done["attempt"] == 2
+    assert "Command exited with status 3" in done["message"]
+    assert "backoff limit reached (2 restarts)" in done["message"]

@@ -1,0 +1,49 @@
+"""A scheduler runtime in its own process, for failover tests (killed with SIGKILL by the test).
+
+Usage: python -m tests.integration.scheduler_proc MASTER ZK_URL IDENTIFIER LAUNCHER_URI [JOB_JSON]
+It campaigns for leadership, prints LEADER when elected and connected (then submits JOB_JSON, if
+given, and prints `JOB <id>`), and runs until killed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+from mesos_gpu.driver.runtime import FrameworkOptions, SchedulerRuntime
+from mesos_gpu.placement.policy import PlacementPolicy
+from mesos_gpu.scheduling import make_planner
+from mesos_gpu.store.zk import connect
+from mesos_gpu.taskinfo import LaunchSettings
+from mesos_gpu.validation import validate_job
+
+
+def main() -> None:
+    master, zk_url, identifier, launcher_uri = sys.argv[1:5]
+    job = json.loads(sys.argv[5]) if len(sys.argv) > 5 else None
+    logging.basicConfig(level=logging.INFO, format=f"{identifier} %(levelname)s %(name)s: %(message)s")
+    store = connect(zk_url, "ha")
+    runtime = SchedulerRuntime(
+        store=store,
+        planner=make_planner(PlacementPolicy(cpu_tasks_on_gpu_agents=True)),
+        options=FrameworkOptions(master=master, name="ha", user="root", failover_timeout=600),
+        launch=LaunchSettings(framework_name="ha", zk_url=zk_url + "/ha", launcher_uri=launcher_uri),
+        identifier=identifier,
+        tick_seconds=0.2,
+    )
+    runtime.start()
+    announced = False
+    while True:
+        if not announced and runtime.is_leader and runtime.mesos_connected:
+            print("LEADER", flush=True)
+            announced = True
+            if job is not None:
+                view, _ = runtime.submit(validate_job(job))
+                print(f"JOB {view['id']}", flush=True)
+        time.sleep(0.05)
+
+
+if __name__ == "__main__":
+    main()

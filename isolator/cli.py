@@ -3,10 +3,85 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from isolator import __version__
+from isolator.agentconfig import agent_config, flags_from_env, parse_flags, render
+from isolator.doctor import DockerStatus, HostPaths, failed, run_doctor, table
+from isolator.fakenvml import FakeSpecError, parse_fake_spec
+from isolator.nvml import NvmlBackend, NvmlError, discover, real_backend
+
+
+def _backend(args: argparse.Namespace) -> NvmlBackend:
+    if args.fake_gpus is not None:
+        return parse_fake_spec(args.fake_gpus)
+    return real_backend()
+
+
+def _add_fake(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fake-gpus",
+        metavar="SPEC",
+        help="use simulated GPUs instead of NVML, e.g. '8xA100-SXM4-80GB;nvlink=pairs' or '2xT4;ecc=1:3'",
+    )
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    try:
+        host = discover(_backend(args))
+    except FakeSpecError as exc:
+        print(f"mesos-gpu-agent: {exc}", file=sys.stderr)
+        return 2
+    except NvmlError as exc:
+        print(f"mesos-gpu-agent: {exc}", file=sys.stderr)
+        return 1
+    config = agent_config(host, include_unhealthy=args.include_unhealthy)
+    print(render(config, args.format))
+    if args.format != "json":
+        for note in config.notes:
+            print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
+def _docker_status(host_url: str | None) -> DockerStatus:
+    import docker
+
+    from isolator.docker import DockerLaunchError, DockerLauncher, GpuMode, detect_gpu_mode
+
+    try:
+        client = docker.DockerClient(base_url=host_url, timeout=10) if host_url else docker.from_env(timeout=10)
+    except docker.errors.DockerException as exc:
+        return DockerStatus(reachable=False, nvidia_runtime=False, error=str(exc))
+    try:
+        if not DockerLauncher(client).available():
+            return DockerStatus(reachable=False, nvidia_runtime=False, error=f"no answer from {client.api.base_url}")
+        try:
+            mode = detect_gpu_mode(client)
+        except DockerLaunchError as exc:
+            return DockerStatus(reachable=False, nvidia_runtime=False, error=str(exc))
+        return DockerStatus(reachable=True, nvidia_runtime=mode is GpuMode.DEVICE_REQUEST)
+    finally:
+        client.close()
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    try:
+        backend = _backend(args)
+    except FakeSpecError as exc:
+        print(f"mesos-gpu-agent: {exc}", file=sys.stderr)
+        return 2
+    flags = None
+    if args.flags is not None:
+        flags = parse_flags(args.flags)
+    elif args.flags_from_env:
+        flags = flags_from_env(os.environ)
+    paths = HostPaths(dev=args.dev_dir, driver_version_file=args.driver_version_file)
+    docker_status = None if args.no_docker else (lambda: _docker_status(args.docker_host))
+    checks = run_doctor(backend, flags, paths, docker_status, fake=args.fake_gpus is not None)
+    print(table(checks))
+    return 1 if failed(checks) else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +90,26 @@ def build_parser() -> argparse.ArgumentParser:
         description="Set up and check a Mesos GPU agent for mesos-gpu.",
     )
     parser.add_argument("--version", action="version", version=f"mesos-gpu-agent {__version__}")
-    parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    config = commands.add_parser("config", help="print the mesos-agent flags for this host's GPUs")
+    _add_fake(config)
+    config.add_argument("--format", choices=("flags", "env", "json"), default="flags")
+    config.add_argument(
+        "--include-unhealthy", action="store_true", help="offer GPUs that fail their health checks too"
+    )
+    config.set_defaults(func=cmd_config)
+
+    doctor = commands.add_parser("doctor", help="check this host; non-zero exit status when a check fails")
+    _add_fake(doctor)
+    given = doctor.add_mutually_exclusive_group()
+    given.add_argument("--flags", metavar="ARGS", help="the agent's current flags, e.g. \"$(cat /etc/mesos-slave/…)\"")
+    given.add_argument("--flags-from-env", action="store_true", help="read the flags from MESOS_* variables")
+    doctor.add_argument("--no-docker", action="store_true", help="skip the Docker and NVIDIA runtime checks")
+    doctor.add_argument("--docker-host", metavar="URL", help="Docker Engine address (default: DOCKER_HOST)")
+    doctor.add_argument("--dev-dir", default="/dev", help=argparse.SUPPRESS)
+    doctor.add_argument("--driver-version-file", default="/proc/driver/nvidia/version", help=argparse.SUPPRESS)
+    doctor.set_defaults(func=cmd_doctor)
     return parser
 
 

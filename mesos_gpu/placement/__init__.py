@@ -1,1 +1,50 @@
-"""Placement (pure): offers view, filters with named reasons, scorers, and the gang planner."""
+"""Placement (pure): offers view, filters with named reasons, scorers, and the gang planner.
+
+Nomad-style: a snapshot of the offers (`OfferView` of `AgentSlot`s) goes through filters, each naming
+why an agent cannot take a task (`reasons`), then scorers in [0, 1] (GPU best fit, ps spreading, job
+locality), then the `GangPlanner` places every member of a job or none and says why it waits:
+`0/5 agents fit: 3 insufficient gpus, 2 constraint UNIQUE hostname`. `plan_cycle` places several jobs
+on one snapshot and merges their tasks into one launch (one ACCEPT) per agent.
+"""
+
+from mesos_gpu.placement.constraints import Constraint, Operator, parse_constraint, parse_constraints
+from mesos_gpu.placement.demand import JobDemand, Needs, RunningMember, TaskDemand
+from mesos_gpu.placement.offers import AgentSlot, OfferView, attributes_from_mesos
+from mesos_gpu.placement.outcomes import (
+    AgentLaunch,
+    CyclePlan,
+    InvalidDemand,
+    NeverFits,
+    Outcome,
+    Plan,
+    TaskPlacement,
+    WaitReason,
+)
+from mesos_gpu.placement.planner import GangPlanner, PlacementCycle, plan_cycle
+from mesos_gpu.placement.policy import PlacementPolicy
+
+__all__ = [
+    "AgentLaunch",
+    "AgentSlot",
+    "Constraint",
+    "CyclePlan",
+    "GangPlanner",
+    "InvalidDemand",
+    "JobDemand",
+    "Needs",
+    "NeverFits",
+    "OfferView",
+    "Operator",
+    "Outcome",
+    "PlacementCycle",
+    "PlacementPolicy",
+    "Plan",
+    "RunningMember",
+    "TaskDemand",
+    "TaskPlacement",
+    "WaitReason",
+    "attributes_from_mesos",
+    "parse_constraint",
+    "parse_constraints",
+    "plan_cycle",
+]

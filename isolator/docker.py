@@ -1,0 +1,439 @@
+"""Docker Engine launcher for GPU tasks (the docker SDK's only home): one container per task, on
+exactly the task's GPUs, with CPU and memory limits, a sandbox mount and Mesos labels.
+
+Public API (stable; `mesos_gpu.local` reuses it to run task images)::
+
+    import docker
+    from isolator.docker import ContainerSpec, DockerLauncher, GpuMode
+
+    launcher = DockerLauncher(docker.from_env(), gpu_mode=GpuMode.DEVICE_REQUEST)
+    spec = ContainerSpec(
+        image="busybox:local",                 # must exist locally (no pull unless pull=True)
+        command="echo $GREETING",              # str: run by /bin/sh -c; list: argv; None: image default
+        env={"GREETING": "hi"},
+        gpus=("GPU-8d0e...", "1"),             # NVIDIA device ids: UUIDs or indices; () for none
+        cpus=1.5, mem_mb=512,                  # nano_cpus and a hard memory limit (swap included)
+        sandbox="/var/lib/mesos/.../runs/X",   # host dir, mounted read-write at /mnt/mesos/sandbox
+        framework_id="fw-1", task_id="task-1", # become labels (see LABEL_*)
+        name=None, network_mode="none",
+    )
+    cid = launcher.run(spec)                   # create + start; returns the container id
+    code = launcher.wait(cid, timeout=60)      # exit code (ContainerTimeoutError when it runs longer)
+    launcher.stop(cid, grace=5)                # SIGTERM, SIGKILL after `grace` seconds
+    launcher.copy_logs(cid, sandbox)           # container stdout/stderr -> <sandbox>/stdout, /stderr
+    launcher.remove(cid)                       # force-remove; a missing container is not an error
+    launcher.list_by_label({LABEL_FRAMEWORK_ID: "fw-1"})   # -> [ContainerRef], for orphan clean-up
+
+GPU modes (explicit, chosen by the caller; `detect_gpu_mode(client)` suggests one):
+
+* `GpuMode.DEVICE_REQUEST`: NVIDIA Container Toolkit present. HostConfig.DeviceRequests is
+  `[{"Driver": "", "Count": 0, "DeviceIDs": [ids...], "Capabilities": [["gpu"]], "Options": {}}]`.
+  On a host without the toolkit the engine answers 500 `could not select device driver "" with
+  capabilities: [[gpu]]`, raised here as `GpuRequestRejectedError`.
+* `GpuMode.LEGACY`: no toolkit (nvidia-docker 1.0 style). Devices `/dev/nvidiactl`, `/dev/nvidia-uvm`,
+  `/dev/nvidia-uvm-tools` (those present) and `/dev/nvidia<minor>` for each GPU (minors from
+  `legacy_minors`, an id -> minor map built from NVML discovery; `device_dir` is the host's /dev),
+  plus the driver volume read-only at `/usr/local/nvidia`, with `/usr/local/nvidia/bin` appended to PATH
+  and the driver library dirs to LD_LIBRARY_PATH, as Mesos does.
+
+Containers are never privileged. A container without GPUs gets `NVIDIA_VISIBLE_DEVICES=void`, so a
+CUDA image cannot reach every GPU through a host whose default runtime is `nvidia`. Errors are
+`DockerLaunchError` and its subclasses (`DockerUnavailableError`, `ImageNotFoundError`,
+`GpuRequestRejectedError`, `ContainerNotFoundError`, `ContainerTimeoutError`); docker SDK exceptions
+never escape this module. The test fixture plugin `tests.fixtures.docker` starts a real dockerd.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker
+import docker.errors
+import docker.types
+import requests.exceptions
+
+SANDBOX_MOUNT = "/mnt/mesos/sandbox"
+NVIDIA_DRIVER_MOUNT = "/usr/local/nvidia"
+LABEL_MANAGED = "mesos-gpu.managed"
+LABEL_FRAMEWORK_ID = "mesos-gpu.framework-id"
+LABEL_TASK_ID = "mesos-gpu.task-id"
+LABEL_EXECUTOR_ID = "mesos-gpu.executor-id"
+LABEL_GPUS = "mesos-gpu.gpus"
+LEGACY_CONTROL_DEVICES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools")
+LEGACY_LIBRARY_PATH = "/usr/local/cuda/compat:/usr/local/nvidia/lib:/usr/local/nvidia/lib64"
+
+
+class GpuMode(enum.Enum):
+    """How a container is given its GPUs."""
+
+    DEVICE_REQUEST = "device-request"  # NVIDIA Container Toolkit: HostConfig.DeviceRequests
+    LEGACY = "legacy"  # device mappings + driver volume (no toolkit)
+
+
+class DockerLaunchError(Exception):
+    """Base of every error raised by this module; `engine_message` and `status_code` hold the
+    engine's own answer when there was one."""
+
+    def __init__(self, message: str, engine_message: str | None = None, status_code: int | None = None):
+        super().__init__(message)
+        self.engine_message = engine_message
+        self.status_code = status_code
+
+
+class DockerUnavailableError(DockerLaunchError):
+    """The Docker Engine cannot be reached."""
+
+
+class ImageNotFoundError(DockerLaunchError):
+    """The image is not present locally (and was not, or could not be, pulled)."""
+
+
+class GpuRequestRejectedError(DockerLaunchError):
+    """The engine refused the GPU device request (no NVIDIA Container Toolkit on this host)."""
+
+
+class ContainerNotFoundError(DockerLaunchError):
+    """No container with that id or name."""
+
+
+class ContainerTimeoutError(DockerLaunchError):
+    """The container did not exit within the time given to `wait`."""
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything needed to start one task's container."""
+
+    image: str
+    command: str | Sequence[str] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    gpus: Sequence[str] = ()
+    cpus: float | None = None
+    mem_mb: int | None = None
+    sandbox: str | None = None
+    framework_id: str | None = None
+    task_id: str | None = None
+    executor_id: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    name: str | None = None
+    network_mode: str = "none"
+    user: str | None = None
+    working_dir: str | None = None
+    pull: bool = False
+
+    def all_labels(self) -> dict[str, str]:
+        """The labels put on the container: the caller's, plus the mesos-gpu ones."""
+        labels = dict(self.labels)
+        labels[LABEL_MANAGED] = "true"
+        if self.framework_id is not None:
+            labels[LABEL_FRAMEWORK_ID] = self.framework_id
+        if self.task_id is not None:
+            labels[LABEL_TASK_ID] = self.task_id
+        if self.executor_id is not None:
+            labels[LABEL_EXECUTOR_ID] = self.executor_id
+        labels[LABEL_GPUS] = ",".join(self.gpus)
+        return labels
+
+
+@dataclass(frozen=True)
+class ContainerRef:
+    """A container found by `list_by_label`."""
+
+    id: str
+    name: str
+    status: str
+    labels: Mapping[str, str]
+
+    @property
+    def gpus(self) -> tuple[str, ...]:
+        """The GPU ids this container was started with (from its label)."""
+        value = self.labels.get(LABEL_GPUS, "")
+        return tuple(g for g in value.split(",") if g)
+
+
+def gpu_device_request(gpus: Sequence[str]) -> docker.types.DeviceRequest:
+    """The device request for exactly these NVIDIA devices (ids: indices or UUIDs)."""
+    return docker.types.DeviceRequest(device_ids=[str(g) for g in gpus], capabilities=[["gpu"]])
+
+
+def detect_gpu_mode(client: docker.DockerClient) -> GpuMode:
+    """DEVICE_REQUEST when the engine lists the `nvidia` runtime (NVIDIA Container Toolkit), else LEGACY."""
+    try:
+        info = client.info()
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise DockerUnavailableError(f"cannot reach the Docker Engine: {exc}") from exc
+    runtimes = info.get("Runtimes") or {}
+    return GpuMode.DEVICE_REQUEST if "nvidia" in runtimes else GpuMode.LEGACY
+
+
+class DockerLauncher:
+    """Starts, waits for, stops and removes task containers through the Docker Engine API."""
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        gpu_mode: GpuMode = GpuMode.DEVICE_REQUEST,
+        legacy_minors: Mapping[str, int] | None = None,
+        legacy_driver_volume: str | None = None,
+        device_dir: str = "/dev",
+    ) -> None:
+        self.client = client
+        self.gpu_mode = gpu_mode
+        self.legacy_minors = dict(legacy_minors or {})
+        self.legacy_driver_volume = legacy_driver_volume
+        self.device_dir = device_dir
+
+    def available(self) -> bool:
+        """True when the engine answers a ping."""
+        try:
+            return bool(self.client.ping())
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            return False
+
+    def create_kwargs(self, spec: ContainerSpec) -> dict[str, Any]:
+        """The keyword arguments given to `containers.create` for this spec (no engine call
+        except, in LEGACY mode with GPUs, reading the image's environment)."""
+        env = dict(spec.env)
+        kwargs: dict[str, Any] = {
+            "image": spec.image,
+            "labels": spec.all_labels(),
+            "network_mode": spec.network_mode,
+            "privileged": False,
+            "detach": True,
+        }
+        if isinstance(spec.command, str):
+            kwargs["entrypoint"] = ["/bin/sh", "-c"]
+            kwargs["command"] = [spec.command]
+        elif spec.command is not None:
+            kwargs["command"] = list(spec.command)
+        if spec.name is not None:
+            kwargs["name"] = spec.name
+        if spec.user is not None:
+            kwargs["user"] = spec.user
+        if spec.working_dir is not None:
+            kwargs["working_dir"] = spec.working_dir
+        if spec.cpus is not None:
+            kwargs["nano_cpus"] = round(spec.cpus * 1e9)
+        if spec.mem_mb is not None:
+            kwargs["mem_limit"] = f"{spec.mem_mb}m"
+            kwargs["memswap_limit"] = f"{spec.mem_mb}m"
+        volumes: dict[str, dict[str, str]] = {}
+        if spec.sandbox is not None:
+            volumes[os.path.abspath(spec.sandbox)] = {"bind": SANDBOX_MOUNT, "mode": "rw"}
+            env.setdefault("MESOS_SANDBOX", SANDBOX_MOUNT)
+        if not spec.gpus:
+            env["NVIDIA_VISIBLE_DEVICES"] = "void"
+        elif self.gpu_mode is GpuMode.DEVICE_REQUEST:
+            kwargs["device_requests"] = [gpu_device_request(spec.gpus)]
+            env["NVIDIA_VISIBLE_DEVICES"] = ",".join(spec.gpus)
+        else:
+            kwargs["devices"] = self._legacy_devices(spec.gpus)
+            if self.legacy_driver_volume is not None:
+                volumes[self.legacy_driver_volume] = {"bind": NVIDIA_DRIVER_MOUNT, "mode": "ro"}
+                env.update(self._legacy_env(spec.image, env))
+            env["NVIDIA_VISIBLE_DEVICES"] = "void"
+        if volumes:
+            kwargs["volumes"] = volumes
+        kwargs["environment"] = env
+        return kwargs
+
+    def _legacy_devices(self, gpus: Sequence[str]) -> list[str]:
+        """`host:container:rwm` mappings; the host side lives under `device_dir` (normally /dev)."""
+        devices = []
+        for name in LEGACY_CONTROL_DEVICES:
+            host = os.path.join(self.device_dir, os.path.basename(name))
+            if os.path.exists(host):
+                devices.append(f"{host}:{name}:rwm")
+        for gpu in gpus:
+            if gpu not in self.legacy_minors:
+                raise DockerLaunchError(
+                    f"legacy GPU mode needs the minor number of device {gpu!r}: "
+                    "pass legacy_minors (id -> minor) from NVML discovery"
+                )
+            name = f"nvidia{self.legacy_minors[gpu]}"
+            devices.append(f"{os.path.join(self.device_dir, name)}:/dev/{name}:rwm")
+        return devices
+
+    def _legacy_env(self, image: str, env: Mapping[str, str]) -> dict[str, str]:
+        image_env = dict(item.split("=", 1) for item in self._image_env(image) if "=" in item)
+        image_env.update(env)
+        path = image_env.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        ld = image_env.get("LD_LIBRARY_PATH", "")
+        return {
+            "PATH": f"{path}:{NVIDIA_DRIVER_MOUNT}/bin",
+            "LD_LIBRARY_PATH": f"{ld}:{LEGACY_LIBRARY_PATH}" if ld else LEGACY_LIBRARY_PATH,
+        }
+
+    def _image_env(self, image: str) -> list[str]:
+        try:
+            attrs = self.client.images.get(image).attrs
+        except docker.errors.ImageNotFound as exc:
+            raise ImageNotFoundError(f"image {image!r} is not present on this host") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise DockerUnavailableError(f"cannot inspect image {image!r}: {exc}") from exc
+        return list((attrs.get("Config") or {}).get("Env") or [])
+
+    def run(self, spec: ContainerSpec) -> str:
+        """Create and start the container; return its id. A container that fails to start is removed."""
+        kwargs = self.create_kwargs(spec)
+        if spec.pull:
+            self._pull(spec.image)
+        try:
+            container = self.client.containers.create(**kwargs)
+        except docker.errors.ImageNotFound as exc:
+            raise ImageNotFoundError(
+                f"image {spec.image!r} is not present on this host: {_explain(exc)}"
+            ) from exc
+        except docker.errors.APIError as exc:
+            raise _api_error(exc, "create") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise DockerUnavailableError(f"cannot reach the Docker Engine: {exc}") from exc
+        try:
+            container.start()
+        except docker.errors.APIError as exc:
+            self.remove(container.id)
+            raise _api_error(exc, "start") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise DockerUnavailableError(f"cannot reach the Docker Engine: {exc}") from exc
+        return str(container.id)
+
+    def _pull(self, image: str) -> None:
+        try:
+            self.client.images.pull(image)
+        except docker.errors.APIError as exc:
+            raise ImageNotFoundError(f"cannot pull image {image!r}: {_explain(exc)}") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise DockerUnavailableError(f"cannot reach the Docker Engine: {exc}") from exc
+
+    def _container(self, container_id: str) -> Any:
+        try:
+            return self.client.containers.get(container_id)
+        except docker.errors.NotFound as exc:
+            raise ContainerNotFoundError(f"no container {container_id!r}") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise DockerUnavailableError(f"cannot reach the Docker Engine: {exc}") from exc
+
+    def wait(self, container_id: str, timeout: float | None = None) -> int:
+        """Block until the container exits and return its exit code."""
+        container = self._container(container_id)
+        try:
+            result = container.wait(timeout=timeout)
+        except requests.exceptions.ConnectionError as exc:
+            # A read timeout surfaces as ConnectionError(ReadTimeoutError) through the unix adapter.
+            if timeout is not None and "timed out" in str(exc).lower():
+                raise ContainerTimeoutError(
+                    f"container {container_id[:12]} still running after {timeout}s"
+                ) from exc
+            raise DockerUnavailableError(f"lost the Docker Engine while waiting: {exc}") from exc
+        except requests.exceptions.ReadTimeout as exc:
+            raise ContainerTimeoutError(
+                f"container {container_id[:12]} still running after {timeout}s"
+            ) from exc
+        except docker.errors.NotFound as exc:
+            raise ContainerNotFoundError(f"no container {container_id!r}") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise DockerUnavailableError(f"lost the Docker Engine while waiting: {exc}") from exc
+        return int(result.get("StatusCode", -1))
+
+    def stop(self, container_id: str, grace: float = 10.0) -> None:
+        """SIGTERM the container, SIGKILL it after `grace` seconds. Stopping a stopped one is a no-op."""
+        container = self._container(container_id)
+        try:
+            container.stop(timeout=max(0, round(grace)))
+        except docker.errors.NotFound as exc:
+            raise ContainerNotFoundError(f"no container {container_id!r}") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise DockerUnavailableError(f"cannot stop container {container_id[:12]}: {exc}") from exc
+
+    def status(self, container_id: str) -> str:
+        """The engine's state: created, running, exited, ..."""
+        container = self._container(container_id)
+        return str(container.status)
+
+    def exit_code(self, container_id: str) -> int | None:
+        """The exit code of an exited container, None while it has not exited."""
+        container = self._container(container_id)
+        state = container.attrs.get("State") or {}
+        if state.get("Running") or state.get("Status") in ("created", "running", "restarting", "paused"):
+            return None
+        return int(state.get("ExitCode", -1))
+
+    def logs(self, container_id: str) -> tuple[bytes, bytes]:
+        """The container's whole stdout and stderr."""
+        container = self._container(container_id)
+        try:
+            out = container.logs(stdout=True, stderr=False)
+            err = container.logs(stdout=False, stderr=True)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise DockerUnavailableError(f"cannot read logs of {container_id[:12]}: {exc}") from exc
+        return bytes(out), bytes(err)
+
+    def copy_logs(self, container_id: str, sandbox: str) -> None:
+        """Append the container's stdout and stderr to `<sandbox>/stdout` and `<sandbox>/stderr`."""
+        out, err = self.logs(container_id)
+        os.makedirs(sandbox, exist_ok=True)
+        for name, data in (("stdout", out), ("stderr", err)):
+            with open(os.path.join(sandbox, name), "ab") as handle:
+                handle.write(data)
+
+    def remove(self, container_id: str) -> None:
+        """Force-remove the container (killing it if it runs). An absent container is fine."""
+        try:
+            self.client.api.remove_container(container_id, force=True, v=True)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            if exc.response is not None and exc.response.status_code == 409 and "in progress" in str(exc):
+                return  # removal already under way
+            raise DockerLaunchError(f"cannot remove container {container_id[:12]}: {_explain(exc)}") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise DockerUnavailableError(f"cannot remove container {container_id[:12]}: {exc}") from exc
+
+    def list_by_label(self, labels: Mapping[str, str] | None = None) -> list[ContainerRef]:
+        """Every container (running or not) managed by mesos-gpu carrying all of these labels."""
+        wanted = {LABEL_MANAGED: "true", **(labels or {})}
+        filters = {"label": [f"{k}={v}" for k, v in wanted.items()]}
+        try:
+            found = self.client.containers.list(all=True, filters=filters, ignore_removed=True)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise DockerUnavailableError(f"cannot list containers: {exc}") from exc
+        return [
+            ContainerRef(id=str(c.id), name=str(c.name), status=str(c.status), labels=dict(c.labels))
+            for c in found
+        ]
+
+    def remove_all(self, refs: Iterable[ContainerRef]) -> list[str]:
+        """Force-remove these containers; return their ids."""
+        removed = []
+        for ref in refs:
+            self.remove(ref.id)
+            removed.append(ref.id)
+        return removed
+
+
+def _explain(exc: docker.errors.APIError) -> str:
+    explanation = exc.explanation
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode(errors="replace")
+    return str(explanation or exc)
+
+
+def _api_error(exc: docker.errors.APIError, action: str) -> DockerLaunchError:
+    message = _explain(exc)
+    status = exc.response.status_code if exc.response is not None else None
+    if "could not select device driver" in message:
+        return GpuRequestRejectedError(
+            f"the engine refused the GPU request ({message}): install the NVIDIA Container Toolkit "
+            "and restart dockerd, or use the legacy GPU mode",
+            engine_message=message,
+            status_code=status,
+        )
+    if status == 404:
+        return ImageNotFoundError(message, engine_message=message, status_code=status)
+    return DockerLaunchError(
+        f"container {action} failed: {message}", engine_message=message, status_code=status
+    )

@@ -1,0 +1,200 @@
+"""`mesos-gpu-agent doctor`: checks a GPU agent host (driver, device nodes, NVML health, agent flags,
+Docker and the NVIDIA runtime) and reports each as pass/fail/warn/skip with the fix for a failure."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from isolator.agentconfig import ExistingFlags, agent_config, flag_errors, render, unhealthy_listed
+from isolator.nvml import HostGpus, NvmlBackend, NvmlError, discover
+
+PASS, FAIL, WARN, SKIP = "pass", "fail", "warn", "skip"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the doctor's table."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class HostPaths:
+    """Where the driver shows itself (overridable for tests)."""
+
+    dev: str = "/dev"
+    driver_version_file: str = "/proc/driver/nvidia/version"
+
+
+@dataclass(frozen=True)
+class DockerStatus:
+    """What the Docker Engine said: reachable, and whether it has the `nvidia` runtime."""
+
+    reachable: bool
+    nvidia_runtime: bool
+    error: str = ""
+
+
+def check_driver(paths: HostPaths, fake: bool) -> Check:
+    if fake:
+        return Check("nvidia driver", SKIP, "fake GPUs: the kernel driver is not checked")
+    try:
+        with open(paths.driver_version_file) as handle:
+            first = handle.readline().strip()
+    except OSError:
+        return Check(
+            "nvidia driver",
+            FAIL,
+            f"{paths.driver_version_file} is missing: the NVIDIA kernel driver is not loaded",
+            "install the NVIDIA driver (340.29 or newer) and load it: modprobe nvidia",
+        )
+    return Check("nvidia driver", PASS, first)
+
+
+def check_device_nodes(paths: HostPaths, host: HostGpus | None, fake: bool) -> Check:
+    if fake:
+        return Check("device nodes", SKIP, "fake GPUs: /dev/nvidia* are not checked")
+    wanted = ["nvidiactl", "nvidia-uvm"]
+    if host is not None:
+        wanted += [f"nvidia{g.minor}" for g in host.ordered()]
+    missing = [name for name in wanted if not os.path.exists(os.path.join(paths.dev, name))]
+    if missing:
+        return Check(
+            "device nodes",
+            FAIL,
+            "missing " + ", ".join(f"{paths.dev}/{m}" for m in missing),
+            "create them with nvidia-modprobe -u -c=0 (or run nvidia-smi once as root) and load nvidia-uvm",
+        )
+    return Check("device nodes", PASS, ", ".join(f"{paths.dev}/{w}" for w in wanted))
+
+
+def check_nvml(discovered: HostGpus | NvmlError) -> Check:
+    if isinstance(discovered, NvmlError):
+        return Check("nvml", FAIL, str(discovered), "fix the NVIDIA driver installation (see the message)")
+    if discovered.problems:
+        return Check(
+            "nvml",
+            FAIL,
+            "; ".join(discovered.problems),
+            "reset or reseat the GPU named (nvidia-smi -r), or reboot; check dmesg for XID errors",
+        )
+    return Check(
+        "nvml",
+        PASS,
+        f"{len(discovered.gpus)} GPUs, driver {discovered.driver_version}, CUDA {discovered.cuda_version}",
+    )
+
+
+def check_health(host: HostGpus) -> Check:
+    sick = [g for g in host.ordered() if not g.health.healthy]
+    if sick:
+        return Check(
+            "gpu health",
+            FAIL,
+            "; ".join(f"GPU {g.index} ({g.uuid}): {', '.join(g.health.reasons)}" for g in sick),
+            "keep it out of --nvidia_gpu_devices (mesos-gpu-agent config does) and reset or replace it",
+        )
+    if not host.gpus:
+        return Check("gpu health", WARN, "NVML sees no GPU on this host", "is this meant to be a GPU agent?")
+    return Check("gpu health", PASS, f"all {len(host.gpus)} GPUs healthy")
+
+
+def check_flags(flags: ExistingFlags | None, host: HostGpus | None) -> list[Check]:
+    if flags is None:
+        return [Check("agent flags", SKIP, "no agent flags given (use --flags or --flags-from-env)")]
+    if not flags.values:
+        return [Check("agent flags", FAIL, "none of the GPU flags is set", _suggest(host))]
+    problems = flag_errors(flags, len(host.gpus) if host is not None else None)
+    checks = [Check("agent flags", FAIL, detail, fix) for detail, fix in problems]
+    if host is not None:
+        listed = unhealthy_listed(flags, host)
+        if listed:
+            checks.append(
+                Check(
+                    "agent flags",
+                    FAIL,
+                    "--nvidia_gpu_devices offers unhealthy GPUs: " + "; ".join(listed),
+                    _suggest(host),
+                )
+            )
+    return checks or [Check("agent flags", PASS, "consistent with this host")]
+
+
+def _suggest(host: HostGpus | None) -> str:
+    if host is None:
+        return "set the flags printed by mesos-gpu-agent config"
+    return "use: " + render(agent_config(host)).replace("\n", " ")
+
+
+def check_docker(status: DockerStatus | None) -> list[Check]:
+    if status is None:
+        return [Check("docker", SKIP, "docker path not checked (--no-docker)")]
+    if not status.reachable:
+        return [
+            Check(
+                "docker",
+                FAIL,
+                f"the Docker Engine does not answer: {status.error}",
+                "install and start Docker (apt-get install docker.io; systemctl start docker) "
+                "or set DOCKER_HOST",
+            ),
+            Check("nvidia runtime", SKIP, "Docker is not reachable"),
+        ]
+    docker = Check("docker", PASS, "the Docker Engine answers")
+    if status.nvidia_runtime:
+        return [docker, Check("nvidia runtime", PASS, "the nvidia runtime is registered with Docker")]
+    return [
+        docker,
+        Check(
+            "nvidia runtime",
+            FAIL,
+            "Docker has no nvidia runtime: containerizer \"docker\" jobs cannot get GPUs",
+            "install nvidia-container-toolkit, run nvidia-ctk runtime configure --runtime=docker, restart Docker",
+        ),
+    ]
+
+
+def run_doctor(
+    backend: NvmlBackend,
+    flags: ExistingFlags | None,
+    paths: HostPaths,
+    docker_status: Callable[[], DockerStatus] | None,
+    fake: bool = False,
+) -> list[Check]:
+    """Every check, in table order."""
+    discovered: HostGpus | NvmlError
+    try:
+        discovered = discover(backend)
+    except NvmlError as exc:
+        discovered = exc
+    host = discovered if isinstance(discovered, HostGpus) else None
+    checks = [check_driver(paths, fake), check_device_nodes(paths, host, fake), check_nvml(discovered)]
+    if host is not None:
+        checks.append(check_health(host))
+    else:
+        checks.append(Check("gpu health", SKIP, "NVML unavailable"))
+    checks += check_flags(flags, host)
+    checks += check_docker(docker_status() if docker_status is not None else None)
+    return checks
+
+
+def failed(checks: list[Check]) -> bool:
+    return any(c.status == FAIL for c in checks)
+
+
+def table(checks: list[Check]) -> str:
+    """A plain-text table: STATUS  CHECK  DETAIL, with the fix under each failure."""
+    width = max(len(c.name) for c in checks)
+    lines = []
+    for c in checks:
+        lines.append(f"{c.status.upper():<4}  {c.name:<{width}}  {c.detail}")
+        if c.status in (FAIL, WARN) and c.fix:
+            lines.append(f"{'':<4}  {'':<{width}}  fix: {c.fix}")
+    total = sum(c.status == FAIL for c in checks)
+    lines.append(f"{total} check{'s' if total != 1 else ''} failed" if total else "all checks passed")
+    return "\n".join(lines)

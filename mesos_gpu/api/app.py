@@ -1,0 +1,131 @@
+"""The API's tornado application: `make_app(service, settings=..., launcher_bundle=..., master_url=...)`.
+
+Routes (the OpenAPI document `openapi.json` beside this module is the source of truth)::
+
+    POST   /v1/jobs                 submit (201 + Location; Idempotency-Key makes a retry return 200)
+    GET    /v1/jobs                 list (state, tenant, limit, offset)
+    GET    /v1/jobs/{id}            one job: spec, state, tasks, wait reason, TF cluster
+    DELETE /v1/jobs/{id}            kill (202)
+    GET    /v1/jobs/{id}/tasks      its tasks
+    GET    /v1/jobs/{id}/logs       a chunk of a task's stdout/stderr (through the agent's /files/read)
+    GET    /v1/cluster              agents and GPUs (from the master's /state)
+    GET    /v1/health               always 200 while the process runs (leader or standby)
+    GET    /metrics                 Prometheus text
+    GET    /openapi.json            the OpenAPI 3.1 document
+    GET    /v1/launcher.pyz         the TF launcher bundle tasks fetch
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import Executor, ThreadPoolExecutor
+from importlib import resources
+from typing import Any
+
+import tornado.web
+
+from mesos_gpu.api.auth import TokenAuthenticator
+from mesos_gpu.api.handlers import (
+    ApiContext,
+    ClusterHandler,
+    HealthHandler,
+    JobHandler,
+    JobLogsHandler,
+    JobsHandler,
+    JobTasksHandler,
+    LauncherHandler,
+    MetricsHandler,
+    NotFoundHandler,
+    OpenApiHandler,
+    ZooKeeperConnection,
+)
+from mesos_gpu.api.mesos import MasterUrl, MesosReader
+from mesos_gpu.api.service import SchedulerService
+from mesos_gpu.config import SchedulerSettings
+
+log = logging.getLogger(__name__)
+
+#: Worker threads for blocking service calls (store reads/writes); 32 matches the benchmark's clients.
+WORKER_THREADS = 32
+
+JOB_ID = r"([^/]+)"
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document, parsed."""
+    parsed: dict[str, Any] = json.loads(openapi_bytes())
+    return parsed
+
+
+def openapi_bytes() -> bytes:
+    return resources.files("mesos_gpu.api").joinpath("openapi.json").read_bytes()
+
+
+def make_app(
+    service: SchedulerService,
+    *,
+    settings: SchedulerSettings,
+    launcher_bundle: bytes,
+    master_url: MasterUrl,
+    executor: Executor | None = None,
+    mesos_timeout: float = 5.0,
+    **tornado_settings: Any,
+) -> tornado.web.Application:
+    """The API application for `service` (a `SchedulerRuntime`).
+
+    `settings`: the API tokens (`api_tokens`, `api_tokens_file`) and whether reads need them
+    (`api_auth_reads`). `launcher_bundle`: the bytes served at `/v1/launcher.pyz`. `master_url`: the
+    Mesos master's HTTP address ("host:port" or "http://host:port"), or a callable returning it (None
+    while unknown), read for `/v1/cluster` and the logs. `executor`: where blocking service calls run
+    (default: a pool of WORKER_THREADS threads; `app.settings["api_executor"]`, shut it down with
+    `close_app`). The ZooKeeper connection shown by `/v1/health` and `/metrics` comes from
+    `service.store.add_connection_listener` when the service has a store. Other keyword arguments go
+    to `tornado.web.Application` (e.g. `debug`).
+    """
+    auth = TokenAuthenticator(settings.api_tokens, settings.api_tokens_file, settings.api_auth_reads)
+    context = ApiContext(
+        service=service,
+        auth=auth,
+        mesos=MesosReader(master_url, timeout=mesos_timeout),
+        executor=executor or ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="mesos-gpu-api"),
+        launcher_bundle=launcher_bundle,
+        openapi=openapi_bytes(),
+    )
+    _track_store_connection(service, context.zookeeper)
+    args = {"context": context}
+    routes: list[Any] = [
+        (r"/v1/jobs/?", JobsHandler, args),
+        (rf"/v1/jobs/{JOB_ID}/tasks/?", JobTasksHandler, args),
+        (rf"/v1/jobs/{JOB_ID}/logs/?", JobLogsHandler, args),
+        (rf"/v1/jobs/{JOB_ID}/?", JobHandler, args),
+        (r"/v1/cluster/?", ClusterHandler, args),
+        (r"/v1/health/?", HealthHandler, args),
+        (r"/metrics", MetricsHandler, args),
+        (r"/openapi\.json", OpenApiHandler, args),
+        (r"/v1/launcher\.pyz", LauncherHandler, args),
+    ]
+    app = tornado.web.Application(
+        routes,
+        default_handler_class=NotFoundHandler,
+        default_handler_args=args,
+        compress_response=False,
+        api_context=context,
+        api_executor=context.executor,
+        **tornado_settings,
+    )
+    return app
+
+
+def close_app(app: tornado.web.Application) -> None:
+    """Release what `make_app` started (its worker threads)."""
+    executor = app.settings.get("api_executor")
+    if isinstance(executor, ThreadPoolExecutor):
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _track_store_connection(service: object, tracker: ZooKeeperConnection) -> None:
+    store = getattr(service, "store", None)
+    add_listener = getattr(store, "add_connection_listener", None)
+    if callable(add_listener):
+        add_listener(tracker.update)

@@ -1,0 +1,607 @@
+"""The API's request handlers. Each gets its collaborators through `initialize(context)`; `ApiHandler`
+is the one override point for errors: every failure becomes `{"error": {"code", "message", "details"}}`
+with the status its exception names (`mesos_gpu.errors`), and bad input never becomes a 500.
+
+Order of checks on every request: authentication (401), leadership (a standby answers 307 to the
+leader), then the request itself (415, 413, 400, 404, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import urllib.parse
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, TypeVar
+
+import tornado.web
+
+from mesos_gpu.api import views
+from mesos_gpu.api.auth import TokenAuthenticator
+from mesos_gpu.api.mesos import MAX_LOG_READ, MesosReader, TaskLocation, cluster_json, locate_task
+from mesos_gpu.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from mesos_gpu.api.metrics import RequestStats, render, scheduler_families
+from mesos_gpu.api.service import SchedulerService
+from mesos_gpu.errors import (
+    ConflictError,
+    FieldError,
+    MesosGpuError,
+    NotFoundError,
+    NotLeaderError,
+    UnavailableError,
+    ValidationError,
+)
+from mesos_gpu.model import JobState
+from mesos_gpu.store.base import (
+    MAX_RECORD_BYTES,
+    InvalidRecord,
+    StoreError,
+    check_idempotency_key,
+    check_job_id,
+    encode_record,
+)
+from mesos_gpu.validation import validate_job
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+JSON_TYPE = "application/json"
+MAX_BODY_BYTES = 1 << 20  # 1 MiB
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+DEFAULT_LOG_READ = 64 * 1024
+HEALTH_TIMEOUT = 2.0
+LOG_STREAMS = ("stdout", "stderr")
+
+# Codes of the errors tornado raises itself (routing, methods, arguments).
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    503: "unavailable",
+}
+
+
+# ------------------------------------------------------------------------------------------ errors
+class BadJsonError(ValidationError):
+    """The request body is not JSON (or not UTF-8)."""
+
+    code = "invalid_json"
+
+
+class UnauthorizedError(MesosGpuError):
+    code = "unauthorized"
+    http_status = 401
+
+
+class TooLargeError(MesosGpuError):
+    code = "too_large"
+    http_status = 413
+
+
+class UnsupportedMediaTypeError(MesosGpuError):
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+class NoLeaderError(UnavailableError):
+    """A standby that does not know a leader (an election is under way)."""
+
+    code = "no_leader"
+
+
+@dataclass
+class ZooKeeperConnection:
+    """The job store's connection as its listener last reported it ("CONNECTED" until told otherwise)."""
+
+    state: str = "CONNECTED"
+
+    def update(self, state: Any) -> None:
+        self.state = str(getattr(state, "value", state))
+
+    @property
+    def connected(self) -> bool:
+        return self.state == "CONNECTED"
+
+
+@dataclass
+class ApiContext:
+    """Everything the handlers share; built by `mesos_gpu.api.app.make_app`."""
+
+    service: SchedulerService
+    auth: TokenAuthenticator
+    mesos: MesosReader
+    executor: Executor
+    launcher_bundle: bytes
+    openapi: bytes
+    zookeeper: ZooKeeperConnection = field(default_factory=ZooKeeperConnection)
+    requests: RequestStats = field(default_factory=RequestStats)
+    launcher_etag: str = ""
+
+    def __post_init__(self) -> None:
+        self.launcher_etag = '"' + hashlib.sha256(self.launcher_bundle).hexdigest()[:32] + '"'
+
+
+# ------------------------------------------------------------------------------------- the base class
+class ApiHandler(tornado.web.RequestHandler):
+    """Base of every API handler: JSON out, JSON errors, auth, standby redirects, worker-thread calls."""
+
+    #: False for endpoints every instance serves itself (health, metrics, documents).
+    leader_only = True
+    #: False for endpoints that never need a token (health, the OpenAPI document, the launcher).
+    authenticated = True
+
+    def initialize(self, context: ApiContext) -> None:
+        self.context = context
+        self.service = context.service
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", JSON_TYPE)
+        self.set_header("Cache-Control", "no-store")
+
+    async def prepare(self) -> None:
+        if self.authenticated and self.context.auth.required(self.request.method or "GET"):
+            if not self.context.auth.accepts(self.request.headers.get("Authorization")):
+                raise UnauthorizedError("a valid bearer token is required (Authorization: Bearer <token>)")
+        if self.leader_only and not self.service.is_leader:
+            raise NotLeaderError(await self._leader())
+
+    async def _leader(self) -> str | None:
+        try:
+            health = await asyncio.wait_for(self.call(self.service.health), HEALTH_TIMEOUT)
+        except (TimeoutError, StoreError, MesosGpuError):
+            return None
+        leader = health.get("leader_identifier")
+        return str(leader) if leader else None
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a (blocking) service call on the API's worker threads."""
+        return await asyncio.get_running_loop().run_in_executor(self.context.executor, fn, *args)
+
+    def send_json(self, body: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(body, separators=(",", ":")))
+
+    # -- errors -------------------------------------------------------------------------------------
+    def _error_for(self, exc: BaseException | None, status_code: int) -> MesosGpuError:
+        if isinstance(exc, MesosGpuError):
+            return exc
+        if isinstance(exc, InvalidRecord):
+            return ValidationError([FieldError("", str(exc))])
+        if isinstance(exc, StoreError):
+            return UnavailableError(f"the job store cannot answer now: {exc}")
+        if isinstance(exc, tornado.web.HTTPError):
+            error = MesosGpuError(exc.log_message or self._reason or "request failed")
+            error.code = HTTP_CODES.get(exc.status_code, "error")
+            error.http_status = exc.status_code
+            return error
+        error = MesosGpuError("internal error: the scheduler failed to answer; see its log")
+        error.code = "internal"
+        error.http_status = status_code if status_code >= 500 else 500
+        return error
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc_info = kwargs.get("exc_info")
+        exc = exc_info[1] if exc_info else None
+        if exc is None:
+            error = MesosGpuError(self._reason or "request failed")
+            error.code, error.http_status = HTTP_CODES.get(status_code, "error"), status_code
+        else:
+            error = self._error_for(exc, status_code)
+        status = error.http_status
+        if isinstance(error, NotLeaderError):
+            leader = error.leader_url
+            if leader and leader != self.service.identifier:
+                self.set_header("Location", f"{self.request.protocol}://{leader}{self.request.uri}")
+            else:
+                error = NoLeaderError("this scheduler is a standby and no leader is known yet; retry soon")
+                status = error.http_status
+        if status == 503:
+            self.set_header("Retry-After", "1")
+        if status == 401:
+            self.set_header("WWW-Authenticate", 'Bearer realm="mesos-gpu"')
+        if status == 405:
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
+        self.set_header("Content-Type", JSON_TYPE)
+        self.set_header("Cache-Control", "no-store")
+        self.set_status(status)
+        self.finish(json.dumps(error.to_dict(), separators=(",", ":")))
+
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(value, MesosGpuError | tornado.web.HTTPError | InvalidRecord):
+            return  # an answer, not a failure: the access log shows it
+        if isinstance(value, StoreError):
+            log.warning("%s %s: the job store failed: %s", self.request.method, self.request.uri, value)
+            return
+        super().log_exception(typ, value, tb)
+
+    def allowed_methods(self) -> list[str]:
+        return [m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE") if _defines(type(self), m)]
+
+    def on_finish(self) -> None:
+        self.context.requests.record(self.request.method or "", self.get_status(), self.request.request_time())
+
+    # -- arguments ----------------------------------------------------------------------------------
+    def job_id_argument(self, job_id: str) -> str:
+        try:
+            return check_job_id(job_id)
+        except InvalidRecord:
+            raise NotFoundError(f"no job {job_id!r}") from None
+
+
+def _defines(cls: type, method: str) -> bool:
+    """Whether `cls` (below ApiHandler) implements `method` itself."""
+    for klass in cls.__mro__:
+        if klass in (ApiHandler, tornado.web.RequestHandler):
+            return False
+        if method.lower() in klass.__dict__:
+            return True
+    return False
+
+
+class QueryReader:
+    """Reads query arguments, collecting a FieldError (path "/query/<name>") per bad one."""
+
+    def __init__(self, handler: tornado.web.RequestHandler) -> None:
+        self.handler = handler
+        self.errors: list[FieldError] = []
+
+    def text(self, name: str) -> str | None:
+        value = self.handler.get_query_argument(name, None)
+        return value if value else None
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw, 10)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            self.errors.append(FieldError(f"/query/{name}", f"must be a whole number from {low} to {high}"))
+            return default
+        return value
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str | None) -> str | None:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        if raw not in allowed:
+            self.errors.append(FieldError(f"/query/{name}", f"must be one of {', '.join(allowed)}"))
+            return default
+        return raw
+
+    def check(self) -> None:
+        if self.errors:
+            raise ValidationError(self.errors, "invalid query: " + "; ".join(str(e) for e in self.errors))
+
+
+def parse_json(body: bytes) -> Any:
+    """The request body as JSON; BadJsonError (400) when it is not UTF-8 JSON."""
+
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not valid JSON")
+
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadJsonError([FieldError("", f"the body is not UTF-8 text ({exc.reason})")]) from None
+    try:
+        return json.loads(text, parse_constant=no_constants)
+    except (ValueError, RecursionError) as exc:
+        raise BadJsonError([FieldError("", f"the body is not valid JSON: {exc}")]) from None
+
+
+def check_json_content_type(header: str | None) -> None:
+    """Accept `application/json` (or `application/*+json`), charset utf-8 if one is named."""
+    media, *params = (header or "").split(";")
+    media = media.strip().lower()
+    charsets = [p.split("=", 1)[1].strip().strip('"').lower() for p in params if p.strip().lower().startswith("charset=")]
+    if (media == JSON_TYPE or (media.startswith("application/") and media.endswith("+json"))) and all(
+        c in ("utf-8", "utf8") for c in charsets
+    ):
+        return
+    shown = f"{header!r}" if header else "none"
+    raise UnsupportedMediaTypeError(f"send the job as {JSON_TYPE} (Content-Type was {shown})")
+
+
+# ------------------------------------------------------------------------------------------ /v1/jobs
+@tornado.web.stream_request_body
+class JobsHandler(ApiHandler):
+    """GET: the jobs, filtered and paginated. POST: submit a job (201, or 200 for an idempotent retry)."""
+
+    async def prepare(self) -> None:
+        self._body = bytearray()
+        self._too_large = False
+        await super().prepare()
+        if self.request.method == "POST":
+            check_json_content_type(self.request.headers.get("Content-Type"))
+            length = self.request.headers.get("Content-Length")
+            if length is not None and length.strip().isdigit() and int(length) > MAX_BODY_BYTES:
+                raise TooLargeError(f"the job document is larger than {MAX_BODY_BYTES} bytes")
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._too_large or self._finished:
+            return
+        self._body.extend(chunk)
+        if len(self._body) > MAX_BODY_BYTES:
+            self._too_large = True
+            self._body = bytearray()
+
+    async def get(self) -> None:
+        query = QueryReader(self)
+        states = self._states(query)
+        tenant = query.text("tenant")
+        limit = query.integer("limit", DEFAULT_PAGE, 1, MAX_PAGE)
+        offset = query.integer("offset", 0, 0, 10**9)
+        query.check()
+        one_state = JobState(states[0]) if states and len(states) == 1 else None
+        jobs = await self.call(self.service.jobs, one_state, tenant)
+        if states and len(states) > 1:
+            jobs = [job for job in jobs if job["state"] in states]
+        page = jobs[offset : offset + limit]
+        following = None
+        if offset + limit < len(jobs):
+            args = {"state": ",".join(states or ()), "tenant": tenant or "", "limit": limit, "offset": offset + limit}
+            following = "/v1/jobs?" + urllib.parse.urlencode({k: v for k, v in args.items() if v != ""})
+        self.send_json(
+            {
+                "jobs": [views.job_summary(job) for job in page],
+                "total": len(jobs),
+                "offset": offset,
+                "limit": limit,
+                "next": following,
+            }
+        )
+
+    @staticmethod
+    def _states(query: QueryReader) -> list[str] | None:
+        raw = query.text("state")
+        if raw is None:
+            return None
+        names = [part.strip().upper() for part in raw.split(",") if part.strip()]
+        allowed = [s.value for s in JobState]
+        bad = [n for n in names if n not in allowed]
+        if bad or not names:
+            query.errors.append(FieldError("/query/state", f"must be one or more of {', '.join(allowed)}"))
+            return None
+        return names
+
+    async def post(self) -> None:
+        if self._too_large:
+            raise TooLargeError(f"the job document is larger than {MAX_BODY_BYTES} bytes")
+        key = self.request.headers.get("Idempotency-Key")
+        if key is not None:
+            try:
+                check_idempotency_key(key)
+            except InvalidRecord:
+                raise ValidationError(
+                    [FieldError("/headers/Idempotency-Key", "must be 1 to 255 characters")]
+                ) from None
+        body = bytes(self._body)
+        spec = validate_job(parse_json(body))
+        if len(body) > MAX_RECORD_BYTES // 4:
+            self._check_record_size(spec)
+        view, created = await self.call(self.service.submit, spec, key)
+        location = views.job_path(view["id"])
+        self.set_header("Location", location)
+        if not created:
+            self.set_header("Idempotent-Replayed", "true")
+        self.send_json(views.job_json(view), 201 if created else 200)
+
+    @staticmethod
+    def _check_record_size(spec: Any) -> None:
+        """A large document may make a record over the store's limit: refuse it as too large (413)."""
+        from mesos_gpu.state import new_job_record
+
+        try:
+            encode_record(new_job_record(f"{spec.name}-00000000", spec, 0.0))
+        except InvalidRecord as exc:
+            raise TooLargeError(f"the job is too large to store: {exc}") from None
+
+
+class JobHandler(ApiHandler):
+    """GET: one job in full. DELETE: kill it (202 with the job)."""
+
+    async def get(self, job_id: str) -> None:
+        view = await self.call(self.service.job, self.job_id_argument(job_id))
+        self.send_json(views.job_json(view))
+
+    async def delete(self, job_id: str) -> None:
+        view = await self.call(self.service.kill, self.job_id_argument(job_id))
+        self.send_json(views.job_json(view), 202)
+
+
+class JobTasksHandler(ApiHandler):
+    """GET: the job's tasks (members): Mesos state, agent, GPUs, isolation, exit status."""
+
+    async def get(self, job_id: str) -> None:
+        view = await self.call(self.service.job, self.job_id_argument(job_id))
+        self.send_json({"job_id": view["id"], "state": view["state"], "tasks": views.tasks_json(view)})
+
+
+class JobLogsHandler(ApiHandler):
+    """GET: a chunk of a task's stdout or stderr, read from its sandbox through the agent."""
+
+    async def get(self, job_id: str) -> None:
+        query = QueryReader(self)
+        wanted = query.text("task")
+        stream = query.choice("stream", LOG_STREAMS, "stdout") or "stdout"
+        offset = query.integer("offset", 0, 0, 2**53)
+        length = query.integer("length", DEFAULT_LOG_READ, 1, MAX_LOG_READ)
+        query.check()
+        view = await self.call(self.service.job, self.job_id_argument(job_id))
+        name, member = self._member(view, wanted)
+        task_id, agent_id = member.get("task_id"), member.get("agent_id")
+        if not task_id or not agent_id:
+            why = view.get("wait_reason") or view.get("message") or "it waits for resources"
+            raise ConflictError(f"task {name} of job {view['id']} has not been launched yet: {why}")
+        location = await self._locate(str(task_id), str(agent_id))
+        reply = await self.context.mesos.read_sandbox(location, stream, offset, length)
+        data = str(reply["data"])
+        start = int(reply.get("offset", offset))
+        self.send_json(
+            {
+                "job_id": view["id"],
+                "task": name,
+                "task_id": task_id,
+                "agent_id": agent_id,
+                "stream": stream,
+                "offset": start,
+                "data": data,
+                "next_offset": start + len(data.encode("utf-8")),
+                "task_state": member.get("state"),
+            }
+        )
+
+    @staticmethod
+    def _member(view: dict[str, Any], wanted: str | None) -> tuple[str, dict[str, Any]]:
+        members = view.get("members", {})
+        names = views.member_names(view)
+        if wanted is None:
+            return names[0], members[names[0]]
+        if wanted in members:
+            return wanted, members[wanted]
+        for name in names:
+            if members[name].get("task_id") == wanted:
+                return name, members[name]
+        raise NotFoundError(f"job {view['id']} has no task {wanted!r} (its tasks: {', '.join(names)})")
+
+    async def _locate(self, task_id: str, agent_id: str) -> TaskLocation:
+        state = await self.context.mesos.master_state()
+        try:
+            return locate_task(state, task_id, agent_id, None)
+        except NotFoundError:
+            health = await self.call(self.service.health)
+            return locate_task(state, task_id, agent_id, health.get("framework_id"))
+
+
+# --------------------------------------------------------------------------------- cluster and health
+class ClusterHandler(ApiHandler):
+    """GET: agents, GPUs per agent (total / used / free, model), from the master's /state."""
+
+    async def get(self) -> None:
+        state = await self.context.mesos.master_state()
+        self.send_json(cluster_json(state, self.context.mesos.master_base()))
+
+
+class HealthHandler(ApiHandler):
+    """GET: 200 whenever the process is up (a standby too, so Marathon keeps it); the body says more."""
+
+    leader_only = False
+    authenticated = False
+
+    async def get(self) -> None:
+        service = self.service
+        try:
+            health = dict(await asyncio.wait_for(self.call(service.health), HEALTH_TIMEOUT))
+        except Exception as exc:  # health must answer whatever the service does
+            health = {"error": f"the scheduler did not report its health: {type(exc).__name__}: {exc}"}
+        leader = bool(service.is_leader)
+        zookeeper = self.context.zookeeper
+        self.send_json(
+            {
+                "status": "ok",
+                "role": "leader" if leader else "standby",
+                "leader": leader,
+                "identifier": service.identifier,
+                "leader_identifier": health.get("leader_identifier"),
+                "framework_id": health.get("framework_id"),
+                "mesos": {"connected": bool(service.mesos_connected)},
+                "zookeeper": {"connected": zookeeper.connected, "state": zookeeper.state},
+                **({"error": health["error"]} if "error" in health else {}),
+            }
+        )
+
+
+class MetricsHandler(ApiHandler):
+    """GET: Prometheus text exposition of the scheduler's state and the API's traffic."""
+
+    leader_only = False
+
+    async def get(self) -> None:
+        service = self.service
+        jobs = await self.call(service.jobs)
+        by_state = Counter(job["state"] for job in jobs)
+        for state in JobState:
+            by_state.setdefault(state.value, 0)
+        families = scheduler_families(
+            jobs_by_state=by_state,
+            gpus_allocated=sum(views.gpus_allocated(job) for job in jobs),
+            launches=int(getattr(service, "launches", 0)),
+            leader=bool(service.is_leader),
+            mesos_connected=bool(service.mesos_connected),
+            zookeeper_connected=self.context.zookeeper.connected,
+            requests=self.context.requests,
+            offers_received=_optional_int(service, "offers_received"),
+            offers_declined=_optional_int(service, "offers_declined"),
+            placement_latency=getattr(service, "placement_latency", None),
+        )
+        self.set_header("Content-Type", METRICS_CONTENT_TYPE)
+        self.finish(render(families))
+
+
+def _optional_int(service: object, name: str) -> int | None:
+    value = getattr(service, name, None)
+    return int(value) if isinstance(value, int | float) else None
+
+
+# ------------------------------------------------------------------------------------------ documents
+class OpenApiHandler(ApiHandler):
+    """GET: the OpenAPI 3.1 document (the source of truth for every route and shape)."""
+
+    leader_only = False
+    authenticated = False
+
+    def get(self) -> None:
+        self.finish(self.context.openapi)
+
+
+class LauncherHandler(ApiHandler):
+    """GET/HEAD: the launcher bundle that TF tasks fetch as a Mesos URI (no token: the fetcher has none)."""
+
+    leader_only = False
+    authenticated = False
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/octet-stream")
+
+    def get(self) -> None:
+        self.set_header("ETag", self.context.launcher_etag)
+        self.set_header("Content-Disposition", 'attachment; filename="launcher.pyz"')
+        self.finish(self.context.launcher_bundle)
+
+    def head(self) -> None:
+        self.set_header("ETag", self.context.launcher_etag)
+        self.set_header("Content-Length", str(len(self.context.launcher_bundle)))
+        self.finish()
+
+    def compute_etag(self) -> str | None:
+        return self.context.launcher_etag
+
+
+class NotFoundHandler(ApiHandler):
+    """Every path no route matches: a JSON 404 (whatever the method)."""
+
+    leader_only = False
+    authenticated = False
+
+    async def prepare(self) -> None:
+        raise NotFoundError(f"no such resource: {self.request.path}")

@@ -1,0 +1,45 @@
+"""What the API needs from the scheduler process (`SchedulerRuntime` provides it): the `SchedulerService`
+protocol, plus the optional counters `/metrics` reads when the service has them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from mesos_gpu.model import JobSpec, JobState
+
+JobView = dict[str, Any]
+"""A job as the runtime shows it: `JobRecord.to_dict()` plus "wait_reason"."""
+
+
+class SchedulerService(Protocol):
+    """The scheduler's service object. Every method may block (store I/O): the API calls them from
+    its worker threads, never from the IOLoop. Write calls raise `NotLeaderError` on a standby."""
+
+    identifier: str  # this process's API address, "host:port" (what the election publishes)
+    launches: int  # tasks handed to Mesos by this process
+
+    @property
+    def is_leader(self) -> bool: ...
+
+    @property
+    def mesos_connected(self) -> bool: ...
+
+    def submit(self, spec: JobSpec, idempotency_key: str | None = None) -> tuple[JobView, bool]: ...
+
+    def kill(self, job_id: str) -> JobView: ...
+
+    def job(self, job_id: str) -> JobView: ...
+
+    def jobs(self, state: JobState | None = None, tenant: str | None = None) -> list[JobView]: ...
+
+    def health(self) -> dict[str, Any]: ...
+
+
+class HistogramLike(Protocol):
+    """A cumulative histogram as Prometheus exposes one (`mesos_gpu.api.metrics.Histogram` is one)."""
+
+    def snapshot(self) -> tuple[Sequence[tuple[float, int]], float, int]:
+        """((upper bound, cumulative count) for each finite bucket, sum, count)."""
+        ...

@@ -1,0 +1,120 @@
+"""`mesos-gpu local up`: run the embedded master and agents in the foreground until Ctrl-C or SIGTERM.
+
+Registered through `register(subparsers)` (mesos_gpu/cli.py SUBCOMMANDS lists this module).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    """Add `local` with its `up` subcommand."""
+    local = subparsers.add_parser("local", help="the embedded Mesos-compatible local cluster")
+    commands = local.add_subparsers(title="local commands", metavar="COMMAND")
+    up = commands.add_parser(
+        "up",
+        help="run a local master and agents in the foreground",
+        description="Run the embedded Mesos-compatible master and N agents (with simulated or real GPUs) "
+        "in the foreground. Prints the master address; Ctrl-C or SIGTERM stops every process it started.",
+    )
+    up.add_argument("--agents", type=int, default=2, help="number of agents (default 2)")
+    up.add_argument(
+        "--gpus-per-agent",
+        default="2",
+        help="simulated GPU slots per agent, or 'nvml' for the host's real GPUs (default 2)",
+    )
+    up.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
+    up.add_argument("--port", type=int, default=5050, help="master port (default 5050; 0 picks a free one)")
+    up.add_argument(
+        "--zk", default=None, help="announce the master in ZooKeeper, e.g. zk://127.0.0.1:2181/mesos"
+    )
+    up.add_argument(
+        "--start-zookeeper",
+        action="store_true",
+        help="start a ZooKeeper server from the local install and announce the master there",
+    )
+    up.add_argument("--workdir", default=None, help="where sandboxes go (default: a temporary directory)")
+    up.add_argument(
+        "--offer-timeout", type=float, default=None, help="rescind offers unanswered this long (s)"
+    )
+    up.add_argument(
+        "--no-gpu-filter", action="store_true", help="offer GPU agents to frameworks without GPU_RESOURCES"
+    )
+    up.set_defaults(func=run_up)
+    local.set_defaults(func=lambda _args: (local.print_help(), 0)[1])
+
+
+def _gpus(text: str) -> int | None:
+    if text.lower() == "nvml":
+        return None
+    count = int(text)
+    if count < 0:
+        raise SystemExit("--gpus-per-agent must be >= 0 or 'nvml'")
+    return count
+
+
+def run_up(args: argparse.Namespace, stop_event: threading.Event | None = None) -> int:
+    """Start the cluster, print its address, wait for a signal (or `stop_event`), stop everything."""
+    from mesos_gpu.local.cluster import LocalCluster
+
+    done = stop_event or threading.Event()
+    zookeeper: Any = None
+    zk_url = args.zk
+    previous: dict[int, Any] = {}
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        done.set()
+
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, on_signal)
+    try:
+        if args.start_zookeeper and not zk_url:
+            from mesos_gpu.local.zookeeper import ZooKeeperServer
+
+            zookeeper = ZooKeeperServer(host=args.host).start()
+            zk_url = f"zk://{zookeeper.hosts}/mesos"
+        cluster = LocalCluster(
+            agents=args.agents,
+            gpus_per_agent=_gpus(str(args.gpus_per_agent)),
+            workdir=args.workdir,
+            host=args.host,
+            port=args.port,
+            zk_url=zk_url,
+            offer_timeout=args.offer_timeout,
+            filter_gpu_resources=not args.no_gpu_filter,
+        )
+        with cluster:
+            print(f"Mesos master (local) at {cluster.master_address}", flush=True)
+            if zk_url:
+                print(f"Announced in ZooKeeper: {zk_url}", flush=True)
+            for agent in cluster.agents:
+                host, port = agent.endpoint()
+                print(f"  agent {agent.agent_id} at {host}:{port} ({agent.gpus.total} GPUs)", flush=True)
+            print("Press Ctrl-C to stop.", flush=True)
+            while not done.wait(0.5):
+                pass
+            print("Stopping the local cluster...", flush=True)
+    finally:
+        if zookeeper is not None:
+            zookeeper.stop()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mesos-gpu")
+    register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,291 @@
+"""`LocalCluster`: the embedded master and N agents on one IOLoop thread, with fault hooks for tests.
+
+Example::
+
+    with LocalCluster(agents=2, gpus_per_agent=2, workdir=tmp_path) as cluster:
+        driver = MesosSchedulerDriver(scheduler, framework, cluster.master_address)
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from tornado.ioloop import IOLoop
+
+from mesos_gpu.local.master import Master, MasterConfig, MasterServer
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+CALL_TIMEOUT = 30.0
+
+
+@dataclass
+class AgentSpec:
+    """Resources of one local agent (`agent_resources` keys: cpus, mem, disk, ports)."""
+
+    cpus: float = 4.0
+    mem: float = 8192.0
+    disk: float = 65536.0
+    ports: tuple[tuple[int, int], ...] = ((31000, 32000),)
+
+
+class LocalCluster:
+    """A master and `agents` agents on loopback; a context manager that stops everything it started.
+
+    Durations are seconds. `gpus_per_agent=None` uses the host's real GPUs through NVML.
+    `agent_resources` (dict: cpus, mem, disk, ports as [(begin, end)]) and `agent_attributes` apply to
+    every agent. `agent_options` passes any other `AgentConfig` field (e.g. command_kill_grace_period).
+    `agent_gpus` gives each agent its own GPU count (its length is then the number of agents).
+    """
+
+    def __init__(
+        self,
+        agents: int = 2,
+        gpus_per_agent: int | None = 2,
+        workdir: Path | str | None = None,
+        *,
+        heartbeat_interval: float = 15.0,
+        status_update_retry: float = 10.0,
+        offer_timeout: float | None = None,
+        zk_url: str | None = None,
+        agent_resources: dict[str, Any] | None = None,
+        agent_attributes: dict[str, str | float] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        allocation_interval: float = 1.0,
+        filter_gpu_resources: bool = True,
+        strict: bool = False,
+        agent_options: dict[str, Any] | None = None,
+        agent_gpus: list[int | None] | None = None,
+    ) -> None:
+        self.agent_count = agents
+        self.gpus_per_agent = gpus_per_agent
+        self._workdir_arg = workdir
+        self.workdir: Path | None = None
+        self.master_config = MasterConfig(
+            host=host,
+            port=port,
+            heartbeat_interval=heartbeat_interval,
+            offer_timeout=offer_timeout,
+            allocation_interval=allocation_interval,
+            filter_gpu_resources=filter_gpu_resources,
+            strict=strict,
+        )
+        self.status_update_retry = status_update_retry
+        self.zk_url = zk_url
+        self.agent_resources = dict(agent_resources or {})
+        self.agent_attributes = dict(agent_attributes or {})
+        self.agent_options = dict(agent_options or {})
+        self.agent_gpus = list(agent_gpus) if agent_gpus is not None else None
+        self.host = host
+        self.agents: list[Any] = []
+        self.server: MasterServer | None = None
+        self.announcer: Any = None
+        self._loop: IOLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._own_workdir = False
+        self._killed: set[int] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> LocalCluster:
+        if self._workdir_arg is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="mesos-gpu-local-"))
+            self._own_workdir = True
+        else:
+            self.workdir = Path(self._workdir_arg)
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        ready: concurrent.futures.Future[IOLoop] = concurrent.futures.Future()
+
+        def run() -> None:
+            loop = IOLoop(make_current=True)
+            ready.set_result(loop)
+            try:
+                loop.start()
+            finally:
+                loop.close(all_fds=True)
+
+        self._thread = threading.Thread(target=run, name="mesos-gpu-local-cluster", daemon=True)
+        self._thread.start()
+        self._loop = ready.result(CALL_TIMEOUT)
+        try:
+            self.call(self._start_on_loop)
+            if self.zk_url:
+                self._announce()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_on_loop(self) -> None:
+        self.server = MasterServer(self.master_config)
+        counts = self.agent_gpus if self.agent_gpus is not None else [self.gpus_per_agent] * self.agent_count
+        for gpus in counts:
+            self.agents.append(self._new_agent(gpus))
+
+    def _new_agent(self, gpus: int | None) -> Any:
+        from mesos_gpu.local.agent import Agent, AgentConfig
+
+        assert self.server is not None and self.workdir is not None
+        spec = AgentSpec()
+        resources = self.agent_resources
+        config = AgentConfig(
+            cpus=float(resources.get("cpus", spec.cpus)),
+            mem=float(resources.get("mem", spec.mem)),
+            disk=float(resources.get("disk", spec.disk)),
+            ports=tuple(tuple(r) for r in resources.get("ports", spec.ports)),
+            attributes=dict(self.agent_attributes),
+            gpus=gpus,
+            host=self.host,
+            status_update_retry=self.status_update_retry,
+            **self.agent_options,
+        )
+        master = self.server.master
+        agent = Agent(master, master.new_agent_id(), self.workdir, config)
+        agent.start()
+        return agent
+
+    def _announce(self) -> None:
+        from mesos_gpu.local.announce import MasterAnnouncer
+
+        assert self.zk_url is not None
+        info = self.call(self.master.master_info)
+        self.announcer = MasterAnnouncer(self.zk_url, info, self._leader_changed)
+        self.announcer.start()
+
+    def _leader_changed(self, leader_address: str | None, is_self: bool) -> None:
+        """From the ZooKeeper watch thread: become leader, or a standby redirecting to the leader."""
+        loop = self._loop
+        if loop is None:
+            return
+
+        def apply() -> None:
+            if self.server is None:
+                return
+            if is_self:
+                self.server.master.set_leader()
+            else:
+                self.server.master.set_standby(leader_address)
+
+        loop.add_callback(apply)
+
+    def stop(self) -> None:
+        """Stop agents (killing every process), the master, the announcement and the loop thread."""
+        if self.announcer is not None:
+            try:
+                self.announcer.stop()
+            except Exception:
+                log.exception("failed to withdraw the ZooKeeper announcement")
+            self.announcer = None
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            try:
+                self.call(self._stop_on_loop)
+            except Exception:
+                log.exception("failed to stop the local cluster cleanly")
+            self._loop.add_callback(self._loop.stop)
+            self._thread.join(CALL_TIMEOUT)
+        self._loop = None
+        self._thread = None
+        if self._own_workdir and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self._own_workdir = False
+
+    def _stop_on_loop(self) -> None:
+        for agent in self.agents:
+            try:
+                agent.master = None
+                agent.stop()
+            except Exception:
+                log.exception("failed to stop agent %s", getattr(agent, "agent_id", "?"))
+        if self.server is not None:
+            self.server.stop()
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ access
+    @property
+    def master(self) -> Master:
+        assert self.server is not None, "LocalCluster.start() first"
+        return self.server.master
+
+    @property
+    def master_address(self) -> str:
+        assert self.server is not None, "LocalCluster.start() first"
+        return self.server.address
+
+    @property
+    def master_url(self) -> str:
+        """What to give `MesosSchedulerDriver`: the zk:// URL when announced, else host:port."""
+        return self.zk_url or self.master_address
+
+    def call(self, fn: Callable[..., T], *args: Any, timeout: float = CALL_TIMEOUT) -> T:
+        """Run `fn(*args)` on the cluster's loop thread and return its result (or raise its error)."""
+        loop = self._loop
+        assert loop is not None, "LocalCluster.start() first"
+        if threading.current_thread() is self._thread:
+            return fn(*args)
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        loop.add_callback(run)
+        return future.result(timeout)
+
+    # ------------------------------------------------------------------ fault hooks
+    def kill_agent(self, index: int) -> None:
+        """Stop agent `index` (its processes die) and remove it from the master: tasks are LOST."""
+
+        def kill() -> None:
+            agent = self.agents[index]
+            agent.master = None
+            agent.stop()
+            self.master.unregister_agent(agent.agent_id)
+
+        self._killed.add(index)
+        self.call(kill)
+
+    def restart_master(self) -> Master:
+        """A fresh master (new id, empty state) on the same port; live agents re-register with it."""
+
+        def restart() -> Master:
+            assert self.server is not None
+            master = self.server.restart()
+            for index, agent in enumerate(self.agents):
+                if index not in self._killed:
+                    agent.attach_master(master)
+            return master
+
+        master = self.call(restart)
+        if self.announcer is not None:
+            self.announcer.update(self.call(master.master_info))
+        return master
+
+    def drop_stream(self, framework_id: str) -> bool:
+        """Close the framework's subscription connection (pymesos reconnects and re-subscribes)."""
+        return self.call(lambda: self.master.drop_stream(framework_id))
+
+    def stop_heartbeats(self, framework_id: str) -> bool:
+        """Keep the framework's connection open but send it no more HEARTBEATs."""
+        return self.call(lambda: self.master.stop_heartbeats(framework_id))
+
+    def state(self) -> dict[str, Any]:
+        return self.call(self.master.state)

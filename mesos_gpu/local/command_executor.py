@@ -1,0 +1,164 @@
+"""Emulation of Mesos' built-in command executor (src/launcher/executor.cpp) for one command task.
+
+TASK_STARTING, TASK_RUNNING, then TASK_FINISHED / TASK_FAILED ("Command exited with status N",
+"Command terminated with signal <strsignal>") or, after a kill, TASK_KILLED; a kill sends TASK_KILLING
+(to TASK_KILLING_STATE frameworks), SIGTERM to the process group, then SIGKILL after the grace period.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mesos_gpu.local.runners import LaunchSpec, Runner, RunningProcess
+from mesos_gpu.local.status_updates import Timers
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KILL_GRACE_PERIOD = 3.0  # src/launcher/executor.cpp
+
+Emit = Callable[..., None]  # emit(state, message=None, reason=None)
+
+
+def describe_wait_status(status: int) -> str:
+    """stout's WSTRINGIFY: 'exited with status N' or 'terminated with signal <strsignal>'."""
+    if os.WIFEXITED(status):
+        return f"exited with status {os.WEXITSTATUS(status)}"
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        return f"terminated with signal {signal.strsignal(signum) or f'Unknown signal {signum}'}"
+    return f"wait status {status}"
+
+
+def command_argv(command: dict[str, Any]) -> tuple[list[str], str | None]:
+    """(argv, executable) of a CommandInfo: `/bin/sh -c value` when shell (default true), else
+    execvp(value, arguments)."""
+    value = str(command.get("value", ""))
+    if command.get("shell", True):
+        return ["/bin/sh", "-c", value], None
+    arguments = [str(a) for a in command.get("arguments", [])]
+    return (arguments or [value]), value
+
+
+def command_environment(command: dict[str, Any]) -> dict[str, str]:
+    """CommandInfo.environment VALUE variables (SECRET ones cannot be resolved locally)."""
+    env: dict[str, str] = {}
+    for variable in command.get("environment", {}).get("variables", []):
+        if variable.get("type", "VALUE") != "VALUE":
+            log.warning("ignoring secret environment variable %s: no secret resolver", variable.get("name"))
+            continue
+        env[str(variable["name"])] = str(variable.get("value", ""))
+    return env
+
+
+def grace_period_seconds(kill_policy: dict[str, Any] | None, default: float) -> float:
+    """KillPolicy.grace_period (DurationInfo nanoseconds) in seconds, or `default`."""
+    if kill_policy and "grace_period" in kill_policy:
+        try:
+            return max(0.0, int(kill_policy["grace_period"]["nanoseconds"]) / 1e9)
+        except (KeyError, TypeError, ValueError):
+            return default
+    return default
+
+
+@dataclass
+class CommandTaskConfig:
+    kill_grace_period: float = DEFAULT_KILL_GRACE_PERIOD
+    task_killing_state: bool = False  # the framework has the TASK_KILLING_STATE capability
+    warnings: Sequence[str] = ()  # prepended to STARTING/RUNNING messages (e.g. image not used)
+
+
+class CommandTask:
+    """One command task's life: launch through a runner, report states, kill with a grace period."""
+
+    def __init__(
+        self,
+        task: dict[str, Any],
+        spec: LaunchSpec,
+        runner: Runner,
+        timers: Timers,
+        *,
+        emit: Emit,
+        on_terminated: Callable[[CommandTask, int | None], None],
+        config: CommandTaskConfig,
+    ) -> None:
+        self.task = task
+        self.task_id: str = task["task_id"]["value"]
+        self.spec = spec
+        self._runner = runner
+        self._timers = timers
+        self._emit = emit
+        self._on_terminated = on_terminated
+        self.config = config
+        self.state = "TASK_STAGING"
+        self.process: RunningProcess | None = None
+        self.killed = False
+        self._escalation: object | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in ("TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_GONE")
+
+    def start(self) -> None:
+        warning = "; ".join(self.config.warnings) or None
+        self._report("TASK_STARTING", warning)
+        try:
+            self.process = self._runner.start(self.spec, self._exited)
+        except Exception as exc:
+            log.warning("task %s failed to launch: %s", self.task_id, exc)
+            self._report(
+                "TASK_FAILED", f"Failed to launch container: {exc}", "REASON_CONTAINER_LAUNCH_FAILED"
+            )
+            self._on_terminated(self, None)
+            return
+        self._report("TASK_RUNNING", warning)
+
+    def kill(self, kill_policy: dict[str, Any] | None = None) -> None:
+        """KILL: TASK_KILLING (if capable), SIGTERM now, SIGKILL after the grace period."""
+        if self.terminal or self.killed:
+            return
+        self.killed = True
+        grace = grace_period_seconds(
+            kill_policy or self.task.get("kill_policy"), self.config.kill_grace_period
+        )
+        if self.config.task_killing_state:
+            self._report("TASK_KILLING")
+        if self.process is None:
+            return
+        self.process.signal(signal.SIGTERM)
+        self._escalation = self._timers.call_later(grace, self._escalate)
+
+    def destroy(self) -> None:
+        """SIGKILL the process group now (agent shutdown, framework removal)."""
+        self.killed = True
+        if self.process is not None and not self.process.exited:
+            self.process.signal(signal.SIGKILL)
+
+    def _escalate(self) -> None:
+        self._escalation = None
+        if self.process is not None and not self.process.exited:
+            log.info("task %s did not stop within its grace period: SIGKILL", self.task_id)
+            self.process.signal(signal.SIGKILL)
+
+    def _exited(self, status: int) -> None:
+        if self._escalation is not None:
+            self._timers.remove_timeout(self._escalation)
+            self._escalation = None
+        if self.terminal:
+            return
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+            state = "TASK_FINISHED"
+        elif self.killed:
+            state = "TASK_KILLED"
+        else:
+            state = "TASK_FAILED"
+        self._report(state, f"Command {describe_wait_status(status)}")
+        self._on_terminated(self, status)
+
+    def _report(self, state: str, message: str | None = None, reason: str | None = None) -> None:
+        self.state = state
+        self._emit(state, message=message, reason=reason)

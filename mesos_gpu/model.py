@@ -1,0 +1,496 @@
+"""Jobs as values: the validated job spec, its expansion into tasks, and job/task states (pure).
+
+Public surface (stable; other modules import these names):
+
+- `JobSpec`: a validated job (build one with `validate_job(data)` / `JobSpec.from_dict(data)`; never
+  construct one from unchecked input). `to_dict()` is canonical JSON with every default filled in, and
+  `JobSpec.from_dict(spec.to_dict()) == spec`. `tasks(job_id)` expands it into one `TaskSpec` per member.
+  A job has either `roles` (a distributed TF job) or, when `roles` is empty, a single task whose
+  resources are `resources`.
+- `RoleSpec`: one TF role (instances, resources, command / image / env overrides).
+- `TaskSpec`: one member to place and launch: `name` "<job-id>.<role>-<index>", `role`, `index`,
+  `resources` (`ResourceRequest`, incl. how many ports it needs), final `command`, `image`, `env`.
+- `TaskKey(role, index)`: a member of a job; `str(key)` is "worker-0".
+- `ResourceRequest`: cpus, mem (MB), disk (MB), gpus (whole), ports (count).
+- Enums: `Role` (chief, worker, ps, evaluator; `TASK` for the member of a single-task job),
+  `Containerizer`, `Isolation`, `RestartPolicyKind`, `SuccessPolicy`, `ConstraintOperator`,
+  `JobState` (with `is_terminal`, `can_become`), `TaskState` (the Mesos task states, with
+  `is_terminal`, `from_mesos`).
+- `Constraint` (Marathon syntax `[field, OPERATOR, value?]`), `RestartPolicy`.
+- `task_id_for(name, attempt)` / `parse_task_id(task_id)`: Mesos task ids of each launch attempt.
+
+Field meanings beyond the obvious: `image` is optional with the mesos containerizer (the command then runs
+on the agent host), required with docker; `deadline_seconds` counts from submission (waiting included);
+`rendezvous_timeout_seconds` is how long TF members wait for each other; `isolation` is always EXCLUSIVE
+today; `priority` and `tenant` are kept for the scheduler and API.
+
+Restart, backoff and success decisions live in `mesos_gpu.policy`; validation in `mesos_gpu.validation`.
+Mappings in these frozen values are plain dicts typed `Mapping`: treat them as read-only. JobSpec and
+TaskSpec compare by value but are not hashable (they hold dicts); TaskKey and the enums are.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "DEFAULT_CPUS",
+    "DEFAULT_DISK",
+    "DEFAULT_GPUS",
+    "DEFAULT_MEM",
+    "TF_ROLES",
+    "Constraint",
+    "ConstraintOperator",
+    "Containerizer",
+    "Isolation",
+    "JobSpec",
+    "JobState",
+    "ResourceRequest",
+    "RestartPolicy",
+    "RestartPolicyKind",
+    "Role",
+    "RoleSpec",
+    "SuccessPolicy",
+    "TaskKey",
+    "TaskSpec",
+    "TaskState",
+    "parse_task_id",
+    "task_id_for",
+]
+
+DEFAULT_CPUS = 1.0
+DEFAULT_MEM = 1024.0
+DEFAULT_DISK = 0.0
+DEFAULT_GPUS = 0
+DEFAULT_TENANT = "default"
+DEFAULT_RENDEZVOUS_TIMEOUT_SECONDS = 600.0
+DEFAULT_BACKOFF_LIMIT = 3
+DEFAULT_BACKOFF_SECONDS = 10.0
+DEFAULT_MAX_BACKOFF_SECONDS = 300.0
+
+
+class Role(enum.StrEnum):
+    """A member's role. The four TF roles appear in job JSON; TASK is the lone task of a single-task job."""
+
+    CHIEF = "chief"
+    WORKER = "worker"
+    PS = "ps"
+    EVALUATOR = "evaluator"
+    TASK = "task"
+
+
+TF_ROLES: tuple[Role, ...] = (Role.CHIEF, Role.WORKER, Role.PS, Role.EVALUATOR)
+"""The roles a job may name, in canonical order (the order of `JobSpec.roles` and `JobSpec.tasks`)."""
+
+
+class Containerizer(enum.StrEnum):
+    """How a task is contained (DESIGN section 2)."""
+
+    MESOS = "mesos"  # Mesos containerizer, docker image via the unified containerizer, gpus isolator
+    DOCKER = "docker"  # the project's executor runs the image through the Docker engine
+
+
+class Isolation(enum.StrEnum):
+    """How a task's GPUs are isolated. Only EXCLUSIVE is accepted today; the others are to come."""
+
+    EXCLUSIVE = "exclusive"  # whole GPUs, no other task may use them
+    SHARED_CAPPED = "shared-capped"  # future: several tasks per GPU with declared memory caps
+    SHARED = "shared"  # future: several tasks per GPU, no caps
+
+
+class RestartPolicyKind(enum.StrEnum):
+    """When a failed member is relaunched (Kubeflow TFJob semantics)."""
+
+    NEVER = "Never"
+    ON_FAILURE = "OnFailure"
+    EXIT_CODE = "ExitCode"  # exit codes >= 128 (signals) are retryable, 1-127 permanent
+
+
+class SuccessPolicy(enum.StrEnum):
+    """Which members decide that a distributed job succeeded (Kubeflow TFJob semantics)."""
+
+    CHIEF = "chief"  # the chief finished successfully (default when the job has a chief)
+    WORKER0 = "worker0"  # worker 0 finished successfully (default without a chief)
+    ALL_WORKERS = "AllWorkers"  # every worker (and the chief, if any) finished successfully
+
+
+class ConstraintOperator(enum.StrEnum):
+    """Marathon placement constraint operators."""
+
+    UNIQUE = "UNIQUE"  # [field, UNIQUE]: each member on a distinct value of field
+    CLUSTER = "CLUSTER"  # [field, CLUSTER, value?]: all members on one value (the given one, if any)
+    LIKE = "LIKE"  # [field, LIKE, regex]: field's value fully matches regex
+    UNLIKE = "UNLIKE"  # [field, UNLIKE, regex]: field's value does not fully match regex
+    GROUP_BY = "GROUP_BY"  # [field, GROUP_BY, n?]: spread evenly across (n) values of field
+    MAX_PER = "MAX_PER"  # [field, MAX_PER, n]: at most n members per value of field
+
+
+class JobState(enum.StrEnum):
+    """A job's lifecycle: PENDING -> STAGING -> RUNNING -> SUCCEEDED | FAILED | KILLED, plus RESTARTING."""
+
+    PENDING = "PENDING"  # accepted and persisted, waiting for offers that fit every member
+    STAGING = "STAGING"  # launched, not every member reported running yet
+    RUNNING = "RUNNING"  # every member running (or some already finished)
+    RESTARTING = "RESTARTING"  # a member failed and is waiting for its backoff before relaunch
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL_JOB_STATES
+
+    def can_become(self, other: JobState) -> bool:
+        """Whether a job may move from this state to `other` (never to itself, never out of terminal)."""
+        return other in _JOB_TRANSITIONS[self]
+
+
+_TERMINAL_JOB_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.KILLED})
+_FINAL = (JobState.SUCCEEDED, JobState.FAILED, JobState.KILLED)
+_JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    # PENDING -> RUNNING: reconciliation after a failover may find members already running.
+    JobState.PENDING: frozenset({JobState.STAGING, JobState.RUNNING, JobState.FAILED, JobState.KILLED}),
+    # STAGING -> PENDING: the launch was dropped before anything ran; place again.
+    JobState.STAGING: frozenset({JobState.PENDING, JobState.RUNNING, JobState.RESTARTING, *_FINAL}),
+    JobState.RUNNING: frozenset({JobState.RESTARTING, *_FINAL}),
+    JobState.RESTARTING: frozenset({JobState.PENDING, JobState.STAGING, JobState.RUNNING, *_FINAL}),
+    JobState.SUCCEEDED: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.KILLED: frozenset(),
+}
+
+
+class TaskState(enum.StrEnum):
+    """The Mesos task states, valued by their Mesos names ("TASK_RUNNING")."""
+
+    STAGING = "TASK_STAGING"
+    STARTING = "TASK_STARTING"
+    RUNNING = "TASK_RUNNING"
+    KILLING = "TASK_KILLING"
+    FINISHED = "TASK_FINISHED"
+    FAILED = "TASK_FAILED"
+    KILLED = "TASK_KILLED"
+    ERROR = "TASK_ERROR"
+    LOST = "TASK_LOST"
+    DROPPED = "TASK_DROPPED"
+    UNREACHABLE = "TASK_UNREACHABLE"
+    GONE = "TASK_GONE"
+    GONE_BY_OPERATOR = "TASK_GONE_BY_OPERATOR"
+    UNKNOWN = "TASK_UNKNOWN"
+
+    @classmethod
+    def from_mesos(cls, name: str) -> TaskState:
+        """The state named by a Mesos TaskStatus `state` ("TASK_RUNNING"); ValueError when unknown."""
+        return cls(name)
+
+    @property
+    def is_terminal(self) -> bool:
+        """Terminal per Mesos: the task will not run again (TASK_UNREACHABLE and TASK_UNKNOWN are not)."""
+        return self in _TERMINAL_TASK_STATES
+
+    @property
+    def is_active(self) -> bool:
+        """Launched and possibly running: not terminal."""
+        return not self.is_terminal
+
+
+_TERMINAL_TASK_STATES = frozenset(
+    {
+        TaskState.FINISHED,
+        TaskState.FAILED,
+        TaskState.KILLED,
+        TaskState.ERROR,
+        TaskState.LOST,
+        TaskState.DROPPED,
+        TaskState.GONE,
+        TaskState.GONE_BY_OPERATOR,
+    }
+)
+
+
+@dataclass(frozen=True)
+class TaskKey:
+    """One member of a job: its role and index within the role. `str(key)` is "worker-0"."""
+
+    role: Role
+    index: int
+
+    def __str__(self) -> str:
+        return f"{self.role.value}-{self.index}"
+
+    @classmethod
+    def parse(cls, text: str) -> TaskKey:
+        """Inverse of `str()`: "worker-0" -> TaskKey(Role.WORKER, 0); ValueError when malformed."""
+        role, sep, index = text.rpartition("-")
+        if not sep or not index.isdigit() or (len(index) > 1 and index.startswith("0")):
+            raise ValueError(f"not a task key: {text!r}")
+        return cls(Role(role), int(index))
+
+
+@dataclass(frozen=True)
+class ResourceRequest:
+    """What one task asks for: cpus, mem and disk (MB) as Mesos scalars, whole gpus, a count of ports."""
+
+    cpus: float = DEFAULT_CPUS
+    mem: float = DEFAULT_MEM
+    disk: float = DEFAULT_DISK
+    gpus: int = DEFAULT_GPUS
+    ports: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cpus": self.cpus, "mem": self.mem, "disk": self.disk, "gpus": self.gpus, "ports": self.ports}
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A Marathon placement constraint: `[field, OPERATOR]` or `[field, OPERATOR, value]`."""
+
+    field: str
+    operator: ConstraintOperator
+    value: str | None = None
+
+    def to_list(self) -> list[str]:
+        head = [self.field, self.operator.value]
+        return head if self.value is None else [*head, self.value]
+
+    def __str__(self) -> str:
+        return " ".join(self.to_list())
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """Restart policy of a job: kind, how many restarts in all (backoff_limit), exponential backoff."""
+
+    policy: RestartPolicyKind = RestartPolicyKind.NEVER
+    backoff_limit: int = DEFAULT_BACKOFF_LIMIT
+    backoff_seconds: float = DEFAULT_BACKOFF_SECONDS
+    max_backoff_seconds: float = DEFAULT_MAX_BACKOFF_SECONDS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy.value,
+            "backoff_limit": self.backoff_limit,
+            "backoff_seconds": self.backoff_seconds,
+            "max_backoff_seconds": self.max_backoff_seconds,
+        }
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """One TF role of a job: how many members and what each gets; command/image/env override the job's."""
+
+    instances: int = 1
+    cpus: float = DEFAULT_CPUS
+    mem: float = DEFAULT_MEM
+    disk: float = DEFAULT_DISK
+    gpus: int = DEFAULT_GPUS
+    command: str | None = None
+    image: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "instances": self.instances,
+            "cpus": self.cpus,
+            "mem": self.mem,
+            "disk": self.disk,
+            "gpus": self.gpus,
+        }
+        if self.command is not None:
+            out["command"] = self.command
+        if self.image is not None:
+            out["image"] = self.image
+        out["env"] = dict(self.env)
+        return out
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One member of a job, ready for placement and launch (all overrides applied)."""
+
+    job_id: str
+    role: Role
+    index: int
+    resources: ResourceRequest
+    command: str
+    image: str | None
+    env: Mapping[str, str]
+    containerizer: Containerizer
+    isolation: Isolation
+    constraints: tuple[Constraint, ...]  # the job's constraints (they apply across the job's members)
+
+    @property
+    def key(self) -> TaskKey:
+        return TaskKey(self.role, self.index)
+
+    @property
+    def name(self) -> str:
+        """The task's name, "<job-id>.<role>-<index>" (e.g. "mnist-1a2b.worker-0"); unique per framework."""
+        return f"{self.job_id}.{self.key}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "job_id": self.job_id,
+            "role": self.role.value,
+            "index": self.index,
+            "resources": self.resources.to_dict(),
+            "command": self.command,
+            "env": dict(self.env),
+            "containerizer": self.containerizer.value,
+            "isolation": self.isolation.value,
+            "constraints": [c.to_list() for c in self.constraints],
+        }
+        if self.image is not None:
+            out["image"] = self.image
+        return out
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A validated job. Either `roles` (distributed TF) or, when `roles` is empty, one task (`resources`).
+
+    Fields hold their defaults already resolved: `success_policy` is set for every job with roles (None
+    for a single-task job), `restart` is complete, `roles` is in canonical order (chief, worker, ps,
+    evaluator). Build with `validate_job` / `from_dict`, which check every rule.
+    """
+
+    name: str
+    command: str | None = None  # job-level command; a role may override it (every member ends up with one)
+    image: str | None = None
+    containerizer: Containerizer = Containerizer.MESOS
+    roles: Mapping[Role, RoleSpec] = field(default_factory=dict)
+    resources: ResourceRequest | None = None  # single-task jobs only (ports is 0)
+    env: Mapping[str, str] = field(default_factory=dict)
+    constraints: tuple[Constraint, ...] = ()
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    success_policy: SuccessPolicy | None = None
+    deadline_seconds: int | None = None
+    priority: int = 0
+    tenant: str = DEFAULT_TENANT
+    rendezvous_timeout_seconds: float = DEFAULT_RENDEZVOUS_TIMEOUT_SECONDS
+    isolation: Isolation = Isolation.EXCLUSIVE
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    # -- shape ---------------------------------------------------------------------------------------
+
+    @property
+    def is_distributed(self) -> bool:
+        """True for a job with TF roles, False for a single-task job."""
+        return bool(self.roles)
+
+    def members(self) -> tuple[TaskKey, ...]:
+        """Every member, in canonical order (roles in TF_ROLES order, then index)."""
+        if not self.roles:
+            return (TaskKey(Role.TASK, 0),)
+        return tuple(TaskKey(role, i) for role, spec in self.roles.items() for i in range(spec.instances))
+
+    @property
+    def task_count(self) -> int:
+        return sum(spec.instances for spec in self.roles.values()) if self.roles else 1
+
+    @property
+    def total_gpus(self) -> int:
+        if not self.roles:
+            return self.resources.gpus if self.resources else 0
+        return sum(spec.instances * spec.gpus for spec in self.roles.values())
+
+    def tasks(self, job_id: str) -> tuple[TaskSpec, ...]:
+        """Expand into one TaskSpec per member (canonical order), overrides and env merged.
+
+        TF members need one port each (their gRPC address); a single task needs none. A role's env is
+        laid over the job's env.
+        """
+        constraints = self.constraints
+        if not self.roles:
+            return (
+                TaskSpec(
+                    job_id=job_id,
+                    role=Role.TASK,
+                    index=0,
+                    resources=self.resources or ResourceRequest(),
+                    command=self.command or "",
+                    image=self.image,
+                    env=dict(self.env),
+                    containerizer=self.containerizer,
+                    isolation=self.isolation,
+                    constraints=constraints,
+                ),
+            )
+        out: list[TaskSpec] = []
+        for role, spec in self.roles.items():
+            resources = ResourceRequest(spec.cpus, spec.mem, spec.disk, spec.gpus, ports=1)
+            env = {**self.env, **spec.env}
+            command = spec.command if spec.command is not None else self.command or ""
+            image = spec.image if spec.image is not None else self.image
+            for index in range(spec.instances):
+                out.append(
+                    TaskSpec(
+                        job_id=job_id,
+                        role=role,
+                        index=index,
+                        resources=resources,
+                        command=command,
+                        image=image,
+                        env=dict(env),
+                        containerizer=self.containerizer,
+                        isolation=self.isolation,
+                        constraints=constraints,
+                    )
+                )
+        return tuple(out)
+
+    # -- JSON ----------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Canonical JSON-ready dict, every default filled in; None-valued optional fields are left out."""
+        out: dict[str, Any] = {"name": self.name}
+        if self.image is not None:
+            out["image"] = self.image
+        out["containerizer"] = self.containerizer.value
+        if self.command is not None:
+            out["command"] = self.command
+        if self.roles:
+            out["roles"] = {role.value: spec.to_dict() for role, spec in self.roles.items()}
+        else:
+            resources = self.resources or ResourceRequest()
+            out.update(cpus=resources.cpus, mem=resources.mem, disk=resources.disk, gpus=resources.gpus)
+        out["env"] = dict(self.env)
+        out["constraints"] = [c.to_list() for c in self.constraints]
+        out["restart"] = self.restart.to_dict()
+        if self.success_policy is not None:
+            out["success_policy"] = self.success_policy.value
+        if self.deadline_seconds is not None:
+            out["deadline_seconds"] = self.deadline_seconds
+        out["priority"] = self.priority
+        out["tenant"] = self.tenant
+        out["rendezvous_timeout_seconds"] = self.rendezvous_timeout_seconds
+        out["isolation"] = self.isolation.value
+        out["labels"] = dict(self.labels)
+        return out
+
+    @staticmethod
+    def from_dict(data: object) -> JobSpec:
+        """Validate a JSON document and build the spec; raises `mesos_gpu.errors.ValidationError`."""
+        from mesos_gpu.validation import validate_job
+
+        return validate_job(data)
+
+
+def task_id_for(name: str, attempt: int) -> str:
+    """Mesos task id of launch `attempt` (0 for the first) of task `name`: "<job-id>.<role>-<index>.<n>"."""
+    if attempt < 0:
+        raise ValueError(f"attempt must be >= 0, not {attempt}")
+    return f"{name}.{attempt}"
+
+
+def parse_task_id(task_id: str) -> tuple[str, TaskKey, int]:
+    """Inverse of `task_id_for`: (job_id, TaskKey, attempt). ValueError when it is not one of ours."""
+    parts = task_id.rsplit(".", 2)
+    if len(parts) != 3 or not parts[0] or not parts[2].isdigit():
+        raise ValueError(f"not a mesos-gpu task id: {task_id!r}")
+    job_id, key, attempt = parts
+    return job_id, TaskKey.parse(key), int(attempt)

@@ -1,0 +1,131 @@
+"""What a job asks of placement (pure): `TaskDemand` per member and `JobDemand` for the gang.
+
+The scheduler adapts its job model into these; placement never imports the job model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from mesos_gpu.placement.constraints import Constraint
+from mesos_gpu.resources import Resources
+
+_CORE = ("cpus", "mem", "disk", "gpus")
+
+
+@dataclass(frozen=True)
+class Needs:
+    """A task's demand in the fast form the filters compare: integer thousandths, counts, constraints."""
+
+    cpus: int
+    mem: int
+    disk: int
+    gpus: int
+    ports: int
+    scalars: tuple[tuple[str, int], ...]
+    ranges: tuple[tuple[str, tuple[tuple[int, int], ...]], ...]
+    constraints: tuple[Constraint, ...]
+    problem: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.cpus, self.mem, self.disk, self.gpus, self.ports,
+                                                 self.scalars, self.ranges, self.constraints)))
+        dynamic = any(not constraint.is_static for constraint in self.constraints)
+        object.__setattr__(self, "_dynamic", dynamic)
+        object.__setattr__(self, "_simple", not (self.constraints or self.scalars or self.ranges))
+
+    def __hash__(self) -> int:
+        # Cached: the cycle's memo looks needs up once per decision.
+        return self._hash  # type: ignore[attr-defined]
+
+    @property
+    def gpu_slots(self) -> int:
+        """Whole GPUs needed (Mesos only hands out whole GPUs)."""
+        return -(-self.gpus // 1000)
+
+    @property
+    def wants_gpus(self) -> bool:
+        return self.gpus > 0
+
+    @property
+    def has_dynamic_constraints(self) -> bool:
+        """Whether a constraint depends on where the job's members are (UNIQUE, GROUP_BY, ...)."""
+        return self._dynamic  # type: ignore[attr-defined]
+
+    @property
+    def is_simple(self) -> bool:
+        """No constraints, named scalars or fixed ranges: only cpus, mem, disk, gpus and a port count."""
+        return self._simple  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class TaskDemand:
+    """One member of a job as placement sees it.
+
+    `resources` excludes the ports the task needs: `ports` is how many it needs; the planner picks the
+    numbers from the offer's `ports` ranges. Fixed port ranges may still be put in `resources`.
+    """
+
+    task_id: str
+    job_id: str
+    role: str
+    index: int
+    resources: Resources
+    ports: int = 0
+    constraints: tuple[Constraint, ...] = ()
+    needs: Needs = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.ports < 0:
+            raise ValueError(f"task {self.task_id}: ports must not be negative, got {self.ports}")
+        milli = self.resources.scalars_milli()
+        other = tuple(sorted((name, value) for name, value in milli.items() if name not in _CORE))
+        ranges = tuple(sorted((name, self.resources.ranges(name)) for name in self.resources.names()
+                              if self.resources.ranges(name)))
+        needs = Needs(
+            cpus=milli.get("cpus", 0), mem=milli.get("mem", 0), disk=milli.get("disk", 0),
+            gpus=milli.get("gpus", 0), ports=self.ports, scalars=other, ranges=ranges,
+            constraints=tuple(self.constraints), problem=_problem(self.task_id, self.resources),
+        )
+        object.__setattr__(self, "constraints", tuple(self.constraints))
+        object.__setattr__(self, "needs", needs)
+
+
+@dataclass(frozen=True)
+class RunningMember:
+    """A member of the job that already runs (kept for constraints, spreading and locality)."""
+
+    task_id: str
+    role: str
+    agent_id: str
+    hostname: str
+    attributes: Mapping[str, str] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class JobDemand:
+    """A job's members to place together (all or nothing), with its members already running."""
+
+    job_id: str
+    members: tuple[TaskDemand, ...]
+    running: tuple[RunningMember, ...] = ()
+
+    @classmethod
+    def of(cls, members: Sequence[TaskDemand], running: Sequence[RunningMember] = ()) -> JobDemand:
+        """Build from members, taking the job id from the first one."""
+        if not members:
+            raise ValueError("a job needs at least one member to place")
+        return cls(members[0].job_id, tuple(members), tuple(running))
+
+
+def _problem(task_id: str, resources: Resources) -> str | None:
+    """What makes a demand impossible to express to Mesos (reported as InvalidDemand), or None."""
+    gpus = resources.scalar_milli("gpus")
+    if gpus % 1000:
+        return f"task {task_id}: gpus must be a whole number, got {gpus / 1000}"
+    if any(resources.set_items(name) for name in resources.names()):
+        return f"task {task_id}: SET resources are not supported in a task demand"
+    return None

@@ -1,0 +1,239 @@
+"""The gang planner (pure): all members of a job on the offers at hand, or none, with the reason why.
+
+Example::
+
+    cycle = GangPlanner(PlacementPolicy()).start(OfferView.from_mesos_offers(offers))
+    for job in pending_jobs_by_priority:
+        outcome = cycle.place(job)          # Plan | WaitReason | NeverFits | InvalidDemand
+    result = cycle.finish()                 # one launch per agent, declines, outcomes by job
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from mesos_gpu.placement.demand import JobDemand, TaskDemand
+from mesos_gpu.placement.offers import AgentSlot, OfferView
+from mesos_gpu.placement.outcomes import (
+    AgentLaunch,
+    CyclePlan,
+    InvalidDemand,
+    NeverFits,
+    Outcome,
+    Plan,
+    TaskPlacement,
+    WaitReason,
+)
+from mesos_gpu.placement.policy import PlacementPolicy
+from mesos_gpu.placement.stack import OrderedCounts, PlacementStack
+from mesos_gpu.placement.state import AgentState, CapacityLedger, Debit, JobContext
+from mesos_gpu.resources import Resources
+
+JobLike = JobDemand | Sequence[TaskDemand]
+
+
+def placement_order(members: Iterable[TaskDemand]) -> list[TaskDemand]:
+    """Largest members first (GPUs, then cpus, then mem), the rest in the job's order: decreasing
+    first fit packs a gang better than its declared order."""
+    if isinstance(members, (list, tuple)) and len(members) == 1:
+        return list(members)
+    return sorted(members, key=lambda m: (-m.needs.gpus, -m.needs.cpus, -m.needs.mem))
+
+
+def validate(job: JobDemand) -> str | None:
+    """What is wrong with the demand itself, or None."""
+    if not job.members:
+        return f"job {job.job_id} has no member to place"
+    seen: set[str] = set()
+    for member in job.members:
+        if member.job_id != job.job_id:
+            return f"task {member.task_id} belongs to job {member.job_id}, not {job.job_id}"
+        if member.task_id in seen:
+            return f"task id {member.task_id} appears twice in job {job.job_id}"
+        seen.add(member.task_id)
+        if member.needs.problem is not None:
+            return member.needs.problem
+    return None
+
+
+class _Gang:
+    """Places one job's members on a ledger, member by member, and undoes it all on failure."""
+
+    def __init__(self, ledger: CapacityLedger, stack: PlacementStack, policy: PlacementPolicy) -> None:
+        self.ledger = ledger
+        self.stack = stack
+        self.policy = policy
+        self._empty = JobContext(JobDemand("", ()), policy)
+
+    def place(self, job: JobDemand) -> tuple[list[tuple[TaskDemand, Debit]], TaskDemand | None,
+                                             OrderedCounts]:
+        """Debits for every member (all placed) or ([], the member that did not fit, reason counts)."""
+        if len(job.members) == 1 and not job.running:
+            # A lone task: nothing of its job is placed, so an empty context serves (and is not changed).
+            member = job.members[0]
+            agent, counts = self.stack.select(member, self._empty)
+            if agent is None:
+                return [], member, counts
+            return [(member, self.ledger.debit(agent, member.needs))], None, ()
+        context = JobContext(job, self.policy)
+        debits: list[tuple[TaskDemand, Debit]] = []
+        for member in placement_order(job.members):
+            agent, counts = self.stack.select(member, context)
+            if agent is None:
+                self.undo(debits, context)
+                return [], member, counts
+            debits.append((member, self.ledger.debit(agent, member.needs)))
+            context.add(agent, member.role)
+        return debits, None, ()
+
+    def undo(self, debits: list[tuple[TaskDemand, Debit]], context: JobContext | None = None) -> None:
+        """Credit back every debit, last first (idempotent: the list is emptied)."""
+        while debits:
+            member, debit = debits.pop()
+            self.ledger.credit(debit)
+            if context is not None:
+                context.remove(debit.agent, member.role)
+
+
+class _CatalogCheck:
+    """Decides "can never fit" by placing a job on the catalog (every agent, empty) and rolling it back.
+    The ledger is always restored, so one check can serve many cycles over the same catalog."""
+
+    def __init__(self, catalog: tuple[AgentSlot, ...], policy: PlacementPolicy) -> None:
+        self.catalog = catalog
+        self.policy = policy
+        self._gang: _Gang | None = None
+        self._memo: dict[tuple[object, ...], tuple[str, int, OrderedCounts] | None] = {}
+
+    def never_fits(self, job: JobDemand) -> NeverFits | None:
+        key: tuple[object, ...] | None = None
+        if not job.running:
+            key = tuple((m.needs, m.role) for m in job.members)
+            if key in self._memo:
+                cached = self._memo[key]
+                return None if cached is None else NeverFits(job.job_id, *cached)
+        if self._gang is None:
+            ledger = CapacityLedger(self.catalog, self.policy)
+            self._gang = _Gang(ledger, PlacementStack(ledger, self.policy), self.policy)
+        gang = self._gang
+        debits, failed, counts = gang.place(job)
+        gang.undo(debits)
+        found = None if failed is None else (failed.task_id, len(gang.ledger.agents), counts)
+        if key is not None:
+            self._memo[key] = found
+        return None if found is None else NeverFits(job.job_id, *found)
+
+
+class PlacementCycle:
+    """One cycle over one offer snapshot: jobs are placed in the order given, each debiting the snapshot,
+    so nothing is given twice. `finish()` merges every job's tasks into one launch per agent."""
+
+    def __init__(self, view: OfferView, policy: PlacementPolicy,
+                 catalog: _CatalogCheck | None = None) -> None:
+        self.view = view
+        self.policy = policy
+        self.ledger = CapacityLedger(view.slots, policy)
+        self._gang = _Gang(self.ledger, PlacementStack(self.ledger, policy), policy)
+        self._placed: dict[int, list[TaskPlacement]] = {}
+        self.outcomes: dict[str, Outcome] = {}
+        if catalog is None and view.catalog is not None:
+            catalog = _CatalogCheck(view.catalog, policy)
+        self._catalog = catalog
+
+    def place(self, job: JobLike) -> Outcome:
+        """Place every member of `job` or none; the outcome is also kept for `finish()`."""
+        demand = job if isinstance(job, JobDemand) else JobDemand.of(job)
+        outcome = self._place(demand)
+        self.outcomes[demand.job_id] = outcome
+        return outcome
+
+    def _place(self, job: JobDemand) -> Outcome:
+        problem = validate(job)
+        if problem is None and job.job_id in self.outcomes:
+            problem = f"job {job.job_id} was already planned in this cycle"
+        if problem is not None:
+            return InvalidDemand(job.job_id, problem)
+        debits, failed, counts = self._gang.place(job)
+        if failed is not None:
+            never = self._never_fits(job)
+            if never is not None:
+                return never
+            return WaitReason(job.job_id, failed.task_id, len(self.ledger.agents), counts)
+        return self._plan(job.job_id, debits)
+
+    def _plan(self, job_id: str, debits: list[tuple[TaskDemand, Debit]]) -> Plan:
+        by_agent: dict[int, list[TaskPlacement]] = {}
+        for member, debit in debits:
+            placement = _placement(member, debit.agent, debit.ports)
+            by_agent.setdefault(debit.agent.index, []).append(placement)
+            self._placed.setdefault(debit.agent.index, []).append(placement)
+        agents = self.ledger.agents
+        return Plan(job_id, tuple(
+            AgentLaunch(agents[i].agent_id, agents[i].hostname, agents[i].slot.offer_ids, tuple(tasks))
+            for i, tasks in by_agent.items()
+        ))
+
+    def _never_fits(self, job: JobDemand) -> NeverFits | None:
+        """Whether the job would fail even on the empty cluster of the view's catalog."""
+        if self._catalog is None:
+            return None
+        return self._catalog.never_fits(job)
+
+    def remaining(self, agent_id: str) -> Resources:
+        """What is left of an agent's offers after this cycle's placements."""
+        return self.ledger.by_id[agent_id].free()
+
+    def finish(self) -> CyclePlan:
+        """Outcomes by job, one launch per agent (every job's tasks on it), offers to decline."""
+        accepts: list[AgentLaunch] = []
+        declines: list[str] = []
+        for agent in self.ledger.agents:
+            tasks = self._placed.get(agent.index)
+            if tasks:
+                slot = agent.slot
+                accepts.append(AgentLaunch(agent.agent_id, agent.hostname, slot.offer_ids, tuple(tasks)))
+            else:
+                declines.extend(agent.slot.offer_ids)
+        return CyclePlan(dict(self.outcomes), tuple(accepts), tuple(declines))
+
+
+def _placement(member: TaskDemand, agent: AgentState, ports: tuple[int, ...]) -> TaskPlacement:
+    available = agent.slot.available
+    resources = member.resources.plus_ports(ports)
+    if resources.role != available.role or resources.allocation_role != available.allocation_role:
+        resources = resources.with_labels(role=available.role, allocation_role=available.allocation_role)
+    return TaskPlacement(member.task_id, member.job_id, member.role, member.index, agent.agent_id,
+                         agent.hostname, resources, ports)
+
+
+class GangPlanner:
+    """Places jobs all-or-nothing over offer snapshots with one policy."""
+
+    def __init__(self, policy: PlacementPolicy | None = None) -> None:
+        self.policy = policy or PlacementPolicy()
+        self._catalog: _CatalogCheck | None = None
+
+    def start(self, view: OfferView) -> PlacementCycle:
+        """A cycle over `view`, to place several jobs one after the other."""
+        catalog = None
+        if view.catalog is not None:
+            if self._catalog is None or self._catalog.catalog is not view.catalog:
+                self._catalog = _CatalogCheck(view.catalog, self.policy)
+            catalog = self._catalog
+        return PlacementCycle(view, self.policy, catalog)
+
+    def plan(self, job: JobLike, view: OfferView) -> Outcome:
+        """Place one job on a fresh snapshot."""
+        return self.start(view).place(job)
+
+    def plan_cycle(self, jobs: Iterable[JobLike], view: OfferView) -> CyclePlan:
+        """Place `jobs` (highest priority first) on one snapshot, debiting it as it goes."""
+        cycle = self.start(view)
+        for job in jobs:
+            cycle.place(job)
+        return cycle.finish()
+
+
+def plan_cycle(jobs: Iterable[JobLike], view: OfferView, policy: PlacementPolicy | None = None) -> CyclePlan:
+    """Place pending jobs (in priority order) on one offer snapshot: see `GangPlanner.plan_cycle`."""
+    return GangPlanner(policy).plan_cycle(jobs, view)

@@ -1,0 +1,37 @@
+"""Placement policy (pure): the operator's switches and the scorers' weights, one frozen value."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+def _default_weights() -> Mapping[str, float]:
+    # Spreading parameter servers outweighs packing: two ps of a job on one agent share its NIC.
+    return MappingProxyType({"gpu_binpack": 1.0, "ps_spread": 2.0, "job_locality": 1.0})
+
+
+@dataclass(frozen=True)
+class PlacementPolicy:
+    """How placement behaves; the defaults follow DESIGN section 5.
+
+    `cpu_tasks_on_gpu_agents`: a CPU-only task may go to a GPU agent when no CPU agent fits (Marathon's
+    "restricted" default is False: GPU agents are kept for GPU work).
+    `candidate_limit`: how many feasible agents are scored per task (Nomad's LimitIterator); candidates
+    are visited in GPU best-fit order, so a small limit keeps the packing while bounding the work.
+    """
+
+    cpu_tasks_on_gpu_agents: bool = False
+    gpu_model_attribute: str = "gpu_model"
+    gpu_health_attribute: str = "gpu_health"
+    unhealthy_gpus_attribute: str = "unhealthy_gpus"
+    locality_attribute: str = "rack"
+    candidate_limit: int = 4
+    weights: Mapping[str, float] = field(default_factory=_default_weights)
+
+    def __post_init__(self) -> None:
+        if self.candidate_limit < 1:
+            raise ValueError(f"candidate_limit must be at least 1, got {self.candidate_limit}")
+        if any(weight < 0 for weight in self.weights.values()):
+            raise ValueError(f"scorer weights must not be negative: {dict(self.weights)}")

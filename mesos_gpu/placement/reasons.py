@@ -1,0 +1,47 @@
+"""Named reasons (pure): why an agent was filtered out, and the "0/5 agents fit: ..." summary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+GPU_AGENT_RESERVED = "gpu agent reserved for gpu work"
+UNHEALTHY_GPUS = "unhealthy gpus"
+INSUFFICIENT_GPUS = "insufficient gpus"
+INSUFFICIENT_CPUS = "insufficient cpus"
+INSUFFICIENT_MEM = "insufficient mem"
+INSUFFICIENT_DISK = "insufficient disk"
+INSUFFICIENT_PORTS = "insufficient ports"
+
+#: Every fixed reason, in the order the filters run. Constraint and named-scalar reasons are built.
+FIXED_REASONS = (
+    GPU_AGENT_RESERVED,
+    UNHEALTHY_GPUS,
+    INSUFFICIENT_GPUS,
+    INSUFFICIENT_CPUS,
+    INSUFFICIENT_MEM,
+    INSUFFICIENT_DISK,
+    INSUFFICIENT_PORTS,
+)
+
+
+def insufficient(name: str) -> str:
+    """The reason for a resource that is short: `insufficient fpgas`."""
+    return f"insufficient {name}"
+
+
+def constraint_reason(operator: str, field: str) -> str:
+    """The reason for a failed constraint: `constraint UNIQUE hostname`."""
+    return f"constraint {operator} {field}"
+
+
+def ordered_counts(counts: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
+    """Reasons by count, largest first, ties by name: the order the summary prints them."""
+    present = ((reason, n) for reason, n in counts.items() if n)
+    return tuple(sorted(present, key=lambda item: (-item[1], item[0])))
+
+
+def summarize(fit: int, agents: int, counts: Iterable[tuple[str, int]]) -> str:
+    """`0/5 agents fit: 3 insufficient gpus, 2 constraint UNIQUE hostname`."""
+    parts = ", ".join(f"{n} {reason}" for reason, n in counts)
+    head = f"{fit}/{agents} agents fit"
+    return f"{head}: {parts}" if parts else head

@@ -1,0 +1,79 @@
+"""Scorers (pure): each rates a feasible agent for a task in [0, 1], or None when it does not apply.
+
+The stack combines the applicable ones as a weighted mean, so adding a scorer needs no retuning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from mesos_gpu.placement.demand import TaskDemand
+from mesos_gpu.placement.state import AgentState, JobContext
+
+Scorer = Callable[[AgentState, TaskDemand, JobContext], "float | None"]
+
+
+def gpu_binpack(agent: AgentState, task: TaskDemand, job: JobContext) -> float | None:
+    """GPU best fit: the fewer GPUs the agent has left after this task (as a share of its GPUs), the
+    better, so whole agents stay free for large jobs. A CPU task on a GPU agent prefers agents whose GPUs
+    are taken. Not applicable to agents without GPUs."""
+    capacity = max(agent.gpu_capacity, agent.gpus)
+    if capacity <= 0:
+        return None
+    left = agent.gpus - task.needs.gpus
+    return 1.0 - max(left, 0) / capacity
+
+
+def ps_spread(agent: AgentState, task: TaskDemand, job: JobContext) -> float | None:
+    """Parameter servers spread across agents: 1 on an agent without a ps of this job, 1/(1+n) with n."""
+    if task.role != "ps":
+        return None
+    return 1.0 / (1 + job.ps_on.get(agent.agent_id, 0))
+
+
+def job_locality(agent: AgentState, task: TaskDemand, job: JobContext) -> float | None:
+    """Members of a job stay close: 1 on an agent holding a member, 0.5 in the same rack, else 0.
+    Not applicable to ps (they are spread) or before a member is placed."""
+    if not job.members_on or task.role == "ps":
+        return None
+    if agent.agent_id in job.members_on:
+        return 1.0
+    if agent.locality is not None and agent.locality in job.localities:
+        return 0.5
+    return 0.0
+
+
+SCORERS: Mapping[str, Scorer] = {
+    "gpu_binpack": gpu_binpack,
+    "ps_spread": ps_spread,
+    "job_locality": job_locality,
+}
+
+
+def applicable(task: TaskDemand, job: JobContext, weights: Mapping[str, float]) -> list[tuple[float, Scorer]]:
+    """The weighted scorers worth running for `task` (skips ps_spread for non-ps, locality for a job
+    with no member placed yet); what they skip would return None anyway."""
+    out = []
+    for name, scorer in SCORERS.items():
+        weight = weights.get(name, 0.0)
+        if not weight or (scorer is ps_spread and task.role != "ps") or \
+                (scorer is job_locality and (not job.members_on or task.role == "ps")):
+            continue
+        out.append((weight, scorer))
+    return out
+
+
+def combined_score(
+    agent: AgentState, task: TaskDemand, job: JobContext, weights: Mapping[str, float]
+) -> float:
+    """The weighted mean of the applicable scorers (0 when none applies)."""
+    total = weight_sum = 0.0
+    for name, scorer in SCORERS.items():
+        weight = weights.get(name, 0.0)
+        if not weight:
+            continue
+        score = scorer(agent, task, job)
+        if score is not None:
+            total += weight * score
+            weight_sum += weight
+    return total / weight_sum if weight_sum else 0.0

@@ -1,0 +1,174 @@
+"""The placement stack (pure), after Nomad's: candidates in GPU best-fit order -> filters -> limit ->
+scorers -> best agent; or, when none fits, every agent counted under its first failing reason."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from mesos_gpu.placement import reasons
+from mesos_gpu.placement.demand import Needs, TaskDemand
+from mesos_gpu.placement.filters import AFTER_GPU_FILTERS, FILTERS, Filter
+from mesos_gpu.placement.policy import PlacementPolicy
+from mesos_gpu.placement.scorers import applicable
+from mesos_gpu.placement.state import AgentState, CapacityLedger, JobContext
+
+Counts = dict[str, int]
+OrderedCounts = tuple[tuple[str, int], ...]
+
+
+class PlacementStack:
+    """Selects an agent for one task over a `CapacityLedger`.
+
+    The first `candidate_limit` feasible agents are scored (after the first, at most `4 * limit` more
+    are visited). Agents passed over before the first feasible one move to the back of their bucket.
+
+    Candidates come from the GPU index: a GPU task visits the buckets with enough free GPUs, fewest
+    first (the best fit); a CPU task visits CPU agents, then, only if none fits and the policy allows
+    it, GPU agents with the fewest free GPUs first. Agents the index rules out are counted in bulk.
+    """
+
+    def __init__(self, ledger: CapacityLedger, policy: PlacementPolicy) -> None:
+        self.ledger = ledger
+        self.policy = policy
+        self._weights = dict(policy.weights)
+        self._memo: dict[Needs, OrderedCounts] = {}
+        self._memo_version = -1
+        self._missed: list[AgentState] = []
+
+    def select(self, task: TaskDemand, job: JobContext) -> tuple[AgentState | None, OrderedCounts]:
+        """The best agent for `task` (None if none fits) and, when none fits, the reason counts (largest
+        first). Answers for demands without job-dependent constraints are cached until the next debit."""
+        needs = task.needs
+        cacheable = not needs.has_dynamic_constraints
+        if cacheable:
+            if self._memo_version != self.ledger.version:
+                self._memo.clear()
+                self._memo_version = self.ledger.version
+            cached = self._memo.get(needs)
+            if cached is not None:
+                return None, cached
+        counts: Counts = {}
+        feasible = self._feasible(needs, job, counts)
+        if self._missed:
+            self._to_back()
+        if not feasible:
+            ordered = reasons.ordered_counts(counts)
+            if cacheable:
+                self._memo[needs] = ordered
+            return None, ordered
+        if len(feasible) == 1:
+            return feasible[0], ()
+        scorers = applicable(task, job, self._weights)
+        best, best_score = feasible[0], -1.0
+        for agent in feasible:
+            total = weight_sum = 0.0
+            for weight, scorer in scorers:
+                score = scorer(agent, task, job)
+                if score is not None:
+                    total += weight * score
+                    weight_sum += weight
+            mean = total / weight_sum if weight_sum else 0.0
+            if mean > best_score:
+                best, best_score = agent, mean
+        return best, ()
+
+    def _to_back(self) -> None:
+        """Move the agents a successful scan passed over to the back of their bucket, so agents short of
+        cpus or mem stop being visited first (the GPU best fit is unchanged: same bucket)."""
+        buckets, cpu_agents = self.ledger.gpu_buckets, self.ledger.cpu_agents
+        for agent in self._missed:
+            bucket = buckets[agent.gpus // 1000] if agent.is_gpu else cpu_agents
+            del bucket[agent.index]
+            bucket[agent.index] = agent
+        self._missed.clear()
+
+    def _feasible(self, needs: Needs, job: JobContext, counts: Counts) -> list[AgentState]:
+        ledger, policy = self.ledger, self.policy
+        if needs.gpus:
+            whole = needs.gpu_slots
+            buckets = ledger.gpu_buckets
+            feasible = self._scan(
+                (agent for bucket in buckets[whole:] for agent in bucket.values()),
+                needs, job, AFTER_GPU_FILTERS, counts,
+            )
+            if not feasible:
+                short = len(ledger.cpu_agents) + sum(len(bucket) for bucket in buckets[:whole])
+                _add(counts, reasons.INSUFFICIENT_GPUS, short)
+                _add(counts, reasons.UNHEALTHY_GPUS, len(ledger.unhealthy))
+            return feasible
+        feasible = self._scan(iter(ledger.cpu_agents.values()), needs, job, AFTER_GPU_FILTERS, counts)
+        if feasible:
+            return feasible
+        if not policy.cpu_tasks_on_gpu_agents:
+            _add(counts, reasons.GPU_AGENT_RESERVED, ledger.gpu_agent_count)
+            return feasible
+        gpu_agents = (agent for bucket in ledger.gpu_buckets for agent in bucket.values())
+        feasible = self._scan(gpu_agents, needs, job, FILTERS, counts)
+        if feasible:
+            return feasible
+        return self._scan(iter(ledger.unhealthy.values()), needs, job, FILTERS, counts)
+
+    def _scan(self, candidates: Iterable[AgentState], needs: Needs, job: JobContext,
+              filters: tuple[Filter, ...], counts: Counts) -> list[AgentState]:
+        """Up to `candidate_limit` agents that pass `filters`; while none passes, count first failing
+        reasons into `counts`."""
+        policy = self.policy
+        limit = policy.candidate_limit
+        budget = limit * 4      # once one agent fits, visit at most this many more (Nomad's max skip)
+        missed = self._missed
+        feasible: list[AgentState] = []
+        cpus, mem, disk, ports = needs.cpus, needs.mem, needs.disk, needs.ports
+        simple = filters is AFTER_GPU_FILTERS and needs.is_simple
+        for agent in candidates:
+            if simple:
+                # Fast path for the common demand (no constraints, fixed ranges or named scalars): the
+                # same checks as AFTER_GPU_FILTERS, inlined.
+                if agent.cpus < cpus:
+                    reason: str | None = reasons.INSUFFICIENT_CPUS
+                elif agent.mem < mem:
+                    reason = reasons.INSUFFICIENT_MEM
+                elif agent.disk < disk:
+                    reason = reasons.INSUFFICIENT_DISK
+                elif agent.port_count < ports:
+                    reason = reasons.INSUFFICIENT_PORTS
+                else:
+                    reason = None
+            else:
+                reason = None
+                for check in filters:
+                    reason = check(agent, needs, job, policy)
+                    if reason is not None:
+                        break
+            if reason is None:
+                feasible.append(agent)
+                if len(feasible) >= limit:
+                    break
+            elif not feasible:
+                counts[reason] = counts.get(reason, 0) + 1
+                if not agent.unhealthy:
+                    missed.append(agent)
+            else:
+                budget -= 1
+                if not budget:
+                    break
+        if not feasible:
+            missed.clear()
+        return feasible
+
+    def explain(self, needs: Needs, job: JobContext) -> Counts:
+        """Every agent's first failing reason for `needs`, agent by agent (the reference the bulk counts
+        of `select` must agree with; used by tests)."""
+        counts: Counts = {}
+        for agent in self.ledger.agents:
+            reason = None
+            for check in FILTERS:
+                reason = check(agent, needs, job, self.policy)
+                if reason is not None:
+                    break
+            _add(counts, reason or "fits", 1)
+        return counts
+
+
+def _add(counts: Counts, reason: str, n: int) -> None:
+    if n:
+        counts[reason] = counts.get(reason, 0) + n

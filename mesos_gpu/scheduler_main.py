@@ -1,0 +1,227 @@
+"""`mesos-gpu scheduler`: the scheduler process (composition).
+
+Settings from the environment (`mesos_gpu.config`, flags override variables) -> the ZooKeeper store ->
+`SchedulerRuntime` (leader election, pymesos driver) -> the REST API on tornado, which also serves the
+TF launcher bundle to agents. Several processes with the same settings form an HA group: one leads,
+the others answer the API with redirects to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mesos_gpu.config import SchedulerSettings, parse_zk_url
+from mesos_gpu.driver.runtime import DriverFactory, FrameworkOptions, SchedulerRuntime
+from mesos_gpu.errors import ValidationError
+from mesos_gpu.placement.policy import PlacementPolicy
+from mesos_gpu.scheduling import CPU_TASKS_ON_GPU_AGENTS, make_planner
+from mesos_gpu.store.base import FrameworkStore
+from mesos_gpu.taskinfo import LaunchSettings
+
+log = logging.getLogger("mesos_gpu.scheduler")
+
+# Command-line flags and the variables they override (checked by `SchedulerSettings.from_env`).
+FLAG_VARIABLES = {
+    "master": "MESOS_GPU_MASTER",
+    "zk": "MESOS_GPU_ZK",
+    "name": "MESOS_GPU_FRAMEWORK_NAME",
+    "api_host": "MESOS_GPU_API_HOST",
+    "api_port": "MESOS_GPU_API_PORT",
+    "role": "MESOS_GPU_ROLE",
+    "log_level": "MESOS_GPU_LOG_LEVEL",
+}
+
+
+def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> SchedulerSettings:
+    merged = dict(env)
+    for attribute, variable in FLAG_VARIABLES.items():
+        value = getattr(args, attribute, None)
+        if value is not None:
+            merged[variable] = str(value)
+    return SchedulerSettings.from_env(merged)
+
+
+def framework_zk_url(settings: SchedulerSettings) -> str:
+    """The framework's own chroot as a zk:// URL (TF rendezvous nodes live under it)."""
+    hosts, _ = parse_zk_url(settings.zk_url)
+    return f"zk://{hosts}{settings.zk_framework_root}"
+
+
+class SchedulerProcess:
+    """One scheduler process: API server plus runtime. `start()` binds and campaigns; `stop()` leaves."""
+
+    def __init__(
+        self,
+        settings: SchedulerSettings,
+        *,
+        store: FrameworkStore | None = None,
+        driver_factory: DriverFactory | None = None,
+        policy: PlacementPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self._store = store
+        self._driver_factory = driver_factory
+        self._policy = policy or PlacementPolicy(
+            cpu_tasks_on_gpu_agents=CPU_TASKS_ON_GPU_AGENTS[settings.cpu_tasks_on_gpu_agents]
+        )
+        self.runtime: SchedulerRuntime | None = None
+        self.api_port = 0
+        self._server: Any = None
+        self._loop: Any = None
+        self._thread: threading.Thread | None = None
+        self._own_store = store is None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.settings.api_host}:{self.api_port}"
+
+    def start(self) -> SchedulerProcess:
+        """Bind the API, then join the leader election; returns once the API answers."""
+        from tornado.httpserver import HTTPServer
+        from tornado.ioloop import IOLoop
+
+        from mesos_gpu.api.app import make_app
+        from mesos_gpu.store.zk import connect
+        from mesos_gpu.tf.bundle import launcher_bundle_bytes
+
+        settings = self.settings
+        if self._store is None:
+            self._store = connect(settings.zk_url, settings.framework_name)
+        store = self._store
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((settings.api_host, settings.api_port))
+        sock.listen(128)
+        sock.setblocking(False)
+        self.api_port = int(sock.getsockname()[1])
+        advertised = settings.advertised_host or settings.api_host
+        base = settings.launcher_base_url(self.api_port) or f"http://{socket.getfqdn()}:{self.api_port}"
+        launch = LaunchSettings(
+            framework_name=settings.framework_name,
+            zk_url=framework_zk_url(settings),
+            launcher_uri=base.rstrip("/") + "/v1/launcher.pyz",
+            role=settings.role,
+        )
+        options = FrameworkOptions(
+            master=settings.master,
+            name=settings.framework_name,
+            user=settings.user or getpass.getuser(),
+            role=settings.role,
+            principal=settings.principal,
+            secret=settings.resolve_secret(lambda path: Path(path).read_text()),
+            failover_timeout=settings.failover_timeout,
+            webui_url=f"http://{advertised}:{self.api_port}",
+        )
+        self.runtime = SchedulerRuntime(
+            store=store,
+            planner=make_planner(self._policy),
+            options=options,
+            launch=launch,
+            identifier=f"{advertised}:{self.api_port}",
+            driver_factory=self._driver_factory,
+            heartbeat_timeout=settings.heartbeat_timeout,
+        )
+        started = threading.Event()
+
+        def serve() -> None:
+            loop = IOLoop(make_current=True)
+            self._loop = loop
+            app = make_app(
+                self.runtime,
+                settings=settings,
+                launcher_bundle=launcher_bundle_bytes(),
+                master_url=_master_http_url(settings.master),
+            )
+            self._server = HTTPServer(app)
+            self._server.add_sockets([sock])
+            loop.add_callback(started.set)
+            loop.start()
+            loop.close(all_fds=False)
+
+        self._thread = threading.Thread(target=serve, name="scheduler-api", daemon=True)
+        self._thread.start()
+        if not started.wait(30):
+            raise RuntimeError("the API server did not start")
+        self.runtime.start()
+        log.info("scheduler %s: API on %s, master %s", settings.framework_name, self.api_url, settings.master)
+        return self
+
+    def stop(self) -> None:
+        if self.runtime is not None:
+            self.runtime.stop()
+        loop, server = self._loop, self._server
+        if loop is not None:
+            def shutdown() -> None:
+                if server is not None:
+                    server.stop()
+                loop.stop()
+
+            loop.add_callback(shutdown)
+        if self._thread is not None:
+            self._thread.join(10)
+        if self._own_store and self._store is not None:
+            self._store.close()
+
+    def __enter__(self) -> SchedulerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _master_http_url(master: str) -> str:
+    """The master's HTTP base for /state and /files (zk:// masters are found through /state later)."""
+    if master.startswith(("zk://", "zoo://")):
+        return ""
+    return f"http://{master}" if ":" in master else f"http://{master}:5050"
+
+
+def run(settings: SchedulerSettings, wait: Callable[[threading.Event], None] | None = None) -> int:
+    """Run until SIGTERM or SIGINT; hand over leadership cleanly (tasks keep running)."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    process = SchedulerProcess(settings).start()
+    print(f"mesos-gpu scheduler {settings.framework_name}: API {process.api_url}", flush=True)
+    try:
+        (wait or (lambda event: event.wait()))(stop)
+    finally:
+        process.stop()
+    return 0
+
+
+def _command(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from(args, os.environ)
+    except ValidationError as exc:
+        for error in exc.errors:
+            print(f"mesos-gpu scheduler: {error.path.lstrip('/')}: {error.message}")
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run(settings)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "scheduler",
+        help="run the mesos-gpu scheduler (one of an HA group) with its REST API",
+        description="Run the scheduler. Every option also comes from its environment variable "
+        "(flags win); see docs/dcos.md for the full list.",
+    )
+    parser.add_argument("--master", help="HOST:PORT or zk://HOST:PORT/mesos ($MESOS_GPU_MASTER)")
+    parser.add_argument("--zk", help="zk://HOST:PORT/mesos-gpu, the state's ZooKeeper ($MESOS_GPU_ZK)")
+    parser.add_argument("--name", help="framework name ($MESOS_GPU_FRAMEWORK_NAME)")
+    parser.add_argument("--api-host", dest="api_host", help="API bind address ($MESOS_GPU_API_HOST)")
+    parser.add_argument("--api-port", dest="api_port", type=int, help="API port ($MESOS_GPU_API_PORT)")
+    parser.add_argument("--role", help="Mesos role ($MESOS_GPU_ROLE)")
+    parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING or ERROR")
+    parser.set_defaults(func=_command)

@@ -1,0 +1,314 @@
+"""The ZooKeeper barrier of a TF job: each member registers `host:port`, then waits for all the others.
+
+Watch-based (children and data watches wake the waiter; nothing polls). A barrier that times out says
+which members are missing. Runs inside the task (part of the launcher bundle): stdlib + kazoo only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from kazoo.client import KazooClient, KazooState
+from kazoo.exceptions import (
+    BadVersionError,
+    ConnectionLoss,
+    NodeExistsError,
+    NoNodeError,
+    SessionExpiredError,
+)
+from kazoo.interfaces import IAsyncResult
+from kazoo.protocol.states import WatchedEvent
+from kazoo.retry import KazooRetry
+
+from mesos_gpu.tf.cluster import (
+    ClusterError,
+    Member,
+    cluster_path,
+    cluster_record,
+    expected_members,
+    member_path,
+    members_path,
+    missing_members,
+    parse_cluster_record,
+    parse_member_name,
+    timeout_message,
+)
+
+log = logging.getLogger(__name__)
+
+_TRANSIENT = (ConnectionLoss, SessionExpiredError)
+
+
+class RendezvousTimeoutError(Exception):
+    """Not every member registered in time; `missing` names those that did not."""
+
+    def __init__(self, timeout: float, missing: list[Member]) -> None:
+        super().__init__(timeout_message(timeout, missing))
+        self.timeout = timeout
+        self.missing = missing
+
+
+class Rendezvous:
+    """One member's side of a TF job's barrier in ZooKeeper.
+
+    Example::
+
+        client = KazooClient(hosts="127.0.0.1:2181")
+        client.start()
+        rendezvous = Rendezvous(client, "job-1", Member("worker", 1), "10.0.0.5:31000",
+                                {"chief": 1, "worker": 2}, chroot="/mesos-gpu/fw")
+        rendezvous.register()                     # ephemeral /mesos-gpu/fw/tf/job-1/members/worker-1
+        addresses = rendezvous.wait(timeout=60)   # {Member: "host:port"}, or RendezvousTimeoutError
+        ...                                       # keep `client` open while the member runs
+        rendezvous.leave()
+
+    A node left by an earlier run of the same member (whose session has not expired yet) is replaced.
+    After a session expiry the member registers again as soon as the client reconnects.
+    """
+
+    def __init__(
+        self,
+        client: KazooClient,
+        job_id: str,
+        member: Member,
+        address: str,
+        counts: Mapping[str, int],
+        *,
+        chroot: str = "",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.member = member
+        self.address = address
+        self.expected = expected_members(counts)
+        if member not in self.expected:
+            raise ClusterError(f"{member} is not a member of a job with {dict(counts)}")
+        self.replaced_stale_node = False
+        self._client = client
+        self._members_path = members_path(job_id, chroot)
+        self._paths = {m: member_path(job_id, m, chroot) for m in self.expected}
+        self._path = self._paths[member]
+        self._cluster_path = cluster_path(job_id, chroot)
+        self._clock = clock
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._cache: dict[Member, tuple[str, int]] = {}  # address and owner session of each member read
+        self._stale: set[Member] = set()  # members whose node changed since it was read
+        self._session: int | None = None  # the session that owns this member's node
+        self._published = threading.Event()
+        self._published.set()
+        self._publish_pending: tuple[dict[Member, str], dict[Member, int]] | None = None
+        self._checks = 0
+        self._present: set[Member] = set()  # members present at the last check
+        self._lost = False
+        self._left = False
+        client.add_listener(self._on_state)
+
+    # -- registration -------------------------------------------------------------------------------
+
+    def register(self, deadline_s: float = 60.0) -> None:
+        """Create this member's ephemeral node (retrying through connection loss for `deadline_s`)."""
+        retry = KazooRetry(max_tries=-1, delay=0.05, max_delay=1.0, deadline=deadline_s)
+        retry(self._register_once)
+
+    def _register_once(self) -> None:
+        client = self._client
+        data = self.address.encode("utf-8")
+        while True:
+            try:
+                client.create(self._path, data, ephemeral=True)
+                break
+            except NoNodeError:
+                client.ensure_path(self._members_path)
+                continue
+            except NodeExistsError:
+                pass
+            try:
+                current, stat = client.get(self._path)
+            except NoNodeError:
+                continue
+            if stat.ephemeralOwner == client.client_id[0]:
+                if current != data:  # ours already (a retried create that did succeed)
+                    client.set(self._path, data, version=stat.version)
+                break
+            # Left by an earlier run of this member whose session is still open: replace it.
+            try:
+                client.delete(self._path, version=stat.version)
+                self.replaced_stale_node = True
+                log.info("replaced the stale node %s (session 0x%x)", self._path, stat.ephemeralOwner)
+            except (NoNodeError, BadVersionError):
+                pass
+        self._session = client.client_id[0]
+
+    def _on_state(self, state: str) -> None:
+        # A kazoo listener: runs on the connection thread, must not block.
+        if state == KazooState.LOST:
+            self._lost = True
+        elif state == KazooState.CONNECTED and self._lost and not self._left:
+            self._lost = False
+            self._client.handler.spawn(self._register_again)
+        self._wake.set()
+
+    def _register_again(self) -> None:
+        try:
+            self.register()
+            log.warning("ZooKeeper session expired; %s registered again as %s", self.member, self.address)
+        except Exception:
+            log.exception("could not register %s again after a session expiry", self.member)
+        self._wake.set()
+
+    def leave(self) -> None:
+        """Delete this member's node (it would vanish with the session anyway, only later)."""
+        self._left = True
+        if self._publish_pending is not None:
+            self._publish(*self._publish_pending)
+        self.flush()
+        try:
+            stat = self._client.exists(self._path)
+            if stat is not None and stat.ephemeralOwner == self._client.client_id[0]:
+                self._client.delete(self._path, version=stat.version)
+        except (NoNodeError, BadVersionError, *_TRANSIENT):
+            pass
+
+    # -- the barrier --------------------------------------------------------------------------------
+
+    def wait(self, timeout: float) -> dict[Member, str]:
+        """Block until every member is registered; return each member's address.
+
+        Raises `RendezvousTimeoutError` naming the missing members after `timeout` seconds.
+        """
+        if self._session is None:
+            raise RuntimeError("register() first")
+        deadline = self._clock() + timeout
+        missing = list(self.expected)
+        while True:
+            self._wake.clear()
+            try:
+                complete = self._check()
+            except _TRANSIENT:
+                complete = None  # the listener wakes us when the connection is back
+            else:
+                if isinstance(complete, dict):
+                    return complete
+                missing = complete if complete is not None else missing
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise RendezvousTimeoutError(timeout, missing)
+            self._wake.wait(remaining)
+
+    def _check(self) -> dict[Member, str] | list[Member] | None:
+        """The addresses when the cluster is complete, else the members still missing.
+
+        Addresses are cached per member node, each cache entry guarded by a data watch on its node, so
+        the arrival of the last member costs each waiter one listing and one read.
+        """
+        client = self._client
+        self._checks += 1
+        first_check = self._checks == 1
+        present: set[Member] = set()
+        for name in client.get_children(self._members_path, watch=self._on_change):
+            try:
+                present.add(parse_member_name(name))
+            except ClusterError:
+                log.warning("ignoring a node that is not a member: %s/%s", self._members_path, name)
+        unread = [m for m in self.expected if m in present and m not in self._cache]
+        pending = [(m, client.get_async(self._paths[m], watch=self._on_member_change)) for m in unread]
+        for member, result in pending:
+            try:
+                data, stat = result.get()
+            except NoNodeError:
+                continue  # gone since the listing: the children watch fires
+            self._cache[member] = (data.decode("utf-8"), stat.ephemeralOwner)
+        with self._lock:
+            stale, self._stale = self._stale, set()
+        for member in stale:
+            self._cache.pop(member, None)
+        missing = missing_members(self.expected, present)
+        departed = bool(self._present - present)
+        self._present = present
+        if missing:
+            # A member that left may have completed the cluster with us before we looked.
+            completed = self._completed_with_me() if first_check or departed else None
+            return completed or missing
+        if any(m not in self._cache for m in self.expected):
+            return None  # a node changed while it was read: its watch has woken us already
+        addresses = {m: self._cache[m][0] for m in self.expected}
+        owners = {m: self._cache[m][1] for m in self.expected}
+        if first_check:
+            self._publish(addresses, owners)  # this member completed the cluster: it tells the others
+        else:
+            self._publish_pending = (addresses, owners)  # written by leave(), if still needed then
+        return addresses
+
+    def _on_member_change(self, event: WatchedEvent) -> None:
+        # A member node changed or went away: forget its cached address (on the waiter's thread).
+        try:
+            member = parse_member_name(event.path.rsplit("/", 1)[-1])
+        except ClusterError:
+            member = None
+        if member is not None:
+            with self._lock:
+                self._stale.add(member)
+        self._wake.set()
+
+    def _completed_with_me(self) -> dict[Member, str] | None:
+        """The cluster a member published after seeing every member, *this* registration included.
+
+        Covers a member that completed and left before this one saw the complete set: it wrote the
+        cluster node before its own node went away (see `leave`), and its going woke us.
+        """
+        try:
+            data, _ = self._client.get(self._cluster_path)
+            addresses, owners = parse_cluster_record(data)
+        except (NoNodeError, ClusterError):
+            return None
+        if owners.get(self.member) != self._session or set(addresses) != set(self.expected):
+            return None
+        return addresses
+
+    def _publish(self, addresses: dict[Member, str], owners: dict[Member, int]) -> None:
+        """Write the cluster node (unless it already says the same), without waiting for the answers.
+
+        A session's requests are applied in order, and `leave()` waits for this chain to finish, so
+        the record is in place before this member's node can go away.
+        """
+        data = cluster_record(addresses, owners)
+        client, path = self._client, self._cluster_path
+        done = self._published = threading.Event()
+        self._publish_pending = None
+
+        def after_create(result: IAsyncResult) -> None:
+            try:
+                result.get()
+            except NodeExistsError:
+                client.get_async(path).rawlink(after_get)
+                return
+            except Exception:
+                log.warning("could not create %s", path, exc_info=True)
+            done.set()
+
+        def after_get(result: IAsyncResult) -> None:
+            try:
+                current, _ = result.get()
+            except NoNodeError:
+                client.create_async(path, data).rawlink(after_create)
+                return
+            except Exception:
+                log.warning("could not read %s", path, exc_info=True)
+                done.set()
+                return
+            if current == data:
+                done.set()
+            else:
+                client.set_async(path, data).rawlink(lambda _: done.set())
+
+        client.create_async(path, data).rawlink(after_create)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until the cluster node this member writes is written; False if that took too long."""
+        return self._published.wait(timeout)
+
+    def _on_change(self, event: object) -> None:
+        self._wake.set()

@@ -1,0 +1,527 @@
+"""Job validation: `validate_job(data)` turns a parsed JSON document into a `JobSpec`, or raises
+`ValidationError` listing every problem with its JSON Pointer path (and nothing else, whatever the input).
+
+The rules match the published schema (`JOB_SCHEMA_PATH` inside the `mesos_gpu` package; load it with
+`importlib.resources.files("mesos_gpu") / JOB_SCHEMA_PATH`). A few need code and are checked here only:
+the total number of tasks, LIKE/UNLIKE regular expressions that compile, restart.max_backoff_seconds >=
+backoff_seconds, finite numbers. Limits are the constants below (a test keeps the schema in step).
+Every member needs a command (the job's, or its role's); an image is needed only with the docker
+containerizer (without one, a mesos-containerizer task runs its command on the agent host).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+from mesos_gpu.errors import FieldError, ValidationError, json_pointer
+from mesos_gpu.model import (
+    DEFAULT_BACKOFF_LIMIT,
+    DEFAULT_BACKOFF_SECONDS,
+    DEFAULT_CPUS,
+    DEFAULT_DISK,
+    DEFAULT_GPUS,
+    DEFAULT_MAX_BACKOFF_SECONDS,
+    DEFAULT_MEM,
+    DEFAULT_RENDEZVOUS_TIMEOUT_SECONDS,
+    DEFAULT_TENANT,
+    TF_ROLES,
+    Constraint,
+    ConstraintOperator,
+    Containerizer,
+    Isolation,
+    JobSpec,
+    ResourceRequest,
+    RestartPolicy,
+    RestartPolicyKind,
+    Role,
+    RoleSpec,
+    SuccessPolicy,
+)
+
+__all__ = ["JOB_FIELDS", "JOB_SCHEMA_PATH", "RESTART_FIELDS", "ROLE_FIELDS", "validate_job"]
+
+JOB_SCHEMA_PATH = "schemas/job.schema.json"
+"""The job schema's path inside the mesos_gpu package (package data)."""
+
+Path = tuple[str | int, ...]
+
+JOB_FIELDS = (
+    "name", "image", "containerizer", "command", "roles", "cpus", "mem", "disk", "gpus", "env",
+    "constraints", "restart", "success_policy", "deadline_seconds", "priority", "tenant",
+    "rendezvous_timeout_seconds", "isolation", "labels",
+)  # fmt: skip
+ROLE_FIELDS = ("instances", "cpus", "mem", "disk", "gpus", "command", "image", "env")
+RESTART_FIELDS = ("policy", "backoff_limit", "backoff_seconds", "max_backoff_seconds")
+RESOURCE_FIELDS = ("cpus", "mem", "disk", "gpus")
+
+# (low, high, whole number?) for each numeric field.
+CPUS_RANGE = (0.01, 1024, False)
+MEM_RANGE = (32, 4_194_304, False)  # MB: 32 MB to 4 TiB
+DISK_RANGE = (0, 16_777_216, False)  # MB: up to 16 TiB
+GPUS_RANGE = (0, 64, True)
+INSTANCES_RANGE = (1, 1000, True)
+BACKOFF_LIMIT_RANGE = (0, 100, True)
+BACKOFF_SECONDS_RANGE = (0, 3600, False)
+MAX_BACKOFF_SECONDS_RANGE = (0, 86_400, False)
+DEADLINE_SECONDS_RANGE = (1, 31_536_000, True)  # up to a year
+PRIORITY_RANGE = (-1000, 1000, True)
+RENDEZVOUS_TIMEOUT_RANGE = (1, 86_400, False)
+
+MAX_TASKS_PER_JOB = 1000
+MAX_NAME_LENGTH = 63
+MAX_COMMAND_LENGTH = 65_536
+MAX_IMAGE_LENGTH = 512
+MAX_ENV_ENTRIES = 256
+MAX_ENV_NAME_LENGTH = 256
+MAX_ENV_VALUE_LENGTH = 32_768
+MAX_LABELS = 64
+MAX_LABEL_VALUE_LENGTH = 256
+MAX_CONSTRAINTS = 64
+MAX_CONSTRAINT_FIELD_LENGTH = 255
+MAX_CONSTRAINT_VALUE_LENGTH = 1024
+RESERVED_ENV = frozenset({"TF_CONFIG"})
+RESERVED_ENV_PREFIX = "MESOS_GPU_"
+
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+LABEL_KEY = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_./-]{0,61}[A-Za-z0-9])?")
+IMAGE = re.compile(r"\S+")
+POSITIVE_INTEGER_TEXT = re.compile(r"[1-9][0-9]{0,5}")
+
+SINGLE_INSTANCE_ROLES = {Role.CHIEF: "a job has one chief", Role.EVALUATOR: "a job has one evaluator"}
+VALUE_FORBIDDEN = {ConstraintOperator.UNIQUE}
+VALUE_REQUIRED = {ConstraintOperator.LIKE, ConstraintOperator.UNLIKE, ConstraintOperator.MAX_PER}
+VALUE_COUNT = {ConstraintOperator.GROUP_BY, ConstraintOperator.MAX_PER}
+
+DNS_LABEL_MESSAGE = (
+    "must be 1 to 63 lowercase letters, digits or '-', starting and ending with a letter or digit"
+)
+COMMAND_MESSAGE = f"must be a non-empty string of at most {MAX_COMMAND_LENGTH} characters, without NUL"
+IMAGE_MESSAGE = f"must be an image reference: 1 to {MAX_IMAGE_LENGTH} characters, no spaces"
+CONSTRAINT_SHAPE_MESSAGE = "must be [field, operator] or [field, operator, value]"
+OPERATORS_TEXT = ", ".join(op.value for op in ConstraintOperator)
+
+
+def validate_job(data: object) -> JobSpec:
+    """Validate a parsed JSON job document; return its `JobSpec` with defaults applied.
+
+    Raises `ValidationError` whose `errors` lists every problem (path + message), and nothing else.
+    """
+    checker = _JobChecker()
+    spec = checker.job(data)
+    if checker.errors or spec is None:
+        raise ValidationError(checker.errors or [FieldError("", "invalid job")])
+    return spec
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def _range_message(low: float, high: float, whole: bool) -> str:
+    kind = "whole number" if whole else "number"
+    return f"must be a {kind} from {_number_text(low)} to {_number_text(high)}"
+
+
+class _JobChecker:
+    """Walks one document, collecting FieldErrors; each method returns the parsed value or None."""
+
+    def __init__(self) -> None:
+        self.errors: list[FieldError] = []
+
+    def error(self, path: Path, message: str) -> None:
+        self.errors.append(FieldError(json_pointer(path), message))
+
+    # -- generic shapes ----------------------------------------------------------------------------------
+
+    def mapping(self, path: Path, value: object, fields: tuple[str, ...] | None) -> dict[str, Any] | None:
+        """A JSON object; with `fields`, other keys are reported as unknown (and dropped)."""
+        if not isinstance(value, dict):
+            self.error(path, "must be an object")
+            return None
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                self.error((*path, str(key)), "keys must be strings")
+            elif fields is not None and key not in fields:
+                self.error((*path, key), "unknown field")
+            else:
+                out[key] = item
+        return out
+
+    def number(self, path: Path, value: object, bounds: tuple[float, float, bool]) -> float | int | None:
+        """A JSON number within bounds (bool is not a number); whole numbers may be written 2 or 2.0."""
+        low, high, whole = bounds
+        number: float | int | None = None
+        if (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and math.isfinite(value) and (value.is_integer() or not whole)
+        ):
+            number = value
+        if number is None or not low <= number <= high:
+            self.error(path, _range_message(low, high, whole))
+            return None
+        return int(number) if whole else float(number)
+
+    def text(
+        self, path: Path, value: object, pattern: re.Pattern[str], max_length: int, message: str
+    ) -> str | None:
+        if not isinstance(value, str) or len(value) > max_length or not pattern.fullmatch(value):
+            self.error(path, message)
+            return None
+        return value
+
+    def choice(self, path: Path, value: object, enum: Any, message: str) -> Any:
+        """The member of `enum` whose value is the string `value`, or None (with an error)."""
+        if isinstance(value, str):
+            try:
+                return enum(value)
+            except ValueError:
+                pass
+        self.error(path, message)
+        return None
+
+    def command(self, path: Path, value: object) -> str | None:
+        if (
+            not isinstance(value, str)
+            or not value.strip()
+            or len(value) > MAX_COMMAND_LENGTH
+            or "\x00" in value
+        ):
+            self.error(path, COMMAND_MESSAGE)
+            return None
+        return value
+
+    def image(self, path: Path, value: object) -> str | None:
+        return self.text(path, value, IMAGE, MAX_IMAGE_LENGTH, IMAGE_MESSAGE)
+
+    def env(self, path: Path, value: object) -> dict[str, str]:
+        raw = self.mapping(path, value, None)
+        if raw is None:
+            return {}
+        if len(raw) > MAX_ENV_ENTRIES:
+            self.error(path, f"at most {MAX_ENV_ENTRIES} variables")
+            return {}
+        out: dict[str, str] = {}
+        for key, item in raw.items():
+            if len(key) > MAX_ENV_NAME_LENGTH or not ENV_NAME.fullmatch(key):
+                self.error(
+                    (*path, key), "not a valid variable name (letters, digits and '_', no leading digit)"
+                )
+            elif key in RESERVED_ENV or key.startswith(RESERVED_ENV_PREFIX):
+                self.error((*path, key), "reserved: mesos-gpu sets it")
+            elif not isinstance(item, str) or len(item) > MAX_ENV_VALUE_LENGTH or "\x00" in item:
+                self.error((*path, key), f"must be a string of at most {MAX_ENV_VALUE_LENGTH} characters")
+            else:
+                out[key] = item
+        return out
+
+    def labels(self, path: Path, value: object) -> dict[str, str]:
+        raw = self.mapping(path, value, None)
+        if raw is None:
+            return {}
+        if len(raw) > MAX_LABELS:
+            self.error(path, f"at most {MAX_LABELS} labels")
+            return {}
+        out: dict[str, str] = {}
+        for key, item in raw.items():
+            if not LABEL_KEY.fullmatch(key):
+                self.error(
+                    (*path, key),
+                    "not a valid label key (1 to 63 letters, digits, '_', '.', '/' or '-', "
+                    "starting and ending with a letter or digit)",
+                )
+            elif not isinstance(item, str) or len(item) > MAX_LABEL_VALUE_LENGTH:
+                self.error((*path, key), f"must be a string of at most {MAX_LABEL_VALUE_LENGTH} characters")
+            else:
+                out[key] = item
+        return out
+
+    # -- the job -----------------------------------------------------------------------------------------
+
+    def job(self, data: object) -> JobSpec | None:
+        doc = self.mapping((), data, JOB_FIELDS)
+        if doc is None:
+            return None
+        has_roles = "roles" in doc
+
+        name = None
+        if "name" not in doc:
+            self.error(("name",), "required")
+        else:
+            name = self.text(("name",), doc["name"], DNS_LABEL, MAX_NAME_LENGTH, DNS_LABEL_MESSAGE)
+        image = None if doc.get("image") is None else self.image(("image",), doc["image"])
+        containerizer = self.choice(
+            ("containerizer",),
+            doc.get("containerizer", Containerizer.MESOS.value),
+            Containerizer,
+            'must be "mesos" or "docker"',
+        )
+        command = None if doc.get("command") is None else self.command(("command",), doc["command"])
+
+        roles: dict[Role, RoleSpec] | None = {}
+        resources: ResourceRequest | None = None
+        if has_roles:
+            for key in RESOURCE_FIELDS:
+                if key in doc:
+                    self.error((key,), "not allowed in a job with roles (set it in each role)")
+            roles = self.roles(doc["roles"])
+        else:
+            resources = self.resources((), doc)
+
+        env = self.env(("env",), doc.get("env", {}))
+        constraints = self.constraints(("constraints",), doc.get("constraints", []))
+        restart = self.restart(("restart",), doc.get("restart", {}))
+        success_policy = self.success_policy(doc)
+        deadline = doc.get("deadline_seconds")
+        deadline = (
+            None if deadline is None else self.number(("deadline_seconds",), deadline, DEADLINE_SECONDS_RANGE)
+        )
+        priority = self.number(("priority",), doc.get("priority", 0), PRIORITY_RANGE)
+        tenant = self.text(
+            ("tenant",), doc.get("tenant", DEFAULT_TENANT), DNS_LABEL, MAX_NAME_LENGTH, DNS_LABEL_MESSAGE
+        )
+        rendezvous = self.number(
+            ("rendezvous_timeout_seconds",),
+            doc.get("rendezvous_timeout_seconds", DEFAULT_RENDEZVOUS_TIMEOUT_SECONDS),
+            RENDEZVOUS_TIMEOUT_RANGE,
+        )
+        isolation = doc.get("isolation", Isolation.EXCLUSIVE.value)
+        if isolation != Isolation.EXCLUSIVE.value:
+            self.error(
+                ("isolation",), 'must be "exclusive" ("shared-capped" and "shared" are not supported yet)'
+            )
+        labels = self.labels(("labels",), doc.get("labels", {}))
+
+        self.command_and_image(doc, containerizer)
+
+        if self.errors:
+            return None
+        assert name is not None and restart is not None and priority is not None and tenant is not None
+        assert roles is not None and rendezvous is not None and constraints is not None
+        return JobSpec(
+            name=name,
+            command=command,
+            image=image,
+            containerizer=containerizer,
+            roles=roles,
+            resources=resources,
+            env=env,
+            constraints=constraints,
+            restart=restart,
+            success_policy=success_policy,
+            deadline_seconds=None if deadline is None else int(deadline),
+            priority=int(priority),
+            tenant=tenant,
+            rendezvous_timeout_seconds=float(rendezvous),
+            isolation=Isolation.EXCLUSIVE,
+            labels=labels,
+        )
+
+    def resources(self, path: Path, doc: Mapping[str, Any]) -> ResourceRequest | None:
+        cpus = self.number((*path, "cpus"), doc.get("cpus", DEFAULT_CPUS), CPUS_RANGE)
+        mem = self.number((*path, "mem"), doc.get("mem", DEFAULT_MEM), MEM_RANGE)
+        disk = self.number((*path, "disk"), doc.get("disk", DEFAULT_DISK), DISK_RANGE)
+        gpus = self.number((*path, "gpus"), doc.get("gpus", DEFAULT_GPUS), GPUS_RANGE)
+        if cpus is None or mem is None or disk is None or gpus is None:
+            return None
+        return ResourceRequest(cpus=float(cpus), mem=float(mem), disk=float(disk), gpus=int(gpus))
+
+    def roles(self, value: object) -> dict[Role, RoleSpec] | None:
+        raw = self.mapping(("roles",), value, None)
+        if raw is None:
+            return None
+        names = {role.value for role in TF_ROLES}
+        for key in raw:
+            if key not in names:
+                self.error(("roles", key), "unknown role (expected chief, worker, ps or evaluator)")
+        if not ({Role.CHIEF.value, Role.WORKER.value} & raw.keys()):
+            self.error(("roles",), "needs a chief or a worker")
+        out: dict[Role, RoleSpec] = {}
+        ok = True
+        for role in TF_ROLES:
+            if role.value in raw:
+                spec = self.role(("roles", role.value), role, raw[role.value])
+                ok = ok and spec is not None
+                if spec is not None:
+                    out[role] = spec
+        total = sum(spec.instances for spec in out.values())
+        if total > MAX_TASKS_PER_JOB:
+            self.error(("roles",), f"too many tasks: {total} (at most {MAX_TASKS_PER_JOB} per job)")
+        return out if ok else None
+
+    def role(self, path: Path, role: Role, value: object) -> RoleSpec | None:
+        raw = self.mapping(path, value, ROLE_FIELDS)
+        if raw is None:
+            return None
+        before = len(self.errors)
+        instances: float | int | None
+        if role in SINGLE_INSTANCE_ROLES:
+            instances = raw.get("instances", 1)
+            if instances != 1 or isinstance(instances, bool):
+                self.error((*path, "instances"), f"must be 1 ({SINGLE_INSTANCE_ROLES[role]})")
+                instances = None
+        else:
+            instances = self.number((*path, "instances"), raw.get("instances", 1), INSTANCES_RANGE)
+        resources = self.resources(path, raw)
+        command = None if raw.get("command") is None else self.command((*path, "command"), raw["command"])
+        image = None if raw.get("image") is None else self.image((*path, "image"), raw["image"])
+        env = self.env((*path, "env"), raw.get("env", {}))
+        if len(self.errors) > before or resources is None or instances is None:
+            return None
+        return RoleSpec(
+            instances=int(instances),
+            cpus=resources.cpus,
+            mem=resources.mem,
+            disk=resources.disk,
+            gpus=resources.gpus,
+            command=command,
+            image=image,
+            env=env,
+        )
+
+    def constraints(self, path: Path, value: object) -> tuple[Constraint, ...] | None:
+        if not isinstance(value, list):
+            self.error(path, "must be a list of constraints")
+            return None
+        if len(value) > MAX_CONSTRAINTS:
+            self.error(path, f"at most {MAX_CONSTRAINTS} constraints")
+            return None
+        out: list[Constraint] = []
+        for index, item in enumerate(value):
+            constraint = self.constraint((*path, index), item)
+            if constraint is not None:
+                out.append(constraint)
+        return tuple(out) if len(out) == len(value) else None
+
+    def constraint(self, path: Path, value: object) -> Constraint | None:
+        if not isinstance(value, list) or not 2 <= len(value) <= 3:
+            self.error(path, CONSTRAINT_SHAPE_MESSAGE)
+            return None
+        before = len(self.errors)
+        attribute = value[0]
+        if not isinstance(attribute, str) or not attribute or len(attribute) > MAX_CONSTRAINT_FIELD_LENGTH:
+            self.error(
+                (*path, 0),
+                f'must be an attribute name (or "hostname"): 1 to {MAX_CONSTRAINT_FIELD_LENGTH} characters',
+            )
+        operator = self.choice((*path, 1), value[1], ConstraintOperator, f"must be one of {OPERATORS_TEXT}")
+        argument = value[2] if len(value) == 3 else None
+        if len(value) == 3 and (not isinstance(argument, str) or len(argument) > MAX_CONSTRAINT_VALUE_LENGTH):
+            self.error((*path, 2), f"must be a string of at most {MAX_CONSTRAINT_VALUE_LENGTH} characters")
+        elif operator in VALUE_FORBIDDEN and argument is not None:
+            self.error((*path, 2), f"{operator.value} takes no value")
+        elif operator in VALUE_REQUIRED and argument is None:
+            self.error(path, f"{operator.value} needs a value")
+        elif (
+            operator in VALUE_COUNT and argument is not None and not POSITIVE_INTEGER_TEXT.fullmatch(argument)
+        ):
+            self.error((*path, 2), 'must be a whole number from 1 to 999999, as a string ("2")')
+        elif operator in (ConstraintOperator.LIKE, ConstraintOperator.UNLIKE) and argument is not None:
+            problem = _regex_problem(argument)
+            if problem:
+                self.error((*path, 2), f"not a valid regular expression: {problem}")
+        if len(self.errors) > before:
+            return None
+        return Constraint(field=str(attribute), operator=operator, value=argument)
+
+    def restart(self, path: Path, value: object) -> RestartPolicy | None:
+        raw = self.mapping(path, value, RESTART_FIELDS)
+        if raw is None:
+            return None
+        policy = self.choice(
+            (*path, "policy"),
+            raw.get("policy", RestartPolicyKind.NEVER.value),
+            RestartPolicyKind,
+            'must be one of "Never", "OnFailure", "ExitCode"',
+        )
+        limit = self.number(
+            (*path, "backoff_limit"), raw.get("backoff_limit", DEFAULT_BACKOFF_LIMIT), BACKOFF_LIMIT_RANGE
+        )
+        base = self.number(
+            (*path, "backoff_seconds"),
+            raw.get("backoff_seconds", DEFAULT_BACKOFF_SECONDS),
+            BACKOFF_SECONDS_RANGE,
+        )
+        default_cap = max(DEFAULT_MAX_BACKOFF_SECONDS, base or 0.0)
+        cap = self.number(
+            (*path, "max_backoff_seconds"),
+            raw.get("max_backoff_seconds", default_cap),
+            MAX_BACKOFF_SECONDS_RANGE,
+        )
+        if base is not None and cap is not None and cap < base:
+            self.error((*path, "max_backoff_seconds"), "must be at least backoff_seconds")
+            return None
+        if policy is None or limit is None or base is None or cap is None:
+            return None
+        return RestartPolicy(
+            policy=policy,
+            backoff_limit=int(limit),
+            backoff_seconds=float(base),
+            max_backoff_seconds=float(cap),
+        )
+
+    def success_policy(self, doc: Mapping[str, Any]) -> SuccessPolicy | None:
+        """The success policy, defaulting to chief when the job has one, else worker 0."""
+        path: Path = ("success_policy",)
+        roles = doc.get("roles")
+        present = roles.keys() if isinstance(roles, dict) else set()
+        if "success_policy" not in doc:
+            if "roles" not in doc:
+                return None
+            return SuccessPolicy.CHIEF if Role.CHIEF.value in present else SuccessPolicy.WORKER0
+        if "roles" not in doc:
+            self.error(path, "only for jobs with roles")
+            return None
+        policy: SuccessPolicy | None = self.choice(
+            path, doc["success_policy"], SuccessPolicy, 'must be one of "chief", "worker0", "AllWorkers"'
+        )
+        needed = Role.CHIEF if policy is SuccessPolicy.CHIEF else Role.WORKER
+        if policy is not None and present and needed.value not in present:
+            self.error(path, f'"{policy.value}" needs a {needed.value} role')
+        return policy
+
+    def command_and_image(self, doc: Mapping[str, Any], containerizer: Containerizer | None) -> None:
+        """Every member needs a command; with the docker containerizer every member needs an image."""
+        needs = [("command", "required")]
+        if containerizer is Containerizer.DOCKER:
+            needs.append(("image", "required with the docker containerizer"))
+        roles = doc.get("roles")
+        if "roles" not in doc:
+            for key, message in needs:
+                if doc.get(key) is None:
+                    self.error((key,), message)
+            return
+        if not isinstance(roles, dict):
+            return
+        names = {role.value for role in TF_ROLES}
+        members = {name: item for name, item in roles.items() if name in names and isinstance(item, dict)}
+        for key, message in needs:
+            if doc.get(key) is not None or not members:
+                continue
+            missing = [name for name, item in members.items() if item.get(key) is None]
+            if len(missing) == len(members):
+                self.error((key,), message)
+            else:
+                for name in missing:
+                    self.error(("roles", name, key), f"{message}: the job sets no {key}")
+
+
+def _regex_problem(pattern: str) -> str | None:
+    """Why `pattern` is not a usable regular expression, or None when it compiles cleanly.
+
+    A pattern Python only warns about (FutureWarning "Possible nested set", ...) is refused too: it means
+    something else in Marathon's Java regular expressions, and a warning turned into an error (pytest's
+    `-W error`) must not escape as an exception. (catch_warnings touches the process-wide filters
+    briefly; harmless here, as nothing else changes filters at run time.)
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            re.compile(pattern)
+    except (re.error, Warning, OverflowError, RecursionError, ValueError) as exc:
+        return str(exc) or type(exc).__name__
+    return None

@@ -1,0 +1,1 @@
+"""Tests of the embedded local Mesos cluster (master side and agents)."""

@@ -1,0 +1,1 @@
+"""Tests of the pure placement ring: Resources, filters, scorers, the gang and cycle planners."""

@@ -1,0 +1,244 @@
+"""The gang planner and the cycle: all or nothing, exact wait reasons, one ACCEPT per agent, ports."""
+
+from __future__ import annotations
+
+import pytest
+
+from mesos_gpu.placement import (
+    GangPlanner,
+    InvalidDemand,
+    JobDemand,
+    NeverFits,
+    OfferView,
+    PlacementPolicy,
+    Plan,
+    RunningMember,
+    WaitReason,
+    plan_cycle,
+)
+from mesos_gpu.placement.stack import PlacementStack
+from mesos_gpu.placement.state import CapacityLedger
+from mesos_gpu.resources import Resources
+from tests.placement.builders import agent, context, task, tf_job, view
+
+PLANNER = GangPlanner()
+
+
+def placed_agents(outcome: Plan) -> dict[str, str]:
+    assert isinstance(outcome, Plan), getattr(outcome, "summary", outcome)
+    return {p.task_id: p.agent_id for p in outcome.placements}
+
+
+def test_wait_summary_counts_each_agent_by_its_first_failing_reason():
+    agents = [agent("cpu1"), agent("cpu2"), agent("one").gpus(1), agent("g1").gpus(4), agent("g2").gpus(4)]
+    job = JobDemand.of([task(f"w{i}").role("worker", i).gpus(2).constraint("hostname", "UNIQUE").build()
+                        for i in range(3)])
+    outcome = PLANNER.plan(job, view(*agents))
+    assert isinstance(outcome, WaitReason)
+    assert outcome.summary == "0/5 agents fit: 3 insufficient gpus, 2 constraint UNIQUE hostname"
+    assert outcome.task_id == "w2" and outcome.kind == "wait"
+
+
+def test_gang_is_all_or_nothing_and_holds_nothing_when_it_waits():
+    offers = view(agent("a").gpus(2), agent("b").gpus(1))
+    cycle = PLANNER.start(offers)
+    too_big = tf_job("big", workers=3, ps=0, chief=False, gpus=1)   # 3 GPUs wanted, 3 offered ...
+    blocked = tf_job("blocked", workers=4, ps=0, chief=False, gpus=1)  # ... 4 cannot fit
+    assert isinstance(cycle.place(blocked), WaitReason)
+    assert cycle.remaining("a") == offers.slots[0].available      # nothing held after the failed gang
+    assert isinstance(cycle.place(too_big), Plan)
+    result = cycle.finish()
+    assert {t.job_id for launch in result.accepts for t in launch.tasks} == {"big"}
+
+
+def test_tf_job_spans_agents_with_one_launch_per_agent_and_distinct_ports():
+    offers = view(agent("a").gpus(2).ports((31000, 31001)), agent("b").gpus(2).ports((31000, 31001)),
+                  agent("c").ports((32000, 32000)))
+    outcome = PLANNER.plan(tf_job("mnist", workers=2, ps=1), offers)
+    agents = placed_agents(outcome)
+    assert agents["mnist-ps-0"] == "c"                           # CPU-only ps stays off GPU agents
+    assert {agents["mnist-chief-0"], agents["mnist-worker-0"], agents["mnist-worker-1"]} <= {"a", "b"}
+    assert isinstance(outcome, Plan)
+    assert len({launch.agent_id for launch in outcome.launches}) == len(outcome.launches)
+    for launch in outcome.launches:
+        ports = [port for t in launch.tasks for port in t.ports]
+        assert len(ports) == len(set(ports)) == len(launch.tasks)
+        for placed in launch.tasks:
+            assert placed.resources.ports == tuple((p, p) for p in placed.ports)
+    ps = next(p for p in outcome.placements if p.role == "ps")
+    assert ps.ports == (32000,) and ps.resources == Resources.of(cpus=2, mem=2048, ports=[(32000, 32000)])
+
+
+def test_gpu_best_fit_leaves_whole_agents_free():
+    offers = view(agent("eight").gpus(8), agent("two").gpus(2), agent("one").gpus(1))
+    assert placed_agents(PLANNER.plan([task().gpus(1).build()], offers)) == {"t": "one"}
+    assert placed_agents(PLANNER.plan([task().gpus(2).build()], offers)) == {"t": "two"}
+    assert placed_agents(PLANNER.plan([task().gpus(3).build()], offers)) == {"t": "eight"}
+
+
+def test_gpu_best_fit_among_equal_free_gpus_prefers_the_fuller_agent():
+    offers = view(agent("fresh").gpus(2).total(gpus=2), agent("busy").gpus(2).total(gpus=8))
+    assert placed_agents(PLANNER.plan([task().gpus(1).build()], offers)) == {"t": "busy"}
+
+
+@pytest.mark.parametrize(
+    ("policy", "agents", "expected"),
+    [
+        (PlacementPolicy(), [agent("gpu").gpus(4), agent("cpu")], "cpu"),
+        (PlacementPolicy(cpu_tasks_on_gpu_agents=True), [agent("gpu").gpus(4), agent("cpu")], "cpu"),
+        (PlacementPolicy(cpu_tasks_on_gpu_agents=True), [agent("gpu").gpus(4), agent("cpu").cpus(0.5)],
+         "gpu"),
+        (PlacementPolicy(cpu_tasks_on_gpu_agents=True),
+         [agent("free").gpus(4), agent("full").gpus(0).total(gpus=4), agent("cpu").cpus(0)], "full"),
+    ],
+    ids=["cpu-agent", "cpu-agent-first-even-if-allowed", "gpu-agent-when-no-cpu-agent-fits",
+         "gpu-agent-with-fewest-free-gpus"],
+)
+def test_cpu_tasks_and_gpu_agents(policy, agents, expected):
+    outcome = GangPlanner(policy).plan([task().build()], view(*agents))
+    assert placed_agents(outcome) == {"t": expected}
+
+
+def test_cpu_task_waits_when_only_gpu_agents_have_room():
+    outcome = PLANNER.plan([task().build()], view(agent("gpu").gpus(4), agent("cpu").cpus(0.5)))
+    assert isinstance(outcome, WaitReason)
+    assert outcome.summary == "0/2 agents fit: 1 gpu agent reserved for gpu work, 1 insufficient cpus"
+
+
+def test_unhealthy_gpus_are_avoided():
+    offers = view(agent("sick").gpus(8).unhealthy(), agent("ok").gpus(1))
+    assert placed_agents(PLANNER.plan([task().gpus(1).build()], offers)) == {"t": "ok"}
+    outcome = PLANNER.plan([task().gpus(2).build()], offers)
+    assert isinstance(outcome, WaitReason)
+    assert outcome.summary == "0/2 agents fit: 1 insufficient gpus, 1 unhealthy gpus"
+
+
+def test_ps_are_spread_and_workers_kept_together():
+    offers = view(*(agent(n).gpus(4).rack("r1" if n in "ab" else "r2") for n in "abcd"))
+    job = tf_job("j", workers=3, ps=2, chief=False, gpus=1)
+    outcome = GangPlanner(PlacementPolicy(cpu_tasks_on_gpu_agents=True)).plan(job, offers)
+    agents = placed_agents(outcome)
+    assert agents["j-ps-0"] != agents["j-ps-1"]
+    assert len({agents[f"j-worker-{i}"] for i in range(3)}) == 1
+
+
+def test_group_by_with_a_group_count_spreads_evenly():
+    offers = view(*(agent(f"{rack}{i}").gpus(1).rack(rack) for rack in ("r1", "r2") for i in range(3)))
+    job = JobDemand.of([task(f"w{i}").gpus(1).constraint("rack", "GROUP_BY", "2").build() for i in range(4)])
+    agents = placed_agents(PLANNER.plan(job, offers))
+    racks = [name[:2] for name in agents.values()]
+    assert racks.count("r1") == racks.count("r2") == 2
+
+
+def test_group_by_without_a_count_is_marathons_weak_spread():
+    # Marathon: "if the number of groups is not specified, tasks may land in one group when offers from
+    # other groups are not received": one known group keeps accepting (checkGroupBy).
+    offers = view(*(agent(f"{rack}{i}").gpus(1).rack(rack) for rack in ("r1", "r2") for i in range(3)))
+    job = JobDemand.of([task(f"w{i}").gpus(1).constraint("rack", "GROUP_BY").build() for i in range(4)])
+    assert isinstance(PLANNER.plan(job, offers), Plan)
+
+
+def test_max_per_and_cluster_constraints():
+    offers = view(*(agent(f"{rack}{i}").gpus(1).rack(rack) for rack in ("r1", "r2") for i in range(2)))
+    job = JobDemand.of([task(f"w{i}").gpus(1).constraint("rack", "MAX_PER", "1").build() for i in range(3)])
+    outcome = PLANNER.plan(job, offers)
+    assert isinstance(outcome, WaitReason)
+    assert outcome.summary == "0/4 agents fit: 2 constraint MAX_PER rack, 2 insufficient gpus"
+    job = JobDemand.of([task(f"w{i}").gpus(1).constraint("rack", "CLUSTER").build() for i in range(2)])
+    racks = {name[:2] for name in placed_agents(PLANNER.plan(job, offers)).values()}
+    assert len(racks) == 1
+
+
+def test_running_members_count_for_unique_and_locality():
+    offers = view(agent("a").gpus(1), agent("b").gpus(1))
+    running = (RunningMember("w0", "worker", "a", "a.example"),)
+    job = JobDemand.of([task("w1").gpus(1).constraint("hostname", "UNIQUE").build()], running)
+    assert placed_agents(PLANNER.plan(job, offers)) == {"w1": "b"}
+
+
+def test_allocation_info_of_the_offer_is_echoed_in_task_resources():
+    offers = view(agent("a").gpus(1).allocation_role("tf"))
+    [placed] = PLANNER.plan([task().gpus(1).ports(1).build()], offers).placements  # type: ignore[union-attr]
+    assert placed.resources.allocation_role == "tf"
+    assert all(entry["allocation_info"] == {"role": "tf"} for entry in placed.resources.to_mesos())
+
+
+def test_cycle_merges_jobs_into_one_accept_per_agent_and_declines_the_rest():
+    offers = view(agent("a").gpus(4).offers("a-O1", "a-O2"), agent("b").gpus(4), agent("idle"))
+    jobs = [[task("x", "job-x").gpus(2).build()], [task("y", "job-y").gpus(2).build()]]
+    result = plan_cycle(jobs, offers)
+    assert [launch.agent_id for launch in result.accepts] == ["a"]
+    [launch] = result.accepts
+    assert launch.offer_ids == ("a-O1", "a-O2")
+    assert {t.task_id for t in launch.tasks} == {"x", "y"}
+    assert set(result.declines) == {"b-O1", "idle-O1"}
+    assert [p.job_id for p in result.plans()] == ["job-x", "job-y"] and not result.waiting()
+
+
+def test_cycle_never_gives_the_same_gpu_twice():
+    offers = view(agent("a").gpus(2))
+    result = plan_cycle([[task(f"t{i}", f"j{i}").gpus(1).build()] for i in range(3)], offers)
+    assert [o.kind for o in result.outcomes.values()] == ["plan", "plan", "wait"]
+    assert result.outcomes["j2"].summary == "0/1 agents fit: 1 insufficient gpus"
+
+
+def test_never_fits_is_told_apart_from_waiting():
+    catalog = [agent("a").gpus(4), agent("b").gpus(8)]
+    busy = view(agent("a").gpus(0).total(gpus=4), agent("b").gpus(1).total(gpus=8), catalog=catalog)
+    never = PLANNER.plan([task().gpus(16).build()], busy)
+    assert isinstance(never, NeverFits) and never.kind == "never"
+    assert never.summary == "can never fit: 0/2 agents fit: 2 insufficient gpus"
+    later = PLANNER.plan([task().gpus(8).build()], busy)
+    assert isinstance(later, WaitReason)
+    assert isinstance(PLANNER.plan([task().gpus(16).build()], view(agent("a").gpus(4))), WaitReason)
+
+
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        ([task("t").build(), task("t").build()], "appears twice"),
+        ([task("t", "j1").build(), task("u", "j2").build()], "belongs to job j2"),
+        ([task().gpus(0.5).build()], "gpus must be a whole number"),
+    ],
+    ids=["duplicate-task-id", "mixed-jobs", "fractional-gpus"],
+)
+def test_invalid_demands_are_errors_not_waits(members, message):
+    outcome = PLANNER.plan(members, view(agent("a").gpus(1)))
+    assert isinstance(outcome, InvalidDemand) and message in outcome.summary and outcome.kind == "error"
+
+
+def test_a_job_is_planned_once_per_cycle():
+    cycle = PLANNER.start(view(agent("a").gpus(2)))
+    assert isinstance(cycle.place([task().gpus(1).build()]), Plan)
+    assert isinstance(cycle.place([task().gpus(1).build()]), InvalidDemand)
+
+
+def test_from_mesos_offers_groups_offers_by_agent():
+    a = agent("a").gpus(2).attr("gpu_model", "A100")
+    offers = [a.offer_json("O1"), a.offer_json("O2"), agent("b").offer_json("O3")]
+    snapshot = OfferView.from_mesos_offers(offers)
+    slots = snapshot.by_agent()
+    assert slots["a"].offer_ids == ("O1", "O2") and slots["a"].available.gpus == 4
+    assert slots["a"].gpu_model() == "A100" and slots["a"].has_gpus() and not slots["b"].has_gpus()
+    outcome = PLANNER.plan([task().gpus(3).build()], snapshot)
+    assert isinstance(outcome, Plan) and outcome.launches[0].offer_ids == ("O1", "O2")
+
+
+def test_offer_view_rejects_duplicate_agents():
+    with pytest.raises(ValueError, match="twice"):
+        OfferView((agent("a").build(), agent("a").build()))
+
+
+def test_bulk_reason_counts_agree_with_agent_by_agent_reference():
+    agents = [agent("c1"), agent("c2").cpus(0.5), agent("g1").gpus(1), agent("g2").gpus(2).mem(10),
+              agent("g4").gpus(4), agent("sick").gpus(8).unhealthy()]
+    ledger = CapacityLedger([a.build() for a in agents], PlacementPolicy())
+    stack = PlacementStack(ledger, PlacementPolicy())
+    for demand in (task().gpus(2).mem(100).build(), task().cpus(1).build(), task().gpus(8).build()):
+        ctx = context(demand)
+        agent_found, counts = stack.select(demand, ctx)
+        reference = stack.explain(demand.needs, ctx)
+        if agent_found is None:
+            assert dict(counts) == reference
+        else:
+            assert reference.get("fits", 0) >= 1

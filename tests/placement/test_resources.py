@@ -1,0 +1,266 @@
+"""Resources: fixed-point arithmetic, ranges, containment, Mesos JSON and text conversion."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mesos_gpu.resources import (
+    Resources,
+    ResourcesError,
+    from_milli,
+    ranges_subtract,
+    take_ports,
+    to_milli,
+)
+from tests.placement.strategies import decimals, resources
+
+
+# ----------------------------------------------------------------- fixed point
+@pytest.mark.parametrize(
+    ("value", "milli"),
+    [(0, 0), (1, 1000), (0.1, 100), (0.0005, 1), (0.0004, 0), (1.2345, 1235), ("2.5", 2500),
+     (4096.0, 4096000)],
+    ids=["zero", "int", "tenth", "half-up", "below-half", "round-half-up", "string", "float-whole"],
+)
+def test_to_milli_rounds_like_mesos_llround(value, milli):
+    assert to_milli(value) == milli
+
+
+@pytest.mark.parametrize("value", [-1, -0.5, float("nan"), float("inf"), True], ids=str)
+def test_to_milli_rejects_negative_nonfinite_and_bool(value):
+    with pytest.raises(ResourcesError):
+        to_milli(value)
+
+
+def test_from_milli_gives_int_when_whole():
+    assert from_milli(4000) == 4 and isinstance(from_milli(4000), int)
+    assert from_milli(1500) == 1.5
+
+
+def test_tenths_repeated_ten_thousand_times_do_not_drift():
+    tenth = Resources.of(cpus=0.1, mem=0.001)
+    total = Resources()
+    for _ in range(10_000):
+        total = total + tenth
+    assert total == Resources.of(cpus=1000, mem=10)
+    for _ in range(10_000):
+        total = total - tenth
+    assert total.is_empty()
+
+
+def disjoint_from(b: Resources, a: Resources) -> Resources:
+    """`b` without the port numbers and set items of `a`: ranges and sets add as unions, as in Mesos."""
+    return Resources(
+        b.scalars_milli(),
+        {"ports": ranges_subtract(b.ports, a.ports)},
+        {"zones": b.set_items("zones") - a.set_items("zones")},
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=resources(), b=resources())
+def test_add_then_subtract_is_exact(a, b):
+    b = disjoint_from(b, a)
+    assert a + b - b == a
+
+
+@settings(max_examples=50, deadline=None)
+@given(start=resources(), steps=st.lists(decimals(100), min_size=1, max_size=50))
+def test_repeated_decimal_arithmetic_never_drifts(start, steps):
+    total = start
+    for _ in range(40):
+        for step in steps:
+            total = total + Resources.of(cpus=step, gpus=step)
+    for _ in range(40):
+        for step in reversed(steps):
+            total = total - Resources.of(cpus=step, gpus=step)
+    assert total == start
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=resources(), b=resources())
+def test_contains_matches_subtraction(a, b):
+    total = a + b
+    assert total.contains(a) and total.contains(b)
+    assert a <= total and total >= b
+    if a.contains(b):
+        assert (a - b) + b == a
+    else:
+        with pytest.raises(ResourcesError):
+            a - b
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=resources(), b=resources())
+def test_subtract_or_zero_is_contained_and_never_negative(a, b):
+    rest = a.subtract_or_zero(b)
+    assert a.contains(rest)
+    assert all(rest.scalar_milli(name) >= 0 for name in rest.names())
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=resources())
+def test_mesos_json_round_trip(a):
+    assert Resources.from_mesos(a.to_mesos()) == a
+    assert Resources.parse(str(a)) == a if not a.is_empty() else True
+
+
+@settings(max_examples=100, deadline=None)
+@given(a=resources())
+def test_pickle_and_hash_follow_equality(a):
+    copy = pickle.loads(pickle.dumps(a))
+    assert copy == a and hash(copy) == hash(a)
+
+
+# ----------------------------------------------------------------- value-type behaviour
+def test_resources_are_immutable():
+    r = Resources.of(cpus=1)
+    with pytest.raises(AttributeError):
+        r.role = "tf"  # type: ignore[misc]
+
+
+def test_zero_and_empty_entries_are_dropped():
+    r = Resources({"cpus": 0, "mem": 5}, {"ports": []}, {"zones": []})
+    assert r.names() == {"mem"}
+    assert not Resources() and Resources().is_empty()
+    assert Resources.of(cpus=1) - Resources.of(cpus=1) == Resources()
+
+
+def test_subtracting_what_is_absent_names_what_is_missing():
+    with pytest.raises(ResourcesError, match=r"missing gpus:1"):
+        Resources.of(cpus=4) - Resources.of(cpus=1, gpus=1)
+
+
+def test_partial_order():
+    small, big = Resources.of(cpus=1), Resources.of(cpus=2, mem=10)
+    same = Resources.of(cpus=1)
+    assert small < big and big > small and small <= same and not small < same
+    other = Resources.of(gpus=1)
+    assert not small <= other and not other <= small
+
+
+def test_accessors():
+    r = Resources.parse("cpus:2.5;mem:1024;disk:10;gpus:1;fpga:3;ports:[31000-31002];zones:{b,a}")
+    assert (r.cpus, r.mem, r.disk, r.gpus, r.scalar("fpga")) == (2.5, 1024, 10, 1, 3)
+    assert r.scalar_milli("cpus") == 2500 and r.scalar("absent") == 0
+    assert r.ports == ((31000, 31002),) and r.set_items("zones") == {"a", "b"}
+    assert list(r) == ["cpus", "disk", "fpga", "gpus", "mem", "ports", "zones"]
+
+
+# ----------------------------------------------------------------- ranges and ports
+@pytest.mark.parametrize(
+    ("raw", "normal"),
+    [
+        ([(5, 9), (1, 3)], ((1, 3), (5, 9))),
+        ([(1, 3), (4, 6)], ((1, 6),)),
+        ([(1, 10), (3, 4)], ((1, 10),)),
+        ([(1, 5), (3, 8), (20, 20)], ((1, 8), (20, 20))),
+    ],
+    ids=["sorted", "adjacent-merged", "nested", "overlapping"],
+)
+def test_ranges_are_normalised(raw, normal):
+    assert Resources.of(ports=raw).ports == normal
+
+
+@pytest.mark.parametrize("bad", [[(5, 4)], [(-1, 3)], [(1.5, 3)]], ids=["reversed", "negative", "float"])
+def test_bad_ranges_are_rejected(bad):
+    with pytest.raises(ResourcesError):
+        Resources.of(ports=bad)
+
+
+def test_range_subtraction_splits():
+    assert ranges_subtract(((1, 10),), ((3, 4), (8, 8))) == ((1, 2), (5, 7), (9, 10))
+    assert ranges_subtract(((1, 3),), ((0, 5),)) == ()
+
+
+def test_take_ports_is_lowest_first_and_deterministic():
+    ranges = ((31000, 31001), (31005, 31010))
+    assert take_ports(ranges, 4) == (31000, 31001, 31005, 31006)
+    assert take_ports(ranges, 0) == ()
+    with pytest.raises(ResourcesError, match="8 available"):
+        take_ports(ranges, 9)
+    offer = Resources.of(ports=ranges)
+    picked = Resources.from_ports(offer.take_ports(3))
+    assert offer.contains(picked) and (offer - picked).ports == ((31006, 31010),)
+
+
+# ----------------------------------------------------------------- Mesos JSON
+TF = {"role": "*", "allocation_info": {"role": "tf"}}
+OFFER_RESOURCES = [
+    {"name": "cpus", "type": "SCALAR", "scalar": {"value": 16}, **TF},
+    {"name": "mem", "type": "SCALAR", "scalar": {"value": 64000.5}, **TF},
+    {"name": "gpus", "type": "SCALAR", "scalar": {"value": 4}, **TF},
+    {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 32000}]}, **TF},
+]
+
+
+def test_from_mesos_reads_an_offer_and_keeps_allocation_info():
+    r = Resources.from_mesos(OFFER_RESOURCES)
+    assert (r.cpus, r.mem, r.gpus, r.ports) == (16, 64000.5, 4, ((31000, 32000),))
+    assert (r.role, r.allocation_role) == ("*", "tf")
+    task = Resources.of(cpus=1, gpus=1).with_labels(allocation_role=r.allocation_role)
+    assert task.to_mesos() == [
+        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1}, **TF},
+        {"name": "gpus", "type": "SCALAR", "scalar": {"value": 1}, **TF},
+    ]
+
+
+def test_labels_come_from_the_left_operand():
+    offer = Resources.from_mesos(OFFER_RESOURCES)
+    assert (offer - Resources.of(cpus=1)).allocation_role == "tf"
+    assert (Resources.of(cpus=1) + offer).allocation_role is None
+
+
+def test_reservations_become_the_role_and_mixed_roles_are_split():
+    reserved = {"name": "cpus", "type": "SCALAR", "scalar": {"value": 2},
+                "reservations": [{"type": "STATIC", "role": "tf"}]}
+    unreserved = {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1}, "role": "*"}
+    assert Resources.from_mesos([reserved]).role == "tf"
+    with pytest.raises(ResourcesError, match="mixed roles"):
+        Resources.from_mesos([reserved, unreserved])
+    split = Resources.from_mesos_by_role([reserved, unreserved])
+    assert split[("tf", None)].cpus == 2 and split[("*", None)].cpus == 1
+
+
+def test_from_mesos_sums_repeated_names_and_reads_sets():
+    r = Resources.from_mesos([
+        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.2}},
+        {"name": "zones", "type": "SET", "set": {"item": ["b", "a"]}},
+    ])
+    assert r.scalar_milli("cpus") == 300 and r.set_items("zones") == {"a", "b"}
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [{"type": "SCALAR", "scalar": {"value": 1}}, {"name": "cpus", "type": "SCALAR"},
+     {"name": "x", "type": "TEXT"}, {"name": "cpus", "type": "SCALAR", "scalar": {"value": -1}}],
+    ids=["no-name", "no-value", "bad-type", "negative"],
+)
+def test_from_mesos_rejects_bad_entries(entry):
+    with pytest.raises(ResourcesError):
+        Resources.from_mesos([entry])
+
+
+def test_to_mesos_without_role():
+    assert Resources.of(mem=1).to_mesos(include_role=False) == [
+        {"name": "mem", "type": "SCALAR", "scalar": {"value": 1}}
+    ]
+
+
+# ----------------------------------------------------------------- text form
+def test_parse_text_form_with_role():
+    r = Resources.parse("cpus(tf):2;mem(tf):10")
+    assert r.role == "tf" and r.cpus == 2
+    with pytest.raises(ResourcesError, match="mixed roles"):
+        Resources.parse("cpus(tf):2;mem(*):10")
+
+
+@pytest.mark.parametrize("text", ["cpus", "cpus:abc", "ports:[1-", "ports:[a-b]", "zones:{a"], ids=str)
+def test_parse_rejects_bad_text(text):
+    with pytest.raises(ResourcesError):
+        Resources.parse(text)

@@ -1,0 +1,236 @@
+"""What only the ZooKeeper store has: URL parsing, its node layout, lost answers, a server outage."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import ConnectionLoss
+from kazoo.recipe.election import Election
+
+from mesos_gpu.local.zookeeper import ZooKeeperServer, free_port
+from mesos_gpu.store.base import Conflict, ConnectionState, StoreUnavailable, idempotency_key_name
+from mesos_gpu.store.zk import ZooKeeperAddress, ZooKeeperStore, connect, parse_zk_url
+from tests.store.conftest import wait_until
+
+pytestmark = [pytest.mark.timeout(60)]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("zk://127.0.0.1:2181/mesos-gpu", ZooKeeperAddress("127.0.0.1:2181", "/mesos-gpu")),
+        ("zk://a:1,b:2,c:3/x/y/", ZooKeeperAddress("a:1,b:2,c:3", "/x/y")),
+        ("zk://a:2181", ZooKeeperAddress("a:2181", "/mesos-gpu")),
+        ("zk://a:2181/", ZooKeeperAddress("a:2181", "/mesos-gpu")),
+        ("a:2181/p", ZooKeeperAddress("a:2181", "/p")),
+        ("zk://user:p%40ss@a:2181/p", ZooKeeperAddress("a:2181", "/p", auth="user:p@ss")),
+        ("zk://[::1]:2181/p", ZooKeeperAddress("[::1]:2181", "/p")),
+    ],
+)
+def test_parse_zk_url(url: str, expected: ZooKeeperAddress) -> None:
+    assert parse_zk_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    "url", ["http://a:2181/p", "zk:///p", "zk://a/p", "zk://a:port/p", "zk://a:0/p", "zk://a:1/x/../y"]
+)
+def test_parse_zk_url_rejects(url: str) -> None:
+    with pytest.raises(ValueError, match="ZooKeeper URL"):
+        parse_zk_url(url)
+
+
+def test_root_adds_the_framework_name() -> None:
+    address = parse_zk_url("zk://a:1/mesos-gpu")
+    assert address.root() == "/mesos-gpu"
+    assert address.root("prod") == "/mesos-gpu/prod"
+    with pytest.raises(ValueError):
+        address.root("a/b")
+
+
+def test_connect_to_a_server_that_is_not_there_is_unavailable() -> None:
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match=r"within 1\.0 s"):
+        connect(f"zk://127.0.0.1:{free_port()}/x", timeout=1.0)
+    assert time.monotonic() - started < 5
+
+
+@pytest.fixture
+def raw(zk_hosts: str) -> Any:
+    client = KazooClient(zk_hosts)
+    client.start(timeout=10)
+    yield client
+    client.stop()
+    client.close()
+
+
+@pytest.mark.zookeeper
+def test_the_node_layout_under_the_framework_root(zk_url: str, zk_chroot: str, raw: KazooClient) -> None:
+    store = connect(zk_url, "prod")
+    try:
+        root = f"{zk_chroot}/prod"
+        assert store.root == root
+        store.submit("job-1", {"name": "mnist", "a": {"z": 1, "b": [2, "é"]}}, idempotency_key="key/1")
+        store.set_framework_id("fw-1")
+        data, stat = raw.get(f"{root}/jobs/job-1")
+        assert data == '{"a":{"b":[2,"é"],"z":1},"name":"mnist"}'.encode()  # sorted, compact, UTF-8
+        assert stat.version == 0
+        key_node = idempotency_key_name("key/1")
+        assert raw.get(f"{root}/jobs/job-1/idempotency_key")[0] == key_node.encode()
+        assert json.loads(raw.get(f"{root}/idempotency/{key_node}")[0]) == {"job_id": "job-1", "key": "key/1"}
+        assert raw.get(f"{root}/framework_id")[0] == b"fw-1"
+        assert sorted(raw.get_children(root)) == ["framework_id", "idempotency", "jobs", "leader"]
+        store.delete("job-1", 0)
+        assert raw.get_children(f"{root}/jobs") == []
+        assert raw.get_children(f"{root}/idempotency") == []
+    finally:
+        store.close()
+
+
+@pytest.mark.zookeeper
+def test_kazoo_election_recipe_reads_our_contenders(zk_url: str, zk_chroot: str, raw: KazooClient) -> None:
+    stores = [connect(zk_url) for _ in range(2)]
+    try:
+        elections = [store.leader_election() for store in stores]
+        for index, election in enumerate(elections):
+            election.campaign(f"10.0.0.{index}:80", on_elected=lambda: None, on_lost=lambda reason: None)
+            wait_until(lambda n=index + 1: len(elections[0].contenders()) == n, what="the contender")
+        assert Election(raw, f"{zk_chroot}/leader").contenders() == ["10.0.0.0:80", "10.0.0.1:80"]
+        wait_until(lambda: elections[0].is_leader, what="the first to lead")
+        nodes = raw.get_children(f"{zk_chroot}/leader")
+        owners = {raw.exists(f"{zk_chroot}/leader/{node}").ephemeralOwner for node in nodes}
+        assert owners == {store.client.client_id[0] for store in stores}  # ephemeral, one per session
+    finally:
+        for store in stores:
+            store.close()
+    assert raw.get_children(f"{zk_chroot}/leader") == []
+
+
+class LoseAnswerOnce:
+    """Wraps a kazoo async method: the server applies the first request, but its answer is lost
+    (ConnectionLoss), as when the connection drops between a write and its reply."""
+
+    def __init__(self, method: Any) -> None:
+        self.method = method
+        self.calls = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        result = self.method(*args, **kwargs)
+        if self.calls == 1:
+            result.get(timeout=10)
+            raise ConnectionLoss("answer lost (test)")
+        return result
+
+
+class LoseRequestOnce(LoseAnswerOnce):
+    """The first request never reaches the server (ConnectionLoss before it is sent)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.calls == 1:
+            raise ConnectionLoss("request lost (test)")
+        return self.method(*args, **kwargs)
+
+
+@pytest.mark.zookeeper
+def test_writes_whose_answer_was_lost_are_recognised_on_retry(
+    zk_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = connect(zk_url)
+    try:
+        client = store.client
+        for name in ["create_async", "set_async", "delete_async"]:
+            lose = LoseAnswerOnce(getattr(client, name))
+            monkeypatch.setattr(client, name, lose)
+            if name == "create_async":
+                assert store.create("job-1", {"a": 1}).version == 0
+            elif name == "set_async":
+                assert store.compare_and_set("job-1", {"a": 2}, 0).version == 1  # not a Conflict
+            else:
+                store.delete("job-1", 1)  # not NotFound
+            assert lose.calls == 2
+            monkeypatch.undo()
+        assert store.ids() == []
+        # a request lost before the server saw it, retried into someone else's job: still a Conflict
+        store.create("job-2", {"a": 1})
+        monkeypatch.setattr(client, "create_async", LoseRequestOnce(client.create_async))
+        with pytest.raises(Conflict):
+            store.create("job-2", {"a": "other"})
+        assert store.get("job-2").data == {"a": 1}
+    finally:
+        monkeypatch.undo()
+        store.close()
+
+
+@pytest.mark.zookeeper
+def test_a_submit_whose_answer_was_lost_reports_created(zk_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = connect(zk_url)
+    try:
+        real_transaction = store.client.transaction
+
+        def transaction() -> Any:
+            request = real_transaction()
+            request.commit_async = LoseAnswerOnce(request.commit_async)
+            return request
+
+        calls: list[int] = []
+
+        def counting_transaction() -> Any:
+            calls.append(1)
+            return transaction() if len(calls) == 1 else real_transaction()
+
+        monkeypatch.setattr(store.client, "transaction", counting_transaction)
+        result = store.submit("job-1", {"a": 1}, idempotency_key="k")
+        assert len(calls) == 2
+        assert result.created
+        assert result.record.id == "job-1"
+        assert store.ids() == ["job-1"]
+    finally:
+        monkeypatch.undo()
+        store.close()
+
+
+@pytest.mark.zookeeper
+@pytest.mark.slow
+def test_a_server_outage_stops_the_leader_and_fails_calls_within_the_deadline(tmp_path: Path) -> None:
+    port = free_port()
+    server = ZooKeeperServer(port=port, workdir=tmp_path).start()
+    store = None
+    try:
+        store = connect(f"zk://{server.hosts}/outage", command_deadline=1.0, session_timeout=20.0)
+        store.create("job-1", {"a": 1})
+        states: list[ConnectionState] = []
+        store.add_connection_listener(states.append)
+        events: list[str] = []
+        election = store.leader_election()
+        election.campaign("me:1", on_elected=lambda: events.append("elected"), on_lost=events.append)
+        wait_until(lambda: events == ["elected"], what="the leader")
+
+        server.stop()
+        wait_until(lambda: events == ["elected", "ZooKeeper connection suspended"], what="on_lost")
+        assert not election.is_leader
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            store.get("job-1")
+        assert time.monotonic() - started < 4
+
+        server = ZooKeeperServer(port=port, workdir=tmp_path).start()  # same data, same port
+        wait_until(lambda: states[-1:] == [ConnectionState.CONNECTED], timeout=20, what="reconnection")
+        assert ConnectionState.LOST not in states  # the session survived the outage
+        wait_until(lambda: events[-1:] == ["elected"], what="the leader to be elected again")
+        assert store.get("job-1").data == {"a": 1}
+    finally:
+        if store is not None:
+            store.close()
+        server.stop()
+
+
+@pytest.mark.parametrize("root", ["relative", "/", ""])
+def test_a_store_needs_an_absolute_root_below_slash(root: str) -> None:
+    with pytest.raises(ValueError, match="absolute"):
+        ZooKeeperStore(KazooClient("127.0.0.1:1"), root)  # checked before any connection

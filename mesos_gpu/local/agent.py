@@ -42,6 +42,7 @@ from mesos_gpu.local.command_executor import (
 from mesos_gpu.local.gpus import (
     SIMULATED_GPU_MODEL,
     GpuAllocationError,
+    GpuDevice,
     GpuSlots,
     nvml_devices,
     simulated_devices,
@@ -167,6 +168,7 @@ class Agent:
         *,
         runner: Runner | None = None,
         docker_runner: Runner | None = None,
+        gpu_devices: list[GpuDevice] | None = None,
     ) -> None:
         self.master = master
         self.agent_id = agent_id
@@ -174,11 +176,12 @@ class Agent:
         self.root = Path(workdir) / "agents" / agent_id
         self.port = 0
         self.files = SandboxFiles()
-        devices = (
-            nvml_devices()
-            if self.config.gpus is None
-            else simulated_devices(self.config.gpus, self.config.gpu_model)
-        )
+        if gpu_devices is not None:  # injected (e.g. discovered through isolator.fakenvml in tests)
+            devices = list(gpu_devices)
+        elif self.config.gpus is None:
+            devices = nvml_devices()
+        else:
+            devices = simulated_devices(self.config.gpus, self.config.gpu_model)
         self.gpus = GpuSlots(devices)
         self._runner = runner
         self._docker_runner = docker_runner

@@ -43,45 +43,29 @@ def simulated_devices(
     ]
 
 
-def nvml_devices() -> list[GpuDevice]:
-    """The host's real GPUs through isolator.nvml when it and a driver are present; else []."""
+def nvml_devices(backend: Any = None) -> list[GpuDevice]:
+    """The host's real GPUs through isolator.nvml (`discover(real_backend())`, or the NVML `backend`
+    given, e.g. isolator.fakenvml's); [] when NVML or a driver is absent. Healthy GPUs only."""
     try:
         nvml = importlib.import_module("isolator.nvml")  # the only home of pynvml
     except ImportError:
         return []
     try:
-        found: Sequence[Any] = _list_nvml(nvml)
+        host = nvml.discover(backend if backend is not None else nvml.real_backend())
     except Exception as exc:  # no driver, no library: not an error for a dev box
         log.info("no NVML GPUs: %s", exc)
         return []
-    devices = []
-    for position, gpu in enumerate(found):
-        devices.append(
-            GpuDevice(
-                index=int(getattr(gpu, "index", position)),
-                uuid=str(getattr(gpu, "uuid", f"GPU-{position}")),
-                model=str(getattr(gpu, "name", getattr(gpu, "model", "GPU"))).replace(" ", "-"),
-                memory_mb=int(getattr(gpu, "memory_mb", 0) or 0),
-                simulated=False,
-            )
+    return [
+        GpuDevice(
+            index=int(gpu.index),
+            uuid=str(gpu.uuid),
+            model=str(gpu.model).replace(" ", "-"),
+            memory_mb=int(gpu.memory_mib or 0),
+            simulated=False,
         )
-    return devices
-
-
-def _list_nvml(nvml: Any) -> Sequence[Any]:
-    """Call whichever listing entry point isolator.nvml offers."""
-    for name in ("list_gpus", "discover", "list_devices"):
-        fn = getattr(nvml, name, None)
-        if callable(fn):
-            return list(fn())
-    backend_cls = getattr(nvml, "NvmlBackend", None) or getattr(nvml, "RealNvml", None)
-    if backend_cls is not None:
-        backend = backend_cls()
-        for name in ("list_gpus", "devices", "list_devices"):
-            fn = getattr(backend, name, None)
-            if callable(fn):
-                return list(fn())
-    raise RuntimeError("isolator.nvml offers no GPU listing function")
+        for gpu in host.ordered()
+        if gpu.health.healthy
+    ]
 
 
 class GpuSlots:

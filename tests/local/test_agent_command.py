@@ -261,3 +261,26 @@ def test_stop_kills_every_process_group(tmp_path: Path) -> None:
             import time
 
             time.sleep(0.02)
+
+
+def test_item37_nvml_discovered_gpus_through_the_isolator_fake_backend(tmp_path: Path) -> None:
+    from isolator.fakenvml import parse_fake_spec
+    from mesos_gpu.local.gpus import nvml_devices
+
+    devices = nvml_devices(parse_fake_spec("2xA100-SXM4-40GB"))
+    assert [(d.index, d.simulated) for d in devices] == [(0, False), (1, False)]
+    assert nvml_devices() == [] or all(not d.simulated for d in nvml_devices())  # no driver here: []
+    with AgentThread(tmp_path, config(), gpu_devices=devices) as a:
+        info = a.call(a.agent.agent_info)
+        assert {"name": "gpus", "type": "SCALAR", "scalar": {"value": 2.0}, "role": "*"} in info["resources"]
+        assert {"name": "gpu_model", "type": "TEXT", "text": {"value": "NVIDIA-A100-SXM4-40GB"}} in info[
+            "attributes"
+        ]
+        show = 'echo "$CUDA_VISIBLE_DEVICES $CUDA_DEVICE_ORDER"'
+        a.call(
+            a.agent.launch,
+            framework_info(capabilities=("GPU_RESOURCES",)),
+            task=command_task("g", show, gpus=1),
+        )
+        final = a.master.wait_state("g", "TASK_FINISHED")
+        assert (sandbox_of(final, tmp_path) / "stdout").read_text() == "0 PCI_BUS_ID\n"

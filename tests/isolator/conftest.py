@@ -1,3 +1,1 @@
-"""Fixtures for the agent-side tests; loads the real-Docker fixture plugin until tests/conftest.py does."""
-
-pytest_plugins = ["tests.fixtures.docker"]
+"""Fixtures for the agent-side tests (the real Docker engine comes from tests/fixtures/docker.py)."""

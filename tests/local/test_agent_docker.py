@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from mesos_gpu.local.agent import AgentConfig
-from tests.fixtures.docker import docker_client, docker_daemon, docker_image, docker_recorder  # noqa: F401
 from tests.local.agent_helpers import FRAMEWORK_ID, AgentThread, command_task, framework_info
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
@@ -32,7 +31,7 @@ def sandbox_of(status: dict, tmp_path: Path) -> Path:
     return tmp_path / "agents/S0/frameworks" / FRAMEWORK_ID / "executors" / task_id / "runs" / container
 
 
-def test_item39_image_task_runs_in_the_engine(tmp_path: Path, docker_daemon, docker_image) -> None:  # noqa: F811
+def test_item39_image_task_runs_in_the_engine(tmp_path: Path, docker_daemon, docker_image) -> None:
     config = AgentConfig(cpus=2, mem=1024, disk=1024, docker="auto", docker_host=docker_daemon.base_url)
     with AgentThread(tmp_path, config) as a:
         script = 'echo "in=$(pwd) sandbox=$MESOS_SANDBOX x=$X"; echo "pid1=$(tr "\\0" " " < /proc/1/cmdline)"'
@@ -58,9 +57,9 @@ def test_item39_image_task_runs_in_the_engine(tmp_path: Path, docker_daemon, doc
 
 def test_item39_image_task_kill_stops_the_container(
     tmp_path: Path,
-    docker_daemon,  # noqa: F811
-    docker_image,  # noqa: F811
-    docker_client,  # noqa: F811
+    docker_daemon,
+    docker_image,
+    docker_client,
 ) -> None:
     config = AgentConfig(
         cpus=2,
@@ -84,9 +83,9 @@ def test_item39_image_task_kill_stops_the_container(
 
 def test_item39_gpu_image_task_sends_device_request_for_exactly_its_gpus(
     tmp_path: Path,
-    docker_image,  # noqa: F811
-    docker_recorder,  # noqa: F811
-    docker_client,  # noqa: F811
+    docker_image,
+    docker_recorder,
+    docker_client,
 ) -> None:
     gpu_engine = "nvidia" in (docker_client.info().get("Runtimes") or {})
     config = AgentConfig(

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 from isolator import __version__
 from isolator.agentconfig import agent_config, flags_from_env, parse_flags, render
-from isolator.doctor import DockerStatus, HostPaths, failed, run_doctor, table
+from isolator.docker import engine_status
+from isolator.doctor import HostPaths, failed, run_doctor, table
 from isolator.fakenvml import FakeSpecError, parse_fake_spec
 from isolator.nvml import NvmlBackend, NvmlError, discover, real_backend
 
@@ -45,27 +46,6 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _docker_status(host_url: str | None) -> DockerStatus:
-    import docker
-
-    from isolator.docker import DockerLaunchError, DockerLauncher, GpuMode, detect_gpu_mode
-
-    try:
-        client = docker.DockerClient(base_url=host_url, timeout=10) if host_url else docker.from_env(timeout=10)
-    except docker.errors.DockerException as exc:
-        return DockerStatus(reachable=False, nvidia_runtime=False, error=str(exc))
-    try:
-        if not DockerLauncher(client).available():
-            return DockerStatus(reachable=False, nvidia_runtime=False, error=f"no answer from {client.api.base_url}")
-        try:
-            mode = detect_gpu_mode(client)
-        except DockerLaunchError as exc:
-            return DockerStatus(reachable=False, nvidia_runtime=False, error=str(exc))
-        return DockerStatus(reachable=True, nvidia_runtime=mode is GpuMode.DEVICE_REQUEST)
-    finally:
-        client.close()
-
-
 def cmd_doctor(args: argparse.Namespace) -> int:
     try:
         backend = _backend(args)
@@ -78,7 +58,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     elif args.flags_from_env:
         flags = flags_from_env(os.environ)
     paths = HostPaths(dev=args.dev_dir, driver_version_file=args.driver_version_file)
-    docker_status = None if args.no_docker else (lambda: _docker_status(args.docker_host))
+    docker_status = None if args.no_docker else (lambda: engine_status(args.docker_host))
     checks = run_doctor(backend, flags, paths, docker_status, fake=args.fake_gpus is not None)
     print(table(checks))
     return 1 if failed(checks) else 0
@@ -103,12 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser("doctor", help="check this host; non-zero exit status when a check fails")
     _add_fake(doctor)
     given = doctor.add_mutually_exclusive_group()
-    given.add_argument("--flags", metavar="ARGS", help="the agent's current flags, e.g. \"$(cat /etc/mesos-slave/…)\"")
+    given.add_argument(
+        "--flags", metavar="ARGS", help='the agent\'s current flags, e.g. "$(cat /etc/mesos-slave/…)"'
+    )
     given.add_argument("--flags-from-env", action="store_true", help="read the flags from MESOS_* variables")
     doctor.add_argument("--no-docker", action="store_true", help="skip the Docker and NVIDIA runtime checks")
     doctor.add_argument("--docker-host", metavar="URL", help="Docker Engine address (default: DOCKER_HOST)")
     doctor.add_argument("--dev-dir", default="/dev", help=argparse.SUPPRESS)
-    doctor.add_argument("--driver-version-file", default="/proc/driver/nvidia/version", help=argparse.SUPPRESS)
+    doctor.add_argument(
+        "--driver-version-file", default="/proc/driver/nvidia/version", help=argparse.SUPPRESS
+    )
     doctor.set_defaults(func=cmd_doctor)
     return parser
 

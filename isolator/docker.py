@@ -23,6 +23,7 @@ Public API (stable; `mesos_gpu.local` reuses it to run task images)::
     launcher.copy_logs(cid, sandbox)           # container stdout/stderr -> <sandbox>/stdout, /stderr
     launcher.remove(cid)                       # force-remove; a missing container is not an error
     launcher.list_by_label({LABEL_FRAMEWORK_ID: "fw-1"})   # -> [ContainerRef], for orphan clean-up
+    engine_status("unix:///var/run/docker.sock")   # -> EngineStatus(reachable, nvidia_runtime, error)
 
 GPU modes (explicit, chosen by the caller; `detect_gpu_mode(client)` suggests one):
 
@@ -168,6 +169,44 @@ def detect_gpu_mode(client: docker.DockerClient) -> GpuMode:
         raise DockerUnavailableError(f"cannot reach the Docker Engine: {exc}") from exc
     runtimes = info.get("Runtimes") or {}
     return GpuMode.DEVICE_REQUEST if "nvidia" in runtimes else GpuMode.LEGACY
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """What the Docker Engine said: reachable, and whether it has the `nvidia` runtime."""
+
+    reachable: bool
+    nvidia_runtime: bool
+    error: str = ""
+
+
+def engine_status(base_url: str | None = None, timeout: float = 10.0) -> EngineStatus:
+    """Ask the engine at `base_url` (default: DOCKER_HOST) whether it answers and has the toolkit."""
+    url = base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if url.startswith("unix://") and not os.path.exists(url.removeprefix("unix://")):
+        return EngineStatus(
+            reachable=False, nvidia_runtime=False, error=f"{url.removeprefix('unix://')} does not exist"
+        )
+    try:
+        client = (
+            docker.DockerClient(base_url=base_url, timeout=timeout)
+            if base_url
+            else docker.from_env(timeout=timeout)
+        )
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        return EngineStatus(reachable=False, nvidia_runtime=False, error=str(exc))
+    try:
+        if not DockerLauncher(client).available():
+            return EngineStatus(
+                reachable=False, nvidia_runtime=False, error=f"no answer from {client.api.base_url}"
+            )
+        try:
+            mode = detect_gpu_mode(client)
+        except DockerLaunchError as exc:
+            return EngineStatus(reachable=False, nvidia_runtime=False, error=str(exc))
+        return EngineStatus(reachable=True, nvidia_runtime=mode is GpuMode.DEVICE_REQUEST)
+    finally:
+        client.close()
 
 
 class DockerLauncher:

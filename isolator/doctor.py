@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from isolator.agentconfig import ExistingFlags, agent_config, flag_errors, render, unhealthy_listed
+from isolator.docker import EngineStatus as DockerStatus
 from isolator.nvml import HostGpus, NvmlBackend, NvmlError, discover
 
 PASS, FAIL, WARN, SKIP = "pass", "fail", "warn", "skip"
@@ -29,15 +30,6 @@ class HostPaths:
 
     dev: str = "/dev"
     driver_version_file: str = "/proc/driver/nvidia/version"
-
-
-@dataclass(frozen=True)
-class DockerStatus:
-    """What the Docker Engine said: reachable, and whether it has the `nvidia` runtime."""
-
-    reachable: bool
-    nvidia_runtime: bool
-    error: str = ""
 
 
 def check_driver(paths: HostPaths, fake: bool) -> Check:
@@ -153,8 +145,9 @@ def check_docker(status: DockerStatus | None) -> list[Check]:
         Check(
             "nvidia runtime",
             FAIL,
-            "Docker has no nvidia runtime: containerizer \"docker\" jobs cannot get GPUs",
-            "install nvidia-container-toolkit, run nvidia-ctk runtime configure --runtime=docker, restart Docker",
+            'Docker has no nvidia runtime: containerizer "docker" jobs cannot get GPUs',
+            "install nvidia-container-toolkit, run nvidia-ctk runtime configure --runtime=docker,"
+            " restart Docker",
         ),
     ]
 

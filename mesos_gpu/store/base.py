@@ -236,8 +236,10 @@ class LeaderElection(Protocol):
         ...
 
     def resign(self) -> None:
-        """Leave the election (and leadership, firing `on_lost("resigned")`); returns once this
-        contender's entry is removed, or the attempt failed (the session then ends it). Idempotent."""
+        """Leave the election (and leadership, firing `on_lost("resigned")`). Returns once this
+        contender's entry is removed and `on_lost` has run, or after 10 s while the backend is
+        unreachable (the removal then goes on in the background). Idempotent; `campaign` may be
+        called again afterwards."""
         ...
 
     @property

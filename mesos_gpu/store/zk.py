@@ -99,8 +99,9 @@ def attempt_timeout(deadline: float) -> float:
 
 
 def connection_retry() -> KazooRetry:
-    """The reconnection policy of the client: retry forever, backing off up to 5 s."""
-    return KazooRetry(max_tries=-1, delay=0.1, backoff=2, max_delay=5.0)
+    """The reconnection policy of the client: retry forever, backing off up to 2 s (well inside
+    the session timeout, so a short outage keeps the session and its leadership node)."""
+    return KazooRetry(max_tries=-1, delay=0.1, backoff=2, max_delay=2.0)
 
 
 @dataclass(frozen=True)
@@ -645,13 +646,13 @@ class ZooKeeperLeaderElection:
                 leadership.lost("resigned")
         self._client.remove_listener(self._on_state)
         self._wake.set()
-        if thread is not None and thread is not threading.current_thread():
-            if not self._withdrawn.wait(timeout):
-                log.warning(
-                    "%s could not leave the election within %s s; it keeps trying in the background",
-                    self._identifier,
-                    timeout,
-                )
+        waited = thread is not None and thread is not threading.current_thread()
+        if waited and not self._withdrawn.wait(timeout):
+            log.warning(
+                "%s could not leave the election within %s s; it keeps trying in the background",
+                self._identifier,
+                timeout,
+            )
         if leadership is not None:
             leadership.close(timeout)
 
@@ -776,7 +777,7 @@ class ZooKeeperLeaderElection:
     def _withdraw(self) -> bool:
         """Delete our node; True once it is gone (or was never there), False to try again later."""
         if self._client.state != KazooState.CONNECTED:
-            return self._client.state == KazooState.LOST and self._node is None
+            return False
         try:
             node = self._node if self._node is not None else self._own_node(self._zk.get_children(self._path))
             if node is not None:
@@ -785,7 +786,7 @@ class ZooKeeperLeaderElection:
             if self._own_node(self._zk.get_children(self._path)) is not None:
                 return False
         except KazooException as exc:
-            log.info("could not withdraw %s from the election yet (%s); will try again", self._identifier, exc)
+            log.info("%s could not leave the election yet (%s); will try again", self._identifier, exc)
             return False
         self._node = None
         return True

@@ -224,6 +224,18 @@ def test_a_server_outage_stops_the_leader_and_fails_calls_within_the_deadline(tm
         assert ConnectionState.LOST not in states  # the session survived the outage
         wait_until(lambda: events[-1:] == ["elected"], what="the leader to be elected again")
         assert store.get("job-1").data == {"a": 1}
+
+        # resigning while ZooKeeper is down: resign returns, the node goes once the server is back
+        server.stop()
+        wait_until(lambda: events[-1] == "ZooKeeper connection suspended", what="on_lost again")
+        started = time.monotonic()
+        election.resign(timeout=1.0)
+        assert time.monotonic() - started < 3
+        server = ZooKeeperServer(port=port, workdir=tmp_path).start()
+        wait_until(lambda: store.client.get_children("/outage/leader") == [], timeout=20, what="withdrawal")
+        suspended = "ZooKeeper connection suspended"
+        assert events == ["elected", suspended, "elected", suspended]
+        assert ConnectionState.LOST not in states  # withdrawn by the campaign thread, not by an expiry
     finally:
         if store is not None:
             store.close()

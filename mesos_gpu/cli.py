@@ -15,7 +15,10 @@ from collections.abc import Sequence
 from mesos_gpu import __version__
 
 # Subcommand modules, in the order they appear in `--help`.
-SUBCOMMANDS: tuple[str, ...] = ()
+SUBCOMMANDS: tuple[str, ...] = (
+    "mesos_gpu.scheduler_main",
+    "mesos_gpu.local.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

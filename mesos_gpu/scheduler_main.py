@@ -76,8 +76,6 @@ class SchedulerProcess:
         self.runtime: SchedulerRuntime | None = None
         self.api_port = 0
         self._server: Any = None
-        self._loop: Any = None
-        self._thread: threading.Thread | None = None
         self._own_store = store is None
 
     @property
@@ -86,10 +84,8 @@ class SchedulerProcess:
 
     def start(self) -> SchedulerProcess:
         """Bind the API, then join the leader election; returns once the API answers."""
-        from tornado.httpserver import HTTPServer
-        from tornado.ioloop import IOLoop
-
         from mesos_gpu.api.app import make_app
+        from mesos_gpu.api.server import ApiServer
         from mesos_gpu.store.zk import connect
         from mesos_gpu.tf.bundle import launcher_bundle_bytes
 
@@ -97,12 +93,8 @@ class SchedulerProcess:
         if self._store is None:
             self._store = connect(settings.zk_url, settings.framework_name)
         store = self._store
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((settings.api_host, settings.api_port))
-        sock.listen(128)
-        sock.setblocking(False)
-        self.api_port = int(sock.getsockname()[1])
+        server = ApiServer(settings.api_host, settings.api_port)
+        self.api_port = server.bind()
         advertised = settings.advertised_host or settings.api_host
         base = settings.launcher_base_url(self.api_port) or f"http://{socket.getfqdn()}:{self.api_port}"
         launch = LaunchSettings(
@@ -121,7 +113,7 @@ class SchedulerProcess:
             failover_timeout=settings.failover_timeout,
             webui_url=f"http://{advertised}:{self.api_port}",
         )
-        self.runtime = SchedulerRuntime(
+        runtime = SchedulerRuntime(
             store=store,
             planner=make_planner(self._policy),
             options=options,
@@ -130,44 +122,23 @@ class SchedulerProcess:
             driver_factory=self._driver_factory,
             heartbeat_timeout=settings.heartbeat_timeout,
         )
-        started = threading.Event()
-
-        def serve() -> None:
-            loop = IOLoop(make_current=True)
-            self._loop = loop
-            app = make_app(
-                self.runtime,
-                settings=settings,
-                launcher_bundle=launcher_bundle_bytes(),
-                master_url=_master_http_url(settings.master),
-            )
-            self._server = HTTPServer(app)
-            self._server.add_sockets([sock])
-            loop.add_callback(started.set)
-            loop.start()
-            loop.close(all_fds=False)
-
-        self._thread = threading.Thread(target=serve, name="scheduler-api", daemon=True)
-        self._thread.start()
-        if not started.wait(30):
-            raise RuntimeError("the API server did not start")
-        self.runtime.start()
+        self.runtime = runtime
+        app = make_app(
+            runtime,
+            settings=settings,
+            launcher_bundle=launcher_bundle_bytes(),
+            master_url=_master_http_url(settings.master, runtime),
+        )
+        self._server = server.start(app)
+        runtime.start()
         log.info("scheduler %s: API on %s, master %s", settings.framework_name, self.api_url, settings.master)
         return self
 
     def stop(self) -> None:
         if self.runtime is not None:
             self.runtime.stop()
-        loop, server = self._loop, self._server
-        if loop is not None:
-            def shutdown() -> None:
-                if server is not None:
-                    server.stop()
-                loop.stop()
-
-            loop.add_callback(shutdown)
-        if self._thread is not None:
-            self._thread.join(10)
+        if self._server is not None:
+            self._server.stop()
         if self._own_store and self._store is not None:
             self._store.close()
 
@@ -178,10 +149,11 @@ class SchedulerProcess:
         self.stop()
 
 
-def _master_http_url(master: str) -> str:
-    """The master's HTTP base for /state and /files (zk:// masters are found through /state later)."""
+def _master_http_url(master: str, runtime: SchedulerRuntime) -> str | Callable[[], str | None]:
+    """The master's HTTP base for /state and /files: fixed, or (zk:// masters) the one the driver
+    is connected to now."""
     if master.startswith(("zk://", "zoo://")):
-        return ""
+        return lambda: f"http://{runtime.master_address}" if runtime.master_address else None
     return f"http://{master}" if ":" in master else f"http://{master}:5050"
 
 

@@ -186,6 +186,12 @@ class SchedulerRuntime:
         return self._leading
 
     @property
+    def master_address(self) -> str | None:
+        """`host:port` of the master the driver talks to now (None before it found one)."""
+        driver = self._driver
+        return getattr(driver, "master", None) if driver is not None else None
+
+    @property
     def mesos_connected(self) -> bool:
         driver = self._driver
         return bool(driver is not None and driver.connected)

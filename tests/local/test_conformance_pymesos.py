@@ -259,7 +259,8 @@ def test_item_37_distinct_gpus_per_task(cluster_factory, driver_factory):
     for i in range(2):
         recorder.wait_state(f"gpu-{i}", "TASK_FINISHED")
     seen = []
-    for path in {os.path.realpath(f) for f in glob.glob(str(single.workdir / "**" / "stdout"), recursive=True)}:
+    stdouts = glob.glob(str(single.workdir / "**" / "stdout"), recursive=True)
+    for path in {os.path.realpath(f) for f in stdouts}:
         text = Path(path).read_text()
         if "CUDA=" in text:
             seen.append(text.split("CUDA=")[1].split()[0])

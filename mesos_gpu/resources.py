@@ -147,7 +147,7 @@ def _ports_to_ranges(ports: Iterable[int]) -> tuple[Range, ...]:
     ordered = sorted(ports)
     if not ordered:
         return ()
-    if any(isinstance(port, bool) or not isinstance(port, int) or port < 0 for port in ordered):
+    if ordered[0] < 0 or not all(type(port) is int for port in ordered):
         raise ResourcesError(f"ports must be non-negative integers, got {ordered!r}")
     out: list[Range] = []
     begin = end = ordered[0]
@@ -442,7 +442,8 @@ class Resources:
         if not ports:
             return self
         ranges = dict(self._ranges)
-        ranges[name] = ranges_add(ranges.get(name, _EMPTY_RANGES), _ports_to_ranges(ports))
+        extra = _ports_to_ranges(ports)
+        ranges[name] = ranges_add(ranges[name], extra) if name in ranges else extra
         return Resources._make(self._scalars, ranges, self._sets, self.role, self.allocation_role)
 
     # ------------------------------------------------------------------ arithmetic

@@ -1,12 +1,13 @@
 """Placement outcomes (pure): a `Plan`, or why not: `WaitReason` (not now), `NeverFits`, `InvalidDemand`.
 
 As in the Kubernetes coscheduling plugin, "does not fit now", "can never fit" and "error" are distinct.
+`AgentLaunch` is a named tuple: built thousands of times per cycle, it must be cheap.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from mesos_gpu.placement.reasons import summarize
 from mesos_gpu.resources import Resources
@@ -26,8 +27,7 @@ class TaskPlacement:
     ports: tuple[int, ...]
 
 
-@dataclass(frozen=True)
-class AgentLaunch:
+class AgentLaunch(NamedTuple):
     """Everything to launch on one agent: one ACCEPT of all its offers with these tasks."""
 
     agent_id: str

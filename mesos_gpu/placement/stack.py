@@ -48,7 +48,10 @@ class PlacementStack:
             if cached is not None:
                 return None, cached
         counts: Counts = {}
-        feasible = self._feasible(needs, job, counts)
+        # When GPU packing is the only scorer that applies, an agent left with no free GPU is a perfect
+        # score: the first one found in the exact-fit bucket ends the search.
+        exact = needs.gpus > 0 and not job.members_on and task.role != "ps"
+        feasible = self._feasible(needs, job, counts, exact)
         if self._missed:
             self._to_back()
         if not feasible:
@@ -82,15 +85,22 @@ class PlacementStack:
             bucket[agent.index] = agent
         self._missed.clear()
 
-    def _feasible(self, needs: Needs, job: JobContext, counts: Counts) -> list[AgentState]:
+    def _feasible(self, needs: Needs, job: JobContext, counts: Counts, exact: bool) -> list[AgentState]:
         ledger, policy = self.ledger, self.policy
         if needs.gpus:
             whole = needs.gpu_slots
             buckets = ledger.gpu_buckets
-            feasible = self._scan(
-                (agent for bucket in buckets[whole:] for agent in bucket.values()),
-                needs, job, AFTER_GPU_FILTERS, counts,
-            )
+            feasible: list[AgentState] = []
+            if exact and whole < len(buckets) and needs.gpus == whole * 1000:
+                exact_fit = iter(buckets[whole].values())
+                feasible = self._scan(exact_fit, needs, job, AFTER_GPU_FILTERS, counts, limit=1)
+                whole += 1
+            if not feasible:
+                feasible = self._scan(
+                    (agent for bucket in buckets[whole:] for agent in bucket.values()),
+                    needs, job, AFTER_GPU_FILTERS, counts,
+                )
+                whole = needs.gpu_slots
             if not feasible:
                 short = len(ledger.cpu_agents) + sum(len(bucket) for bucket in buckets[:whole])
                 _add(counts, reasons.INSUFFICIENT_GPUS, short)
@@ -109,11 +119,11 @@ class PlacementStack:
         return self._scan(iter(ledger.unhealthy.values()), needs, job, FILTERS, counts)
 
     def _scan(self, candidates: Iterable[AgentState], needs: Needs, job: JobContext,
-              filters: tuple[Filter, ...], counts: Counts) -> list[AgentState]:
-        """Up to `candidate_limit` agents that pass `filters`; while none passes, count first failing
-        reasons into `counts`."""
+              filters: tuple[Filter, ...], counts: Counts, *, limit: int = 0) -> list[AgentState]:
+        """Up to `limit` (default `candidate_limit`) agents that pass `filters`; while none passes, count
+        first failing reasons into `counts`."""
         policy = self.policy
-        limit = policy.candidate_limit
+        limit = limit or policy.candidate_limit
         budget = limit * 4      # once one agent fits, visit at most this many more (Nomad's max skip)
         missed = self._missed
         feasible: list[AgentState] = []

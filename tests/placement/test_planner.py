@@ -242,3 +242,25 @@ def test_bulk_reason_counts_agree_with_agent_by_agent_reference():
             assert dict(counts) == reference
         else:
             assert reference.get("fits", 0) >= 1
+
+
+def test_never_fits_check_is_reused_across_cycles_over_the_same_catalog():
+    catalog = (agent("a").gpus(4).build(),)
+    planner = GangPlanner()
+    for _ in range(2):
+        busy = OfferView((agent("a").gpus(1).build(),), catalog)
+        assert isinstance(planner.plan([task().gpus(8).build()], busy), NeverFits)
+        assert isinstance(planner.plan([task().gpus(2).build()], busy), WaitReason)
+        assert isinstance(planner.plan([task().gpus(1).build()], busy), Plan)
+
+
+def test_mesos_attributes_become_the_strings_constraints_match():
+    from mesos_gpu.placement import attributes_from_mesos
+
+    assert attributes_from_mesos([
+        {"name": "gpu_model", "type": "TEXT", "text": {"value": "H100"}},
+        {"name": "rack", "type": "SCALAR", "scalar": {"value": 3}},
+        {"name": "weight", "type": "SCALAR", "scalar": {"value": 2.5}},
+        {"name": "slots", "type": "RANGES", "ranges": {"range": [{"begin": 1, "end": 2}]}},
+        {"name": "zones", "type": "SET", "set": {"item": ["a", "b"]}},
+    ]) == {"gpu_model": "H100", "rack": "3", "weight": "2.5", "slots": "[1-2]", "zones": "{a,b}"}

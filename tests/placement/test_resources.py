@@ -264,3 +264,14 @@ def test_parse_text_form_with_role():
 def test_parse_rejects_bad_text(text):
     with pytest.raises(ResourcesError):
         Resources.parse(text)
+
+
+def test_plus_ports_adds_port_numbers_as_ranges():
+    ports = Resources.of(cpus=1).plus_ports([31003, 31001, 31002, 31007]).ports
+    assert ports == ((31001, 31003), (31007, 31007))
+    assert Resources.of(ports=[(1, 2)]).plus_ports([3]).ports == ((1, 3),)
+    base = Resources.of(cpus=1)
+    assert base.plus_ports([]) is base
+    for bad in ([True], [-1], [1.5]):
+        with pytest.raises(ResourcesError):
+            base.plus_ports(bad)

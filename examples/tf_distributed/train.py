@@ -60,6 +60,23 @@ def serve(role: str, index: int) -> int:
     return 0
 
 
+def all_reduce_resolver(tf_config: dict) -> tf.distribute.cluster_resolver.ClusterResolver | None:
+    """The chief and workers of TF_CONFIG, the tasks that all-reduce; None without TF_CONFIG.
+
+    A ps or evaluator in the cluster takes no part in all-reduce and must be left out: TensorFlow's
+    coordination service would otherwise wait for it to join the collective group, forever.
+    """
+    if not tf_config:
+        return None
+    cluster = {role: hosts for role, hosts in tf_config["cluster"].items() if role in ("chief", "worker")}
+    return tf.distribute.cluster_resolver.SimpleClusterResolver(
+        tf.train.ClusterSpec(cluster),
+        task_type=tf_config["task"]["type"],
+        task_id=int(tf_config["task"]["index"]),
+        rpc_layer="grpc",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not os.environ.get("TF_CONFIG"):
@@ -70,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         return serve(role, int(tf_config["task"].get("index", 0)))
     tf.keras.utils.set_random_seed(args.seed)
     started = time.monotonic()
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=all_reduce_resolver(tf_config))
     task_type, task_id = task_of(strategy)
     workers = strategy.num_replicas_in_sync
     global_batch = args.batch_size * workers

@@ -27,6 +27,9 @@ EXIT_ZOOKEEPER = 4  # ZooKeeper could not be reached
 EXIT_NOT_STARTED = 127  # the command could not be started (as a shell reports it)
 
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# Short, so that the node of a member that died without leaving (SIGKILL, OOM, a lost agent) goes
+# away before its task is restarted; ZooKeeper's floor is 2 ticks (4 s with the usual tickTime).
+SESSION_TIMEOUT_S = 6.0
 PREFIX = "mesos-gpu-launcher"
 
 
@@ -206,7 +209,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
     from mesos_gpu.tf.rendezvous import Rendezvous, RendezvousTimeoutError
 
     hosts, chroot = tfc.parse_zk_url(settings.zk_url)
-    client = KazooClient(hosts=hosts, timeout=10.0)
+    client = KazooClient(hosts=hosts, timeout=SESSION_TIMEOUT_S)
     rendezvous = None
     try:
         try:

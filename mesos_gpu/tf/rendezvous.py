@@ -1,7 +1,8 @@
 """The ZooKeeper barrier of a TF job: each member registers `host:port`, then waits for all the others.
 
-Watch-based (children and data watches wake the waiter; nothing polls). A barrier that times out says
-which members are missing. Runs inside the task (part of the launcher bundle): stdlib + kazoo only.
+Watch-based (exists and data watches on the member nodes wake the waiter; nothing polls). A barrier
+that times out says which members are missing. Runs inside the task (in the launcher bundle): stdlib
++ kazoo only.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from mesos_gpu.tf.cluster import (
     members_path,
     missing_members,
     parse_cluster_record,
-    parse_member_name,
     timeout_message,
 )
 
@@ -90,18 +90,18 @@ class Rendezvous:
         self._members_path = members_path(job_id, chroot)
         self._paths = {m: member_path(job_id, m, chroot) for m in self.expected}
         self._path = self._paths[member]
+        self._members_by_path = {path: m for m, path in self._paths.items()}
         self._cluster_path = cluster_path(job_id, chroot)
         self._clock = clock
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._cache: dict[Member, tuple[str, int]] = {}  # address and owner session of each member read
-        self._stale: set[Member] = set()  # members whose node changed since it was read
+        self._dirty: set[Member] = set(self.expected)  # members to (re)read: a watch fired, or never read
         self._session: int | None = None  # the session that owns this member's node
         self._published = threading.Event()
         self._published.set()
         self._publish_pending: tuple[dict[Member, str], dict[Member, int]] | None = None
         self._checks = 0
-        self._present: set[Member] = set()  # members present at the last check
         self._lost = False
         self._left = False
         client.add_listener(self._on_state)
@@ -146,9 +146,12 @@ class Rendezvous:
         # A kazoo listener: runs on the connection thread, must not block.
         if state == KazooState.LOST:
             self._lost = True
-        elif state == KazooState.CONNECTED and self._lost and not self._left:
-            self._lost = False
-            self._client.handler.spawn(self._register_again)
+        elif state == KazooState.CONNECTED:
+            with self._lock:
+                self._dirty.update(self.expected)  # an expired session's watches are gone: read all
+            if self._lost and not self._left:
+                self._lost = False
+                self._client.handler.spawn(self._register_again)
         self._wake.set()
 
     def _register_again(self) -> None:
@@ -162,6 +165,7 @@ class Rendezvous:
     def leave(self) -> None:
         """Delete this member's node (it would vanish with the session anyway, only later)."""
         self._left = True
+        self._client.remove_listener(self._on_state)
         if self._publish_pending is not None:
             self._publish(*self._publish_pending)
         self.flush()
@@ -201,39 +205,42 @@ class Rendezvous:
     def _check(self) -> dict[Member, str] | list[Member] | None:
         """The addresses when the cluster is complete, else the members still missing.
 
-        Addresses are cached per member node, each cache entry guarded by a data watch on its node, so
-        the arrival of the last member costs each waiter one listing and one read.
+        Every member is either cached (read, with a data watch on its node) or absent (with an exists
+        watch on its path), or marked dirty by a watch that fired: only dirty members are read again.
+        So the arrival of the last member costs each waiter one read, and nothing polls.
         """
         client = self._client
         self._checks += 1
         first_check = self._checks == 1
-        present: set[Member] = set()
-        for name in client.get_children(self._members_path, watch=self._on_change):
-            try:
-                present.add(parse_member_name(name))
-            except ClusterError:
-                log.warning("ignoring a node that is not a member: %s/%s", self._members_path, name)
-        unread = [m for m in self.expected if m in present and m not in self._cache]
-        pending = [(m, client.get_async(self._paths[m], watch=self._on_member_change)) for m in unread]
-        for member, result in pending:
-            try:
-                data, stat = result.get()
-            except NoNodeError:
-                continue  # gone since the listing: the children watch fires
-            self._cache[member] = (data.decode("utf-8"), stat.ephemeralOwner)
         with self._lock:
-            stale, self._stale = self._stale, set()
-        for member in stale:
+            dirty, self._dirty = self._dirty, set()
+        cached_before = set(self._cache)
+        for member in dirty:
             self._cache.pop(member, None)
-        missing = missing_members(self.expected, present)
-        departed = bool(self._present - present)
-        self._present = present
+        try:
+            watch = self._on_member_event
+            reads = [(m, client.get_async(self._paths[m], watch=watch)) for m in sorted(dirty)]
+            absent = []
+            for member, result in reads:
+                try:
+                    data, stat = result.get()
+                except NoNodeError:
+                    absent.append(member)
+                    continue
+                self._cache[member] = (data.decode("utf-8"), stat.ephemeralOwner)
+            watches = [(m, client.exists_async(self._paths[m], watch=watch)) for m in absent]
+            for member, result in watches:
+                if result.get() is not None:  # created since the read: read it on the next round
+                    self._mark_dirty(member)
+        except BaseException:
+            self._mark_dirty(*dirty)
+            raise
+        missing = missing_members(self.expected, self._cache)
         if missing:
             # A member that left may have completed the cluster with us before we looked.
+            departed = bool(cached_before & set(absent))
             completed = self._completed_with_me() if first_check or departed else None
             return completed or missing
-        if any(m not in self._cache for m in self.expected):
-            return None  # a node changed while it was read: its watch has woken us already
         addresses = {m: self._cache[m][0] for m in self.expected}
         owners = {m: self._cache[m][1] for m in self.expected}
         if first_check:
@@ -242,16 +249,16 @@ class Rendezvous:
             self._publish_pending = (addresses, owners)  # written by leave(), if still needed then
         return addresses
 
-    def _on_member_change(self, event: WatchedEvent) -> None:
-        # A member node changed or went away: forget its cached address (on the waiter's thread).
-        try:
-            member = parse_member_name(event.path.rsplit("/", 1)[-1])
-        except ClusterError:
-            member = None
-        if member is not None:
-            with self._lock:
-                self._stale.add(member)
+    def _mark_dirty(self, *members: Member) -> None:
+        with self._lock:
+            self._dirty.update(members)
         self._wake.set()
+
+    def _on_member_event(self, event: WatchedEvent) -> None:
+        # A member node appeared, changed or went away: read it again on the waiter's thread.
+        member = self._members_by_path.get(event.path)
+        if member is not None:
+            self._mark_dirty(member)
 
     def _completed_with_me(self) -> dict[Member, str] | None:
         """The cluster a member published after seeing every member, *this* registration included.
@@ -309,6 +316,3 @@ class Rendezvous:
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until the cluster node this member writes is written; False if that took too long."""
         return self._published.wait(timeout)
-
-    def _on_change(self, event: object) -> None:
-        self._wake.set()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import glob
 import io
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -122,3 +124,73 @@ def test_the_scheduler_contract_end_to_end_in_a_clean_environment(bundle, bare_p
         assert process.returncode == 0, err
         assert json.loads(out) == json.loads(tfc.tf_config_json(addresses, member))
     assert members == [Member("ps", 0), Member("worker", 0)]
+
+
+def interpreters() -> dict[str, str]:
+    """Python >= 3.8 interpreters on this machine (version -> path), always including this one."""
+    candidates = [
+        sys.executable,
+        *sorted(glob.glob("/usr/bin/python3.*")),
+        *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python3"))),
+    ]
+    found: dict[str, str] = {}
+    for path in candidates:
+        if not os.access(path, os.X_OK) or path.endswith("-config"):
+            continue
+        probe = subprocess.run(
+            [path, "-I", "-S", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        version = probe.stdout.strip()
+        if probe.returncode == 0 and tuple(map(int, version.split("."))) >= (3, 8):
+            found.setdefault(version, path)
+    return found
+
+
+@pytest.mark.zookeeper
+def test_members_on_every_python_from_3_8_meet_in_one_cluster(bundle, zk_url):
+    """One member per interpreter found here (only this one on a bare machine), all in one job."""
+    found = interpreters()
+    versions = sorted(found, key=lambda v: tuple(map(int, v.split("."))))
+    counts = f"worker:{len(versions)}"
+    processes = []
+    for index, version in enumerate(versions):
+        args = [
+            "--zk",
+            zk_url,
+            "--job-id",
+            "job-py",
+            "--role",
+            "worker",
+            "--index",
+            str(index),
+            "--members",
+            counts,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(31200 + index),
+            "--timeout",
+            "60",
+            "--shell",
+            'printf "%s\\n" "$TF_CONFIG"',
+        ]
+        processes.append(
+            subprocess.Popen(
+                [found[version], "-I", "-S", str(bundle), *args],
+                env={"PATH": "/usr/bin:/bin"},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    for index, process in enumerate(processes):
+        out, err = process.communicate(timeout=90)
+        assert process.returncode == 0, f"python {versions[index]}: {err}"
+        config = json.loads(out)
+        assert config["task"] == {"type": "worker", "index": index}
+        assert len(config["cluster"]["worker"]) == len(versions)
+    print(f"launcher ran on python {', '.join(versions)}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -251,3 +252,22 @@ def test_zookeeper_unreachable_fails_fast(launcher_processes):
     code, _, err = finish(process)
     assert code == EXIT_ZOOKEEPER
     assert "cannot reach ZooKeeper" in err
+
+
+def test_the_node_of_a_member_killed_without_leaving_expires_with_its_short_session(
+    launcher_processes, zk_url, zk_chroot, kazoo_client
+):
+    from mesos_gpu.tf.launcher import SESSION_TIMEOUT_S
+
+    process = launcher_processes(*launcher_args(zk_url, Member("worker", 0), "worker:2", shell="true"))
+    observer = kazoo_client()
+    path = tfc.member_path("job-1", Member("worker", 0), zk_chroot)
+    wait_for_node(observer, path)
+    process.send_signal(signal.SIGKILL)  # no leave(): only the session's expiry removes the node
+    killed = time.monotonic()
+    process.wait(10)
+    gone = threading.Event()
+    observer.exists(path, watch=lambda event: gone.set())
+    assert gone.wait(SESSION_TIMEOUT_S + 6)
+    assert observer.exists(path) is None
+    assert time.monotonic() - killed < SESSION_TIMEOUT_S + 6

@@ -22,8 +22,11 @@ TRAIN = REPO / "examples" / "tf_distributed" / "train.py"
 
 
 def test_two_workers_train_together_and_each_prints_its_result(tmp_path):
-    members = tfc.expected_members({"chief": 1, "worker": 1})
-    addresses = {m: f"127.0.0.1:{free_port()}" for m in members}
+    # The job's TF_CONFIG also names a ps (as examples/tf_distributed/job.json has one): all-reduce
+    # training must leave it out, or TensorFlow would wait for it forever. It is not even started here.
+    cluster = tfc.expected_members({"chief": 1, "ps": 1, "worker": 1})
+    addresses = {m: f"127.0.0.1:{free_port()}" for m in cluster}
+    members = [m for m in cluster if m.role != "ps"]
     processes = []
     for member in members:
         env = {**os.environ, "TF_CONFIG": tfc.tf_config_json(addresses, member), "TF_CPP_MIN_LOG_LEVEL": "2"}

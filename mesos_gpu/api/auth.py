@@ -18,8 +18,8 @@ def parse_tokens(text: str) -> tuple[str, ...]:
     """Tokens in a tokens file: separated by newlines or commas, blank lines and `#` comments ignored."""
     tokens: list[str] = []
     for line in text.splitlines():
-        line = line.split("#", 1)[0]
-        tokens.extend(part.strip() for part in line.split(",") if part.strip())
+        content = line.split("#", 1)[0]
+        tokens.extend(part.strip() for part in content.split(",") if part.strip())
     return tuple(tokens)
 
 
@@ -43,7 +43,9 @@ class TokenAuthenticator:
         auth.accepts("Bearer s3cret")  # True
     """
 
-    def __init__(self, tokens: Iterable[str] = (), tokens_file: str | None = None, reads: bool = False) -> None:
+    def __init__(
+        self, tokens: Iterable[str] = (), tokens_file: str | None = None, reads: bool = False
+    ) -> None:
         self._inline = tuple(t for t in tokens if t)
         self._file = tokens_file
         self._file_tokens: tuple[str, ...] = ()

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable
@@ -46,7 +47,7 @@ from mesos_gpu.store.base import (
     check_job_id,
     encode_record,
 )
-from mesos_gpu.validation import validate_job
+from mesos_gpu.validation import DNS_LABEL, validate_job
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -58,6 +59,7 @@ MAX_PAGE = 1000
 DEFAULT_LOG_READ = 64 * 1024
 HEALTH_TIMEOUT = 2.0
 LOG_STREAMS = ("stdout", "stderr")
+INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 # Codes of the errors tornado raises itself (routing, methods, arguments).
 HTTP_CODES = {
@@ -151,9 +153,13 @@ class ApiHandler(tornado.web.RequestHandler):
         self.set_header("Cache-Control", "no-store")
 
     async def prepare(self) -> None:
-        if self.authenticated and self.context.auth.required(self.request.method or "GET"):
-            if not self.context.auth.accepts(self.request.headers.get("Authorization")):
-                raise UnauthorizedError("a valid bearer token is required (Authorization: Bearer <token>)")
+        auth = self.context.auth
+        if (
+            self.authenticated
+            and auth.required(self.request.method or "GET")
+            and not auth.accepts(self.request.headers.get("Authorization"))
+        ):
+            raise UnauthorizedError("a valid bearer token is required (Authorization: Bearer <token>)")
         if self.leader_only and not self.service.is_leader:
             raise NotLeaderError(await self._leader())
 
@@ -212,7 +218,12 @@ class ApiHandler(tornado.web.RequestHandler):
         if status == 401:
             self.set_header("WWW-Authenticate", 'Bearer realm="mesos-gpu"')
         if status == 405:
-            self.set_header("Allow", ", ".join(self.allowed_methods()))
+            allowed = ", ".join(self.allowed_methods())
+            self.set_header("Allow", allowed)
+            error = MesosGpuError(
+                f"{self.request.method} is not allowed on {self.request.path} (allowed: {allowed})"
+            )
+            error.code = "method_not_allowed"
         self.set_header("Content-Type", JSON_TYPE)
         self.set_header("Cache-Control", "no-store")
         self.set_status(status)
@@ -235,7 +246,9 @@ class ApiHandler(tornado.web.RequestHandler):
         return [m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE") if _defines(type(self), m)]
 
     def on_finish(self) -> None:
-        self.context.requests.record(self.request.method or "", self.get_status(), self.request.request_time())
+        self.context.requests.record(
+            self.request.method or "", self.get_status(), self.request.request_time()
+        )
 
     # -- arguments ----------------------------------------------------------------------------------
     def job_id_argument(self, job_id: str) -> str:
@@ -263,17 +276,28 @@ class QueryReader:
         self.errors: list[FieldError] = []
 
     def text(self, name: str) -> str | None:
-        value = self.handler.get_query_argument(name, None)
-        return value if value else None
+        """The argument as sent (not stripped), or None when absent."""
+        return self.handler.get_query_argument(name, None, strip=False)
+
+    def nonempty(self, name: str) -> str | None:
+        value = self.text(name)
+        if value == "":
+            self.errors.append(FieldError(f"/query/{name}", "must not be empty"))
+            return None
+        return value
+
+    def matching(self, name: str, pattern: re.Pattern[str], message: str) -> str | None:
+        value = self.text(name)
+        if value is not None and not pattern.fullmatch(value):
+            self.errors.append(FieldError(f"/query/{name}", message))
+            return None
+        return value
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         raw = self.text(name)
         if raw is None:
             return default
-        try:
-            value = int(raw, 10)
-        except ValueError:
-            value = low - 1
+        value = int(raw) if INTEGER.fullmatch(raw) else low - 1
         if not low <= value <= high:
             self.errors.append(FieldError(f"/query/{name}", f"must be a whole number from {low} to {high}"))
             return default
@@ -313,7 +337,11 @@ def check_json_content_type(header: str | None) -> None:
     """Accept `application/json` (or `application/*+json`), charset utf-8 if one is named."""
     media, *params = (header or "").split(";")
     media = media.strip().lower()
-    charsets = [p.split("=", 1)[1].strip().strip('"').lower() for p in params if p.strip().lower().startswith("charset=")]
+    charsets = [
+        p.split("=", 1)[1].strip().strip('"').lower()
+        for p in params
+        if p.strip().lower().startswith("charset=")
+    ]
     if (media == JSON_TYPE or (media.startswith("application/") and media.endswith("+json"))) and all(
         c in ("utf-8", "utf8") for c in charsets
     ):
@@ -348,7 +376,7 @@ class JobsHandler(ApiHandler):
     async def get(self) -> None:
         query = QueryReader(self)
         states = self._states(query)
-        tenant = query.text("tenant")
+        tenant = query.matching("tenant", DNS_LABEL, "must be a tenant name (a DNS label)")
         limit = query.integer("limit", DEFAULT_PAGE, 1, MAX_PAGE)
         offset = query.integer("offset", 0, 0, 10**9)
         query.check()
@@ -359,7 +387,12 @@ class JobsHandler(ApiHandler):
         page = jobs[offset : offset + limit]
         following = None
         if offset + limit < len(jobs):
-            args = {"state": ",".join(states or ()), "tenant": tenant or "", "limit": limit, "offset": offset + limit}
+            args = {
+                "state": ",".join(states or ()),
+                "tenant": tenant or "",
+                "limit": limit,
+                "offset": offset + limit,
+            }
             following = "/v1/jobs?" + urllib.parse.urlencode({k: v for k, v in args.items() if v != ""})
         self.send_json(
             {
@@ -376,11 +409,11 @@ class JobsHandler(ApiHandler):
         raw = query.text("state")
         if raw is None:
             return None
-        names = [part.strip().upper() for part in raw.split(",") if part.strip()]
+        names = raw.split(",")
         allowed = [s.value for s in JobState]
-        bad = [n for n in names if n not in allowed]
-        if bad or not names:
-            query.errors.append(FieldError("/query/state", f"must be one or more of {', '.join(allowed)}"))
+        if any(name not in allowed for name in names):
+            message = f"must be one or more of {', '.join(allowed)}, separated by commas"
+            query.errors.append(FieldError("/query/state", message))
             return None
         return names
 
@@ -442,7 +475,7 @@ class JobLogsHandler(ApiHandler):
 
     async def get(self, job_id: str) -> None:
         query = QueryReader(self)
-        wanted = query.text("task")
+        wanted = query.nonempty("task")
         stream = query.choice("stream", LOG_STREAMS, "stdout") or "stdout"
         offset = query.integer("offset", 0, 0, 2**53)
         length = query.integer("length", DEFAULT_LOG_READ, 1, MAX_LOG_READ)
@@ -468,6 +501,7 @@ class JobLogsHandler(ApiHandler):
                 "data": data,
                 "next_offset": start + len(data.encode("utf-8")),
                 "task_state": member.get("state"),
+                "job_state": view["state"],
             }
         )
 
@@ -584,7 +618,6 @@ class LauncherHandler(ApiHandler):
         self.set_header("Content-Type", "application/octet-stream")
 
     def get(self) -> None:
-        self.set_header("ETag", self.context.launcher_etag)
         self.set_header("Content-Disposition", 'attachment; filename="launcher.pyz"')
         self.finish(self.context.launcher_bundle)
 

@@ -138,14 +138,14 @@ class MesosReader:
 
     async def read_sandbox(self, location: TaskLocation, file: str, offset: int, length: int) -> JsonDict:
         """Read `file` ("stdout" / "stderr") of the task's sandbox through the agent's /files/read."""
-        virtual = (
-            f"/frameworks/{location.framework_id}/executors/{location.executor_id}/runs/latest/{file}"
-        )
+        virtual = f"/frameworks/{location.framework_id}/executors/{location.executor_id}/runs/latest/{file}"
         try:
             return await self.read_file(location.agent_url, virtual, offset, length)
         except NotFoundError:
             pass
-        agent_state = await self._get_json(f"{location.agent_url}/state", f"the agent at {location.agent_url}")
+        agent_state = await self._get_json(
+            f"{location.agent_url}/state", f"the agent at {location.agent_url}"
+        )
         directory = executor_directory(agent_state, location.framework_id, location.executor_id)
         if directory is None:
             raise NotFoundError(
@@ -186,7 +186,9 @@ def _scalar(resources: Any, name: str) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
 
-def cluster_json(state: Mapping[str, Any], master_url: str, gpu_model_attribute: str = "gpu_model") -> JsonDict:
+def cluster_json(
+    state: Mapping[str, Any], master_url: str, gpu_model_attribute: str = "gpu_model"
+) -> JsonDict:
     """`GET /v1/cluster`: every agent the master knows, its GPUs (total/used/free, model) and CPUs/mem."""
     agents = []
     models: dict[str, int] = {}

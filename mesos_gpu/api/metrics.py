@@ -140,9 +140,9 @@ def scheduler_families(
         Family("mesos_gpu_mesos_connected", "gauge", "1 when subscribed to the Mesos master.").add(
             int(mesos_connected)
         ),
-        Family("mesos_gpu_zookeeper_connected", "gauge", "1 when the job store's ZooKeeper is connected.").add(
-            int(zookeeper_connected)
-        ),
+        Family(
+            "mesos_gpu_zookeeper_connected", "gauge", "1 when the job store's ZooKeeper is connected."
+        ).add(int(zookeeper_connected)),
     ]
     if offers_received is not None:
         families.append(

@@ -1,0 +1,1 @@
+"""Subcommands of the `mesos-gpu` CLI; each module exposes `register(subparsers)`."""

@@ -1,0 +1,111 @@
+"""What the API subcommands share: `--api`/`--token`/`--json` options, the client, error reporting as
+plain sentences, and small text-table helpers."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from mesos_gpu.client import DEFAULT_API, ENV_API, ENV_TOKEN, ApiClient, ClientError
+
+Handler = Callable[[argparse.Namespace], int]
+
+TERMINAL_JOB_STATES = frozenset({"SUCCEEDED", "FAILED", "KILLED"})
+TERMINAL_TASK_STATES = frozenset(
+    {
+        "TASK_FINISHED",
+        "TASK_FAILED",
+        "TASK_KILLED",
+        "TASK_ERROR",
+        "TASK_LOST",
+        "TASK_DROPPED",
+        "TASK_GONE",
+        "TASK_GONE_BY_OPERATOR",
+    }
+)
+
+
+def api_options() -> argparse.ArgumentParser:
+    """A parent parser with the options every API subcommand takes."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--api",
+        default=os.environ.get(ENV_API, DEFAULT_API),
+        metavar="URL",
+        help=f"the mesos-gpu API (default: ${ENV_API} or {DEFAULT_API})",
+    )
+    parent.add_argument(
+        "--token",
+        default=os.environ.get(ENV_TOKEN),
+        help=f"bearer token for the API (default: ${ENV_TOKEN})",
+    )
+    parent.add_argument("--json", action="store_true", help="print JSON (for scripts)")
+    parent.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each API call")
+    return parent
+
+
+def client_from(args: argparse.Namespace) -> ApiClient:
+    return ApiClient(args.api, token=args.token, timeout=args.timeout)
+
+
+def reports_errors(handler: Handler) -> Handler:
+    """Turn client errors into one plain sentence on stderr and exit status 1 (no traceback)."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except ClientError as exc:
+            print(f"mesos-gpu: {exc}", file=sys.stderr)
+            return 1
+        except BrokenPipeError:
+            return 0
+
+    return run
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, sort_keys=False))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A left-aligned text table (the last column is not padded)."""
+    cells = [[str(h) for h in headers], *[["" if c is None else str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        padded = [cell.ljust(widths[i]) if i < len(row) - 1 else cell for i, cell in enumerate(row)]
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines)
+
+
+def age(since: float | None, now: float | None = None) -> str:
+    """ "42s", "5m", "3h", "2d" since a timestamp ("-" when unknown)."""
+    if not since:
+        return "-"
+    seconds = max(0.0, (now if now is not None else time.time()) - since)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def short_state(state: str | None) -> str:
+    """ "TASK_RUNNING" -> "RUNNING"; None -> "-" (not launched)."""
+    if not state:
+        return "-"
+    return state.removeprefix("TASK_")
+
+
+def task_place(task: dict[str, Any]) -> str:
+    """Where a task runs: "host:port (agent id)" or "-"."""
+    if not task.get("hostname"):
+        return "-"
+    where = task.get("address") or task["hostname"]
+    return f"{where} ({task.get('agent_id')})" if task.get("agent_id") else where

@@ -1,0 +1,217 @@
+"""`mesos-gpu local`: everything on one machine: a ZooKeeper server, the embedded Mesos cluster (2 agents
+with 2 simulated GPUs each by default), the scheduler on the ZooKeeper store, and the REST API on
+`http://127.0.0.1:PORT`. `Standalone` is the context manager (tests, `make demo`); `run_standalone`
+prints the URL and runs until Ctrl-C or SIGTERM, then stops everything it started, in reverse order.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any, TextIO
+
+from mesos_gpu.api.app import make_app
+from mesos_gpu.api.server import ApiServer
+from mesos_gpu.config import SchedulerSettings
+from mesos_gpu.driver.runtime import FrameworkOptions, SchedulerRuntime
+from mesos_gpu.local.cluster import LocalCluster
+from mesos_gpu.local.zookeeper import ZooKeeperServer
+from mesos_gpu.placement.policy import PlacementPolicy
+from mesos_gpu.scheduling import make_planner
+from mesos_gpu.store.zk import ZooKeeperStore, connect
+from mesos_gpu.taskinfo import LaunchSettings
+from mesos_gpu.tf.bundle import launcher_bundle_bytes
+
+log = logging.getLogger(__name__)
+
+ZK_BASE = "/mesos-gpu"
+READY_TIMEOUT = 60.0
+
+
+class StandaloneError(RuntimeError):
+    """A part of the local stack could not start; the message says which and why."""
+
+
+@dataclass
+class Standalone:
+    """ZooKeeper + local Mesos cluster + scheduler + API, started together and stopped together.
+
+    Example::
+
+        with Standalone(agents=2, gpus_per_agent=2) as local:
+            ApiClient(local.api_url).submit({"name": "hi", "command": "echo hi"})
+
+    `zk_hosts`: use this ZooKeeper ("host:port") instead of starting one. `cluster_options` go to
+    `LocalCluster`. `api_tokens`: require bearer tokens for writes.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    agents: int = 2
+    gpus_per_agent: int | None = 2
+    framework_name: str = "mesos-gpu"
+    workdir: Path | str | None = None
+    zk_hosts: str | None = None
+    api_tokens: tuple[str, ...] = ()
+    tick_seconds: float = 1.0
+    cluster_options: dict[str, Any] = field(default_factory=dict)
+
+    zookeeper: ZooKeeperServer | None = field(default=None, init=False)
+    cluster: LocalCluster | None = field(default=None, init=False)
+    store: ZooKeeperStore | None = field(default=None, init=False)
+    runtime: SchedulerRuntime | None = field(default=None, init=False)
+    server: ApiServer | None = field(default=None, init=False)
+
+    @property
+    def api_url(self) -> str:
+        assert self.server is not None, "Standalone.start() first"
+        return self.server.url
+
+    @property
+    def zk_url(self) -> str:
+        """The framework's chroot (`zk://host:port/mesos-gpu/<name>`)."""
+        return f"zk://{self._zk_hosts}{ZK_BASE}/{self.framework_name}"
+
+    @property
+    def _zk_hosts(self) -> str:
+        if self.zk_hosts is not None:
+            return self.zk_hosts
+        assert self.zookeeper is not None
+        return self.zookeeper.hosts
+
+    def start(self) -> Standalone:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.server = ApiServer(self.host, self.port)
+        port = self.server.bind()  # first: a busy port fails before anything else starts
+        if self.zk_hosts is None:
+            self.zookeeper = ZooKeeperServer(host=self.host).start()
+        cluster = LocalCluster(
+            agents=self.agents,
+            gpus_per_agent=self.gpus_per_agent,
+            workdir=self.workdir,
+            host=self.host,
+            **self.cluster_options,
+        )
+        self.cluster = cluster.start()
+        self.store = connect(f"zk://{self._zk_hosts}{ZK_BASE}", self.framework_name, timeout=15.0)
+        identifier = f"{self.host}:{port}"
+        runtime = SchedulerRuntime(
+            store=self.store,
+            planner=make_planner(PlacementPolicy(cpu_tasks_on_gpu_agents=True)),
+            options=FrameworkOptions(
+                master=cluster.master_address, name=self.framework_name, user=getpass.getuser()
+            ),
+            launch=LaunchSettings(
+                framework_name=self.framework_name,
+                zk_url=self.zk_url,
+                launcher_uri=f"{self.server.url}/v1/launcher.pyz",
+            ),
+            identifier=identifier,
+            tick_seconds=self.tick_seconds,
+        )
+        self.runtime = runtime
+        settings = SchedulerSettings(
+            framework_name=self.framework_name,
+            master=cluster.master_address,
+            zk_url=f"zk://{self._zk_hosts}{ZK_BASE}",
+            api_host=self.host,
+            api_port=port,
+            api_tokens=self.api_tokens,
+            cpu_tasks_on_gpu_agents="fallback",
+        )
+        app = make_app(
+            runtime,
+            settings=settings,
+            launcher_bundle=launcher_bundle_bytes(),
+            master_url=cluster.master_address,
+        )
+        self.server.start(app)
+        runtime.start()
+        self._wait_ready(runtime)
+
+    @staticmethod
+    def _wait_ready(runtime: SchedulerRuntime) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not (runtime.is_leader and runtime.mesos_connected):
+            if time.monotonic() > deadline:
+                raise StandaloneError(
+                    f"the scheduler did not {'subscribe to Mesos' if runtime.is_leader else 'become leader'} "
+                    f"within {READY_TIMEOUT:.0f} s"
+                )
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop what was started, newest first; every part is stopped even if another fails."""
+        steps = [
+            ("the API server", self.server, "stop"),
+            ("the scheduler", self.runtime, "stop"),
+            ("the local cluster", self.cluster, "stop"),
+            ("the ZooKeeper store", self.store, "close"),
+            ("ZooKeeper", self.zookeeper, "stop"),
+        ]
+        for what, part, method in steps:
+            if part is None:
+                continue
+            try:
+                getattr(part, method)()
+            except Exception:
+                log.exception("failed to stop %s", what)
+        self.server = self.runtime = self.cluster = self.store = self.zookeeper = None
+
+    def __enter__(self) -> Standalone:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def run_standalone(local: Standalone, out: TextIO, stop: threading.Event | None = None) -> int:
+    """Start `local`, print its API URL to `out`, run until Ctrl-C / SIGTERM (or `stop` is set), stop it.
+
+    Call from the main thread (signal handlers). Returns the process exit status.
+    """
+    stop = stop or threading.Event()
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    started = False
+    try:
+        local.start()
+        started = True
+        assert local.cluster is not None and local.runtime is not None
+        print(f"mesos-gpu local is running: API {local.api_url}", file=out)
+        print(
+            f"  Mesos master http://{local.cluster.master_address}, {local.agents} agent(s) with "
+            f"{local.gpus_per_agent if local.gpus_per_agent is not None else 'the host'} GPU(s) each; "
+            f"ZooKeeper {local.zk_url}",
+            file=out,
+        )
+        print(f"  try: MESOS_GPU_API={local.api_url} mesos-gpu cluster", file=out)
+        print("Press Ctrl-C to stop.", file=out, flush=True)
+        while not stop.wait(0.5):
+            pass
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if started:
+            print("Stopping mesos-gpu local...", file=out, flush=True)
+        local.stop()
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,75 @@
+"""The OpenAPI document is the source of truth: well formed, in step with the job schema and with the
+application's routes."""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from mesos_gpu.api.app import close_app, make_app, openapi_document
+from mesos_gpu.config import SchedulerSettings
+
+DOCUMENT = openapi_document()
+JOB_SCHEMA = json.loads(resources.files("mesos_gpu").joinpath("schemas/job.schema.json").read_text())
+PREFIX = "JobSpec."
+
+
+def test_it_is_openapi_3_1_with_valid_json_schemas() -> None:
+    assert DOCUMENT["openapi"].startswith("3.1.")
+    for schema in DOCUMENT["components"]["schemas"].values():
+        jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def _unhoist(node: Any) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "$ref" and value.startswith(f"#/components/schemas/{PREFIX}"):
+                out[key] = "#/$defs/" + value.removeprefix(f"#/components/schemas/{PREFIX}")
+            else:
+                out[key] = _unhoist(value)
+        return out
+    if isinstance(node, list):
+        return [_unhoist(item) for item in node]
+    return node
+
+
+def test_the_job_request_schema_is_the_published_job_schema() -> None:
+    schemas = DOCUMENT["components"]["schemas"]
+    rebuilt = {"$schema": JOB_SCHEMA["$schema"], **_unhoist(schemas["JobSpec"])}
+    rebuilt["$defs"] = {
+        name.removeprefix(PREFIX): _unhoist(schema)
+        for name, schema in schemas.items()
+        if name.startswith(PREFIX)
+    }
+    assert rebuilt == JOB_SCHEMA
+
+
+def test_every_documented_path_is_routed_and_every_route_documented() -> None:
+    app = make_app(object(), settings=SchedulerSettings(), launcher_bundle=b"", master_url="127.0.0.1:1")  # type: ignore[arg-type]
+    close_app(app)
+    routes = [rule.matcher.regex for rule in app.default_router.rules[0].target.rules]  # type: ignore[attr-defined]
+    documented = list(DOCUMENT["paths"])
+    for path in documented:
+        concrete = re.sub(r"\{[^}]+\}", "some-job", path)
+        assert any(r.fullmatch(concrete) for r in routes), path
+    for regex in routes:
+        assert any(regex.fullmatch(re.sub(r"\{[^}]+\}", "some-job", p)) for p in documented), regex.pattern
+
+
+def test_every_operation_documents_its_errors_with_the_error_schema() -> None:
+    for path, item in DOCUMENT["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            for code, declared in operation["responses"].items():
+                response = declared
+                if "$ref" in declared:
+                    response = DOCUMENT["components"]["responses"][declared["$ref"].rsplit("/", 1)[1]]
+                if int(code) >= 400:
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/Error"}, (path, method, code)

@@ -16,8 +16,13 @@ from mesos_gpu import __version__
 
 # Subcommand modules, in the order they appear in `--help`.
 SUBCOMMANDS: tuple[str, ...] = (
+    "mesos_gpu.commands.submit",
+    "mesos_gpu.commands.jobs",
+    "mesos_gpu.commands.logs",
+    "mesos_gpu.commands.cluster",
     "mesos_gpu.scheduler_main",
     "mesos_gpu.local.cli",
+    "mesos_gpu.commands.local",  # extends `local` (after mesos_gpu.local.cli): the all-in-one
 )
 
 

@@ -66,7 +66,11 @@ class SchedulerProcess:
         store: FrameworkStore | None = None,
         driver_factory: DriverFactory | None = None,
         policy: PlacementPolicy | None = None,
+        server: Any = None,
+        tick_seconds: float = 1.0,
     ) -> None:
+        """`store`: an open store to use (else one is connected from the settings and closed at
+        `stop()`); `server`: an `ApiServer`, possibly already bound (else one is made)."""
         self.settings = settings
         self._store = store
         self._driver_factory = driver_factory
@@ -75,7 +79,8 @@ class SchedulerProcess:
         )
         self.runtime: SchedulerRuntime | None = None
         self.api_port = 0
-        self._server: Any = None
+        self._server: Any = server
+        self._tick_seconds = tick_seconds
         self._own_store = store is None
 
     @property
@@ -85,6 +90,7 @@ class SchedulerProcess:
     def start(self) -> SchedulerProcess:
         """Bind the API, then join the leader election; returns once the API answers."""
         from mesos_gpu.api.app import make_app
+        from mesos_gpu.api.metrics import Histogram
         from mesos_gpu.api.server import ApiServer
         from mesos_gpu.store.zk import connect
         from mesos_gpu.tf.bundle import launcher_bundle_bytes
@@ -93,7 +99,8 @@ class SchedulerProcess:
         if self._store is None:
             self._store = connect(settings.zk_url, settings.framework_name)
         store = self._store
-        server = ApiServer(settings.api_host, settings.api_port)
+        server = self._server or ApiServer(settings.api_host, settings.api_port)
+        self._server = server
         self.api_port = server.bind()
         advertised = settings.advertised_host or settings.api_host
         base = settings.launcher_base_url(self.api_port) or f"http://{socket.getfqdn()}:{self.api_port}"
@@ -121,15 +128,17 @@ class SchedulerProcess:
             identifier=f"{advertised}:{self.api_port}",
             driver_factory=self._driver_factory,
             heartbeat_timeout=settings.heartbeat_timeout,
+            tick_seconds=self._tick_seconds,
         )
         self.runtime = runtime
+        runtime.placement_latency = Histogram()
         app = make_app(
             runtime,
             settings=settings,
             launcher_bundle=launcher_bundle_bytes(),
             master_url=_master_http_url(settings.master, runtime),
         )
-        self._server = server.start(app)
+        server.start(app)
         runtime.start()
         log.info("scheduler %s: API on %s, master %s", settings.framework_name, self.api_url, settings.master)
         return self

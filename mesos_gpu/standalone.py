@@ -16,17 +16,13 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, TextIO
 
-from mesos_gpu.api.app import make_app
 from mesos_gpu.api.server import ApiServer
 from mesos_gpu.config import SchedulerSettings
-from mesos_gpu.driver.runtime import FrameworkOptions, SchedulerRuntime
+from mesos_gpu.driver.runtime import SchedulerRuntime
 from mesos_gpu.local.cluster import LocalCluster
 from mesos_gpu.local.zookeeper import ZooKeeperServer
-from mesos_gpu.placement.policy import PlacementPolicy
-from mesos_gpu.scheduling import make_planner
+from mesos_gpu.scheduler_main import SchedulerProcess
 from mesos_gpu.store.zk import ZooKeeperStore, connect
-from mesos_gpu.taskinfo import LaunchSettings
-from mesos_gpu.tf.bundle import launcher_bundle_bytes
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +62,7 @@ class Standalone:
     cluster: LocalCluster | None = field(default=None, init=False)
     store: ZooKeeperStore | None = field(default=None, init=False)
     runtime: SchedulerRuntime | None = field(default=None, init=False)
+    process: SchedulerProcess | None = field(default=None, init=False)
     server: ApiServer | None = field(default=None, init=False)
 
     @property
@@ -107,40 +104,22 @@ class Standalone:
         )
         self.cluster = cluster.start()
         self.store = connect(f"zk://{self._zk_hosts}{ZK_BASE}", self.framework_name, timeout=15.0)
-        identifier = f"{self.host}:{port}"
-        runtime = SchedulerRuntime(
-            store=self.store,
-            planner=make_planner(PlacementPolicy(cpu_tasks_on_gpu_agents=True)),
-            options=FrameworkOptions(
-                master=cluster.master_address, name=self.framework_name, user=getpass.getuser()
-            ),
-            launch=LaunchSettings(
-                framework_name=self.framework_name,
-                zk_url=self.zk_url,
-                launcher_uri=f"{self.server.url}/v1/launcher.pyz",
-            ),
-            identifier=identifier,
-            tick_seconds=self.tick_seconds,
-        )
-        self.runtime = runtime
         settings = SchedulerSettings(
             framework_name=self.framework_name,
             master=cluster.master_address,
             zk_url=f"zk://{self._zk_hosts}{ZK_BASE}",
+            user=getpass.getuser(),
             api_host=self.host,
             api_port=port,
             api_tokens=self.api_tokens,
             cpu_tasks_on_gpu_agents="fallback",
         )
-        app = make_app(
-            runtime,
-            settings=settings,
-            launcher_bundle=launcher_bundle_bytes(),
-            master_url=cluster.master_address,
-        )
-        self.server.start(app)
-        runtime.start()
-        self._wait_ready(runtime)
+        self.process = SchedulerProcess(
+            settings, store=self.store, server=self.server, tick_seconds=self.tick_seconds
+        ).start()
+        self.runtime = self.process.runtime
+        assert self.runtime is not None
+        self._wait_ready(self.runtime)
 
     @staticmethod
     def _wait_ready(runtime: SchedulerRuntime) -> None:
@@ -156,8 +135,7 @@ class Standalone:
     def stop(self) -> None:
         """Stop what was started, newest first; every part is stopped even if another fails."""
         steps = [
-            ("the API server", self.server, "stop"),
-            ("the scheduler", self.runtime, "stop"),
+            ("the scheduler and its API", self.process, "stop"),
             ("the local cluster", self.cluster, "stop"),
             ("the ZooKeeper store", self.store, "close"),
             ("ZooKeeper", self.zookeeper, "stop"),
@@ -169,7 +147,7 @@ class Standalone:
                 getattr(part, method)()
             except Exception:
                 log.exception("failed to stop %s", what)
-        self.server = self.runtime = self.cluster = self.store = self.zookeeper = None
+        self.process = self.server = self.runtime = self.cluster = self.store = self.zookeeper = None
 
     def __enter__(self) -> Standalone:
         return self.start()

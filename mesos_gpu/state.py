@@ -337,6 +337,8 @@ class SchedulerState:
     framework_id: str | None = None
     connected: bool = False
     suppressed: bool = False
+    # Offers were declined with the long idle filter since the last REVIVE: new work must revive.
+    idle_filters: bool = False
     task_index: dict[str, tuple[str, TaskKey]] = field(default_factory=dict)
     launched_task_ids: set[str] = field(default_factory=set)
     reconcile_pending: dict[str, str | None] = field(default_factory=dict)
@@ -437,8 +439,6 @@ class SchedulerState:
             return  # a retried submit: the job is already known
         self.jobs[job.id] = job
         self._index_members(job)
-        self._actions.append(Revive())
-        self.suppressed = False
 
     def _on_recovered(self, event: JobsRecovered) -> None:
         for record in event.records:
@@ -490,6 +490,7 @@ class SchedulerState:
                 self._actions.append(
                     Decline(tuple(str(o["id"]["value"]) for o in offers), self.refuse_seconds_idle)
                 )
+                self.idle_filters = True
             return
         requests = [GangRequest(job.id, job.spec, job.spec.tasks(job.id)) for job in ready]
         outcomes = {outcome.job_id: outcome for outcome in self.planner(requests, offers)}
@@ -508,10 +509,13 @@ class SchedulerState:
             used |= offer_ids
             refuse = self.refuse_seconds_pending if waiting else self.refuse_seconds_idle
             self._actions.append(Accept(agent_id, tuple(sorted(offer_ids)), tuple(infos), refuse))
+        if per_agent and not waiting:
+            self.idle_filters = True  # the accepts' unused remainders are filtered for long too
         unused = tuple(str(o["id"]["value"]) for o in offers if str(o["id"]["value"]) not in used)
         if unused:
             refuse = self.refuse_seconds_pending if waiting else self.refuse_seconds_idle
             self._actions.append(Decline(unused, refuse))
+            self.idle_filters = self.idle_filters or not waiting
 
     def _launch(
         self,
@@ -646,9 +650,12 @@ class SchedulerState:
         if not self.connected:
             return
         wants = any(self.ready_to_place(job, now) for job in self.jobs.values())
-        if wants and self.suppressed:
+        if wants and (self.suppressed or self.idle_filters):
+            # REVIVE un-suppresses and clears the long decline filters, so new work is placed at the
+            # next offers; while jobs wait, declines use short filters and no REVIVE is needed.
             self._actions.append(Revive())
             self.suppressed = False
+            self.idle_filters = False
         elif not wants and not self.suppressed:
             self._actions.append(Suppress())
             self.suppressed = True

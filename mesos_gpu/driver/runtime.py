@@ -23,7 +23,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mesos_gpu.errors import NotFoundError, NotLeaderError, UnavailableError
+from mesos_gpu.errors import NotFoundError, NotLeaderError
 from mesos_gpu.model import JobSpec, JobState
 from mesos_gpu.state import (
     Accept,
@@ -35,6 +35,7 @@ from mesos_gpu.state import (
     JobSubmitted,
     KillRequested,
     KillTask,
+    OffersReceived,
     Persist,
     Planner,
     Reconcile,
@@ -155,6 +156,11 @@ class SchedulerRuntime:
         self._threads: list[threading.Thread] = []
         self._election = store.leader_election()
         self.launches = 0  # tasks handed to Mesos by this process (for metrics and tests)
+        self.offers_received = 0
+        self.offers_declined = 0
+        # Set by the composition (e.g. mesos_gpu.api.metrics.Histogram): sees each offer cycle's
+        # decision time in seconds through `observe`.
+        self.placement_latency: Any = None
 
     # ------------------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -305,8 +311,13 @@ class SchedulerRuntime:
         if not self._leading:
             raise NotLeaderError(self._election.leader_identifier())
         generation = self._generation
+        started = time.perf_counter()
         with self._lock:
             commands = self._state.handle(item)
+        if isinstance(item, OffersReceived):
+            self.offers_received += len(item.offers)
+            if self.placement_latency is not None:
+                self.placement_latency.observe(time.perf_counter() - started)
         if isinstance(item, Subscribed) and item.framework_id != self.store.get_framework_id():
             self.store.set_framework_id(item.framework_id)
         self._execute(commands, generation)
@@ -354,6 +365,7 @@ class SchedulerRuntime:
                 )
                 self.launches += len(infos)
             case Decline(offer_ids=offer_ids, refuse_seconds=refuse):
+                self.offers_declined += len(offer_ids)
                 driver.declineOffer([{"value": o} for o in offer_ids], {"refuse_seconds": refuse})
             case KillTask(task_id=task_id):
                 driver.killTask({"value": task_id})
@@ -404,10 +416,8 @@ class SchedulerRuntime:
         self._require_leader()
         job_id = f"{spec.name}-{uuid.uuid4().hex[:8]}"
         record = new_job_record(job_id, spec, self._clock())
-        try:
-            submitted = self.store.submit(job_id, record, idempotency_key)
-        except StoreError as exc:
-            raise UnavailableError(f"the job store cannot take the job now: {exc}") from exc
+        # Store errors are MesosGpuErrors already: unavailable 503, invalid 400, too large 413.
+        submitted = self.store.submit(job_id, record, idempotency_key)
         if submitted.created:
             with self._lock:
                 self._versions[submitted.record.id] = submitted.record.version

@@ -3,10 +3,9 @@ exactly the task's GPUs, with CPU and memory limits, a sandbox mount and Mesos l
 
 Public API (stable; `mesos_gpu.local` reuses it to run task images)::
 
-    import docker
-    from isolator.docker import ContainerSpec, DockerLauncher, GpuMode
+    from isolator.docker import ContainerSpec, DockerLauncher, GpuMode, connect
 
-    launcher = DockerLauncher(docker.from_env(), gpu_mode=GpuMode.DEVICE_REQUEST)
+    launcher = DockerLauncher(connect(), gpu_mode=GpuMode.DEVICE_REQUEST)
     spec = ContainerSpec(
         image="busybox:local",                 # must exist locally (no pull unless pull=True)
         command="echo $GREETING",              # str: run by /bin/sh -c; list: argv; None: image default
@@ -24,6 +23,7 @@ Public API (stable; `mesos_gpu.local` reuses it to run task images)::
     launcher.remove(cid)                       # force-remove; a missing container is not an error
     launcher.list_by_label({LABEL_FRAMEWORK_ID: "fw-1"})   # -> [ContainerRef], for orphan clean-up
     engine_status("unix:///var/run/docker.sock")   # -> EngineStatus(reachable, nvidia_runtime, error)
+    connect(base_url=None, timeout=10)         # -> docker.DockerClient; DockerUnavailableError if none
 
 GPU modes (explicit, chosen by the caller; `detect_gpu_mode(client)` suggests one):
 
@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import enum
 import os
+import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -180,20 +181,51 @@ class EngineStatus:
     error: str = ""
 
 
+#: The API version used to ask an engine for its own: every engine since Docker 20.10 speaks it.
+PROBE_API_VERSION = "1.41"
+
+
+def connect(base_url: str | None = None, timeout: float = 10.0) -> docker.DockerClient:
+    """A client for the engine at `base_url` (else DOCKER_HOST, else the default socket), speaking the
+    engine's own API version; `DockerUnavailableError` when no engine answers.
+
+    The SDK leaks its socket when a connection fails (its constructor asks the engine for its
+    version; its unix adapter never closes a socket whose connect failed). So a unix socket is tried
+    first with a plain socket that is always closed, and the engine's version is asked with a fixed
+    API version on a probe client that is always closed.
+    """
+    url = base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if url.startswith("unix://"):
+        _check_unix_socket(url.removeprefix("unix://"), timeout)
+    try:
+        probe = docker.DockerClient(base_url=url, version=PROBE_API_VERSION, timeout=timeout)
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise DockerUnavailableError(f"cannot set up a Docker client for {url}: {exc}") from exc
+    try:
+        version = str(probe.version()["ApiVersion"])
+    except (docker.errors.DockerException, requests.exceptions.RequestException, KeyError) as exc:
+        raise DockerUnavailableError(f"no Docker engine answers at {url}: {exc}") from exc
+    finally:
+        probe.close()
+    return docker.DockerClient(base_url=url, version=version, timeout=timeout)
+
+
+def _check_unix_socket(path: str, timeout: float) -> None:
+    if not os.path.exists(path):
+        raise DockerUnavailableError(f"no Docker engine: {path} does not exist")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(path)
+        except OSError as exc:
+            raise DockerUnavailableError(f"no Docker engine answers at unix://{path}: {exc}") from exc
+
+
 def engine_status(base_url: str | None = None, timeout: float = 10.0) -> EngineStatus:
     """Ask the engine at `base_url` (default: DOCKER_HOST) whether it answers and has the toolkit."""
-    url = base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    if url.startswith("unix://") and not os.path.exists(url.removeprefix("unix://")):
-        return EngineStatus(
-            reachable=False, nvidia_runtime=False, error=f"{url.removeprefix('unix://')} does not exist"
-        )
     try:
-        client = (
-            docker.DockerClient(base_url=base_url, timeout=timeout)
-            if base_url
-            else docker.from_env(timeout=timeout)
-        )
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        client = connect(base_url, timeout)
+    except DockerUnavailableError as exc:
         return EngineStatus(reachable=False, nvidia_runtime=False, error=str(exc))
     try:
         if not DockerLauncher(client).available():

@@ -281,15 +281,7 @@ def config_from(argv: Sequence[str] | None, env: Mapping[str, str]) -> tuple[Exe
 
 def connect_launcher(config: ExecutorConfig, inventory: GpuInventory) -> DockerLauncher:
     """A DockerLauncher on the configured engine (the SDK stays imported in isolator/docker.py)."""
-    sdk = isolator_docker.docker
-    try:
-        client = (
-            sdk.DockerClient(base_url=config.docker_host, timeout=60)
-            if config.docker_host
-            else sdk.from_env(timeout=60)
-        )
-    except Exception as exc:  # the SDK raises DockerException or requests' errors on bad settings
-        raise DockerUnavailableError(f"cannot set up a Docker client: {exc}") from exc
+    client = isolator_docker.connect(config.docker_host, timeout=60)
     auto = config.gpu_mode == "auto"
     mode = isolator_docker.detect_gpu_mode(client) if auto else GpuMode(config.gpu_mode)
     return DockerLauncher(

@@ -249,12 +249,7 @@ def docker_runner(loop: Loop, docker_host: str | None = None, timeout: float = 5
     raises when none answers."""
     from isolator import docker as isolator_docker
 
-    sdk = isolator_docker.docker  # the SDK stays imported in its only home, isolator/docker.py
-    client = (
-        sdk.DockerClient(base_url=docker_host, timeout=timeout)
-        if docker_host
-        else sdk.from_env(timeout=timeout)
-    )
+    client = isolator_docker.connect(docker_host, timeout)
     launcher = isolator_docker.DockerLauncher(client, gpu_mode=isolator_docker.GpuMode.DEVICE_REQUEST)
     if not launcher.available():
         client.close()

@@ -1,4 +1,4 @@
-# mesos-gpu: one command for the tests (`make test`) and, later, one for the demo (`make demo`).
+# mesos-gpu: one command for the tests (`make test`) and one for the demo (`make demo`).
 # Both create or reuse the virtual environment in .venv and install what they need, including the
 # Debian packages (ZooKeeper, Docker engine) through scripts/install-system-deps.sh.
 
@@ -9,11 +9,15 @@ STAMP := $(VENV)/.installed
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
-.PHONY: test check lint typecheck imports pytest install system-deps bench clean
+.PHONY: test demo check lint typecheck imports pytest install system-deps bench clean
 
 test: system-deps install check pytest
 
 check: lint typecheck imports
+
+# The distributed TensorFlow demo on the embedded local cluster, through the REST API.
+demo: system-deps install
+	$(BIN)/mesos-gpu demo
 
 install: $(STAMP)
 

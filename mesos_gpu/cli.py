@@ -23,6 +23,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "mesos_gpu.scheduler_main",
     "mesos_gpu.local.cli",
     "mesos_gpu.commands.local",  # extends `local` (after mesos_gpu.local.cli): the all-in-one
+    "mesos_gpu.demo",
 )
 
 

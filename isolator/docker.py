@@ -258,6 +258,10 @@ class DockerLauncher:
         self.legacy_driver_volume = legacy_driver_volume
         self.device_dir = device_dir
 
+    def close(self) -> None:
+        """Close the engine connection (the client's pooled sockets)."""
+        self.client.close()
+
     def available(self) -> bool:
         """True when the engine answers a ping."""
         try:

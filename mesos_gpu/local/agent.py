@@ -49,7 +49,7 @@ from mesos_gpu.local.gpus import (
     visible_devices_env,
 )
 from mesos_gpu.local.protocol import MESOS_VERSION, encode_record, format_duration
-from mesos_gpu.local.runners import HostRunner, LaunchSpec, Runner, RunningProcess
+from mesos_gpu.local.runners import DockerRunner, HostRunner, LaunchSpec, Runner, RunningProcess
 from mesos_gpu.local.sandbox import (
     FetchError,
     FileReadError,
@@ -186,6 +186,7 @@ class Agent:
         self._runner = runner
         self._docker_runner = docker_runner
         self._docker_checked = docker_runner is not None or self.config.docker == "off"
+        self._owns_docker_runner = docker_runner is None  # one it connected itself: closed at stop()
         self._loop: IOLoop | None = None
         self._server: httpserver.HTTPServer | None = None
         self._streams: StatusUpdateStreams | None = None
@@ -243,6 +244,8 @@ class Agent:
             self._streams.close()
         if self._server is not None:
             self._server.stop()
+        if self._owns_docker_runner and isinstance(self._docker_runner, DockerRunner):
+            self._docker_runner.close()
 
     @property
     def streams(self) -> StatusUpdateStreams:

@@ -208,6 +208,10 @@ class DockerRunner:
         self.launcher = launcher
         self.network_mode = network_mode
 
+    def close(self) -> None:
+        """Close the engine connection; containers still running are left to their kill."""
+        self.launcher.close()
+
     def start(self, spec: LaunchSpec, on_exit: ExitCallback) -> DockerProcess:
         from isolator import docker as isolator_docker
 

@@ -38,6 +38,13 @@ class AgentSpec:
     disk: float = 65536.0
     ports: tuple[tuple[int, int], ...] = ((31000, 32000),)
 
+    @staticmethod
+    def ports_of(index: int) -> tuple[tuple[int, int], ...]:
+        """Agent `index`'s own port range: local agents share one host, so unlike agents on separate
+        hosts they must not offer the same ports (31000-31999, 32000-32999, ...)."""
+        begin = 31000 + 1000 * index
+        return ((begin, begin + 999),)
+
 
 class LocalCluster:
     """A master and `agents` agents on loopback; a context manager that stops everything it started.
@@ -142,7 +149,7 @@ class LocalCluster:
             cpus=float(resources.get("cpus", spec.cpus)),
             mem=float(resources.get("mem", spec.mem)),
             disk=float(resources.get("disk", spec.disk)),
-            ports=tuple(tuple(r) for r in resources.get("ports", spec.ports)),
+            ports=tuple(tuple(r) for r in resources.get("ports", AgentSpec.ports_of(len(self.agents)))),
             attributes=dict(self.agent_attributes),
             gpus=gpus,
             host=self.host,

@@ -32,7 +32,8 @@ import tornado.web
 from tornado.ioloop import IOLoop
 
 from mesos_gpu.local import protocol as p
-from mesos_gpu.local.protocol import HttpError, Resources, id_of, value
+from mesos_gpu.local.protocol import HttpError, id_of, value
+from mesos_gpu.resources import Resources, to_milli
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,7 @@ class AgentRecord:
         return self.total.scalar("gpus") > 0
 
     def available(self) -> Resources:
-        return self.total - self.used - self.offered
+        return self.total.subtract_or_zero(self.used).subtract_or_zero(self.offered)
 
 
 @dataclass
@@ -501,12 +502,12 @@ class Master:
                     log.exception("agent %s failed to shut down framework %s", agent.agent_id, framework_id)
             for key in [k for k in agent.executors if k[0] == framework_id]:
                 executor = agent.executors.pop(key)
-                agent.used = agent.used - executor.resources
+                agent.used = agent.used.subtract_or_zero(executor.resources)
         for task in framework.tasks.values():
             if not task.terminal:
                 agent_record = self.agents.get(task.agent_id)
                 if agent_record is not None:
-                    agent_record.used = agent_record.used - task.resources
+                    agent_record.used = agent_record.used.subtract_or_zero(task.resources)
                 task.state = "TASK_KILLED"
             framework.completed_tasks.append(task)
         framework.tasks.clear()
@@ -546,7 +547,7 @@ class Master:
         if old is not None:
             for offer_id in [o.offer_id for o in self.offers.values() if o.agent_id == agent_id]:
                 self._remove_offer(offer_id, rescind=True)
-        record = AgentRecord(agent_id, agent, info, Resources.from_json(info.get("resources", [])))
+        record = AgentRecord(agent_id, agent, info, p.resources_from_json(info.get("resources", [])))
         self.agents[agent_id] = record
         for framework in self.frameworks.values():
             for task in list(framework.tasks.values()):
@@ -575,7 +576,7 @@ class Master:
             executor_id = id_of(executor, "executor_id") or ""
             key = (framework_id, executor_id)
             if key not in agent.executors:
-                resources = Resources.from_json(executor.get("resources", []))
+                resources = p.resources_from_json(executor.get("resources", []))
                 agent.executors[key] = ExecutorRecord(executor, framework_id, agent.agent_id, resources)
                 agent.used = agent.used + resources
             for item in entry.get("tasks", []):
@@ -602,7 +603,7 @@ class Master:
             framework_id,
             agent.agent_id,
             task_executor,
-            Resources.from_json(task_info.get("resources")),
+            p.resources_from_json(task_info.get("resources")),
         )
         record.state = str(entry.get("state", "TASK_RUNNING"))
         if isinstance(entry.get("status"), dict):
@@ -656,7 +657,7 @@ class Master:
             if not was_terminal and task.terminal:
                 agent = self.agents.get(task.agent_id)
                 if agent is not None:
-                    agent.used = agent.used - task.resources
+                    agent.used = agent.used.subtract_or_zero(task.resources)
                 self.request_allocation()
         self.send(framework, {"type": "UPDATE", "update": {"status": status}})
 
@@ -677,7 +678,7 @@ class Master:
         if agent is not None:
             executor = agent.executors.pop((framework_id, executor_id), None)
             if executor is not None:
-                agent.used = agent.used - executor.resources
+                agent.used = agent.used.subtract_or_zero(executor.resources)
                 self.request_allocation()
         framework = self.frameworks.get(framework_id)
         if framework is None:
@@ -787,7 +788,7 @@ class Master:
                 "address": {"hostname": agent.hostname, "ip": ip, "port": int(port)},
                 "path": "/slave(1)",
             },
-            "resources": resources.to_json("*", role if multi_role else None),
+            "resources": p.resources_to_json(resources, "*", role if multi_role else None),
             "attributes": list(agent.info.get("attributes", [])),
             "executor_ids": [value(k[1]) for k in agent.executors if k[0] == framework.framework_id],
         }
@@ -809,7 +810,7 @@ class Master:
         self._cancel(offer.timer)
         agent = self.agents.get(offer.agent_id)
         if agent is not None:
-            agent.offered = agent.offered - offer.resources
+            agent.offered = agent.offered.subtract_or_zero(offer.resources)
         framework = self.frameworks.get(offer.framework_id)
         if framework is not None:
             framework.offers.discard(offer_id)
@@ -829,7 +830,7 @@ class Master:
         if math.isnan(refuse):
             refuse = p.DEFAULT_REFUSE_SECONDS
         refuse = min(refuse, p.MAX_REFUSE_SECONDS)
-        if refuse <= 0 or resources.empty():
+        if refuse <= 0 or resources.is_empty():
             return
         existing = framework.filters.get(agent_id)
         expires = time.monotonic() + refuse
@@ -969,9 +970,8 @@ class Master:
 
     @staticmethod
     def _gpu_error(resources: list[dict[str, Any]]) -> str | None:
-        gpus = Resources.from_json(resources)
-        milli = dict(gpus.scalars).get("gpus", 0)
-        if milli % p.SCALE != 0:
+        gpus = p.resources_from_json(resources).scalar_milli("gpus")
+        if gpus % to_milli(1) != 0:
             return "Invalid 'gpus' resource: The 'gpus' resource must be an unsigned integer"
         return None
 
@@ -1020,7 +1020,7 @@ class Master:
             executor = task.get("executor")
             if error is None and ("executor" in task) == ("command" in task):
                 error = "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
-            total = Resources.from_json(task.get("resources", []))
+            total = p.resources_from_json(task.get("resources", []))
             new_executor = False
             if error is None and executor is not None:
                 executor.setdefault("framework_id", value(framework.framework_id))
@@ -1032,26 +1032,26 @@ class Master:
                 key = (framework.framework_id, id_of(executor, "executor_id") or "")
                 if error is None and key not in agent.executors:
                     new_executor = True
-                    total = total + Resources.from_json(executor.get("resources", []))
+                    total = total + p.resources_from_json(executor.get("resources", []))
             if error is None and not remaining.contains(total):
                 error = (
-                    f"Total resources {total.describe()} required by task and its executor is more than "
-                    f"available {remaining.describe()}"
+                    f"Total resources {p.describe_resources(total)} required by task and its executor is "
+                    f"more than available {p.describe_resources(remaining)}"
                 )
             if error is not None:
                 self._task_error(framework, task, error, "REASON_TASK_INVALID")
                 continue
-            remaining = remaining - total
+            remaining = remaining.subtract_or_zero(total)
             task_id = id_of(task, "task_id") or ""
             pending.add(task_id)
             executor_id = id_of(executor, "executor_id") if executor is not None else None
             if executor is not None and new_executor:
-                executor_resources = Resources.from_json(executor.get("resources", []))
+                executor_resources = p.resources_from_json(executor.get("resources", []))
                 agent.executors[(framework.framework_id, executor_id or "")] = ExecutorRecord(
                     executor, framework.framework_id, agent.agent_id, executor_resources
                 )
                 agent.used = agent.used + executor_resources
-            task_resources = Resources.from_json(task.get("resources", []))
+            task_resources = p.resources_from_json(task.get("resources", []))
             record = TaskRecord(task, framework.framework_id, agent.agent_id, executor_id, task_resources)
             framework.tasks[task_id] = record
             agent.used = agent.used + task_resources
@@ -1115,7 +1115,7 @@ class Master:
                     f"'{executor_id}'"
                 )
                 break
-        executor_resources = Resources.from_json(executor.get("resources", []))
+        executor_resources = p.resources_from_json(executor.get("resources", []))
         if error is None:
             if executor_resources.scalar("cpus") < p.MIN_CPUS:
                 error = f"Executor '{executor_id}' uses less CPUs than the minimum required ({p.MIN_CPUS})"
@@ -1126,20 +1126,20 @@ class Master:
         key = (framework.framework_id, executor_id)
         total = Resources()
         for task in tasks:
-            total = total + Resources.from_json(task.get("resources", []))
+            total = total + p.resources_from_json(task.get("resources", []))
         new_executor = key not in agent.executors
         if new_executor:
             total = total + executor_resources
         if error is None and not remaining.contains(total):
             error = (
-                f"Total resources {total.describe()} required by task group and its executor are more than "
-                f"available {remaining.describe()}"
+                f"Total resources {p.describe_resources(total)} required by task group and its executor "
+                f"are more than available {p.describe_resources(remaining)}"
             )
         if error is not None:
             for task in tasks:
                 self._task_error(framework, task, error, reason)
             return remaining
-        remaining = remaining - total
+        remaining = remaining.subtract_or_zero(total)
         if new_executor:
             agent.executors[key] = ExecutorRecord(
                 executor, framework.framework_id, agent.agent_id, executor_resources
@@ -1147,7 +1147,7 @@ class Master:
             agent.used = agent.used + executor_resources
         for task in tasks:
             task_id = id_of(task, "task_id") or ""
-            resources = Resources.from_json(task.get("resources", []))
+            resources = p.resources_from_json(task.get("resources", []))
             framework.tasks[task_id] = TaskRecord(
                 task, framework.framework_id, agent.agent_id, executor_id, resources
             )
@@ -1298,7 +1298,7 @@ class Master:
                 "slave_id": task.agent_id,
                 "agent_id": task.agent_id,
                 "state": task.state,
-                "resources": task.resources.to_state(),
+                "resources": p.resources_to_state(task.resources),
                 "statuses": statuses,
             }
 
@@ -1323,15 +1323,15 @@ class Master:
                 "recovered": f.recovered,
                 "registered_time": f.registered_time,
                 "unregistered_time": f.unregistered_time or 0,
-                "used_resources": used.to_state(),
-                "offered_resources": offered.to_state(),
+                "used_resources": p.resources_to_state(used),
+                "offered_resources": p.resources_to_state(offered),
                 "tasks": [task_json(t) for t in f.tasks.values()],
                 "completed_tasks": [task_json(t) for t in f.completed_tasks],
                 "offers": [
                     {
                         "id": o,
                         "agent_id": self.offers[o].agent_id,
-                        "resources": self.offers[o].resources.to_state(),
+                        "resources": p.resources_to_state(self.offers[o].resources),
                     }
                     for o in sorted(f.offers)
                 ],
@@ -1352,9 +1352,9 @@ class Master:
                     "pid": f"slave(1)@{ip}:{port}",
                     "hostname": agent.hostname,
                     "port": int(port),
-                    "resources": agent.total.to_state(),
-                    "used_resources": agent.used.to_state(),
-                    "offered_resources": agent.offered.to_state(),
+                    "resources": p.resources_to_state(agent.total),
+                    "used_resources": p.resources_to_state(agent.used),
+                    "offered_resources": p.resources_to_state(agent.offered),
                     "attributes": agent.info.get("attributes", []),
                     "active": True,
                     "registered_time": agent.registered_time,

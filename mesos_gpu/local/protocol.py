@@ -1,5 +1,5 @@
 """Mesos v1 wire helpers shared by the local master and agents: RecordIO framing, ids, Duration text,
-error texts, unreserved-resource arithmetic, and a protobuf-JSON converter for the v1 messages
+error texts, the wire forms of unreserved resources, and a protobuf-JSON converter for the v1 messages
 (`convert(obj, "scheduler.Call")` parses like Mesos: unknown keys ignored, required fields enforced).
 """
 
@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from mesos_gpu.resources import Resources, to_milli
 
 MESOS_VERSION = "1.11.0"
 DEFAULT_HEARTBEAT_INTERVAL = 15.0
@@ -225,192 +227,106 @@ def decode_bytes(text: str) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Resources: unreserved resources (role "*") with Mesos' fixed-point scalars (3 decimals)
+# Resources on the wire: the local master's JSON, /state and text forms of unreserved resources (role
+# "*"), over the pure value type mesos_gpu.resources.Resources (fixed-point scalars, 3 decimals).
 
-SCALE = 1000
+_MILLI = to_milli(1)
 _NAME_ORDER = {"cpus": 0, "mem": 1, "gpus": 2, "disk": 3, "ports": 4}
 
 
-def _merge(ranges: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
-    merged: list[list[int]] = []
-    for begin, end in sorted(ranges):
-        if merged and begin <= merged[-1][1] + 1:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([begin, end])
-    return tuple((b, e) for b, e in merged)
-
-
-def _subtract_ranges(
-    have: tuple[tuple[int, int], ...], take: tuple[tuple[int, int], ...]
-) -> tuple[tuple[int, int], ...]:
-    result = list(have)
-    for t_begin, t_end in take:
-        next_result = []
-        for begin, end in result:
-            if t_end < begin or t_begin > end:
-                next_result.append((begin, end))
+def resources_from_json(items: Any) -> Resources:
+    """Unreserved Resources from a converted JSON list of Resource, leniently: roles are ignored, malformed
+    items (and negative ranges) skipped, a name's scalars summed (zero or negative totals dropped)."""
+    scalars: dict[str, int] = {}
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    sets: dict[str, set[str]] = {}
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            continue
+        name = item["name"]
+        kind = item.get("type", "SCALAR")
+        if kind == "SCALAR" and isinstance(item.get("scalar"), dict):
+            try:
+                amount = float(item["scalar"].get("value", 0))
+            except (TypeError, ValueError):
                 continue
-            if begin < t_begin:
-                next_result.append((begin, t_begin - 1))
-            if t_end < end:
-                next_result.append((t_end + 1, end))
-        result = next_result
-    return _merge(result)
+            if math.isfinite(amount * _MILLI):  # huge values overflow to inf: malformed, skipped
+                scalars[name] = scalars.get(name, 0) + round(amount * _MILLI)
+        elif kind == "RANGES" and isinstance(item.get("ranges"), dict):
+            for rng in item["ranges"].get("range", []) or []:
+                try:
+                    begin, end = int(rng["begin"]), int(rng["end"])
+                except (KeyError, TypeError, ValueError):
+                    continue
+                if 0 <= begin <= end:
+                    ranges.setdefault(name, []).append((begin, end))
+        elif kind == "SET" and isinstance(item.get("set"), dict):
+            sets.setdefault(name, set()).update(str(x) for x in item["set"].get("item", []) or [])
+    return Resources({k: v for k, v in scalars.items() if v > 0}, ranges, sets)
 
 
-def _ranges_contain(have: tuple[tuple[int, int], ...], want: tuple[tuple[int, int], ...]) -> bool:
-    return all(any(b <= w_begin and w_end <= e for b, e in have) for w_begin, w_end in want)
+def _ordered_names(resources: Resources) -> list[str]:
+    """Names in the order a Mesos agent lists them (cpus, mem, gpus, disk, ports, then by name)."""
+    return sorted(resources.names(), key=lambda n: (_NAME_ORDER.get(n, 99), n))
 
 
-def format_scalar(milli: int) -> str:
-    text = f"{milli / SCALE:.3f}".rstrip("0").rstrip(".")
+def _format_scalar(milli: int) -> str:
+    text = f"{milli / _MILLI:.3f}".rstrip("0").rstrip(".")
     return text or "0"
 
 
-@dataclass(frozen=True)
-class Resources:
-    """A value type for unreserved resources: scalars in thousandths, ports-like ranges, sets."""
+def resources_to_json(
+    resources: Resources, role: str = "*", allocation_role: str | None = None
+) -> list[dict[str, Any]]:
+    """Resources in the pre-refinement format (`"role":"*"`, scalars as floats), optionally with
+    allocation_info; one item per name (a scalar wins over ranges, ranges over a set)."""
+    out: list[dict[str, Any]] = []
+    for name in _ordered_names(resources):
+        item: dict[str, Any]
+        if resources.scalar_milli(name):
+            item = {"name": name, "type": "SCALAR", "scalar": {"value": resources.scalar(name)}}
+        elif resources.ranges(name):
+            item = {
+                "name": name,
+                "type": "RANGES",
+                "ranges": {"range": [{"begin": b, "end": e} for b, e in resources.ranges(name)]},
+            }
+        else:
+            item = {"name": name, "type": "SET", "set": {"item": sorted(resources.set_items(name))}}
+        item["role"] = role
+        if allocation_role is not None:
+            item["allocation_info"] = {"role": allocation_role}
+        out.append(item)
+    return out
 
-    scalars: tuple[tuple[str, int], ...] = ()
-    ranges: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = ()
-    sets: tuple[tuple[str, frozenset[str]], ...] = ()
 
-    @staticmethod
-    def build(
-        scalars: dict[str, int] | None = None,
-        ranges: dict[str, tuple[tuple[int, int], ...]] | None = None,
-        sets: dict[str, frozenset[str]] | None = None,
-    ) -> Resources:
-        return Resources(
-            tuple(sorted((k, v) for k, v in (scalars or {}).items() if v > 0)),
-            tuple(sorted((k, _merge(v)) for k, v in (ranges or {}).items() if v)),
-            tuple(sorted((k, v) for k, v in (sets or {}).items() if v)),
-        )
+def resources_to_state(resources: Resources) -> dict[str, Any]:
+    """The flat form of /state (`{"cpus": 1.0, "ports": "[31000-32000]"}`)."""
+    state: dict[str, Any] = {"cpus": 0.0, "mem": 0.0, "disk": 0.0, "gpus": 0.0}
+    names = sorted(resources.names())
+    for name, milli in sorted(resources.scalars_milli().items()):
+        state[name] = milli / _MILLI
+    for name in names:
+        if resources.ranges(name):
+            state[name] = "[" + ", ".join(f"{b}-{e}" for b, e in resources.ranges(name)) + "]"
+    for name in names:
+        if resources.set_items(name):
+            state[name] = "{" + ", ".join(sorted(resources.set_items(name))) + "}"
+    return state
 
-    @staticmethod
-    def from_json(items: Any) -> Resources:
-        """Parse a JSON list of Resource (already converted; malformed items are skipped)."""
-        scalars: dict[str, int] = {}
-        ranges: dict[str, list[tuple[int, int]]] = {}
-        sets: dict[str, set[str]] = {}
-        for item in items if isinstance(items, list) else []:
-            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-                continue
-            name = item["name"]
-            kind = item.get("type", "SCALAR")
-            if kind == "SCALAR" and isinstance(item.get("scalar"), dict):
-                try:
-                    amount = float(item["scalar"].get("value", 0))
-                except (TypeError, ValueError):
-                    continue
-                if math.isfinite(amount):
-                    scalars[name] = scalars.get(name, 0) + round(amount * SCALE)
-            elif kind == "RANGES" and isinstance(item.get("ranges"), dict):
-                for rng in item["ranges"].get("range", []) or []:
-                    try:
-                        begin, end = int(rng["begin"]), int(rng["end"])
-                    except (KeyError, TypeError, ValueError):
-                        continue
-                    if begin <= end:
-                        ranges.setdefault(name, []).append((begin, end))
-            elif kind == "SET" and isinstance(item.get("set"), dict):
-                sets.setdefault(name, set()).update(str(x) for x in item["set"].get("item", []) or [])
-        return Resources.build(
-            scalars, {k: tuple(v) for k, v in ranges.items()}, {k: frozenset(v) for k, v in sets.items()}
-        )
 
-    def scalar(self, name: str) -> float:
-        return dict(self.scalars).get(name, 0) / SCALE
-
-    def names(self) -> list[str]:
-        names = {n for n, _ in self.scalars} | {n for n, _ in self.ranges} | {n for n, _ in self.sets}
-        return sorted(names, key=lambda n: (_NAME_ORDER.get(n, 99), n))
-
-    def empty(self) -> bool:
-        return not self.scalars and not self.ranges and not self.sets
-
-    def __add__(self, other: Resources) -> Resources:
-        scalars = dict(self.scalars)
-        for k, v in other.scalars:
-            scalars[k] = scalars.get(k, 0) + v
-        ranges = dict(self.ranges)
-        for k, r in other.ranges:
-            ranges[k] = _merge(ranges.get(k, ()) + r)
-        sets = dict(self.sets)
-        for k, s in other.sets:
-            sets[k] = sets.get(k, frozenset()) | s
-        return Resources.build(scalars, ranges, sets)
-
-    def __sub__(self, other: Resources) -> Resources:
-        """Difference, clamped at zero (subtracting what is not there leaves nothing negative)."""
-        scalars = dict(self.scalars)
-        for k, v in other.scalars:
-            scalars[k] = max(0, scalars.get(k, 0) - v)
-        ranges = dict(self.ranges)
-        for k, r in other.ranges:
-            ranges[k] = _subtract_ranges(ranges.get(k, ()), r)
-        sets = dict(self.sets)
-        for k, s in other.sets:
-            sets[k] = sets.get(k, frozenset()) - s
-        return Resources.build(scalars, ranges, sets)
-
-    def contains(self, other: Resources) -> bool:
-        mine = dict(self.scalars)
-        if any(mine.get(k, 0) < v for k, v in other.scalars):
-            return False
-        my_ranges = dict(self.ranges)
-        if any(not _ranges_contain(my_ranges.get(k, ()), r) for k, r in other.ranges):
-            return False
-        my_sets = dict(self.sets)
-        return all(s <= my_sets.get(k, frozenset()) for k, s in other.sets)
-
-    def to_json(self, role: str = "*", allocation_role: str | None = None) -> list[dict[str, Any]]:
-        """Resources in the pre-refinement format (`"role":"*"`), optionally with allocation_info."""
-        scalars, ranges, sets = dict(self.scalars), dict(self.ranges), dict(self.sets)
-        out: list[dict[str, Any]] = []
-        for name in self.names():
-            item: dict[str, Any]
-            if name in scalars:
-                item = {"name": name, "type": "SCALAR", "scalar": {"value": scalars[name] / SCALE}}
-            elif name in ranges:
-                item = {
-                    "name": name,
-                    "type": "RANGES",
-                    "ranges": {"range": [{"begin": b, "end": e} for b, e in ranges[name]]},
-                }
-            else:
-                item = {"name": name, "type": "SET", "set": {"item": sorted(sets[name])}}
-            item["role"] = role
-            if allocation_role is not None:
-                item["allocation_info"] = {"role": allocation_role}
-            out.append(item)
-        return out
-
-    def to_state(self) -> dict[str, Any]:
-        """The flat form of /state (`{"cpus": 1.0, "ports": "[31000-32000]"}`)."""
-        state: dict[str, Any] = {"cpus": 0.0, "mem": 0.0, "disk": 0.0, "gpus": 0.0}
-        for name, milli in self.scalars:
-            state[name] = milli / SCALE
-        for name, rngs in self.ranges:
-            state[name] = "[" + ", ".join(f"{b}-{e}" for b, e in rngs) + "]"
-        for name, items in self.sets:
-            state[name] = "{" + ", ".join(sorted(items)) + "}"
-        return state
-
-    def describe(self, allocation_role: str | None = "*") -> str:
-        """Mesos' `stringify(Resources)`, e.g. `cpus(allocated: *):1; mem(allocated: *):32`."""
-        scalars, ranges, sets = dict(self.scalars), dict(self.ranges), dict(self.sets)
-        parts = []
-        for name in self.names():
-            label = name if allocation_role is None else f"{name}(allocated: {allocation_role})"
-            if name in scalars:
-                parts.append(f"{label}:{format_scalar(scalars[name])}")
-            elif name in ranges:
-                parts.append(f"{label}:[" + ", ".join(f"{b}-{e}" for b, e in ranges[name]) + "]")
-            else:
-                parts.append(f"{label}:{{" + ", ".join(sorted(sets[name])) + "}")
-        return "; ".join(parts)
+def describe_resources(resources: Resources, allocation_role: str | None = "*") -> str:
+    """Mesos' `stringify(Resources)`, e.g. `cpus(allocated: *):1; mem(allocated: *):32`."""
+    parts = []
+    for name in _ordered_names(resources):
+        label = name if allocation_role is None else f"{name}(allocated: {allocation_role})"
+        if resources.scalar_milli(name):
+            parts.append(f"{label}:{_format_scalar(resources.scalar_milli(name))}")
+        elif resources.ranges(name):
+            parts.append(f"{label}:[" + ", ".join(f"{b}-{e}" for b, e in resources.ranges(name)) + "]")
+        else:
+            parts.append(f"{label}:{{" + ", ".join(sorted(resources.set_items(name))) + "}")
+    return "; ".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,13 +1,16 @@
-"""protocol.py: RecordIO framing, Mesos Duration text, fixed-point resources and the protobuf-JSON
+"""protocol.py: RecordIO framing, Mesos Duration text, the wire forms of resources and the protobuf-JSON
 converter (tables and Hypothesis properties)."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mesos_gpu.local import protocol as p
+from mesos_gpu.resources import Resources
 
 
 @pytest.mark.parametrize(
@@ -47,49 +50,59 @@ def test_recordio_survives_any_split(events, cuts):
     assert out == events
 
 
-scalars = st.integers(0, 10**6)
-resources = st.builds(
-    lambda c, m, g, lo, width: p.Resources.build(
-        {"cpus": c, "mem": m, "gpus": g}, {"ports": ((lo, lo + width),)}
-    ),
-    scalars,
-    scalars,
-    st.integers(0, 8000),
-    st.integers(30000, 31000),
-    st.integers(0, 500),
-)
-
-
-@given(resources, resources)
-def test_resources_add_then_subtract_is_identity(a, b):
-    assert ((a + b) - b).scalars == a.scalars  # scalars add up; ranges are sets (overlaps merge)
-    assert (a + b).contains(a) and (a + b).contains(b)
-    assert a.contains(a - b)
-
-
-def test_resources_fixed_point_does_not_drift():
-    total = p.Resources()
-    step = p.Resources.from_json([{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}])
+def test_resources_from_json_is_lenient_and_fixed_point():
+    total = Resources()
+    step = p.resources_from_json([{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}])
     for _ in range(10000):
         total = total + step
     assert total.scalar("cpus") == 1000.0
     for _ in range(10000):
-        total = total - step
-    assert total.empty()
+        total = total.subtract_or_zero(step)
+    assert total.is_empty()
+    parsed = p.resources_from_json(
+        [
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": 2}, "role": "gpu"},  # roles ignored
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": "x"}},  # malformed: skipped
+            {"name": "mem", "type": "SCALAR", "scalar": {"value": float("nan")}},
+            {"name": "disk", "type": "SCALAR", "scalar": {"value": -1}},  # negative total: dropped
+            {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 5, "end": 1}, {"begin": 7}]}},
+            {"name": "zones", "type": "SET", "set": {"item": ["b", "a"]}},
+            {"type": "SCALAR"},
+            "junk",
+        ]
+    )
+    assert parsed == Resources({"cpus": 2000}, sets={"zones": ["a", "b"]})
+    assert p.resources_from_json(None) == Resources()
 
 
 def test_resources_json_and_description():
-    res = p.Resources.from_json(
+    res = p.resources_from_json(
         [
-            {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.5}, "role": "*"},
             {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 31002}]}},
+            {"name": "disk", "type": "SCALAR", "scalar": {"value": 10}},
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.5}, "role": "*"},
         ]
     )
-    assert res.describe() == "cpus(allocated: *):1.5; ports(allocated: *):[31000-31002]"
-    assert res.to_json()[0] == {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.5}, "role": "*"}
-    assert (res - p.Resources.build({}, {"ports": ((31001, 31001),)})).to_state()[
-        "ports"
-    ] == "[31000-31000, 31002-31002]"
+    assert p.describe_resources(res) == (
+        "cpus(allocated: *):1.5; disk(allocated: *):10; ports(allocated: *):[31000-31002]"
+    )
+    assert p.describe_resources(res, None) == "cpus:1.5; disk:10; ports:[31000-31002]"
+    assert [item["name"] for item in p.resources_to_json(res)] == ["cpus", "disk", "ports"]
+    assert p.resources_to_json(res)[0] == {
+        "name": "cpus", "type": "SCALAR", "scalar": {"value": 1.5}, "role": "*"
+    }
+    assert json.dumps(p.resources_to_json(res)[1]["scalar"]) == '{"value": 10.0}'  # floats, as Mesos writes
+    assert p.resources_to_json(res, "*", "eng")[1] == {
+        "name": "disk",
+        "type": "SCALAR",
+        "scalar": {"value": 10.0},
+        "role": "*",
+        "allocation_info": {"role": "eng"},
+    }
+    state = p.resources_to_state(res.subtract_or_zero(Resources.from_ports([31001])))
+    ports = "[31000-31000, 31002-31002]"
+    assert state == {"cpus": 1.5, "mem": 0.0, "disk": 10.0, "gpus": 0.0, "ports": ports}
+    assert list(state) == ["cpus", "mem", "disk", "gpus", "ports"]
 
 
 def test_convert_like_mesos():

@@ -37,9 +37,11 @@ def _scalar(offer: Any, name: str) -> float:
 class LaunchingScheduler(pymesos.Scheduler):
     """Launches `total` trivial command tasks, `per_offer` at a time, and times each to RUNNING."""
 
-    def __init__(self, total: int, per_offer: int) -> None:
+    def __init__(self, total: int, per_offer: int, one_at_a_time: bool = False) -> None:
         self.total = total
         self.per_offer = per_offer
+        # Latency phase: launch the next task only once the previous one is RUNNING (an idle cluster).
+        self.one_at_a_time = one_at_a_time
         self.next_index = 0
         self.accepted_at: dict[str, float] = {}
         self.running_at: dict[str, float] = {}
@@ -51,6 +53,8 @@ class LaunchingScheduler(pymesos.Scheduler):
             for offer in offers:
                 fits = min(round(_scalar(offer, "cpus") / 0.01), int(_scalar(offer, "mem")))
                 count = min(self.per_offer, self.total - self.next_index, fits)
+                if self.one_at_a_time and len(self.accepted_at) > len(self.running_at):
+                    count = 0
                 if count <= 0:
                     driver.declineOffer(offer["id"], {"refuse_seconds": 0.5})
                     continue
@@ -85,6 +89,8 @@ class LaunchingScheduler(pymesos.Scheduler):
             self.running_at[task_id] = time.perf_counter()
             if len(self.running_at) >= self.total:
                 self.done.set()
+            elif self.one_at_a_time:
+                driver.reviveOffers()  # the declined offers come back at once for the next launch
         elif state in ("TASK_FAILED", "TASK_ERROR", "TASK_LOST"):
             self.errors.append(f"{task_id}: {state} {status.get('message', '')}")
 
@@ -132,8 +138,8 @@ def cluster_process(agents: int) -> Iterator[str]:
                 process.stdout.close()
 
 
-def run_phase(address: str, total: int, per_offer: int) -> LaunchingScheduler:
-    scheduler = LaunchingScheduler(total, per_offer)
+def run_phase(address: str, total: int, per_offer: int, one_at_a_time: bool = False) -> LaunchingScheduler:
+    scheduler = LaunchingScheduler(total, per_offer, one_at_a_time)
     framework = {"user": "bench", "name": f"launch-benchmark-{per_offer}", "failover_timeout": 0.0}
     driver = pymesos.MesosSchedulerDriver(scheduler, framework, address)
     driver.start()
@@ -158,7 +164,7 @@ def run(total: int, per_offer: int, agents: int, sequential: int) -> dict[str, f
     latency of a launch on an otherwise idle cluster)."""
     with cluster_process(agents) as address:
         loaded = run_phase(address, total, per_offer)
-        single = run_phase(address, sequential, 1) if sequential else None
+        single = run_phase(address, sequential, 1, one_at_a_time=True) if sequential else None
     start = min(loaded.accepted_at.values())
     end = max(loaded.running_at.values())
     under_load = latencies_ms(loaded)

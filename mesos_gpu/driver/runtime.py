@@ -252,8 +252,14 @@ class SchedulerRuntime:
     def _stop_driver(self) -> None:
         driver, self._driver = self._driver, None
         if driver is not None:
+            # pymesos's zk:// master detector stops its kazoo client but never closes it: close it
+            # here, or every driver restart (watchdog, failover) would leak a client and its sockets.
+            detector = getattr(driver, "detector", None)
             driver.stop(failover=True)
             driver.join()
+            client = getattr(detector, "zk", None)
+            if client is not None:
+                client.close()
 
     def _restart_driver(self, why: str) -> None:
         log.warning("restarting the Mesos driver: %s", why)

@@ -481,25 +481,13 @@ class Agent:
             )
             return None
         command = info.get("command", {})
-        argv, executable = command_argv(command)
-        env = self._base_env(framework_id, pod.executor_id if pod else task_id, sandbox)
-        env.update(visible_devices_env(gpus, real=not self.gpus.simulated))
-        env.update(command_environment(command))
-        image, warnings = self._image_and_warnings(info.get("container"), gpus)
-        runner, warnings = self._choose_runner(image, warnings, sandbox)
-        spec = LaunchSpec(
-            argv=argv,
-            executable=executable,
-            env=env,
-            cwd=sandbox.directory,
-            stdout=sandbox.stdout,
-            stderr=sandbox.stderr,
-            image=image if runner is not self._runner else None,
-            gpus=gpus,
+        spec, runner, warnings = self._launch_spec(
+            info,
+            gpus,
+            sandbox,
+            self._base_env(framework_id, pod.executor_id if pod else task_id, sandbox),
             name=f"mesos-{container_id}-{task_id}" if pod else f"mesos-{container_id}",
             task_id=task_id,
-            cpus=scalar_resource(info.get("resources", []), "cpus") or None,
-            mem_mb=scalar_resource(info.get("resources", []), "mem") or None,
         )
         framework = self.frameworks.get(framework_id, {})
 
@@ -706,24 +694,9 @@ class Agent:
         executor.queued.append(queued)
         self.executors[(framework_id, executor_id)] = executor
         command = info.get("command", {})
-        argv, executable = command_argv(command)
         env = self._base_env(framework_id, executor_id, sandbox)
         env.update(self._executor_env(framework_id, info))
-        env.update(visible_devices_env(sorted(gpus), real=not self.gpus.simulated))
-        env.update(command_environment(command))
-        image, warnings = self._image_and_warnings(info.get("container"), gpus)
-        runner, warnings = self._choose_runner(image, warnings, sandbox)
-        spec = LaunchSpec(
-            argv=argv,
-            executable=executable,
-            env=env,
-            cwd=sandbox.directory,
-            stdout=sandbox.stdout,
-            stderr=sandbox.stderr,
-            image=image if runner is not self._runner else None,
-            gpus=sorted(gpus),
-            name=f"mesos-{container_id}",
-        )
+        spec, runner, _ = self._launch_spec(info, sorted(gpus), sandbox, env, name=f"mesos-{container_id}")
 
         def launch() -> None:
             try:
@@ -1078,6 +1051,42 @@ class Agent:
         self.tasks.pop((task.framework_id, task.task_id), None)
 
     # ---------------------------------------------------------------- images and runners
+
+    def _launch_spec(
+        self,
+        info: dict[str, Any],
+        gpus: list[int],
+        sandbox: Sandbox,
+        env: dict[str, str],
+        *,
+        name: str,
+        task_id: str | None = None,
+    ) -> tuple[LaunchSpec, Runner, list[str]]:
+        """How to start a task's or executor's process (`info` is its TaskInfo or ExecutorInfo): its
+        command, `env` plus the GPU and command environment, the runner (host or Docker) and the
+        warnings for its status. A task's own cpus/mem limits apply to its container."""
+        command = info.get("command", {})
+        argv, executable = command_argv(command)
+        env.update(visible_devices_env(gpus, real=not self.gpus.simulated))
+        env.update(command_environment(command))
+        image, warnings = self._image_and_warnings(info.get("container"), gpus)
+        runner, warnings = self._choose_runner(image, warnings, sandbox)
+        resources = info.get("resources", []) if task_id is not None else []
+        spec = LaunchSpec(
+            argv=argv,
+            executable=executable,
+            env=env,
+            cwd=sandbox.directory,
+            stdout=sandbox.stdout,
+            stderr=sandbox.stderr,
+            image=image if runner is not self._runner else None,
+            gpus=gpus,
+            name=name,
+            task_id=task_id,
+            cpus=scalar_resource(resources, "cpus") or None,
+            mem_mb=scalar_resource(resources, "mem") or None,
+        )
+        return spec, runner, warnings
 
     def _image_and_warnings(
         self, container: dict[str, Any] | None, gpus: list[int]

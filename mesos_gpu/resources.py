@@ -27,6 +27,7 @@ __all__ = [
     "ranges_contains",
     "ranges_count",
     "ranges_subtract",
+    "take_lowest",
     "take_ports",
     "to_milli",
 ]
@@ -143,10 +144,31 @@ def take_ports(ranges: Sequence[Range], count: int) -> tuple[int, ...]:
     return tuple(taken)
 
 
+def take_lowest(ranges: Sequence[Range], count: int) -> tuple[tuple[int, ...], tuple[Range, ...]]:
+    """`take_ports(ranges, count)` and what is left of `ranges` without them, in one pass: the planner's
+    debit of a task's ports (the lowest numbers always come off the front of the normalised ranges)."""
+    if count <= 0:
+        if count < 0:
+            raise ResourcesError(f"cannot take {count} ports")
+        return (), tuple(ranges)
+    taken: list[int] = []
+    for position, (begin, end) in enumerate(ranges):
+        want = count - len(taken)
+        if end - begin + 1 > want:
+            taken.extend(range(begin, begin + want))
+            return tuple(taken), ((begin + want, end), *ranges[position + 1:])
+        taken.extend(range(begin, end + 1))
+        if len(taken) == count:
+            return tuple(taken), tuple(ranges[position + 1:])
+    raise ResourcesError(f"{count} ports wanted, only {len(taken)} available")
+
+
 def _ports_to_ranges(ports: Iterable[int]) -> tuple[Range, ...]:
     ordered = sorted(ports)
     if not ordered:
         return ()
+    if len(ordered) == 1 and type(ordered[0]) is int and ordered[0] >= 0:
+        return ((ordered[0], ordered[0]),)    # the planner's common case: one port
     if ordered[0] < 0 or not all(type(port) is int for port in ordered):
         raise ResourcesError(f"ports must be non-negative integers, got {ordered!r}")
     out: list[Range] = []
@@ -328,9 +350,25 @@ class Resources:
     ) -> dict[tuple[str, str | None], Resources]:
         """Split a Mesos `Resource` JSON list by `(role, allocation_role)`."""
         parts: dict[tuple[str, str | None], _Parts] = {}
+        last_role: object = None
+        last_allocation: str | None = None
+        scalars: dict[str, int] = {}
+        ranges: dict[str, list[Range]] = {}
+        sets: dict[str, set[str]] = {}
         for entry in resources:
-            key = (_role_of(entry), _allocation_role_of(entry))
-            scalars, ranges, sets = parts.setdefault(key, ({}, {}, {}))
+            # `_role_of` / `_allocation_role_of`, inlined for the common entry (no reservations, no
+            # allocation info): every offer of an OFFERS event goes through here.
+            if "reservations" in entry or "allocation_info" in entry:
+                role, allocation = _role_of(entry), _allocation_role_of(entry)
+            else:
+                role = entry.get("role", _UNRESERVED)
+                if not isinstance(role, str) or not role:
+                    role = _UNRESERVED
+                allocation = None
+            if role != last_role or allocation != last_allocation:
+                key = (role, allocation)
+                scalars, ranges, sets = parts.get(key) or parts.setdefault(key, ({}, {}, {}))
+                last_role, last_allocation = role, allocation
             name = entry.get("name")
             if not isinstance(name, str) or not name:
                 raise ResourcesError(f"resource without a name: {dict(entry)!r}")
@@ -339,7 +377,8 @@ class Resources:
                 value = (entry.get("scalar") or {}).get("value")
                 if value is None:
                     raise ResourcesError(f"SCALAR resource {name!r} without scalar.value")
-                scalars[name] = scalars.get(name, 0) + to_milli(value)
+                milli = value * _SCALE if type(value) is int and value >= 0 else to_milli(value)
+                scalars[name] = scalars[name] + milli if name in scalars else milli
             elif kind == "RANGES":
                 for item in (entry.get("ranges") or {}).get("range", []):
                     ranges.setdefault(name, []).append((int(item["begin"]), int(item["end"])))
@@ -347,8 +386,14 @@ class Resources:
                 sets.setdefault(name, set()).update((entry.get("set") or {}).get("item", []))
             else:
                 raise ResourcesError(f"resource {name!r} has unsupported type {kind!r}")
+        # Scalars are already valid thousandths (to_milli checked them); ranges are normalised here.
         return {
-            key: cls(scalars, ranges, sets, role=key[0], allocation_role=key[1])
+            key: cls._make(
+                {name: milli for name, milli in scalars.items() if milli},
+                {name: r for name, raw in ranges.items() if (r := _normalise(raw))},
+                {name: items for name, raw in sets.items() if (items := frozenset(raw))},
+                key[0], key[1],
+            )
             for key, (scalars, ranges, sets) in parts.items()
         }
 
@@ -422,6 +467,10 @@ class Resources:
     def set_items(self, name: str) -> frozenset[str]:
         """The items of the SET resource `name` (empty when absent)."""
         return self._sets.get(name, frozenset())
+
+    def range_map(self) -> dict[str, tuple[Range, ...]]:
+        """A copy of every range resource by name (normalised)."""
+        return dict(self._ranges)
 
     def names(self) -> frozenset[str]:
         """The names present (with a non-zero scalar, a non-empty range or set)."""

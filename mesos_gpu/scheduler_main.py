@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mesos_gpu import gcpolicy
 from mesos_gpu.config import SchedulerSettings, parse_zk_url
 from mesos_gpu.driver.runtime import DriverFactory, FrameworkOptions, SchedulerRuntime
 from mesos_gpu.errors import ValidationError
@@ -172,6 +173,7 @@ def run(settings: SchedulerSettings, wait: Callable[[threading.Event], None] | N
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     process = SchedulerProcess(settings).start()
+    gcpolicy.configure(os.environ)      # after start: what it loaded is frozen out of collections
     print(f"mesos-gpu scheduler {settings.framework_name}: API {process.api_url}", flush=True)
     try:
         (wait or (lambda event: event.wait()))(stop)

@@ -59,10 +59,23 @@ def outcome_of(request: GangRequest, result: object) -> GangOutcome:
 def make_planner(policy: PlacementPolicy | None = None) -> Planner:
     """A `Planner` for `SchedulerState`: one placement cycle per OFFERS event, jobs in the order given."""
     planner = GangPlanner(policy)
+    # A job's demand depends on its spec only: built once and kept while the job waits (a cycle with
+    # 10,000 pending jobs would otherwise spend most of its time rebuilding them).
+    demands: dict[str, tuple[object, JobDemand]] = {}
+
+    def demand_of(request: GangRequest) -> JobDemand:
+        cached = demands.get(request.job_id)
+        if cached is not None and cached[0] is request.spec:
+            return cached[1]
+        demand = job_demand(request)
+        demands[request.job_id] = (request.spec, demand)
+        return demand
 
     def plan(requests: Sequence[GangRequest], offers: Sequence[Mapping[str, Any]]) -> list[GangOutcome]:
         cycle = planner.start(OfferView.from_mesos_offers(offers))
-        results = {request.job_id: cycle.place(job_demand(request)) for request in requests}
+        results = {request.job_id: cycle.place(demand_of(request)) for request in requests}
+        for job_id in demands.keys() - results.keys():
+            del demands[job_id]     # placed, killed or finished: no longer waiting
         return [outcome_of(request, results[request.job_id]) for request in requests]
 
     return plan

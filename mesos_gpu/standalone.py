@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import os
 import signal
 import threading
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, TextIO
 
+from mesos_gpu import gcpolicy
 from mesos_gpu.api.server import ApiServer
 from mesos_gpu.config import SchedulerSettings
 from mesos_gpu.driver.runtime import SchedulerRuntime
@@ -173,6 +175,7 @@ def run_standalone(local: Standalone, out: TextIO, stop: threading.Event | None 
     try:
         local.start()
         started = True
+        gcpolicy.configure(os.environ)
         assert local.cluster is not None and local.runtime is not None
         print(f"mesos-gpu local is running: API {local.api_url}", file=out)
         print(

@@ -273,6 +273,14 @@ class JobRecord:
     message: str = ""
     kill_requested: bool = False
     wait_reason: str = ""  # not persisted: recomputed at every offer cycle
+    _tasks: tuple[JobSpec, tuple[TaskSpec, ...]] | None = field(default=None, repr=False, compare=False)
+
+    def tasks(self) -> tuple[TaskSpec, ...]:
+        """`spec.tasks(id)`, expanded once per spec (every offer cycle asks for it again)."""
+        cached = self._tasks
+        if cached is None or cached[0] is not self.spec:
+            cached = self._tasks = (self.spec, self.spec.tasks(self.id))
+        return cached[1]
 
     def active_members(self) -> list[MemberRecord]:
         return [member for member in self.members.values() if member.is_active]
@@ -344,13 +352,13 @@ class SchedulerState:
     reconcile_pending: dict[str, str | None] = field(default_factory=dict)
     last_reconcile_at: float | None = None
 
-    _dirty: list[str] = field(default_factory=list, repr=False)
+    _dirty: dict[str, None] = field(default_factory=dict, repr=False)  # ordered set of job ids
     _actions: list[Command] = field(default_factory=list, repr=False)
 
     # ---------------------------------------------------------------------------------------- entry
     def handle(self, event: Event) -> list[Command]:
         """Apply one event; return the commands to carry out, persists first."""
-        self._dirty = []
+        self._dirty = {}
         self._actions = []
         match event:
             case Subscribed():
@@ -377,7 +385,7 @@ class SchedulerState:
 
     def ready_to_place(self, job: JobRecord, now: float) -> bool:
         """Whether the job should be placed at the next offers: waiting, nothing of it still active."""
-        if job.kill_requested or job.active_members():
+        if job.kill_requested or any(member.is_active for member in job.members.values()):
             return False
         if job.state is JobState.PENDING:
             return True
@@ -385,8 +393,7 @@ class SchedulerState:
 
     # ------------------------------------------------------------------------------------- helpers
     def _touch(self, job: JobRecord) -> None:
-        if job.id not in self._dirty:
-            self._dirty.append(job.id)
+        self._dirty[job.id] = None
 
     def _set_state(self, job: JobRecord, state: JobState, now: float, message: str | None = None) -> None:
         if job.state is not state:
@@ -492,7 +499,7 @@ class SchedulerState:
                 )
                 self.idle_filters = True
             return
-        requests = [GangRequest(job.id, job.spec, job.spec.tasks(job.id)) for job in ready]
+        requests = [GangRequest(job.id, job.spec, job.tasks()) for job in ready]
         outcomes = {outcome.job_id: outcome for outcome in self.planner(requests, offers)}
         per_agent: dict[str, tuple[set[str], list[JsonDict]]] = {}
         waiting = False

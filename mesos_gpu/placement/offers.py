@@ -72,18 +72,26 @@ class OfferView:
             grouped.setdefault(offer["agent_id"]["value"], []).append(offer)
         slots = []
         for agent_id, agent_offers in grouped.items():
-            pools: dict[tuple[str, str | None], Resources] = {}
-            for offer in agent_offers:
-                for key, part in Resources.from_mesos_by_role(offer.get("resources", ())).items():
-                    pools[key] = pools[key] + part if key in pools else part
-            keys = sorted(pools, key=lambda k: k[0] != "*")   # unreserved first
             first = agent_offers[0]
+            if len(agent_offers) == 1:
+                pools = Resources.from_mesos_by_role(first.get("resources", ()))
+            else:
+                pools = {}
+                for offer in agent_offers:
+                    for key, part in Resources.from_mesos_by_role(offer.get("resources", ())).items():
+                        pools[key] = pools[key] + part if key in pools else part
+            if len(pools) == 1:
+                available = next(iter(pools.values()))
+            else:
+                keys = sorted(pools, key=lambda k: k[0] != "*")   # unreserved first
+                available = pools[keys[0]] if keys else Resources()
+            attributes = first.get("attributes")
             slots.append(AgentSlot(
                 agent_id=agent_id,
                 hostname=first.get("hostname", ""),
-                available=pools[keys[0]] if keys else Resources(),
+                available=available,
                 offer_ids=tuple(offer["id"]["value"] for offer in agent_offers),
-                attributes=attributes_from_mesos(first.get("attributes", ())),
+                attributes=attributes_from_mesos(attributes) if attributes else _NO_ATTRIBUTES,
             ))
         # The same catalog tuple lets a GangPlanner keep its "can never fit" check across cycles.
         kept = catalog if isinstance(catalog, tuple) or catalog is None else tuple(catalog)

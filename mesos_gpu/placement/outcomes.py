@@ -1,7 +1,8 @@
 """Placement outcomes (pure): a `Plan`, or why not: `WaitReason` (not now), `NeverFits`, `InvalidDemand`.
 
 As in the Kubernetes coscheduling plugin, "does not fit now", "can never fit" and "error" are distinct.
-`AgentLaunch` is a named tuple: built thousands of times per cycle, it must be cheap.
+They are named tuples: one cycle builds thousands of them, so they must be cheap (a frozen dataclass
+costs five times as much to build). The `kind` field keeps outcomes of different classes unequal.
 """
 
 from __future__ import annotations
@@ -13,18 +14,29 @@ from mesos_gpu.placement.reasons import summarize
 from mesos_gpu.resources import Resources
 
 
-@dataclass(frozen=True)
-class TaskPlacement:
-    """One task on one agent with its exact resources, ports included (labelled like the offer)."""
+class TaskPlacement(NamedTuple):
+    """One task on one agent: its ports, and its exact resources (ports included, labelled like the
+    offer) as `resources`, built from `request` and `labels` only when asked for."""
 
     task_id: str
     job_id: str
     role: str
-    index: int
+    index: int  # type: ignore[assignment]  # the member's index; shadows tuple.index on purpose
     agent_id: str
     hostname: str
-    resources: Resources
     ports: tuple[int, ...]
+    request: Resources
+    labels: tuple[str, str | None] = ("*", None)
+
+    @property
+    def resources(self) -> Resources:
+        """What the task takes from the offer: its request plus its ports, with the offer's role and
+        allocation role."""
+        resources = self.request.plus_ports(self.ports)
+        role, allocation_role = self.labels
+        if resources.role != role or resources.allocation_role != allocation_role:
+            resources = resources.with_labels(role=role, allocation_role=allocation_role)
+        return resources
 
 
 class AgentLaunch(NamedTuple):
@@ -41,8 +53,7 @@ class AgentLaunch(NamedTuple):
         return Resources.sum(task.resources for task in self.tasks)
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """Every member of the job placed; one launch per agent used."""
 
     job_id: str
@@ -54,8 +65,7 @@ class Plan:
         return tuple(task for launch in self.launches for task in launch.tasks)
 
 
-@dataclass(frozen=True)
-class WaitReason:
+class WaitReason(NamedTuple):
     """The job does not fit in the offers at hand; nothing was held. `task_id` is the member that did
     not fit; `counts` give each agent's first failing reason."""
 
@@ -71,8 +81,7 @@ class WaitReason:
         return summarize(0, self.agents, self.counts)
 
 
-@dataclass(frozen=True)
-class NeverFits:
+class NeverFits(NamedTuple):
     """The job would not fit even on the whole, empty cluster (the catalog of agents)."""
 
     job_id: str
@@ -86,8 +95,7 @@ class NeverFits:
         return "can never fit: " + summarize(0, self.agents, self.counts)
 
 
-@dataclass(frozen=True)
-class InvalidDemand:
+class InvalidDemand(NamedTuple):
     """The demand itself is wrong (an error, not a wait): duplicate task ids, fractional GPUs, ..."""
 
     job_id: str

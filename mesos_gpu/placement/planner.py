@@ -44,6 +44,11 @@ def validate(job: JobDemand) -> str | None:
     """What is wrong with the demand itself, or None."""
     if not job.members:
         return f"job {job.job_id} has no member to place"
+    if len(job.members) == 1:
+        member = job.members[0]
+        if member.job_id != job.job_id:
+            return f"task {member.task_id} belongs to job {member.job_id}, not {job.job_id}"
+        return member.needs.problem
     seen: set[str] = set()
     for member in job.members:
         if member.job_id != job.job_id:
@@ -63,7 +68,8 @@ class _Gang:
         self.ledger = ledger
         self.stack = stack
         self.policy = policy
-        self._empty = JobContext(JobDemand("", ()), policy)
+        # The context of a lone task: nothing of its job is placed (shared, never changed).
+        self.empty = JobContext(JobDemand("", ()), policy)
 
     def place(self, job: JobDemand) -> tuple[list[tuple[TaskDemand, Debit]], TaskDemand | None,
                                              OrderedCounts]:
@@ -71,7 +77,7 @@ class _Gang:
         if len(job.members) == 1 and not job.running:
             # A lone task: nothing of its job is placed, so an empty context serves (and is not changed).
             member = job.members[0]
-            agent, counts = self.stack.select(member, self._empty)
+            agent, counts = self.stack.select(member, self.empty)
             if agent is None:
                 return [], member, counts
             return [(member, self.ledger.debit(agent, member.needs))], None, ()
@@ -108,7 +114,9 @@ class _CatalogCheck:
     def never_fits(self, job: JobDemand) -> NeverFits | None:
         key: tuple[object, ...] | None = None
         if not job.running:
-            key = tuple((m.needs, m.role) for m in job.members)
+            members = job.members
+            key = (members[0].needs, members[0].role) if len(members) == 1 else \
+                tuple((m.needs, m.role) for m in members)
             if key in self._memo:
                 cached = self._memo[key]
                 return None if cached is None else NeverFits(job.job_id, *cached)
@@ -143,9 +151,41 @@ class PlacementCycle:
     def place(self, job: JobLike) -> Outcome:
         """Place every member of `job` or none; the outcome is also kept for `finish()`."""
         demand = job if isinstance(job, JobDemand) else JobDemand.of(job)
-        outcome = self._place(demand)
+        members = demand.members
+        if len(members) == 1 and not demand.running:
+            outcome = self._place_alone(demand, members[0])
+        else:
+            outcome = self._place(demand)
         self.outcomes[demand.job_id] = outcome
         return outcome
+
+    def _place_alone(self, job: JobDemand, member: TaskDemand) -> Outcome:
+        """`_place` for the most common job, one task with nothing of its job running: the same checks
+        and outcome without the gang's bookkeeping (a cycle decides thousands of these)."""
+        job_id = job.job_id
+        problem = member.needs.problem
+        if member.job_id != job_id:
+            problem = f"task {member.task_id} belongs to job {member.job_id}, not {job_id}"
+        elif problem is None and job_id in self.outcomes:
+            problem = f"job {job_id} was already planned in this cycle"
+        if problem is not None:
+            return InvalidDemand(job_id, problem)
+        gang = self._gang
+        agent, counts = gang.stack.select(member, gang.empty)
+        if agent is None:
+            never = self._never_fits(job)
+            if never is not None:
+                return never
+            return WaitReason(job_id, member.task_id, len(self.ledger.agents), counts)
+        debit = self.ledger.debit(agent, member.needs)
+        placement = _placement(member, agent, debit.ports)
+        placed = self._placed.get(agent.index)
+        if placed is None:
+            self._placed[agent.index] = [placement]
+        else:
+            placed.append(placement)
+        launch = AgentLaunch(agent.agent_id, agent.hostname, agent.slot.offer_ids, (placement,))
+        return Plan(job_id, (launch,))
 
     def _place(self, job: JobDemand) -> Outcome:
         problem = validate(job)
@@ -198,12 +238,8 @@ class PlacementCycle:
 
 
 def _placement(member: TaskDemand, agent: AgentState, ports: tuple[int, ...]) -> TaskPlacement:
-    available = agent.slot.available
-    resources = member.resources.plus_ports(ports)
-    if resources.role != available.role or resources.allocation_role != available.allocation_role:
-        resources = resources.with_labels(role=available.role, allocation_role=available.allocation_role)
     return TaskPlacement(member.task_id, member.job_id, member.role, member.index, agent.agent_id,
-                         agent.hostname, resources, ports)
+                         agent.hostname, ports, member.resources, agent.labels)
 
 
 class GangPlanner:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 
 GPU_AGENT_RESERVED = "gpu agent reserved for gpu work"
@@ -42,6 +43,18 @@ def ordered_counts(counts: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
 
 def summarize(fit: int, agents: int, counts: Iterable[tuple[str, int]]) -> str:
     """`0/5 agents fit: 3 insufficient gpus, 2 constraint UNIQUE hostname`."""
+    if isinstance(counts, tuple):
+        return _summarize_cached(fit, agents, counts)
+    return _summarize(fit, agents, counts)
+
+
+@functools.lru_cache(maxsize=4096)
+def _summarize_cached(fit: int, agents: int, counts: tuple[tuple[str, int], ...]) -> str:
+    # Waiting jobs of one cycle share a few reason tuples: thousands of identical summaries.
+    return _summarize(fit, agents, counts)
+
+
+def _summarize(fit: int, agents: int, counts: Iterable[tuple[str, int]]) -> str:
     parts = ", ".join(f"{n} {reason}" for reason, n in counts)
     head = f"{fit}/{agents} agents fit"
     return f"{head}: {parts}" if parts else head

@@ -20,7 +20,8 @@ class PlacementStack:
     """Selects an agent for one task over a `CapacityLedger`.
 
     The first `candidate_limit` feasible agents are scored (after the first, at most `4 * limit` more
-    are visited). Agents passed over before the first feasible one move to the back of their bucket.
+    are visited). Agents passed over before the first feasible one (or all of them, when none fits)
+    move to the back of their bucket, so the next task does not visit them first again.
 
     Candidates come from the GPU index: a GPU task visits the buckets with enough free GPUs, fewest
     first (the best fit); a CPU task visits CPU agents, then, only if none fits and the policy allows
@@ -48,9 +49,10 @@ class PlacementStack:
             if cached is not None:
                 return None, cached
         counts: Counts = {}
-        # When GPU packing is the only scorer that applies, an agent left with no free GPU is a perfect
-        # score: the first one found in the exact-fit bucket ends the search.
-        exact = needs.gpus > 0 and not job.members_on and task.role != "ps"
+        # When GPU packing is the only scorer that applies (no member of the job placed, not a ps), an
+        # agent left with no free GPU is a perfect score: the first one found in the exact-fit bucket
+        # ends the search; and agents without GPUs all score alike, so the first that fits wins.
+        exact = not job.members_on and task.role != "ps"
         feasible = self._feasible(needs, job, counts, exact)
         if self._missed:
             self._to_back()
@@ -61,6 +63,8 @@ class PlacementStack:
             return None, ordered
         if len(feasible) == 1:
             return feasible[0], ()
+        if exact:
+            return self._best_fit(feasible, needs.gpus), ()
         scorers = applicable(task, job, self._weights)
         best, best_score = feasible[0], -1.0
         for agent in feasible:
@@ -75,9 +79,22 @@ class PlacementStack:
                 best, best_score = agent, mean
         return best, ()
 
+    def _best_fit(self, feasible: list[AgentState], gpus: int) -> AgentState:
+        """The weighted mean when GPU packing is the only scorer that can apply: its own score (0 where
+        it does not apply), the first agent winning ties. `gpu_binpack`, inlined."""
+        if not self._weights.get("gpu_binpack"):
+            return feasible[0]
+        best, best_score = feasible[0], -1.0
+        for agent in feasible:
+            capacity = agent.gpu_capacity if agent.gpu_capacity > agent.gpus else agent.gpus
+            score = 1.0 - max(agent.gpus - gpus, 0) / capacity if capacity > 0 else 0.0
+            if score > best_score:
+                best, best_score = agent, score
+        return best
+
     def _to_back(self) -> None:
-        """Move the agents a successful scan passed over to the back of their bucket, so agents short of
-        cpus or mem stop being visited first (the GPU best fit is unchanged: same bucket)."""
+        """Move the agents a scan passed over to the back of their bucket, so agents short of cpus or mem
+        stop being visited first (the GPU best fit is unchanged: same bucket)."""
         buckets, cpu_agents = self.ledger.gpu_buckets, self.ledger.cpu_agents
         for agent in self._missed:
             bucket = buckets[agent.gpus // 1000] if agent.is_gpu else cpu_agents
@@ -106,7 +123,8 @@ class PlacementStack:
                 _add(counts, reasons.INSUFFICIENT_GPUS, short)
                 _add(counts, reasons.UNHEALTHY_GPUS, len(ledger.unhealthy))
             return feasible
-        feasible = self._scan(iter(ledger.cpu_agents.values()), needs, job, AFTER_GPU_FILTERS, counts)
+        feasible = self._scan(iter(ledger.cpu_agents.values()), needs, job, AFTER_GPU_FILTERS, counts,
+                              limit=1 if exact else 0)
         if feasible:
             return feasible
         if not policy.cpu_tasks_on_gpu_agents:
@@ -161,8 +179,6 @@ class PlacementStack:
                 budget -= 1
                 if not budget:
                     break
-        if not feasible:
-            missed.clear()
         return feasible
 
     def explain(self, needs: Needs, job: JobContext) -> Counts:

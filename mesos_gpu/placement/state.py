@@ -19,7 +19,7 @@ from mesos_gpu.resources import (
     ranges_add,
     ranges_count,
     ranges_subtract,
-    take_ports,
+    take_lowest,
 )
 
 _NO_RANGES: tuple[Range, ...] = ()
@@ -43,7 +43,7 @@ class AgentState:
 
     __slots__ = (
         "agent_id", "attributes", "cpus", "disk", "gpu_capacity", "gpus", "hostname", "index", "is_gpu",
-        "locality", "mem", "port_count", "ports", "ranges", "scalars", "slot", "unhealthy",
+        "labels", "locality", "mem", "port_count", "ports", "ranges", "scalars", "slot", "unhealthy",
     )
 
     def __init__(self, index: int, slot: AgentSlot, policy: PlacementPolicy) -> None:
@@ -59,10 +59,10 @@ class AgentState:
         self.disk = milli.pop("disk", 0)
         self.gpus = milli.pop("gpus", 0)
         self.scalars = milli
-        self.ports = available.ports
+        self.labels = (available.role, available.allocation_role)
+        self.ranges = available.range_map()
+        self.ports = self.ranges.pop("ports", _NO_RANGES)
         self.port_count = ranges_count(self.ports)
-        self.ranges = {name: available.ranges(name) for name in available.names()
-                       if name != "ports" and available.ranges(name)}
         self.is_gpu = slot.has_gpus(policy.gpu_model_attribute) or self.gpus > 0
         self.unhealthy = self.is_gpu and is_unhealthy(slot.attributes, policy)
         total_gpus = slot.total.scalar_milli("gpus") if slot.total is not None else 0
@@ -142,20 +142,25 @@ class CapacityLedger:
         agent.mem -= needs.mem
         agent.disk -= needs.disk
         agent.gpus -= needs.gpus
-        for name, milli in needs.scalars:
-            agent.scalars[name] = agent.scalars.get(name, 0) - milli
-        for name, ranges in needs.ranges:
-            if name == "ports":
-                agent.ports = ranges_subtract(agent.ports, ranges)
-            else:
-                agent.ranges[name] = ranges_subtract(agent.ranges.get(name, _NO_RANGES), ranges)
         ports: tuple[int, ...] = ()
-        if needs.ports:
-            ports = take_ports(agent.ports, needs.ports)
-            agent.ports = ranges_subtract(agent.ports, [(port, port) for port in ports])
-        if needs.ports or needs.ranges:
+        if needs.is_simple:
+            # The common demand: only the port count can change the ranges.
+            if needs.ports:
+                ports, agent.ports = take_lowest(agent.ports, needs.ports)
+                agent.port_count -= needs.ports
+        else:
+            for name, milli in needs.scalars:
+                agent.scalars[name] = agent.scalars.get(name, 0) - milli
+            for name, ranges in needs.ranges:
+                if name == "ports":
+                    agent.ports = ranges_subtract(agent.ports, ranges)
+                else:
+                    agent.ranges[name] = ranges_subtract(agent.ranges.get(name, _NO_RANGES), ranges)
+            if needs.ports:
+                ports, agent.ports = take_lowest(agent.ports, needs.ports)
             agent.port_count = ranges_count(agent.ports)
-        self._move(agent, before)
+        if agent.gpus // 1000 != before:
+            self._move(agent, before)
         self.version += 1
         return Debit(agent, needs, ports, before)
 

@@ -20,5 +20,5 @@ def test_placement_exports():
 def test_resources_exports():
     assert sorted(mesos_gpu.resources.__all__) == [
         "Range", "Resources", "ResourcesError", "from_milli", "ranges_add", "ranges_contains", "ranges_count",
-        "ranges_subtract", "take_ports", "to_milli",
+        "ranges_subtract", "take_lowest", "take_ports", "to_milli",
     ]

@@ -12,11 +12,13 @@ from mesos_gpu.resources import (
     Resources,
     ResourcesError,
     from_milli,
+    ranges_count,
     ranges_subtract,
+    take_lowest,
     take_ports,
     to_milli,
 )
-from tests.placement.strategies import decimals, resources
+from tests.placement.strategies import decimals, port_ranges, resources
 
 
 # ----------------------------------------------------------------- fixed point
@@ -188,6 +190,29 @@ def test_take_ports_is_lowest_first_and_deterministic():
     assert offer.contains(picked) and (offer - picked).ports == ((31006, 31010),)
 
 
+@given(port_ranges(), st.integers(min_value=0, max_value=500))
+def test_take_lowest_is_take_ports_then_subtract(raw, count):
+    ranges = Resources.of(ports=raw).ports
+    if count > ranges_count(ranges):
+        with pytest.raises(ResourcesError):
+            take_lowest(ranges, count)
+        return
+    ports, rest = take_lowest(ranges, count)
+    assert ports == take_ports(ranges, count)
+    assert rest == ranges_subtract(ranges, [(port, port) for port in ports])
+    assert ranges_count(rest) == ranges_count(ranges) - count
+
+
+def test_take_lowest_table():
+    ranges = ((31000, 31001), (31005, 31010))
+    assert take_lowest(ranges, 1) == ((31000,), ((31001, 31001), (31005, 31010)))
+    assert take_lowest(ranges, 2) == ((31000, 31001), ((31005, 31010),))
+    assert take_lowest(ranges, 8) == ((31000, 31001, 31005, 31006, 31007, 31008, 31009, 31010), ())
+    assert take_lowest(ranges, 0) == ((), ranges)
+    with pytest.raises(ResourcesError, match="cannot take -1"):
+        take_lowest(ranges, -1)
+
+
 # ----------------------------------------------------------------- Mesos JSON
 TF = {"role": "*", "allocation_info": {"role": "tf"}}
 OFFER_RESOURCES = [
@@ -224,6 +249,24 @@ def test_reservations_become_the_role_and_mixed_roles_are_split():
         Resources.from_mesos([reserved, unreserved])
     split = Resources.from_mesos_by_role([reserved, unreserved])
     assert split[("tf", None)].cpus == 2 and split[("*", None)].cpus == 1
+
+
+def test_interleaved_roles_are_split_per_entry():
+    entries = [
+        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1}, "role": "*"},
+        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 2}, "role": "ml"},
+        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 4}, "role": "*"},
+        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 8}, **TF},
+        {"name": "mem", "type": "SCALAR", "scalar": {"value": 0.5}, "role": ""},
+        {"name": "gpus", "type": "SCALAR", "scalar": {"value": 0}},
+    ]
+    split = Resources.from_mesos_by_role(entries)
+    assert split == {
+        ("*", None): Resources.of(cpus=5, mem=0.5),
+        ("ml", None): Resources.of(cpus=2, role="ml"),
+        ("*", "tf"): Resources.of(cpus=8, allocation_role="tf"),
+    }
+    assert "gpus" not in split[("*", None)].names()     # zero scalars are dropped, as before
 
 
 def test_from_mesos_sums_repeated_names_and_reads_sets():

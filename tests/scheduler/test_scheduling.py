@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from mesos_gpu.placement.policy import PlacementPolicy
 from mesos_gpu.scheduling import make_planner
-from mesos_gpu.state import Accept, JobSubmitted, OffersReceived, SchedulerState, Subscribed
+from mesos_gpu.state import Accept, GangRequest, JobSubmitted, OffersReceived, SchedulerState, Subscribed
 from mesos_gpu.taskinfo import LaunchSettings
 from tests.scheduler.builders import offer, record, single_job, tf_job
 
@@ -65,3 +65,26 @@ def test_no_gpu_is_given_twice_in_a_cycle(job_gpus: list[int], agent_gpus: list[
         used = sum(r["scalar"]["value"] for info in accept.task_infos for r in info["resources"]
                    if r["name"] == "gpus")
         assert used <= agent_gpus[int(accept.agent_id[1:])]
+
+
+def test_a_waiting_job_keeps_its_demand_until_its_spec_changes() -> None:
+    planner = make_planner()
+    small, large = single_job(gpus=1), single_job(gpus=4)
+    tasks = small.tasks("j1")
+    few = (offer("S1", gpus=2),)
+    busy = planner([GangRequest("j1", small, tasks)], ())
+    assert busy[0].placements is None
+    placed = planner([GangRequest("j1", small, tasks)], few)
+    assert placed[0].placements is not None
+    # The same job id with another spec (a recovered record, say) is planned from the new spec.
+    waiting = planner([GangRequest("j1", large, large.tasks("j1"))], few)
+    assert waiting[0].placements is None and "insufficient gpus" in (waiting[0].reason or "")
+
+
+def test_job_record_expands_its_members_once_per_spec() -> None:
+    state = _machine()
+    state.handle(JobSubmitted(record("one", single_job(gpus=1)), 1.0))
+    job = state.jobs["one"]
+    assert job.tasks() == job.spec.tasks("one") and job.tasks() is job.tasks()
+    job.spec = single_job(gpus=2)
+    assert job.tasks()[0].resources.gpus == 2

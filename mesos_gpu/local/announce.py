@@ -90,15 +90,33 @@ class MasterAnnouncer:
     def _children_changed(self, children: list[str]) -> bool:
         if self._stopped:
             return False
-        contenders = sorted(c for c in children if c.startswith(MASTER_INFO_JSON_LABEL + "_"))
         with self._lock:
-            if not contenders:
-                self.on_change(None, False)
-            elif contenders[0] == self.node:
-                self.on_change(None, True)
-            else:
-                self.on_change(self._leader_address(contenders[0]), False)
+            self.on_change(*self._verdict(children))
         return True
+
+    def _verdict(self, children: list[str]) -> tuple[str | None, bool]:
+        """(leader "ip:port" or None, whether this master leads) for the contenders in `children`."""
+        contenders = sorted(c for c in children if c.startswith(MASTER_INFO_JSON_LABEL + "_"))
+        if not contenders:
+            return None, False
+        if contenders[0] == self.node:
+            return None, True
+        return self._leader_address(contenders[0]), False
+
+    def probe(self, timeout: float = 1.0) -> tuple[str | None, bool] | None:
+        """Who leads now, read from ZooKeeper at once (None if it cannot be read in `timeout`).
+
+        The watch tells the same, a moment later: a standby asks before it redirects a framework, so
+        a framework that saw the leader's node vanish first is not sent back to the old leader."""
+        client = self.client
+        if client is None or self._stopped:
+            return None
+        try:
+            children = client.get_children_async(self.chroot).get(timeout=timeout)
+            return self._verdict(list(children))
+        except Exception:  # unreachable ZooKeeper, timeout: keep the watch's view
+            log.warning("could not read the master contenders under %s", self.chroot, exc_info=True)
+            return None
 
     def _leader_address(self, child: str) -> str | None:
         assert self.client is not None

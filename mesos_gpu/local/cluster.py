@@ -168,6 +168,8 @@ class LocalCluster:
         info = self.call(self.master.master_info)
         self.announcer = MasterAnnouncer(self.zk_url, info, self._leader_changed)
         self.announcer.start()
+        assert self.server is not None
+        self.server.master.leader_probe = self.announcer.probe
 
     def _leader_changed(self, leader_address: str | None, is_self: bool) -> None:
         """From the ZooKeeper watch thread: become leader, or a standby redirecting to the leader."""

@@ -287,6 +287,9 @@ class Master:
         self.offers: dict[str, OfferRecord] = {}
         self.is_leader = True
         self.leader_address: str | None = None  # "host:port" of the leader while standby
+        # Reads who leads from ZooKeeper now, (leader address, is self); a standby asks it before it
+        # answers a framework (set when the master is announced in ZooKeeper).
+        self.leader_probe: Callable[[], tuple[str | None, bool] | None] | None = None
         self.scheduler_requests = 0  # requests to /api/v1/scheduler (tests check 503 pacing)
         self._framework_counter = 0
         self._offer_counter = 0
@@ -1441,6 +1444,14 @@ class SchedulerHandler(tornado.web.RequestHandler):
         master = self.holder.master
         master.scheduler_requests += 1
         try:
+            if not master.is_leader and master.leader_probe is not None:
+                verdict = master.leader_probe()     # the watch may not have told us yet
+                if verdict is not None:
+                    leader, is_self = verdict
+                    if is_self:
+                        master.set_leader()
+                    else:
+                        master.set_standby(leader)
             if not master.is_leader:
                 if master.leader_address:
                     self.set_status(307)

@@ -299,6 +299,42 @@ def test_item_07_standby_answers_307_with_protocol_relative_location(cluster):
     assert time.monotonic() - started >= 0.4  # answered slowly: pymesos retries 503 without delay (item 48)
 
 
+def test_item_07_standby_asks_zookeeper_before_it_redirects(cluster):
+    """A framework may see the leader's node vanish before this master's watch fires: the standby
+    reads who leads now and does not send the framework back to the old leader."""
+    master = cluster.master
+    verdicts: list[tuple[str | None, bool] | None] = [("10.9.9.9:5050", False)]
+
+    def probe() -> tuple[str | None, bool] | None:
+        return verdicts[0]
+
+    cluster.call(master.set_standby, "10.1.2.3:5050")      # the watch's stale view: the old leader
+    cluster.call(setattr, master, "leader_probe", probe)
+    try:
+        stream = RawStream(cluster.master_address)
+        try:
+            assert stream.status == 307
+            assert stream.headers["location"] == "//10.9.9.9:5050/api/v1/scheduler"
+        finally:
+            stream.close()
+        verdicts[0] = None                                  # ZooKeeper unreadable: keep the watch's view
+        stream = RawStream(cluster.master_address)
+        try:
+            assert stream.headers["location"] == "//10.9.9.9:5050/api/v1/scheduler"
+        finally:
+            stream.close()
+        verdicts[0] = (None, True)                          # this master leads now: it serves
+        stream = RawStream(cluster.master_address)
+        try:
+            assert stream.status == 200
+        finally:
+            stream.close()
+        assert cluster.call(lambda: master.is_leader)
+    finally:
+        cluster.call(setattr, master, "leader_probe", None)
+        cluster.call(master.set_leader)
+
+
 def test_item_08_json_parsed_like_mesos(cluster, sessions, cluster_factory):
     body = subscribe_body()
     body["subscribe"]["framework_info"]["typo_field"] = 1  # unknown keys are ignored

@@ -42,6 +42,7 @@ def serve(conn: Connection, zk_hosts: str | None) -> None:
     import uuid
 
     logging.basicConfig(level=logging.ERROR)
+    from mesos_gpu import gcpolicy
     from mesos_gpu.api.app import make_app
     from mesos_gpu.api.server import ApiServer
     from mesos_gpu.config import SchedulerSettings
@@ -73,6 +74,7 @@ def serve(conn: Connection, zk_hosts: str | None) -> None:
     )
     server.start(app)
     runtime.start()
+    gcpolicy.configure()  # as `mesos-gpu scheduler` does once started
     deadline = time.monotonic() + 60
     while not (runtime.is_leader and runtime.mesos_connected) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -74,9 +74,19 @@ class StatusReceived:
 
 @dataclass(frozen=True)
 class JobSubmitted:
-    """A job accepted by the API and already persisted as `record` (see `new_job_record`)."""
+    """A job accepted by the API and already persisted as `record` (see `new_job_record`). `spec`,
+    when given, is the record's spec already validated (it is not parsed from the record again)."""
 
     record: Mapping[str, Any]
+    now: float
+    spec: JobSpec | None = None
+
+
+@dataclass(frozen=True)
+class JobsSubmitted:
+    """Several jobs persisted together (a group commit): the same as each `JobSubmitted` in turn."""
+
+    submitted: tuple[JobSubmitted, ...]
     now: float
 
 
@@ -108,6 +118,7 @@ Event = (
     | OfferRescinded
     | StatusReceived
     | JobSubmitted
+    | JobsSubmitted
     | KillRequested
     | JobsRecovered
     | Tick
@@ -302,8 +313,10 @@ class JobRecord:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> JobRecord:
-        spec = JobSpec.from_dict(data["spec"])
+    def from_dict(cls, data: Mapping[str, Any], spec: JobSpec | None = None) -> JobRecord:
+        """The record `to_dict` wrote; `spec`, when given, is `data["spec"]` already parsed."""
+        if spec is None:
+            spec = JobSpec.from_dict(data["spec"])
         stored = data.get("members", {})
         members = {
             key: MemberRecord.from_dict(key, stored.get(str(key), {})) for key in spec.members()
@@ -373,6 +386,9 @@ class SchedulerState:
                 self._on_status(event)
             case JobSubmitted():
                 self._on_submitted(event)
+            case JobsSubmitted():
+                for submitted in event.submitted:
+                    self._on_submitted(submitted)
             case KillRequested():
                 self._on_kill(event)
             case JobsRecovered():
@@ -441,7 +457,7 @@ class SchedulerState:
                 self._kill_active(job)
 
     def _on_submitted(self, event: JobSubmitted) -> None:
-        job = JobRecord.from_dict(event.record)
+        job = JobRecord.from_dict(event.record, event.spec)
         if job.id in self.jobs:
             return  # a retried submit: the job is already known
         self.jobs[job.id] = job

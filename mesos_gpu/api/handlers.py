@@ -58,6 +58,7 @@ DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 DEFAULT_LOG_READ = 64 * 1024
 HEALTH_TIMEOUT = 2.0
+SUBMIT_TIMEOUT = 30.0  # a submit waits this long for the scheduler to make the job durable
 LOG_STREAMS = ("stdout", "stderr")
 INTEGER = re.compile(r"-?[0-9]{1,18}")
 
@@ -432,12 +433,30 @@ class JobsHandler(ApiHandler):
         spec = validate_job(parse_json(body))
         if len(body) > MAX_RECORD_BYTES // 4:
             self._check_record_size(spec)
-        view, created = await self.call(self.service.submit, spec, key)
+        if key is None:
+            view, created = await self._submit_nowait(spec)
+        else:
+            view, created = await self.call(self.service.submit, spec, key)
         location = views.job_path(view["id"])
         self.set_header("Location", location)
         if not created:
             self.set_header("Idempotent-Replayed", "true")
         self.send_json(views.job_json(view), 201 if created else 200)
+
+    async def _submit_nowait(self, spec: Any) -> tuple[dict[str, Any], bool]:
+        """A submit without a key, awaited on the IOLoop (no worker thread: the scheduler groups
+        concurrent submits into one store write)."""
+        try:
+            pending = self.service.submit_nowait(spec)
+        except NotLeaderError:
+            raise NotLeaderError(await self._leader()) from None
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(pending), SUBMIT_TIMEOUT)
+        except TimeoutError:
+            raise UnavailableError(
+                f"the scheduler did not take the job within {SUBMIT_TIMEOUT:.0f} s; it may still run: "
+                "list the jobs before submitting it again"
+            ) from None
 
     @staticmethod
     def _check_record_size(spec: Any) -> None:

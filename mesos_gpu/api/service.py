@@ -5,6 +5,7 @@ protocol, plus the optional counters `/metrics` reads when the service has them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any, Protocol
 
 from mesos_gpu.model import JobSpec, JobState
@@ -14,8 +15,9 @@ JobView = dict[str, Any]
 
 
 class SchedulerService(Protocol):
-    """The scheduler's service object. Every method may block (store I/O): the API calls them from
-    its worker threads, never from the IOLoop. Write calls raise `NotLeaderError` on a standby."""
+    """The scheduler's service object. Every method but `submit_nowait` may block (store I/O): the API
+    calls them from its worker threads, never from the IOLoop. Write calls raise `NotLeaderError` on a
+    standby."""
 
     identifier: str  # this process's API address, "host:port" (what the election publishes)
     launches: int  # tasks handed to Mesos by this process
@@ -27,6 +29,11 @@ class SchedulerService(Protocol):
     def mesos_connected(self) -> bool: ...
 
     def submit(self, spec: JobSpec, idempotency_key: str | None = None) -> tuple[JobView, bool]: ...
+
+    def submit_nowait(self, spec: JobSpec) -> Future[tuple[JobView, bool]]:
+        """`submit` without an idempotency key, without blocking (the API calls it on its IOLoop):
+        raises NotLeaderError at once on a standby, else the future completes as `submit` returns."""
+        ...
 
     def kill(self, job_id: str) -> JobView: ...
 

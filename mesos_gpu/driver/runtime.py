@@ -32,6 +32,7 @@ from mesos_gpu.state import (
     Decline,
     Event,
     JobsRecovered,
+    JobsSubmitted,
     JobSubmitted,
     KillRequested,
     KillTask,
@@ -46,14 +47,16 @@ from mesos_gpu.state import (
     Tick,
     new_job_record,
 )
-from mesos_gpu.store.base import Conflict, FrameworkStore, NotFound, StoreError
+from mesos_gpu.store.base import Conflict, FrameworkStore, JsonDict, NotFound, StoreError, Versioned
 from mesos_gpu.taskinfo import LaunchSettings
 
 from .framework import ONE_WEEK, FrameworkCallbacks, framework_info
+from .groupcommit import GroupCommit, GroupCommitClosedError
 
 log = logging.getLogger(__name__)
 
 FRAMEWORK_REMOVED = "Framework has been removed"
+SUBMIT_TIMEOUT = 30.0  # how long a submit waits for the state machine to take its job
 
 
 class SchedulerDriverLike(Protocol):
@@ -155,6 +158,7 @@ class SchedulerRuntime:
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
         self._election = store.leader_election()
+        self._submits: GroupCommit[tuple[str, JsonDict, JobSpec], tuple[dict[str, Any], bool]] | None = None
         self.launches = 0  # tasks handed to Mesos by this process (for metrics and tests)
         self.offers_received = 0
         self.offers_declined = 0
@@ -164,6 +168,7 @@ class SchedulerRuntime:
 
     # ------------------------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        self._submits = GroupCommit(self._commit_submits, name="scheduler-submits")
         for name, target in (("scheduler-worker", self._work), ("scheduler-ticker", self._tick)):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -173,6 +178,9 @@ class SchedulerRuntime:
     def stop(self) -> None:
         """Leave: resign leadership and hand the framework over (tasks keep running)."""
         self._stopped.set()
+        submits, self._submits = self._submits, None
+        if submits is not None:
+            submits.close()
         self._election.resign()
         self._stop_driver()
         self._queue.put((None, None))
@@ -419,6 +427,8 @@ class SchedulerRuntime:
         Returns the job's view and whether it was created now (False: an earlier submit with the same
         key created it). The job is durable before this returns.
         """
+        if idempotency_key is None:
+            return self.submit_nowait(spec).result(timeout)
         self._require_leader()
         job_id = f"{spec.name}-{uuid.uuid4().hex[:8]}"
         record = new_job_record(job_id, spec, self._clock())
@@ -427,8 +437,52 @@ class SchedulerRuntime:
         if submitted.created:
             with self._lock:
                 self._versions[submitted.record.id] = submitted.record.version
-            self.post_event(JobSubmitted(submitted.record.data, self._clock())).result(timeout)
+            self.post_event(JobSubmitted(submitted.record.data, self._clock(), spec)).result(timeout)
         return self.job(submitted.record.id), submitted.created
+
+    def submit_nowait(self, spec: JobSpec) -> Future[tuple[dict[str, Any], bool]]:
+        """`submit` without an idempotency key, without blocking: the future completes with (the job's
+        view, True) once the job is durable and the state machine has it, or with the store's error.
+        Concurrent submits share one store write and one state-machine event (a group commit).
+        Raises NotLeaderError at once on a standby."""
+        submits = self._submits
+        if not self._leading or submits is None:
+            raise NotLeaderError(None)  # the API asks the election who leads, off the IOLoop
+        job_id = f"{spec.name}-{uuid.uuid4().hex[:8]}"
+        record = new_job_record(job_id, spec, self._clock())
+        try:
+            return submits.submit((job_id, record, spec))
+        except GroupCommitClosedError:
+            raise NotLeaderError(None) from None      # stopping: this process leads no more
+
+    def _commit_submits(
+        self, batch: list[tuple[str, JsonDict, JobSpec]]
+    ) -> list[tuple[dict[str, Any], bool] | Exception]:
+        """The group commit of new jobs: one `create_many`, then one event for all that were created;
+        answered with their views once the state machine has them, as `submit` promises."""
+        self._require_leader()
+        results = self.store.create_many([(job_id, record) for job_id, record, _ in batch])
+        created = [(result, spec) for result, (_, _, spec) in zip(results, batch, strict=True)
+                   if isinstance(result, Versioned)]
+        if created:
+            with self._lock:
+                for record, _ in created:
+                    self._versions[record.id] = record.version
+            now = self._clock()
+            each = tuple(JobSubmitted(record.data, now, spec) for record, spec in created)
+            self.post_event(JobsSubmitted(each, now)).result(SUBMIT_TIMEOUT)
+        with self._lock:
+            return [(self._view(result.id), True) if isinstance(result, Versioned) else result
+                    for result in results]
+
+    def _view(self, job_id: str) -> dict[str, Any]:
+        """The job's view from the state machine (hold `_lock`); from the store if it is not there."""
+        job = self._state.jobs.get(job_id)
+        if job is None:
+            return self.job(job_id)
+        view = job.to_dict()
+        view["wait_reason"] = job.wait_reason
+        return view
 
     def kill(self, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
         self._require_leader()

@@ -25,10 +25,11 @@ Example::
 
 from __future__ import annotations
 
+import builtins
 import enum
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -110,6 +111,10 @@ class Versioned(Generic[T]):
     version: int
 
 
+CreateResult = Versioned[JsonDict] | StoreError
+"""One item's answer from `JobStore.create_many`: its record at version 0, or why it was not created."""
+
+
 @dataclass(frozen=True)
 class Submitted:
     """The result of `JobStore.submit`.
@@ -147,6 +152,13 @@ class JobStore(Protocol):
 
     def create(self, job_id: str, data: JsonDict) -> Versioned[JsonDict]:
         """Store a new job at version 0. Raises Conflict if `job_id` exists, TooLarge, InvalidRecord."""
+        ...
+
+    def create_many(self, items: Sequence[tuple[str, JsonDict]]) -> builtins.list[CreateResult]:
+        """`create` for each `(job_id, data)`, in as few writes as the backend allows (ZooKeeper: one
+        transaction for all): a group commit. Each item gets its own answer, in order: its record at
+        version 0, or the StoreError `create` would have raised for it alone (Conflict, TooLarge,
+        InvalidRecord, StoreUnavailable). Items that fail do not stop the others."""
         ...
 
     def submit(self, job_id: str, data: JsonDict, idempotency_key: str | None) -> Submitted:

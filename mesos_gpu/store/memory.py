@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mesos_gpu.store.base import (
     Conflict,
     ConnectionState,
+    CreateResult,
     FrameworkStore,
     JsonDict,
     LeaderElection,
     NotFound,
+    StoreError,
     StoreUnavailable,
     Submitted,
     VersionConflict,
@@ -73,6 +75,16 @@ class MemoryStore:
     def create(self, job_id: str, data: JsonDict) -> Versioned[JsonDict]:
         """See `JobStore.create`."""
         return self.submit(job_id, data, None).record
+
+    def create_many(self, items: Sequence[tuple[str, JsonDict]]) -> builtins.list[CreateResult]:
+        """See `JobStore.create_many`."""
+        results: builtins.list[CreateResult] = []
+        for job_id, data in items:
+            try:
+                results.append(self.create(job_id, data))
+            except StoreError as exc:
+                results.append(exc)
+        return results
 
     def submit(self, job_id: str, data: JsonDict, idempotency_key: str | None) -> Submitted:
         """See `JobStore.submit`."""

@@ -19,7 +19,7 @@ import logging
 import re
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote
@@ -41,13 +41,16 @@ from kazoo.protocol.states import KazooState, KeeperState
 from kazoo.retry import KazooRetry, RetryFailedError
 
 from mesos_gpu.store.base import (
+    MAX_RECORD_BYTES,
     Conflict,
     ConnectionState,
+    CreateResult,
     FrameworkStore,
     InvalidRecord,
     JsonDict,
     LeaderElection,
     NotFound,
+    StoreError,
     StoreUnavailable,
     Submitted,
     VersionConflict,
@@ -319,8 +322,69 @@ class ZooKeeperStore:
 
     def create(self, job_id: str, data: JsonDict) -> Versioned[JsonDict]:
         """See `JobStore.create`."""
-        path = self._job_path(job_id)
-        encoded = encode_record(data)
+        return self._create_one(job_id, self._job_path(job_id), encode_record(data), maybe_ours=False)
+
+    def create_many(self, items: Sequence[tuple[str, JsonDict]]) -> builtins.list[CreateResult]:
+        """See `JobStore.create_many`: one multi-op transaction creates the valid items (several when
+        their records would not fit one ZooKeeper packet together)."""
+        results: builtins.list[CreateResult | None] = []
+        chunks: builtins.list[builtins.list[tuple[int, str, bytes]]] = [[]]
+        size = 0
+        for job_id, data in items:
+            try:
+                path, encoded = self._job_path(job_id), encode_record(data)
+            except StoreError as exc:
+                results.append(exc)
+                continue
+            if chunks[-1] and size + len(encoded) > MAX_RECORD_BYTES:
+                chunks.append([])
+                size = 0
+            chunks[-1].append((len(results), path, encoded))
+            size += len(encoded)
+            results.append(None)
+        for chunk in chunks:
+            if chunk:
+                self._create_chunk(chunk, results)
+        done = [result for result in results if result is not None]
+        assert len(done) == len(items)
+        return done
+
+    def _create_chunk(self, chunk: builtins.list[tuple[int, str, bytes]],
+                      results: builtins.list[CreateResult | None]) -> None:
+        """ZooKeeper commits a transaction all or nothing: when it is refused (a job id taken), each
+        item is created alone to find which one. A transaction whose answer was lost and that was
+        retried counts the nodes it finds holding its own data as created by it."""
+        attempts = 0
+
+        def attempt() -> builtins.list[Any]:
+            nonlocal attempts
+            attempts += 1
+
+            def operations(transaction: Any) -> None:
+                for _, path, encoded in chunk:
+                    transaction.create(path, encoded)
+
+            return self._zk.commit(operations)
+
+        try:
+            committed = not any(isinstance(result, Exception) for result in self._call(attempt))
+        except StoreError as exc:
+            for position, _, _ in chunk:
+                results[position] = exc
+            return
+        for position, path, encoded in chunk:
+            job_id = path.rsplit("/", 1)[-1]
+            if committed:
+                results[position] = Versioned(job_id, decode_record(encoded), 0)
+                continue
+            try:
+                results[position] = self._create_one(job_id, path, encoded, maybe_ours=attempts > 1)
+            except StoreError as exc:
+                results[position] = exc
+
+    def _create_one(self, job_id: str, path: str, encoded: bytes, maybe_ours: bool) -> Versioned[JsonDict]:
+        """One create; a node already there with exactly `encoded` counts as ours when `maybe_ours`
+        (an earlier attempt whose answer was lost wrote it)."""
         attempts = 0
 
         def attempt() -> None:
@@ -329,8 +393,8 @@ class ZooKeeperStore:
             try:
                 self._zk.create(path, encoded)
             except NodeExistsError:
-                if attempts > 1 and self._zk.get(path)[0] == encoded:
-                    return  # our first attempt created it; its answer was lost
+                if (maybe_ours or attempts > 1) and self._zk.get(path)[0] == encoded:
+                    return
                 raise Conflict(f"job {job_id!r} already exists") from None
 
         self._call(attempt)

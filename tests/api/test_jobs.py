@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 
+from mesos_gpu.driver.runtime import SchedulerRuntime
 from tests.api.conftest import AppClient, json_of, wait_until
 from tests.api.spec import check, documented_statuses
 
@@ -96,6 +99,41 @@ def test_a_retry_after_a_dropped_response_creates_one_job(client: AppClient) -> 
 def test_without_a_key_each_submit_is_a_new_job(client: AppClient) -> None:
     a, b = submit(client, SINGLE), submit(client, SINGLE)
     assert a["id"] != b["id"]
+
+
+def test_concurrent_submits_are_grouped_into_fewer_store_writes_and_each_is_one_job(
+    client: AppClient, runtime: SchedulerRuntime, store: Any
+) -> None:
+    writes: list[int] = []
+    create_many = store.create_many
+
+    def counting(items: Any) -> Any:
+        writes.append(len(items))
+        return create_many(items)
+
+    store.create_many = counting
+
+    async def many() -> list[Any]:
+        return await asyncio.gather(*(
+            client.http_client.fetch(
+                client.get_url("/v1/jobs"), method="POST", body=json.dumps(dict(SINGLE, name=f"n{i}")),
+                headers={"Content-Type": "application/json"}, raise_error=False,
+            )
+            for i in range(40)
+        ))
+
+    try:
+        responses = client.io_loop.run_sync(many, timeout=30)
+    finally:
+        del store.create_many
+    assert [r.code for r in responses] == [201] * 40
+    jobs = [check("Job", r.body) for r in responses]
+    assert sorted(job["spec"]["name"] for job in jobs) == sorted(f"n{i}" for i in range(40))
+    assert all(job["state"] == "PENDING" for job in jobs)
+    assert sum(writes) == 40 and len(writes) < 40        # some submits shared a write
+    listed = json_of(client.request("GET", "/v1/jobs?limit=1000"))
+    assert {job["id"] for job in jobs} <= {job["id"] for job in listed["jobs"]}
+    assert all(runtime.store.get(job["id"]).version == 0 for job in jobs)
 
 
 def test_list_filters_by_state_and_tenant_and_paginates(client: AppClient) -> None:

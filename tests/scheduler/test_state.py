@@ -18,6 +18,7 @@ from mesos_gpu.state import (
     Disconnected,
     Event,
     JobsRecovered,
+    JobsSubmitted,
     JobSubmitted,
     KillRequested,
     KillTask,
@@ -372,3 +373,21 @@ def test_invariants_hold_on_random_event_sequences(steps: list[tuple[str, Any, A
     for job in h.state.jobs.values():
         for member in job.members.values():
             assert member.state is None or isinstance(member.state, TaskState)
+
+
+def test_jobs_submitted_together_are_the_same_as_one_by_one() -> None:
+    specs = {"a": single_job("a"), "b": tf_job("b"), "c": single_job("c", gpus=2)}
+    one_by_one, together = Harness(), Harness()
+    one_by_one.subscribe()
+    together.subscribe()
+    separate = [one_by_one(JobSubmitted(record(job_id, spec, 2.0), 2.0)) for job_id, spec in specs.items()]
+    grouped = together(JobsSubmitted(
+        tuple(JobSubmitted(record(job_id, spec, 2.0), 2.0, spec) for job_id, spec in specs.items()), 2.0
+    ))
+    assert {job_id: job.to_dict() for job_id, job in together.state.jobs.items()} == {
+        job_id: job.to_dict() for job_id, job in one_by_one.state.jobs.items()
+    }
+    assert together.state.jobs["b"].spec is specs["b"]          # the given spec, not parsed again
+    assert grouped == [command for commands in separate for command in commands]
+    offers = (offer("S1", gpus=4), offer("S2", gpus=4))
+    assert together(OffersReceived(offers, 3.0)) == one_by_one(OffersReceived(offers, 3.0))

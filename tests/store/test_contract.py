@@ -201,6 +201,51 @@ def test_a_record_of_exactly_the_limit_is_stored_and_one_byte_more_is_too_large(
     store.compare_and_set("big", {"small": True}, record.version)  # the connection is still fine
 
 
+def test_create_many_creates_each_item_at_version_0_in_order(store: Any) -> None:
+    items = [(f"job-{i}", {"n": i}) for i in range(25)]
+    results = store.create_many(items)
+    assert [(r.id, r.data, r.version) for r in results] == [(job_id, data, 0) for job_id, data in items]
+    assert sorted(store.ids()) == sorted(job_id for job_id, _ in items)
+    assert store.create_many([]) == []
+
+
+def test_create_many_answers_each_failing_item_alone_and_creates_the_others(store: Any) -> None:
+    store.create("taken", {"n": 0})
+    overhead = len('{"blob":""}')
+    items = [
+        ("a", {"n": 1}),
+        ("taken", {"n": 2}),
+        ("bad/id", {"n": 3}),
+        ("huge", {"blob": "x" * (MAX_RECORD_BYTES - overhead + 1)}),
+        ("b", {"n": 4}),
+        ("a", {"n": 5}),            # the same id twice in one batch: the second one conflicts
+    ]
+    results = store.create_many(items)
+    assert [type(r).__name__ for r in results] == [
+        "Versioned", "Conflict", "InvalidRecord", "TooLarge", "Versioned", "Conflict",
+    ]
+    assert store.get("a").data == {"n": 1} and store.get("b").data == {"n": 4}
+    assert store.get("taken").data == {"n": 0}
+    assert sorted(store.ids()) == ["a", "b", "taken"]
+
+
+def test_create_many_splits_what_one_write_cannot_carry(store: Any) -> None:
+    half = {"blob": "x" * (MAX_RECORD_BYTES // 2)}
+    results = store.create_many([(f"half-{i}", half) for i in range(3)])
+    assert [r.version for r in results] == [0, 0, 0]
+    assert store.get("half-2").data == half
+    store.create("after", {"fine": True})     # the connection is still fine
+
+
+def test_concurrent_create_many_never_gives_one_id_to_two_writers(store: Any) -> None:
+    results = run_threads(6, lambda i: store.create_many([("shared", {"writer": i}), (f"own-{i}", {"w": i})]))
+    winners = [i for i, batch in enumerate(results) if not isinstance(batch[0], Exception)]
+    assert len(winners) == 1
+    assert store.get("shared").data == {"writer": winners[0]}
+    assert all(isinstance(batch[0], Conflict) for i, batch in enumerate(results) if i not in winners)
+    assert all(batch[1].version == 0 for batch in results)
+
+
 # -- idempotent submits ----------------------------------------------------------------------------
 
 

@@ -196,6 +196,47 @@ def test_a_submit_whose_answer_was_lost_reports_created(zk_url: str, monkeypatch
 
 
 @pytest.mark.zookeeper
+def test_a_group_commit_whose_answer_was_lost_reports_its_items_created(
+    zk_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = connect(zk_url)
+    try:
+        store.create("theirs", {"a": "other"})
+        real_transaction = store.client.transaction
+        calls: list[int] = []
+
+        def transaction() -> Any:
+            calls.append(1)
+            request = real_transaction()
+            if len(calls) == 1:
+                request.commit_async = LoseAnswerOnce(request.commit_async)
+            return request
+
+        monkeypatch.setattr(store.client, "transaction", transaction)
+        results = store.create_many([("job-1", {"a": 1}), ("job-2", {"a": 2})])
+        assert len(calls) == 2     # the retried transaction is refused: the jobs exist
+        assert [(r.id, r.version) for r in results] == [("job-1", 0), ("job-2", 0)]
+        # a batch that was never applied and meets someone else's job: that item alone conflicts
+        monkeypatch.undo()
+        calls.clear()
+
+        def losing_once() -> Any:
+            calls.append(1)
+            request = real_transaction()
+            if len(calls) == 1:
+                request.commit_async = LoseRequestOnce(request.commit_async)
+            return request
+
+        monkeypatch.setattr(store.client, "transaction", losing_once)
+        results = store.create_many([("theirs", {"a": "mine"}), ("job-3", {"a": 3})])
+        assert isinstance(results[0], Conflict) and results[1].version == 0
+        assert store.get("theirs").data == {"a": "other"}
+    finally:
+        monkeypatch.undo()
+        store.close()
+
+
+@pytest.mark.zookeeper
 @pytest.mark.slow
 def test_a_server_outage_stops_the_leader_and_fails_calls_within_the_deadline(tmp_path: Path) -> None:
     port = free_port()

@@ -106,12 +106,14 @@ CONSTRAINT_SHAPE_MESSAGE = "must be [field, operator] or [field, operator, value
 OPERATORS_TEXT = ", ".join(op.value for op in ConstraintOperator)
 
 
-def validate_job(data: object) -> JobSpec:
+def validate_job(data: object, default_containerizer: Containerizer = Containerizer.MESOS) -> JobSpec:
     """Validate a parsed JSON job document; return its `JobSpec` with defaults applied.
 
-    Raises `ValidationError` whose `errors` lists every problem (path + message), and nothing else.
+    `default_containerizer` is the containerizer of a job that names none (the scheduler passes its
+    `MESOS_GPU_DEFAULT_CONTAINERIZER`). Raises `ValidationError` whose `errors` lists every problem
+    (path + message), and nothing else.
     """
-    checker = _JobChecker()
+    checker = _JobChecker(default_containerizer)
     spec = checker.job(data)
     if checker.errors or spec is None:
         raise ValidationError(checker.errors or [FieldError("", "invalid job")])
@@ -130,8 +132,9 @@ def _range_message(low: float, high: float, whole: bool) -> str:
 class _JobChecker:
     """Walks one document, collecting FieldErrors; each method returns the parsed value or None."""
 
-    def __init__(self) -> None:
+    def __init__(self, default_containerizer: Containerizer = Containerizer.MESOS) -> None:
         self.errors: list[FieldError] = []
+        self.default_containerizer = default_containerizer
 
     def error(self, path: Path, message: str) -> None:
         self.errors.append(FieldError(json_pointer(path), message))
@@ -256,7 +259,7 @@ class _JobChecker:
         image = None if doc.get("image") is None else self.image(("image",), doc["image"])
         containerizer = self.choice(
             ("containerizer",),
-            doc.get("containerizer", Containerizer.MESOS.value),
+            doc.get("containerizer", self.default_containerizer.value),
             Containerizer,
             'must be "mesos" or "docker"',
         )

@@ -43,6 +43,7 @@ from mesos_gpu.api.handlers import (
 from mesos_gpu.api.mesos import MasterUrl, MesosReader
 from mesos_gpu.api.service import SchedulerService
 from mesos_gpu.config import SchedulerSettings
+from mesos_gpu.model import Containerizer
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ def make_app(
         executor=executor or ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="mesos-gpu-api"),
         launcher_bundle=launcher_bundle,
         openapi=openapi_bytes(),
+        default_containerizer=Containerizer(settings.default_containerizer),
     )
     _track_store_connection(service, context.zookeeper)
     args = {"context": context}

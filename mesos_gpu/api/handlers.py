@@ -38,7 +38,7 @@ from mesos_gpu.errors import (
     UnavailableError,
     ValidationError,
 )
-from mesos_gpu.model import JobState
+from mesos_gpu.model import Containerizer, JobState
 from mesos_gpu.store.base import (
     MAX_RECORD_BYTES,
     InvalidRecord,
@@ -131,6 +131,8 @@ class ApiContext:
     zookeeper: ZooKeeperConnection = field(default_factory=ZooKeeperConnection)
     requests: RequestStats = field(default_factory=RequestStats)
     launcher_etag: str = ""
+    # The containerizer of a job that names none (MESOS_GPU_DEFAULT_CONTAINERIZER).
+    default_containerizer: Containerizer = Containerizer.MESOS
 
     def __post_init__(self) -> None:
         self.launcher_etag = '"' + hashlib.sha256(self.launcher_bundle).hexdigest()[:32] + '"'
@@ -430,7 +432,7 @@ class JobsHandler(ApiHandler):
                     [FieldError("/headers/Idempotency-Key", "must be 1 to 255 characters")]
                 ) from None
         body = bytes(self._body)
-        spec = validate_job(parse_json(body))
+        spec = validate_job(parse_json(body), self.context.default_containerizer)
         if len(body) > MAX_RECORD_BYTES // 4:
             self._check_record_size(spec)
         if key is None:

@@ -201,3 +201,24 @@ def test_without_a_known_leader_the_api_answers_503(memory_store: MemoryStore) -
         assert client.request("GET", "/v1/health").code == 200
     finally:
         close(client)
+
+
+def test_the_default_containerizer_applies_to_jobs_that_name_none(leader: SchedulerRuntime) -> None:
+    client = open_client(leader, SchedulerSettings(default_containerizer="docker"))
+    try:
+        response = client.request("POST", "/v1/jobs", JOB)
+        assert response.code == 400
+        assert json_of(response)["error"]["details"] == [
+            {"path": "/image", "message": "required with the docker containerizer"}
+        ]
+        job = json_of(client.request("POST", "/v1/jobs", dict(JOB, image="busybox:1")))
+        assert job["spec"]["containerizer"] == "docker"
+        named = json_of(client.request("POST", "/v1/jobs", dict(JOB, containerizer="mesos")))
+        assert named["spec"]["containerizer"] == "mesos"
+    finally:
+        close(client)
+    client = open_client(leader)
+    try:
+        assert json_of(client.request("POST", "/v1/jobs", JOB))["spec"]["containerizer"] == "mesos"
+    finally:
+        close(client)

@@ -192,3 +192,15 @@ def test_mutated_documents_give_a_spec_or_a_validation_error(doc: dict[str, Any]
         assert error.errors
     else:
         assert validate_job(spec.to_dict()) == spec
+
+
+def test_the_default_containerizer_is_the_callers_and_a_named_one_wins():
+    assert validate_job(single(image="img"), Containerizer.DOCKER).containerizer is Containerizer.DOCKER
+    assert validate_job(single(), Containerizer.MESOS).containerizer is Containerizer.MESOS
+    named = validate_job(single(containerizer="mesos"), Containerizer.DOCKER)
+    assert named.containerizer is Containerizer.MESOS
+    with pytest.raises(ValidationError) as caught:
+        validate_job(single(), Containerizer.DOCKER)
+    assert [(e.path, e.message) for e in caught.value.errors] == [
+        ("/image", "required with the docker containerizer")
+    ]

@@ -9,6 +9,7 @@ the others answer the API with redirects to it.
 from __future__ import annotations
 
 import argparse
+import functools
 import getpass
 import logging
 import os
@@ -130,6 +131,7 @@ class SchedulerProcess:
             driver_factory=self._driver_factory,
             heartbeat_timeout=settings.heartbeat_timeout,
             tick_seconds=self._tick_seconds,
+            clear_rendezvous=rendezvous_cleaner(store),
         )
         self.runtime = runtime
         runtime.placement_latency = Histogram()
@@ -157,6 +159,17 @@ class SchedulerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def rendezvous_cleaner(store: FrameworkStore) -> Callable[[str], None] | None:
+    """Deletes a TF job's rendezvous nodes through the store's ZooKeeper session: they live under the
+    store's root, where the launchers register (`framework_zk_url`)."""
+    client, root = getattr(store, "client", None), getattr(store, "root", None)
+    if client is None or root is None:
+        return None
+    from mesos_gpu.tf.rendezvous import clear_job
+
+    return functools.partial(clear_job, client, chroot=root)
 
 
 def _master_http_url(master: str, runtime: SchedulerRuntime) -> str | Callable[[], str | None]:

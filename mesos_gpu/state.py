@@ -180,7 +180,18 @@ class Acknowledge:
     status: Mapping[str, Any]
 
 
-Command = Persist | Accept | Decline | KillTask | Suppress | Revive | Reconcile | Acknowledge
+@dataclass(frozen=True)
+class ClearRendezvous:
+    """Delete the ZooKeeper nodes of a TF job's rendezvous (`tf/<job>`): no member of it is active any
+    more, so they are garbage, and a stale member node left by a killed member (its session not yet
+    expired) must not give its old address to the members of the next attempt."""
+
+    job_id: str
+
+
+Command = (
+    Persist | Accept | Decline | KillTask | Suppress | Revive | Reconcile | Acknowledge | ClearRendezvous
+)
 
 
 # ------------------------------------------------------------------------------------------- placement
@@ -617,6 +628,8 @@ class SchedulerState:
         if member.state is TaskState.FINISHED:
             member.exit_code = 0
         self._on_member_ended(job, member, event)
+        if job.spec.roles and not job.active_members():
+            self._actions.append(ClearRendezvous(job.id))   # before any relaunch of the gang
 
     def _maybe_running(self, job: JobRecord, now: float) -> None:
         if job.state is not JobState.STAGING and job.state is not JobState.PENDING:

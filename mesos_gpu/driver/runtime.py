@@ -28,6 +28,7 @@ from mesos_gpu.model import JobSpec, JobState
 from mesos_gpu.state import (
     Accept,
     Acknowledge,
+    ClearRendezvous,
     Command,
     Decline,
     Event,
@@ -135,6 +136,7 @@ class SchedulerRuntime:
         tick_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
+        clear_rendezvous: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
         self.options = options
@@ -146,6 +148,8 @@ class SchedulerRuntime:
         self._tick_seconds = tick_seconds
         self._clock = clock
         self._jitter = jitter
+        # Deletes a TF job's rendezvous nodes (see ClearRendezvous); None: nothing to delete.
+        self._clear_rendezvous = clear_rendezvous
 
         self._lock = threading.RLock()  # guards _state and _versions for readers on other threads
         self._state = SchedulerState(planner, launch)
@@ -344,6 +348,9 @@ class SchedulerRuntime:
             if isinstance(command, Persist):
                 self._persist(command)
                 continue
+            if isinstance(command, ClearRendezvous):
+                self._clear(command.job_id)
+                continue
             driver = self._driver
             if driver is None:
                 continue
@@ -351,6 +358,14 @@ class SchedulerRuntime:
                 self._call(driver, command)
             except Exception:  # a failed call is repaired by reconciliation and the next offers
                 log.exception("driver call failed: %r", command)
+
+    def _clear(self, job_id: str) -> None:
+        if self._clear_rendezvous is None:
+            return
+        try:
+            self._clear_rendezvous(job_id)
+        except Exception:  # garbage left behind; the next attempt's members replace stale nodes
+            log.warning("could not delete the rendezvous nodes of job %s", job_id, exc_info=True)
 
     def _persist(self, command: Persist) -> None:
         try:

@@ -7,6 +7,7 @@ that times out says which members are missing. Runs inside the task (in the laun
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -30,6 +31,7 @@ from mesos_gpu.tf.cluster import (
     cluster_path,
     cluster_record,
     expected_members,
+    job_path,
     member_path,
     members_path,
     missing_members,
@@ -40,6 +42,12 @@ from mesos_gpu.tf.cluster import (
 log = logging.getLogger(__name__)
 
 _TRANSIENT = (ConnectionLoss, SessionExpiredError)
+
+
+def clear_job(client: KazooClient, job_id: str, chroot: str = "") -> None:
+    """Delete a TF job's rendezvous nodes (`<chroot>/tf/<job>`: members and cluster), if any."""
+    with contextlib.suppress(NoNodeError):
+        client.delete(job_path(job_id, chroot), recursive=True)
 
 
 class RendezvousTimeoutError(Exception):

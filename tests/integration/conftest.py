@@ -12,6 +12,7 @@ import pytest
 from mesos_gpu.driver.runtime import FrameworkOptions, SchedulerRuntime
 from mesos_gpu.local.cluster import LocalCluster
 from mesos_gpu.placement.policy import PlacementPolicy
+from mesos_gpu.scheduler_main import rendezvous_cleaner
 from mesos_gpu.scheduling import make_planner
 from mesos_gpu.store.zk import ZooKeeperStore, connect
 from mesos_gpu.taskinfo import LaunchSettings
@@ -60,6 +61,7 @@ def make_runtime(
         identifier=identifier,
         heartbeat_timeout=10.0,
         tick_seconds=0.2,
+        clear_rendezvous=rendezvous_cleaner(store),
     )
 
 

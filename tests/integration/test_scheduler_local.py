@@ -71,6 +71,10 @@ def test_a_distributed_job_is_placed_all_at_once_across_two_agents(
     assert sorted(t["name"] for t in _tasks_on_master(cluster)) == [
         f"{job_id}.chief-0", f"{job_id}.ps-0", f"{job_id}.worker-0", f"{job_id}.worker-1",
     ]
+    # No member is active any more: the rendezvous nodes (members, cluster) are deleted.
+    store = runtime.store
+    wait_for(lambda: store.client.exists(f"{store.root}/tf/{job_id}") is None, 10,
+             "the rendezvous nodes of the finished job were left behind")
 
 
 def test_a_gang_that_cannot_fit_holds_nothing_and_says_why(

@@ -13,6 +13,7 @@ from mesos_gpu.model import JobState, TaskState
 from mesos_gpu.state import (
     Accept,
     Acknowledge,
+    ClearRendezvous,
     Command,
     Decline,
     Disconnected,
@@ -391,3 +392,32 @@ def test_jobs_submitted_together_are_the_same_as_one_by_one() -> None:
     assert grouped == [command for commands in separate for command in commands]
     offers = (offer("S1", gpus=4), offer("S2", gpus=4))
     assert together(OffersReceived(offers, 3.0)) == one_by_one(OffersReceived(offers, 3.0))
+
+
+def test_the_rendezvous_is_cleared_once_no_member_is_active(h: Harness) -> None:
+    spec = tf_job(restart={"policy": "OnFailure", "backoff_limit": 2, "backoff_seconds": 10})
+    h.submit("dist", spec)
+    h.offers(offer("S1", gpus=4))
+    h.run_all("dist")
+    commands = h.update("dist.worker-0.0", "TASK_FAILED", message="Command exited with status 1")
+    assert of_type(commands, ClearRendezvous) == []               # the others still run
+    cleared = []
+    for task_id in ("dist.chief-0.0", "dist.ps-0.0", "dist.worker-1.0"):
+        cleared.append(of_type(h.update(task_id, "TASK_KILLED"), ClearRendezvous))
+    assert cleared == [[], [], [ClearRendezvous("dist")]]          # before the gang is relaunched
+    h.now = h.job("dist").next_attempt_at  # type: ignore[assignment]
+    h(Tick(h.now))
+    h.offers(offer("S1", gpus=4))
+    h.run_all("dist")
+    h.update("dist.worker-0.1", "TASK_FINISHED")
+    h.update("dist.worker-1.1", "TASK_FINISHED")
+    commands = h.update("dist.chief-0.1", "TASK_FINISHED")
+    assert h.job("dist").state is JobState.SUCCEEDED and of_type(commands, ClearRendezvous) == []
+    assert of_type(h.update("dist.ps-0.1", "TASK_KILLED"), ClearRendezvous) == [ClearRendezvous("dist")]
+
+
+def test_a_single_task_job_has_no_rendezvous_to_clear(h: Harness) -> None:
+    h.submit("one", single_job())
+    h.offers(offer("S1"))
+    h.run_all("one")
+    assert of_type(h.update("one.task-0.0", "TASK_FINISHED"), ClearRendezvous) == []

@@ -10,7 +10,7 @@ from kazoo.client import KazooClient
 
 from mesos_gpu.tf import cluster as tfc
 from mesos_gpu.tf.cluster import Member
-from mesos_gpu.tf.rendezvous import Rendezvous, RendezvousTimeoutError
+from mesos_gpu.tf.rendezvous import Rendezvous, RendezvousTimeoutError, clear_job
 
 pytestmark = pytest.mark.zookeeper
 
@@ -195,3 +195,20 @@ def test_wait_before_register_is_a_programming_error(kazoo_client, zk_chroot):
         rendezvous.wait(1)
     with pytest.raises(tfc.ClusterError):
         Rendezvous(client, "job-1", Member("worker", 5), "h:1", {"worker": 2}, chroot=zk_chroot)
+
+
+def test_clear_job_deletes_the_members_and_the_cluster_of_a_job(kazoo_client, zk_chroot):
+    members = tfc.expected_members(COUNTS)
+    rendezvous = [join(kazoo_client(), zk_chroot, m) for m in members]
+    waits = [wait_in_thread(r, 10) for r in rendezvous]
+    for thread, _ in waits:
+        thread.join(15)
+    assert all(r.flush(5) for r in rendezvous)
+    other_path = tfc.member_path("job-1", Member("chief", 0), zk_chroot).replace("/job-1/", "/job-2/")
+    kazoo_client().create(other_path, b"127.0.0.1:1", makepath=True)   # another job's node stays
+    observer = kazoo_client()
+    assert observer.exists(tfc.cluster_path("job-1", zk_chroot)) is not None
+    clear_job(observer, "job-1", zk_chroot)      # members still connected: their nodes go too
+    assert observer.exists(tfc.job_path("job-1", zk_chroot)) is None
+    assert observer.exists(other_path) is not None
+    clear_job(observer, "job-1", zk_chroot)      # nothing left: no error

@@ -82,6 +82,7 @@ class SchedulerProcess:
         self.runtime: SchedulerRuntime | None = None
         self.api_port = 0
         self._server: Any = server
+        self._app: Any = None
         self._tick_seconds = tick_seconds
         self._own_store = store is None
 
@@ -141,6 +142,7 @@ class SchedulerProcess:
             launcher_bundle=launcher_bundle_bytes(),
             master_url=_master_http_url(settings.master, runtime),
         )
+        self._app = app
         server.start(app)
         runtime.start()
         log.info("scheduler %s: API on %s, master %s", settings.framework_name, self.api_url, settings.master)
@@ -151,6 +153,11 @@ class SchedulerProcess:
             self.runtime.stop()
         if self._server is not None:
             self._server.stop()
+        if self._app is not None:
+            from mesos_gpu.api.app import close_app
+
+            close_app(self._app)        # the API's worker threads
+            self._app = None
         if self._own_store and self._store is not None:
             self._store.close()
 

@@ -19,6 +19,7 @@ Public API (stable; `mesos_gpu.local` reuses it to run task images)::
     cid = launcher.run(spec)                   # create + start; returns the container id
     code = launcher.wait(cid, timeout=60)      # exit code (ContainerTimeoutError when it runs longer)
     launcher.stop(cid, grace=5)                # SIGTERM, SIGKILL after `grace` seconds
+    follower = launcher.follow_logs(cid, write)  # write("stdout"|"stderr", chunk) as the container writes
     launcher.copy_logs(cid, sandbox)           # container stdout/stderr -> <sandbox>/stdout, /stderr
     launcher.remove(cid)                       # force-remove; a missing container is not an error
     launcher.list_by_label({LABEL_FRAMEWORK_ID: "fw-1"})   # -> [ContainerRef], for orphan clean-up
@@ -49,7 +50,9 @@ from __future__ import annotations
 import enum
 import os
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,6 +242,74 @@ def engine_status(base_url: str | None = None, timeout: float = 10.0) -> EngineS
         return EngineStatus(reachable=True, nvidia_runtime=mode is GpuMode.DEVICE_REQUEST)
     finally:
         client.close()
+
+
+STREAMS = ("stdout", "stderr")
+
+
+class LogFollower:
+    """Follows one container's stdout and stderr (a thread each) into `write(stream, chunk)`.
+
+    The threads end when the container exits (the engine closes the streams). `received` counts the
+    bytes of each stream; `failed` says why a stream stopped early (an engine error), so a caller can
+    fall back to reading the whole logs of a stream that delivered nothing."""
+
+    def __init__(self, client: docker.DockerClient, container_id: str,
+                 write: Callable[[str, bytes], None]) -> None:
+        self.container_id = container_id
+        self.received = dict.fromkeys(STREAMS, 0)
+        self.failed: dict[str, str] = {}
+        self._client = client
+        self._write = write
+        self._threads = [
+            threading.Thread(target=self._follow, args=(name,), daemon=True,
+                             name=f"logs-{name}-{container_id[:12]}")
+            for name in STREAMS
+        ]
+
+    def start(self) -> LogFollower:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def _follow(self, name: str) -> None:
+        try:
+            chunks = self._client.api.logs(
+                self.container_id, stdout=name == "stdout", stderr=name == "stderr", stream=True, follow=True
+            )
+            for chunk in chunks:
+                self.received[name] += len(chunk)
+                self._write(name, bytes(chunk))
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+            self.failed[name] = str(exc)
+
+    def join(self, timeout: float) -> bool:
+        """Wait for both streams to end (the container exited); False if one still runs at `timeout`."""
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)
+
+    def finish(self, timeout: float) -> list[str]:
+        """After the container exited: wait for the streams to end, and copy whole a stream that could
+        not be followed at all (nothing received). Returns what went wrong, as sentences to log."""
+        cid = self.container_id[:12]
+        problems = [] if self.join(timeout) else [f"the output of {cid} was still streaming at the end"]
+        for name in STREAMS:
+            why = self.failed.get(name)
+            if why is None:
+                continue
+            if self.received[name]:
+                problems.append(f"lost the end of the {name} of {cid}: {why}")
+                continue
+            try:
+                data = self._client.api.logs(self.container_id, stdout=name == "stdout",
+                                             stderr=name == "stderr", stream=False)
+                if data:
+                    self._write(name, bytes(data))
+            except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+                problems.append(f"cannot copy the {name} of {cid}: {exc}")
+        return problems
 
 
 class DockerLauncher:
@@ -446,6 +517,11 @@ class DockerLauncher:
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise DockerUnavailableError(f"cannot read logs of {container_id[:12]}: {exc}") from exc
         return bytes(out), bytes(err)
+
+    def follow_logs(self, container_id: str, write: Callable[[str, bytes], None]) -> LogFollower:
+        """Start copying the container's output as it is written (`docker logs --follow`): `write`
+        gets ("stdout" or "stderr", bytes) from one thread per stream, until the container exits."""
+        return LogFollower(self.client, container_id, write).start()
 
     def copy_logs(self, container_id: str, sandbox: str) -> None:
         """Append the container's stdout and stderr to `<sandbox>/stdout` and `<sandbox>/stderr`."""

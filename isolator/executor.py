@@ -6,7 +6,7 @@ Per task (one container each): STARTING; decode the payload (base64 JSON `{"imag
 cgroup, then NVIDIA_/CUDA_VISIBLE_DEVICES, then the host's `ExclusiveGpuAllocator`); start the container
 (GPU device request for exactly those devices, CPU and memory limits from the task's resources, the
 sandbox mounted at /mnt/mesos/sandbox and used as working directory, labels with framework, executor,
-task and agent ids); RUNNING; wait; copy the container's stdout/stderr into the sandbox's; remove the
+task and agent ids); RUNNING; stream the container's stdout/stderr into the sandbox's; wait; remove the
 container, release the devices; then FINISHED ("Command exited with status 0") or FAILED ("Command
 exited with status N", label `exit_code`). A container that cannot start gives FAILED with the engine's
 message and REASON_CONTAINER_LAUNCH_FAILED. KILL stops the container (SIGTERM, SIGKILL after the task's
@@ -17,8 +17,9 @@ it removes the containers an earlier run of the same executor id left behind and
 Network: `host` by default (Mesos' docker containerizer default; TF members bind the offered PORT0 on
 the agent's address, which needs the host's network namespace); `--network` or the payload's
 "network" picks another (e.g. `none`). The engine: `--docker-host` / MESOS_GPU_DOCKER_HOST, else the
-SDK's DOCKER_HOST environment. The container's output is copied when it exits (not streamed), through
-this process's own stdout/stderr: the sandbox files, or the pipes of Mesos' container logger.
+SDK's DOCKER_HOST environment. The container's output is streamed while it runs (`docker logs
+--follow`), through this process's own stdout/stderr (the sandbox files, or the pipes of Mesos'
+container logger) or appended to the sandbox files.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from isolator.docker import (
     DockerLaunchError,
     DockerUnavailableError,
     GpuMode,
+    LogFollower,
 )
 
 log = logging.getLogger("isolator.executor")
@@ -60,6 +62,7 @@ DEFAULT_ALLOCATOR_DIR = "/var/run/mesos-gpu"
 ALLOCATOR_STATE_FILE = "gpus.json"
 DEFAULT_NETWORK = "host"
 DEFAULT_SHUTDOWN_GRACE = 5.0  # Mesos' --executor_shutdown_grace_period default
+OUTPUT_DRAIN_SECONDS = 10.0  # how long an exited container's output may take to arrive in full
 LABEL_AGENT_ID = "mesos-gpu.agent-id"
 REASON_LAUNCH_FAILED = "REASON_CONTAINER_LAUNCH_FAILED"
 REASON_EXITED = "REASON_COMMAND_EXECUTOR_FAILED"
@@ -525,6 +528,7 @@ class DockerExecutor(Executor):  # type: ignore[misc,unused-ignore]  # pymesos i
         except (PayloadError, GpuSelectionError, DockerLaunchError) as exc:
             log.warning("task %s cannot start: %s", run.task_id, exc)
             return "TASK_FAILED", f"Failed to launch container: {exc}", REASON_LAUNCH_FAILED, {}
+        follower = self._follow_output(launcher, container_id)
         with self._lock:
             run.container_id = container_id
             killed = run.killed
@@ -538,7 +542,7 @@ class DockerExecutor(Executor):  # type: ignore[misc,unused-ignore]  # pymesos i
             gpus = ",".join(grant.devices) or "none"
             self._send(driver, run.task_id, "TASK_RUNNING", f"Container {container_id[:12]} on GPUs {gpus}")
         code = self._wait(launcher, container_id)
-        self._copy_output(launcher, container_id)
+        self._finish_output(launcher, container_id, follower)
         labels = {"exit_code": str(code)} if code is not None else {}
         if run.killed:
             return "TASK_KILLED", f"Container stopped (exit status {code})", None, labels
@@ -572,20 +576,41 @@ class DockerExecutor(Executor):  # type: ignore[misc,unused-ignore]  # pymesos i
             working_dir=SANDBOX_MOUNT,
         )
 
-    def _copy_output(self, launcher: DockerLauncher, container_id: str) -> None:
-        """The container's stdout/stderr into the sandbox's: through this process's own stdout and
+    def _write_output(self, stream: str, data: bytes) -> None:
+        """One chunk of container output into the sandbox's: through this process's own stdout or
         stderr (which Mesos' container logger owns, file or pipe) or, when `output_to_stdio` is off,
-        appended to the sandbox files."""
-        try:
-            if not self.config.output_to_stdio:
-                launcher.copy_logs(container_id, self.config.sandbox)
-                return
-            out, err = launcher.logs(container_id)
+        appended to the sandbox file of that name."""
+        if self.config.output_to_stdio:
+            target = sys.stdout if stream == "stdout" else sys.stderr
             with self._output_lock:
-                for stream, data in ((sys.stdout, out), (sys.stderr, err)):
-                    stream.flush()
-                    stream.buffer.write(data)
-                    stream.buffer.flush()
+                target.flush()
+                target.buffer.write(data)
+                target.buffer.flush()
+            return
+        with self._output_lock, open(os.path.join(self.config.sandbox, stream), "ab") as handle:
+            handle.write(data)
+
+    def _follow_output(self, launcher: DockerLauncher, container_id: str) -> LogFollower | None:
+        """Stream the container's output into the sandbox while it runs (`mesos-gpu logs --follow`
+        shows a training job's progress as it happens, not at its end)."""
+        try:
+            return launcher.follow_logs(container_id, self._write_output)
+        except (DockerLaunchError, OSError, RuntimeError) as exc:
+            log.warning("cannot follow the output of %s: %s", container_id[:12], exc)
+            return None
+
+    def _finish_output(self, launcher: DockerLauncher, container_id: str,
+                       follower: LogFollower | None) -> None:
+        """Wait for the streams to end; copy whole what could not be followed."""
+        if follower is not None:
+            for problem in follower.finish(OUTPUT_DRAIN_SECONDS):
+                log.warning("%s", problem)
+            return
+        try:
+            out, err = launcher.logs(container_id)
+            for name, data in (("stdout", out), ("stderr", err)):
+                if data:
+                    self._write_output(name, data)
         except (DockerLaunchError, OSError) as exc:
             log.warning("cannot copy the output of %s: %s", container_id[:12], exc)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
+OUTPUT_DRAIN_SECONDS = 10.0  # how long an exited container's output may take to arrive in full
 
 ExitCallback = Callable[[int], None]  # raw wait status (exit 1 -> 256, SIGKILL -> 9)
 
@@ -142,8 +143,8 @@ _HOST_ONLY_ENV = (
 
 
 class DockerProcess:
-    """A task container started by DockerRunner; a watcher thread waits for it, appends its logs to
-    the sandbox's stdout/stderr, removes it and reports `exit code << 8`."""
+    """A task container started by DockerRunner; its output is streamed into the sandbox's stdout and
+    stderr; a watcher thread waits for it, removes it and reports `exit code << 8`."""
 
     def __init__(
         self, launcher: Any, container_id: str, spec: LaunchSpec, loop: Loop, on_exit: ExitCallback
@@ -154,8 +155,17 @@ class DockerProcess:
         self._loop = loop
         self._on_exit = on_exit
         self._exited = threading.Event()
+        self._follower: Any = None
+        try:  # the output reaches the sandbox while the container runs, as a host process's does
+            self._follower = launcher.follow_logs(container_id, self._write)
+        except Exception as exc:
+            log.warning("cannot follow the output of container %s: %s", container_id[:12], exc)
         self._watcher = threading.Thread(target=self._watch, name=f"docker-{container_id[:12]}", daemon=True)
         self._watcher.start()
+
+    def _write(self, stream: str, data: bytes) -> None:
+        with open(self._spec.cwd / stream, "ab") as handle:
+            handle.write(data)
 
     @property
     def pid(self) -> int | None:
@@ -187,7 +197,11 @@ class DockerProcess:
             log.warning("lost container %s: %s", self.container_id[:12], exc)
             code = 255
         try:
-            self._launcher.copy_logs(self.container_id, str(self._spec.cwd))
+            if self._follower is not None:
+                for problem in self._follower.finish(OUTPUT_DRAIN_SECONDS):
+                    log.warning("%s", problem)
+            else:
+                self._launcher.copy_logs(self.container_id, str(self._spec.cwd))
             self._launcher.remove(self.container_id)
         except Exception as exc:
             log.warning("cleaning up container %s: %s", self.container_id[:12], exc)

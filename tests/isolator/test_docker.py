@@ -73,6 +73,31 @@ def test_runs_to_completion_with_env_and_sandbox(launcher, docker_image, tmp_pat
         launcher.remove(cid)
 
 
+def test_followed_logs_arrive_per_stream_in_order(launcher, docker_image):
+    chunks: list[tuple[str, bytes]] = []
+    command = "for i in 1 2 3; do echo out$i; echo err$i >&2; sleep 0.05; done"
+    cid = launcher.run(spec(docker_image, command=command))
+    try:
+        follower = launcher.follow_logs(cid, lambda stream, data: chunks.append((stream, data)))
+        assert launcher.wait(cid, timeout=30) == 0
+        assert follower.finish(10) == []
+        joined = {name: b"".join(d for s, d in chunks if s == name) for name in ("stdout", "stderr")}
+        assert joined == {"stdout": b"out1\nout2\nout3\n", "stderr": b"err1\nerr2\nerr3\n"}
+        assert follower.received == {"stdout": 15, "stderr": 15}
+    finally:
+        launcher.remove(cid)
+
+
+def test_following_a_container_that_is_gone_says_so(launcher):
+    chunks: list[tuple[str, bytes]] = []
+    follower = launcher.follow_logs("0" * 64, lambda stream, data: chunks.append((stream, data)))
+    problems = follower.finish(10)
+    assert set(follower.failed) == {"stdout", "stderr"} and chunks == []
+    assert [p.split(":")[0] for p in problems] == [
+        "cannot copy the stdout of 000000000000", "cannot copy the stderr of 000000000000",
+    ]
+
+
 def test_exit_codes_shell_and_argv(launcher, docker_image):
     shell = launcher.run(spec(docker_image, command="exit 3"))
     argv = launcher.run(spec(docker_image, command=["/bin/false"]))

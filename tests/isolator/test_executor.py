@@ -306,6 +306,30 @@ def test_a_task_runs_to_finished_with_its_output_in_the_sandbox(
     assert driver.stopped.wait(5), "the executor did not stop after its last task"
 
 
+def test_output_reaches_the_sandbox_while_the_container_runs(tmp_path, ids, launcher, docker_image):
+    executor = make_executor(tmp_path, ids, launcher)
+    driver = RecordingDriver()
+    # The container prints, then waits for the test to create "go" in the sandbox (its working dir).
+    command = "echo first; echo warn >&2; while [ ! -e go ]; do sleep 0.05; done; echo second"
+    task = task_info(docker_image, command)
+    task_id = task["task_id"]["value"]
+    executor.launchTask(driver, task)
+    driver.wait_state(task_id, "TASK_RUNNING")
+    sandbox = tmp_path / "sandbox"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (
+        (sandbox / "stdout").exists() and (sandbox / "stdout").read_text() == "first\n"
+        and (sandbox / "stderr").exists() and (sandbox / "stderr").read_text() == "warn\n"
+    ):
+        time.sleep(0.05)
+    assert (sandbox / "stdout").read_text() == "first\n", "the output was not streamed while it ran"
+    assert driver.states(task_id) == ["TASK_STARTING", "TASK_RUNNING"]
+    (sandbox / "go").touch()
+    assert driver.wait_terminal(task_id)["state"] == "TASK_FINISHED"
+    assert (sandbox / "stdout").read_text() == "first\nsecond\n"     # each line once
+    assert (sandbox / "stderr").read_text() == "warn\n"
+
+
 def test_a_nonzero_exit_fails_with_mesos_text(tmp_path, ids, launcher, docker_image):
     executor = make_executor(tmp_path, ids, launcher)
     driver = RecordingDriver(refuse=2)  # the agent is briefly unreachable: updates are retried

@@ -22,6 +22,7 @@ from typing import Any
 
 from mesos_gpu import gcpolicy
 from mesos_gpu.config import SchedulerSettings, parse_zk_url
+from mesos_gpu.driver.catalog import AgentCatalog
 from mesos_gpu.driver.runtime import DriverFactory, FrameworkOptions, SchedulerRuntime
 from mesos_gpu.errors import ValidationError
 from mesos_gpu.placement.policy import PlacementPolicy
@@ -83,6 +84,7 @@ class SchedulerProcess:
         self.api_port = 0
         self._server: Any = server
         self._app: Any = None
+        self._agents: AgentCatalog | None = None
         self._tick_seconds = tick_seconds
         self._own_store = store is None
 
@@ -123,9 +125,11 @@ class SchedulerProcess:
             failover_timeout=settings.failover_timeout,
             webui_url=f"http://{advertised}:{self.api_port}",
         )
+        credentials = (options.principal, options.secret) if options.principal and options.secret else None
+        agents = AgentCatalog(credentials=credentials, gpu_model_attribute=self._policy.gpu_model_attribute)
         runtime = SchedulerRuntime(
             store=store,
-            planner=make_planner(self._policy),
+            planner=make_planner(self._policy, catalog=agents.current),
             options=options,
             launch=launch,
             identifier=f"{advertised}:{self.api_port}",
@@ -136,19 +140,26 @@ class SchedulerProcess:
         )
         self.runtime = runtime
         runtime.placement_latency = Histogram()
+        master_url = _master_http_url(settings.master, runtime)
+        agents.master_url = master_url
+        self._agents = agents
         app = make_app(
             runtime,
             settings=settings,
             launcher_bundle=launcher_bundle_bytes(),
-            master_url=_master_http_url(settings.master, runtime),
+            master_url=master_url,
         )
         self._app = app
         server.start(app)
         runtime.start()
+        agents.start()
         log.info("scheduler %s: API on %s, master %s", settings.framework_name, self.api_url, settings.master)
         return self
 
     def stop(self) -> None:
+        if self._agents is not None:
+            self._agents.stop()
+            self._agents = None
         if self.runtime is not None:
             self.runtime.stop()
         if self._server is not None:

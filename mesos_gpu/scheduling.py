@@ -6,13 +6,13 @@ planner's `Plan`s back into `MemberPlacement`s, and turns every other outcome in
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mesos_gpu.model import TaskKey, TaskSpec
 from mesos_gpu.placement.constraints import parse_constraint
 from mesos_gpu.placement.demand import JobDemand, TaskDemand
-from mesos_gpu.placement.offers import OfferView
+from mesos_gpu.placement.offers import AgentSlot, OfferView
 from mesos_gpu.placement.outcomes import Plan
 from mesos_gpu.placement.planner import GangPlanner
 from mesos_gpu.placement.policy import PlacementPolicy
@@ -56,8 +56,13 @@ def outcome_of(request: GangRequest, result: object) -> GangOutcome:
     return GangOutcome(request.job_id, tuple(placements))
 
 
-def make_planner(policy: PlacementPolicy | None = None) -> Planner:
-    """A `Planner` for `SchedulerState`: one placement cycle per OFFERS event, jobs in the order given."""
+def make_planner(
+    policy: PlacementPolicy | None = None, catalog: Callable[[], tuple[AgentSlot, ...] | None] | None = None
+) -> Planner:
+    """A `Planner` for `SchedulerState`: one placement cycle per OFFERS event, jobs in the order given.
+
+    `catalog`, when given, returns every agent with its whole capacity (or None when not known yet):
+    a job that fits none of them is told "can never fit: ..." instead of only why it waits now."""
     planner = GangPlanner(policy)
     # A job's demand depends on its spec only: built once and kept while the job waits (a cycle with
     # 10,000 pending jobs would otherwise spend most of its time rebuilding them).
@@ -72,7 +77,8 @@ def make_planner(policy: PlacementPolicy | None = None) -> Planner:
         return demand
 
     def plan(requests: Sequence[GangRequest], offers: Sequence[Mapping[str, Any]]) -> list[GangOutcome]:
-        cycle = planner.start(OfferView.from_mesos_offers(offers))
+        agents = catalog() if catalog is not None else None
+        cycle = planner.start(OfferView.from_mesos_offers(offers, catalog=agents))
         results = {request.job_id: cycle.place(demand_of(request)) for request in requests}
         for job_id in demands.keys() - results.keys():
             del demands[job_id]     # placed, killed or finished: no longer waiting

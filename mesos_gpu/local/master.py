@@ -1346,23 +1346,7 @@ class Master:
                 ],
             }
 
-        agents = []
-        for agent in self.agents.values():
-            ip, port = agent.link.endpoint()
-            agents.append(
-                {
-                    "id": agent.agent_id,
-                    "pid": f"slave(1)@{ip}:{port}",
-                    "hostname": agent.hostname,
-                    "port": int(port),
-                    "resources": p.resources_to_state(agent.total),
-                    "used_resources": p.resources_to_state(agent.used),
-                    "offered_resources": p.resources_to_state(agent.offered),
-                    "attributes": agent.info.get("attributes", []),
-                    "active": True,
-                    "registered_time": agent.registered_time,
-                }
-            )
+        agents = self.slaves()["slaves"]
         host, port = self.config.host, self.config.port
         leader = (
             f"master@{host}:{port}"
@@ -1388,6 +1372,27 @@ class Master:
                 else "",
             },
         }
+
+    def slaves(self) -> dict[str, Any]:
+        """`GET /master/slaves`: every registered agent with its total, used and offered resources."""
+        agents = []
+        for agent in self.agents.values():
+            ip, port = agent.link.endpoint()
+            agents.append(
+                {
+                    "id": agent.agent_id,
+                    "pid": f"slave(1)@{ip}:{port}",
+                    "hostname": agent.hostname,
+                    "port": int(port),
+                    "resources": p.resources_to_state(agent.total),
+                    "used_resources": p.resources_to_state(agent.used),
+                    "offered_resources": p.resources_to_state(agent.offered),
+                    "attributes": agent.info.get("attributes", []),
+                    "active": True,
+                    "registered_time": agent.registered_time,
+                }
+            )
+        return {"slaves": agents, "recovered_slaves": []}
 
 
 class MasterHolder:
@@ -1601,6 +1606,11 @@ class StateHandler(_JsonHandler):
         self.write_json(self.holder.master.state())
 
 
+class SlavesHandler(_JsonHandler):
+    def get(self) -> None:
+        self.write_json(self.holder.master.slaves())
+
+
 class HealthHandler(_JsonHandler):
     def get(self) -> None:
         self.set_status(200)
@@ -1630,6 +1640,8 @@ def make_app(holder: MasterHolder) -> tornado.web.Application:
             (r"/state", StateHandler, args),
             (r"/master/state", StateHandler, args),
             (r"/state\.json", StateHandler, args),
+            (r"/slaves", SlavesHandler, args),
+            (r"/master/slaves", SlavesHandler, args),
             (r"/health", HealthHandler, args),
             (r"/master/health", HealthHandler, args),
         ],

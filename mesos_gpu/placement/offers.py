@@ -104,6 +104,57 @@ class OfferView:
         return len(self.slots)
 
 
+def catalog_from_master_state(state: Mapping[str, Any], gpu_model_attribute: str = "gpu_model") -> tuple[
+    AgentSlot, ...
+]:
+    """Every active agent of a master's `/master/slaves` (or `/state`) answer, with its whole capacity
+    offered and as its total: the catalog that tells "can never fit" from "waits". Resources come in
+    /state's flat form (`{"cpus": 8.0, "gpus": 2.0, "ports": "[31000-32000]"}`), attributes flat or as
+    a Mesos `Attribute` list. An agent whose resources cannot be read is left out."""
+    slots = []
+    for agent in state.get("slaves") or ():
+        if not isinstance(agent, Mapping) or agent.get("active") is False or "id" not in agent:
+            continue
+        try:
+            total = resources_from_state(agent.get("resources") or {})
+        except ValueError:
+            continue
+        raw = agent.get("attributes") or {}
+        if isinstance(raw, Mapping):
+            attributes = {str(k): text for k, v in raw.items() if (text := _flat_attribute(v)) is not None}
+        else:
+            attributes = attributes_from_mesos(raw)
+        slots.append(AgentSlot(
+            agent_id=str(agent["id"]), hostname=str(agent.get("hostname", "")), available=total,
+            attributes=attributes, total=total,
+            gpu_agent=total.scalar_milli("gpus") > 0 or gpu_model_attribute in attributes,
+        ))
+    return tuple(slots)
+
+
+def _flat_attribute(value: Any) -> str | None:
+    """A /state attribute value as constraints match it (`2.5`, `3`, text), None if it is neither."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(from_milli(round(float(value) * 1000)))
+    return None
+
+
+def resources_from_state(flat: Mapping[str, Any]) -> Resources:
+    """/state's flat resources (`{"cpus": 8.0, "ports": "[31000-32000]", "zones": "{a, b}"}`)."""
+    parts = []
+    for name, value in flat.items():
+        if isinstance(value, bool):
+            raise ValueError(f"resource {name!r} is not a quantity: {value!r}")
+        if isinstance(value, int | float):
+            if value:
+                parts.append(f"{name}:{value}")
+        elif isinstance(value, str) and value.strip("[]{} "):
+            parts.append(f"{name}:{value.replace(' ', '')}")
+    return Resources.parse(";".join(parts))
+
+
 def attribute_value(attribute: Mapping[str, Any]) -> str:
     """A Mesos `Attribute` as the string constraints match: text, `3` or `2.5`, `[1-2,5-6]`, `{a,b}`."""
     kind = attribute.get("type", "TEXT")

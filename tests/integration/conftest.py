@@ -50,10 +50,11 @@ def make_runtime(
     *,
     identifier: str = "127.0.0.1:1",
     launcher_uri: str = "",
+    catalog: Any = None,
 ) -> SchedulerRuntime:
     return SchedulerRuntime(
         store=store,
-        planner=make_planner(PlacementPolicy(cpu_tasks_on_gpu_agents=True)),
+        planner=make_planner(PlacementPolicy(cpu_tasks_on_gpu_agents=True), catalog=catalog),
         options=FrameworkOptions(master=cluster.master_address, name="it", user="root", failover_timeout=600),
         launch=LaunchSettings(
             framework_name="it", zk_url=f"zk://{zk_hosts}{zk_chroot}/it", launcher_uri=launcher_uri

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from mesos_gpu.driver.catalog import AgentCatalog
 from mesos_gpu.driver.runtime import SchedulerRuntime
 from mesos_gpu.local.cluster import LocalCluster
+from mesos_gpu.store.zk import ZooKeeperStore
 from mesos_gpu.validation import validate_job
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import make_runtime, wait_for
 
 pytestmark = [pytest.mark.zookeeper, pytest.mark.slow]
 
@@ -89,6 +91,37 @@ def test_a_gang_that_cannot_fit_holds_nothing_and_says_why(
     assert reason.startswith("0/2 agents fit: 2 insufficient gpus"), reason
     assert runtime.job(view["id"])["state"] == "PENDING"
     assert _tasks_on_master(cluster) == []
+
+
+def test_with_the_masters_agents_a_gang_larger_than_the_cluster_can_never_fit(
+    cluster: LocalCluster, store: ZooKeeperStore, zk_hosts: str, zk_chroot: str, launcher_uri: str
+) -> None:
+    agents = AgentCatalog(f"http://{cluster.master_address}", interval=0.5)
+    assert agents.refresh()
+    first = agents.current()
+    assert first is not None and len(first) == 2
+    assert all(slot.total is not None and slot.total.gpus == 2 for slot in first)
+    assert agents.refresh() and agents.current() is first        # unchanged: the same catalog
+    assert not AgentCatalog("http://127.0.0.1:1", timeout=1).refresh()
+    running = make_runtime(cluster, store, zk_hosts, zk_chroot, launcher_uri=launcher_uri,
+                           catalog=agents.current)
+    running.start()
+    agents.start()
+    try:
+        wait_for(lambda: running.is_leader and running.mesos_connected, 20, "the scheduler never registered")
+        huge, _ = running.submit(validate_job({
+            "name": "huge", "command": "true",
+            "roles": {"worker": {"instances": 5, "cpus": 0.1, "mem": 32, "gpus": 1}},
+        }))
+        small = {"name": "fits", "command": "true", "cpus": 0.1, "mem": 32, "gpus": 2}
+        fits, _ = running.submit(validate_job(small))
+        reason = wait_for(lambda: running.job(huge["id"])["wait_reason"], 10, "no wait reason")
+        assert reason.startswith("can never fit: 0/2 agents fit: 2 insufficient gpus"), reason
+        assert final_state(running, fits["id"], timeout=30)["state"] == "SUCCEEDED"
+        assert running.job(huge["id"])["state"] == "PENDING"
+    finally:
+        agents.stop()
+        running.stop()
 
 
 def test_a_waiting_job_starts_as_soon_as_capacity_frees(runtime: SchedulerRuntime) -> None:

@@ -264,3 +264,29 @@ def test_mesos_attributes_become_the_strings_constraints_match():
         {"name": "slots", "type": "RANGES", "ranges": {"range": [{"begin": 1, "end": 2}]}},
         {"name": "zones", "type": "SET", "set": {"item": ["a", "b"]}},
     ]) == {"gpu_model": "H100", "rack": "3", "weight": "2.5", "slots": "[1-2]", "zones": "{a,b}"}
+
+
+def test_catalog_from_master_state_reads_flat_resources_and_attributes():
+    from mesos_gpu.placement.offers import catalog_from_master_state
+
+    state = {"slaves": [
+        {"id": "S1", "hostname": "h1", "active": True,
+         "resources": {"cpus": 8.0, "mem": 32768.0, "disk": 0.0, "gpus": 2.0,
+                       "ports": "[31000-31099, 32000-32000]", "zones": "{a, b}"},
+         "attributes": {"rack": "r1", "gpu_model": "A100", "slots": 2.5}},
+        {"id": "S2", "hostname": "h2", "resources": {"cpus": 4, "mem": 1024},
+         "attributes": [{"name": "rack", "type": "TEXT", "text": {"value": "r2"}}]},
+        {"id": "gone", "hostname": "h3", "active": False, "resources": {"cpus": 4.0}},
+        {"id": "odd", "hostname": "h4", "resources": {"cpus": "lots"}},
+        {"hostname": "no-id", "resources": {"cpus": 1.0}},
+    ]}
+    catalog = catalog_from_master_state(state)
+    assert [slot.agent_id for slot in catalog] == ["S1", "S2"]
+    s1, s2 = catalog
+    assert s1.available == s1.total == Resources.parse(
+        "cpus:8;mem:32768;gpus:2;ports:[31000-31099,32000-32000];zones:{a,b}"
+    )
+    assert dict(s1.attributes) == {"rack": "r1", "gpu_model": "A100", "slots": "2.5"}
+    assert s1.gpu_agent is True and s2.gpu_agent is False
+    assert dict(s2.attributes) == {"rack": "r2"} and s2.total == Resources.of(cpus=4, mem=1024)
+    assert catalog_from_master_state({}) == ()

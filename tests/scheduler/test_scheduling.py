@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mesos_gpu.placement.offers import catalog_from_master_state
 from mesos_gpu.placement.policy import PlacementPolicy
 from mesos_gpu.scheduling import make_planner
 from mesos_gpu.state import Accept, GangRequest, JobSubmitted, OffersReceived, SchedulerState, Subscribed
@@ -88,3 +89,19 @@ def test_job_record_expands_its_members_once_per_spec() -> None:
     assert job.tasks() == job.spec.tasks("one") and job.tasks() is job.tasks()
     job.spec = single_job(gpus=2)
     assert job.tasks()[0].resources.gpus == 2
+
+
+def test_a_planner_with_a_catalog_says_a_job_can_never_fit():
+    agents = catalog_from_master_state({"slaves": [
+        {"id": "S1", "hostname": "h1", "resources": {"cpus": 8.0, "mem": 16384.0, "gpus": 2.0}},
+        {"id": "S2", "hostname": "h2", "resources": {"cpus": 8.0, "mem": 16384.0, "gpus": 2.0}},
+    ]})
+    huge, small = single_job("huge", gpus=4), single_job("small", gpus=2)
+    requests = [GangRequest(job.name, job, job.tasks(job.name)) for job in (huge, small)]
+    busy = (offer("S1", gpus=1),)
+    without = make_planner()(requests, busy)
+    assert [o.reason for o in without] == ["0/1 agents fit: 1 insufficient gpus"] * 2
+    outcomes = make_planner(catalog=lambda: agents)(requests, busy)
+    assert outcomes[0].reason == "can never fit: 0/2 agents fit: 2 insufficient gpus"
+    assert outcomes[1].reason == "0/1 agents fit: 1 insufficient gpus"      # fits once GPUs free up
+    assert make_planner(catalog=lambda: None)(requests, busy)[0].reason == without[0].reason

@@ -64,6 +64,7 @@ class ENV:
     MARATHON_HOST = "HOST"  # Marathon's variable: the agent's hostname
     LAUNCHER_URI_BASE = "MESOS_GPU_LAUNCHER_URI_BASE"
     INSTANCES = "MESOS_GPU_INSTANCES"
+    RESERVE_AFTER = "MESOS_GPU_RESERVE_AFTER_SECONDS"
 
     @classmethod
     def names(cls) -> frozenset[str]:
@@ -100,6 +101,8 @@ class SchedulerSettings:
     advertised_host: str | None = None
     launcher_uri_base: str | None = None  # where tasks fetch the launcher; see `launcher_base_url`
     instances: int = 1  # scheduler instances of this install (HA when > 1), for reporting
+    # A job waiting this long to be placed gets the agents it needs held for it (0: never).
+    reserve_after_seconds: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SchedulerSettings:
@@ -133,6 +136,7 @@ class SchedulerSettings:
         advertised = reader.first((ENV.ADVERTISED_HOST, ENV.MARATHON_HOST), None, _no_space)
         launcher = reader.optional(ENV.LAUNCHER_URI_BASE, _http_url)
         instances = reader.get(ENV.INSTANCES, d.instances, _instances)
+        reserve_after = reader.get(ENV.RESERVE_AFTER, d.reserve_after_seconds, _non_negative_seconds)
         if auth_reads and not tokens and tokens_file is None and ENV.API_TOKENS not in reader:
             reader.fail(
                 ENV.API_AUTH_READS,
@@ -161,6 +165,7 @@ class SchedulerSettings:
             advertised_host=advertised,
             launcher_uri_base=launcher,
             instances=instances,
+            reserve_after_seconds=reserve_after,
         )
 
     @property
@@ -375,6 +380,13 @@ def _positive_seconds(raw: str) -> float:
     value = _number(raw)
     if value <= 0:
         raise ValueError("must be more than 0 seconds")
+    return value
+
+
+def _non_negative_seconds(raw: str) -> float:
+    value = _number(raw)
+    if value < 0:
+        raise ValueError("must be 0 (never) or more seconds")
     return value
 
 

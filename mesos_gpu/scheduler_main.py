@@ -137,6 +137,7 @@ class SchedulerProcess:
             heartbeat_timeout=settings.heartbeat_timeout,
             tick_seconds=self._tick_seconds,
             clear_rendezvous=rendezvous_cleaner(store),
+            reserve_after_seconds=settings.reserve_after_seconds or None,
         )
         self.runtime = runtime
         runtime.placement_latency = Histogram()

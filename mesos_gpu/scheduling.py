@@ -13,7 +13,7 @@ from mesos_gpu.model import TaskKey, TaskSpec
 from mesos_gpu.placement.constraints import parse_constraint
 from mesos_gpu.placement.demand import JobDemand, TaskDemand
 from mesos_gpu.placement.offers import AgentSlot, OfferView
-from mesos_gpu.placement.outcomes import Plan
+from mesos_gpu.placement.outcomes import Plan, WaitReason
 from mesos_gpu.placement.planner import GangPlanner
 from mesos_gpu.placement.policy import PlacementPolicy
 from mesos_gpu.resources import Resources
@@ -41,10 +41,13 @@ def job_demand(request: GangRequest) -> JobDemand:
     return JobDemand(request.job_id, tuple(task_demand(task) for task in request.tasks))
 
 
-def outcome_of(request: GangRequest, result: object) -> GangOutcome:
+def outcome_of(request: GangRequest, result: object, held: Sequence[str] = ()) -> GangOutcome:
     if not isinstance(result, Plan):
-        summary = getattr(result, "summary", "not placed")
-        return GangOutcome(request.job_id, None, str(summary))
+        summary = str(getattr(result, "summary", "not placed"))
+        if held:
+            names = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+            summary += f"; holding {names} for it"
+        return GangOutcome(request.job_id, None, summary)
     keys = {task.name: task.key for task in request.tasks}
     placements = []
     for launch in result.launches:
@@ -79,9 +82,16 @@ def make_planner(
     def plan(requests: Sequence[GangRequest], offers: Sequence[Mapping[str, Any]]) -> list[GangOutcome]:
         agents = catalog() if catalog is not None else None
         cycle = planner.start(OfferView.from_mesos_offers(offers, catalog=agents))
-        results = {request.job_id: cycle.place(demand_of(request)) for request in requests}
+        results: dict[str, object] = {}
+        held: dict[str, tuple[str, ...]] = {}
+        for request in requests:
+            demand = demand_of(request)
+            result = results[request.job_id] = cycle.place(demand)
+            if request.reserve and isinstance(result, WaitReason):
+                held[request.job_id] = cycle.reserve(demand)
         for job_id in demands.keys() - results.keys():
             del demands[job_id]     # placed, killed or finished: no longer waiting
-        return [outcome_of(request, results[request.job_id]) for request in requests]
+        return [outcome_of(request, results[request.job_id], held.get(request.job_id, ()))
+                for request in requests]
 
     return plan

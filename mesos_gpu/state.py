@@ -197,11 +197,13 @@ Command = (
 # ------------------------------------------------------------------------------------------- placement
 @dataclass(frozen=True)
 class GangRequest:
-    """A job ready to place: every member, in canonical order."""
+    """A job ready to place: every member, in canonical order. `reserve`: it has waited long enough
+    that the agents it needs are held for it when it does not fit (see `reserve_after_seconds`)."""
 
     job_id: str
     spec: JobSpec
     tasks: tuple[TaskSpec, ...]
+    reserve: bool = False
 
 
 @dataclass(frozen=True)
@@ -362,6 +364,9 @@ class SchedulerState:
     planner: Planner
     settings: LaunchSettings = field(default_factory=LaunchSettings)
     refuse_seconds_pending: float = 2.0  # decline filter while some job waits for resources
+    # A job ready to place for this long without fitting gets the agents it needs held for it, so
+    # smaller jobs behind it cannot take what frees up there for ever (None: never).
+    reserve_after_seconds: float | None = 300.0
     refuse_seconds_idle: float = 300.0  # decline filter when nothing waits (REVIVE clears it)
     reconcile_retry_seconds: float = 30.0
 
@@ -409,6 +414,13 @@ class SchedulerState:
         self._offer_interest(event.now)
         persists: list[Command] = [Persist(job_id, self.jobs[job_id].to_dict()) for job_id in self._dirty]
         return persists + self._actions
+
+    @staticmethod
+    def ready_since(job: JobRecord) -> float:
+        """When the job became ready to place: its backoff's end for a restart, else its submission."""
+        if job.state is JobState.RESTARTING and job.next_attempt_at is not None:
+            return job.next_attempt_at
+        return job.submitted_at
 
     def ready_to_place(self, job: JobRecord, now: float) -> bool:
         """Whether the job should be placed at the next offers: waiting, nothing of it still active."""
@@ -526,7 +538,12 @@ class SchedulerState:
                 )
                 self.idle_filters = True
             return
-        requests = [GangRequest(job.id, job.spec, job.tasks()) for job in ready]
+        patience = self.reserve_after_seconds
+        requests = [
+            GangRequest(job.id, job.spec, job.tasks(),
+                        reserve=patience is not None and now - self.ready_since(job) >= patience)
+            for job in ready
+        ]
         outcomes = {outcome.job_id: outcome for outcome in self.planner(requests, offers)}
         per_agent: dict[str, tuple[set[str], list[JsonDict]]] = {}
         waiting = False

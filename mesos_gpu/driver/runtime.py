@@ -137,6 +137,7 @@ class SchedulerRuntime:
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
         clear_rendezvous: Callable[[str], None] | None = None,
+        reserve_after_seconds: float | None = 300.0,
     ) -> None:
         self.store = store
         self.options = options
@@ -152,7 +153,8 @@ class SchedulerRuntime:
         self._clear_rendezvous = clear_rendezvous
 
         self._lock = threading.RLock()  # guards _state and _versions for readers on other threads
-        self._state = SchedulerState(planner, launch)
+        self._reserve_after = reserve_after_seconds
+        self._state = self._new_state()
         self._versions: dict[str, int] = {}
         self._queue: queue.Queue[tuple[Any, Future[Any] | None]] = queue.Queue()
         self._leading = False
@@ -226,10 +228,13 @@ class SchedulerRuntime:
         self._stop_driver()
         self._post(("lost", None))
 
+    def _new_state(self) -> SchedulerState:
+        return SchedulerState(self._planner, self._launch, reserve_after_seconds=self._reserve_after)
+
     def _become_leader(self) -> None:
         records = self.store.list()
         with self._lock:
-            self._state = SchedulerState(self._planner, self._launch)
+            self._state = self._new_state()
             self._versions = {record.id: record.version for record in records}
             self._state.handle(JobsRecovered(tuple(record.data for record in records), self._clock()))
         self._leading = True

@@ -16,6 +16,11 @@ from mesos_gpu.resources import ranges_contains, ranges_count
 Filter = Callable[[AgentState, Needs, JobContext, PlacementPolicy], "str | None"]
 
 
+def not_held(agent: AgentState, needs: Needs, job: JobContext, policy: PlacementPolicy) -> str | None:
+    """An agent held in this cycle for a job that waits for it to free up takes nothing else."""
+    return reasons.HELD if agent.held else None
+
+
 def gpu_agent_reserved(
     agent: AgentState, needs: Needs, job: JobContext, policy: PlacementPolicy
 ) -> str | None:
@@ -82,8 +87,9 @@ def enough_named(agent: AgentState, needs: Needs, job: JobContext, policy: Place
     return None
 
 
-#: Every filter, in order. The first three are about GPUs and are answered in bulk by the GPU index.
+#: Every filter, in order. The first four are answered in bulk by the candidate indexes.
 FILTERS: tuple[Filter, ...] = (
+    not_held,             # held for a job that waits for it (answered in bulk: held agents leave the index)
     gpu_agent_reserved,   # CPU-only work stays off GPU agents unless the operator allows it
     healthy_gpus,         # GPU work avoids agents whose GPUs are marked unhealthy
     enough_gpus,          # whole GPUs free
@@ -94,7 +100,7 @@ FILTERS: tuple[Filter, ...] = (
     enough_ports,         # port numbers for the TF gRPC servers
     enough_named,         # other named scalars and ranges
 )
-AFTER_GPU_FILTERS: tuple[Filter, ...] = FILTERS[3:]
+AFTER_GPU_FILTERS: tuple[Filter, ...] = FILTERS[4:]
 
 
 def first_failure(agent: AgentState, needs: Needs, job: JobContext, policy: PlacementPolicy,

@@ -143,6 +143,7 @@ class PlacementCycle:
         self.ledger = CapacityLedger(view.slots, policy)
         self._gang = _Gang(self.ledger, PlacementStack(self.ledger, policy), policy)
         self._placed: dict[int, list[TaskPlacement]] = {}
+        self._held: set[str] = set()
         self.outcomes: dict[str, Outcome] = {}
         if catalog is None and view.catalog is not None:
             catalog = _CatalogCheck(view.catalog, policy)
@@ -218,6 +219,33 @@ class PlacementCycle:
         if self._catalog is None:
             return None
         return self._catalog.never_fits(job)
+
+    def reserve(self, job: JobLike) -> tuple[str, ...]:
+        """Hold, for the rest of this cycle, the agents where `job` would fit once they are free, so
+        that jobs placed after it cannot take what frees up there and starve it (Volcano's reserve).
+
+        The agents are those of a placement of the job on the catalog (every agent, empty), visiting
+        first, among agents alike, those with the most GPUs free now. Needs the view's catalog;
+        returns the held agent ids (none without a catalog, or when the job can never fit)."""
+        if self._catalog is None:
+            return ()
+        demand = job if isinstance(job, JobDemand) else JobDemand.of(job)
+        free_now = {agent.agent_id: agent.gpus for agent in self.ledger.agents
+                    if agent.agent_id not in self._held}
+        candidates = sorted(
+            (slot for slot in self._catalog.catalog if slot.agent_id not in self._held),
+            key=lambda slot: -free_now.get(slot.agent_id, -1),
+        )
+        ledger = CapacityLedger(candidates, self.policy)
+        debits, failed, _ = _Gang(ledger, PlacementStack(ledger, self.policy), self.policy).place(demand)
+        if failed is not None:
+            return ()
+        held = tuple(sorted({debit.agent.agent_id for _, debit in debits}))
+        self._held.update(held)
+        for agent_id in held:
+            if agent_id in self.ledger.by_id:
+                self.ledger.hold(agent_id)
+        return held
 
     def remaining(self, agent_id: str) -> Resources:
         """What is left of an agent's offers after this cycle's placements."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping
 
+HELD = "held for a waiting job"
 GPU_AGENT_RESERVED = "gpu agent reserved for gpu work"
 UNHEALTHY_GPUS = "unhealthy gpus"
 INSUFFICIENT_GPUS = "insufficient gpus"
@@ -15,6 +16,7 @@ INSUFFICIENT_PORTS = "insufficient ports"
 
 #: Every fixed reason, in the order the filters run. Constraint and named-scalar reasons are built.
 FIXED_REASONS = (
+    HELD,
     GPU_AGENT_RESERVED,
     UNHEALTHY_GPUS,
     INSUFFICIENT_GPUS,

@@ -120,6 +120,7 @@ class PlacementStack:
                 whole = needs.gpu_slots
             if not feasible:
                 short = len(ledger.cpu_agents) + sum(len(bucket) for bucket in buckets[:whole])
+                _add(counts, reasons.HELD, len(ledger.held))
                 _add(counts, reasons.INSUFFICIENT_GPUS, short)
                 _add(counts, reasons.UNHEALTHY_GPUS, len(ledger.unhealthy))
             return feasible
@@ -127,8 +128,10 @@ class PlacementStack:
                               limit=1 if exact else 0)
         if feasible:
             return feasible
+        _add(counts, reasons.HELD, len(ledger.held))
         if not policy.cpu_tasks_on_gpu_agents:
-            _add(counts, reasons.GPU_AGENT_RESERVED, ledger.gpu_agent_count)
+            held_gpu_agents = sum(1 for agent in ledger.held.values() if agent.is_gpu)
+            _add(counts, reasons.GPU_AGENT_RESERVED, ledger.gpu_agent_count - held_gpu_agents)
             return feasible
         gpu_agents = (agent for bucket in ledger.gpu_buckets for agent in bucket.values())
         feasible = self._scan(gpu_agents, needs, job, FILTERS, counts)

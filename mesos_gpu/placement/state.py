@@ -42,8 +42,9 @@ class AgentState:
     """One agent's free capacity during a cycle, in thousandths and port ranges."""
 
     __slots__ = (
-        "agent_id", "attributes", "cpus", "disk", "gpu_capacity", "gpus", "hostname", "index", "is_gpu",
-        "labels", "locality", "mem", "port_count", "ports", "ranges", "scalars", "slot", "unhealthy",
+        "agent_id", "attributes", "cpus", "disk", "gpu_capacity", "gpus", "held", "hostname", "index",
+        "is_gpu", "labels", "locality", "mem", "port_count", "ports", "ranges", "scalars", "slot",
+        "unhealthy",
     )
 
     def __init__(self, index: int, slot: AgentSlot, policy: PlacementPolicy) -> None:
@@ -60,6 +61,7 @@ class AgentState:
         self.gpus = milli.pop("gpus", 0)
         self.scalars = milli
         self.labels = (available.role, available.allocation_role)
+        self.held = False  # held in this cycle for a waiting job (CapacityLedger.hold)
         self.ranges = available.range_map()
         self.ports = self.ranges.pop("ports", _NO_RANGES)
         self.port_count = ranges_count(self.ports)
@@ -101,7 +103,8 @@ class CapacityLedger:
     """Free capacity of every agent in a snapshot, with GPU agents indexed by whole free GPUs.
 
     `cpu_agents`: agents without GPUs. `gpu_buckets[g]`: healthy GPU agents with `g` whole GPUs free,
-    in a stable order. `unhealthy`: GPU agents whose GPUs must not be used. `version` changes on every
+    in a stable order. `unhealthy`: GPU agents whose GPUs must not be used. `held`: agents taken out of
+    all of these for a waiting job (`hold`). `version` changes on every
     debit and credit, so cached answers can tell they are stale.
     """
 
@@ -112,6 +115,7 @@ class CapacityLedger:
         self.unhealthy: dict[int, AgentState] = {}
         self.gpu_buckets: list[dict[int, AgentState]] = [{}]
         self.gpu_agent_count = 0
+        self.held: dict[int, AgentState] = {}
         self.version = 0
         for agent in self.agents:
             if not agent.is_gpu:
@@ -122,6 +126,20 @@ class CapacityLedger:
                 self.unhealthy[agent.index] = agent
             else:
                 self._bucket(agent.gpus // 1000)[agent.index] = agent
+
+    def hold(self, agent_id: str) -> None:
+        """Take the agent out of every candidate index for the rest of the cycle (held for a job that
+        waits for it to free up); nothing is placed on it any more, so its offers are declined."""
+        agent = self.by_id[agent_id]
+        if agent.held:
+            return
+        agent.held = True
+        self.held[agent.index] = agent
+        self.cpu_agents.pop(agent.index, None)
+        self.unhealthy.pop(agent.index, None)
+        for bucket in self.gpu_buckets:
+            bucket.pop(agent.index, None)
+        self.version += 1
 
     def _bucket(self, whole: int) -> dict[int, AgentState]:
         buckets = self.gpu_buckets

@@ -17,6 +17,7 @@ from mesos_gpu.placement.filters import (
     first_failure,
     gpu_agent_reserved,
     healthy_gpus,
+    not_held,
 )
 from tests.placement.builders import agent, agent_state, context, task
 
@@ -83,6 +84,17 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize(("held", "expected"), [(True, reasons.HELD), (False, None)], ids=["held", "free"])
+def test_not_held(held, expected):
+    demand = task().gpus(1).build()
+    state = agent_state(agent("a").gpus(2))
+    state.held = held
+    assert not_held(state, demand.needs, context(demand), DEFAULT) == expected
+    if held:  # held comes before every other reason, even on an agent that would not fit anyway
+        state.gpus = 0
+        assert first_failure(state, demand.needs, context(demand), DEFAULT) == reasons.HELD
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
 def test_filter(case):
     _, check, agent_b, task_b, policy, expected = case
@@ -142,5 +154,5 @@ def test_first_failure_follows_filter_order(name, agent_b, task_b, expected):
 
 
 def test_every_filter_has_a_table_case():
-    tested = {case[1] for case in CASES}
+    tested = {case[1] for case in CASES} | {not_held}    # not_held: its own test above
     assert tested == set(FILTERS)

@@ -290,3 +290,41 @@ def test_catalog_from_master_state_reads_flat_resources_and_attributes():
     assert s1.gpu_agent is True and s2.gpu_agent is False
     assert dict(s2.attributes) == {"rack": "r2"} and s2.total == Resources.of(cpus=4, mem=1024)
     assert catalog_from_master_state({}) == ()
+
+
+def test_reserve_holds_the_agents_a_waiting_gang_needs_most_free_first():
+    catalog = [agent(name).gpus(4) for name in ("a", "b", "c")]
+    busy = view(agent("a").gpus(2), agent("b").gpus(3), catalog=catalog)   # c: nothing offered
+    gang = JobDemand.of([task(f"w{i}", "big").role("worker", i).gpus(4).build() for i in range(2)])
+    cycle = PLANNER.start(busy)
+    assert isinstance(cycle.place(gang), WaitReason)
+    assert cycle.reserve(gang) == ("a", "b")          # the two with the most GPUs free now
+    small = cycle.place(JobDemand.of([task("s", "small").gpus(1).build()]))
+    assert isinstance(small, WaitReason)
+    assert small.summary == "0/2 agents fit: 2 held for a waiting job"
+    result = cycle.finish()
+    assert result.accepts == () and sorted(result.declines) == ["a-O1", "b-O1"]
+    # A second waiting job gets other agents, or none when they are all held.
+    other = JobDemand.of([task("o", "other").gpus(4).build()])
+    assert cycle.reserve(other) == ("c",)
+    assert cycle.reserve(JobDemand.of([task("p", "p").gpus(4).build()])) == ()
+
+
+def test_reserve_needs_a_catalog_and_a_job_that_can_fit_somewhere():
+    gang = JobDemand.of([task("w", "big").gpus(8).build()])
+    assert PLANNER.start(view(agent("a").gpus(2))).reserve(gang) == ()
+    assert PLANNER.start(view(agent("a").gpus(2), catalog=[agent("a").gpus(4)])).reserve(gang) == ()
+
+
+def test_held_agents_are_counted_alike_in_bulk_and_agent_by_agent():
+    agents = [agent("c1"), agent("g1").gpus(1), agent("g2").gpus(2), agent("g4").gpus(4)]
+    ledger = CapacityLedger([a.build() for a in agents], PlacementPolicy())
+    ledger.hold("g4")
+    ledger.hold("c1")
+    stack = PlacementStack(ledger, PlacementPolicy())
+    for demand in (task().gpus(4).build(), task().cpus(64).build(), task().gpus(2).mem(10**9).build()):
+        ctx = context(demand)
+        found, counts = stack.select(demand, ctx)
+        assert found is None
+        assert dict(counts) == stack.explain(demand.needs, ctx)
+        assert dict(counts)["held for a waiting job"] == 2

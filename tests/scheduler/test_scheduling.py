@@ -105,3 +105,33 @@ def test_a_planner_with_a_catalog_says_a_job_can_never_fit():
     assert outcomes[0].reason == "can never fit: 0/2 agents fit: 2 insufficient gpus"
     assert outcomes[1].reason == "0/1 agents fit: 1 insufficient gpus"      # fits once GPUs free up
     assert make_planner(catalog=lambda: None)(requests, busy)[0].reason == without[0].reason
+
+
+def test_a_gang_waiting_long_enough_gets_its_agents_held_from_later_jobs() -> None:
+    agents = catalog_from_master_state({"slaves": [
+        {"id": agent_id, "hostname": f"h-{agent_id}",
+         "resources": {"cpus": 8.0, "mem": 16384.0, "gpus": 2.0, "ports": "[31000-31099]"}}
+        for agent_id in ("S1", "S2")
+    ]})
+    state = SchedulerState(
+        planner=make_planner(catalog=lambda: agents), settings=LaunchSettings(zk_url="zk://127.0.0.1:2181/x"),
+        reserve_after_seconds=10.0,
+    )
+    state.handle(Subscribed("F", 0.0))
+    state.handle(JobSubmitted(record("big", tf_job(workers=2, ps=0, chief=0, gpus=2)), 0.0))
+    state.handle(JobSubmitted(record("small", single_job(gpus=1)), 1.0))
+    half_free = (offer("S1", gpus=1), offer("S2", gpus=1))
+    commands = state.handle(OffersReceived(half_free, 5.0))          # not waited long enough yet
+    assert [c.agent_id for c in commands if isinstance(c, Accept)] == ["S1"]
+    assert state.jobs["big"].wait_reason == "0/2 agents fit: 2 insufficient gpus"
+    state.handle(JobSubmitted(record("later", single_job(gpus=1)), 6.0))
+    commands = state.handle(OffersReceived((offer("S2", gpus=1),), 20.0))
+    assert [c for c in commands if isinstance(c, Accept)] == []     # S2 is held for "big"
+    assert state.jobs["big"].wait_reason == "0/1 agents fit: 1 insufficient gpus; holding S1, S2 for it"
+    assert state.jobs["later"].wait_reason == "0/1 agents fit: 1 held for a waiting job"
+    no_patience = SchedulerState(planner=make_planner(catalog=lambda: agents), reserve_after_seconds=None)
+    no_patience.handle(Subscribed("F", 0.0))
+    no_patience.handle(JobSubmitted(record("big", tf_job(workers=2, ps=0, chief=0, gpus=2)), 0.0))
+    no_patience.handle(JobSubmitted(record("later", single_job(gpus=1)), 6.0))
+    commands = no_patience.handle(OffersReceived((offer("S2", gpus=1),), 1000.0))
+    assert [c.agent_id for c in commands if isinstance(c, Accept)] == ["S2"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -205,29 +206,23 @@ def test_a_group_commit_whose_answer_was_lost_reports_its_items_created(
         real_transaction = store.client.transaction
         calls: list[int] = []
 
-        def transaction() -> Any:
-            calls.append(1)
-            request = real_transaction()
-            if len(calls) == 1:
-                request.commit_async = LoseAnswerOnce(request.commit_async)
-            return request
+        def first_transaction_loses(loss: type[LoseAnswerOnce]) -> Callable[[], Any]:
+            def transaction() -> Any:
+                calls.append(1)
+                request = real_transaction()
+                if len(calls) == 1:
+                    request.commit_async = loss(request.commit_async)
+                return request
 
-        monkeypatch.setattr(store.client, "transaction", transaction)
+            return transaction
+
+        monkeypatch.setattr(store.client, "transaction", first_transaction_loses(LoseAnswerOnce))
         results = store.create_many([("job-1", {"a": 1}), ("job-2", {"a": 2})])
         assert len(calls) == 2     # the retried transaction is refused: the jobs exist
         assert [(r.id, r.version) for r in results] == [("job-1", 0), ("job-2", 0)]
         # a batch that was never applied and meets someone else's job: that item alone conflicts
-        monkeypatch.undo()
         calls.clear()
-
-        def losing_once() -> Any:
-            calls.append(1)
-            request = real_transaction()
-            if len(calls) == 1:
-                request.commit_async = LoseRequestOnce(request.commit_async)
-            return request
-
-        monkeypatch.setattr(store.client, "transaction", losing_once)
+        monkeypatch.setattr(store.client, "transaction", first_transaction_loses(LoseRequestOnce))
         results = store.create_many([("theirs", {"a": "mine"}), ("job-3", {"a": 3})])
         assert isinstance(results[0], Conflict) and results[1].version == 0
         assert store.get("theirs").data == {"a": "other"}

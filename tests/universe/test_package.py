@@ -163,7 +163,8 @@ OPTION_SETS: dict[str, dict[str, Any]] = {
             "failover_timeout": 3000000000, "heartbeat_timeout": 30.5, "log_level": "DEBUG",
         },
         "api": {"port": 10080, "auth_token_secret": "gpu-prod/tokens", "auth_reads": False},
-        "gpu": {"default_containerizer": "docker", "cpu_tasks_on_gpu_agents": "fallback"},
+        "gpu": {"default_containerizer": "docker", "cpu_tasks_on_gpu_agents": "fallback",
+                "reserve_after_seconds": 0},
     },
     "escaping": {"service": {"principal": 'odd"prin\\cipal',
                              "secret_name": 'path/with "quotes" \\ and \u00e9'}},
@@ -184,6 +185,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "secret": "secret-from-the-secret-store", "failover_timeout": 3e9, "heartbeat_timeout": 30.5,
         "log_level": "DEBUG", "api_tokens": ("token-from-the-secret-store",), "api_auth_reads": False,
         "default_containerizer": "docker", "cpu_tasks_on_gpu_agents": "fallback",
+        "reserve_after_seconds": 0.0,
     },
     "escaping": {"principal": 'odd"prin\\cipal', "secret": "secret-from-the-secret-store"},
 }
@@ -194,7 +196,7 @@ DEFAULT_SETTINGS = {
     "secret": None, "secret_file": None, "failover_timeout": 604800.0, "api_host": "0.0.0.0",
     "api_tokens": (), "api_tokens_file": None, "api_auth_reads": False, "log_level": "INFO",
     "default_containerizer": "mesos", "cpu_tasks_on_gpu_agents": "restricted", "heartbeat_timeout": 75.0,
-    "instances": 1, "launcher_uri_base": None,
+    "instances": 1, "launcher_uri_base": None, "reserve_after_seconds": 300.0,
 }
 
 SECRET_STORE = {"token": "token-from-the-secret-store", "secret": "secret-from-the-secret-store"}

@@ -32,6 +32,7 @@ TaskSpec compare by value but are not hashable (they hold dicts); TaskKey and th
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -219,7 +220,11 @@ class TaskKey:
     index: int
 
     def __str__(self) -> str:
-        return f"{self.role.value}-{self.index}"
+        text: str | None = self.__dict__.get("_text")
+        if text is None:
+            text = f"{self.role.value}-{self.index}"
+            object.__setattr__(self, "_text", text)   # a cache, not a field: equality is unchanged
+        return text
 
     @classmethod
     def parse(cls, text: str) -> TaskKey:
@@ -322,11 +327,11 @@ class TaskSpec:
     isolation: Isolation
     constraints: tuple[Constraint, ...]  # the job's constraints (they apply across the job's members)
 
-    @property
+    @functools.cached_property
     def key(self) -> TaskKey:
         return TaskKey(self.role, self.index)
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
         """The task's name, "<job-id>.<role>-<index>" (e.g. "mnist-1a2b.worker-0"); unique per framework."""
         return f"{self.job_id}.{self.key}"

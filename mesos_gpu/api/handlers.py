@@ -608,6 +608,7 @@ class MetricsHandler(ApiHandler):
             offers_received=_optional_int(service, "offers_received"),
             offers_declined=_optional_int(service, "offers_declined"),
             placement_latency=getattr(service, "placement_latency", None),
+            submit_batches=_optional_int(service, "submit_batches"),
         )
         self.set_header("Content-Type", METRICS_CONTENT_TYPE)
         self.finish(render(families))

@@ -123,6 +123,7 @@ def scheduler_families(
     offers_received: int | None = None,
     offers_declined: int | None = None,
     placement_latency: HistogramLike | None = None,
+    submit_batches: int | None = None,
 ) -> list[Family]:
     """Every family `/metrics` shows; the optional ones only when the service provides them."""
     jobs = Family("mesos_gpu_jobs", "gauge", "Jobs known to the scheduler, by state.")
@@ -155,6 +156,13 @@ def scheduler_families(
             Family("mesos_gpu_offers_declined_total", "counter", "Resource offers declined.").add(
                 offers_declined
             )
+        )
+    if submit_batches is not None:
+        families.append(
+            Family(
+                "mesos_gpu_submit_batches_total", "counter",
+                "Store writes that carried submitted jobs (concurrent submits share one).",
+            ).add(submit_batches)
         )
     if placement_latency is not None:
         families.append(

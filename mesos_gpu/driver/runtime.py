@@ -168,6 +168,7 @@ class SchedulerRuntime:
         self.launches = 0  # tasks handed to Mesos by this process (for metrics and tests)
         self.offers_received = 0
         self.offers_declined = 0
+        self.submit_batches = 0  # store writes that carried submitted jobs (one group commit each)
         # Set by the composition (e.g. mesos_gpu.api.metrics.Histogram): sees each offer cycle's
         # decision time in seconds through `observe`.
         self.placement_latency: Any = None
@@ -481,6 +482,7 @@ class SchedulerRuntime:
         """The group commit of new jobs: one `create_many`, then one event for all that were created;
         answered with their views once the state machine has them, as `submit` promises."""
         self._require_leader()
+        self.submit_batches += 1
         results = self.store.create_many([(job_id, record) for job_id, record, _ in batch])
         created = [(result, spec) for result, (_, _, spec) in zip(results, batch, strict=True)
                    if isinstance(result, Versioned)]

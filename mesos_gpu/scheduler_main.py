@@ -143,6 +143,7 @@ class SchedulerProcess:
         runtime.placement_latency = Histogram()
         master_url = _master_http_url(settings.master, runtime)
         agents.master_url = master_url
+        agents.active = lambda: runtime.is_leader   # standbys do not read the master
         self._agents = agents
         app = make_app(
             runtime,

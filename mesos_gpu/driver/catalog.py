@@ -38,6 +38,7 @@ class AgentCatalog:
         credentials: tuple[str, str] | None = None,
         fetch: Fetch | None = None,
         gpu_model_attribute: str = "gpu_model",
+        active: Callable[[], bool] = lambda: True,
     ) -> None:
         self.master_url = master_url  # may be set after construction (it may need the runtime)
         self._interval = interval
@@ -45,6 +46,7 @@ class AgentCatalog:
         self._credentials = credentials
         self._fetch = fetch or self._http_get
         self._gpu_model_attribute = gpu_model_attribute
+        self.active = active  # the thread reads the master only while this says so (the leader)
         self._catalog: tuple[AgentSlot, ...] | None = None
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -82,6 +84,9 @@ class AgentCatalog:
 
     def _run(self) -> None:
         while not self._stopped.is_set():
+            if not self.active():
+                self._stopped.wait(1.0)
+                continue
             # Until a first answer, try every second (the driver may not have found the master yet).
             wait = self._interval if self.refresh() or self._catalog is not None else 1.0
             self._stopped.wait(min(wait, self._interval))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from mesos_gpu.driver.catalog import AgentCatalog
@@ -159,3 +162,18 @@ def test_a_failing_task_is_retried_per_policy_then_fails_with_its_message(runtim
     assert done["attempt"] == 2
     assert "Command exited with status 3" in done["message"]
     assert "backoff limit reached (2 restarts)" in done["message"]
+
+
+def test_the_agent_catalog_reads_the_master_only_while_active(cluster: LocalCluster) -> None:
+    leading = threading.Event()
+    agents = AgentCatalog(f"http://{cluster.master_address}", interval=0.2, active=leading.is_set).start()
+    try:
+        time.sleep(0.6)
+        assert agents.refreshes == 0 and agents.current() is None     # a standby leaves the master alone
+        leading.set()
+        wait_for(lambda: agents.current() is not None, 10, "the leader never read the agents")
+        assert sorted(slot.hostname for slot in agents.current() or ()) == sorted(
+            agent["hostname"] for agent in cluster.call(cluster.master.slaves)["slaves"]
+        )
+    finally:
+        agents.stop()

@@ -19,6 +19,9 @@ from mesos_gpu.placement.policy import PlacementPolicy
 from mesos_gpu.resources import Resources
 from mesos_gpu.state import GangOutcome, GangRequest, MemberPlacement, Planner
 
+#: How many waiting jobs one offer cycle tries to hold agents for before giving up (one succeeds at most).
+MAX_RESERVE_TRIES = 4
+
 #: `SchedulerSettings.cpu_tasks_on_gpu_agents` values and whether CPU-only tasks may use GPU agents.
 CPU_TASKS_ON_GPU_AGENTS = {"restricted": False, "fallback": True, "unrestricted": True}
 
@@ -84,11 +87,18 @@ def make_planner(
         cycle = planner.start(OfferView.from_mesos_offers(offers, catalog=agents))
         results: dict[str, object] = {}
         held: dict[str, tuple[str, ...]] = {}
+        attempts = 0
         for request in requests:
             demand = demand_of(request)
             result = results[request.job_id] = cycle.place(demand)
-            if request.reserve and isinstance(result, WaitReason):
-                held[request.job_id] = cycle.reserve(demand)
+            # One job at a time gets agents held (the first in priority order that waits and can fit
+            # somewhere), as Volcano's reserve does; a few tries bound the cost of a long queue.
+            starving = request.reserve and isinstance(result, WaitReason)
+            if starving and not held and attempts < MAX_RESERVE_TRIES:
+                attempts += 1
+                agents_held = cycle.reserve(demand)
+                if agents_held:
+                    held[request.job_id] = agents_held
         for job_id in demands.keys() - results.keys():
             del demands[job_id]     # placed, killed or finished: no longer waiting
         return [outcome_of(request, results[request.job_id], held.get(request.job_id, ()))

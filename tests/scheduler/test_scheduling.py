@@ -135,3 +135,15 @@ def test_a_gang_waiting_long_enough_gets_its_agents_held_from_later_jobs() -> No
     no_patience.handle(JobSubmitted(record("later", single_job(gpus=1)), 6.0))
     commands = no_patience.handle(OffersReceived((offer("S2", gpus=1),), 1000.0))
     assert [c.agent_id for c in commands if isinstance(c, Accept)] == ["S2"]
+
+
+def test_one_waiting_job_at_a_time_gets_agents_held() -> None:
+    agents = catalog_from_master_state({"slaves": [
+        {"id": f"S{i}", "hostname": f"h{i}", "resources": {"cpus": 8.0, "mem": 16384.0, "gpus": 2.0}}
+        for i in range(4)
+    ]})
+    first, second = single_job("first", gpus=2), single_job("second", gpus=2)
+    requests = [GangRequest(job.name, job, job.tasks(job.name), reserve=True) for job in (first, second)]
+    outcomes = make_planner(catalog=lambda: agents)(requests, (offer("S0", gpus=1), offer("S1", gpus=1)))
+    assert outcomes[0].reason == "0/2 agents fit: 2 insufficient gpus; holding S0 for it"
+    assert outcomes[1].reason == "0/2 agents fit: 1 held for a waiting job, 1 insufficient gpus"

@@ -333,7 +333,8 @@ def describe_resources(resources: Resources, allocation_role: str | None = "*") 
 # protobuf-JSON conversion against the v1 protos (the subset the scheduler and executor APIs use)
 #
 # A field spec is "<type><label>": label "!" required, "*" repeated, "" optional. Types: string, bool,
-# double, int, bytes, enum:<Name>, map:<Message>, any (an object kept as-is), or a message name.
+# double, int, bytes, enum:<Name>, map:<type> (a proto map<string, type> as a JSON object), any (an
+# object kept as-is; left only on call-side fields no event carries), or a message name.
 
 
 def _names(text: str) -> frozenset[str]:
@@ -384,13 +385,48 @@ ENUMS: dict[str, frozenset[str]] = {
         "REASON_EXECUTOR_REREGISTRATION_TIMEOUT REASON_EXECUTOR_TERMINATED REASON_EXECUTOR_UNREGISTERED "
         "REASON_FRAMEWORK_REMOVED REASON_GC_ERROR REASON_INVALID_FRAMEWORKID REASON_INVALID_OFFERS "
         "REASON_IO_SWITCHBOARD_EXITED REASON_MASTER_DISCONNECTED REASON_RECONCILIATION "
-        "REASON_RESOURCES_UNKNOWN REASON_AGENT_DISCONNECTED REASON_AGENT_REMOVED "
+        "REASON_RESOURCES_UNKNOWN REASON_AGENT_DISCONNECTED REASON_AGENT_DRAINING REASON_AGENT_REMOVED "
         "REASON_AGENT_REMOVED_BY_OPERATOR REASON_AGENT_REREGISTERED REASON_AGENT_RESTARTED "
         "REASON_AGENT_UNKNOWN REASON_TASK_KILLED_DURING_LAUNCH REASON_TASK_CHECK_STATUS_UPDATED "
         "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED REASON_TASK_GROUP_INVALID REASON_TASK_GROUP_UNAUTHORIZED "
         "REASON_TASK_INVALID REASON_TASK_UNAUTHORIZED REASON_TASK_UNKNOWN"
     ),
     "KillPolicy.Type": frozenset(),
+    "AgentInfo.Capability.Type": _names(
+        "UNKNOWN MULTI_ROLE HIERARCHICAL_ROLE RESERVATION_REFINEMENT RESOURCE_PROVIDER RESIZE_VOLUME "
+        "AGENT_OPERATION_FEEDBACK AGENT_DRAINING TASK_RESOURCE_LIMITS"
+    ),
+    "Resource.ReservationInfo.Type": _names("UNKNOWN STATIC DYNAMIC"),
+    "Resource.DiskInfo.Source.Type": _names("UNKNOWN PATH MOUNT BLOCK RAW"),
+    "NetworkInfo.Protocol": _names("IPv4 IPv6"),
+    "HealthCheck.Type": _names("UNKNOWN COMMAND HTTP TCP"),
+    "CheckInfo.Type": _names("UNKNOWN COMMAND HTTP TCP"),
+    "DiscoveryInfo.Visibility": _names("FRAMEWORK CLUSTER EXTERNAL"),
+    "CapabilityInfo.Capability": _names(
+        "UNKNOWN CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
+        "LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE "
+        "SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME "
+        "SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG "
+        "WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE"
+    ),
+    "LinuxInfo.IpcMode": _names("UNKNOWN PRIVATE SHARE_PARENT"),
+    "RLimitInfo.RLimit.Type": _names(
+        "UNKNOWN RLMT_AS RLMT_CORE RLMT_CPU RLMT_DATA RLMT_FSIZE RLMT_LOCKS RLMT_MEMLOCK RLMT_MSGQUEUE "
+        "RLMT_NICE RLMT_NOFILE RLMT_NPROC RLMT_RSS RLMT_RTPRIO RLMT_RTTIME RLMT_SIGPENDING RLMT_STACK"
+    ),
+    "Secret.Type": _names("UNKNOWN REFERENCE VALUE"),
+    "MountPropagation.Mode": _names("UNKNOWN HOST_TO_CONTAINER BIDIRECTIONAL"),
+    "Volume.Source.Type": _names("UNKNOWN DOCKER_VOLUME HOST_PATH SANDBOX_PATH SECRET CSI_VOLUME"),
+    "Volume.Source.SandboxPath.Type": _names("UNKNOWN SELF PARENT"),
+    "CSIVolume.AccessMode.Mode": _names(
+        "UNKNOWN SINGLE_NODE_WRITER SINGLE_NODE_READER_ONLY MULTI_NODE_READER_ONLY "
+        "MULTI_NODE_SINGLE_WRITER MULTI_NODE_MULTI_WRITER"
+    ),
+    "OperationState": _names(
+        "OPERATION_UNSUPPORTED OPERATION_PENDING OPERATION_FINISHED OPERATION_FAILED OPERATION_ERROR "
+        "OPERATION_DROPPED OPERATION_UNREACHABLE OPERATION_GONE_BY_OPERATOR OPERATION_RECOVERING "
+        "OPERATION_UNKNOWN"
+    ),
 }
 
 MESSAGES: dict[str, dict[str, str]] = {
@@ -405,6 +441,31 @@ MESSAGES: dict[str, dict[str, str]] = {
     "Value.Set": {"item": "string*"},
     "Value.Text": {"value": "string!"},
     "AllocationInfo": {"role": "string"},
+    "Resource.ReservationInfo": {
+        "type": "enum:Resource.ReservationInfo.Type",
+        "role": "string",
+        "principal": "string",
+        "labels": "Labels",
+    },
+    "Resource.DiskInfo.Persistence": {"id": "string!", "principal": "string"},
+    "Resource.DiskInfo.Source.Path": {"root": "string"},
+    "Resource.DiskInfo.Source.Mount": {"root": "string"},
+    "Resource.DiskInfo.Source": {
+        "type": "enum:Resource.DiskInfo.Source.Type!",
+        "path": "Resource.DiskInfo.Source.Path",
+        "mount": "Resource.DiskInfo.Source.Mount",
+        "vendor": "string",
+        "id": "string",
+        "metadata": "Labels",
+        "profile": "string",
+    },
+    "Resource.DiskInfo": {
+        "persistence": "Resource.DiskInfo.Persistence",
+        "volume": "Volume",
+        "source": "Resource.DiskInfo.Source",
+    },
+    "Resource.RevocableInfo": {},
+    "Resource.SharedInfo": {},
     "Resource": {
         "name": "string!",
         "type": "enum:Value.Type!",
@@ -413,11 +474,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "set": "Value.Set",
         "role": "string",
         "allocation_info": "AllocationInfo",
-        "reservation": "any",
-        "reservations": "any*",
-        "disk": "any",
-        "revocable": "any",
-        "shared": "any",
+        "reservation": "Resource.ReservationInfo",
+        "reservations": "Resource.ReservationInfo*",
+        "disk": "Resource.DiskInfo",
+        "revocable": "Resource.RevocableInfo",
+        "shared": "Resource.SharedInfo",
         "provider_id": "ID",
     },
     "Attribute": {
@@ -430,6 +491,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "Capability": {"type": "enum:Capability"},
     "MasterCapability": {"type": "enum:MasterCapability"},
+    "OfferFilters.ResourceQuantities": {"quantities": "map:Value.Scalar"},
+    "OfferFilters.MinAllocatableResources": {"quantities": "OfferFilters.ResourceQuantities*"},
+    "OfferFilters": {"min_allocatable_resources": "OfferFilters.MinAllocatableResources"},
     "FrameworkInfo": {
         "user": "string!",
         "name": "string!",
@@ -443,10 +507,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "webui_url": "string",
         "capabilities": "Capability*",
         "labels": "Labels",
-        "offer_filters": "any",
+        "offer_filters": "map:OfferFilters",
     },
     "Filters": {"refuse_seconds": "double"},
-    "Variable": {"name": "string!", "type": "enum:Variable.Type", "value": "string", "secret": "any"},
+    "Secret.Reference": {"name": "string!", "key": "string"},
+    "Secret.Value": {"data": "bytes!"},
+    "Secret": {"type": "enum:Secret.Type", "reference": "Secret.Reference", "value": "Secret.Value"},
+    "Variable": {"name": "string!", "type": "enum:Variable.Type", "value": "string", "secret": "Secret"},
     "Environment": {"variables": "Variable*"},
     "URI": {
         "value": "string!",
@@ -463,17 +530,76 @@ MESSAGES: dict[str, dict[str, str]] = {
         "arguments": "string*",
         "user": "string",
     },
-    "Image.Docker": {"name": "string!", "credential": "any", "config": "any"},
-    "Image": {"type": "enum:Image.Type!", "appc": "any", "docker": "Image.Docker", "cached": "bool"},
+    "Credential": {"principal": "string!", "secret": "string"},
+    "Image.Appc": {"name": "string!", "id": "string", "labels": "Labels"},
+    "Image.Docker": {"name": "string!", "credential": "Credential", "config": "Secret"},
+    "Image": {"type": "enum:Image.Type!", "appc": "Image.Appc", "docker": "Image.Docker", "cached": "bool"},
+    "MountPropagation": {"mode": "enum:MountPropagation.Mode"},
+    "Volume.Source.DockerVolume": {"driver": "string", "name": "string!", "driver_options": "Parameters"},
+    "Volume.Source.HostPath": {"path": "string!", "mount_propagation": "MountPropagation"},
+    "Volume.Source.SandboxPath": {"type": "enum:Volume.Source.SandboxPath.Type", "path": "string!"},
+    "CSIVolume.BlockVolume": {},
+    "CSIVolume.MountVolume": {"fs_type": "string", "mount_flags": "string*"},
+    "CSIVolume.AccessMode": {"mode": "enum:CSIVolume.AccessMode.Mode!"},
+    "CSIVolume.VolumeCapability": {
+        "block": "CSIVolume.BlockVolume",
+        "mount": "CSIVolume.MountVolume",
+        "access_mode": "CSIVolume.AccessMode!",
+    },
+    "CSIVolume.StaticProvisioning": {
+        "volume_id": "string!",
+        "volume_capability": "CSIVolume.VolumeCapability!",
+        "node_stage_secrets": "map:Secret",
+        "node_publish_secrets": "map:Secret",
+        "volume_context": "map:string",
+    },
+    "Volume.Source.CSIVolume": {
+        "plugin_name": "string!",
+        "static_provisioning": "CSIVolume.StaticProvisioning",
+    },
+    "Volume.Source": {
+        "type": "enum:Volume.Source.Type",
+        "docker_volume": "Volume.Source.DockerVolume",
+        "host_path": "Volume.Source.HostPath",
+        "sandbox_path": "Volume.Source.SandboxPath",
+        "secret": "Secret",
+        "csi_volume": "Volume.Source.CSIVolume",
+    },
     "Volume": {
         "mode": "enum:Volume.Mode",
         "container_path": "string!",
         "host_path": "string",
         "image": "Image",
-        "source": "any",
+        "source": "Volume.Source",
     },
     "PortMapping": {"host_port": "int!", "container_port": "int!", "protocol": "string"},
     "Parameter": {"key": "string!", "value": "string!"},
+    "Parameters": {"parameter": "Parameter*"},
+    "NetworkInfo.IPAddress": {"protocol": "enum:NetworkInfo.Protocol", "ip_address": "string"},
+    "NetworkInfo.PortMapping": {"host_port": "int!", "container_port": "int!", "protocol": "string"},
+    "NetworkInfo": {
+        "ip_addresses": "NetworkInfo.IPAddress*",
+        "name": "string",
+        "groups": "string*",
+        "labels": "Labels",
+        "port_mappings": "NetworkInfo.PortMapping*",
+    },
+    "CapabilityInfo": {"capabilities": "enum:CapabilityInfo.Capability*"},
+    "SeccompInfo": {"profile_name": "string", "unconfined": "bool"},
+    "LinuxInfo": {
+        "capability_info": "CapabilityInfo",
+        "bounding_capabilities": "CapabilityInfo",
+        "effective_capabilities": "CapabilityInfo",
+        "share_pid_namespace": "bool",
+        "seccomp": "SeccompInfo",
+        "ipc_mode": "enum:LinuxInfo.IpcMode",
+        "shm_size": "int",
+        "share_cgroups": "bool",
+    },
+    "RLimitInfo.RLimit": {"type": "enum:RLimitInfo.RLimit.Type", "hard": "int", "soft": "int"},
+    "RLimitInfo": {"rlimits": "RLimitInfo.RLimit*"},
+    "TTYInfo.WindowSize": {"rows": "int!", "columns": "int!"},
+    "TTYInfo": {"window_size": "TTYInfo.WindowSize"},
     "DockerInfo": {
         "image": "string!",
         "network": "enum:DockerInfo.Network",
@@ -490,12 +616,69 @@ MESSAGES: dict[str, dict[str, str]] = {
         "hostname": "string",
         "docker": "DockerInfo",
         "mesos": "MesosInfo",
-        "network_infos": "any*",
-        "linux_info": "any",
-        "rlimit_info": "any",
-        "tty_info": "any",
+        "network_infos": "NetworkInfo*",
+        "linux_info": "LinuxInfo",
+        "rlimit_info": "RLimitInfo",
+        "tty_info": "TTYInfo",
     },
     "KillPolicy": {"grace_period": "DurationInfo"},
+    "Port": {
+        "number": "int!",
+        "name": "string",
+        "protocol": "string",
+        "visibility": "enum:DiscoveryInfo.Visibility",
+        "labels": "Labels",
+    },
+    "Ports": {"ports": "Port*"},
+    "DiscoveryInfo": {
+        "visibility": "enum:DiscoveryInfo.Visibility!",
+        "name": "string",
+        "environment": "string",
+        "location": "string",
+        "version": "string",
+        "ports": "Ports",
+        "labels": "Labels",
+    },
+    "HealthCheck.HTTPCheckInfo": {
+        "protocol": "enum:NetworkInfo.Protocol",
+        "scheme": "string",
+        "port": "int!",
+        "path": "string",
+        "statuses": "int*",
+    },
+    "HealthCheck.TCPCheckInfo": {"protocol": "enum:NetworkInfo.Protocol", "port": "int!"},
+    "HealthCheck": {
+        "delay_seconds": "double",
+        "interval_seconds": "double",
+        "timeout_seconds": "double",
+        "consecutive_failures": "int",
+        "grace_period_seconds": "double",
+        "type": "enum:HealthCheck.Type",
+        "command": "CommandInfo",
+        "http": "HealthCheck.HTTPCheckInfo",
+        "tcp": "HealthCheck.TCPCheckInfo",
+    },
+    "CheckInfo.Command": {"command": "CommandInfo!"},
+    "CheckInfo.Http": {"port": "int!", "path": "string"},
+    "CheckInfo.Tcp": {"port": "int!"},
+    "CheckInfo": {
+        "type": "enum:CheckInfo.Type",
+        "command": "CheckInfo.Command",
+        "http": "CheckInfo.Http",
+        "tcp": "CheckInfo.Tcp",
+        "delay_seconds": "double",
+        "interval_seconds": "double",
+        "timeout_seconds": "double",
+    },
+    "CheckStatusInfo.Command": {"exit_code": "int"},
+    "CheckStatusInfo.Http": {"status_code": "int"},
+    "CheckStatusInfo.Tcp": {"succeeded": "bool"},
+    "CheckStatusInfo": {
+        "type": "enum:CheckInfo.Type",
+        "command": "CheckStatusInfo.Command",
+        "http": "CheckStatusInfo.Http",
+        "tcp": "CheckStatusInfo.Tcp",
+    },
     "ExecutorInfo": {
         "type": "enum:ExecutorInfo.Type",
         "executor_id": "ID!",
@@ -506,7 +689,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "name": "string",
         "source": "string",
         "data": "bytes",
-        "discovery": "any",
+        "discovery": "DiscoveryInfo",
         "shutdown_grace_period": "DurationInfo",
         "labels": "Labels",
     },
@@ -518,31 +701,43 @@ MESSAGES: dict[str, dict[str, str]] = {
         "executor": "ExecutorInfo",
         "command": "CommandInfo",
         "container": "ContainerInfo",
-        "health_check": "any",
-        "check": "any",
+        "health_check": "HealthCheck",
+        "check": "CheckInfo",
         "kill_policy": "KillPolicy",
         "data": "bytes",
         "labels": "Labels",
-        "discovery": "any",
+        "discovery": "DiscoveryInfo",
         "max_completion_time": "DurationInfo",
-        "limits": "any",
+        "limits": "map:Value.Scalar",
     },
     "TaskGroupInfo": {"tasks": "TaskInfo*"},
     "Operation.Launch": {"task_infos": "TaskInfo*"},
     "Operation.LaunchGroup": {"executor": "ExecutorInfo!", "task_group": "TaskGroupInfo!"},
+    "Operation.Reserve": {"source": "Resource*", "resources": "Resource*"},
+    "Operation.Unreserve": {"resources": "Resource*"},
+    "Operation.Create": {"volumes": "Resource*"},
+    "Operation.Destroy": {"volumes": "Resource*"},
+    "Operation.GrowVolume": {"volume": "Resource!", "addition": "Resource!"},
+    "Operation.ShrinkVolume": {"volume": "Resource!", "subtract": "Value.Scalar!"},
+    "Operation.CreateDisk": {
+        "source": "Resource!",
+        "target_type": "enum:Resource.DiskInfo.Source.Type!",
+        "target_profile": "string",
+    },
+    "Operation.DestroyDisk": {"source": "Resource!"},
     "Operation": {
         "type": "enum:Operation.Type",
         "id": "ID",
         "launch": "Operation.Launch",
         "launch_group": "Operation.LaunchGroup",
-        "reserve": "any",
-        "unreserve": "any",
-        "create": "any",
-        "destroy": "any",
-        "grow_volume": "any",
-        "shrink_volume": "any",
-        "create_disk": "any",
-        "destroy_disk": "any",
+        "reserve": "Operation.Reserve",
+        "unreserve": "Operation.Unreserve",
+        "create": "Operation.Create",
+        "destroy": "Operation.Destroy",
+        "grow_volume": "Operation.GrowVolume",
+        "shrink_volume": "Operation.ShrinkVolume",
+        "create_disk": "Operation.CreateDisk",
+        "destroy_disk": "Operation.DestroyDisk",
     },
     "Call.Subscribe": {
         "framework_info": "FrameworkInfo!",
@@ -566,9 +761,15 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "Call.Reconcile.Task": {"task_id": "ID!", "agent_id": "ID"},
     "Call.Reconcile": {"tasks": "Call.Reconcile.Task*"},
-    "Call.ReconcileOperations": {"operations": "any*"},
+    "Call.ReconcileOperations.Operation": {
+        "operation_id": "ID!",
+        "agent_id": "ID",
+        "resource_provider_id": "ID",
+    },
+    "Call.ReconcileOperations": {"operations": "Call.ReconcileOperations.Operation*"},
     "Call.Message": {"agent_id": "ID!", "executor_id": "ID!", "data": "bytes!"},
-    "Call.Request": {"requests": "any*"},
+    "Request": {"agent_id": "ID", "resources": "Resource*"},
+    "Call.Request": {"requests": "Request*"},
     "Call.UpdateFramework": {
         "framework_info": "FrameworkInfo!",
         "suppressed_roles": "string*",
@@ -600,9 +801,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "scheme": "string!",
         "address": "Address!",
         "path": "string",
-        "query": "any*",
+        "query": "Parameter*",
         "fragment": "string",
     },
+    "DomainInfo.FaultDomain.RegionInfo": {"name": "string!"},
+    "DomainInfo.FaultDomain.ZoneInfo": {"name": "string!"},
+    "DomainInfo.FaultDomain": {
+        "region": "DomainInfo.FaultDomain.RegionInfo!",
+        "zone": "DomainInfo.FaultDomain.ZoneInfo!",
+    },
+    "DomainInfo": {"fault_domain": "DomainInfo.FaultDomain"},
+    "Unavailability": {"start": "TimeInfo!", "duration": "DurationInfo"},
+    "AgentInfo.Capability": {"type": "enum:AgentInfo.Capability.Type"},
     "MasterInfo": {
         "id": "string!",
         "ip": "int!",
@@ -611,7 +821,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "hostname": "string",
         "version": "string",
         "address": "Address",
-        "domain": "any",
+        "domain": "DomainInfo",
         "capabilities": "MasterCapability*",
     },
     "AgentInfo": {
@@ -620,8 +830,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "resources": "Resource*",
         "attributes": "Attribute*",
         "id": "ID",
-        "domain": "any",
-        "capabilities": "any*",
+        "domain": "DomainInfo",
+        "capabilities": "AgentInfo.Capability*",
     },
     "Offer": {
         "id": "ID!",
@@ -629,18 +839,38 @@ MESSAGES: dict[str, dict[str, str]] = {
         "agent_id": "ID!",
         "hostname": "string!",
         "url": "URL",
-        "domain": "any",
+        "domain": "DomainInfo",
         "resources": "Resource*",
         "attributes": "Attribute*",
         "executor_ids": "ID*",
-        "unavailability": "any",
+        "unavailability": "Unavailability",
         "allocation_info": "AllocationInfo",
-        "offer_operations": "any*",
     },
+    "InverseOffer": {
+        "id": "ID!",
+        "url": "URL",
+        "framework_id": "ID!",
+        "agent_id": "ID",
+        "unavailability": "Unavailability!",
+        "resources": "Resource*",
+    },
+    "UUID": {"value": "bytes!"},
+    "OperationStatus": {
+        "operation_id": "ID",
+        "state": "enum:OperationState!",
+        "message": "string",
+        "converted_resources": "Resource*",
+        "uuid": "UUID",
+        "agent_id": "ID",
+        "resource_provider_id": "ID",
+    },
+    "CgroupInfo.NetCls": {"classid": "int"},
+    "CgroupInfo": {"net_cls": "CgroupInfo.NetCls"},
+    "TaskResourceLimitation": {"resources": "Resource*"},
     "ContainerStatus": {
         "container_id": "ContainerID",
-        "network_infos": "any*",
-        "cgroup_info": "any",
+        "network_infos": "NetworkInfo*",
+        "cgroup_info": "CgroupInfo",
         "executor_pid": "int",
     },
     "ContainerID": {"value": "string!", "parent": "ContainerID"},
@@ -656,11 +886,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "timestamp": "double",
         "uuid": "bytes",
         "healthy": "bool",
-        "check_status": "any",
+        "check_status": "CheckStatusInfo",
         "labels": "Labels",
         "container_status": "ContainerStatus",
         "unreachable_time": "TimeInfo",
-        "limitation": "any",
+        "limitation": "TaskResourceLimitation",
     },
     "Event.Subscribed": {
         "framework_id": "ID!",
@@ -668,7 +898,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "master_info": "MasterInfo",
     },
     "Event.Offers": {"offers": "Offer*"},
+    "Event.InverseOffers": {"inverse_offers": "InverseOffer*"},
     "Event.Rescind": {"offer_id": "ID!"},
+    "Event.RescindInverseOffer": {"inverse_offer_id": "ID!"},
+    "Event.UpdateOperationStatus": {"status": "OperationStatus!"},
     "Event.Update": {"status": "TaskStatus!"},
     "Event.Message": {"agent_id": "ID!", "executor_id": "ID!", "data": "bytes!"},
     "Event.Failure": {"agent_id": "ID", "executor_id": "ID", "status": "int"},
@@ -682,9 +915,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "message": "Event.Message",
         "failure": "Event.Failure",
         "error": "Event.Error",
-        "inverse_offers": "any",
-        "rescind_inverse_offer": "any",
-        "update_operation_status": "any",
+        "inverse_offers": "Event.InverseOffers",
+        "rescind_inverse_offer": "Event.RescindInverseOffer",
+        "update_operation_status": "Event.UpdateOperationStatus",
     },
     # executor API
     "ExecutorCall.Subscribe": {
@@ -834,11 +1067,27 @@ class _Converter:
                     raise ConversionError(f"Failed to find enum for '{item}'")
                 return _DROP
             return item
+        if kind.startswith("map:"):
+            return self.map_field(item, kind[4:], key, path)
         if kind == "any":
             if not isinstance(item, (dict, list)):
                 raise wrong
             return item
         return self.message(item, kind, path)
+
+    def map_field(self, item: Any, value_kind: str, key: str, path: str) -> dict[str, Any]:
+        """A proto `map<string, V>` as stout parses it: a JSON object whose values each fill the entry's
+        `value` field (so nested errors name field 'value' and missing paths read `f[i].value.x`)."""
+        if not isinstance(item, dict):
+            raise ConversionError(f"Not expecting a JSON {_json_kind(item)} for field '{key}'")
+        out: dict[str, Any] = {}
+        for index, (name, element) in enumerate(item.items()):
+            if element is None:
+                continue
+            converted = self.single(element, value_kind, "value", f"{path}[{index}].value")
+            if converted is not _DROP:
+                out[name] = converted
+        return out
 
 
 _DROP = object()

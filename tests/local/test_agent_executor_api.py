@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from mesos_gpu.local import protocol as p
 from mesos_gpu.local.agent import AgentConfig
 from tests.local.agent_helpers import (
     FRAMEWORK_ID,
@@ -117,7 +118,10 @@ class RawStream:
             records, self.body = read_records(self.body)
             self.records.extend(records)
             if self.records:
-                return self.records.pop(0)
+                event = self.records.pop(0)
+                # Item 16: every event the agent sends an executor is a strictly valid executor.Event.
+                assert p.strict_errors(event, "executor.Event") == [], event
+                return event
             if self.ended:
                 raise EOFError("stream ended")
             self.sock.settimeout(max(0.01, deadline - time.monotonic()))

@@ -278,10 +278,10 @@ class LogFollower:
                 self.container_id, stdout=name == "stdout", stderr=name == "stderr", stream=True, follow=True
             )
             for chunk in chunks:
-                self.received[name] += len(chunk)
                 self._write(name, bytes(chunk))
-        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
-            self.failed[name] = str(exc)
+                self.received[name] += len(chunk)
+        except Exception as exc:  # the engine, or the writer (a closed file): say why the stream stopped
+            self.failed[name] = f"{type(exc).__name__}: {exc}"
 
     def join(self, timeout: float) -> bool:
         """Wait for both streams to end (the container exited); False if one still runs at `timeout`."""

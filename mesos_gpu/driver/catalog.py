@@ -51,6 +51,7 @@ class AgentCatalog:
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self.refreshes = 0  # answers read (for tests and metrics)
+        self._failing = False
 
     def current(self) -> tuple[AgentSlot, ...] | None:
         """The agents of the last answer (None before the first one, or when the master knew none)."""
@@ -65,8 +66,12 @@ class AgentCatalog:
             answer = self._fetch(base.rstrip("/") + "/master/slaves")
             catalog = catalog_from_master_state(answer, self._gpu_model_attribute)
         except Exception as exc:  # an unreachable or odd master: keep what we had
-            log.info("cannot read the agents from %s: %s", base, exc)
+            # Said once per outage (the thread retries every second until a first answer).
+            log.log(logging.DEBUG if self._failing else logging.WARNING,
+                    "cannot read the agents from %s: %s", base, exc)
+            self._failing = True
             return False
+        self._failing = False
         self.refreshes += 1
         if catalog != self._catalog:
             self._catalog = catalog or None

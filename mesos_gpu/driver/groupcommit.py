@@ -12,12 +12,13 @@ event to the state machine per batch instead of one each.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from typing import Generic, TypeVar
+from concurrent.futures import Future, InvalidStateError
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -66,27 +67,60 @@ class GroupCommit(Generic[I, R]):
         self._thread.join(timeout)
 
     def _take(self) -> list[tuple[I, Future[R]]] | None:
-        with self._ready:
-            while not self._queue:
-                if self._closed:
-                    return None
-                self._ready.wait()
-            count = min(len(self._queue), self._max_batch)
-            return [self._queue.popleft() for _ in range(count)]
+        """The next batch: what is queued (up to `max_batch`), without the items whose callers gave up
+        (a cancelled future is never written); None once closed and drained."""
+        while True:
+            with self._ready:
+                while not self._queue:
+                    if self._closed:
+                        return None
+                    self._ready.wait()
+                count = min(len(self._queue), self._max_batch)
+                taken = [self._queue.popleft() for _ in range(count)]
+            batch = [(item, future) for item, future in taken if future.set_running_or_notify_cancel()]
+            if batch:
+                return batch
 
     def _run(self) -> None:
         while (batch := self._take()) is not None:
-            self.batches += 1
-            self.items += len(batch)
             try:
-                answers = list(self._commit([item for item, _ in batch]))
-                if len(answers) != len(batch):
-                    raise RuntimeError(f"commit answered {len(answers)} items of {len(batch)}")
-            except Exception as exc:  # handed to every caller of the batch
-                log.exception("group commit of %d item(s) failed", len(batch))
-                answers = [exc] * len(batch)
-            for (_, future), answer in zip(batch, answers, strict=True):
-                if isinstance(answer, BaseException):
-                    future.set_exception(answer)
-                else:
-                    future.set_result(answer)
+                self._commit_batch(batch)
+            except BaseException:  # never let the writer die: every later submit would wait for ever
+                log.exception("group commit writer: unexpected error")
+                for _, future in batch:
+                    _settle(future, RuntimeError("the group commit failed; see the scheduler log"))
+
+    def _commit_batch(self, batch: list[tuple[I, Future[R]]]) -> None:
+        self.batches += 1
+        self.items += len(batch)
+        answers: list[R | BaseException]
+        try:
+            answers = list(self._commit([item for item, _ in batch]))
+            if len(answers) != len(batch):
+                raise RuntimeError(f"commit answered {len(answers)} items of {len(batch)}")
+        except Exception as exc:  # handed to every caller of the batch, each its own copy
+            log.exception("group commit of %d item(s) failed", len(batch))
+            answers = [_copy(exc) for _ in batch]
+        for (_, future), answer in zip(batch, answers, strict=True):
+            _settle(future, answer)
+
+
+def _settle(future: Future[Any], answer: Any) -> None:
+    """Complete `future` with `answer` (an exception or a result), unless it is already done."""
+    if future.done():
+        return
+    try:
+        if isinstance(answer, BaseException):
+            future.set_exception(answer)
+        else:
+            future.set_result(answer)
+    except InvalidStateError:  # completed meanwhile
+        pass
+
+
+def _copy(exc: Exception) -> Exception:
+    """A copy of `exc` for one caller (one instance raised in many threads grows one traceback)."""
+    try:
+        return copy.copy(exc)
+    except Exception:
+        return exc

@@ -494,14 +494,22 @@ class SchedulerRuntime:
             each = tuple(JobSubmitted(record.data, now, spec) for record, spec in created)
             self.post_event(JobsSubmitted(each, now)).result(SUBMIT_TIMEOUT)
         with self._lock:
-            return [(self._view(result.id), True) if isinstance(result, Versioned) else result
-                    for result in results]
+            views = {r.id: self._state_view(r.id) for r in results if isinstance(r, Versioned)}
+        answers: list[tuple[dict[str, Any], bool] | Exception] = []
+        for result in results:
+            if isinstance(result, Versioned):
+                view = views[result.id]
+                # Not in the state machine (rare): read the store, with no lock held.
+                answers.append((view if view is not None else self.job(result.id), True))
+            else:
+                answers.append(result)
+        return answers
 
-    def _view(self, job_id: str) -> dict[str, Any]:
-        """The job's view from the state machine (hold `_lock`); from the store if it is not there."""
+    def _state_view(self, job_id: str) -> dict[str, Any] | None:
+        """The job's view from the state machine (hold `_lock`), None when it is not there."""
         job = self._state.jobs.get(job_id)
         if job is None:
-            return self.job(job_id)
+            return None
         view = job.to_dict()
         view["wait_reason"] = job.wait_reason
         return view

@@ -94,14 +94,14 @@ class MasterAnnouncer:
             self.on_change(*self._verdict(children))
         return True
 
-    def _verdict(self, children: list[str]) -> tuple[str | None, bool]:
+    def _verdict(self, children: list[str], timeout: float | None = None) -> tuple[str | None, bool]:
         """(leader "ip:port" or None, whether this master leads) for the contenders in `children`."""
         contenders = sorted(c for c in children if c.startswith(MASTER_INFO_JSON_LABEL + "_"))
         if not contenders:
             return None, False
         if contenders[0] == self.node:
             return None, True
-        return self._leader_address(contenders[0]), False
+        return self._leader_address(contenders[0], timeout), False
 
     def probe(self, timeout: float = 1.0) -> tuple[str | None, bool] | None:
         """Who leads now, read from ZooKeeper at once (None if it cannot be read in `timeout`).
@@ -113,15 +113,15 @@ class MasterAnnouncer:
             return None
         try:
             children = client.get_children_async(self.chroot).get(timeout=timeout)
-            return self._verdict(list(children))
-        except Exception:  # unreachable ZooKeeper, timeout: keep the watch's view
-            log.warning("could not read the master contenders under %s", self.chroot, exc_info=True)
+            return self._verdict(list(children), timeout)
+        except Exception as exc:  # unreachable ZooKeeper, timeout: keep the watch's view
+            log.warning("could not read the master contenders under %s: %s", self.chroot, exc)
             return None
 
-    def _leader_address(self, child: str) -> str | None:
+    def _leader_address(self, child: str, timeout: float | None = None) -> str | None:
         assert self.client is not None
         try:
-            data, _ = self.client.get(self._path(child))
+            data, _ = self.client.get_async(self._path(child)).get(timeout=timeout or self.timeout)
             return address_of(json.loads(data.decode("utf-8")))
         except (NoNodeError, ValueError, UnicodeDecodeError):
             log.warning("could not read leader node %s", child)

@@ -273,6 +273,10 @@ class BoundedCalls:
         return list(self.wait(transaction.commit_async()))
 
 
+#: Bytes a create in a multi-op transaction adds besides its data and path (headers, ACL, flags).
+MULTI_OP_OVERHEAD = 64
+
+
 class ZooKeeperStore:
     """A `FrameworkStore` in ZooKeeper under `root` (see the module docstring for the layout).
 
@@ -336,11 +340,12 @@ class ZooKeeperStore:
             except StoreError as exc:
                 results.append(exc)
                 continue
-            if chunks[-1] and size + len(encoded) > MAX_RECORD_BYTES:
+            cost = len(encoded) + len(path) + MULTI_OP_OVERHEAD
+            if chunks[-1] and size + cost > MAX_RECORD_BYTES:
                 chunks.append([])
                 size = 0
             chunks[-1].append((len(results), path, encoded))
-            size += len(encoded)
+            size += cost
             results.append(None)
         for chunk in chunks:
             if chunk:

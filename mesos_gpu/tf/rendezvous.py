@@ -44,10 +44,35 @@ log = logging.getLogger(__name__)
 _TRANSIENT = (ConnectionLoss, SessionExpiredError)
 
 
-def clear_job(client: KazooClient, job_id: str, chroot: str = "") -> None:
-    """Delete a TF job's rendezvous nodes (`<chroot>/tf/<job>`: members and cluster), if any."""
-    with contextlib.suppress(NoNodeError):
-        client.delete(job_path(job_id, chroot), recursive=True)
+def clear_job(client: KazooClient, job_id: str, chroot: str = "", timeout: float = 5.0) -> None:
+    """Delete a TF job's rendezvous nodes (`<chroot>/tf/<job>`: its members and cluster), if any.
+
+    The scheduler calls it on its event thread, so it is bounded: the deletes of one level go out
+    together (one round trip, not one per member), and the whole takes at most `timeout` seconds
+    (kazoo's timeout error otherwise; a disconnected client does not fail fast by itself)."""
+    deadline = time.monotonic() + timeout
+
+    def wait(result: IAsyncResult) -> object:
+        return result.get(timeout=max(0.001, deadline - time.monotonic()))
+
+    root = job_path(job_id, chroot)
+    try:
+        children = wait(client.get_children_async(root))
+    except NoNodeError:
+        return
+    assert isinstance(children, list)
+    branches = [f"{root}/{child}" for child in children]
+    listings = [(branch, client.get_children_async(branch)) for branch in branches]
+    leaves: list[str] = []
+    for branch, listing in listings:
+        with contextlib.suppress(NoNodeError):
+            names = wait(listing)
+            assert isinstance(names, list)
+            leaves.extend(f"{branch}/{name}" for name in names)
+    for level in (leaves, branches, [root]):
+        for deletion in [client.delete_async(path) for path in level]:
+            with contextlib.suppress(NoNodeError):
+                wait(deletion)
 
 
 class RendezvousTimeoutError(Exception):

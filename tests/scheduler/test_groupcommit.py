@@ -108,3 +108,52 @@ def test_many_threads_get_their_own_answers():
     group.close()
     assert len(results) == 800 and all(value == key * 2 for key, value in results.items())
     assert group.items == 800 and group.batches <= 800
+
+
+def test_a_caller_that_gave_up_before_its_batch_is_not_written_and_the_writer_survives():
+    release = threading.Event()
+    entered = threading.Event()
+    batches: list[list[int]] = []
+
+    def commit(batch: list[int]) -> list[int]:
+        batches.append(batch)
+        entered.set()
+        release.wait(5)
+        return batch
+
+    group = GroupCommit(commit)
+    try:
+        running = group.submit(1)
+        assert entered.wait(5)
+        gave_up = group.submit(2)
+        assert gave_up.cancel()                  # queued, not started: the caller's timeout cancels it
+        assert not running.cancel()              # being written: too late to cancel
+        release.set()
+        assert running.result(5) == 1
+        assert group.submit(3).result(5) == 3    # the writer goes on
+        assert batches == [[1], [3]]             # 2 was never written
+    finally:
+        release.set()
+        group.close()
+
+
+def test_an_awaiting_caller_that_times_out_does_not_kill_the_writer():
+    import asyncio
+
+    release = threading.Event()
+    group = GroupCommit(lambda batch: release.wait(5) and batch)
+
+    async def impatient() -> bool:
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(group.submit(1)), 0.1)
+        except TimeoutError:
+            return True
+        return False
+
+    try:
+        assert asyncio.run(impatient())
+        release.set()
+        assert group.submit(2).result(5) == 2
+    finally:
+        release.set()
+        group.close()

@@ -212,3 +212,24 @@ def test_clear_job_deletes_the_members_and_the_cluster_of_a_job(kazoo_client, zk
     assert observer.exists(tfc.job_path("job-1", zk_chroot)) is None
     assert observer.exists(other_path) is not None
     clear_job(observer, "job-1", zk_chroot)      # nothing left: no error
+
+
+def test_clear_job_gives_up_in_time_when_zookeeper_is_gone(tmp_path):
+    from kazoo.handlers.threading import KazooTimeoutError
+
+    from mesos_gpu.local.zookeeper import ZooKeeperServer
+
+    server = ZooKeeperServer(workdir=tmp_path).start()
+    client = KazooClient(hosts=server.hosts, timeout=10.0)
+    try:
+        client.start(timeout=30)
+        client.create(tfc.member_path("job-9", Member("chief", 0)), b"127.0.0.1:1", makepath=True)
+        server.stop()
+        started = time.monotonic()
+        with pytest.raises(KazooTimeoutError):
+            clear_job(client, "job-9", timeout=0.5)
+        assert time.monotonic() - started < 3        # bounded: the scheduler's event thread goes on
+    finally:
+        client.stop()
+        client.close()
+        server.stop()

@@ -19,6 +19,7 @@ addresses change when a member moves, so every member must rendezvous again.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -382,6 +383,10 @@ class SchedulerState:
     last_reconcile_at: float | None = None
 
     _dirty: dict[str, None] = field(default_factory=dict, repr=False)  # ordered set of job ids
+    # Indexes that keep every event O(jobs concerned), not O(all jobs ever): the jobs PENDING or
+    # RESTARTING (the only ones that may be placed), and a heap of (deadline, job id).
+    _placeable: dict[str, None] = field(default_factory=dict, repr=False)
+    _deadlines: list[tuple[float, str]] = field(default_factory=list, repr=False)
     _actions: list[Command] = field(default_factory=list, repr=False)
 
     # ---------------------------------------------------------------------------------------- entry
@@ -434,11 +439,26 @@ class SchedulerState:
     def _touch(self, job: JobRecord) -> None:
         self._dirty[job.id] = None
 
+    def _add_job(self, job: JobRecord) -> None:
+        self.jobs[job.id] = job
+        self._index_members(job)
+        self._index_state(job)
+        deadline = policy.deadline_at(job.spec, job.submitted_at)
+        if deadline is not None and not job.state.is_terminal:
+            heapq.heappush(self._deadlines, (deadline, job.id))
+
+    def _index_state(self, job: JobRecord) -> None:
+        if job.state is JobState.PENDING or job.state is JobState.RESTARTING:
+            self._placeable[job.id] = None
+        else:
+            self._placeable.pop(job.id, None)
+
     def _set_state(self, job: JobRecord, state: JobState, now: float, message: str | None = None) -> None:
         if job.state is not state:
             if not job.state.can_become(state):
                 raise AssertionError(f"job {job.id}: {job.state} cannot become {state}")
             job.state = state
+            self._index_state(job)
             if state.is_terminal:
                 job.finished_at = now
                 job.next_attempt_at = None
@@ -483,14 +503,11 @@ class SchedulerState:
         job = JobRecord.from_dict(event.record, event.spec)
         if job.id in self.jobs:
             return  # a retried submit: the job is already known
-        self.jobs[job.id] = job
-        self._index_members(job)
+        self._add_job(job)
 
     def _on_recovered(self, event: JobsRecovered) -> None:
         for record in event.records:
-            job = JobRecord.from_dict(record)
-            self.jobs[job.id] = job
-            self._index_members(job)
+            self._add_job(JobRecord.from_dict(record))
 
     def _on_kill(self, event: KillRequested) -> None:
         job = self.jobs.get(event.job_id)
@@ -506,15 +523,14 @@ class SchedulerState:
 
     def _on_tick(self, event: Tick) -> None:
         now = event.now
-        for job in self.jobs.values():
-            if job.state.is_terminal:
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _, job_id = heapq.heappop(deadlines)
+            job = self.jobs.get(job_id)
+            if job is None or job.state.is_terminal:
                 continue
-            deadline = policy.deadline_at(job.spec, job.submitted_at)
-            if deadline is not None and now >= deadline:
-                self._set_state(
-                    job, JobState.FAILED, now, f"deadline of {job.spec.deadline_seconds} s exceeded"
-                )
-                self._kill_active(job)
+            self._set_state(job, JobState.FAILED, now, f"deadline of {job.spec.deadline_seconds} s exceeded")
+            self._kill_active(job)
         if (
             self.connected
             and self.reconcile_pending
@@ -527,8 +543,9 @@ class SchedulerState:
     def _on_offers(self, event: OffersReceived) -> None:
         now = event.now
         offers = list(event.offers)
+        jobs = self.jobs
         ready = sorted(
-            (job for job in self.jobs.values() if self.ready_to_place(job, now)),
+            (job for job in (jobs[job_id] for job_id in self._placeable) if self.ready_to_place(job, now)),
             key=lambda job: (-job.spec.priority, job.submitted_at, job.id),
         )
         if not ready or not self.connected:
@@ -702,7 +719,7 @@ class SchedulerState:
     def _offer_interest(self, now: float) -> None:
         if not self.connected:
             return
-        wants = any(self.ready_to_place(job, now) for job in self.jobs.values())
+        wants = any(self.ready_to_place(self.jobs[job_id], now) for job_id in self._placeable)
         if wants and (self.suppressed or self.idle_filters):
             # REVIVE un-suppresses and clears the long decline filters, so new work is placed at the
             # next offers; while jobs wait, declines use short filters and no REVIVE is needed.
@@ -737,6 +754,14 @@ def check_invariants(state: SchedulerState, now: float) -> list[str]:
                 problems.append(f"job {job.id} is {job.state} with members of older attempts: {stale}")
         if job.state.is_terminal and job.finished_at is None:
             problems.append(f"job {job.id} is {job.state} without finished_at")
+    waiting = (JobState.PENDING, JobState.RESTARTING)
+    placeable = {job.id for job in state.jobs.values() if job.state in waiting}
+    if set(state._placeable) != placeable:
+        problems.append(f"placeable index {sorted(state._placeable)} != waiting jobs {sorted(placeable)}")
+    timed = {job_id for _, job_id in state._deadlines}
+    for job in state.jobs.values():
+        if not job.state.is_terminal and job.spec.deadline_seconds is not None and job.id not in timed:
+            problems.append(f"job {job.id} has a deadline but is not in the deadline index")
     if state.connected:
         wants = any(state.ready_to_place(job, now) for job in state.jobs.values())
         if wants and state.suppressed:

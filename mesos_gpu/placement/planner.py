@@ -109,7 +109,8 @@ class _CatalogCheck:
         self.catalog = catalog
         self.policy = policy
         self._gang: _Gang | None = None
-        self._memo: dict[tuple[object, ...], tuple[str, int, OrderedCounts] | None] = {}
+        # Verdicts by demand shape: (position of the member that does not fit, agents, counts) or None.
+        self._memo: dict[tuple[object, ...], tuple[int, int, OrderedCounts] | None] = {}
 
     def never_fits(self, job: JobDemand) -> NeverFits | None:
         key: tuple[object, ...] | None = None
@@ -119,17 +120,24 @@ class _CatalogCheck:
                 tuple((m.needs, m.role) for m in members)
             if key in self._memo:
                 cached = self._memo[key]
-                return None if cached is None else NeverFits(job.job_id, *cached)
+                if cached is None:
+                    return None
+                position, agents, counts = cached     # the same shape fails at the same member
+                return NeverFits(job.job_id, job.members[position].task_id, agents, counts)
         if self._gang is None:
             ledger = CapacityLedger(self.catalog, self.policy)
             self._gang = _Gang(ledger, PlacementStack(ledger, self.policy), self.policy)
         gang = self._gang
         debits, failed, counts = gang.place(job)
         gang.undo(debits)
-        found = None if failed is None else (failed.task_id, len(gang.ledger.agents), counts)
+        if failed is None:
+            if key is not None:
+                self._memo[key] = None
+            return None
+        position = next(i for i, member in enumerate(job.members) if member is failed)
         if key is not None:
-            self._memo[key] = found
-        return None if found is None else NeverFits(job.job_id, *found)
+            self._memo[key] = (position, len(gang.ledger.agents), counts)
+        return NeverFits(job.job_id, failed.task_id, len(gang.ledger.agents), counts)
 
 
 class PlacementCycle:

@@ -328,3 +328,17 @@ def test_held_agents_are_counted_alike_in_bulk_and_agent_by_agent():
         assert found is None
         assert dict(counts) == stack.explain(demand.needs, ctx)
         assert dict(counts)["held for a waiting job"] == 2
+
+
+def test_a_remembered_never_fits_names_the_member_of_this_job():
+    catalog = [agent("a").gpus(4)]
+    busy = view(agent("a").gpus(1), catalog=catalog)
+    cycle = PLANNER.start(busy)
+
+    def gang(job: str) -> JobDemand:
+        small, large = task(f"{job}.w-0", job).gpus(1).build(), task(f"{job}.w-1", job).gpus(8).build()
+        return JobDemand.of([small, large])
+
+    first, again = cycle.place(gang("j1")), cycle.place(gang("j2"))
+    assert isinstance(first, NeverFits) and first.task_id == "j1.w-1"
+    assert isinstance(again, NeverFits) and again.task_id == "j2.w-1" and again.counts == first.counts

@@ -26,6 +26,7 @@ import tornado.web
 from tornado.ioloop import IOLoop
 
 from mesos_gpu.api.app import close_app
+from mesos_gpu.loopcall import call_in_loop
 
 T = TypeVar("T")
 START_TIMEOUT = 30.0
@@ -85,16 +86,7 @@ class ApiServer:
         """Run `fn(*args)` on the server's loop and return its result."""
         loop = self._loop
         assert loop is not None, "ApiServer.start() first"
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-        def run() -> None:
-            try:
-                future.set_result(fn(*args))
-            except BaseException as exc:
-                future.set_exception(exc)
-
-        loop.add_callback(run)
-        return future.result(timeout)
+        return call_in_loop(loop, fn, *args, timeout=timeout)
 
     def stop(self) -> None:
         loop, thread = self._loop, self._thread

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from tornado.ioloop import IOLoop
 
 from mesos_gpu.local.master import Master, MasterConfig, MasterServer
+from mesos_gpu.loopcall import call_in_loop
 
 log = logging.getLogger(__name__)
 
@@ -248,16 +249,7 @@ class LocalCluster:
         assert loop is not None, "LocalCluster.start() first"
         if threading.current_thread() is self._thread:
             return fn(*args)
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-        def run() -> None:
-            try:
-                future.set_result(fn(*args))
-            except BaseException as exc:
-                future.set_exception(exc)
-
-        loop.add_callback(run)
-        return future.result(timeout)
+        return call_in_loop(loop, fn, *args, timeout=timeout)
 
     # ------------------------------------------------------------------ fault hooks
     def kill_agent(self, index: int) -> None:

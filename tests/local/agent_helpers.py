@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import concurrent.futures
 import http.client
 import json
 import threading
@@ -16,6 +15,7 @@ from typing import Any
 from tornado.ioloop import IOLoop
 
 from mesos_gpu.local.agent import Agent, AgentConfig
+from mesos_gpu.loopcall import call_in_loop
 
 FRAMEWORK_ID = "fw-0000"
 
@@ -179,16 +179,7 @@ class AgentThread:
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run fn on the loop thread and return its result."""
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-
-        def run() -> None:
-            try:
-                future.set_result(fn(*args, **kwargs))
-            except BaseException as exc:
-                future.set_exception(exc)
-
-        self.ioloop.add_callback(run)
-        return future.result(timeout=10)
+        return call_in_loop(self.ioloop, fn, *args, timeout=10, **kwargs)
 
     @property
     def address(self) -> str:

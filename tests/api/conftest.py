@@ -8,8 +8,7 @@ master answers, so submitted jobs stay PENDING. Every test that needs Mesos uses
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,6 +22,7 @@ from mesos_gpu.driver.runtime import FrameworkOptions, SchedulerRuntime
 from mesos_gpu.scheduling import make_planner
 from mesos_gpu.store.memory import MemoryBackend, MemoryStore
 from mesos_gpu.taskinfo import LaunchSettings
+from tests.waiting import wait_until
 
 LAUNCHER = b"PK\x05\x06" + b"\x00" * 18  # an empty zip: what the launcher route serves in these tests
 
@@ -65,17 +65,6 @@ class InertDriver:
 
     def acknowledgeStatusUpdate(self, status: Any) -> None:
         self.calls.append(("ack", status))
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
 
 
 def make_runtime(store: Any, identifier: str = "127.0.0.1:8080") -> SchedulerRuntime:

@@ -13,7 +13,8 @@ from mesos_gpu.client import ApiClient, ApiError, ApiUnreachable
 from mesos_gpu.config import SchedulerSettings
 from mesos_gpu.driver.runtime import SchedulerRuntime
 from mesos_gpu.store.memory import MemoryBackend, MemoryStore
-from tests.api.conftest import LAUNCHER, make_runtime, started, wait_until
+from tests.api.conftest import LAUNCHER, make_runtime, started
+from tests.waiting import wait_until
 
 
 def serve(runtime: SchedulerRuntime, server: ApiServer) -> None:

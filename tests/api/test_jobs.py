@@ -12,8 +12,9 @@ from urllib.parse import urlparse
 import pytest
 
 from mesos_gpu.driver.runtime import SchedulerRuntime
-from tests.api.conftest import AppClient, json_of, wait_until
+from tests.api.conftest import AppClient, json_of
 from tests.api.spec import check, documented_statuses
+from tests.waiting import wait_until
 
 SINGLE = {"name": "hello", "command": "echo hello", "gpus": 1, "tenant": "team-a"}
 DISTRIBUTED = {

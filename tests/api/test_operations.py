@@ -13,8 +13,9 @@ from mesos_gpu.config import SchedulerSettings
 from mesos_gpu.driver.runtime import SchedulerRuntime
 from mesos_gpu.store.base import ConnectionState
 from mesos_gpu.store.memory import MemoryBackend, MemoryStore
-from tests.api.conftest import LAUNCHER, AppClient, app_client, json_of, make_runtime, started, wait_until
+from tests.api.conftest import LAUNCHER, AppClient, app_client, json_of, make_runtime, started
 from tests.api.spec import check
+from tests.waiting import wait_until
 
 JOB = {"name": "a", "command": "true", "gpus": 2}
 

@@ -1,9 +1,8 @@
-"""Fixtures of the store tests: one `StoreBackend` per implementation, and a `wait_until` helper."""
+"""Fixtures of the store tests: one `StoreBackend` per implementation."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,18 +12,7 @@ from kazoo.protocol.connection import _CONNECTION_DROP
 from mesos_gpu.store.base import ConnectionState
 from mesos_gpu.store.memory import MemoryBackend, MemoryStore
 from mesos_gpu.store.zk import ZooKeeperStore, connect
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    """Poll `predicate` until it is truthy; fail the test with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
+from tests.waiting import wait_until
 
 
 class StoreBackend:

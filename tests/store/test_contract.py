@@ -17,7 +17,8 @@ from mesos_gpu.store.base import (
     TooLarge,
     VersionConflict,
 )
-from tests.store.conftest import StoreBackend, wait_until
+from tests.store.conftest import StoreBackend
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 

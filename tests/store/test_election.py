@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from mesos_gpu.store.election import Leadership
-from tests.store.conftest import wait_until
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -16,7 +16,7 @@ from kazoo.recipe.election import Election
 from mesos_gpu.local.zookeeper import ZooKeeperServer, free_port
 from mesos_gpu.store.base import Conflict, ConnectionState, StoreUnavailable, idempotency_key_name
 from mesos_gpu.store.zk import ZooKeeperAddress, ZooKeeperStore, connect, parse_zk_url
-from tests.store.conftest import wait_until
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.timeout(60)]
 

@@ -131,22 +131,13 @@ def ranges_count(ranges: Sequence[Range]) -> int:
 
 def take_ports(ranges: Sequence[Range], count: int) -> tuple[int, ...]:
     """The `count` lowest integers of the normalised `ranges`, deterministically; error if too few."""
-    if count < 0:
-        raise ResourcesError(f"cannot take {count} ports")
-    taken: list[int] = []
-    for begin, end in ranges:
-        if len(taken) >= count:
-            break
-        stop = min(end, begin + (count - len(taken)) - 1)
-        taken.extend(range(begin, stop + 1))
-    if len(taken) < count:
-        raise ResourcesError(f"{count} ports wanted, only {len(taken)} available")
-    return tuple(taken)
+    return take_lowest(ranges, count)[0]
 
 
 def take_lowest(ranges: Sequence[Range], count: int) -> tuple[tuple[int, ...], tuple[Range, ...]]:
-    """`take_ports(ranges, count)` and what is left of `ranges` without them, in one pass: the planner's
-    debit of a task's ports (the lowest numbers always come off the front of the normalised ranges)."""
+    """The `count` lowest integers of the normalised `ranges` and what is left of `ranges` without
+    them, in one pass (the lowest numbers always come off the front); error if too few. The planner's
+    debit of a task's ports."""
     if count <= 0:
         if count < 0:
             raise ResourcesError(f"cannot take {count} ports")

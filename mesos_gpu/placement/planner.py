@@ -172,11 +172,7 @@ class PlacementCycle:
         """`_place` for the most common job, one task with nothing of its job running: the same checks
         and outcome without the gang's bookkeeping (a cycle decides thousands of these)."""
         job_id = job.job_id
-        problem = member.needs.problem
-        if member.job_id != job_id:
-            problem = f"task {member.task_id} belongs to job {member.job_id}, not {job_id}"
-        elif problem is None and job_id in self.outcomes:
-            problem = f"job {job_id} was already planned in this cycle"
+        problem = self._problem(job)
         if problem is not None:
             return InvalidDemand(job_id, problem)
         gang = self._gang
@@ -196,10 +192,15 @@ class PlacementCycle:
         launch = AgentLaunch(agent.agent_id, agent.hostname, agent.slot.offer_ids, (placement,))
         return Plan(job_id, (launch,))
 
-    def _place(self, job: JobDemand) -> Outcome:
+    def _problem(self, job: JobDemand) -> str | None:
+        """What is wrong with the demand, or with planning it in this cycle (again), or None."""
         problem = validate(job)
         if problem is None and job.job_id in self.outcomes:
             problem = f"job {job.job_id} was already planned in this cycle"
+        return problem
+
+    def _place(self, job: JobDemand) -> Outcome:
+        problem = self._problem(job)
         if problem is not None:
             return InvalidDemand(job.job_id, problem)
         debits, failed, counts = self._gang.place(job)

@@ -20,7 +20,7 @@ addresses change when a member moves, so every member must rendezvous again.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -420,6 +420,11 @@ class SchedulerState:
         persists: list[Command] = [Persist(job_id, self.jobs[job_id].to_dict()) for job_id in self._dirty]
         return persists + self._actions
 
+    def _ready(self, now: float) -> Iterator[JobRecord]:
+        """The jobs ready to place now (looked for among the waiting ones only)."""
+        jobs = self.jobs
+        return (job for job in map(jobs.__getitem__, self._placeable) if self.ready_to_place(job, now))
+
     @staticmethod
     def ready_since(job: JobRecord) -> float:
         """When the job became ready to place: its backoff's end for a restart, else its submission."""
@@ -543,9 +548,8 @@ class SchedulerState:
     def _on_offers(self, event: OffersReceived) -> None:
         now = event.now
         offers = list(event.offers)
-        jobs = self.jobs
         ready = sorted(
-            (job for job in (jobs[job_id] for job_id in self._placeable) if self.ready_to_place(job, now)),
+            self._ready(now),
             key=lambda job: (-job.spec.priority, job.submitted_at, job.id),
         )
         if not ready or not self.connected:
@@ -719,7 +723,7 @@ class SchedulerState:
     def _offer_interest(self, now: float) -> None:
         if not self.connected:
             return
-        wants = any(self.ready_to_place(self.jobs[job_id], now) for job_id in self._placeable)
+        wants = any(self._ready(now))
         if wants and (self.suppressed or self.idle_filters):
             # REVIVE un-suppresses and clears the long decline filters, so new work is placed at the
             # next offers; while jobs wait, declines use short filters and no REVIVE is needed.

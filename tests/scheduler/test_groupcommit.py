@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import wait
 
 import pytest
@@ -20,18 +21,26 @@ def test_a_lone_item_is_committed_at_once_in_its_own_batch():
         group.close()
 
 
+class Gate:
+    """A commit that records its batches and holds each write until `release` is set."""
+
+    def __init__(self, answer: Callable[[int], int] = lambda item: item) -> None:
+        self.release = threading.Event()
+        self.entered = threading.Event()
+        self.batches: list[list[int]] = []
+        self.answer = answer
+
+    def __call__(self, batch: list[int]) -> list[int]:
+        self.batches.append(batch)
+        self.entered.set()
+        self.release.wait(5)
+        return [self.answer(item) for item in batch]
+
+
 def test_items_queued_during_a_write_share_the_next_batch_in_order():
-    release = threading.Event()
-    entered = threading.Event()
-    batches: list[list[int]] = []
-
-    def commit(batch: list[int]) -> list[int]:
-        batches.append(batch)
-        entered.set()
-        release.wait(5)
-        return [-item for item in batch]
-
-    group = GroupCommit(commit, max_batch=4)
+    gate = Gate(lambda item: -item)
+    release, entered, batches = gate.release, gate.entered, gate.batches
+    group = GroupCommit(gate, max_batch=4)
     try:
         first = group.submit(0)
         assert entered.wait(5)
@@ -111,17 +120,9 @@ def test_many_threads_get_their_own_answers():
 
 
 def test_a_caller_that_gave_up_before_its_batch_is_not_written_and_the_writer_survives():
-    release = threading.Event()
-    entered = threading.Event()
-    batches: list[list[int]] = []
-
-    def commit(batch: list[int]) -> list[int]:
-        batches.append(batch)
-        entered.set()
-        release.wait(5)
-        return batch
-
-    group = GroupCommit(commit)
+    gate = Gate()
+    release, entered, batches = gate.release, gate.entered, gate.batches
+    group = GroupCommit(gate)
     try:
         running = group.submit(1)
         assert entered.wait(5)

@@ -45,13 +45,13 @@ def serve(conn: Connection, zk_hosts: str | None) -> None:
     from mesos_gpu import gcpolicy
     from mesos_gpu.api.app import make_app
     from mesos_gpu.api.server import ApiServer
-    from mesos_gpu.config import SchedulerSettings
+    from mesos_gpu.core.config import SchedulerSettings
+    from mesos_gpu.core.scheduling import make_planner
+    from mesos_gpu.core.taskinfo import LaunchSettings
     from mesos_gpu.driver.runtime import FrameworkOptions, SchedulerRuntime
     from mesos_gpu.local.cluster import LocalCluster
     from mesos_gpu.local.zookeeper import ZooKeeperServer
-    from mesos_gpu.scheduling import make_planner
     from mesos_gpu.store.zk import connect
-    from mesos_gpu.taskinfo import LaunchSettings
 
     zookeeper = None
     if zk_hosts is None:

@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mesos_gpu import gcpolicy  # noqa: E402
-from mesos_gpu.model import JobSpec  # noqa: E402
-from mesos_gpu.placement import (  # noqa: E402
+from mesos_gpu.core.model import JobSpec  # noqa: E402
+from mesos_gpu.core.placement import (  # noqa: E402
     AgentSlot,
     GangPlanner,
     JobDemand,
@@ -35,16 +35,16 @@ from mesos_gpu.placement import (  # noqa: E402
     Plan,
     TaskDemand,
 )
-from mesos_gpu.resources import Resources  # noqa: E402
-from mesos_gpu.scheduling import make_planner  # noqa: E402
-from mesos_gpu.state import (  # noqa: E402
+from mesos_gpu.core.resources import Resources  # noqa: E402
+from mesos_gpu.core.scheduling import make_planner  # noqa: E402
+from mesos_gpu.core.state import (  # noqa: E402
     JobSubmitted,
     OffersReceived,
     SchedulerState,
     Subscribed,
     new_job_record,
 )
-from mesos_gpu.validation import validate_job  # noqa: E402
+from mesos_gpu.core.validation import validate_job  # noqa: E402
 
 DEFAULT_TRACES = Path(__file__).resolve().parents[2] / "shared" / "traces"
 TARGET_RATE = 20_000.0

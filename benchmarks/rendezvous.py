@@ -20,8 +20,8 @@ from multiprocessing.connection import Connection
 
 from kazoo.client import KazooClient
 
+from mesos_gpu.core import tfconfig as tfc
 from mesos_gpu.local.zookeeper import ZooKeeperServer
-from mesos_gpu.tf import cluster as tfc
 from mesos_gpu.tf.rendezvous import Rendezvous
 
 TARGET_MS_AT_32 = 100.0

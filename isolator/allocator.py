@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mesos_gpu.errors import ConflictError, MesosGpuError
+from mesos_gpu.core.errors import ConflictError, MesosGpuError
 
 STATE_VERSION = 1
 

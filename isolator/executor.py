@@ -81,7 +81,7 @@ class PayloadError(ValueError):
 
 @dataclass(frozen=True)
 class Payload:
-    """What the scheduler asks the executor to run (mesos_gpu/taskinfo.py writes it)."""
+    """What the scheduler asks the executor to run (mesos_gpu/core/taskinfo.py writes it)."""
 
     image: str
     command: str | tuple[str, ...] | None = None

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from mesos_gpu.errors import MesosGpuError
+from mesos_gpu.core.errors import MesosGpuError
 
 T = TypeVar("T")
 

@@ -1,6 +1,6 @@
 """`mesos-gpu scheduler`: the scheduler process (composition).
 
-Settings from the environment (`mesos_gpu.config`, flags override variables) -> the ZooKeeper store ->
+Settings from the environment (`mesos_gpu.core.config`, flags override variables) -> the ZooKeeper store ->
 `SchedulerRuntime` (leader election, pymesos driver) -> the REST API on tornado, which also serves the
 TF launcher bundle to agents. Several processes with the same settings form an HA group: one leads,
 the others answer the API with redirects to it.
@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from mesos_gpu import gcpolicy
-from mesos_gpu.config import SchedulerSettings, parse_zk_url
+from mesos_gpu.core.config import SchedulerSettings, parse_zk_url
+from mesos_gpu.core.errors import ValidationError
+from mesos_gpu.core.placement.policy import PlacementPolicy
+from mesos_gpu.core.scheduling import CPU_TASKS_ON_GPU_AGENTS, make_planner
+from mesos_gpu.core.taskinfo import LaunchSettings
 from mesos_gpu.driver.catalog import AgentCatalog
 from mesos_gpu.driver.runtime import DriverFactory, FrameworkOptions, SchedulerRuntime
-from mesos_gpu.errors import ValidationError
-from mesos_gpu.placement.policy import PlacementPolicy
-from mesos_gpu.scheduling import CPU_TASKS_ON_GPU_AGENTS, make_planner
 from mesos_gpu.store.base import FrameworkStore
-from mesos_gpu.taskinfo import LaunchSettings
 
 log = logging.getLogger("mesos_gpu.scheduler")
 

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from mesos_gpu import gcpolicy
 from mesos_gpu.api.server import ApiServer
-from mesos_gpu.config import SchedulerSettings
+from mesos_gpu.core.config import SchedulerSettings
 from mesos_gpu.driver.runtime import SchedulerRuntime
 from mesos_gpu.local.cluster import LocalCluster
 from mesos_gpu.local.zookeeper import ZooKeeperServer

@@ -17,8 +17,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from mesos_gpu.model import JobSpec, RestartPolicy, RestartPolicyKind
-from mesos_gpu.validation import validate_job
+from mesos_gpu.core.model import JobSpec, RestartPolicy, RestartPolicyKind
+from mesos_gpu.core.validation import validate_job
 
 Doc = dict[str, Any]
 

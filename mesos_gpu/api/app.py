@@ -42,8 +42,8 @@ from mesos_gpu.api.handlers import (
 )
 from mesos_gpu.api.mesos import MasterUrl, MesosReader
 from mesos_gpu.api.service import SchedulerService
-from mesos_gpu.config import SchedulerSettings
-from mesos_gpu.model import Containerizer
+from mesos_gpu.core.config import SchedulerSettings
+from mesos_gpu.core.model import Containerizer
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The API's request handlers. Each gets its collaborators through `initialize(context)`; `ApiHandler`
 is the one override point for errors: every failure becomes `{"error": {"code", "message", "details"}}`
-with the status its exception names (`mesos_gpu.errors`), and bad input never becomes a 500.
+with the status its exception names (`mesos_gpu.core.errors`), and bad input never becomes a 500.
 
 Order of checks on every request: authentication (401), leadership (a standby answers 307 to the
 leader), then the request itself (415, 413, 400, 404, ...).
@@ -29,7 +29,7 @@ from mesos_gpu.api.mesos import MAX_LOG_READ, MesosReader, TaskLocation, cluster
 from mesos_gpu.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mesos_gpu.api.metrics import RequestStats, render, scheduler_families
 from mesos_gpu.api.service import SchedulerService
-from mesos_gpu.errors import (
+from mesos_gpu.core.errors import (
     ConflictError,
     FieldError,
     MesosGpuError,
@@ -38,7 +38,8 @@ from mesos_gpu.errors import (
     UnavailableError,
     ValidationError,
 )
-from mesos_gpu.model import Containerizer, JobState
+from mesos_gpu.core.model import Containerizer, JobState
+from mesos_gpu.core.validation import DNS_LABEL, validate_job
 from mesos_gpu.store.base import (
     MAX_RECORD_BYTES,
     InvalidRecord,
@@ -47,7 +48,6 @@ from mesos_gpu.store.base import (
     check_job_id,
     encode_record,
 )
-from mesos_gpu.validation import DNS_LABEL, validate_job
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -463,7 +463,7 @@ class JobsHandler(ApiHandler):
     @staticmethod
     def _check_record_size(spec: Any) -> None:
         """A large document may make a record over the store's limit: refuse it as too large (413)."""
-        from mesos_gpu.state import new_job_record
+        from mesos_gpu.core.state import new_job_record
 
         try:
             encode_record(new_job_record(f"{spec.name}-00000000", spec, 0.0))

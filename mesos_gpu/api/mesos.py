@@ -16,7 +16,7 @@ from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-from mesos_gpu.errors import NotFoundError, UnavailableError
+from mesos_gpu.core.errors import NotFoundError, UnavailableError
 
 JsonDict = dict[str, Any]
 MasterUrl = str | Callable[[], str | None]

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any, Protocol
 
-from mesos_gpu.model import JobSpec, JobState
+from mesos_gpu.core.model import JobSpec, JobState
 
 JobView = dict[str, Any]
 """A job as the runtime shows it: `JobRecord.to_dict()` plus "wait_reason"."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mesos_gpu.model import TF_ROLES, JobState
+from mesos_gpu.core.model import TF_ROLES, JobState
 
 JsonDict = dict[str, Any]
 

@@ -9,7 +9,7 @@ import logging
 import sys
 from typing import Any
 
-from mesos_gpu.config import DEFAULT_API_PORT
+from mesos_gpu.core.config import DEFAULT_API_PORT
 
 
 def register(subparsers: Any) -> None:

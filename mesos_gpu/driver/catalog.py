@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mesos_gpu.placement.offers import AgentSlot, catalog_from_master_state
+from mesos_gpu.core.placement.offers import AgentSlot, catalog_from_master_state
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pymesos import Scheduler
 
-from mesos_gpu.state import (
+from mesos_gpu.core.state import (
     Disconnected,
     Event,
     OfferRescinded,

@@ -23,9 +23,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mesos_gpu.errors import NotFoundError, NotLeaderError
-from mesos_gpu.model import JobSpec, JobState
-from mesos_gpu.state import (
+from mesos_gpu.core.errors import NotFoundError, NotLeaderError
+from mesos_gpu.core.model import JobSpec, JobState
+from mesos_gpu.core.state import (
     Accept,
     Acknowledge,
     ClearRendezvous,
@@ -48,8 +48,8 @@ from mesos_gpu.state import (
     Tick,
     new_job_record,
 )
+from mesos_gpu.core.taskinfo import LaunchSettings
 from mesos_gpu.store.base import Conflict, FrameworkStore, JsonDict, NotFound, StoreError, Versioned
-from mesos_gpu.taskinfo import LaunchSettings
 
 from .framework import ONE_WEEK, FrameworkCallbacks, framework_info
 from .groupcommit import GroupCommit, GroupCommitClosedError

@@ -31,9 +31,10 @@ import tornado.netutil
 import tornado.web
 from tornado.ioloop import IOLoop
 
+from mesos_gpu.core.resources import Resources, to_milli
 from mesos_gpu.local import protocol as p
+from mesos_gpu.local import protojson
 from mesos_gpu.local.protocol import HttpError, id_of, value
-from mesos_gpu.resources import Resources, to_milli
 
 log = logging.getLogger(__name__)
 
@@ -1506,8 +1507,8 @@ class SchedulerHandler(tornado.web.RequestHandler):
         except (UnicodeDecodeError, ValueError) as exc:
             raise HttpError(400, p.json_parse_error(str(exc))) from None
         try:
-            call = p.convert(body, "scheduler.Call", strict=strict)
-        except p.ConversionError as exc:
+            call = protojson.convert(body, "scheduler.Call", strict=strict)
+        except protojson.ConversionError as exc:
             raise HttpError(400, p.conversion_error(str(exc))) from None
         error = validate_scheduler_call(call)
         if error is not None:

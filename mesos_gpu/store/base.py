@@ -3,7 +3,7 @@
 Two implementations keep exactly these semantics: `memory.MemoryStore` (tests, single process) and
 `zk.ZooKeeperStore` (kazoo, production). One contract test suite runs against both.
 
-Errors: all subclasses of `StoreError` (a `mesos_gpu.errors.MesosGpuError`), each also a subclass of
+Errors: all subclasses of `StoreError` (a `mesos_gpu.core.errors.MesosGpuError`), each also a subclass of
 the project-wide error the API maps to an HTTP status::
 
     StoreError                                     (MesosGpuError)
@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from mesos_gpu.errors import (
+from mesos_gpu.core.errors import (
     ConflictError,
     MesosGpuError,
     NotFoundError,

@@ -13,8 +13,9 @@ import io
 import zipfile
 from pathlib import Path
 
-#: Modules of this package that the launcher needs, relative to `mesos_gpu/tf/`.
-LAUNCHER_MODULES = ("cluster.py", "rendezvous.py", "launcher.py")
+#: Modules of this package that the launcher needs, relative to `mesos_gpu/` (an import-linter
+#: contract in setup.cfg keeps them from importing anything else of mesos_gpu).
+LAUNCHER_MODULES = ("core/tfconfig.py", "tf/rendezvous.py", "tf/launcher.py")
 
 MAIN = """\
 # mesos-gpu launcher bundle: python3 launcher.pyz --help
@@ -28,6 +29,7 @@ sys.exit(main())
 # The real package __init__ files may grow imports; the bundle carries inert ones.
 PACKAGE_INIT = '"""mesos-gpu (launcher bundle: only mesos_gpu.tf.launcher and what it needs)."""\n'
 TF_INIT = '"""Distributed TensorFlow: the in-task launcher."""\n'
+CORE_INIT = '"""The pure core (launcher bundle: only the TF_CONFIG builder)."""\n'
 
 # Fixed timestamps make the bundle byte-for-byte reproducible (a stable digest for Mesos' URI cache).
 _DATE = (2020, 1, 1, 0, 0, 0)
@@ -53,14 +55,15 @@ def _kazoo_files() -> list[tuple[str, Path]]:
 
 def bundle_files() -> dict[str, bytes]:
     """Archive name -> content of every file in the bundle."""
-    tf_dir = Path(__file__).resolve().parent
+    package_dir = Path(__file__).resolve().parent.parent
     files = {
         "__main__.py": MAIN.encode(),
         "mesos_gpu/__init__.py": PACKAGE_INIT.encode(),
+        "mesos_gpu/core/__init__.py": CORE_INIT.encode(),
         "mesos_gpu/tf/__init__.py": TF_INIT.encode(),
     }
     for name in LAUNCHER_MODULES:
-        files[f"mesos_gpu/tf/{name}"] = (tf_dir / name).read_bytes()
+        files[f"mesos_gpu/{name}"] = (package_dir / name).read_bytes()
     for name, path in _kazoo_files():
         files[name] = path.read_bytes()
     return files

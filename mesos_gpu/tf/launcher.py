@@ -1,7 +1,7 @@
 """The in-task launcher: register in ZooKeeper, wait for the whole TF cluster, run the user's command.
 
 `python3 launcher.pyz [options] (--shell 'CMD' | -- PROGRAM ARGS...)`; every option falls back to its
-MESOS_GPU_* variable (see `mesos_gpu.tf.cluster`). Needs Python 3.8+ and kazoo (both in the bundle).
+MESOS_GPU_* variable (see `mesos_gpu.core.tfconfig`). Needs Python 3.8+ and kazoo (both in the bundle).
 Exit status: the command's (128+N when killed by signal N), or one of the EXIT_* codes below.
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
 
-from mesos_gpu.tf import cluster as tfc
+from mesos_gpu.core import tfconfig as tfc
 
 EXIT_USAGE = 2  # bad or missing settings
 EXIT_RENDEZVOUS_TIMEOUT = 3  # a member did not arrive in time (the message names it)

@@ -25,7 +25,7 @@ from kazoo.interfaces import IAsyncResult
 from kazoo.protocol.states import WatchedEvent
 from kazoo.retry import KazooRetry
 
-from mesos_gpu.tf.cluster import (
+from mesos_gpu.core.tfconfig import (
     ClusterError,
     Member,
     cluster_path,

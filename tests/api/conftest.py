@@ -17,11 +17,11 @@ from tornado.testing import AsyncHTTPTestCase
 from tornado.web import Application
 
 from mesos_gpu.api.app import close_app, make_app
-from mesos_gpu.config import SchedulerSettings
+from mesos_gpu.core.config import SchedulerSettings
+from mesos_gpu.core.scheduling import make_planner
+from mesos_gpu.core.taskinfo import LaunchSettings
 from mesos_gpu.driver.runtime import FrameworkOptions, SchedulerRuntime
-from mesos_gpu.scheduling import make_planner
 from mesos_gpu.store.memory import MemoryBackend, MemoryStore
-from mesos_gpu.taskinfo import LaunchSettings
 from tests.waiting import wait_until
 
 LAUNCHER = b"PK\x05\x06" + b"\x00" * 18  # an empty zip: what the launcher route serves in these tests

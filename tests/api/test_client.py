@@ -10,7 +10,7 @@ import pytest
 from mesos_gpu.api.app import make_app
 from mesos_gpu.api.server import ApiServer
 from mesos_gpu.client import ApiClient, ApiError, ApiUnreachable
-from mesos_gpu.config import SchedulerSettings
+from mesos_gpu.core.config import SchedulerSettings
 from mesos_gpu.driver.runtime import SchedulerRuntime
 from mesos_gpu.store.memory import MemoryBackend, MemoryStore
 from tests.api.conftest import LAUNCHER, make_runtime, started

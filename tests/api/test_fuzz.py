@@ -13,7 +13,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from mesos_gpu.api.app import make_app, openapi_document
 from mesos_gpu.api.server import ApiServer
-from mesos_gpu.config import SchedulerSettings
+from mesos_gpu.core.config import SchedulerSettings
 from mesos_gpu.local.cluster import LocalCluster
 from mesos_gpu.store.memory import MemoryBackend, MemoryStore
 from tests.api.conftest import LAUNCHER, make_runtime, started

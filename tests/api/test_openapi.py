@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 
 from mesos_gpu.api.app import close_app, make_app, openapi_document
-from mesos_gpu.config import SchedulerSettings
+from mesos_gpu.core.config import SchedulerSettings
 
 DOCUMENT = openapi_document()
 JOB_SCHEMA = json.loads(resources.files("mesos_gpu").joinpath("schemas/job.schema.json").read_text())

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mesos_gpu.api.app import close_app, openapi_bytes
-from mesos_gpu.config import SchedulerSettings
+from mesos_gpu.core.config import SchedulerSettings
 from mesos_gpu.driver.runtime import SchedulerRuntime
 from mesos_gpu.store.base import ConnectionState
 from mesos_gpu.store.memory import MemoryBackend, MemoryStore

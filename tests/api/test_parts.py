@@ -7,7 +7,7 @@ import pytest
 from mesos_gpu.api.auth import TokenAuthenticator, bearer_token, parse_tokens
 from mesos_gpu.api.mesos import agent_base, cluster_json, executor_directory, locate_task
 from mesos_gpu.api.metrics import Histogram, RequestStats, render, scheduler_families
-from mesos_gpu.errors import NotFoundError
+from mesos_gpu.core.errors import NotFoundError
 
 
 def test_histogram_is_cumulative_like_prometheus() -> None:

@@ -1,1 +1,1 @@
-"""Tests of the scheduler settings reader (mesos_gpu.config)."""
+"""Tests of the scheduler settings reader (mesos_gpu.core.config)."""

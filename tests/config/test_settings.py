@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mesos_gpu.config import ENV, ONE_WEEK_SECONDS, SchedulerSettings, parse_zk_url
-from mesos_gpu.errors import ValidationError
+from mesos_gpu.core.config import ENV, ONE_WEEK_SECONDS, SchedulerSettings, parse_zk_url
+from mesos_gpu.core.errors import ValidationError
 
 
 def test_defaults_from_an_empty_environment():

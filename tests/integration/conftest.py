@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
+from mesos_gpu.core.placement.policy import PlacementPolicy
+from mesos_gpu.core.scheduling import make_planner
+from mesos_gpu.core.taskinfo import LaunchSettings
 from mesos_gpu.driver.runtime import FrameworkOptions, SchedulerRuntime
 from mesos_gpu.local.cluster import LocalCluster
-from mesos_gpu.placement.policy import PlacementPolicy
 from mesos_gpu.scheduler_main import rendezvous_cleaner
-from mesos_gpu.scheduling import make_planner
 from mesos_gpu.store.zk import ZooKeeperStore, connect
-from mesos_gpu.taskinfo import LaunchSettings
 from mesos_gpu.tf.bundle import build_launcher_bundle
 
 

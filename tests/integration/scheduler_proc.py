@@ -12,12 +12,12 @@ import logging
 import sys
 import time
 
+from mesos_gpu.core.placement.policy import PlacementPolicy
+from mesos_gpu.core.scheduling import make_planner
+from mesos_gpu.core.taskinfo import LaunchSettings
+from mesos_gpu.core.validation import validate_job
 from mesos_gpu.driver.runtime import FrameworkOptions, SchedulerRuntime
-from mesos_gpu.placement.policy import PlacementPolicy
-from mesos_gpu.scheduling import make_planner
 from mesos_gpu.store.zk import connect
-from mesos_gpu.taskinfo import LaunchSettings
-from mesos_gpu.validation import validate_job
 
 
 def main() -> None:

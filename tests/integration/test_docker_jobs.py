@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from isolator.docker import LABEL_EXECUTOR_ID, LABEL_FRAMEWORK_ID, LABEL_TASK_ID, SANDBOX_MOUNT
+from mesos_gpu.core.placement.policy import PlacementPolicy
+from mesos_gpu.core.scheduling import make_planner
+from mesos_gpu.core.taskinfo import LaunchSettings
+from mesos_gpu.core.validation import validate_job
 from mesos_gpu.driver.runtime import FrameworkOptions, SchedulerRuntime
 from mesos_gpu.local.cluster import LocalCluster
-from mesos_gpu.placement.policy import PlacementPolicy
-from mesos_gpu.scheduling import make_planner
 from mesos_gpu.store.zk import connect
-from mesos_gpu.taskinfo import LaunchSettings
-from mesos_gpu.validation import validate_job
 from tests.integration.conftest import wait_for
 
 pytestmark = [pytest.mark.zookeeper, pytest.mark.docker, pytest.mark.slow]

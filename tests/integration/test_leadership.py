@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
+from mesos_gpu.core.validation import validate_job
 from mesos_gpu.local.cluster import LocalCluster
 from mesos_gpu.store.zk import connect
-from mesos_gpu.validation import validate_job
 from tests.integration.conftest import make_runtime, wait_for
 
 pytestmark = [pytest.mark.zookeeper, pytest.mark.slow]

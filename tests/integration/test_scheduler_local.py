@@ -7,11 +7,11 @@ import time
 
 import pytest
 
+from mesos_gpu.core.validation import validate_job
 from mesos_gpu.driver.catalog import AgentCatalog
 from mesos_gpu.driver.runtime import SchedulerRuntime
 from mesos_gpu.local.cluster import LocalCluster
 from mesos_gpu.store.zk import ZooKeeperStore
-from mesos_gpu.validation import validate_job
 from tests.integration.conftest import make_runtime, wait_for
 
 pytestmark = [pytest.mark.zookeeper, pytest.mark.slow]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mesos_gpu.local import protocol as p
+from mesos_gpu.local import protojson
 from mesos_gpu.local.agent import AgentConfig
 from tests.local.agent_helpers import (
     FRAMEWORK_ID,
@@ -120,7 +120,7 @@ class RawStream:
             if self.records:
                 event = self.records.pop(0)
                 # Item 16: every event the agent sends an executor is a strictly valid executor.Event.
-                assert p.strict_errors(event, "executor.Event") == [], event
+                assert protojson.strict_errors(event, "executor.Event") == [], event
                 return event
             if self.ended:
                 raise EOFError("stream ended")

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from mesos_gpu.local import protocol as p
+from mesos_gpu.local import protojson
 from tests.local.conftest import CallClient, RawStream, get_json, subscribe_body
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -495,7 +496,7 @@ def test_item_16_every_emitted_event_validates_strictly(cluster, sessions):
     kinds = {e["type"] for e in session.events}
     assert {"SUBSCRIBED", "OFFERS", "UPDATE", "FAILURE", "HEARTBEAT"} <= kinds
     for event in session.events:
-        assert p.strict_errors(event, "scheduler.Event") == [], event
+        assert protojson.strict_errors(event, "scheduler.Event") == [], event
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mesos_gpu.core.resources import Resources
 from mesos_gpu.local import protocol as p
-from mesos_gpu.resources import Resources
+from mesos_gpu.local import protojson
 
 
 @pytest.mark.parametrize(
@@ -106,18 +107,20 @@ def test_resources_json_and_description():
 
 
 def test_convert_like_mesos():
-    call = p.convert(
+    call = protojson.convert(
         {"type": "KILL", "framework_id": {"value": "f"}, "kill": {"task_id": {"value": "t"}}, "junk": 1},
         "scheduler.Call",
     )
     assert call == {"type": "KILL", "framework_id": {"value": "f"}, "kill": {"task_id": {"value": "t"}}}
-    assert "type" not in p.convert({"type": "NOT_A_TYPE"}, "scheduler.Call")  # optional enum dropped
-    with pytest.raises(p.ConversionError, match=r"Missing required fields: subscribe\.framework_info\.name"):
-        p.convert({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "u"}}}, "scheduler.Call")
-    with pytest.raises(p.ConversionError, match="Not expecting a JSON number for field 'type'"):
-        p.convert({"type": 3}, "scheduler.Call")
-    with pytest.raises(p.ConversionError, match="Unknown field"):
-        p.convert({"type": "REVIVE", "junk": 1}, "scheduler.Call", strict=True)
-    assert p.strict_errors({"type": "HEARTBEAT"}, "scheduler.Event") == []
-    assert p.strict_errors({"type": "OFFERS", "offers": [{}]}, "scheduler.Event") != []  # the docs' erratum
-    assert p.strict_errors({"type": "ERROR", "message": "x"}, "scheduler.Event") != []  # the docs' erratum
+    assert "type" not in protojson.convert({"type": "NOT_A_TYPE"}, "scheduler.Call")  # optional enum dropped
+    missing = r"Missing required fields: subscribe\.framework_info\.name"
+    with pytest.raises(protojson.ConversionError, match=missing):
+        subscribe = {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "u"}}}
+        protojson.convert(subscribe, "scheduler.Call")
+    with pytest.raises(protojson.ConversionError, match="Not expecting a JSON number for field 'type'"):
+        protojson.convert({"type": 3}, "scheduler.Call")
+    with pytest.raises(protojson.ConversionError, match="Unknown field"):
+        protojson.convert({"type": "REVIVE", "junk": 1}, "scheduler.Call", strict=True)
+    assert protojson.strict_errors({"type": "HEARTBEAT"}, "scheduler.Event") == []
+    assert protojson.strict_errors({"type": "OFFERS", "offers": [{}]}, "scheduler.Event") != []  # erratum
+    assert protojson.strict_errors({"type": "ERROR", "message": "x"}, "scheduler.Event") != []  # erratum

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mesos_gpu.local import protocol as p
+from mesos_gpu.local import protojson, prototables
 
 SCALARS = {"string", "bool", "double", "int", "bytes", "any"}
 
@@ -402,8 +402,8 @@ VALID: list[tuple[str, str, dict[str, Any]]] = [
 
 @pytest.mark.parametrize("obj,message", [(obj, msg) for _, msg, obj in VALID], ids=[c[0] for c in VALID])
 def test_valid_nested_messages_parse_strictly(obj: dict[str, Any], message: str) -> None:
-    assert p.strict_errors(obj, message) == []
-    assert p.convert(obj, message, strict=True) == p.convert(obj, message)
+    assert protojson.strict_errors(obj, message) == []
+    assert protojson.convert(obj, message, strict=True) == protojson.convert(obj, message)
 
 
 def _with(base: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
@@ -640,18 +640,18 @@ MALFORMED: list[tuple[str, str, dict[str, Any], str]] = [
     "obj,message,error", [(obj, msg, err) for _, msg, obj, err in MALFORMED], ids=[c[0] for c in MALFORMED]
 )
 def test_malformed_nested_messages_give_stout_errors(obj: dict[str, Any], message: str, error: str) -> None:
-    assert p.strict_errors(obj, message) == [error]
+    assert protojson.strict_errors(obj, message) == [error]
 
 
 def test_lenient_parse_drops_unknown_nested_keys_and_optional_enum_names() -> None:
     obj = _with(UPDATE_NET, f"{NET}.ip_addresses.0.ipaddress", "x")
     obj = _with(obj, f"{NET}.ip_addresses.1.protocol", "IPv5")
     obj = _with(obj, f"{NET}.labels.color", "red")
-    converted = p.convert(obj, "scheduler.Event")
+    converted = protojson.convert(obj, "scheduler.Event")
     network = converted["update"]["status"]["container_status"]["network_infos"][0]
     assert network["ip_addresses"] == [{"ip_address": "10.0.0.1"}, {}]
     assert network["labels"] == {"labels": [{"key": "k", "value": "v"}]}
-    launched = p.convert(
+    launched = protojson.convert(
         _with(LAUNCH_FULL, f"{T}.container.linux_info.bounding_capabilities.capabilities", ["CHOWN", "NOPE"]),
         "executor.Event",
     )
@@ -661,7 +661,7 @@ def test_lenient_parse_drops_unknown_nested_keys_and_optional_enum_names() -> No
 
 
 def test_limits_map_keeps_its_keys() -> None:
-    converted = p.convert(
+    converted = protojson.convert(
         _with(LAUNCH_FULL, f"{T}.limits", {"cpus": {"value": 2}, "mem": None}), "executor.Event"
     )
     assert converted["launch"]["task"]["limits"] == {"cpus": {"value": 2}}
@@ -675,8 +675,8 @@ def _reachable(root: str) -> set[str]:
         if name in seen:
             continue
         seen.add(name)
-        for spec in p.MESSAGES[name].values():
-            kind, _ = p._split_spec(spec)
+        for spec in prototables.MESSAGES[name].values():
+            kind, _ = protojson.split_spec(spec)
             kind = kind.removeprefix("map:")
             if kind not in SCALARS and not kind.startswith("enum:"):
                 todo.append(kind)
@@ -688,17 +688,17 @@ def test_events_reach_no_unchecked_any_field(root: str) -> None:
     unchecked = [
         f"{name}.{key}"
         for name in sorted(_reachable(root))
-        for key, spec in p.MESSAGES[name].items()
-        if p._split_spec(spec)[0].removeprefix("map:") == "any"
+        for key, spec in prototables.MESSAGES[name].items()
+        if protojson.split_spec(spec)[0].removeprefix("map:") == "any"
     ]
     assert unchecked == []
 
 
 def test_every_referenced_message_and_enum_is_defined() -> None:
-    for name, fields in p.MESSAGES.items():
+    for name, fields in prototables.MESSAGES.items():
         for key, spec in fields.items():
-            kind = p._split_spec(spec)[0].removeprefix("map:")
+            kind = protojson.split_spec(spec)[0].removeprefix("map:")
             if kind.startswith("enum:"):
-                assert kind[5:] in p.ENUMS, (name, key)
+                assert kind[5:] in prototables.ENUMS, (name, key)
             elif kind not in SCALARS:
-                assert kind in p.MESSAGES, (name, key)
+                assert kind in prototables.MESSAGES, (name, key)

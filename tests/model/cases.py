@@ -6,7 +6,12 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from mesos_gpu.validation import COMMAND_MESSAGE, CONSTRAINT_SHAPE_MESSAGE, DNS_LABEL_MESSAGE, IMAGE_MESSAGE
+from mesos_gpu.core.validation import (
+    COMMAND_MESSAGE,
+    CONSTRAINT_SHAPE_MESSAGE,
+    DNS_LABEL_MESSAGE,
+    IMAGE_MESSAGE,
+)
 
 DELETE = object()
 SINGLE: dict[str, Any] = {"name": "job", "command": "true"}

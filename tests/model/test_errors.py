@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mesos_gpu import errors, model, policy, validation
-from mesos_gpu.errors import (
+from mesos_gpu.core import errors, model, policy, validation
+from mesos_gpu.core.errors import (
     ConflictError,
     FieldError,
     MesosGpuError,

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mesos_gpu.model import RestartPolicy, RestartPolicyKind, Role, TaskKey, TaskState
-from mesos_gpu.policy import (
+from mesos_gpu.core.model import RestartPolicy, RestartPolicyKind, Role, TaskKey, TaskState
+from mesos_gpu.core.policy import (
     JITTER_FRACTION,
     FailureKind,
     backoff_delay,
@@ -18,7 +18,7 @@ from mesos_gpu.policy import (
     members_to_kill_after_success,
     should_restart,
 )
-from mesos_gpu.validation import validate_job
+from mesos_gpu.core.validation import validate_job
 from tests.model.cases import dist, single
 from tests.strategies import restart_policies
 

@@ -11,8 +11,8 @@ import jsonschema
 import pytest
 from hypothesis import given, settings
 
-from mesos_gpu import validation
-from mesos_gpu.validation import JOB_FIELDS, RESTART_FIELDS, ROLE_FIELDS, validate_job
+from mesos_gpu.core import validation
+from mesos_gpu.core.validation import JOB_FIELDS, RESTART_FIELDS, ROLE_FIELDS, validate_job
 from tests.model.cases import CASES, Case
 from tests.strategies import job_documents, mutated_job_documents
 

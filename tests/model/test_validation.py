@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from mesos_gpu.errors import ValidationError
-from mesos_gpu.model import (
+from mesos_gpu.core.errors import ValidationError
+from mesos_gpu.core.model import (
     Constraint,
     ConstraintOperator,
     Containerizer,
@@ -23,7 +23,7 @@ from mesos_gpu.model import (
     RoleSpec,
     SuccessPolicy,
 )
-from mesos_gpu.validation import validate_job
+from mesos_gpu.core.validation import validate_job
 from tests.model.cases import CASES, DIST, SINGLE, Case, dist, single
 from tests.strategies import invalid_job_documents, json_values, mutated_job_documents
 
@@ -156,12 +156,6 @@ def test_validation_does_not_modify_the_document() -> None:
     before = json.dumps(doc, sort_keys=True)
     validate_job(doc)
     assert json.dumps(doc, sort_keys=True) == before
-
-
-def test_from_dict_validates() -> None:
-    with pytest.raises(ValidationError):
-        JobSpec.from_dict({"name": "x"})
-    assert JobSpec.from_dict(SINGLE) == validate_job(SINGLE)
 
 
 @settings(max_examples=300, deadline=None)

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from mesos_gpu.placement import AgentSlot, JobDemand, OfferView, PlacementPolicy, TaskDemand, parse_constraint
-from mesos_gpu.placement.state import AgentState, JobContext
-from mesos_gpu.resources import Range, Resources
+from mesos_gpu.core.placement import (
+    AgentSlot,
+    JobDemand,
+    OfferView,
+    PlacementPolicy,
+    TaskDemand,
+    parse_constraint,
+)
+from mesos_gpu.core.placement.state import AgentState, JobContext
+from mesos_gpu.core.resources import Range, Resources
 
 
 class AgentBuilder:

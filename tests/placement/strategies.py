@@ -6,7 +6,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from mesos_gpu.resources import Resources
+from mesos_gpu.core.resources import Resources
 
 NAMES = ("cpus", "mem", "disk", "gpus", "fpga")
 
@@ -61,7 +61,7 @@ CONSTRAINTS = [
 @st.composite
 def jobs(draw: st.DrawFn, max_jobs: int = 5, max_members: int = 4) -> list[Any]:
     """Jobs of 1-4 members; each job may carry one Marathon constraint for all its members."""
-    from mesos_gpu.placement import JobDemand
+    from mesos_gpu.core.placement import JobDemand
     from tests.placement.builders import task
 
     out = []

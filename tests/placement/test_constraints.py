@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mesos_gpu.placement import Constraint, Operator, parse_constraint, parse_constraints
+from mesos_gpu.core.placement import Constraint, Operator, parse_constraint, parse_constraints
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mesos_gpu.placement import PlacementPolicy, reasons
-from mesos_gpu.placement.filters import (
+from mesos_gpu.core.placement import PlacementPolicy, reasons
+from mesos_gpu.core.placement.filters import (
     FILTERS,
     constraints_met,
     enough_cpus,

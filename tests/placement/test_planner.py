@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mesos_gpu.placement import (
+from mesos_gpu.core.placement import (
     GangPlanner,
     InvalidDemand,
     JobDemand,
@@ -16,9 +16,9 @@ from mesos_gpu.placement import (
     WaitReason,
     plan_cycle,
 )
-from mesos_gpu.placement.stack import PlacementStack
-from mesos_gpu.placement.state import CapacityLedger
-from mesos_gpu.resources import Resources
+from mesos_gpu.core.placement.stack import PlacementStack
+from mesos_gpu.core.placement.state import CapacityLedger
+from mesos_gpu.core.resources import Resources
 from tests.placement.builders import agent, context, task, tf_job, view
 
 PLANNER = GangPlanner()
@@ -255,7 +255,7 @@ def test_never_fits_check_is_reused_across_cycles_over_the_same_catalog():
 
 
 def test_mesos_attributes_become_the_strings_constraints_match():
-    from mesos_gpu.placement import attributes_from_mesos
+    from mesos_gpu.core.placement import attributes_from_mesos
 
     assert attributes_from_mesos([
         {"name": "gpu_model", "type": "TEXT", "text": {"value": "H100"}},
@@ -267,7 +267,7 @@ def test_mesos_attributes_become_the_strings_constraints_match():
 
 
 def test_catalog_from_master_state_reads_flat_resources_and_attributes():
-    from mesos_gpu.placement.offers import catalog_from_master_state
+    from mesos_gpu.core.placement.offers import catalog_from_master_state
 
     state = {"slaves": [
         {"id": "S1", "hostname": "h1", "active": True,

@@ -6,10 +6,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mesos_gpu.placement import GangPlanner, OfferView, PlacementPolicy, Plan, WaitReason
-from mesos_gpu.placement.stack import PlacementStack
-from mesos_gpu.placement.state import CapacityLedger, JobContext
-from mesos_gpu.resources import Resources, ranges_contains
+from mesos_gpu.core.placement import GangPlanner, OfferView, PlacementPolicy, Plan, WaitReason
+from mesos_gpu.core.placement.stack import PlacementStack
+from mesos_gpu.core.placement.state import CapacityLedger, JobContext
+from mesos_gpu.core.resources import Resources, ranges_contains
 from tests.placement.strategies import agent_builders, jobs
 
 POLICIES = st.builds(PlacementPolicy, cpu_tasks_on_gpu_agents=st.booleans(),

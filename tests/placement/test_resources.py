@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mesos_gpu.resources import (
+from mesos_gpu.core.resources import (
     Resources,
     ResourcesError,
     from_milli,

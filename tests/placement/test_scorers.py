@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mesos_gpu.placement import PlacementPolicy
-from mesos_gpu.placement.scorers import SCORERS, combined_score, gpu_binpack, job_locality, ps_spread
+from mesos_gpu.core.placement import PlacementPolicy
+from mesos_gpu.core.placement.scorers import SCORERS, combined_score, gpu_binpack, job_locality, ps_spread
 from tests.placement.builders import agent, agent_state, context, task
 
 HOME = agent_state(agent("home").rack("r1"))

@@ -7,10 +7,10 @@ from types import MappingProxyType
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mesos_gpu.placement import PlacementPolicy
-from mesos_gpu.placement.scorers import combined_score
-from mesos_gpu.placement.stack import PlacementStack
-from mesos_gpu.placement.state import CapacityLedger
+from mesos_gpu.core.placement import PlacementPolicy
+from mesos_gpu.core.placement.scorers import combined_score
+from mesos_gpu.core.placement.stack import PlacementStack
+from mesos_gpu.core.placement.state import CapacityLedger
 from tests.placement.builders import agent, context, task
 from tests.placement.strategies import agent_builders
 

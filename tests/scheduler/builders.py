@@ -2,7 +2,7 @@
 
 The planner here is deliberately simple (first fit, whole gang or nothing) so the state machine's own
 behaviour is what the tests see; the real planner is tested in tests/placement and wired in
-`mesos_gpu.scheduling`.
+`mesos_gpu.core.scheduling`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mesos_gpu.model import JobSpec
-from mesos_gpu.state import GangOutcome, GangRequest, MemberPlacement, new_job_record
-from mesos_gpu.validation import validate_job
+from mesos_gpu.core.model import JobSpec
+from mesos_gpu.core.state import GangOutcome, GangRequest, MemberPlacement, new_job_record
+from mesos_gpu.core.validation import validate_job
 
 _offer_ids = itertools.count(1)
 

@@ -1,15 +1,15 @@
-"""The state machine with the real gang planner (mesos_gpu.scheduling over mesos_gpu.placement)."""
+"""The state machine with the real gang planner (mesos_gpu.core.scheduling over mesos_gpu.core.placement)."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mesos_gpu.placement.offers import catalog_from_master_state
-from mesos_gpu.placement.policy import PlacementPolicy
-from mesos_gpu.scheduling import make_planner
-from mesos_gpu.state import Accept, GangRequest, JobSubmitted, OffersReceived, SchedulerState, Subscribed
-from mesos_gpu.taskinfo import LaunchSettings
+from mesos_gpu.core.placement.offers import catalog_from_master_state
+from mesos_gpu.core.placement.policy import PlacementPolicy
+from mesos_gpu.core.scheduling import make_planner
+from mesos_gpu.core.state import Accept, GangRequest, JobSubmitted, OffersReceived, SchedulerState, Subscribed
+from mesos_gpu.core.taskinfo import LaunchSettings
 from tests.scheduler.builders import offer, record, single_job, tf_job
 
 FALLBACK = PlacementPolicy(cpu_tasks_on_gpu_agents=True)

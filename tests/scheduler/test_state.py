@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mesos_gpu.model import JobState, TaskState
-from mesos_gpu.state import (
+from mesos_gpu.core.model import JobState, TaskState
+from mesos_gpu.core.state import (
     Accept,
     Acknowledge,
     ClearRendezvous,
@@ -34,7 +34,7 @@ from mesos_gpu.state import (
     Tick,
     check_invariants,
 )
-from mesos_gpu.taskinfo import LaunchSettings
+from mesos_gpu.core.taskinfo import LaunchSettings
 from tests.scheduler.builders import first_fit_planner, offer, record, single_job, status, tf_job
 
 SETTINGS = LaunchSettings(zk_url="zk://127.0.0.1:2181/mesos-gpu/test", launcher_uri="http://s:1/launcher.pyz")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mesos_gpu import errors
+from mesos_gpu.core import errors
 from mesos_gpu.store.base import (
     Conflict,
     InvalidRecord,

@@ -13,9 +13,9 @@ import zipfile
 
 import pytest
 
-from mesos_gpu.tf import cluster as tfc
+from mesos_gpu.core import tfconfig as tfc
+from mesos_gpu.core.tfconfig import Member
 from mesos_gpu.tf.bundle import build_launcher_bundle, bundle_digest, launcher_bundle_bytes
-from mesos_gpu.tf.cluster import Member
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_the_bundle_holds_the_launcher_and_kazoo_without_tests(bundle):
         "mesos_gpu/__init__.py",
         "mesos_gpu/tf/__init__.py",
         "mesos_gpu/tf/launcher.py",
-        "mesos_gpu/tf/cluster.py",
+        "mesos_gpu/core/tfconfig.py",
         "mesos_gpu/tf/rendezvous.py",
         "kazoo/client.py",
         "kazoo/handlers/threading.py",

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mesos_gpu.tf import cluster as tfc
-from mesos_gpu.tf.cluster import ClusterError, Member
+from mesos_gpu.core import tfconfig as tfc
+from mesos_gpu.core.tfconfig import ClusterError, Member
 
 
 def addresses_for(counts: dict[str, int]) -> dict[Member, str]:

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from mesos_gpu.tf import cluster as tfc
-from mesos_gpu.tf.cluster import Member
+from mesos_gpu.core import tfconfig as tfc
+from mesos_gpu.core.tfconfig import Member
 from mesos_gpu.tf.launcher import EXIT_NOT_STARTED, EXIT_RENDEZVOUS_TIMEOUT, EXIT_USAGE
 
 pytestmark = pytest.mark.zookeeper

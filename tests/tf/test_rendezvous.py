@@ -8,8 +8,8 @@ import time
 import pytest
 from kazoo.client import KazooClient
 
-from mesos_gpu.tf import cluster as tfc
-from mesos_gpu.tf.cluster import Member
+from mesos_gpu.core import tfconfig as tfc
+from mesos_gpu.core.tfconfig import Member
 from mesos_gpu.tf.rendezvous import Rendezvous, RendezvousTimeoutError, clear_job
 
 pytestmark = pytest.mark.zookeeper

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from mesos_gpu.tf import cluster as tfc
-from mesos_gpu.tf.cluster import Member
+from mesos_gpu.core import tfconfig as tfc
+from mesos_gpu.core.tfconfig import Member
 
 pytestmark = pytest.mark.tensorflow
 

@@ -1,5 +1,6 @@
 """examples/tf_distributed/train.py for real: two TensorFlow processes (chief + worker) on loopback
-ports with a TF_CONFIG built by mesos_gpu.tf.cluster, training together with MultiWorkerMirroredStrategy."""
+ports with a TF_CONFIG built by mesos_gpu.core.tfconfig, training together with
+MultiWorkerMirroredStrategy."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import time
 
 import pytest
 
+from mesos_gpu.core import tfconfig as tfc
 from mesos_gpu.local.zookeeper import free_port
-from mesos_gpu.tf import cluster as tfc
 
 from .conftest import REPO
 

@@ -10,8 +10,8 @@ import jsonschema
 import pytest
 
 import mesos_gpu
-from mesos_gpu.config import ENV, SchedulerSettings
-from mesos_gpu.errors import ValidationError
+from mesos_gpu.core.config import ENV, SchedulerSettings
+from mesos_gpu.core.errors import ValidationError
 from tests.universe.render import (
     PACKAGE_DIR,
     SCHEMAS,

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from mesos_gpu.placement.constraints import HOSTNAME_FIELDS
-from mesos_gpu.placement.demand import JobDemand, Needs
-from mesos_gpu.placement.offers import AgentSlot
-from mesos_gpu.placement.policy import PlacementPolicy
-from mesos_gpu.resources import (
+from mesos_gpu.core.placement.constraints import HOSTNAME_FIELDS
+from mesos_gpu.core.placement.demand import JobDemand, Needs
+from mesos_gpu.core.placement.offers import AgentSlot
+from mesos_gpu.core.placement.policy import PlacementPolicy
+from mesos_gpu.core.resources import (
     Range,
     Resources,
     ranges_add,

@@ -7,10 +7,10 @@ locality), then the `GangPlanner` places every member of a job or none and says 
 on one snapshot and merges their tasks into one launch (one ACCEPT) per agent.
 """
 
-from mesos_gpu.placement.constraints import Constraint, Operator, parse_constraint, parse_constraints
-from mesos_gpu.placement.demand import JobDemand, Needs, RunningMember, TaskDemand
-from mesos_gpu.placement.offers import AgentSlot, OfferView, attributes_from_mesos
-from mesos_gpu.placement.outcomes import (
+from mesos_gpu.core.placement.constraints import Constraint, Operator, parse_constraint, parse_constraints
+from mesos_gpu.core.placement.demand import JobDemand, Needs, RunningMember, TaskDemand
+from mesos_gpu.core.placement.offers import AgentSlot, OfferView, attributes_from_mesos
+from mesos_gpu.core.placement.outcomes import (
     AgentLaunch,
     CyclePlan,
     InvalidDemand,
@@ -20,8 +20,8 @@ from mesos_gpu.placement.outcomes import (
     TaskPlacement,
     WaitReason,
 )
-from mesos_gpu.placement.planner import GangPlanner, PlacementCycle, plan_cycle
-from mesos_gpu.placement.policy import PlacementPolicy
+from mesos_gpu.core.placement.planner import GangPlanner, PlacementCycle, plan_cycle
+from mesos_gpu.core.placement.policy import PlacementPolicy
 
 __all__ = [
     "AgentLaunch",

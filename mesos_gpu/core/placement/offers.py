@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from mesos_gpu.resources import Resources, from_milli
+from mesos_gpu.core.resources import Resources, from_milli
 
 _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
 

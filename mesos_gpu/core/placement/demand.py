@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from mesos_gpu.placement.constraints import Constraint
-from mesos_gpu.resources import Resources
+from mesos_gpu.core.placement.constraints import Constraint
+from mesos_gpu.core.resources import Resources
 
 _CORE = ("cpus", "mem", "disk", "gpus")
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar, cast, get_args
 
-from mesos_gpu.errors import FieldError, ValidationError, json_pointer
+from mesos_gpu.core.errors import FieldError, ValidationError, json_pointer
 
 __all__ = [
     "ENV",

@@ -1,4 +1,4 @@
-"""The state machine's planner built on `mesos_gpu.placement` (pure): job model in, gang outcomes out.
+"""The state machine's planner built on `mesos_gpu.core.placement` (pure): job model in, gang outcomes out.
 
 `placement` never imports the job model; this module translates `TaskSpec`s into `TaskDemand`s and the
 planner's `Plan`s back into `MemberPlacement`s, and turns every other outcome into a wait reason.
@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from mesos_gpu.model import TaskKey, TaskSpec
-from mesos_gpu.placement.constraints import parse_constraint
-from mesos_gpu.placement.demand import JobDemand, TaskDemand
-from mesos_gpu.placement.offers import AgentSlot, OfferView
-from mesos_gpu.placement.outcomes import Plan, WaitReason
-from mesos_gpu.placement.planner import GangPlanner
-from mesos_gpu.placement.policy import PlacementPolicy
-from mesos_gpu.resources import Resources
-from mesos_gpu.state import GangOutcome, GangRequest, MemberPlacement, Planner
+from mesos_gpu.core.model import TaskKey, TaskSpec
+from mesos_gpu.core.placement.constraints import parse_constraint
+from mesos_gpu.core.placement.demand import JobDemand, TaskDemand
+from mesos_gpu.core.placement.offers import AgentSlot, OfferView
+from mesos_gpu.core.placement.outcomes import Plan, WaitReason
+from mesos_gpu.core.placement.planner import GangPlanner
+from mesos_gpu.core.placement.policy import PlacementPolicy
+from mesos_gpu.core.resources import Resources
+from mesos_gpu.core.state import GangOutcome, GangRequest, MemberPlacement, Planner
 
 #: How many waiting jobs one offer cycle tries to hold agents for before giving up (one succeeds at most).
 MAX_RESERVE_TRIES = 4

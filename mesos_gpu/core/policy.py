@@ -19,7 +19,15 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from mesos_gpu.model import JobSpec, RestartPolicy, RestartPolicyKind, Role, SuccessPolicy, TaskKey, TaskState
+from mesos_gpu.core.model import (
+    JobSpec,
+    RestartPolicy,
+    RestartPolicyKind,
+    Role,
+    SuccessPolicy,
+    TaskKey,
+    TaskState,
+)
 
 __all__ = [
     "JITTER_FRACTION",

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mesos_gpu.placement import reasons
-from mesos_gpu.placement.demand import Needs
-from mesos_gpu.placement.policy import PlacementPolicy
-from mesos_gpu.placement.state import AgentState, JobContext
-from mesos_gpu.resources import ranges_contains, ranges_count
+from mesos_gpu.core.placement import reasons
+from mesos_gpu.core.placement.demand import Needs
+from mesos_gpu.core.placement.policy import PlacementPolicy
+from mesos_gpu.core.placement.state import AgentState, JobContext
+from mesos_gpu.core.resources import ranges_contains, ranges_count
 
 Filter = Callable[[AgentState, Needs, JobContext, PlacementPolicy], "str | None"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from mesos_gpu.placement.reasons import summarize
-from mesos_gpu.resources import Resources
+from mesos_gpu.core.placement.reasons import summarize
+from mesos_gpu.core.resources import Resources
 
 
 class TaskPlacement(NamedTuple):

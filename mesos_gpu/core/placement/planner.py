@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from mesos_gpu.placement.demand import JobDemand, TaskDemand
-from mesos_gpu.placement.offers import AgentSlot, OfferView
-from mesos_gpu.placement.outcomes import (
+from mesos_gpu.core.placement.demand import JobDemand, TaskDemand
+from mesos_gpu.core.placement.offers import AgentSlot, OfferView
+from mesos_gpu.core.placement.outcomes import (
     AgentLaunch,
     CyclePlan,
     InvalidDemand,
@@ -24,10 +24,10 @@ from mesos_gpu.placement.outcomes import (
     TaskPlacement,
     WaitReason,
 )
-from mesos_gpu.placement.policy import PlacementPolicy
-from mesos_gpu.placement.stack import OrderedCounts, PlacementStack
-from mesos_gpu.placement.state import AgentState, CapacityLedger, Debit, JobContext
-from mesos_gpu.resources import Resources
+from mesos_gpu.core.placement.policy import PlacementPolicy
+from mesos_gpu.core.placement.stack import OrderedCounts, PlacementStack
+from mesos_gpu.core.placement.state import AgentState, CapacityLedger, Debit, JobContext
+from mesos_gpu.core.resources import Resources
 
 JobLike = JobDemand | Sequence[TaskDemand]
 

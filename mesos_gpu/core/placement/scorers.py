@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from mesos_gpu.placement.demand import TaskDemand
-from mesos_gpu.placement.state import AgentState, JobContext
+from mesos_gpu.core.placement.demand import TaskDemand
+from mesos_gpu.core.placement.state import AgentState, JobContext
 
 Scorer = Callable[[AgentState, TaskDemand, JobContext], "float | None"]
 

@@ -2,9 +2,9 @@
 
 Public surface (stable; other modules import these names):
 
-- `JobSpec`: a validated job (build one with `validate_job(data)` / `JobSpec.from_dict(data)`; never
+- `JobSpec`: a validated job (build one with `mesos_gpu.core.validation.validate_job(data)`; never
   construct one from unchecked input). `to_dict()` is canonical JSON with every default filled in, and
-  `JobSpec.from_dict(spec.to_dict()) == spec`. `tasks(job_id)` expands it into one `TaskSpec` per member.
+  `validate_job(spec.to_dict()) == spec`. `tasks(job_id)` expands it into one `TaskSpec` per member.
   A job has either `roles` (a distributed TF job) or, when `roles` is empty, a single task whose
   resources are `resources`.
 - `RoleSpec`: one TF role (instances, resources, command / image / env overrides).
@@ -24,7 +24,8 @@ on the agent host), required with docker; `deadline_seconds` counts from submiss
 `rendezvous_timeout_seconds` is how long TF members wait for each other; `isolation` is always EXCLUSIVE
 today; `priority` and `tenant` are kept for the scheduler and API.
 
-Restart, backoff and success decisions live in `mesos_gpu.policy`; validation in `mesos_gpu.validation`.
+Restart, backoff and success decisions live in `mesos_gpu.core.policy`; validation in
+`mesos_gpu.core.validation`.
 Mappings in these frozen values are plain dicts typed `Mapping`: treat them as read-only. JobSpec and
 TaskSpec compare by value but are not hashable (they hold dicts); TaskKey and the enums are.
 """
@@ -360,7 +361,7 @@ class JobSpec:
 
     Fields hold their defaults already resolved: `success_policy` is set for every job with roles (None
     for a single-task job), `restart` is complete, `roles` is in canonical order (chief, worker, ps,
-    evaluator). Build with `validate_job` / `from_dict`, which check every rule.
+    evaluator). Build with `validate_job`, which checks every rule.
     """
 
     name: str
@@ -476,13 +477,6 @@ class JobSpec:
         out["isolation"] = self.isolation.value
         out["labels"] = dict(self.labels)
         return out
-
-    @staticmethod
-    def from_dict(data: object) -> JobSpec:
-        """Validate a JSON document and build the spec; raises `mesos_gpu.errors.ValidationError`."""
-        from mesos_gpu.validation import validate_job
-
-        return validate_job(data)
 
 
 def task_id_for(name: str, attempt: int) -> str:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from mesos_gpu.placement import reasons
-from mesos_gpu.placement.demand import Needs, TaskDemand
-from mesos_gpu.placement.filters import AFTER_GPU_FILTERS, FILTERS, Filter
-from mesos_gpu.placement.policy import PlacementPolicy
-from mesos_gpu.placement.scorers import applicable
-from mesos_gpu.placement.state import AgentState, CapacityLedger, JobContext
+from mesos_gpu.core.placement import reasons
+from mesos_gpu.core.placement.demand import Needs, TaskDemand
+from mesos_gpu.core.placement.filters import AFTER_GPU_FILTERS, FILTERS, Filter
+from mesos_gpu.core.placement.policy import PlacementPolicy
+from mesos_gpu.core.placement.scorers import applicable
+from mesos_gpu.core.placement.state import AgentState, CapacityLedger, JobContext
 
 Counts = dict[str, int]
 OrderedCounts = tuple[tuple[str, int], ...]

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from mesos_gpu.placement.reasons import constraint_reason
+from mesos_gpu.core.placement.reasons import constraint_reason
 
 HOSTNAME_FIELDS = frozenset({"hostname", "@hostname"})
 

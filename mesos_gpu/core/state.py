@@ -10,8 +10,8 @@ Events: `Subscribed`, `Disconnected`, `OffersReceived`, `OfferRescinded`, `Statu
 `JobSubmitted`, `KillRequested`, `JobsRecovered`, `Tick`.
 Commands: `Persist`, `Accept`, `Decline`, `KillTask`, `Suppress`, `Revive`, `Reconcile`, `Acknowledge`.
 
-Placement is injected as a `Planner` (see `mesos_gpu.scheduling` for the one built on
-`mesos_gpu.placement`): it gets the jobs ready to place, in priority order, and the offers of one
+Placement is injected as a `Planner` (see `mesos_gpu.core.scheduling` for the one built on
+`mesos_gpu.core.placement`): it gets the jobs ready to place, in priority order, and the offers of one
 OFFERS event, and returns for each job either every member's place or the reason it waits. A job is
 launched whole or not at all. A failed member restarts the whole gang (after its backoff): TF
 addresses change when a member moves, so every member must rendezvous again.
@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mesos_gpu import policy
-from mesos_gpu.model import JobSpec, JobState, TaskKey, TaskSpec, TaskState, task_id_for
-from mesos_gpu.taskinfo import LaunchSettings, Placed, build_task_info
+from mesos_gpu.core import policy
+from mesos_gpu.core.model import JobSpec, JobState, TaskKey, TaskSpec, TaskState, task_id_for
+from mesos_gpu.core.taskinfo import LaunchSettings, Placed, build_task_info
+from mesos_gpu.core.validation import validate_job
 
 JsonDict = dict[str, Any]
 
@@ -330,7 +331,7 @@ class JobRecord:
     def from_dict(cls, data: Mapping[str, Any], spec: JobSpec | None = None) -> JobRecord:
         """The record `to_dict` wrote; `spec`, when given, is `data["spec"]` already parsed."""
         if spec is None:
-            spec = JobSpec.from_dict(data["spec"])
+            spec = validate_job(data["spec"])
         stored = data.get("members", {})
         members = {
             key: MemberRecord.from_dict(key, stored.get(str(key), {})) for key in spec.members()

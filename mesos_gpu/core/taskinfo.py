@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mesos_gpu.model import Containerizer, JobSpec, Role, TaskSpec, task_id_for
-from mesos_gpu.tf import cluster as tfc
+from mesos_gpu.core import tfconfig as tfc
+from mesos_gpu.core.model import Containerizer, JobSpec, Role, TaskSpec, task_id_for
 
 # Environment every task gets (besides the TF launcher's), so plain scripts can tell where they are.
 ENV_TASK_ROLE = "MESOS_GPU_ROLE"

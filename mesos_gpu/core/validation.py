@@ -17,8 +17,8 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from mesos_gpu.errors import FieldError, ValidationError, json_pointer
-from mesos_gpu.model import (
+from mesos_gpu.core.errors import FieldError, ValidationError, json_pointer
+from mesos_gpu.core.model import (
     DEFAULT_BACKOFF_LIMIT,
     DEFAULT_BACKOFF_SECONDS,
     DEFAULT_CPUS,

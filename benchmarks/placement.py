@@ -45,6 +45,7 @@ from mesos_gpu.core.state import (  # noqa: E402
     new_job_record,
 )
 from mesos_gpu.core.validation import validate_job  # noqa: E402
+from mesos_gpu.core.wire import resources_to_mesos  # noqa: E402
 
 DEFAULT_TRACES = Path(__file__).resolve().parents[2] / "shared" / "traces"
 TARGET_RATE = 20_000.0
@@ -87,7 +88,7 @@ def offer_json(slot: AgentSlot, number: int) -> dict[str, Any]:
     return {
         "id": {"value": f"bench-O{number}"}, "framework_id": {"value": "bench-0000"},
         "agent_id": {"value": slot.agent_id}, "hostname": slot.hostname,
-        "resources": slot.available.to_mesos(),
+        "resources": resources_to_mesos(slot.available),
         "attributes": [{"name": k, "type": "TEXT", "text": {"value": v}} for k, v in slot.attributes.items()],
     }
 

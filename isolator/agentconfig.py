@@ -9,7 +9,9 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from isolator.nvml import HostGpus
+from isolator.discovery import HostGpus
+from mesos_gpu.core.resources import Resources
+from mesos_gpu.core.wire import resources_from_mesos_by_role
 
 GPU_ISOLATION = ("filesystem/linux", "docker/runtime", "cgroups/devices", "gpu/nvidia")
 CPU_ISOLATION = ("filesystem/linux", "docker/runtime", "cgroups/cpu", "cgroups/mem")
@@ -145,11 +147,10 @@ def gpus_in_resources(resources: str) -> float | None:
     """The `gpus` amount in a --resources value (`cpus:4;gpus(*):2` or a JSON array), None if absent."""
     text = resources.strip()
     if text.startswith("["):
-        total = None
-        for entry in json.loads(text):
-            if entry.get("name") == "gpus":
-                total = (total or 0.0) + float(entry.get("scalar", {}).get("value", 0))
-        return total
+        items = json.loads(text)
+        if not any(isinstance(entry, Mapping) and entry.get("name") == "gpus" for entry in items):
+            return None
+        return Resources.sum(resources_from_mesos_by_role(items).values()).gpus
     total = None
     for item in text.split(";"):
         name, _, value = item.partition(":")
@@ -161,53 +162,13 @@ def gpus_in_resources(resources: str) -> float | None:
 def flag_errors(flags: ExistingFlags, gpu_count: int | None) -> list[tuple[str, str]]:
     """Problems with the agent's GPU flags as (what Mesos or we say, how to fix it); `gpu_count` is the
     number of GPUs NVML sees (None when unknown). Texts in quotes are Mesos' own (allocator.cpp)."""
-    problems: list[tuple[str, str]] = []
-    isolation = [i.strip() for i in (flags.get("isolation") or "").split(",") if i.strip()]
     devices_text = flags.get("nvidia_gpu_devices")
     resources = flags.get("resources") or ""
     try:
         gpus = gpus_in_resources(resources) if resources else None
     except (ValueError, TypeError, AttributeError) as exc:
         return [(f"--resources cannot be parsed: {exc}", "write it as 'cpus:N;mem:M;gpus:K'")]
-    containerizers = [c.strip() for c in (flags.get("containerizers") or "mesos").split(",")]
-    if "mesos" not in containerizers:
-        problems.append(
-            (
-                "GPU support needs the Mesos containerizer, but --containerizers is "
-                f"{','.join(containerizers)!r} (the Docker containerizer has no GPU support)",
-                "set --containerizers=mesos (or mesos,docker)",
-            )
-        )
-    if "gpu/nvidia" not in isolation:
-        if devices_text is not None:
-            problems.append(
-                (
-                    "'--nvidia_gpus_devices' can only be specified if the `--isolation` flag contains"
-                    " 'gpu/nvidia'",
-                    "add gpu/nvidia to --isolation",
-                )
-            )
-        problems.append(
-            (
-                "--isolation lacks gpu/nvidia: GPUs are advertised with no device isolation"
-                if gpus
-                else "--isolation lacks gpu/nvidia: this agent offers no GPUs",
-                f"set --isolation={','.join(GPU_ISOLATION)}",
-            )
-        )
-    else:
-        for needed in ("cgroups/devices", "filesystem/linux"):
-            if needed not in isolation:
-                problems.append(
-                    (f"--isolation lacks {needed}, which gpu/nvidia needs", f"add {needed} to --isolation")
-                )
-    if "docker/runtime" not in isolation or flags.get("image_providers") != "docker":
-        problems.append(
-            (
-                "Docker images need --isolation with docker/runtime and --image_providers=docker",
-                "add docker/runtime to --isolation and set --image_providers=docker",
-            )
-        )
+    problems = _isolation_problems(flags, gpus)
     devices: list[int] = []
     if devices_text is not None:
         try:
@@ -241,31 +202,83 @@ def flag_errors(flags: ExistingFlags, gpu_count: int | None) -> list[tuple[str, 
             )
         )
     elif gpus is not None and gpus > 0:
-        if len(set(devices)) != len(devices):
-            problems.append(("'--nvidia_gpu_devices' contains duplicates", "list each GPU index once"))
-        elif len(devices) != gpus:
+        problems.extend(_device_list_problems(int(gpus), devices, gpu_count))
+    return problems
+
+
+def _isolation_problems(flags: ExistingFlags, gpus: float | None) -> list[tuple[str, str]]:
+    """Problems with --containerizers, --isolation and --image_providers."""
+    problems: list[tuple[str, str]] = []
+    isolation = [i.strip() for i in (flags.get("isolation") or "").split(",") if i.strip()]
+    containerizers = [c.strip() for c in (flags.get("containerizers") or "mesos").split(",")]
+    if "mesos" not in containerizers:
+        problems.append(
+            (
+                "GPU support needs the Mesos containerizer, but --containerizers is "
+                f"{','.join(containerizers)!r} (the Docker containerizer has no GPU support)",
+                "set --containerizers=mesos (or mesos,docker)",
+            )
+        )
+    if "gpu/nvidia" not in isolation:
+        if flags.get("nvidia_gpu_devices") is not None:
             problems.append(
                 (
-                    "'--resources' and '--nvidia_gpu_devices' specify different numbers of GPU devices",
-                    f"gpus:{int(gpus)} must match the {len(devices)} devices listed (mesos-gpu-agent config)",
+                    "'--nvidia_gpus_devices' can only be specified if the `--isolation` flag contains"
+                    " 'gpu/nvidia'",
+                    "add gpu/nvidia to --isolation",
                 )
             )
-        if gpu_count is not None and gpus > gpu_count:
-            problems.append(
-                (
-                    "The number of GPUs requested is greater than the number of GPUs available on the"
-                    " machine",
-                    f"this host has {gpu_count} GPUs",
-                )
+        problems.append(
+            (
+                "--isolation lacks gpu/nvidia: GPUs are advertised with no device isolation"
+                if gpus
+                else "--isolation lacks gpu/nvidia: this agent offers no GPUs",
+                f"set --isolation={','.join(GPU_ISOLATION)}",
             )
-        missing = [d for d in devices if gpu_count is not None and d >= gpu_count]
-        if missing:
-            problems.append(
-                (
-                    f"--nvidia_gpu_devices names GPUs {missing} but NVML sees {gpu_count} GPUs",
-                    "list only existing indices",
+        )
+    else:
+        for needed in ("cgroups/devices", "filesystem/linux"):
+            if needed not in isolation:
+                problems.append(
+                    (f"--isolation lacks {needed}, which gpu/nvidia needs", f"add {needed} to --isolation")
                 )
+    if "docker/runtime" not in isolation or flags.get("image_providers") != "docker":
+        problems.append(
+            (
+                "Docker images need --isolation with docker/runtime and --image_providers=docker",
+                "add docker/runtime to --isolation and set --image_providers=docker",
             )
+        )
+    return problems
+
+
+def _device_list_problems(gpus: int, devices: list[int], gpu_count: int | None) -> list[tuple[str, str]]:
+    """Problems of a --nvidia_gpu_devices list given with `gpus` > 0 GPUs in --resources."""
+    problems: list[tuple[str, str]] = []
+    if len(set(devices)) != len(devices):
+        problems.append(("'--nvidia_gpu_devices' contains duplicates", "list each GPU index once"))
+    elif len(devices) != gpus:
+        problems.append(
+            (
+                "'--resources' and '--nvidia_gpu_devices' specify different numbers of GPU devices",
+                f"gpus:{gpus} must match the {len(devices)} devices listed (mesos-gpu-agent config)",
+            )
+        )
+    if gpu_count is not None and gpus > gpu_count:
+        problems.append(
+            (
+                "The number of GPUs requested is greater than the number of GPUs available on the machine",
+                f"this host has {gpu_count} GPUs",
+            )
+        )
+    missing = [d for d in devices if gpu_count is not None and d >= gpu_count]
+    if missing:
+        problems.append(
+            (
+                f"--nvidia_gpu_devices names GPUs {missing} but NVML sees {gpu_count} GPUs",
+                "list only existing indices",
+            )
+        )
     return problems
 
 

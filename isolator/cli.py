@@ -9,10 +9,11 @@ from collections.abc import Sequence
 
 from isolator import __version__
 from isolator.agentconfig import agent_config, flags_from_env, parse_flags, render
+from isolator.discovery import NvmlBackend, NvmlError, discover
 from isolator.docker import engine_status
 from isolator.doctor import HostPaths, failed, run_doctor, table
 from isolator.fakenvml import FakeSpecError, parse_fake_spec
-from isolator.nvml import NvmlBackend, NvmlError, discover, real_backend
+from isolator.nvml import real_backend
 
 
 def _backend(args: argparse.Namespace) -> NvmlBackend:

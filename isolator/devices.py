@@ -26,7 +26,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from isolator.allocator import AllocationError, AllocatorStateError, ExclusiveGpuAllocator
-from isolator.nvml import GpuInfo, HostGpus, NvmlBackend, NvmlError, discover, real_backend
+from isolator.discovery import GpuInfo, HostGpus, NvmlBackend, NvmlError, discover
+from isolator.nvml import real_backend
 
 NVIDIA_MAJOR = 195
 MAX_GPU_MINOR = 253  # 254: /dev/nvidia-modeset, 255: /dev/nvidiactl

@@ -1,4 +1,4 @@
-"""Docker Engine launcher for GPU tasks (the docker SDK's only home): one container per task, on
+"""The Docker Engine launcher for GPU tasks (the docker SDK's only home): one container per task, on
 exactly the task's GPUs, with CPU and memory limits, a sandbox mount and Mesos labels.
 
 Public API (stable; `mesos_gpu.local` reuses it to run task images)::
@@ -26,143 +26,71 @@ Public API (stable; `mesos_gpu.local` reuses it to run task images)::
     engine_status("unix:///var/run/docker.sock")   # -> EngineStatus(reachable, nvidia_runtime, error)
     connect(base_url=None, timeout=10)         # -> docker.DockerClient; DockerUnavailableError if none
 
-GPU modes (explicit, chosen by the caller; `detect_gpu_mode(client)` suggests one):
-
-* `GpuMode.DEVICE_REQUEST`: NVIDIA Container Toolkit present. HostConfig.DeviceRequests is
-  `[{"Driver": "", "Count": 0, "DeviceIDs": [ids...], "Capabilities": [["gpu"]], "Options": {}}]`.
-  On a host without the toolkit the engine answers 500 `could not select device driver "" with
-  capabilities: [[gpu]]`, raised here as `GpuRequestRejectedError`.
-* `GpuMode.LEGACY`: no toolkit (nvidia-docker 1.0 style). Devices `/dev/nvidiactl`, `/dev/nvidia-uvm`,
-  `/dev/nvidia-uvm-tools` (those present) and `/dev/nvidia<minor>` for each GPU (minors from
-  `legacy_minors`, an id -> minor map built from NVML discovery; `device_dir` is the host's /dev),
-  plus the driver volume read-only at `/usr/local/nvidia`, with `/usr/local/nvidia/bin` appended to PATH
-  and the driver library dirs to LD_LIBRARY_PATH, as Mesos does.
-
-Containers are never privileged. A container without GPUs gets `NVIDIA_VISIBLE_DEVICES=void`, so a
-CUDA image cannot reach every GPU through a host whose default runtime is `nvidia`. Errors are
-`DockerLaunchError` and its subclasses (`DockerUnavailableError`, `ImageNotFoundError`,
-`GpuRequestRejectedError`, `ContainerNotFoundError`, `ContainerTimeoutError`); docker SDK exceptions
-never escape this module. The test fixture plugin `tests.fixtures.docker` starts a real dockerd.
+The engine-free half lives in `isolator.containers`: the spec and result types, the GPU modes, the
+error tree, and the create arguments built from a spec; this module sends them to the engine and
+re-exports those names. docker SDK exceptions never escape this module (they become
+`DockerLaunchError`s). The test fixture plugin `tests.fixtures.docker` starts a real dockerd.
 """
 
 from __future__ import annotations
 
-import enum
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import docker
 import docker.errors
-import docker.types
 import requests.exceptions
 
-SANDBOX_MOUNT = "/mnt/mesos/sandbox"
-NVIDIA_DRIVER_MOUNT = "/usr/local/nvidia"
-LABEL_MANAGED = "mesos-gpu.managed"
-LABEL_FRAMEWORK_ID = "mesos-gpu.framework-id"
-LABEL_TASK_ID = "mesos-gpu.task-id"
-LABEL_EXECUTOR_ID = "mesos-gpu.executor-id"
-LABEL_GPUS = "mesos-gpu.gpus"
-LEGACY_CONTROL_DEVICES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools")
-LEGACY_LIBRARY_PATH = "/usr/local/cuda/compat:/usr/local/nvidia/lib:/usr/local/nvidia/lib64"
+from isolator.containers import (
+    LABEL_EXECUTOR_ID,
+    LABEL_FRAMEWORK_ID,
+    LABEL_GPUS,
+    LABEL_MANAGED,
+    LABEL_TASK_ID,
+    SANDBOX_MOUNT,
+    ContainerNotFoundError,
+    ContainerRef,
+    ContainerSpec,
+    ContainerTimeoutError,
+    DockerLaunchError,
+    DockerUnavailableError,
+    EngineStatus,
+    GpuAccess,
+    GpuMode,
+    GpuRequestRejectedError,
+    ImageNotFoundError,
+    create_arguments,
+)
 
-
-class GpuMode(enum.Enum):
-    """How a container is given its GPUs."""
-
-    DEVICE_REQUEST = "device-request"  # NVIDIA Container Toolkit: HostConfig.DeviceRequests
-    LEGACY = "legacy"  # device mappings + driver volume (no toolkit)
-
-
-class DockerLaunchError(Exception):
-    """Base of every error raised by this module; `engine_message` and `status_code` hold the
-    engine's own answer when there was one."""
-
-    def __init__(self, message: str, engine_message: str | None = None, status_code: int | None = None):
-        super().__init__(message)
-        self.engine_message = engine_message
-        self.status_code = status_code
-
-
-class DockerUnavailableError(DockerLaunchError):
-    """The Docker Engine cannot be reached."""
-
-
-class ImageNotFoundError(DockerLaunchError):
-    """The image is not present locally (and was not, or could not be, pulled)."""
-
-
-class GpuRequestRejectedError(DockerLaunchError):
-    """The engine refused the GPU device request (no NVIDIA Container Toolkit on this host)."""
-
-
-class ContainerNotFoundError(DockerLaunchError):
-    """No container with that id or name."""
-
-
-class ContainerTimeoutError(DockerLaunchError):
-    """The container did not exit within the time given to `wait`."""
-
-
-@dataclass(frozen=True)
-class ContainerSpec:
-    """Everything needed to start one task's container."""
-
-    image: str
-    command: str | Sequence[str] | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
-    gpus: Sequence[str] = ()
-    cpus: float | None = None
-    mem_mb: int | None = None
-    sandbox: str | None = None
-    framework_id: str | None = None
-    task_id: str | None = None
-    executor_id: str | None = None
-    labels: Mapping[str, str] = field(default_factory=dict)
-    name: str | None = None
-    network_mode: str = "none"
-    user: str | None = None
-    working_dir: str | None = None
-    pull: bool = False
-
-    def all_labels(self) -> dict[str, str]:
-        """The labels put on the container: the caller's, plus the mesos-gpu ones."""
-        labels = dict(self.labels)
-        labels[LABEL_MANAGED] = "true"
-        if self.framework_id is not None:
-            labels[LABEL_FRAMEWORK_ID] = self.framework_id
-        if self.task_id is not None:
-            labels[LABEL_TASK_ID] = self.task_id
-        if self.executor_id is not None:
-            labels[LABEL_EXECUTOR_ID] = self.executor_id
-        labels[LABEL_GPUS] = ",".join(self.gpus)
-        return labels
-
-
-@dataclass(frozen=True)
-class ContainerRef:
-    """A container found by `list_by_label`."""
-
-    id: str
-    name: str
-    status: str
-    labels: Mapping[str, str]
-
-    @property
-    def gpus(self) -> tuple[str, ...]:
-        """The GPU ids this container was started with (from its label)."""
-        value = self.labels.get(LABEL_GPUS, "")
-        return tuple(g for g in value.split(",") if g)
-
-
-def gpu_device_request(gpus: Sequence[str]) -> docker.types.DeviceRequest:
-    """The device request for exactly these NVIDIA devices (ids: indices or UUIDs)."""
-    return docker.types.DeviceRequest(device_ids=[str(g) for g in gpus], capabilities=[["gpu"]])
+# The public API of the Docker launcher, including the engine-free names it re-exports from
+# isolator.containers (mesos_gpu.local and the integration tests import them from here).
+__all__ = [
+    "LABEL_EXECUTOR_ID",
+    "LABEL_FRAMEWORK_ID",
+    "LABEL_GPUS",
+    "LABEL_MANAGED",
+    "LABEL_TASK_ID",
+    "SANDBOX_MOUNT",
+    "ContainerNotFoundError",
+    "ContainerRef",
+    "ContainerSpec",
+    "ContainerTimeoutError",
+    "DockerLaunchError",
+    "DockerLauncher",
+    "DockerUnavailableError",
+    "EngineStatus",
+    "GpuMode",
+    "GpuRequestRejectedError",
+    "ImageNotFoundError",
+    "LogFollower",
+    "connect",
+    "detect_gpu_mode",
+    "engine_status",
+]
 
 
 def detect_gpu_mode(client: docker.DockerClient) -> GpuMode:
@@ -173,15 +101,6 @@ def detect_gpu_mode(client: docker.DockerClient) -> GpuMode:
         raise DockerUnavailableError(f"cannot reach the Docker Engine: {exc}") from exc
     runtimes = info.get("Runtimes") or {}
     return GpuMode.DEVICE_REQUEST if "nvidia" in runtimes else GpuMode.LEGACY
-
-
-@dataclass(frozen=True)
-class EngineStatus:
-    """What the Docker Engine said: reachable, and whether it has the `nvidia` runtime."""
-
-    reachable: bool
-    nvidia_runtime: bool
-    error: str = ""
 
 
 #: The API version used to ask an engine for its own: every engine since Docker 20.10 speaks it.
@@ -254,16 +173,18 @@ class LogFollower:
     bytes of each stream; `failed` says why a stream stopped early (an engine error), so a caller can
     fall back to reading the whole logs of a stream that delivered nothing."""
 
-    def __init__(self, client: docker.DockerClient, container_id: str,
-                 write: Callable[[str, bytes], None]) -> None:
+    def __init__(
+        self, client: docker.DockerClient, container_id: str, write: Callable[[str, bytes], None]
+    ) -> None:
         self.container_id = container_id
         self.received = dict.fromkeys(STREAMS, 0)
         self.failed: dict[str, str] = {}
         self._client = client
         self._write = write
         self._threads = [
-            threading.Thread(target=self._follow, args=(name,), daemon=True,
-                             name=f"logs-{name}-{container_id[:12]}")
+            threading.Thread(
+                target=self._follow, args=(name,), daemon=True, name=f"logs-{name}-{container_id[:12]}"
+            )
             for name in STREAMS
         ]
 
@@ -303,8 +224,9 @@ class LogFollower:
                 problems.append(f"lost the end of the {name} of {cid}: {why}")
                 continue
             try:
-                data = self._client.api.logs(self.container_id, stdout=name == "stdout",
-                                             stderr=name == "stderr", stream=False)
+                data = self._client.api.logs(
+                    self.container_id, stdout=name == "stdout", stderr=name == "stderr", stream=False
+                )
                 if data:
                     self._write(name, bytes(data))
             except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
@@ -324,10 +246,7 @@ class DockerLauncher:
         device_dir: str = "/dev",
     ) -> None:
         self.client = client
-        self.gpu_mode = gpu_mode
-        self.legacy_minors = dict(legacy_minors or {})
-        self.legacy_driver_volume = legacy_driver_volume
-        self.device_dir = device_dir
+        self.gpu_access = GpuAccess(gpu_mode, dict(legacy_minors or {}), legacy_driver_volume, device_dir)
 
     def close(self) -> None:
         """Close the engine connection (the client's pooled sockets)."""
@@ -343,76 +262,7 @@ class DockerLauncher:
     def create_kwargs(self, spec: ContainerSpec) -> dict[str, Any]:
         """The keyword arguments given to `containers.create` for this spec (no engine call
         except, in LEGACY mode with GPUs, reading the image's environment)."""
-        env = dict(spec.env)
-        kwargs: dict[str, Any] = {
-            "image": spec.image,
-            "labels": spec.all_labels(),
-            "network_mode": spec.network_mode,
-            "privileged": False,
-            "detach": True,
-        }
-        if isinstance(spec.command, str):
-            kwargs["entrypoint"] = ["/bin/sh", "-c"]
-            kwargs["command"] = [spec.command]
-        elif spec.command is not None:
-            kwargs["command"] = list(spec.command)
-        if spec.name is not None:
-            kwargs["name"] = spec.name
-        if spec.user is not None:
-            kwargs["user"] = spec.user
-        if spec.working_dir is not None:
-            kwargs["working_dir"] = spec.working_dir
-        if spec.cpus is not None:
-            kwargs["nano_cpus"] = round(spec.cpus * 1e9)
-        if spec.mem_mb is not None:
-            kwargs["mem_limit"] = f"{spec.mem_mb}m"
-            kwargs["memswap_limit"] = f"{spec.mem_mb}m"
-        volumes: dict[str, dict[str, str]] = {}
-        if spec.sandbox is not None:
-            volumes[os.path.abspath(spec.sandbox)] = {"bind": SANDBOX_MOUNT, "mode": "rw"}
-            env.setdefault("MESOS_SANDBOX", SANDBOX_MOUNT)
-        if not spec.gpus:
-            env["NVIDIA_VISIBLE_DEVICES"] = "void"
-        elif self.gpu_mode is GpuMode.DEVICE_REQUEST:
-            kwargs["device_requests"] = [gpu_device_request(spec.gpus)]
-            env["NVIDIA_VISIBLE_DEVICES"] = ",".join(spec.gpus)
-        else:
-            kwargs["devices"] = self._legacy_devices(spec.gpus)
-            if self.legacy_driver_volume is not None:
-                volumes[self.legacy_driver_volume] = {"bind": NVIDIA_DRIVER_MOUNT, "mode": "ro"}
-                env.update(self._legacy_env(spec.image, env))
-            env["NVIDIA_VISIBLE_DEVICES"] = "void"
-        if volumes:
-            kwargs["volumes"] = volumes
-        kwargs["environment"] = env
-        return kwargs
-
-    def _legacy_devices(self, gpus: Sequence[str]) -> list[str]:
-        """`host:container:rwm` mappings; the host side lives under `device_dir` (normally /dev)."""
-        devices = []
-        for name in LEGACY_CONTROL_DEVICES:
-            host = os.path.join(self.device_dir, os.path.basename(name))
-            if os.path.exists(host):
-                devices.append(f"{host}:{name}:rwm")
-        for gpu in gpus:
-            if gpu not in self.legacy_minors:
-                raise DockerLaunchError(
-                    f"legacy GPU mode needs the minor number of device {gpu!r}: "
-                    "pass legacy_minors (id -> minor) from NVML discovery"
-                )
-            name = f"nvidia{self.legacy_minors[gpu]}"
-            devices.append(f"{os.path.join(self.device_dir, name)}:/dev/{name}:rwm")
-        return devices
-
-    def _legacy_env(self, image: str, env: Mapping[str, str]) -> dict[str, str]:
-        image_env = dict(item.split("=", 1) for item in self._image_env(image) if "=" in item)
-        image_env.update(env)
-        path = image_env.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-        ld = image_env.get("LD_LIBRARY_PATH", "")
-        return {
-            "PATH": f"{path}:{NVIDIA_DRIVER_MOUNT}/bin",
-            "LD_LIBRARY_PATH": f"{ld}:{LEGACY_LIBRARY_PATH}" if ld else LEGACY_LIBRARY_PATH,
-        }
+        return create_arguments(spec, self.gpu_access, self._image_env)
 
     def _image_env(self, image: str) -> list[str]:
         try:

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from isolator.agentconfig import ExistingFlags, agent_config, flag_errors, render, unhealthy_listed
-from isolator.docker import EngineStatus as DockerStatus
-from isolator.nvml import HostGpus, NvmlBackend, NvmlError, discover
+from isolator.containers import EngineStatus as DockerStatus
+from isolator.discovery import HostGpus, NvmlBackend, NvmlError, discover
 
 PASS, FAIL, WARN, SKIP = "pass", "fail", "warn", "skip"
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mesos_gpu import gcpolicy
-from mesos_gpu.core.config import SchedulerSettings, parse_zk_url
+from mesos_gpu.core.config import SchedulerSettings
 from mesos_gpu.core.errors import ValidationError
 from mesos_gpu.core.placement.policy import PlacementPolicy
 from mesos_gpu.core.scheduling import CPU_TASKS_ON_GPU_AGENTS, make_planner
@@ -53,10 +53,34 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Scheduler
     return SchedulerSettings.from_env(merged)
 
 
+def framework_options(settings: SchedulerSettings, webui_url: str) -> FrameworkOptions:
+    """The FrameworkInfo side of the settings (the secret read from its file when one is named)."""
+    return FrameworkOptions(
+        master=settings.master,
+        name=settings.framework_name,
+        user=settings.user or getpass.getuser(),
+        role=settings.role,
+        principal=settings.principal,
+        secret=settings.resolve_secret(lambda path: Path(path).read_text()),
+        failover_timeout=settings.failover_timeout,
+        webui_url=webui_url,
+    )
+
+
+def launch_settings(settings: SchedulerSettings, api_port: int) -> LaunchSettings:
+    """How tasks are launched: the framework's ZooKeeper chroot and where they fetch the launcher."""
+    base = settings.launcher_base_url(api_port) or f"http://{socket.getfqdn()}:{api_port}"
+    return LaunchSettings(
+        framework_name=settings.framework_name,
+        zk_url=framework_zk_url(settings),
+        launcher_uri=base.rstrip("/") + "/v1/launcher.pyz",
+        role=settings.role,
+    )
+
+
 def framework_zk_url(settings: SchedulerSettings) -> str:
     """The framework's own chroot as a zk:// URL (TF rendezvous nodes live under it)."""
-    hosts, _ = parse_zk_url(settings.zk_url)
-    return f"zk://{hosts}{settings.zk_framework_root}"
+    return f"zk://{settings.zk_hosts}{settings.zk_framework_root}"
 
 
 class SchedulerProcess:
@@ -108,36 +132,21 @@ class SchedulerProcess:
         self._server = server
         self.api_port = server.bind()
         advertised = settings.advertised_host or settings.api_host
-        base = settings.launcher_base_url(self.api_port) or f"http://{socket.getfqdn()}:{self.api_port}"
-        launch = LaunchSettings(
-            framework_name=settings.framework_name,
-            zk_url=framework_zk_url(settings),
-            launcher_uri=base.rstrip("/") + "/v1/launcher.pyz",
-            role=settings.role,
-        )
-        options = FrameworkOptions(
-            master=settings.master,
-            name=settings.framework_name,
-            user=settings.user or getpass.getuser(),
-            role=settings.role,
-            principal=settings.principal,
-            secret=settings.resolve_secret(lambda path: Path(path).read_text()),
-            failover_timeout=settings.failover_timeout,
-            webui_url=f"http://{advertised}:{self.api_port}",
-        )
+        options = framework_options(settings, f"http://{advertised}:{self.api_port}")
         credentials = (options.principal, options.secret) if options.principal and options.secret else None
         agents = AgentCatalog(credentials=credentials, gpu_model_attribute=self._policy.gpu_model_attribute)
         runtime = SchedulerRuntime(
             store=store,
             planner=make_planner(self._policy, catalog=agents.current),
             options=options,
-            launch=launch,
+            launch=launch_settings(settings, self.api_port),
             identifier=f"{advertised}:{self.api_port}",
             driver_factory=self._driver_factory,
             heartbeat_timeout=settings.heartbeat_timeout,
             tick_seconds=self._tick_seconds,
             clear_rendezvous=rendezvous_cleaner(store),
             reserve_after_seconds=settings.reserve_after_seconds or None,
+            never_fits_after_seconds=settings.never_fits_after_seconds or None,
         )
         self.runtime = runtime
         runtime.placement_latency = Histogram()

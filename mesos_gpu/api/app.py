@@ -26,8 +26,8 @@ from typing import Any
 import tornado.web
 
 from mesos_gpu.api.auth import TokenAuthenticator
+from mesos_gpu.api.context import ApiContext, ZooKeeperConnection
 from mesos_gpu.api.handlers import (
-    ApiContext,
     ClusterHandler,
     HealthHandler,
     JobHandler,
@@ -38,12 +38,12 @@ from mesos_gpu.api.handlers import (
     MetricsHandler,
     NotFoundHandler,
     OpenApiHandler,
-    ZooKeeperConnection,
 )
-from mesos_gpu.api.mesos import MasterUrl, MesosReader
+from mesos_gpu.api.mesos import MesosReader
 from mesos_gpu.api.service import SchedulerService
 from mesos_gpu.core.config import SchedulerSettings
 from mesos_gpu.core.model import Containerizer
+from mesos_gpu.core.wire import MasterUrl
 
 log = logging.getLogger(__name__)
 

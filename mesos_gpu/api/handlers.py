@@ -9,58 +9,56 @@ leader), then the request itself (415, 413, 400, 404, ...).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
-import re
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Executor
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, TypeVar
 
 import tornado.web
 
 from mesos_gpu.api import views
-from mesos_gpu.api.auth import TokenAuthenticator
-from mesos_gpu.api.mesos import MAX_LOG_READ, MesosReader, TaskLocation, cluster_json, locate_task
+from mesos_gpu.api.context import ApiContext
+from mesos_gpu.api.mesos import MAX_LOG_READ, TaskLocation, cluster_json, locate_task
 from mesos_gpu.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from mesos_gpu.api.metrics import RequestStats, render, scheduler_families
-from mesos_gpu.api.service import SchedulerService
+from mesos_gpu.api.metrics import render, scheduler_families
+from mesos_gpu.api.requests import (
+    JSON_TYPE,
+    MAX_BODY_BYTES,
+    QueryReader,
+    check_content_length,
+    check_json_content_type,
+    check_storable,
+    idempotency_key_of,
+    job_id_of,
+    parse_json,
+)
 from mesos_gpu.core.errors import (
     ConflictError,
     FieldError,
     MesosGpuError,
+    NoLeaderError,
     NotFoundError,
     NotLeaderError,
+    TooLargeError,
+    UnauthorizedError,
     UnavailableError,
-    ValidationError,
 )
-from mesos_gpu.core.model import Containerizer, JobState
-from mesos_gpu.core.validation import DNS_LABEL, validate_job
-from mesos_gpu.store.base import (
-    MAX_RECORD_BYTES,
-    InvalidRecord,
-    StoreError,
-    check_idempotency_key,
-    check_job_id,
-    encode_record,
-)
+from mesos_gpu.core.joblimits import DNS_LABEL
+from mesos_gpu.core.model import JobState
+from mesos_gpu.core.validation import validate_job
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-JSON_TYPE = "application/json"
-MAX_BODY_BYTES = 1 << 20  # 1 MiB
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 DEFAULT_LOG_READ = 64 * 1024
 HEALTH_TIMEOUT = 2.0
 SUBMIT_TIMEOUT = 30.0  # a submit waits this long for the scheduler to make the job durable
 LOG_STREAMS = ("stdout", "stderr")
-INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 # Codes of the errors tornado raises itself (routing, methods, arguments).
 HTTP_CODES = {
@@ -74,68 +72,6 @@ HTTP_CODES = {
     415: "unsupported_media_type",
     503: "unavailable",
 }
-
-
-# ------------------------------------------------------------------------------------------ errors
-class BadJsonError(ValidationError):
-    """The request body is not JSON (or not UTF-8)."""
-
-    code = "invalid_json"
-
-
-class UnauthorizedError(MesosGpuError):
-    code = "unauthorized"
-    http_status = 401
-
-
-class TooLargeError(MesosGpuError):
-    code = "too_large"
-    http_status = 413
-
-
-class UnsupportedMediaTypeError(MesosGpuError):
-    code = "unsupported_media_type"
-    http_status = 415
-
-
-class NoLeaderError(UnavailableError):
-    """A standby that does not know a leader (an election is under way)."""
-
-    code = "no_leader"
-
-
-@dataclass
-class ZooKeeperConnection:
-    """The job store's connection as its listener last reported it ("CONNECTED" until told otherwise)."""
-
-    state: str = "CONNECTED"
-
-    def update(self, state: Any) -> None:
-        self.state = str(getattr(state, "value", state))
-
-    @property
-    def connected(self) -> bool:
-        return self.state == "CONNECTED"
-
-
-@dataclass
-class ApiContext:
-    """Everything the handlers share; built by `mesos_gpu.api.app.make_app`."""
-
-    service: SchedulerService
-    auth: TokenAuthenticator
-    mesos: MesosReader
-    executor: Executor
-    launcher_bundle: bytes
-    openapi: bytes
-    zookeeper: ZooKeeperConnection = field(default_factory=ZooKeeperConnection)
-    requests: RequestStats = field(default_factory=RequestStats)
-    launcher_etag: str = ""
-    # The containerizer of a job that names none (MESOS_GPU_DEFAULT_CONTAINERIZER).
-    default_containerizer: Containerizer = Containerizer.MESOS
-
-    def __post_init__(self) -> None:
-        self.launcher_etag = '"' + hashlib.sha256(self.launcher_bundle).hexdigest()[:32] + '"'
 
 
 # ------------------------------------------------------------------------------------- the base class
@@ -169,7 +105,7 @@ class ApiHandler(tornado.web.RequestHandler):
     async def _leader(self) -> str | None:
         try:
             health = await asyncio.wait_for(self.call(self.service.health), HEALTH_TIMEOUT)
-        except (TimeoutError, StoreError, MesosGpuError):
+        except (TimeoutError, MesosGpuError):
             return None
         leader = health.get("leader_identifier")
         return str(leader) if leader else None
@@ -185,11 +121,7 @@ class ApiHandler(tornado.web.RequestHandler):
     # -- errors -------------------------------------------------------------------------------------
     def _error_for(self, exc: BaseException | None, status_code: int) -> MesosGpuError:
         if isinstance(exc, MesosGpuError):
-            return exc
-        if isinstance(exc, InvalidRecord):
-            return ValidationError([FieldError("", str(exc))])
-        if isinstance(exc, StoreError):
-            return UnavailableError(f"the job store cannot answer now: {exc}")
+            return exc  # the store's errors too: each is the project error it stands for
         if isinstance(exc, tornado.web.HTTPError):
             error = MesosGpuError(exc.log_message or self._reason or "request failed")
             error.code = HTTP_CODES.get(exc.status_code, "error")
@@ -238,10 +170,14 @@ class ApiHandler(tornado.web.RequestHandler):
         value: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if isinstance(value, MesosGpuError | tornado.web.HTTPError | InvalidRecord):
-            return  # an answer, not a failure: the access log shows it
-        if isinstance(value, StoreError):
-            log.warning("%s %s: the job store failed: %s", self.request.method, self.request.uri, value)
+        """An outage (503: the job store, the Mesos master) is logged with its traceback; any other
+        deliberate error is an answer, not a failure (the access log shows it); anything else is a
+        bug, logged by tornado with its traceback (the client gets an "internal" 500, no traceback)."""
+        if isinstance(value, UnavailableError):
+            method, uri = self.request.method, self.request.uri
+            log.warning("%s %s answered 503: %s", method, uri, value, exc_info=value)
+            return
+        if isinstance(value, MesosGpuError | tornado.web.HTTPError):
             return
         super().log_exception(typ, value, tb)
 
@@ -253,13 +189,6 @@ class ApiHandler(tornado.web.RequestHandler):
             self.request.method or "", self.get_status(), self.request.request_time()
         )
 
-    # -- arguments ----------------------------------------------------------------------------------
-    def job_id_argument(self, job_id: str) -> str:
-        try:
-            return check_job_id(job_id)
-        except InvalidRecord:
-            raise NotFoundError(f"no job {job_id!r}") from None
-
 
 def _defines(cls: type, method: str) -> bool:
     """Whether `cls` (below ApiHandler) implements `method` itself."""
@@ -269,88 +198,6 @@ def _defines(cls: type, method: str) -> bool:
         if method.lower() in klass.__dict__:
             return True
     return False
-
-
-class QueryReader:
-    """Reads query arguments, collecting a FieldError (path "/query/<name>") per bad one."""
-
-    def __init__(self, handler: tornado.web.RequestHandler) -> None:
-        self.handler = handler
-        self.errors: list[FieldError] = []
-
-    def text(self, name: str) -> str | None:
-        """The argument as sent (not stripped), or None when absent."""
-        return self.handler.get_query_argument(name, None, strip=False)
-
-    def nonempty(self, name: str) -> str | None:
-        value = self.text(name)
-        if value == "":
-            self.errors.append(FieldError(f"/query/{name}", "must not be empty"))
-            return None
-        return value
-
-    def matching(self, name: str, pattern: re.Pattern[str], message: str) -> str | None:
-        value = self.text(name)
-        if value is not None and not pattern.fullmatch(value):
-            self.errors.append(FieldError(f"/query/{name}", message))
-            return None
-        return value
-
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
-        raw = self.text(name)
-        if raw is None:
-            return default
-        value = int(raw) if INTEGER.fullmatch(raw) else low - 1
-        if not low <= value <= high:
-            self.errors.append(FieldError(f"/query/{name}", f"must be a whole number from {low} to {high}"))
-            return default
-        return value
-
-    def choice(self, name: str, allowed: tuple[str, ...], default: str | None) -> str | None:
-        raw = self.text(name)
-        if raw is None:
-            return default
-        if raw not in allowed:
-            self.errors.append(FieldError(f"/query/{name}", f"must be one of {', '.join(allowed)}"))
-            return default
-        return raw
-
-    def check(self) -> None:
-        if self.errors:
-            raise ValidationError(self.errors, "invalid query: " + "; ".join(str(e) for e in self.errors))
-
-
-def parse_json(body: bytes) -> Any:
-    """The request body as JSON; BadJsonError (400) when it is not UTF-8 JSON."""
-
-    def no_constants(name: str) -> Any:
-        raise ValueError(f"{name} is not valid JSON")
-
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadJsonError([FieldError("", f"the body is not UTF-8 text ({exc.reason})")]) from None
-    try:
-        return json.loads(text, parse_constant=no_constants)
-    except (ValueError, RecursionError) as exc:
-        raise BadJsonError([FieldError("", f"the body is not valid JSON: {exc}")]) from None
-
-
-def check_json_content_type(header: str | None) -> None:
-    """Accept `application/json` (or `application/*+json`), charset utf-8 if one is named."""
-    media, *params = (header or "").split(";")
-    media = media.strip().lower()
-    charsets = [
-        p.split("=", 1)[1].strip().strip('"').lower()
-        for p in params
-        if p.strip().lower().startswith("charset=")
-    ]
-    if (media == JSON_TYPE or (media.startswith("application/") and media.endswith("+json"))) and all(
-        c in ("utf-8", "utf8") for c in charsets
-    ):
-        return
-    shown = f"{header!r}" if header else "none"
-    raise UnsupportedMediaTypeError(f"send the job as {JSON_TYPE} (Content-Type was {shown})")
 
 
 # ------------------------------------------------------------------------------------------ /v1/jobs
@@ -364,9 +211,7 @@ class JobsHandler(ApiHandler):
         await super().prepare()
         if self.request.method == "POST":
             check_json_content_type(self.request.headers.get("Content-Type"))
-            length = self.request.headers.get("Content-Length")
-            if length is not None and length.strip().isdigit() and int(length) > MAX_BODY_BYTES:
-                raise TooLargeError(f"the job document is larger than {MAX_BODY_BYTES} bytes")
+            check_content_length(self.request.headers.get("Content-Length"))
 
     def data_received(self, chunk: bytes) -> None:
         if self._too_large or self._finished:
@@ -423,18 +268,10 @@ class JobsHandler(ApiHandler):
     async def post(self) -> None:
         if self._too_large:
             raise TooLargeError(f"the job document is larger than {MAX_BODY_BYTES} bytes")
-        key = self.request.headers.get("Idempotency-Key")
-        if key is not None:
-            try:
-                check_idempotency_key(key)
-            except InvalidRecord:
-                raise ValidationError(
-                    [FieldError("/headers/Idempotency-Key", "must be 1 to 255 characters")]
-                ) from None
+        key = idempotency_key_of(self.request.headers.get("Idempotency-Key"))
         body = bytes(self._body)
         spec = validate_job(parse_json(body), self.context.default_containerizer)
-        if len(body) > MAX_RECORD_BYTES // 4:
-            self._check_record_size(spec)
+        check_storable(spec, len(body))
         if key is None:
             view, created = await self._submit_nowait(spec)
         else:
@@ -460,26 +297,16 @@ class JobsHandler(ApiHandler):
                 "list the jobs before submitting it again"
             ) from None
 
-    @staticmethod
-    def _check_record_size(spec: Any) -> None:
-        """A large document may make a record over the store's limit: refuse it as too large (413)."""
-        from mesos_gpu.core.state import new_job_record
-
-        try:
-            encode_record(new_job_record(f"{spec.name}-00000000", spec, 0.0))
-        except InvalidRecord as exc:
-            raise TooLargeError(f"the job is too large to store: {exc}") from None
-
 
 class JobHandler(ApiHandler):
     """GET: one job in full. DELETE: kill it (202 with the job)."""
 
     async def get(self, job_id: str) -> None:
-        view = await self.call(self.service.job, self.job_id_argument(job_id))
+        view = await self.call(self.service.job, job_id_of(job_id))
         self.send_json(views.job_json(view))
 
     async def delete(self, job_id: str) -> None:
-        view = await self.call(self.service.kill, self.job_id_argument(job_id))
+        view = await self.call(self.service.kill, job_id_of(job_id))
         self.send_json(views.job_json(view), 202)
 
 
@@ -487,7 +314,7 @@ class JobTasksHandler(ApiHandler):
     """GET: the job's tasks (members): Mesos state, agent, GPUs, isolation, exit status."""
 
     async def get(self, job_id: str) -> None:
-        view = await self.call(self.service.job, self.job_id_argument(job_id))
+        view = await self.call(self.service.job, job_id_of(job_id))
         self.send_json({"job_id": view["id"], "state": view["state"], "tasks": views.tasks_json(view)})
 
 
@@ -501,7 +328,7 @@ class JobLogsHandler(ApiHandler):
         offset = query.integer("offset", 0, 0, 2**53)
         length = query.integer("length", DEFAULT_LOG_READ, 1, MAX_LOG_READ)
         query.check()
-        view = await self.call(self.service.job, self.job_id_argument(job_id))
+        view = await self.call(self.service.job, job_id_of(job_id))
         name, member = self._member(view, wanted)
         task_id, agent_id = member.get("task_id"), member.get("agent_id")
         if not task_id or not agent_id:

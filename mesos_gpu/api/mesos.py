@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from mesos_gpu.core.errors import NotFoundError, UnavailableError
+from mesos_gpu.core.wire import MasterUrl
 
 JsonDict = dict[str, Any]
-MasterUrl = str | Callable[[], str | None]
 
 #: The most one log read returns (Mesos itself caps a read at 16 pages of 4 KiB).
 MAX_LOG_READ = 1 << 20

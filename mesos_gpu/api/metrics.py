@@ -145,25 +145,18 @@ def scheduler_families(
             "mesos_gpu_zookeeper_connected", "gauge", "1 when the job store's ZooKeeper is connected."
         ).add(int(zookeeper_connected)),
     ]
-    if offers_received is not None:
-        families.append(
-            Family("mesos_gpu_offers_received_total", "counter", "Resource offers received.").add(
-                offers_received
-            )
-        )
-    if offers_declined is not None:
-        families.append(
-            Family("mesos_gpu_offers_declined_total", "counter", "Resource offers declined.").add(
-                offers_declined
-            )
-        )
-    if submit_batches is not None:
-        families.append(
-            Family(
-                "mesos_gpu_submit_batches_total", "counter",
-                "Store writes that carried submitted jobs (concurrent submits share one).",
-            ).add(submit_batches)
-        )
+    optional_counters = (
+        ("mesos_gpu_offers_received_total", "Resource offers received.", offers_received),
+        ("mesos_gpu_offers_declined_total", "Resource offers declined.", offers_declined),
+        (
+            "mesos_gpu_submit_batches_total",
+            "Store writes that carried submitted jobs (concurrent submits share one).",
+            submit_batches,
+        ),
+    )
+    for name, text, value in optional_counters:
+        if value is not None:
+            families.append(Family(name, "counter", text).add(value))
     if placement_latency is not None:
         families.append(
             Family(

@@ -13,22 +13,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mesos_gpu.client import DEFAULT_API, ENV_API, ENV_TOKEN, ApiClient, ClientError
+from mesos_gpu.core.model import JobState
 
 Handler = Callable[[argparse.Namespace], int]
 
-TERMINAL_JOB_STATES = frozenset({"SUCCEEDED", "FAILED", "KILLED"})
-TERMINAL_TASK_STATES = frozenset(
-    {
-        "TASK_FINISHED",
-        "TASK_FAILED",
-        "TASK_KILLED",
-        "TASK_ERROR",
-        "TASK_LOST",
-        "TASK_DROPPED",
-        "TASK_GONE",
-        "TASK_GONE_BY_OPERATOR",
-    }
-)
+# The job states' names a poll stops at (from `JobState.is_terminal`, the one definition).
+TERMINAL_JOB_STATES = frozenset(state.value for state in JobState if state.is_terminal)
 
 
 def api_options() -> argparse.ArgumentParser:

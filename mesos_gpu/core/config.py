@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar, cast, get_args
 
+from mesos_gpu.core import wire
 from mesos_gpu.core.errors import FieldError, ValidationError, json_pointer
 
 __all__ = [
@@ -21,7 +22,7 @@ __all__ = [
     "CpuTasksOnGpuAgents",
     "LogLevel",
     "SchedulerSettings",
-    "parse_zk_url",
+    "zookeeper_url",
 ]
 
 Containerizer = Literal["mesos", "docker"]
@@ -65,6 +66,7 @@ class ENV:
     LAUNCHER_URI_BASE = "MESOS_GPU_LAUNCHER_URI_BASE"
     INSTANCES = "MESOS_GPU_INSTANCES"
     RESERVE_AFTER = "MESOS_GPU_RESERVE_AFTER_SECONDS"
+    NEVER_FITS_AFTER = "MESOS_GPU_NEVER_FITS_AFTER_SECONDS"
 
     @classmethod
     def names(cls) -> frozenset[str]:
@@ -103,6 +105,8 @@ class SchedulerSettings:
     instances: int = 1  # scheduler instances of this install (HA when > 1), for reporting
     # A job waiting this long to be placed gets the agents it needs held for it (0: never).
     reserve_after_seconds: float = 300.0
+    # A job that no agent of the cluster could ever hold fails once that has been true this long (0: waits).
+    never_fits_after_seconds: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SchedulerSettings:
@@ -137,6 +141,7 @@ class SchedulerSettings:
         launcher = reader.optional(ENV.LAUNCHER_URI_BASE, _http_url)
         instances = reader.get(ENV.INSTANCES, d.instances, _instances)
         reserve_after = reader.get(ENV.RESERVE_AFTER, d.reserve_after_seconds, _non_negative_seconds)
+        never_fits = reader.get(ENV.NEVER_FITS_AFTER, d.never_fits_after_seconds, _non_negative_seconds)
         if auth_reads and not tokens and tokens_file is None and ENV.API_TOKENS not in reader:
             reader.fail(
                 ENV.API_AUTH_READS,
@@ -166,6 +171,7 @@ class SchedulerSettings:
             launcher_uri_base=launcher,
             instances=instances,
             reserve_after_seconds=reserve_after,
+            never_fits_after_seconds=never_fits,
         )
 
     @property
@@ -176,12 +182,12 @@ class SchedulerSettings:
     @property
     def zk_hosts(self) -> str:
         """The ensemble as kazoo takes it: `h1:2181,h2:2181`."""
-        return parse_zk_url(self.zk_url)[0]
+        return zookeeper_url(self.zk_url).hosts
 
     @property
     def zk_path(self) -> str:
         """The base path of `zk_url`, e.g. `/mesos-gpu`."""
-        return parse_zk_url(self.zk_url)[1]
+        return zookeeper_url(self.zk_url).path
 
     @property
     def zk_framework_root(self) -> str:
@@ -311,35 +317,29 @@ def _port(raw: str) -> int:
     return int(value)
 
 
-def parse_zk_url(url: str) -> tuple[str, str]:
-    """Split `zk://h1:2181,h2:2181/path` into (`h1:2181,h2:2181`, `/path`); ValueError if malformed."""
-    if not url.startswith("zk://"):
-        raise ValueError("must start with zk://")
-    rest = url[len("zk://") :]
-    hosts, slash, path = rest.partition("/")
-    if "@" in hosts:
+def zookeeper_url(url: str) -> wire.ZooKeeperUrl:
+    """`wire.parse_zk_url` plus what the scheduler needs of it: no credentials, a path below the root
+    (`zk://h1:2181,h2:2181/mesos-gpu`), host names as `_HOST` allows; ValueError otherwise."""
+    parsed = wire.parse_zk_url(url)
+    if parsed.auth is not None:
         raise ValueError("credentials in the ZooKeeper URL are not supported")
-    if not hosts:
-        raise ValueError("names no ZooKeeper host (zk://host:port/path)")
-    for item in hosts.split(","):
+    if parsed.path == "/":
+        raise ValueError("needs a path such as /mesos-gpu")
+    for item in parsed.hosts.split(","):
         _host_port(item)
-    path = slash + path
-    segments = path.split("/")[1:]
-    if not path or path == "/" or any(s in {"", ".", ".."} or _SPACE.search(s) for s in segments):
-        raise ValueError("needs a path such as /mesos-gpu (no empty, '.' or '..' parts, no trailing '/')")
-    return hosts, path
+    return parsed
 
 
 def _zk_url(raw: str) -> str:
     value = raw.strip()
-    parse_zk_url(value)
+    zookeeper_url(value)
     return value
 
 
 def _master(raw: str) -> str:
     value = raw.strip()
     if value.startswith("zk://"):
-        parse_zk_url(value)
+        zookeeper_url(value)
         return value
     if "://" in value or "," in value:
         raise ValueError("must be host:port or zk://host:port[,host:port]/path")

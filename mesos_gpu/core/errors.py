@@ -2,13 +2,21 @@
 
 Hierarchy (catch the narrowest one that makes sense)::
 
-    MesosGpuError                     base of every deliberate error; .code, .http_status, .to_dict()
-     ├── ValidationError        400   a document is wrong; .errors lists every FieldError(path, message)
-     ├── NotFoundError          404   no such job, task or agent
-     ├── ConflictError          409   the state changed underneath (a duplicate, a lost compare-and-set)
-     │    └── VersionConflictError    a versioned write expected another version (.expected, .actual)
-     ├── NotLeaderError         307   this scheduler is a standby; .leader_url says where to go (or None)
-     └── UnavailableError       503   a dependency (ZooKeeper, the Mesos master) cannot be reached now
+    MesosGpuError                          base of every deliberate error; .code, .http_status, .to_dict()
+     ├── NotLeaderError             307    this scheduler is a standby; .leader_url says where to go (or None)
+     ├── ValidationError            400    a document is wrong; .errors lists every FieldError(path, message)
+     │    └── BadJsonError                 the request body is not UTF-8 JSON (code "invalid_json")
+     ├── UnauthorizedError          401    the request has no valid bearer token
+     ├── NotFoundError              404    no such job, task or agent
+     ├── ConflictError              409    the state changed underneath (a duplicate, a lost compare-and-set)
+     │    └── VersionConflictError         a versioned write expected another version (.expected, .actual)
+     ├── TooLargeError              413    a request body, or the record it would make, is over the limit
+     ├── UnsupportedMediaTypeError  415    the request body's Content-Type is not JSON
+     └── UnavailableError           503    a dependency (ZooKeeper, the Mesos master) cannot be reached now
+          └── NoLeaderError                a standby that knows no leader yet (code "no_leader")
+
+The job store's errors (`mesos_gpu.store.base.StoreError` and its subclasses) are also subclasses of
+these, so the API answers a store failure with the status of the error it stands for.
 
 `FieldError.path` is a JSON Pointer (RFC 6901) into the submitted document, e.g. "/roles/worker/gpus";
 "" is the whole document. `to_dict()` gives the body of the API's error answers:
@@ -22,12 +30,17 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "BadJsonError",
     "ConflictError",
     "FieldError",
     "MesosGpuError",
+    "NoLeaderError",
     "NotFoundError",
     "NotLeaderError",
+    "TooLargeError",
+    "UnauthorizedError",
     "UnavailableError",
+    "UnsupportedMediaTypeError",
     "ValidationError",
     "VersionConflictError",
     "json_pointer",
@@ -93,6 +106,19 @@ class ValidationError(MesosGpuError):
         return [error.to_dict() for error in self.errors]
 
 
+class BadJsonError(ValidationError):
+    """The request body is not JSON (or not UTF-8)."""
+
+    code = "invalid_json"
+
+
+class UnauthorizedError(MesosGpuError):
+    """The request has no valid bearer token (the API answers with `WWW-Authenticate: Bearer`)."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
 class NotFoundError(MesosGpuError):
     """The named job, task or agent does not exist."""
 
@@ -117,6 +143,20 @@ class VersionConflictError(ConflictError):
         self.actual = actual
 
 
+class TooLargeError(MesosGpuError):
+    """A request body, or the record it would make, is larger than the limit."""
+
+    code = "too_large"
+    http_status = 413
+
+
+class UnsupportedMediaTypeError(MesosGpuError):
+    """The request body is not sent as JSON (its Content-Type)."""
+
+    code = "unsupported_media_type"
+    http_status = 415
+
+
 class NotLeaderError(MesosGpuError):
     """This scheduler is not the leader; the API answers 307 to `leader_url` when it is known."""
 
@@ -133,3 +173,9 @@ class UnavailableError(MesosGpuError):
 
     code = "unavailable"
     http_status = 503
+
+
+class NoLeaderError(UnavailableError):
+    """A standby that does not know a leader (an election is under way): retry soon."""
+
+    code = "no_leader"

@@ -38,6 +38,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mesos_gpu.core.wire import TERMINAL_TASK_STATES
+
 __all__ = [
     "DEFAULT_CPUS",
     "DEFAULT_DISK",
@@ -199,18 +201,9 @@ class TaskState(enum.StrEnum):
         return not self.is_terminal
 
 
-_TERMINAL_TASK_STATES = frozenset(
-    {
-        TaskState.FINISHED,
-        TaskState.FAILED,
-        TaskState.KILLED,
-        TaskState.ERROR,
-        TaskState.LOST,
-        TaskState.DROPPED,
-        TaskState.GONE,
-        TaskState.GONE_BY_OPERATOR,
-    }
-)
+# The enum members of Mesos' terminal states (`wire.TERMINAL_TASK_STATES`, the one list); a set of
+# members, not names, because an Enum hashes by its member name.
+_TERMINAL_TASK_STATES = frozenset(TaskState(name) for name in TERMINAL_TASK_STATES)
 
 
 @dataclass(frozen=True)

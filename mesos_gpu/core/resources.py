@@ -1,4 +1,5 @@
 """Resources (pure): an immutable Mesos-style value type with fixed-point scalars and port ranges.
+The scalar and range arithmetic underneath is `mesos_gpu.core.values` (re-exported here).
 
 Scalars are stored as integers of thousandths, as Mesos does (`Value::Scalar` keeps three decimals), so
 `a + b - b == a` holds exactly however often the arithmetic is repeated.
@@ -9,14 +10,29 @@ Example::
     task = Resources.of(cpus=2, mem=4096, gpus=1) + Resources.from_ports([31000])
     assert offer.contains(task)
     left = offer - task                     # raises ResourcesError if `task` were not contained
-    Resources.from_mesos(left.to_mesos()) == left
+
+The Mesos `Resource` JSON codec is `mesos_gpu.core.wire` (`resources_to_mesos`, `resources_from_mesos`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
+
+from mesos_gpu.core.values import (
+    Range,
+    ResourcesError,
+    from_milli,
+    normalise_ranges,
+    ports_to_ranges,
+    ranges_add,
+    ranges_contains,
+    ranges_count,
+    ranges_subtract,
+    take_lowest,
+    take_ports,
+    to_milli,
+)
 
 __all__ = [
     "Range",
@@ -32,146 +48,9 @@ __all__ = [
     "to_milli",
 ]
 
-Range = tuple[int, int]
-"""An inclusive range of integers, `(begin, end)` with `begin <= end`, as Mesos `Value.Range`."""
-
 _SCALE = 1000
-_Parts = tuple[dict[str, int], dict[str, list[Range]], dict[str, set[str]]]
 _EMPTY_RANGES: tuple[Range, ...] = ()
 _UNRESERVED = "*"
-
-
-class ResourcesError(ValueError):
-    """Invalid resources: a negative or non-finite scalar, a bad range, or subtracting what is absent."""
-
-
-# --------------------------------------------------------------------------- fixed point
-def to_milli(value: float | int | str) -> int:
-    """Convert a scalar to integer thousandths, rounding half away from zero (Mesos uses llround)."""
-    if isinstance(value, bool):
-        raise ResourcesError(f"scalar must be a number, got {value!r}")
-    if isinstance(value, int):
-        if value < 0:
-            raise ResourcesError(f"scalar must not be negative, got {value}")
-        return value * _SCALE
-    number = float(value)
-    if not math.isfinite(number):
-        raise ResourcesError(f"scalar must be finite, got {value!r}")
-    if number < 0:
-        raise ResourcesError(f"scalar must not be negative, got {value!r}")
-    return math.floor(number * _SCALE + 0.5)
-
-
-def from_milli(milli: int) -> float | int:
-    """Thousandths back to a number: an `int` when whole (JSON `4`, not `4.0`), otherwise a float."""
-    whole, rest = divmod(milli, _SCALE)
-    return whole if rest == 0 else milli / _SCALE
-
-
-# --------------------------------------------------------------------------- ranges
-def _normalise(ranges: Iterable[Range]) -> tuple[Range, ...]:
-    """Sort and coalesce overlapping and adjacent ranges; validate each one."""
-    items = []
-    for begin, end in ranges:
-        if isinstance(begin, bool) or isinstance(end, bool) or not isinstance(begin, int) \
-                or not isinstance(end, int):
-            raise ResourcesError(f"range bounds must be integers, got [{begin!r}-{end!r}]")
-        if begin < 0 or end < begin:
-            raise ResourcesError(f"invalid range [{begin}-{end}]")
-        items.append((begin, end))
-    if len(items) <= 1:
-        return tuple(items)
-    items.sort()
-    merged: list[Range] = [items[0]]
-    for begin, end in items[1:]:
-        last_begin, last_end = merged[-1]
-        if begin <= last_end + 1:
-            if end > last_end:
-                merged[-1] = (last_begin, end)
-        else:
-            merged.append((begin, end))
-    return tuple(merged)
-
-
-def ranges_add(left: Sequence[Range], right: Sequence[Range]) -> tuple[Range, ...]:
-    """The union of two range lists, normalised."""
-    if not right:
-        return tuple(left)
-    if not left:
-        return _normalise(right)
-    return _normalise([*left, *right])
-
-
-def ranges_contains(outer: Sequence[Range], inner: Sequence[Range]) -> bool:
-    """Whether every integer of `inner` is in `outer` (`outer` normalised)."""
-    return all(any(o_b <= begin and end <= o_e for o_b, o_e in outer) for begin, end in inner)
-
-
-def ranges_subtract(outer: Sequence[Range], inner: Sequence[Range]) -> tuple[Range, ...]:
-    """`outer` without the integers of `inner` (missing integers are ignored), normalised."""
-    result = list(outer)
-    for begin, end in inner:
-        cut: list[Range] = []
-        for o_begin, o_end in result:
-            if end < o_begin or begin > o_end:
-                cut.append((o_begin, o_end))
-                continue
-            if o_begin < begin:
-                cut.append((o_begin, begin - 1))
-            if end < o_end:
-                cut.append((end + 1, o_end))
-        result = cut
-    return tuple(result)
-
-
-def ranges_count(ranges: Sequence[Range]) -> int:
-    """How many integers the (normalised) ranges hold."""
-    return sum(end - begin + 1 for begin, end in ranges)
-
-
-def take_ports(ranges: Sequence[Range], count: int) -> tuple[int, ...]:
-    """The `count` lowest integers of the normalised `ranges`, deterministically; error if too few."""
-    return take_lowest(ranges, count)[0]
-
-
-def take_lowest(ranges: Sequence[Range], count: int) -> tuple[tuple[int, ...], tuple[Range, ...]]:
-    """The `count` lowest integers of the normalised `ranges` and what is left of `ranges` without
-    them, in one pass (the lowest numbers always come off the front); error if too few. The planner's
-    debit of a task's ports."""
-    if count <= 0:
-        if count < 0:
-            raise ResourcesError(f"cannot take {count} ports")
-        return (), tuple(ranges)
-    taken: list[int] = []
-    for position, (begin, end) in enumerate(ranges):
-        want = count - len(taken)
-        if end - begin + 1 > want:
-            taken.extend(range(begin, begin + want))
-            return tuple(taken), ((begin + want, end), *ranges[position + 1:])
-        taken.extend(range(begin, end + 1))
-        if len(taken) == count:
-            return tuple(taken), tuple(ranges[position + 1:])
-    raise ResourcesError(f"{count} ports wanted, only {len(taken)} available")
-
-
-def _ports_to_ranges(ports: Iterable[int]) -> tuple[Range, ...]:
-    ordered = sorted(ports)
-    if not ordered:
-        return ()
-    if len(ordered) == 1 and type(ordered[0]) is int and ordered[0] >= 0:
-        return ((ordered[0], ordered[0]),)    # the planner's common case: one port
-    if ordered[0] < 0 or not all(type(port) is int for port in ordered):
-        raise ResourcesError(f"ports must be non-negative integers, got {ordered!r}")
-    out: list[Range] = []
-    begin = end = ordered[0]
-    for port in ordered[1:]:
-        if port <= end + 1:
-            end = max(end, port)
-        else:
-            out.append((begin, end))
-            begin = end = port
-    out.append((begin, end))
-    return tuple(out)
 
 
 # --------------------------------------------------------------------------- the value type
@@ -205,13 +84,13 @@ class Resources:
         """Build from thousandths (`{"cpus": 1500}` is 1.5 cpus); zero and empty entries are dropped."""
         clean_scalars: dict[str, int] = {}
         for name, milli in (scalars_milli or {}).items():
-            if isinstance(milli, bool) or not isinstance(milli, int):
+            if type(milli) is not int and (isinstance(milli, bool) or not isinstance(milli, int)):
                 raise ResourcesError(f"scalar {name!r} must be integer thousandths, got {milli!r}")
-            if milli < 0:
-                raise ResourcesError(f"scalar {name!r} must not be negative, got {milli / _SCALE}")
-            if milli:
+            if milli > 0:
                 clean_scalars[name] = milli
-        clean_ranges = {name: r for name, raw in (ranges or {}).items() if (r := _normalise(raw))}
+            elif milli < 0:
+                raise ResourcesError(f"scalar {name!r} must not be negative, got {milli / _SCALE}")
+        clean_ranges = {name: r for name, raw in (ranges or {}).items() if (r := normalise_ranges(raw))}
         clean_sets = {name: s for name, raw in (sets or {}).items() if (s := frozenset(raw))}
         self._init(clean_scalars, clean_ranges, clean_sets, role, allocation_role)
 
@@ -274,7 +153,7 @@ class Resources:
     @classmethod
     def from_ports(cls, ports: Iterable[int], name: str = "ports") -> Resources:
         """Resources holding exactly the given port numbers (as normalised ranges)."""
-        return cls._make({}, {name: r} if (r := _ports_to_ranges(ports)) else {}, {}, _UNRESERVED, None)
+        return cls._make({}, {name: r} if (r := ports_to_ranges(ports)) else {}, {}, _UNRESERVED, None)
 
     @classmethod
     def parse(cls, text: str) -> Resources:
@@ -319,96 +198,6 @@ class Resources:
         if len(roles) > 1:
             raise ResourcesError(f"mixed roles in {text!r}: {sorted(roles)}")
         return cls(scalars, ranges, sets, role=roles.pop() if roles else _UNRESERVED)
-
-    @classmethod
-    def from_mesos(cls, resources: Iterable[Mapping[str, Any]]) -> Resources:
-        """Build from a Mesos v1 `Resource` JSON list (an offer's or a task's `resources`).
-
-        Reservations become `role` (`role`, or the last of `reservations`); `allocation_info.role`
-        becomes `allocation_role`. All entries must share one role and one allocation role; use
-        `from_mesos_by_role` for an offer that mixes reserved and unreserved resources.
-        """
-        by_role = cls.from_mesos_by_role(resources)
-        if len(by_role) > 1:
-            raise ResourcesError(f"mixed roles in one Resource list: {sorted(map(str, by_role))}")
-        if not by_role:
-            return cls._make({}, {}, {}, _UNRESERVED, None)
-        return next(iter(by_role.values()))
-
-    @classmethod
-    def from_mesos_by_role(
-        cls, resources: Iterable[Mapping[str, Any]]
-    ) -> dict[tuple[str, str | None], Resources]:
-        """Split a Mesos `Resource` JSON list by `(role, allocation_role)`."""
-        parts: dict[tuple[str, str | None], _Parts] = {}
-        last_role: object = None
-        last_allocation: str | None = None
-        scalars: dict[str, int] = {}
-        ranges: dict[str, list[Range]] = {}
-        sets: dict[str, set[str]] = {}
-        for entry in resources:
-            # `_role_of` / `_allocation_role_of`, inlined for the common entry (no reservations, no
-            # allocation info): every offer of an OFFERS event goes through here.
-            if "reservations" in entry or "allocation_info" in entry:
-                role, allocation = _role_of(entry), _allocation_role_of(entry)
-            else:
-                role = entry.get("role", _UNRESERVED)
-                if not isinstance(role, str) or not role:
-                    role = _UNRESERVED
-                allocation = None
-            if role != last_role or allocation != last_allocation:
-                key = (role, allocation)
-                scalars, ranges, sets = parts.get(key) or parts.setdefault(key, ({}, {}, {}))
-                last_role, last_allocation = role, allocation
-            name = entry.get("name")
-            if not isinstance(name, str) or not name:
-                raise ResourcesError(f"resource without a name: {dict(entry)!r}")
-            kind = entry.get("type", "SCALAR")
-            if kind == "SCALAR":
-                value = (entry.get("scalar") or {}).get("value")
-                if value is None:
-                    raise ResourcesError(f"SCALAR resource {name!r} without scalar.value")
-                milli = value * _SCALE if type(value) is int and value >= 0 else to_milli(value)
-                scalars[name] = scalars[name] + milli if name in scalars else milli
-            elif kind == "RANGES":
-                for item in (entry.get("ranges") or {}).get("range", []):
-                    ranges.setdefault(name, []).append((int(item["begin"]), int(item["end"])))
-            elif kind == "SET":
-                sets.setdefault(name, set()).update((entry.get("set") or {}).get("item", []))
-            else:
-                raise ResourcesError(f"resource {name!r} has unsupported type {kind!r}")
-        # Scalars are already valid thousandths (to_milli checked them); ranges are normalised here.
-        return {
-            key: cls._make(
-                {name: milli for name, milli in scalars.items() if milli},
-                {name: r for name, raw in ranges.items() if (r := _normalise(raw))},
-                {name: items for name, raw in sets.items() if (items := frozenset(raw))},
-                key[0], key[1],
-            )
-            for key, (scalars, ranges, sets) in parts.items()
-        }
-
-    # ------------------------------------------------------------------ conversion out
-    def to_mesos(self, *, include_role: bool = True) -> list[dict[str, Any]]:
-        """A Mesos v1 `Resource` JSON list sorted by name, with `allocation_info` if `allocation_role`."""
-        out: list[dict[str, Any]] = []
-        for name in sorted({*self._scalars, *self._ranges, *self._sets}):
-            if name in self._scalars:
-                value = from_milli(self._scalars[name])
-                out.append({"name": name, "type": "SCALAR", "scalar": {"value": value}})
-            if name in self._ranges:
-                out.append({
-                    "name": name, "type": "RANGES",
-                    "ranges": {"range": [{"begin": b, "end": e} for b, e in self._ranges[name]]},
-                })
-            if name in self._sets:
-                out.append({"name": name, "type": "SET", "set": {"item": sorted(self._sets[name])}})
-        for entry in out:
-            if include_role:
-                entry["role"] = self.role
-            if self.allocation_role is not None:
-                entry["allocation_info"] = {"role": self.allocation_role}
-        return out
 
     def with_labels(self, *, role: str | None = None, allocation_role: str | None = None) -> Resources:
         """A copy with the given `role` and/or `allocation_role` (None keeps the current one)."""
@@ -482,7 +271,7 @@ class Resources:
         if not ports:
             return self
         ranges = dict(self._ranges)
-        extra = _ports_to_ranges(ports)
+        extra = ports_to_ranges(ports)
         ranges[name] = ranges_add(ranges[name], extra) if name in ranges else extra
         return Resources._make(self._scalars, ranges, self._sets, self.role, self.allocation_role)
 
@@ -633,21 +422,3 @@ def _rebuild(
     allocation_role: str | None,
 ) -> Resources:
     return Resources._make(dict(scalars), dict(ranges), dict(sets), role, allocation_role)
-
-
-def _role_of(entry: Mapping[str, Any]) -> str:
-    reservations = entry.get("reservations")
-    if reservations:
-        role = reservations[-1].get("role")
-        return role if isinstance(role, str) and role else _UNRESERVED
-    role = entry.get("role")
-    return role if isinstance(role, str) and role else _UNRESERVED
-
-
-def _allocation_role_of(entry: Mapping[str, Any]) -> str | None:
-    info = entry.get("allocation_info")
-    if isinstance(info, Mapping):
-        role = info.get("role")
-        if isinstance(role, str):
-            return role
-    return None

@@ -1,29 +1,48 @@
-"""The state machine's planner built on `mesos_gpu.core.placement` (pure): job model in, gang outcomes out.
+"""The state machine's planner built on `mesos_gpu.core.placement` (pure): job model in, `CyclePlan` out.
 
-`placement` never imports the job model; this module translates `TaskSpec`s into `TaskDemand`s and the
-planner's `Plan`s back into `MemberPlacement`s, and turns every other outcome into a wait reason.
+`placement` never imports the job model; this module translates `TaskSpec`s into `TaskDemand`s, runs
+one placement cycle per OFFERS event, and hands the state machine placement's own result: each job's
+`Plan`, `WaitReason`, `NeverFits` or `InvalidDemand`, one launch per agent and the offers to decline.
+The seam itself is here too: `GangRequest` (a job to place), `Planner` (what `SchedulerState` is given)
+and `check_plan` (what the state machine checks of a plan before it carries anything out).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from mesos_gpu.core.model import TaskKey, TaskSpec
+from mesos_gpu.core.model import JobSpec, TaskSpec
 from mesos_gpu.core.placement.constraints import parse_constraint
 from mesos_gpu.core.placement.demand import JobDemand, TaskDemand
 from mesos_gpu.core.placement.offers import AgentSlot, OfferView
-from mesos_gpu.core.placement.outcomes import Plan, WaitReason
+from mesos_gpu.core.placement.outcomes import CyclePlan, Plan, WaitReason
 from mesos_gpu.core.placement.planner import GangPlanner
 from mesos_gpu.core.placement.policy import PlacementPolicy
 from mesos_gpu.core.resources import Resources
-from mesos_gpu.core.state import GangOutcome, GangRequest, MemberPlacement, Planner
 
 #: How many waiting jobs one offer cycle tries to hold agents for before giving up (one succeeds at most).
 MAX_RESERVE_TRIES = 4
 
 #: `SchedulerSettings.cpu_tasks_on_gpu_agents` values and whether CPU-only tasks may use GPU agents.
 CPU_TASKS_ON_GPU_AGENTS = {"restricted": False, "fallback": True, "unrestricted": True}
+
+
+@dataclass(frozen=True)
+class GangRequest:
+    """A job ready to place: every member, in canonical order. `reserve`: it has waited long enough
+    that the agents it needs are held for it when it does not fit (see `reserve_after_seconds`)."""
+
+    job_id: str
+    spec: JobSpec
+    tasks: tuple[TaskSpec, ...]
+    reserve: bool = False
+
+
+#: What the state machine is given: places the requests (highest priority first) on one OFFERS event's
+#: offers, and answers placement's own `CyclePlan`, which covers every offer (accepted or declined).
+Planner = Callable[[Sequence[GangRequest], Sequence[Mapping[str, Any]]], CyclePlan]
 
 
 def task_demand(task: TaskSpec) -> TaskDemand:
@@ -42,24 +61,6 @@ def task_demand(task: TaskSpec) -> TaskDemand:
 
 def job_demand(request: GangRequest) -> JobDemand:
     return JobDemand(request.job_id, tuple(task_demand(task) for task in request.tasks))
-
-
-def outcome_of(request: GangRequest, result: object, held: Sequence[str] = ()) -> GangOutcome:
-    if not isinstance(result, Plan):
-        summary = str(getattr(result, "summary", "not placed"))
-        if held:
-            names = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
-            summary += f"; holding {names} for it"
-        return GangOutcome(request.job_id, None, summary)
-    keys = {task.name: task.key for task in request.tasks}
-    placements = []
-    for launch in result.launches:
-        for placed in launch.tasks:
-            key: TaskKey = keys[placed.task_id]
-            placements.append(
-                MemberPlacement(key, launch.agent_id, launch.hostname, launch.offer_ids, placed.ports)
-            )
-    return GangOutcome(request.job_id, tuple(placements))
 
 
 def make_planner(
@@ -82,26 +83,41 @@ def make_planner(
         demands[request.job_id] = (request.spec, demand)
         return demand
 
-    def plan(requests: Sequence[GangRequest], offers: Sequence[Mapping[str, Any]]) -> list[GangOutcome]:
+    def plan(requests: Sequence[GangRequest], offers: Sequence[Mapping[str, Any]]) -> CyclePlan:
         agents = catalog() if catalog is not None else None
         cycle = planner.start(OfferView.from_mesos_offers(offers, catalog=agents))
-        results: dict[str, object] = {}
-        held: dict[str, tuple[str, ...]] = {}
+        held = False
         attempts = 0
         for request in requests:
             demand = demand_of(request)
-            result = results[request.job_id] = cycle.place(demand)
+            outcome = cycle.place(demand)
             # One job at a time gets agents held (the first in priority order that waits and can fit
-            # somewhere), as Volcano's reserve does; a few tries bound the cost of a long queue.
-            starving = request.reserve and isinstance(result, WaitReason)
+            # somewhere), as Volcano's reserve does; a few tries bound the cost of a long queue. Its
+            # WaitReason in the cycle's outcomes names the agents held.
+            starving = request.reserve and isinstance(outcome, WaitReason)
             if starving and not held and attempts < MAX_RESERVE_TRIES:
                 attempts += 1
-                agents_held = cycle.reserve(demand)
-                if agents_held:
-                    held[request.job_id] = agents_held
-        for job_id in demands.keys() - results.keys():
+                held = bool(cycle.reserve(demand))
+        for job_id in demands.keys() - cycle.outcomes.keys():
             del demands[job_id]     # placed, killed or finished: no longer waiting
-        return [outcome_of(request, results[request.job_id], held.get(request.job_id, ()))
-                for request in requests]
+        return cycle.finish()
 
     return plan
+
+
+def check_plan(plan: CyclePlan, requests: Sequence[GangRequest]) -> None:
+    """Before anything changes: every `Plan` places all its job's members, and every task launched
+    belongs to one (a planner that breaks this is a bug: nothing of its plan is carried out)."""
+    planned: set[str] = set()
+    for request in requests:
+        outcome = plan.outcomes.get(request.job_id)
+        if isinstance(outcome, Plan):
+            ids = {placement.task_id for placement in outcome.placements}
+            missing = [task.key for task in request.tasks if task.name not in ids]
+            if missing:
+                raise AssertionError(f"a partial gang planned for {request.job_id}: missing {missing}")
+            planned |= ids
+    for launch in plan.accepts:
+        stray = [task.task_id for task in launch.tasks if task.task_id not in planned]
+        if stray:
+            raise AssertionError(f"the launch on {launch.agent_id} has tasks of no planned job: {stray}")

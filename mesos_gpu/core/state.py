@@ -6,356 +6,74 @@ change comes after the `Persist` of that change, so "persist before acknowledge"
 launch" hold by construction (DESIGN section 4). Time arrives in each event as `now` (seconds), and
 the jitter of restart backoff as a draw in [0, 1].
 
-Events: `Subscribed`, `Disconnected`, `OffersReceived`, `OfferRescinded`, `StatusReceived`,
-`JobSubmitted`, `KillRequested`, `JobsRecovered`, `Tick`.
-Commands: `Persist`, `Accept`, `Decline`, `KillTask`, `Suppress`, `Revive`, `Reconcile`, `Acknowledge`.
+This module is the entry point: it also gives the events (`mesos_gpu.core.events`: `Subscribed`,
+`Disconnected`, `OffersReceived`, `OfferRescinded`, `StatusReceived`, `JobSubmitted`, `JobsSubmitted`,
+`KillRequested`, `JobsRecovered`, `Tick`), the commands (`mesos_gpu.core.commands`: `Persist`, `Accept`,
+`Decline`, `KillTask`, `Suppress`, `Revive`, `Reconcile`, `Acknowledge`, `ClearRendezvous`) and the job
+records (`mesos_gpu.core.records`).
 
-Placement is injected as a `Planner` (see `mesos_gpu.core.scheduling` for the one built on
-`mesos_gpu.core.placement`): it gets the jobs ready to place, in priority order, and the offers of one
-OFFERS event, and returns for each job either every member's place or the reason it waits. A job is
-launched whole or not at all. A failed member restarts the whole gang (after its backoff): TF
-addresses change when a member moves, so every member must rendezvous again.
+Placement is injected as a `Planner` (`mesos_gpu.core.scheduling` defines it and builds the one on
+`mesos_gpu.core.placement`): it gets the jobs ready to place (`GangRequest`s), in priority order, and
+the offers of one OFFERS event, and returns placement's own `CyclePlan`: each job's `Plan`, or why not
+(`WaitReason`: not now; `NeverFits`: not even on the empty cluster; `InvalidDemand`: an error), one
+launch per agent, and the offers to decline. A planned job is launched whole; an invalid one fails at
+once; one that can never fit says so in its persisted message and fails once that has held for
+`never_fits_after_seconds` (an agent may join meanwhile). A failed member restarts the whole gang
+(after its backoff): TF addresses change when a member moves, so every member must rendezvous again.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from mesos_gpu.core import policy
-from mesos_gpu.core.model import JobSpec, JobState, TaskKey, TaskSpec, TaskState, task_id_for
+from mesos_gpu.core.commands import (
+    Accept,
+    Acknowledge,
+    ClearRendezvous,
+    Command,
+    Decline,
+    KillTask,
+    Persist,
+    Reconcile,
+    Revive,
+    Suppress,
+)
+from mesos_gpu.core.events import (
+    Disconnected,
+    Event,
+    JobsRecovered,
+    JobsSubmitted,
+    JobSubmitted,
+    KillRequested,
+    OfferRescinded,
+    OffersReceived,
+    StatusReceived,
+    Subscribed,
+    Tick,
+)
+from mesos_gpu.core.invariants import check_invariants
+from mesos_gpu.core.model import JobState, TaskKey, TaskState, task_id_for
+from mesos_gpu.core.placement.outcomes import CyclePlan, InvalidDemand, NeverFits, Plan
+from mesos_gpu.core.records import JobRecord, MemberRecord, new_job_record
+from mesos_gpu.core.scheduling import GangRequest, Planner, check_plan
 from mesos_gpu.core.taskinfo import LaunchSettings, Placed, build_task_info
-from mesos_gpu.core.validation import validate_job
+
+__all__ = [
+    "DROPPED_LAUNCH_REASONS", "Accept", "Acknowledge", "ClearRendezvous", "Command", "Decline",
+    "Disconnected", "Event", "GangRequest", "JobRecord", "JobSubmitted", "JobsRecovered", "JobsSubmitted",
+    "KillRequested", "KillTask", "MemberRecord", "OfferRescinded", "OffersReceived", "Persist", "Planner",
+    "Reconcile", "Revive", "SchedulerState", "StatusReceived", "Subscribed", "Suppress", "Tick",
+    "check_invariants", "new_job_record",
+]
 
 JsonDict = dict[str, Any]
 
 # Reasons Mesos gives when a launch never reached an agent: the gang is placed again, not "restarted".
 DROPPED_LAUNCH_REASONS = frozenset({"REASON_INVALID_OFFERS", "REASON_RECONCILIATION"})
-
-
-# ---------------------------------------------------------------------------------------------- events
-@dataclass(frozen=True)
-class Subscribed:
-    """The driver (re)registered with the master under `framework_id`."""
-
-    framework_id: str
-    now: float
-
-
-@dataclass(frozen=True)
-class Disconnected:
-    """The driver lost the master; calls are dropped until the next `Subscribed`."""
-
-    now: float
-
-
-@dataclass(frozen=True)
-class OffersReceived:
-    """One OFFERS event: Mesos v1 Offer JSON objects."""
-
-    offers: tuple[Mapping[str, Any], ...]
-    now: float
-
-
-@dataclass(frozen=True)
-class OfferRescinded:
-    offer_id: str
-    now: float
-
-
-@dataclass(frozen=True)
-class StatusReceived:
-    """A TaskStatus (Mesos JSON). `jitter` is a uniform draw in [0, 1] for a restart's backoff."""
-
-    status: Mapping[str, Any]
-    now: float
-    jitter: float = 0.5
-
-
-@dataclass(frozen=True)
-class JobSubmitted:
-    """A job accepted by the API and already persisted as `record` (see `new_job_record`). `spec`,
-    when given, is the record's spec already validated (it is not parsed from the record again)."""
-
-    record: Mapping[str, Any]
-    now: float
-    spec: JobSpec | None = None
-
-
-@dataclass(frozen=True)
-class JobsSubmitted:
-    """Several jobs persisted together (a group commit): the same as each `JobSubmitted` in turn."""
-
-    submitted: tuple[JobSubmitted, ...]
-    now: float
-
-
-@dataclass(frozen=True)
-class KillRequested:
-    job_id: str
-    now: float
-
-
-@dataclass(frozen=True)
-class JobsRecovered:
-    """The persisted job records, loaded when this scheduler becomes the leader."""
-
-    records: tuple[Mapping[str, Any], ...]
-    now: float
-
-
-@dataclass(frozen=True)
-class Tick:
-    """Time passes: deadlines, restart backoffs and reconciliation retries are checked."""
-
-    now: float
-
-
-Event = (
-    Subscribed
-    | Disconnected
-    | OffersReceived
-    | OfferRescinded
-    | StatusReceived
-    | JobSubmitted
-    | JobsSubmitted
-    | KillRequested
-    | JobsRecovered
-    | Tick
-)
-
-
-# -------------------------------------------------------------------------------------------- commands
-@dataclass(frozen=True)
-class Persist:
-    """Write the job's record (compare-and-set); nothing after it may run if this fails."""
-
-    job_id: str
-    record: JsonDict
-
-
-@dataclass(frozen=True)
-class Accept:
-    """One ACCEPT for one agent: its offers and the TaskInfos launched on it."""
-
-    agent_id: str
-    offer_ids: tuple[str, ...]
-    task_infos: tuple[JsonDict, ...]
-    refuse_seconds: float
-
-
-@dataclass(frozen=True)
-class Decline:
-    offer_ids: tuple[str, ...]
-    refuse_seconds: float
-
-
-@dataclass(frozen=True)
-class KillTask:
-    task_id: str
-    agent_id: str | None
-
-
-@dataclass(frozen=True)
-class Suppress:
-    pass
-
-
-@dataclass(frozen=True)
-class Revive:
-    pass
-
-
-@dataclass(frozen=True)
-class Reconcile:
-    """RECONCILE: `tasks` as (task id, agent id) pairs; empty means implicit reconciliation."""
-
-    tasks: tuple[tuple[str, str | None], ...]
-
-
-@dataclass(frozen=True)
-class Acknowledge:
-    """ACKNOWLEDGE a status update (only ones with a uuid), after its effect was persisted."""
-
-    status: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class ClearRendezvous:
-    """Delete the ZooKeeper nodes of a TF job's rendezvous (`tf/<job>`): no member of it is active any
-    more, so they are garbage, and a stale member node left by a killed member (its session not yet
-    expired) must not give its old address to the members of the next attempt."""
-
-    job_id: str
-
-
-Command = (
-    Persist | Accept | Decline | KillTask | Suppress | Revive | Reconcile | Acknowledge | ClearRendezvous
-)
-
-
-# ------------------------------------------------------------------------------------------- placement
-@dataclass(frozen=True)
-class GangRequest:
-    """A job ready to place: every member, in canonical order. `reserve`: it has waited long enough
-    that the agents it needs are held for it when it does not fit (see `reserve_after_seconds`)."""
-
-    job_id: str
-    spec: JobSpec
-    tasks: tuple[TaskSpec, ...]
-    reserve: bool = False
-
-
-@dataclass(frozen=True)
-class MemberPlacement:
-    key: TaskKey
-    agent_id: str
-    hostname: str
-    offer_ids: tuple[str, ...]
-    ports: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class GangOutcome:
-    """Every member placed (`placements`), or None and the `reason` the job waits."""
-
-    job_id: str
-    placements: tuple[MemberPlacement, ...] | None
-    reason: str = ""
-
-
-Planner = Callable[[Sequence[GangRequest], Sequence[Mapping[str, Any]]], Sequence[GangOutcome]]
-
-
-# --------------------------------------------------------------------------------------------- records
-@dataclass
-class MemberRecord:
-    """One member's current launch attempt (attempt -1 and no task before its first launch)."""
-
-    key: TaskKey
-    attempt: int = -1
-    task_id: str | None = None
-    state: TaskState | None = None
-    agent_id: str | None = None
-    hostname: str | None = None
-    ports: tuple[int, ...] = ()
-    message: str | None = None
-    reason: str | None = None
-    exit_code: int | None = None
-    ever_started: bool = False  # reached TASK_STARTING or TASK_RUNNING in this attempt
-
-    @property
-    def is_active(self) -> bool:
-        return self.state is not None and not self.state.is_terminal
-
-    def to_dict(self) -> JsonDict:
-        return {
-            "attempt": self.attempt,
-            "task_id": self.task_id,
-            "state": None if self.state is None else self.state.value,
-            "agent_id": self.agent_id,
-            "hostname": self.hostname,
-            "ports": list(self.ports),
-            "message": self.message,
-            "reason": self.reason,
-            "exit_code": self.exit_code,
-            "ever_started": self.ever_started,
-        }
-
-    @classmethod
-    def from_dict(cls, key: TaskKey, data: Mapping[str, Any]) -> MemberRecord:
-        state = data.get("state")
-        return cls(
-            key=key,
-            attempt=int(data.get("attempt", -1)),
-            task_id=data.get("task_id"),
-            state=None if state is None else TaskState(state),
-            agent_id=data.get("agent_id"),
-            hostname=data.get("hostname"),
-            ports=tuple(int(p) for p in data.get("ports", ())),
-            message=data.get("message"),
-            reason=data.get("reason"),
-            exit_code=data.get("exit_code"),
-            ever_started=bool(data.get("ever_started", False)),
-        )
-
-
-@dataclass
-class JobRecord:
-    """A job as the scheduler tracks it; `to_dict()` is what the store keeps."""
-
-    id: str
-    spec: JobSpec
-    state: JobState
-    submitted_at: float
-    members: dict[TaskKey, MemberRecord]
-    attempt: int = -1
-    restarts: int = 0
-    started_at: float | None = None
-    finished_at: float | None = None
-    next_attempt_at: float | None = None
-    message: str = ""
-    kill_requested: bool = False
-    wait_reason: str = ""  # not persisted: recomputed at every offer cycle
-    _tasks: tuple[JobSpec, tuple[TaskSpec, ...]] | None = field(default=None, repr=False, compare=False)
-
-    def tasks(self) -> tuple[TaskSpec, ...]:
-        """`spec.tasks(id)`, expanded once per spec (every offer cycle asks for it again)."""
-        cached = self._tasks
-        if cached is None or cached[0] is not self.spec:
-            cached = self._tasks = (self.spec, self.spec.tasks(self.id))
-        return cached[1]
-
-    def active_members(self) -> list[MemberRecord]:
-        return [member for member in self.members.values() if member.is_active]
-
-    def to_dict(self) -> JsonDict:
-        return {
-            "id": self.id,
-            "spec": self.spec.to_dict(),
-            "state": self.state.value,
-            "submitted_at": self.submitted_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "attempt": self.attempt,
-            "restarts": self.restarts,
-            "next_attempt_at": self.next_attempt_at,
-            "message": self.message,
-            "kill_requested": self.kill_requested,
-            "members": {str(key): member.to_dict() for key, member in self.members.items()},
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], spec: JobSpec | None = None) -> JobRecord:
-        """The record `to_dict` wrote; `spec`, when given, is `data["spec"]` already parsed."""
-        if spec is None:
-            spec = validate_job(data["spec"])
-        stored = data.get("members", {})
-        members = {
-            key: MemberRecord.from_dict(key, stored.get(str(key), {})) for key in spec.members()
-        }
-        return cls(
-            id=str(data["id"]),
-            spec=spec,
-            state=JobState(data["state"]),
-            submitted_at=float(data["submitted_at"]),
-            members=members,
-            attempt=int(data.get("attempt", -1)),
-            restarts=int(data.get("restarts", 0)),
-            started_at=data.get("started_at"),
-            finished_at=data.get("finished_at"),
-            next_attempt_at=data.get("next_attempt_at"),
-            message=str(data.get("message", "")),
-            kill_requested=bool(data.get("kill_requested", False)),
-        )
-
-
-def new_job_record(job_id: str, spec: JobSpec, now: float) -> JsonDict:
-    """The record of a freshly accepted job (PENDING), as the API persists it before `JobSubmitted`."""
-    members = {key: MemberRecord(key) for key in spec.members()}
-    return JobRecord(job_id, spec, JobState.PENDING, now, members, message="waiting for offers").to_dict()
 
 
 # ----------------------------------------------------------------------------------------- the machine
@@ -371,6 +89,9 @@ class SchedulerState:
     reserve_after_seconds: float | None = 300.0
     refuse_seconds_idle: float = 300.0  # decline filter when nothing waits (REVIVE clears it)
     reconcile_retry_seconds: float = 30.0
+    # A job placement says can never fit (not even on the empty cluster) fails once that has held this
+    # long: an agent that was away may come back meanwhile (None: it waits for ever, saying why).
+    never_fits_after_seconds: float | None = 300.0
 
     jobs: dict[str, JobRecord] = field(default_factory=dict)
     framework_id: str | None = None
@@ -548,15 +269,14 @@ class SchedulerState:
 
     def _on_offers(self, event: OffersReceived) -> None:
         now = event.now
-        offers = list(event.offers)
         ready = sorted(
             self._ready(now),
             key=lambda job: (-job.spec.priority, job.submitted_at, job.id),
         )
         if not ready or not self.connected:
-            if offers:
+            if event.offers:
                 self._actions.append(
-                    Decline(tuple(str(o["id"]["value"]) for o in offers), self.refuse_seconds_idle)
+                    Decline(tuple(str(o["id"]["value"]) for o in event.offers), self.refuse_seconds_idle)
                 )
                 self.idle_filters = True
             return
@@ -566,48 +286,81 @@ class SchedulerState:
                         reserve=patience is not None and now - self.ready_since(job) >= patience)
             for job in ready
         ]
-        outcomes = {outcome.job_id: outcome for outcome in self.planner(requests, offers)}
-        per_agent: dict[str, tuple[set[str], list[JsonDict]]] = {}
+        plan = self.planner(requests, event.offers)
+        check_plan(plan, requests)
+        infos: dict[str, JsonDict] = {}     # the TaskInfo of every task launched, by placement task id
         waiting = False
         for request in requests:
             job = self.jobs[request.job_id]
-            outcome = outcomes.get(job.id)
-            if outcome is None or outcome.placements is None:
-                job.wait_reason = outcome.reason if outcome else "not considered in this offer cycle"
+            outcome = plan.outcomes.get(job.id)
+            if isinstance(outcome, Plan):
+                self._launch(job, request, outcome, infos, now)
+            elif isinstance(outcome, InvalidDemand):
+                self._set_state(job, JobState.FAILED, now, f"cannot be placed: {outcome.message}")
+            elif isinstance(outcome, NeverFits):
+                waiting = self._never_fits(job, outcome, now) or waiting
+            else:
+                self._waits(job, outcome.summary if outcome else "not considered in this offer cycle")
                 waiting = True
-                continue
-            self._launch(job, request, outcome.placements, per_agent, now)
-        used: set[str] = set()
-        for agent_id, (offer_ids, infos) in per_agent.items():
-            used |= offer_ids
-            refuse = self.refuse_seconds_pending if waiting else self.refuse_seconds_idle
-            self._actions.append(Accept(agent_id, tuple(sorted(offer_ids)), tuple(infos), refuse))
-        if per_agent and not waiting:
-            self.idle_filters = True  # the accepts' unused remainders are filtered for long too
-        unused = tuple(str(o["id"]["value"]) for o in offers if str(o["id"]["value"]) not in used)
-        if unused:
-            refuse = self.refuse_seconds_pending if waiting else self.refuse_seconds_idle
-            self._actions.append(Decline(unused, refuse))
-            self.idle_filters = self.idle_filters or not waiting
+        self._accept_and_decline(plan, event.offers, infos, waiting)
+
+    def _accept_and_decline(self, plan: CyclePlan, offers: Sequence[Mapping[str, Any]],
+                            infos: Mapping[str, JsonDict], waiting: bool) -> None:
+        """One ACCEPT per agent of the plan, with the TaskInfos of its tasks; the other offers declined
+        (any the planner did not name too), with a short filter while some job waits (offers come back
+        soon), else a long one."""
+        refuse = self.refuse_seconds_pending if waiting else self.refuse_seconds_idle
+        named = set(plan.declines)
+        for launch in plan.accepts:
+            named.update(launch.offer_ids)
+            task_infos = tuple(infos[task.task_id] for task in launch.tasks)
+            self._actions.append(Accept(launch.agent_id, launch.offer_ids, task_infos, refuse))
+        declines = plan.declines + tuple(
+            offer_id for offer in offers if (offer_id := str(offer["id"]["value"])) not in named
+        )
+        if declines:
+            self._actions.append(Decline(declines, refuse))
+        if (plan.accepts or declines) and not waiting:
+            self.idle_filters = True    # the accepts' unused remainders are filtered for long too
+
+    def _waits(self, job: JobRecord, reason: str) -> None:
+        """The job does not fit now: say why (in memory), and forget an earlier "can never fit"."""
+        job.wait_reason = reason
+        if job.never_fits_since is not None:
+            job.never_fits_since = None
+            job.message = "waiting for offers"
+            self._touch(job)
+
+    def _never_fits(self, job: JobRecord, outcome: NeverFits, now: float) -> bool:
+        """The job fits nowhere, not even on the empty cluster: say so in its persisted message, and
+        fail it once that has held for `never_fits_after_seconds`. Whether it still waits."""
+        summary = outcome.summary
+        since = job.never_fits_since
+        if since is None:
+            since = job.never_fits_since = now
+        limit = self.never_fits_after_seconds
+        if limit is not None and now - since >= limit:
+            job.never_fits_since = None
+            self._set_state(job, JobState.FAILED, now, f"{summary} (for {now - since:.0f} s)")
+            return False
+        job.wait_reason = summary
+        if job.message != summary:
+            job.message = summary       # persisted: the job says so, not only in memory
+            self._touch(job)
+        return True
 
     def _launch(
-        self,
-        job: JobRecord,
-        request: GangRequest,
-        placements: Sequence[MemberPlacement],
-        per_agent: dict[str, tuple[set[str], list[JsonDict]]],
-        now: float,
+        self, job: JobRecord, request: GangRequest, plan: Plan, infos: dict[str, JsonDict], now: float
     ) -> None:
-        placed = {placement.key: placement for placement in placements}
-        missing = [task.key for task in request.tasks if task.key not in placed]
-        if missing:
-            raise AssertionError(f"planner returned a partial gang for {job.id}: missing {missing}")
+        """Start the job's next attempt where `plan` puts its members; their TaskInfos go to `infos`."""
+        placed = {placement.task_id: placement for launch in plan.launches for placement in launch.tasks}
         job.attempt += 1
         self._set_state(job, JobState.STAGING, now, f"launching attempt {job.attempt}")
         job.wait_reason = ""
+        job.never_fits_since = None
         job.next_attempt_at = None
         for task in request.tasks:
-            where = placed[task.key]
+            where = placed[task.name]
             task_id = task_id_for(task.name, job.attempt)
             if task_id in self.launched_task_ids:
                 raise AssertionError(f"task id {task_id} would be launched twice")
@@ -622,11 +375,8 @@ class SchedulerState:
             )
             self.task_index[task_id] = (job.id, task.key)
             self.launched_task_ids.add(task_id)
-            placed_at = Placed(where.agent_id, where.hostname, where.ports)
-            info = build_task_info(job.spec, task, job.attempt, placed_at, self.settings)
-            offer_ids, infos = per_agent.setdefault(where.agent_id, (set(), []))
-            offer_ids.update(where.offer_ids)
-            infos.append(info)
+            placed_at = Placed(where.agent_id, where.hostname, where.ports, where.to_mesos())
+            infos[where.task_id] = build_task_info(job.spec, task, job.attempt, placed_at, self.settings)
 
     def _on_status(self, event: StatusReceived) -> None:
         status = event.status
@@ -734,41 +484,3 @@ class SchedulerState:
         elif not wants and not self.suppressed:
             self._actions.append(Suppress())
             self.suppressed = True
-
-
-def check_invariants(state: SchedulerState, now: float) -> list[str]:
-    """Every broken invariant of `state`, as sentences (empty when all hold). Used after every test."""
-    problems: list[str] = []
-    for task_id, (job_id, key) in state.task_index.items():
-        job = state.jobs.get(job_id)
-        if job is None:
-            problems.append(f"task {task_id} indexed for unknown job {job_id}")
-            continue
-        member = job.members[key]
-        if member.task_id != task_id or not member.is_active:
-            problems.append(f"task {task_id} indexed but member {job_id}/{key} is {member.state}")
-    for job in state.jobs.values():
-        for member in job.members.values():
-            if member.is_active and state.task_index.get(member.task_id or "") != (job.id, member.key):
-                problems.append(f"active member {job.id}/{member.key} is not indexed")
-            if member.attempt > job.attempt:
-                problems.append(f"member {job.id}/{member.key} has attempt {member.attempt} > {job.attempt}")
-        if job.state in (JobState.STAGING, JobState.RUNNING):
-            stale = [m.key for m in job.members.values() if m.attempt != job.attempt]
-            if stale:
-                problems.append(f"job {job.id} is {job.state} with members of older attempts: {stale}")
-        if job.state.is_terminal and job.finished_at is None:
-            problems.append(f"job {job.id} is {job.state} without finished_at")
-    waiting = (JobState.PENDING, JobState.RESTARTING)
-    placeable = {job.id for job in state.jobs.values() if job.state in waiting}
-    if set(state._placeable) != placeable:
-        problems.append(f"placeable index {sorted(state._placeable)} != waiting jobs {sorted(placeable)}")
-    timed = {job_id for _, job_id in state._deadlines}
-    for job in state.jobs.values():
-        if not job.state.is_terminal and job.spec.deadline_seconds is not None and job.id not in timed:
-            problems.append(f"job {job.id} has a deadline but is not in the deadline index")
-    if state.connected:
-        wants = any(state.ready_to_place(job, now) for job in state.jobs.values())
-        if wants and state.suppressed:
-            problems.append("offers are suppressed while a job waits to be placed")
-    return problems

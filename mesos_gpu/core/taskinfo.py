@@ -17,6 +17,7 @@ from typing import Any
 
 from mesos_gpu.core import tfconfig as tfc
 from mesos_gpu.core.model import Containerizer, JobSpec, Role, TaskSpec, task_id_for
+from mesos_gpu.core.wire import duration_info
 
 # Environment every task gets (besides the TF launcher's), so plain scripts can tell where they are.
 ENV_TASK_ROLE = "MESOS_GPU_ROLE"
@@ -34,7 +35,7 @@ class LaunchSettings:
 
     `zk_url` is the framework's chroot URL (`zk://host:port/mesos-gpu/<name>`) used for TF rendezvous;
     `launcher_uri` is where agents fetch the launcher bundle (the scheduler's HTTP server); `role` is
-    the Mesos role the resources were offered for.
+    the framework's Mesos role (the task's own resources are labelled as its offer's).
     """
 
     framework_name: str = "mesos-gpu"
@@ -48,38 +49,18 @@ class LaunchSettings:
 
 @dataclass(frozen=True)
 class Placed:
-    """Where a member goes: the agent and hostname from its offer, and the concrete ports taken."""
+    """Where a member goes and what it takes there, as placement decided: the agent and hostname of its
+    offer, the concrete ports, and its resources as Mesos `Resource` JSON labelled like the offer's
+    (role or reservations, allocation_info; see `placement.TaskPlacement.to_mesos`)."""
 
     agent_id: str
     hostname: str
     ports: tuple[int, ...] = ()
+    resources: Sequence[Mapping[str, Any]] = ()
 
 
-def _scalar(name: str, value: float, role: str) -> dict[str, Any]:
-    return {"name": name, "type": "SCALAR", "scalar": {"value": value}, "role": role}
-
-
-def _ports_resource(ports: Sequence[int], role: str) -> dict[str, Any]:
-    ranges: list[dict[str, int]] = []
-    for port in sorted(ports):
-        if ranges and ranges[-1]["end"] == port - 1:
-            ranges[-1]["end"] = port
-        else:
-            ranges.append({"begin": port, "end": port})
-    return {"name": "ports", "type": "RANGES", "ranges": {"range": ranges}, "role": role}
-
-
-def task_resources(task: TaskSpec, ports: Sequence[int], role: str = "*") -> list[dict[str, Any]]:
-    """The member's resources as Mesos Resource JSON (gpus and disk only when asked for)."""
-    request = task.resources
-    out = [_scalar("cpus", request.cpus, role), _scalar("mem", request.mem, role)]
-    if request.disk > 0:
-        out.append(_scalar("disk", request.disk, role))
-    if request.gpus > 0:
-        out.append(_scalar("gpus", float(request.gpus), role))
-    if ports:
-        out.append(_ports_resource(ports, role))
-    return out
+#: The fields of a Mesos `Resource` that say whose it is; the executor's resources repeat its task's.
+_LABEL_FIELDS = ("role", "reservation", "reservations", "allocation_info")
 
 
 def _labels(items: Mapping[str, str]) -> dict[str, Any]:
@@ -138,8 +119,8 @@ def build_task_info(
         "name": task.name,
         "task_id": {"value": task_id},
         "agent_id": {"value": placed.agent_id},
-        "resources": task_resources(task, placed.ports, settings.role),
-        "kill_policy": {"grace_period": {"nanoseconds": int(settings.kill_grace_seconds * 1e9)}},
+        "resources": list(placed.resources),
+        "kill_policy": {"grace_period": duration_info(settings.kill_grace_seconds)},
         "labels": _labels(
             {
                 "mesos-gpu/job": task.job_id,
@@ -151,7 +132,7 @@ def build_task_info(
         ),
     }
     if task.containerizer is Containerizer.DOCKER:
-        info["executor"] = _docker_executor(task, task_id, command, settings)
+        info["executor"] = _docker_executor(task, task_id, command, placed, settings)
     else:
         info["command"] = command
         if task.image:
@@ -163,7 +144,7 @@ def build_task_info(
 
 
 def _docker_executor(
-    task: TaskSpec, task_id: str, command: Mapping[str, Any], settings: LaunchSettings
+    task: TaskSpec, task_id: str, command: Mapping[str, Any], placed: Placed, settings: LaunchSettings
 ) -> dict[str, Any]:
     """ExecutorInfo of the isolator's nvidia-docker executor; the task's image and command ride in `data`."""
     payload = {"image": task.image, "command": command["value"], "uris": command.get("uris", [])}
@@ -177,7 +158,20 @@ def _docker_executor(
             "environment": command["environment"],
             "uris": list(command.get("uris", [])),
         },
-        "resources": [_scalar(name, value, settings.role) for name, value in EXECUTOR_RESOURCES.items()],
+        "resources": _executor_resources(placed, settings),
         "data": base64.b64encode(json.dumps(payload, sort_keys=True).encode()).decode("ascii"),
         "labels": _labels({"mesos-gpu/job": task.job_id}),
     }
+
+
+def _executor_resources(placed: Placed, settings: LaunchSettings) -> list[dict[str, Any]]:
+    """The executor's own cpus and mem, labelled as its task's resources (the same offer's), or with
+    the framework's role when the task has none."""
+    labels: dict[str, Any] = {"role": settings.role}
+    if placed.resources:
+        first = placed.resources[0]
+        labels = {field: first[field] for field in _LABEL_FIELDS if field in first}
+    return [
+        {"name": name, "type": "SCALAR", "scalar": {"value": value}, **labels}
+        for name, value in EXECUTOR_RESOURCES.items()
+    ]

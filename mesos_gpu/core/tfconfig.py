@@ -210,7 +210,12 @@ def cluster_path(job_id: str, chroot: str = "") -> str:
 
 
 def parse_zk_url(url: str) -> tuple[str, str]:
-    """`zk://h1:2181,h2:2181/mesos-gpu/fw` (scheme optional) -> (`h1:2181,h2:2181`, `/mesos-gpu/fw`)."""
+    """`zk://h1:2181,h2:2181/mesos-gpu/fw` (scheme optional) -> (`h1:2181,h2:2181`, `/mesos-gpu/fw`).
+
+    Deliberately not `mesos_gpu.core.wire.parse_zk_url`: the launcher bundle carries this module and
+    nothing else of mesos_gpu (the `launcher-bundle` import contract), so it keeps its own lenient
+    parse of the URL the scheduler itself built; the scheduler checks that URL with the wire module's.
+    """
     rest = url.strip()
     for scheme in ("zk://", "zoo://"):
         if rest.startswith(scheme):

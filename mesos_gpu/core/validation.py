@@ -17,7 +17,9 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from mesos_gpu.core import joblimits as limits
 from mesos_gpu.core.errors import FieldError, ValidationError, json_pointer
+from mesos_gpu.core.joblimits import JOB_FIELDS, JOB_SCHEMA_PATH, RESTART_FIELDS, ROLE_FIELDS
 from mesos_gpu.core.model import (
     DEFAULT_BACKOFF_LIMIT,
     DEFAULT_BACKOFF_SECONDS,
@@ -44,66 +46,7 @@ from mesos_gpu.core.model import (
 
 __all__ = ["JOB_FIELDS", "JOB_SCHEMA_PATH", "RESTART_FIELDS", "ROLE_FIELDS", "validate_job"]
 
-JOB_SCHEMA_PATH = "schemas/job.schema.json"
-"""The job schema's path inside the mesos_gpu package (package data)."""
-
 Path = tuple[str | int, ...]
-
-JOB_FIELDS = (
-    "name", "image", "containerizer", "command", "roles", "cpus", "mem", "disk", "gpus", "env",
-    "constraints", "restart", "success_policy", "deadline_seconds", "priority", "tenant",
-    "rendezvous_timeout_seconds", "isolation", "labels",
-)  # fmt: skip
-ROLE_FIELDS = ("instances", "cpus", "mem", "disk", "gpus", "command", "image", "env")
-RESTART_FIELDS = ("policy", "backoff_limit", "backoff_seconds", "max_backoff_seconds")
-RESOURCE_FIELDS = ("cpus", "mem", "disk", "gpus")
-
-# (low, high, whole number?) for each numeric field.
-CPUS_RANGE = (0.01, 1024, False)
-MEM_RANGE = (32, 4_194_304, False)  # MB: 32 MB to 4 TiB
-DISK_RANGE = (0, 16_777_216, False)  # MB: up to 16 TiB
-GPUS_RANGE = (0, 64, True)
-INSTANCES_RANGE = (1, 1000, True)
-BACKOFF_LIMIT_RANGE = (0, 100, True)
-BACKOFF_SECONDS_RANGE = (0, 3600, False)
-MAX_BACKOFF_SECONDS_RANGE = (0, 86_400, False)
-DEADLINE_SECONDS_RANGE = (1, 31_536_000, True)  # up to a year
-PRIORITY_RANGE = (-1000, 1000, True)
-RENDEZVOUS_TIMEOUT_RANGE = (1, 86_400, False)
-
-MAX_TASKS_PER_JOB = 1000
-MAX_NAME_LENGTH = 63
-MAX_COMMAND_LENGTH = 65_536
-MAX_IMAGE_LENGTH = 512
-MAX_ENV_ENTRIES = 256
-MAX_ENV_NAME_LENGTH = 256
-MAX_ENV_VALUE_LENGTH = 32_768
-MAX_LABELS = 64
-MAX_LABEL_VALUE_LENGTH = 256
-MAX_CONSTRAINTS = 64
-MAX_CONSTRAINT_FIELD_LENGTH = 255
-MAX_CONSTRAINT_VALUE_LENGTH = 1024
-RESERVED_ENV = frozenset({"TF_CONFIG"})
-RESERVED_ENV_PREFIX = "MESOS_GPU_"
-
-DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-LABEL_KEY = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_./-]{0,61}[A-Za-z0-9])?")
-IMAGE = re.compile(r"\S+")
-POSITIVE_INTEGER_TEXT = re.compile(r"[1-9][0-9]{0,5}")
-
-SINGLE_INSTANCE_ROLES = {Role.CHIEF: "a job has one chief", Role.EVALUATOR: "a job has one evaluator"}
-VALUE_FORBIDDEN = {ConstraintOperator.UNIQUE}
-VALUE_REQUIRED = {ConstraintOperator.LIKE, ConstraintOperator.UNLIKE, ConstraintOperator.MAX_PER}
-VALUE_COUNT = {ConstraintOperator.GROUP_BY, ConstraintOperator.MAX_PER}
-
-DNS_LABEL_MESSAGE = (
-    "must be 1 to 63 lowercase letters, digits or '-', starting and ending with a letter or digit"
-)
-COMMAND_MESSAGE = f"must be a non-empty string of at most {MAX_COMMAND_LENGTH} characters, without NUL"
-IMAGE_MESSAGE = f"must be an image reference: 1 to {MAX_IMAGE_LENGTH} characters, no spaces"
-CONSTRAINT_SHAPE_MESSAGE = "must be [field, operator] or [field, operator, value]"
-OPERATORS_TEXT = ", ".join(op.value for op in ConstraintOperator)
 
 
 def validate_job(data: object, default_containerizer: Containerizer = Containerizer.MESOS) -> JobSpec:
@@ -191,33 +134,35 @@ class _JobChecker:
         if (
             not isinstance(value, str)
             or not value.strip()
-            or len(value) > MAX_COMMAND_LENGTH
+            or len(value) > limits.MAX_COMMAND_LENGTH
             or "\x00" in value
         ):
-            self.error(path, COMMAND_MESSAGE)
+            self.error(path, limits.COMMAND_MESSAGE)
             return None
         return value
 
     def image(self, path: Path, value: object) -> str | None:
-        return self.text(path, value, IMAGE, MAX_IMAGE_LENGTH, IMAGE_MESSAGE)
+        return self.text(path, value, limits.IMAGE, limits.MAX_IMAGE_LENGTH, limits.IMAGE_MESSAGE)
 
     def env(self, path: Path, value: object) -> dict[str, str]:
         raw = self.mapping(path, value, None)
         if raw is None:
             return {}
-        if len(raw) > MAX_ENV_ENTRIES:
-            self.error(path, f"at most {MAX_ENV_ENTRIES} variables")
+        if len(raw) > limits.MAX_ENV_ENTRIES:
+            self.error(path, f"at most {limits.MAX_ENV_ENTRIES} variables")
             return {}
         out: dict[str, str] = {}
         for key, item in raw.items():
-            if len(key) > MAX_ENV_NAME_LENGTH or not ENV_NAME.fullmatch(key):
+            if len(key) > limits.MAX_ENV_NAME_LENGTH or not limits.ENV_NAME.fullmatch(key):
                 self.error(
                     (*path, key), "not a valid variable name (letters, digits and '_', no leading digit)"
                 )
-            elif key in RESERVED_ENV or key.startswith(RESERVED_ENV_PREFIX):
+            elif key in limits.RESERVED_ENV or key.startswith(limits.RESERVED_ENV_PREFIX):
                 self.error((*path, key), "reserved: mesos-gpu sets it")
-            elif not isinstance(item, str) or len(item) > MAX_ENV_VALUE_LENGTH or "\x00" in item:
-                self.error((*path, key), f"must be a string of at most {MAX_ENV_VALUE_LENGTH} characters")
+            elif not isinstance(item, str) or len(item) > limits.MAX_ENV_VALUE_LENGTH or "\x00" in item:
+                self.error(
+                    (*path, key), f"must be a string of at most {limits.MAX_ENV_VALUE_LENGTH} characters"
+                )
             else:
                 out[key] = item
         return out
@@ -226,19 +171,21 @@ class _JobChecker:
         raw = self.mapping(path, value, None)
         if raw is None:
             return {}
-        if len(raw) > MAX_LABELS:
-            self.error(path, f"at most {MAX_LABELS} labels")
+        if len(raw) > limits.MAX_LABELS:
+            self.error(path, f"at most {limits.MAX_LABELS} labels")
             return {}
         out: dict[str, str] = {}
         for key, item in raw.items():
-            if not LABEL_KEY.fullmatch(key):
+            if not limits.LABEL_KEY.fullmatch(key):
                 self.error(
                     (*path, key),
                     "not a valid label key (1 to 63 letters, digits, '_', '.', '/' or '-', "
                     "starting and ending with a letter or digit)",
                 )
-            elif not isinstance(item, str) or len(item) > MAX_LABEL_VALUE_LENGTH:
-                self.error((*path, key), f"must be a string of at most {MAX_LABEL_VALUE_LENGTH} characters")
+            elif not isinstance(item, str) or len(item) > limits.MAX_LABEL_VALUE_LENGTH:
+                self.error(
+                    (*path, key), f"must be a string of at most {limits.MAX_LABEL_VALUE_LENGTH} characters"
+                )
             else:
                 out[key] = item
         return out
@@ -246,7 +193,7 @@ class _JobChecker:
     # -- the job -----------------------------------------------------------------------------------------
 
     def job(self, data: object) -> JobSpec | None:
-        doc = self.mapping((), data, JOB_FIELDS)
+        doc = self.mapping((), data, limits.JOB_FIELDS)
         if doc is None:
             return None
         has_roles = "roles" in doc
@@ -255,7 +202,9 @@ class _JobChecker:
         if "name" not in doc:
             self.error(("name",), "required")
         else:
-            name = self.text(("name",), doc["name"], DNS_LABEL, MAX_NAME_LENGTH, DNS_LABEL_MESSAGE)
+            name = self.text(
+                ("name",), doc["name"], limits.DNS_LABEL, limits.MAX_NAME_LENGTH, limits.DNS_LABEL_MESSAGE
+            )
         image = None if doc.get("image") is None else self.image(("image",), doc["image"])
         containerizer = self.choice(
             ("containerizer",),
@@ -268,7 +217,7 @@ class _JobChecker:
         roles: dict[Role, RoleSpec] | None = {}
         resources: ResourceRequest | None = None
         if has_roles:
-            for key in RESOURCE_FIELDS:
+            for key in limits.RESOURCE_FIELDS:
                 if key in doc:
                     self.error((key,), "not allowed in a job with roles (set it in each role)")
             roles = self.roles(doc["roles"])
@@ -281,16 +230,22 @@ class _JobChecker:
         success_policy = self.success_policy(doc)
         deadline = doc.get("deadline_seconds")
         deadline = (
-            None if deadline is None else self.number(("deadline_seconds",), deadline, DEADLINE_SECONDS_RANGE)
+            None
+            if deadline is None
+            else self.number(("deadline_seconds",), deadline, limits.DEADLINE_SECONDS_RANGE)
         )
-        priority = self.number(("priority",), doc.get("priority", 0), PRIORITY_RANGE)
+        priority = self.number(("priority",), doc.get("priority", 0), limits.PRIORITY_RANGE)
         tenant = self.text(
-            ("tenant",), doc.get("tenant", DEFAULT_TENANT), DNS_LABEL, MAX_NAME_LENGTH, DNS_LABEL_MESSAGE
+            ("tenant",),
+            doc.get("tenant", DEFAULT_TENANT),
+            limits.DNS_LABEL,
+            limits.MAX_NAME_LENGTH,
+            limits.DNS_LABEL_MESSAGE,
         )
         rendezvous = self.number(
             ("rendezvous_timeout_seconds",),
             doc.get("rendezvous_timeout_seconds", DEFAULT_RENDEZVOUS_TIMEOUT_SECONDS),
-            RENDEZVOUS_TIMEOUT_RANGE,
+            limits.RENDEZVOUS_TIMEOUT_RANGE,
         )
         isolation = doc.get("isolation", Isolation.EXCLUSIVE.value)
         if isolation != Isolation.EXCLUSIVE.value:
@@ -325,10 +280,10 @@ class _JobChecker:
         )
 
     def resources(self, path: Path, doc: Mapping[str, Any]) -> ResourceRequest | None:
-        cpus = self.number((*path, "cpus"), doc.get("cpus", DEFAULT_CPUS), CPUS_RANGE)
-        mem = self.number((*path, "mem"), doc.get("mem", DEFAULT_MEM), MEM_RANGE)
-        disk = self.number((*path, "disk"), doc.get("disk", DEFAULT_DISK), DISK_RANGE)
-        gpus = self.number((*path, "gpus"), doc.get("gpus", DEFAULT_GPUS), GPUS_RANGE)
+        cpus = self.number((*path, "cpus"), doc.get("cpus", DEFAULT_CPUS), limits.CPUS_RANGE)
+        mem = self.number((*path, "mem"), doc.get("mem", DEFAULT_MEM), limits.MEM_RANGE)
+        disk = self.number((*path, "disk"), doc.get("disk", DEFAULT_DISK), limits.DISK_RANGE)
+        gpus = self.number((*path, "gpus"), doc.get("gpus", DEFAULT_GPUS), limits.GPUS_RANGE)
         if cpus is None or mem is None or disk is None or gpus is None:
             return None
         return ResourceRequest(cpus=float(cpus), mem=float(mem), disk=float(disk), gpus=int(gpus))
@@ -352,23 +307,23 @@ class _JobChecker:
                 if spec is not None:
                     out[role] = spec
         total = sum(spec.instances for spec in out.values())
-        if total > MAX_TASKS_PER_JOB:
-            self.error(("roles",), f"too many tasks: {total} (at most {MAX_TASKS_PER_JOB} per job)")
+        if total > limits.MAX_TASKS_PER_JOB:
+            self.error(("roles",), f"too many tasks: {total} (at most {limits.MAX_TASKS_PER_JOB} per job)")
         return out if ok else None
 
     def role(self, path: Path, role: Role, value: object) -> RoleSpec | None:
-        raw = self.mapping(path, value, ROLE_FIELDS)
+        raw = self.mapping(path, value, limits.ROLE_FIELDS)
         if raw is None:
             return None
         before = len(self.errors)
         instances: float | int | None
-        if role in SINGLE_INSTANCE_ROLES:
+        if role in limits.SINGLE_INSTANCE_ROLES:
             instances = raw.get("instances", 1)
             if instances != 1 or isinstance(instances, bool):
-                self.error((*path, "instances"), f"must be 1 ({SINGLE_INSTANCE_ROLES[role]})")
+                self.error((*path, "instances"), f"must be 1 ({limits.SINGLE_INSTANCE_ROLES[role]})")
                 instances = None
         else:
-            instances = self.number((*path, "instances"), raw.get("instances", 1), INSTANCES_RANGE)
+            instances = self.number((*path, "instances"), raw.get("instances", 1), limits.INSTANCES_RANGE)
         resources = self.resources(path, raw)
         command = None if raw.get("command") is None else self.command((*path, "command"), raw["command"])
         image = None if raw.get("image") is None else self.image((*path, "image"), raw["image"])
@@ -390,8 +345,8 @@ class _JobChecker:
         if not isinstance(value, list):
             self.error(path, "must be a list of constraints")
             return None
-        if len(value) > MAX_CONSTRAINTS:
-            self.error(path, f"at most {MAX_CONSTRAINTS} constraints")
+        if len(value) > limits.MAX_CONSTRAINTS:
+            self.error(path, f"at most {limits.MAX_CONSTRAINTS} constraints")
             return None
         out: list[Constraint] = []
         for index, item in enumerate(value):
@@ -402,25 +357,34 @@ class _JobChecker:
 
     def constraint(self, path: Path, value: object) -> Constraint | None:
         if not isinstance(value, list) or not 2 <= len(value) <= 3:
-            self.error(path, CONSTRAINT_SHAPE_MESSAGE)
+            self.error(path, limits.CONSTRAINT_SHAPE_MESSAGE)
             return None
         before = len(self.errors)
         attribute = value[0]
-        if not isinstance(attribute, str) or not attribute or len(attribute) > MAX_CONSTRAINT_FIELD_LENGTH:
-            self.error(
-                (*path, 0),
-                f'must be an attribute name (or "hostname"): 1 to {MAX_CONSTRAINT_FIELD_LENGTH} characters',
-            )
-        operator = self.choice((*path, 1), value[1], ConstraintOperator, f"must be one of {OPERATORS_TEXT}")
+        if (
+            not isinstance(attribute, str)
+            or not attribute
+            or len(attribute) > limits.MAX_CONSTRAINT_FIELD_LENGTH
+        ):
+            self.error((*path, 0), limits.CONSTRAINT_FIELD_MESSAGE)
+        operator = self.choice(
+            (*path, 1), value[1], ConstraintOperator, f"must be one of {limits.OPERATORS_TEXT}"
+        )
         argument = value[2] if len(value) == 3 else None
-        if len(value) == 3 and (not isinstance(argument, str) or len(argument) > MAX_CONSTRAINT_VALUE_LENGTH):
-            self.error((*path, 2), f"must be a string of at most {MAX_CONSTRAINT_VALUE_LENGTH} characters")
-        elif operator in VALUE_FORBIDDEN and argument is not None:
+        if len(value) == 3 and (
+            not isinstance(argument, str) or len(argument) > limits.MAX_CONSTRAINT_VALUE_LENGTH
+        ):
+            self.error(
+                (*path, 2), f"must be a string of at most {limits.MAX_CONSTRAINT_VALUE_LENGTH} characters"
+            )
+        elif operator in limits.VALUE_FORBIDDEN and argument is not None:
             self.error((*path, 2), f"{operator.value} takes no value")
-        elif operator in VALUE_REQUIRED and argument is None:
+        elif operator in limits.VALUE_REQUIRED and argument is None:
             self.error(path, f"{operator.value} needs a value")
         elif (
-            operator in VALUE_COUNT and argument is not None and not POSITIVE_INTEGER_TEXT.fullmatch(argument)
+            operator in limits.VALUE_COUNT
+            and argument is not None
+            and not limits.POSITIVE_INTEGER_TEXT.fullmatch(argument)
         ):
             self.error((*path, 2), 'must be a whole number from 1 to 999999, as a string ("2")')
         elif operator in (ConstraintOperator.LIKE, ConstraintOperator.UNLIKE) and argument is not None:
@@ -432,7 +396,7 @@ class _JobChecker:
         return Constraint(field=str(attribute), operator=operator, value=argument)
 
     def restart(self, path: Path, value: object) -> RestartPolicy | None:
-        raw = self.mapping(path, value, RESTART_FIELDS)
+        raw = self.mapping(path, value, limits.RESTART_FIELDS)
         if raw is None:
             return None
         policy = self.choice(
@@ -442,18 +406,20 @@ class _JobChecker:
             'must be one of "Never", "OnFailure", "ExitCode"',
         )
         limit = self.number(
-            (*path, "backoff_limit"), raw.get("backoff_limit", DEFAULT_BACKOFF_LIMIT), BACKOFF_LIMIT_RANGE
+            (*path, "backoff_limit"),
+            raw.get("backoff_limit", DEFAULT_BACKOFF_LIMIT),
+            limits.BACKOFF_LIMIT_RANGE,
         )
         base = self.number(
             (*path, "backoff_seconds"),
             raw.get("backoff_seconds", DEFAULT_BACKOFF_SECONDS),
-            BACKOFF_SECONDS_RANGE,
+            limits.BACKOFF_SECONDS_RANGE,
         )
         default_cap = max(DEFAULT_MAX_BACKOFF_SECONDS, base or 0.0)
         cap = self.number(
             (*path, "max_backoff_seconds"),
             raw.get("max_backoff_seconds", default_cap),
-            MAX_BACKOFF_SECONDS_RANGE,
+            limits.MAX_BACKOFF_SECONDS_RANGE,
         )
         if base is not None and cap is not None and cap < base:
             self.error((*path, "max_backoff_seconds"), "must be at least backoff_seconds")

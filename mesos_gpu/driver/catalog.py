@@ -4,7 +4,8 @@ Offers show only what is free now, so a job asking for 16 GPUs where every agent
 ever saying "0/5 agents fit: 5 insufficient gpus". `AgentCatalog` reads the master's `GET
 /master/slaves` every `interval` seconds on a thread; `make_planner(catalog=agents.current)` places
 every waiting job on that catalog too, and one that fits nowhere says so: "can never fit: 0/5 agents
-fit: 5 insufficient gpus". The job still waits (an agent may join), as a pod does in Kubernetes.
+fit: 5 insufficient gpus", in its persisted message; it fails once that has held for the state
+machine's `never_fits_after_seconds` (an agent that was away may come back meanwhile).
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mesos_gpu.core.placement.offers import AgentSlot, catalog_from_master_state
+from mesos_gpu.core.wire import MasterUrl
 
 log = logging.getLogger(__name__)
 
-MasterUrl = str | Callable[[], str | None]
 Fetch = Callable[[str], Mapping[str, Any]]
 
 

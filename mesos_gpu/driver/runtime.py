@@ -7,7 +7,8 @@ the leader holds a Mesos subscription. Losing leadership stops acting at once an
 `stop(failover=True)`, so tasks keep running for the next leader, which subscribes with the stored
 framework id and reconciles.
 
-The REST API calls `submit`, `kill`, `job`, `jobs` and `health` from its own thread.
+The REST API calls `submit`, `kill`, `job`, `jobs` and `health` from its own thread. How the driver
+is made and how each command becomes a driver call is `mesos_gpu.driver.mesosdriver`'s.
 """
 
 from __future__ import annotations
@@ -20,14 +21,12 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from mesos_gpu.core.errors import NotFoundError, NotLeaderError
 from mesos_gpu.core.model import JobSpec, JobState
 from mesos_gpu.core.state import (
     Accept,
-    Acknowledge,
     ClearRendezvous,
     Command,
     Decline,
@@ -36,88 +35,35 @@ from mesos_gpu.core.state import (
     JobsSubmitted,
     JobSubmitted,
     KillRequested,
-    KillTask,
     OffersReceived,
     Persist,
     Planner,
-    Reconcile,
-    Revive,
     SchedulerState,
     Subscribed,
-    Suppress,
     Tick,
     new_job_record,
 )
 from mesos_gpu.core.taskinfo import LaunchSettings
 from mesos_gpu.store.base import Conflict, FrameworkStore, JsonDict, NotFound, StoreError, Versioned
 
-from .framework import ONE_WEEK, FrameworkCallbacks, framework_info
+from .framework import FrameworkCallbacks, framework_info
 from .groupcommit import GroupCommit, GroupCommitClosedError
+from .mesosdriver import (
+    DriverFactory,
+    FrameworkOptions,
+    SchedulerDriverLike,
+    carry_out,
+    pymesos_driver_factory,
+)
+
+__all__ = [
+    "DriverFactory", "FrameworkOptions", "SchedulerDriverLike", "SchedulerRuntime", "pymesos_driver_factory",
+]
 
 log = logging.getLogger(__name__)
 
 FRAMEWORK_REMOVED = "Framework has been removed"
 SUBMIT_TIMEOUT = 30.0  # how long a submit waits for the state machine to take its job
-
-
-class SchedulerDriverLike(Protocol):
-    """The part of pymesos.MesosSchedulerDriver the runtime uses."""
-
-    @property
-    def connected(self) -> bool: ...
-    @property
-    def aborted(self) -> bool: ...
-    def start(self) -> None: ...
-    def stop(self, failover: bool = False) -> None: ...
-    def join(self) -> None: ...
-    def acceptOffers(self, offer_ids: Any, operations: Any, filters: Any = None) -> None: ...  # noqa: N802
-    def declineOffer(self, offer_ids: Any, filters: Any = None) -> None: ...  # noqa: N802
-    def killTask(self, task_id: Any) -> None: ...  # noqa: N802
-    def suppressOffers(self) -> None: ...  # noqa: N802
-    def reviveOffers(self) -> None: ...  # noqa: N802
-    def reconcileTasks(self, tasks: Any) -> None: ...  # noqa: N802
-    def acknowledgeStatusUpdate(self, status: Any) -> None: ...  # noqa: N802
-
-
-DriverFactory = Callable[[FrameworkCallbacks, dict[str, Any]], SchedulerDriverLike]
-
-
-@dataclass(frozen=True)
-class FrameworkOptions:
-    """How this scheduler registers with Mesos."""
-
-    master: str  # "host:port" or "zk://host:port/mesos"
-    name: str = "mesos-gpu"
-    user: str = "root"
-    role: str = "*"
-    principal: str | None = None
-    secret: str | None = None
-    failover_timeout: float = ONE_WEEK
-    hostname: str | None = None
-    webui_url: str | None = None
-
-
-def pymesos_driver_factory(options: FrameworkOptions, http_timeout: float = 60.0) -> DriverFactory:
-    """Make real pymesos drivers: explicit acknowledgements, addict messages, and `failover=True` so a
-    crash of the driver thread never TEARDOWNs the framework (only an explicit `stop()` would)."""
-
-    def make(callbacks: FrameworkCallbacks, info: dict[str, Any]) -> SchedulerDriverLike:
-        from pymesos import MesosSchedulerDriver
-
-        driver: SchedulerDriverLike = MesosSchedulerDriver(
-            callbacks,
-            info,
-            options.master,
-            use_addict=True,
-            implicit_acknowledgements=False,
-            principal=options.principal,
-            secret=options.secret,
-            failover=True,
-            timeout=http_timeout,
-        )
-        return driver
-
-    return make
 
 
 class SchedulerRuntime:
@@ -138,6 +84,7 @@ class SchedulerRuntime:
         jitter: Callable[[], float] = random.random,
         clear_rendezvous: Callable[[str], None] | None = None,
         reserve_after_seconds: float | None = 300.0,
+        never_fits_after_seconds: float | None = 300.0,
     ) -> None:
         self.store = store
         self.options = options
@@ -154,6 +101,7 @@ class SchedulerRuntime:
 
         self._lock = threading.RLock()  # guards _state and _versions for readers on other threads
         self._reserve_after = reserve_after_seconds
+        self._never_fits_after = never_fits_after_seconds
         self._state = self._new_state()
         self._versions: dict[str, int] = {}
         self._queue: queue.Queue[tuple[Any, Future[Any] | None]] = queue.Queue()
@@ -230,7 +178,8 @@ class SchedulerRuntime:
         self._post(("lost", None))
 
     def _new_state(self) -> SchedulerState:
-        return SchedulerState(self._planner, self._launch, reserve_after_seconds=self._reserve_after)
+        return SchedulerState(self._planner, self._launch, reserve_after_seconds=self._reserve_after,
+                              never_fits_after_seconds=self._never_fits_after)
 
     def _become_leader(self) -> None:
         records = self.store.list()
@@ -392,31 +341,11 @@ class SchedulerRuntime:
             raise
 
     def _call(self, driver: SchedulerDriverLike, command: Command) -> None:
-        match command:
-            case Accept(offer_ids=offer_ids, task_infos=infos, refuse_seconds=refuse):
-                operations = [{"type": "LAUNCH", "launch": {"task_infos": list(infos)}}]
-                driver.acceptOffers(
-                    [{"value": o} for o in offer_ids], operations, {"refuse_seconds": refuse}
-                )
-                self.launches += len(infos)
-            case Decline(offer_ids=offer_ids, refuse_seconds=refuse):
-                self.offers_declined += len(offer_ids)
-                driver.declineOffer([{"value": o} for o in offer_ids], {"refuse_seconds": refuse})
-            case KillTask(task_id=task_id):
-                driver.killTask({"value": task_id})
-            case Suppress():
-                driver.suppressOffers()
-            case Revive():
-                driver.reviveOffers()
-            case Reconcile(tasks=tasks):
-                driver.reconcileTasks(
-                    [
-                        {"task_id": {"value": t}, **({"agent_id": {"value": a}} if a else {})}
-                        for t, a in tasks
-                    ]
-                )
-            case Acknowledge(status=status):
-                driver.acknowledgeStatusUpdate(status)
+        if isinstance(command, Decline):
+            self.offers_declined += len(command.offer_ids)
+        carry_out(driver, command)
+        if isinstance(command, Accept):
+            self.launches += len(command.task_infos)
 
     # ------------------------------------------------------------------------------ the ticker
     def _tick(self) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mesos_gpu.core.wire import kill_grace_seconds
 from mesos_gpu.local.runners import LaunchSpec, Runner, RunningProcess
 from mesos_gpu.local.status_updates import Timers
 
@@ -54,15 +55,6 @@ def command_environment(command: dict[str, Any]) -> dict[str, str]:
         env[str(variable["name"])] = str(variable.get("value", ""))
     return env
 
-
-def grace_period_seconds(kill_policy: dict[str, Any] | None, default: float) -> float:
-    """KillPolicy.grace_period (DurationInfo nanoseconds) in seconds, or `default`."""
-    if kill_policy and "grace_period" in kill_policy:
-        try:
-            return max(0.0, int(kill_policy["grace_period"]["nanoseconds"]) / 1e9)
-        except (KeyError, TypeError, ValueError):
-            return default
-    return default
 
 
 @dataclass
@@ -122,7 +114,7 @@ class CommandTask:
         if self.terminal or self.killed:
             return
         self.killed = True
-        grace = grace_period_seconds(
+        grace = kill_grace_seconds(
             kill_policy or self.task.get("kill_policy"), self.config.kill_grace_period
         )
         if self.config.task_killing_state:

@@ -118,6 +118,12 @@ class GpuSlots:
         self._available = sorted(self._available + freed)
         return freed
 
+    def release_container(self, container_id: str) -> None:
+        """Release what a container holds: its own GPUs and those of its tasks (`<container>/<task>`)."""
+        for holder in list(self._held):
+            if holder == container_id or holder.startswith(container_id + "/"):
+                self.release(holder)
+
     def check_invariants(self) -> None:
         """No index both free and held, none held twice, none lost."""
         held = [i for v in self._held.values() for i in v]

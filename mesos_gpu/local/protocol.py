@@ -1,12 +1,12 @@
-"""Mesos v1 wire helpers shared by the local master and agents: RecordIO framing, ids, Duration text,
-error texts and the wire forms of unreserved resources. The proto tables are in `prototables`, the
-protobuf-JSON converter in `protojson`."""
+"""The embedded master's and agents' own wire helpers: RecordIO framing, ids, error texts, and the
+/state and text forms of unreserved resources. What the scheduler and isolator share too (terminal
+states, Duration text, the Resource JSON codec) is `mesos_gpu.core.wire`; the proto tables are in
+`prototables`, the protobuf-JSON converter in `protojson`."""
 
 from __future__ import annotations
 
 import base64
 import json
-import math
 import re
 import socket
 import struct
@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from mesos_gpu.core import wire
 from mesos_gpu.core.resources import Resources, to_milli
 
 MESOS_VERSION = "1.11.0"
@@ -22,19 +23,6 @@ DEFAULT_REFUSE_SECONDS = 5.0
 MAX_REFUSE_SECONDS = 31536000.0
 MIN_CPUS = 0.01
 MIN_MEM = 32.0
-
-TERMINAL_STATES = frozenset(
-    {
-        "TASK_FINISHED",
-        "TASK_FAILED",
-        "TASK_KILLED",
-        "TASK_ERROR",
-        "TASK_LOST",
-        "TASK_DROPPED",
-        "TASK_GONE",
-        "TASK_GONE_BY_OPERATOR",
-    }
-)
 
 # ---------------------------------------------------------------------------------------------------
 # Error texts (src/master/http.cpp, src/master/validation.cpp, src/slave/http.cpp)
@@ -70,10 +58,6 @@ def conversion_error(detail: str) -> str:
 
 def call_validation_error(detail: str) -> str:
     return f"Failed to validate scheduler::Call: {detail}"
-
-
-def executor_call_validation_error(detail: str) -> str:
-    return f"Failed to validate Executor::Call: {detail}"
 
 
 class HttpError(Exception):
@@ -121,7 +105,7 @@ class RecordIODecoder:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Ids, durations, small JSON helpers
+# Ids and small JSON helpers
 
 
 def new_master_id() -> str:
@@ -130,11 +114,6 @@ def new_master_id() -> str:
 
 def new_stream_id() -> str:
     return str(uuid.uuid4())
-
-
-def new_status_uuid() -> str:
-    """A TaskStatus uuid as Mesos writes it in JSON: base64 of 16 random bytes."""
-    return base64.b64encode(uuid.uuid4().bytes).decode("ascii")
 
 
 def framework_id_for(master_id: str, counter: int) -> str:
@@ -173,128 +152,21 @@ def ip_as_uint32(ip: str) -> int:
     return int(struct.unpack("<I", packed)[0])
 
 
-_DURATION_UNITS = (
-    ("weeks", 7 * 86400.0),
-    ("days", 86400.0),
-    ("hrs", 3600.0),
-    ("mins", 60.0),
-    ("secs", 1.0),
-    ("ms", 1e-3),
-    ("us", 1e-6),
-    ("ns", 1e-9),
-)
-
-
-def format_duration(seconds: float) -> str:
-    """Mesos' Duration text (stout `operator<<`): the largest unit that fits, e.g. 5 -> `5secs`,
-    900 -> `15mins`, 1.5 -> `1.5secs`, 0.25 -> `250ms`."""
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    for unit, size in _DURATION_UNITS:
-        if seconds >= size or unit == "ns":
-            amount = seconds / size
-            if unit == "ns":
-                amount = round(amount)
-            return f"{sign}{amount:.15g}{unit}"
-    raise AssertionError("unreachable")
-
-
-def parse_duration(text: str) -> float:
-    """The inverse of `format_duration` (units ns us ms secs mins hrs days weeks)."""
-    match = re.fullmatch(r"\s*(-?[0-9.]+(?:e-?\d+)?)\s*(ns|us|ms|secs|mins|hrs|days|weeks)\s*", text)
-    if match is None:
-        raise ValueError(f"Invalid duration '{text}'")
-    scale = dict(_DURATION_UNITS)[match.group(2)]
-    return float(match.group(1)) * scale
-
-
-def duration_info_seconds(info: Any, default: float) -> float:
-    """Seconds from a DurationInfo JSON `{"nanoseconds": n}`."""
-    if isinstance(info, dict) and "nanoseconds" in info:
-        try:
-            return int(info["nanoseconds"]) / 1e9
-        except (TypeError, ValueError):
-            return default
-    return default
-
-
 def decode_bytes(text: str) -> bytes:
     """Base64 as Mesos decodes JSON `bytes` fields (standard alphabet, padding required)."""
     return base64.b64decode(text.encode("ascii"), validate=True)
 
 
 # ---------------------------------------------------------------------------------------------------
-# Resources on the wire: the local master's JSON, /state and text forms of unreserved resources (role
-# "*"), over the pure value type mesos_gpu.core.resources.Resources (fixed-point scalars, 3 decimals).
+# Resources in the master's /state and text forms (unreserved, role "*"); their Resource JSON is
+# `wire.resources_to_mesos` / `wire.resources_from_mesos(items, lenient=True)`.
 
 _MILLI = to_milli(1)
-_NAME_ORDER = {"cpus": 0, "mem": 1, "gpus": 2, "disk": 3, "ports": 4}
-
-
-def resources_from_json(items: Any) -> Resources:
-    """Unreserved Resources from a converted JSON list of Resource, leniently: roles are ignored, malformed
-    items (and negative ranges) skipped, a name's scalars summed (zero or negative totals dropped)."""
-    scalars: dict[str, int] = {}
-    ranges: dict[str, list[tuple[int, int]]] = {}
-    sets: dict[str, set[str]] = {}
-    for item in items if isinstance(items, list) else []:
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            continue
-        name = item["name"]
-        kind = item.get("type", "SCALAR")
-        if kind == "SCALAR" and isinstance(item.get("scalar"), dict):
-            try:
-                amount = float(item["scalar"].get("value", 0))
-            except (TypeError, ValueError):
-                continue
-            if math.isfinite(amount * _MILLI):  # huge values overflow to inf: malformed, skipped
-                scalars[name] = scalars.get(name, 0) + round(amount * _MILLI)
-        elif kind == "RANGES" and isinstance(item.get("ranges"), dict):
-            for rng in item["ranges"].get("range", []) or []:
-                try:
-                    begin, end = int(rng["begin"]), int(rng["end"])
-                except (KeyError, TypeError, ValueError):
-                    continue
-                if 0 <= begin <= end:
-                    ranges.setdefault(name, []).append((begin, end))
-        elif kind == "SET" and isinstance(item.get("set"), dict):
-            sets.setdefault(name, set()).update(str(x) for x in item["set"].get("item", []) or [])
-    return Resources({k: v for k, v in scalars.items() if v > 0}, ranges, sets)
-
-
-def _ordered_names(resources: Resources) -> list[str]:
-    """Names in the order a Mesos agent lists them (cpus, mem, gpus, disk, ports, then by name)."""
-    return sorted(resources.names(), key=lambda n: (_NAME_ORDER.get(n, 99), n))
 
 
 def _format_scalar(milli: int) -> str:
     text = f"{milli / _MILLI:.3f}".rstrip("0").rstrip(".")
     return text or "0"
-
-
-def resources_to_json(
-    resources: Resources, role: str = "*", allocation_role: str | None = None
-) -> list[dict[str, Any]]:
-    """Resources in the pre-refinement format (`"role":"*"`, scalars as floats), optionally with
-    allocation_info; one item per name (a scalar wins over ranges, ranges over a set)."""
-    out: list[dict[str, Any]] = []
-    for name in _ordered_names(resources):
-        item: dict[str, Any]
-        if resources.scalar_milli(name):
-            item = {"name": name, "type": "SCALAR", "scalar": {"value": resources.scalar(name)}}
-        elif resources.ranges(name):
-            item = {
-                "name": name,
-                "type": "RANGES",
-                "ranges": {"range": [{"begin": b, "end": e} for b, e in resources.ranges(name)]},
-            }
-        else:
-            item = {"name": name, "type": "SET", "set": {"item": sorted(resources.set_items(name))}}
-        item["role"] = role
-        if allocation_role is not None:
-            item["allocation_info"] = {"role": allocation_role}
-        out.append(item)
-    return out
 
 
 def resources_to_state(resources: Resources) -> dict[str, Any]:
@@ -315,7 +187,7 @@ def resources_to_state(resources: Resources) -> dict[str, Any]:
 def describe_resources(resources: Resources, allocation_role: str | None = "*") -> str:
     """Mesos' `stringify(Resources)`, e.g. `cpus(allocated: *):1; mem(allocated: *):32`."""
     parts = []
-    for name in _ordered_names(resources):
+    for name in wire.mesos_order(resources.names()):
         label = name if allocation_role is None else f"{name}(allocated: {allocation_role})"
         if resources.scalar_milli(name):
             parts.append(f"{label}:{_format_scalar(resources.scalar_milli(name))}")

@@ -9,8 +9,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from mesos_gpu.core.wire import json_kind
 from mesos_gpu.local.protocol import decode_bytes
-from mesos_gpu.local.prototables import ENUMS, MESSAGES
+from mesos_gpu.local.prototables import ENUMS, INTEGERS, MESSAGES, field_spec
 
 _INT_STRING = re.compile(r"-?\d+")
 _DOUBLE_WORDS = {"Infinity": math.inf, "-Infinity": -math.inf, "NaN": math.nan}
@@ -18,20 +19,6 @@ _DOUBLE_WORDS = {"Infinity": math.inf, "-Infinity": -math.inf, "NaN": math.nan}
 
 class ConversionError(ValueError):
     """The JSON does not convert into the protobuf message; the text is Mesos' (stout) wording."""
-
-
-def _json_kind(item: Any) -> str:
-    if isinstance(item, bool):
-        return "boolean"
-    if isinstance(item, (int, float)):
-        return "number"
-    if isinstance(item, str):
-        return "string"
-    if isinstance(item, list):
-        return "array"
-    if item is None:
-        return "null"
-    return "object"
 
 
 @dataclass
@@ -55,7 +42,7 @@ class _Converter:
                 continue
             if label == "*":
                 if not isinstance(item, list):
-                    raise ConversionError(f"Not expecting a JSON {_json_kind(item)} for field '{key}'")
+                    raise ConversionError(f"Not expecting a JSON {json_kind(item)} for field '{key}'")
                 values = []
                 for index, element in enumerate(item):
                     converted = self.single(element, kind, key, f"{sub}[{index}]")
@@ -67,12 +54,12 @@ class _Converter:
                 if converted is not _DROP:
                     out[key] = converted
         for key, fspec in spec.items():
-            if fspec.endswith("!") and key not in out:
+            if split_spec(fspec)[1] == "!" and key not in out:
                 self.missing.append(f"{path}.{key}" if path else key)
         return out
 
     def single(self, item: Any, kind: str, key: str, path: str) -> Any:
-        wrong = ConversionError(f"Not expecting a JSON {_json_kind(item)} for field '{key}'")
+        wrong = ConversionError(f"Not expecting a JSON {json_kind(item)} for field '{key}'")
         if kind == "string":
             if not isinstance(item, str):
                 raise wrong
@@ -95,7 +82,7 @@ class _Converter:
                     raise wrong from None
                 return item
             raise wrong
-        if kind == "int":
+        if kind in INTEGERS:
             if isinstance(item, bool):
                 raise wrong
             if isinstance(item, int) or (isinstance(item, float) and item.is_integer()):
@@ -123,17 +110,13 @@ class _Converter:
             return item
         if kind.startswith("map:"):
             return self.map_field(item, kind[4:], key, path)
-        if kind == "any":
-            if not isinstance(item, (dict, list)):
-                raise wrong
-            return item
         return self.message(item, kind, path)
 
     def map_field(self, item: Any, value_kind: str, key: str, path: str) -> dict[str, Any]:
         """A proto `map<string, V>` as stout parses it: a JSON object whose values each fill the entry's
         `value` field (so nested errors name field 'value' and missing paths read `f[i].value.x`)."""
         if not isinstance(item, dict):
-            raise ConversionError(f"Not expecting a JSON {_json_kind(item)} for field '{key}'")
+            raise ConversionError(f"Not expecting a JSON {json_kind(item)} for field '{key}'")
         out: dict[str, Any] = {}
         for index, (name, element) in enumerate(item.items()):
             if element is None:
@@ -148,9 +131,9 @@ _DROP = object()
 
 
 def split_spec(spec: str) -> tuple[str, str]:
-    if spec[-1] in "!*":
-        return spec[:-1], spec[-1]
-    return spec, ""
+    """A field spec's kind and label (see `prototables`): `"ID!=2"` -> ("ID", "!")."""
+    kind, label, _ = field_spec(spec)
+    return kind, label
 
 
 def convert(obj: Any, message: str, strict: bool = False) -> dict[str, Any]:

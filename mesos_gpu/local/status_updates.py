@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mesos_gpu.local.protocol import TERMINAL_STATES
+from mesos_gpu.core.wire import TERMINAL_TASK_STATES
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class StatusUpdateStreams:
         stream.sent = False
         if stream.pending:
             self._send_head(stream, fresh=True)
-        elif head.get("state") in TERMINAL_STATES:
+        elif head.get("state") in TERMINAL_TASK_STATES:
             del self._streams[(framework_id, task_id)]
         return True
 

@@ -1,7 +1,8 @@
 """The store's contract: versioned job records, idempotent submits, the framework id, leader election.
 
 Two implementations keep exactly these semantics: `memory.MemoryStore` (tests, single process) and
-`zk.ZooKeeperStore` (kazoo, production). One contract test suite runs against both.
+`zk.ZooKeeperStore` (kazoo, production: its client in `zkclient`, its election in `zkelection`). One
+contract test suite runs against both.
 
 Errors: all subclasses of `StoreError` (a `mesos_gpu.core.errors.MesosGpuError`), each also a subclass of
 the project-wide error the API maps to an HTTP status::
@@ -11,7 +12,7 @@ the project-wide error the API maps to an HTTP status::
     +-- Conflict          409 (ConflictError)      the job id (or idempotency key) is taken, or...
     |   +-- VersionConflict   (VersionConflictError) ...its version is not the expected one (CAS lost)
     +-- InvalidRecord     400 (also ValueError)    a bad job id / idempotency key, data not JSON-ready,
-    |   +-- TooLarge      413                      or encoded data over MAX_RECORD_BYTES (ZooKeeper 1 MB)
+    |   +-- TooLarge      413 (TooLargeError)      or encoded data over MAX_RECORD_BYTES (ZooKeeper 1 MB)
     +-- StoreUnavailable  503 (UnavailableError)   the backend did not answer within the retry policy;
                                                    a write that raises it may or may not have happened:
                                                    re-read before trying again
@@ -37,6 +38,7 @@ from mesos_gpu.core.errors import (
     ConflictError,
     MesosGpuError,
     NotFoundError,
+    TooLargeError,
     UnavailableError,
     VersionConflictError,
 )
@@ -58,9 +60,8 @@ MAX_ID_LENGTH = 200
 
 
 class StoreError(MesosGpuError):
-    """Base class of every error raised by a store."""
-
-    code = "store_error"
+    """Base class of every error raised by a store. It names no `code` or `http_status` of its own:
+    each subclass answers with those of the project error it also is (NotFound: "not_found", 404)."""
 
 
 class NotFound(StoreError, NotFoundError):  # noqa: N818 - the store's name for NotFoundError
@@ -86,7 +87,7 @@ class InvalidRecord(StoreError, ValueError):  # noqa: N818 - an invalid record, 
     http_status = 400
 
 
-class TooLarge(InvalidRecord):
+class TooLarge(InvalidRecord, TooLargeError):  # noqa: N818 - the store's TooLargeError
     """The encoded record is larger than MAX_RECORD_BYTES."""
 
     code = "too_large"

@@ -67,6 +67,7 @@ class MemoryStore:
     def __init__(self, backend: MemoryBackend | None = None) -> None:
         self.backend = backend if backend is not None else MemoryBackend()
         self._closed = False
+        self._outage: str | None = None
         self._listeners: builtins.list[Callable[[ConnectionState], None]] = []
         self._elections: builtins.list[MemoryLeaderElection] = []
 
@@ -236,6 +237,18 @@ class MemoryStore:
                 listener(ConnectionState.CONNECTED)
             self.backend.update_leadership()
 
+    def start_outage(self, reason: str = "the job store did not answer (a test outage)") -> None:
+        """Test hook: play a backend that stops answering (ZooKeeper unreachable past the retry
+        deadline): every call raises StoreUnavailable(reason) until `end_outage()`. Unlike
+        `expire_session`, listeners and leadership are left alone."""
+        with self.backend.lock:
+            self._outage = reason
+
+    def end_outage(self) -> None:
+        """Test hook: the backend answers again (see `start_outage`)."""
+        with self.backend.lock:
+            self._outage = None
+
     def close(self) -> None:
         """See `FrameworkStore.close`. Later calls raise StoreUnavailable."""
         with self.backend.lock:
@@ -253,6 +266,8 @@ class MemoryStore:
     def _check_open(self) -> None:
         if self._closed:
             raise StoreUnavailable("the store is closed")
+        if self._outage is not None:
+            raise StoreUnavailable(self._outage)
 
 
 class MemoryLeaderElection:

@@ -1,4 +1,4 @@
-"""ZooKeeper `FrameworkStore` on kazoo: versioned job znodes, idempotent submits, leader election.
+"""The ZooKeeper `FrameworkStore` on kazoo: versioned job znodes, idempotent submits, the framework id.
 
 Layout under the framework's root (DESIGN section 6), e.g. `/mesos-gpu/<framework-name>`::
 
@@ -6,8 +6,9 @@ Layout under the framework's root (DESIGN section 6), e.g. `/mesos-gpu/<framewor
     jobs/<job-id>                     the job as stable JSON; the znode version is the record version
     jobs/<job-id>/idempotency_key     the name of its idempotency node, when submitted with a key
     idempotency/<sha256(key)>         {"job_id": ..., "key": ...}
-    leader/<uuid>__lock__<seq>        ephemeral-sequential contenders (kazoo Election compatible),
-                                      data = the contender's identifier (its API host:port)
+    leader/<uuid>__lock__<seq>        the election's contenders (`zkelection`)
+
+The client and its retry policies live in `zkclient`, the leader election in `zkelection`.
 """
 
 from __future__ import annotations
@@ -16,30 +17,14 @@ import builtins
 import contextlib
 import json
 import logging
-import re
 import threading
-import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import unquote
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import (
-    BadVersionError,
-    ConnectionClosedError,
-    ConnectionLoss,
-    KazooException,
-    NodeExistsError,
-    NoNodeError,
-    NotEmptyError,
-    OperationTimeoutError,
-    SessionExpiredError,
-)
-from kazoo.handlers.threading import KazooTimeoutError
-from kazoo.protocol.states import KazooState, KeeperState
-from kazoo.retry import KazooRetry, RetryFailedError
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, NotEmptyError
 
+from mesos_gpu.core.wire import parse_zk_url
 from mesos_gpu.store.base import (
     MAX_RECORD_BYTES,
     Conflict,
@@ -48,7 +33,6 @@ from mesos_gpu.store.base import (
     FrameworkStore,
     InvalidRecord,
     JsonDict,
-    LeaderElection,
     NotFound,
     StoreError,
     StoreUnavailable,
@@ -61,95 +45,42 @@ from mesos_gpu.store.base import (
     encode_record,
     idempotency_key_name,
 )
-from mesos_gpu.store.election import Leadership
+from mesos_gpu.store.zkclient import (
+    COMMAND_DEADLINE_S,
+    SESSION_TIMEOUT_S,
+    BoundedCalls,
+    attempt_timeout,
+    call_with_retry,
+    start_client,
+    stop_client,
+)
+from mesos_gpu.store.zkelection import ZooKeeperLeaderElection
+
+__all__ = ["DEFAULT_ROOT", "ZooKeeperLeaderElection", "ZooKeeperStore", "connect", "store_root"]
 
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 
 DEFAULT_ROOT = "/mesos-gpu"
-SESSION_TIMEOUT_S = 10.0
-"""ZooKeeper session timeout: how long a dead leader's election node survives it."""
+"""The store's base path when the URL names none (`zk://host:2181`)."""
 
-_UNAVAILABLE = (
-    RetryFailedError,
-    ConnectionLoss,
-    ConnectionClosedError,
-    OperationTimeoutError,
-    SessionExpiredError,
-    KazooTimeoutError,
-)
-_CONTENDER_MARK = "__lock__"  # kazoo's Lock/Election node name, so `Election(...).contenders()` reads ours
-_CONTENDER_RE = re.compile(r"__lock__(-?\d{10})$")
+#: Bytes a create in a multi-op transaction adds besides its data and path (headers, ACL, flags).
+MULTI_OP_OVERHEAD = 64
 
 
-COMMAND_DEADLINE_S = 15.0
-"""How long a store operation keeps retrying a lost connection before StoreUnavailable."""
+def store_root(path: str, framework_name: str | None = None) -> str:
+    """The store's root: a URL's `path` (DEFAULT_ROOT for "/"), plus `/<framework_name>` when given.
 
-
-def command_retry(deadline: float = COMMAND_DEADLINE_S) -> KazooRetry:
-    """The retry policy of every store operation: exponential backoff (50 ms doubling up to 2 s,
-    with jitter) for up to `deadline` seconds, then StoreUnavailable. A session expiry is retried
-    too (the client starts a new session)."""
-    return KazooRetry(
-        max_tries=-1, delay=0.05, backoff=2, max_delay=2.0, deadline=deadline, ignore_expire=True
-    )
-
-
-def attempt_timeout(deadline: float) -> float:
-    """How long one attempt of an operation waits (for a connection, then for the answer)."""
-    return max(0.5, min(5.0, deadline / 3))
-
-
-def connection_retry() -> KazooRetry:
-    """The reconnection policy of the client: retry forever, backing off up to 2 s (well inside
-    the session timeout, so a short outage keeps the session and its leadership node)."""
-    return KazooRetry(max_tries=-1, delay=0.1, backoff=2, max_delay=2.0)
-
-
-@dataclass(frozen=True)
-class ZooKeeperAddress:
-    """A parsed `zk://[user:password@]host:port[,host:port]/path` URL."""
-
-    hosts: str
-    path: str
-    auth: str | None = None
-
-    def root(self, framework_name: str | None = None) -> str:
-        """The store's root: the URL's path, plus `/<framework_name>` when given."""
-        if framework_name is None:
-            return self.path
-        if not framework_name or "/" in framework_name:
-            raise ValueError(f"framework name {framework_name!r} must be non-empty and contain no '/'")
-        return self.path.rstrip("/") + "/" + framework_name
-
-
-def parse_zk_url(url: str) -> ZooKeeperAddress:
-    """Parse `zk://host:port[,host:port...][/path]` (the `zk://` is optional; path default /mesos-gpu).
-
-    >>> parse_zk_url("zk://10.0.0.1:2181,10.0.0.2:2181/mesos-gpu/prod")
-    ZooKeeperAddress(hosts='10.0.0.1:2181,10.0.0.2:2181', path='/mesos-gpu/prod', auth=None)
+    >>> store_root("/mesos-gpu", "prod")
+    '/mesos-gpu/prod'
     """
-    rest = url.strip()
-    if rest.startswith("zk://"):
-        rest = rest[len("zk://") :]
-    elif "://" in rest:
-        raise ValueError(f"not a ZooKeeper URL (expected zk://host:port/path): {url!r}")
-    hosts, slash, path = rest.partition("/")
-    auth = None
-    if "@" in hosts:
-        userinfo, _, hosts = hosts.rpartition("@")
-        auth = unquote(userinfo)
-    if not hosts:
-        raise ValueError(f"ZooKeeper URL has no host: {url!r}")
-    for host in hosts.split(","):
-        name, colon, port = host.rpartition(":")
-        if not colon or not name or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"ZooKeeper URL host {host!r} is not host:port in {url!r}")
-    path = "/" + path.strip("/") if slash and path.strip("/") else DEFAULT_ROOT
-    if any(part in ("", ".", "..") for part in path.split("/")[1:]):
-        raise ValueError(f"ZooKeeper URL has a bad path {path!r}: {url!r}")
-    return ZooKeeperAddress(hosts=hosts, path=path, auth=auth)
+    base = path.rstrip("/") or DEFAULT_ROOT
+    if framework_name is None:
+        return base
+    if not framework_name or "/" in framework_name:
+        raise ValueError(f"framework name {framework_name!r} must be non-empty and contain no '/'")
+    return base + "/" + framework_name
 
 
 def connect(
@@ -163,118 +94,21 @@ def connect(
     """Connect to ZooKeeper and open the store under the URL's path (plus `/<framework_name>`).
 
     `connect("zk://zk1:2181,zk2:2181/mesos-gpu", "prod")` keeps everything under
-    `/mesos-gpu/prod`. Raises StoreUnavailable when no server answers within `timeout` seconds.
+    `/mesos-gpu/prod`. Raises StoreUnavailable when no server answers within `timeout` seconds,
+    ValueError for a malformed URL (`mesos_gpu.core.wire.parse_zk_url`).
     `session_timeout`: how long ZooKeeper keeps the session (and leadership) of a silent client;
     `command_deadline`: how long each operation retries a lost connection.
     """
     address = parse_zk_url(url)
-    client = KazooClient(
-        hosts=address.hosts,
-        timeout=session_timeout,
-        connection_retry=connection_retry(),
-        command_retry=command_retry(command_deadline),
-        auth_data=[("digest", address.auth)] if address.auth else None,
+    root = store_root(address.path, framework_name)
+    client = start_client(
+        address, timeout=timeout, session_timeout=session_timeout, command_deadline=command_deadline
     )
     try:
-        client.start(timeout=timeout)
-    except KazooTimeoutError as exc:
-        client.stop()
-        client.close()
-        raise StoreUnavailable(f"no ZooKeeper server of {address.hosts} answered within {timeout} s") from exc
-    try:
-        return ZooKeeperStore(
-            client, address.root(framework_name), owns_client=True, command_deadline=command_deadline
-        )
+        return ZooKeeperStore(client, root, owns_client=True, command_deadline=command_deadline)
     except BaseException:
-        client.stop()
-        client.close()
+        stop_client(client)
         raise
-
-
-class BoundedCalls:
-    """kazoo calls that give up: each waits at most `timeout` s for a connection, then as long for
-    its answer, and raises ConnectionLoss / OperationTimeoutError (both retried by `command_retry`).
-
-    kazoo's synchronous calls wait forever while the client is disconnected (a request made then
-    sits in its queue until a server answers); these never do. A request that timed out may still
-    be applied later: the store's writes recognise their own earlier attempts when they retry.
-    """
-
-    def __init__(self, client: KazooClient, timeout: float) -> None:
-        self.client = client
-        self.timeout = timeout
-        self._connected = threading.Event()
-        if client.state == KazooState.CONNECTED:
-            self._connected.set()
-        client.add_listener(self._on_state)
-
-    def close(self) -> None:
-        """Stop following the client's state."""
-        self.client.remove_listener(self._on_state)
-        self._connected.clear()
-
-    def _on_state(self, state: str) -> None:
-        if state == KazooState.CONNECTED:
-            self._connected.set()
-        else:
-            self._connected.clear()
-
-    def _ready(self) -> None:
-        if not self._connected.wait(self.timeout):
-            raise ConnectionLoss(f"not connected to ZooKeeper for {self.timeout} s")
-
-    def wait(self, result: Any) -> Any:
-        """The answer of a kazoo async result, or OperationTimeoutError after `timeout` s."""
-        try:
-            return result.get(timeout=self.timeout)
-        except KazooTimeoutError as exc:
-            raise OperationTimeoutError(f"no answer from ZooKeeper within {self.timeout} s") from exc
-
-    def get(self, path: str) -> Any:
-        """(data, stat) of `path`."""
-        self._ready()
-        return self.wait(self.client.get_async(path))
-
-    def get_children(self, path: str) -> builtins.list[str]:
-        """The children's names of `path`."""
-        self._ready()
-        return list(self.wait(self.client.get_children_async(path)))
-
-    def exists(self, path: str, watch: Callable[[Any], None] | None = None) -> Any:
-        """The stat of `path` or None; `watch` fires once at its next change."""
-        self._ready()
-        return self.wait(self.client.exists_async(path, watch=watch))
-
-    def create(self, path: str, value: bytes, ephemeral: bool = False, sequence: bool = False) -> str:
-        """Create `path`; returns the real path (with the sequence suffix)."""
-        self._ready()
-        return str(self.wait(self.client.create_async(path, value, ephemeral=ephemeral, sequence=sequence)))
-
-    def set(self, path: str, value: bytes, version: int = -1) -> Any:
-        """Set `path`'s data if its version is `version` (-1: any); returns the new stat."""
-        self._ready()
-        return self.wait(self.client.set_async(path, value, version=version))
-
-    def delete(self, path: str, version: int = -1) -> None:
-        """Delete `path` if its version is `version` (-1: any)."""
-        self._ready()
-        self.wait(self.client.delete_async(path, version=version))
-
-    def ensure_path(self, path: str) -> None:
-        """Create `path` and its parents where missing."""
-        self._ready()
-        self.wait(self.client.ensure_path_async(path))
-
-    def commit(self, operations: Callable[[Any], None]) -> builtins.list[Any]:
-        """Run `operations(transaction)`, commit it; one result (path, or exception) per operation."""
-        self._ready()
-        transaction = self.client.transaction()
-        operations(transaction)
-        return list(self.wait(transaction.commit_async()))
-
-
-#: Bytes a create in a multi-op transaction adds besides its data and path (headers, ACL, flags).
-MULTI_OP_OVERHEAD = 64
 
 
 class ZooKeeperStore:
@@ -287,7 +121,7 @@ class ZooKeeperStore:
         store.compare_and_set("job-1", {"name": "mnist", "state": "RUNNING"}, record.version)
         store.close()
 
-    Every operation retries connection loss with `command_retry()` and raises StoreUnavailable when
+    Every operation retries connection loss with `zkclient.command_retry()` and raises StoreUnavailable when
     it gives up. A retried write whose first attempt did succeed is recognised (same data at the
     next version, our own idempotency record) and reported as the success it was.
     """
@@ -626,8 +460,7 @@ class ZooKeeperStore:
             election.resign()
         self._zk.close()
         if self._owns_client:
-            self._client.stop()
-            self._client.close()
+            stop_client(self._client)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -637,10 +470,7 @@ class ZooKeeperStore:
     def _call(self, func: Callable[..., R], *args: Any) -> R:
         if self._closed:
             raise StoreUnavailable("the store is closed")
-        try:
-            return command_retry(self._deadline)(func, *args)
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"ZooKeeper did not answer ({type(exc).__name__}: {exc})") from exc
+        return call_with_retry(self._deadline, func, *args)
 
     def _version_conflict(self, job_id: str, expected_version: int | None) -> VersionConflict:
         stat = self._zk.exists(f"{self._jobs}/{job_id}")
@@ -652,221 +482,7 @@ class ZooKeeperStore:
         return InvalidRecord(f"ZooKeeper refused the {what}: {', '.join(errors)}")
 
 
-class ZooKeeperLeaderElection:
-    """Leader election with ephemeral-sequential nodes under `path` (see `LeaderElection`).
+if TYPE_CHECKING:  # mypy checks that the class keeps the contract
 
-    The lowest sequence number leads; every other contender watches only its predecessor (no herd
-    effect). Node names and data follow kazoo's Election recipe, so `Election(client, path)
-    .contenders()` lists the same identifiers. Leadership is dropped the moment kazoo reports
-    SUSPENDED or LOST, before any callback runs; after a reconnection the contender campaigns again.
-
-    Example::
-
-        election = store.leader_election()     # a ZooKeeperLeaderElection under <root>/leader
-        election.campaign("10.0.0.5:8080", on_elected, on_lost)
-    """
-
-    POLL_S = 2.0
-    """How often the campaign thread re-checks the election even without a watch event."""
-
-    def __init__(self, zk: BoundedCalls, path: str, command_deadline: float = COMMAND_DEADLINE_S) -> None:
-        self._zk = zk
-        self._client = zk.client
-        self._deadline = command_deadline
-        self._path = path.rstrip("/")
-        self._prefix = uuid.uuid4().hex + _CONTENDER_MARK
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._campaigning = False
-        self._epoch = 0  # +1 at every SUSPENDED/LOST: an election decided before it is stale
-        self._node: str | None = None
-        self._identifier = ""
-        self._leadership: Leadership | None = None
-        self._thread: threading.Thread | None = None
-        self._generation = 0  # +1 at every campaign: the thread of an older one stops
-        self._withdrawn = threading.Event()
-
-    def campaign(
-        self, identifier: str, on_elected: Callable[[], None], on_lost: Callable[[str], None]
-    ) -> None:
-        """See `LeaderElection.campaign`."""
-        with self._lock:
-            if self._campaigning:
-                raise RuntimeError(f"already campaigning as {self._identifier!r}")
-            self._campaigning = True
-            self._generation += 1
-            self._withdrawn.clear()
-            self._identifier = identifier
-            self._leadership = Leadership(identifier, on_elected, on_lost)
-            self._thread = threading.Thread(
-                target=self._run, args=(self._generation,), name=f"leader-election-{identifier}", daemon=True
-            )
-        self._client.add_listener(self._on_state)
-        self._thread.start()
-
-    def resign(self, timeout: float = 10.0) -> None:
-        """See `LeaderElection.resign`."""
-        with self._lock:
-            if not self._campaigning:
-                return
-            self._campaigning = False
-            leadership, thread = self._leadership, self._thread
-            if leadership is not None:
-                leadership.lost("resigned")
-        self._client.remove_listener(self._on_state)
-        self._wake.set()
-        waited = thread is not None and thread is not threading.current_thread()
-        if waited and not self._withdrawn.wait(timeout):
-            log.warning(
-                "%s could not leave the election within %s s; it keeps trying in the background",
-                self._identifier,
-                timeout,
-            )
-        if leadership is not None:
-            leadership.close(timeout)
-
-    @property
-    def is_leader(self) -> bool:
-        """See `LeaderElection.is_leader`."""
-        leadership = self._leadership
-        return leadership is not None and leadership.is_leader
-
-    def leader_identifier(self) -> str | None:
-        """See `LeaderElection.leader_identifier`."""
-        contenders = self.contenders(limit=1)
-        return contenders[0] if contenders else None
-
-    def contenders(self, limit: int | None = None) -> list[str]:
-        """See `LeaderElection.contenders` (the first `limit` of them when given)."""
-
-        def read() -> builtins.list[str]:
-            identifiers = []
-            for node in self._sorted_contenders(self._zk.get_children(self._path)):
-                try:
-                    identifiers.append(self._zk.get(f"{self._path}/{node}")[0].decode("utf-8"))
-                except NoNodeError:
-                    continue
-                if limit is not None and len(identifiers) >= limit:
-                    break
-            return identifiers
-
-        try:
-            return command_retry(self._deadline)(read)
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"ZooKeeper did not answer ({type(exc).__name__}: {exc})") from exc
-
-    # -- the campaign thread -------------------------------------------------------------------
-
-    def _on_state(self, state: str) -> None:
-        """kazoo's state listener (connection thread): drop leadership first, then wake the campaign."""
-        if state in (KazooState.SUSPENDED, KazooState.LOST):
-            suspended = state == KazooState.SUSPENDED
-            reason = "ZooKeeper connection suspended" if suspended else "ZooKeeper session lost"
-            with self._lock:
-                self._epoch += 1
-                if self._leadership is not None:
-                    self._leadership.lost(reason)
-        self._wake.set()
-
-    def _current(self, generation: int) -> bool:
-        return self._generation == generation
-
-    def _run(self, generation: int) -> None:
-        """Campaign until resigned, then withdraw until our node is gone; a newer campaign on this
-        object takes over (and adopts our node) whenever it starts."""
-        while True:
-            with self._lock:
-                if not self._current(generation):
-                    return
-                if not self._campaigning:
-                    break
-                epoch = self._epoch
-            if self._client.state == KazooState.CONNECTED:
-                try:
-                    self._step(generation, epoch)
-                except KazooException as exc:
-                    log.info("leader election of %s: %s; will try again", self._identifier, exc)
-                except Exception:
-                    log.exception("leader election of %s failed a step; will try again", self._identifier)
-            self._wake.wait(self.POLL_S)
-            self._wake.clear()
-        while self._current(generation) and not self._withdraw():
-            if self._client.client_state == KeeperState.CLOSED:
-                return  # the session is over: so is our node
-            self._wake.wait(self.POLL_S)
-            self._wake.clear()
-        with self._lock:
-            if self._current(generation):
-                self._withdrawn.set()
-
-    def _step(self, generation: int, epoch: int) -> None:
-        """One look at the election: enter it if needed, lead if first, else watch the predecessor."""
-        children = self._zk.get_children(self._path)
-        node = self._node if self._node in children else self._own_node(children)
-        if node is None:
-            data = self._identifier.encode("utf-8")
-            created = self._zk.create(f"{self._path}/{self._prefix}", data, ephemeral=True, sequence=True)
-            self._node = created.rsplit("/", 1)[1]
-            self._wake.set()  # look again with the new node in the list
-            return
-        self._node = node
-        ordered = self._sorted_contenders(children)
-        position = ordered.index(node)
-        if position == 0:
-            with self._lock:
-                leadership = self._leadership
-                if self._campaigning and self._current(generation) and self._epoch == epoch and leadership:
-                    leadership.elected()
-            return
-        with self._lock:
-            if self._leadership is not None:
-                self._leadership.lost("another contender leads")
-        predecessor = f"{self._path}/{ordered[position - 1]}"
-        if self._zk.exists(predecessor, watch=self._on_watch) is None:
-            self._wake.set()
-
-    def _on_watch(self, event: object) -> None:
-        self._wake.set()
-
-    def _own_node(self, children: builtins.list[str]) -> str | None:
-        """Our node when we lost track of it (a create whose answer was lost, an earlier campaign):
-        the first with our prefix owned by this session; any other such node is deleted."""
-        session_id = self._client.client_id[0] if self._client.client_id else None
-        own = []
-        for child in self._sorted_contenders(children):
-            if child.startswith(self._prefix):
-                stat = self._zk.exists(f"{self._path}/{child}")
-                if stat is not None and stat.ephemeralOwner == session_id:
-                    own.append(child)
-        for extra in own[1:]:
-            with contextlib.suppress(NoNodeError):
-                self._zk.delete(f"{self._path}/{extra}")
-        return own[0] if own else None
-
-    def _withdraw(self) -> bool:
-        """Delete our node; True once it is gone (or was never there), False to try again later."""
-        if self._client.state != KazooState.CONNECTED:
-            return False
-        try:
-            node = self._node if self._node is not None else self._own_node(self._zk.get_children(self._path))
-            if node is not None:
-                with contextlib.suppress(NoNodeError):
-                    self._zk.delete(f"{self._path}/{node}")
-            if self._own_node(self._zk.get_children(self._path)) is not None:
-                return False
-        except KazooException as exc:
-            log.info("%s could not leave the election yet (%s); will try again", self._identifier, exc)
-            return False
-        self._node = None
-        return True
-
-    @staticmethod
-    def _sorted_contenders(children: builtins.list[str]) -> builtins.list[str]:
-        matches = [(m.group(1), child) for child in children if (m := _CONTENDER_RE.search(child))]
-        return [child for _, child in sorted(matches)]
-
-
-if TYPE_CHECKING:  # mypy checks that the classes keep the contract
-
-    def _conforms(store: ZooKeeperStore) -> tuple[FrameworkStore, LeaderElection]:
-        return store, store.leader_election()
+    def _conforms(store: ZooKeeperStore) -> FrameworkStore:
+        return store

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from mesos_gpu.api.app import make_app, openapi_document
 from mesos_gpu.api.server import ApiServer
@@ -49,4 +49,10 @@ def test_the_api_conforms_to_its_document(case: schemathesis.Case, live_api: str
         # The job schema cannot say every rule (job.schema.json lists the server-only ones), so a
         # schema-valid job may get a 400 naming the problem; every other check still applies.
         excluded.append(positive_data_acceptance)
-    case.call_and_validate(base_url=live_api, excluded_checks=excluded)
+    response = case.call(base_url=live_api)
+    if response.status_code == 413:
+        # A body over the limit is refused before anything in it is read (its Content-Length), so a
+        # too large and otherwise invalid request gets 413, which schemathesis does not count as a
+        # rejection of the invalid part.
+        excluded.append(negative_data_rejection)
+    case.validate_response(response, excluded_checks=excluded)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mesos_gpu.core.config import ENV, ONE_WEEK_SECONDS, SchedulerSettings, parse_zk_url
+from mesos_gpu.core.config import ENV, ONE_WEEK_SECONDS, SchedulerSettings, zookeeper_url
 from mesos_gpu.core.errors import ValidationError
 
 
@@ -74,6 +74,9 @@ PARSED = [
     (ENV.LAUNCHER_URI_BASE, "https://lb.example:8443/mesos-gpu/", "launcher_uri_base",
      "https://lb.example:8443/mesos-gpu"),
     (ENV.INSTANCES, "3", "instances", 3),
+    (ENV.RESERVE_AFTER, "0", "reserve_after_seconds", 0.0),
+    (ENV.NEVER_FITS_AFTER, "60", "never_fits_after_seconds", 60.0),
+    (ENV.NEVER_FITS_AFTER, "0", "never_fits_after_seconds", 0.0),
 ]
 
 
@@ -106,7 +109,8 @@ BAD = [
     (ENV.ZK, "zk://h:2181/", "needs a path"),
     (ENV.ZK, "zk://h:2181/a//b", "needs a path"),
     (ENV.ZK, "zk://h:2181/a/../b", "needs a path"),
-    (ENV.ZK, "zk:///mesos-gpu", "names no ZooKeeper host"),
+    (ENV.ZK, "zk:///mesos-gpu", "names no host"),
+    (ENV.ZK, "zk://h:2181/a/", "needs a path"),
     (ENV.ZK, "zk://u:p@h:2181/x", "credentials"),
     (ENV.ZK, "zk://h:port/x", "is not host:port"),
     (ENV.ROLE, "-gpu", "not a valid Mesos role"),
@@ -270,7 +274,7 @@ ZK = [
 @pytest.mark.parametrize(("url", "hosts", "path", "root"), ZK)
 def test_zookeeper_url_parts(url, hosts, path, root):
     s = SchedulerSettings.from_env({ENV.ZK: url})
-    assert parse_zk_url(url) == (hosts, path)
+    assert (zookeeper_url(url).hosts, zookeeper_url(url).path) == (hosts, path)
     assert (s.zk_hosts, s.zk_path, s.zk_framework_root) == (hosts, path, root)
 
 

@@ -51,6 +51,7 @@ def make_runtime(
     identifier: str = "127.0.0.1:1",
     launcher_uri: str = "",
     catalog: Any = None,
+    never_fits_after_seconds: float | None = 300.0,
 ) -> SchedulerRuntime:
     return SchedulerRuntime(
         store=store,
@@ -63,6 +64,7 @@ def make_runtime(
         heartbeat_timeout=10.0,
         tick_seconds=0.2,
         clear_rendezvous=rendezvous_cleaner(store),
+        never_fits_after_seconds=never_fits_after_seconds,
     )
 
 

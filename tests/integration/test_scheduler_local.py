@@ -107,7 +107,7 @@ def test_with_the_masters_agents_a_gang_larger_than_the_cluster_can_never_fit(
     assert agents.refresh() and agents.current() is first        # unchanged: the same catalog
     assert not AgentCatalog("http://127.0.0.1:1", timeout=1).refresh()
     running = make_runtime(cluster, store, zk_hosts, zk_chroot, launcher_uri=launcher_uri,
-                           catalog=agents.current)
+                           catalog=agents.current, never_fits_after_seconds=4.0)
     running.start()
     agents.start()
     try:
@@ -120,8 +120,13 @@ def test_with_the_masters_agents_a_gang_larger_than_the_cluster_can_never_fit(
         fits, _ = running.submit(validate_job(small))
         reason = wait_for(lambda: running.job(huge["id"])["wait_reason"], 10, "no wait reason")
         assert reason.startswith("can never fit: 0/2 agents fit: 2 insufficient gpus"), reason
+        # Said in the persisted record too, while it waits in case an agent joins; then it fails.
+        record = wait_for(lambda: (data := store.get(huge["id"]).data)["message"] == reason and data, 10,
+                          "the record does not say it")
+        assert record["state"] == "PENDING", record
         assert final_state(running, fits["id"], timeout=30)["state"] == "SUCCEEDED"
-        assert running.job(huge["id"])["state"] == "PENDING"
+        ended = final_state(running, huge["id"], timeout=30)
+        assert ended["state"] == "FAILED" and ended["message"].startswith(reason), ended
     finally:
         agents.stop()
         running.stop()

@@ -21,9 +21,9 @@ from isolator.agentconfig import (
     render,
 )
 from isolator.cli import main
+from isolator.discovery import discover
 from isolator.doctor import FAIL, PASS, SKIP, HostPaths, run_doctor
 from isolator.fakenvml import parse_fake_spec
-from isolator.nvml import discover
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GOOD = "filesystem/linux,docker/runtime,cgroups/devices,gpu/nvidia"
@@ -233,6 +233,16 @@ def test_flag_errors(text, expected):
 
 def test_resources_json_and_env_flags():
     assert gpus_in_resources('[{"name": "gpus", "type": "SCALAR", "scalar": {"value": 2}}]') == 2
+    two_roles = json.dumps([
+        {"name": "gpus", "type": "SCALAR", "scalar": {"value": 1}, "role": "ml"},
+        {"name": "gpus", "type": "SCALAR", "scalar": {"value": 2}},
+        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 8}},
+    ])  # fmt: skip
+    assert gpus_in_resources(two_roles) == 3
+    assert gpus_in_resources('[{"name": "gpus", "type": "SCALAR", "scalar": {"value": 0}}]') == 0
+    assert gpus_in_resources('[{"name": "cpus", "type": "SCALAR", "scalar": {"value": 4}}]') is None
+    with pytest.raises(ValueError, match=r"without scalar\.value"):
+        gpus_in_resources('[{"name": "gpus", "type": "SCALAR"}]')
     assert gpus_in_resources("cpus:4;mem:1024") is None
     flags = flags_from_env(
         {"MESOS_ISOLATION": GOOD, "MESOS_RESOURCES": "gpus:1", "MESOS_NVIDIA_GPU_DEVICES": "0"}

@@ -13,7 +13,7 @@ import uuid
 import docker
 import pytest
 
-from isolator.docker import (
+from isolator.containers import (
     LABEL_FRAMEWORK_ID,
     LABEL_GPUS,
     LABEL_MANAGED,
@@ -22,15 +22,13 @@ from isolator.docker import (
     ContainerNotFoundError,
     ContainerSpec,
     ContainerTimeoutError,
-    DockerLauncher,
     DockerLaunchError,
     DockerUnavailableError,
     GpuMode,
     GpuRequestRejectedError,
     ImageNotFoundError,
-    connect,
-    detect_gpu_mode,
 )
+from isolator.docker import DockerLauncher, connect, detect_gpu_mode
 
 pytestmark = pytest.mark.docker
 
@@ -94,7 +92,8 @@ def test_following_a_container_that_is_gone_says_so(launcher):
     problems = follower.finish(10)
     assert set(follower.failed) == {"stdout", "stderr"} and chunks == []
     assert [p.split(":")[0] for p in problems] == [
-        "cannot copy the stdout of 000000000000", "cannot copy the stderr of 000000000000",
+        "cannot copy the stdout of 000000000000",
+        "cannot copy the stderr of 000000000000",
     ]
 
 

@@ -1,4 +1,4 @@
-"""isolator.executor: payload and resource decoding (pure), then the executor's task handling against the
+"""isolator.executor: its configuration, then the executor's task handling against the
 session's real dockerd with a small recording stand-in for the pymesos driver (the real driver runs in
 tests/integration/test_docker_jobs.py), and orphan removal by a freshly started executor process."""
 
@@ -17,34 +17,20 @@ from typing import Any
 import pytest
 
 from isolator.allocator import ExclusiveGpuAllocator, Holder
-from isolator.devices import CgroupPaths, GpuInventory, GpuSource
-from isolator.docker import (
+from isolator.containers import (
     LABEL_EXECUTOR_ID,
     LABEL_FRAMEWORK_ID,
     LABEL_GPUS,
     LABEL_MANAGED,
     LABEL_TASK_ID,
     SANDBOX_MOUNT,
-    DockerLauncher,
     GpuMode,
 )
-from isolator.executor import (
-    DEFAULT_ALLOCATOR_DIR,
-    DockerExecutor,
-    ExecutorConfig,
-    Payload,
-    PayloadError,
-    TaskResources,
-    command_environment,
-    config_from,
-    container_name,
-    decode_payload,
-    kill_grace,
-    parse_duration,
-    shutdown_grace,
-    task_payload,
-    task_resources,
-)
+from isolator.devices import CgroupPaths, GpuInventory, GpuSource
+from isolator.docker import DockerLauncher
+from isolator.executor import DockerExecutor
+from isolator.executorconfig import DEFAULT_ALLOCATOR_DIR, ExecutorConfig, config_from
+from mesos_gpu.core import wire
 
 ENGINE_GPU_ANSWER = 'could not select device driver "" with capabilities: [[gpu]]'
 INVENTORY = "2xA100-SXM4-40GB"
@@ -56,100 +42,8 @@ def b64(doc: Any) -> str:
     return base64.b64encode(json.dumps(doc).encode()).decode()
 
 
-# ---- pure decoding ------------------------------------------------------------------------------
-
-
-def test_the_schedulers_payload_decodes():
-    payload = decode_payload(b64({"image": "img:1", "command": "echo hi", "uris": [{"value": "http://x/y"}]}))
-    assert payload == Payload(image="img:1", command="echo hi", uris=({"value": "http://x/y"},))
-    argv = decode_payload(b64({"image": "img", "command": ["/bin/echo", "a b"], "network": "none"}))
-    assert argv.command == ("/bin/echo", "a b") and argv.network == "none" and argv.uris == ()
-    assert decode_payload(b64({"image": "img", "command": None})).command is None
-
-
-@pytest.mark.parametrize(
-    ("data", "message"),
-    [
-        (None, "no payload: neither TaskInfo.data nor ExecutorInfo.data is set"),
-        ("", "no payload: neither TaskInfo.data nor ExecutorInfo.data is set"),
-        ("%%%", "the payload is not base64"),
-        (base64.b64encode(b"{nope").decode(), "the payload is not JSON"),
-        (b64(["image"]), "the payload must be a JSON object"),
-        (b64({"command": "x"}), "the payload names no image"),
-        (b64({"image": " "}), "the payload names no image"),
-        (b64({"image": "i", "command": 3}), "the payload's command must be a string"),
-        (b64({"image": "i", "uris": "http://x"}), "the payload's uris must be a list"),
-        (b64({"image": "i", "network": ""}), "the payload's network must be a non-empty string"),
-    ],
-)
-def test_bad_payloads_say_what_is_wrong(data, message):
-    with pytest.raises(PayloadError) as caught:
-        decode_payload(data)
-    assert str(caught.value).startswith(message)
-
-
-def test_task_data_wins_over_executor_data():
-    task = {"data": b64({"image": "from-task"}), "executor": {"data": b64({"image": "from-executor"})}}
-    assert task_payload(task, None).image == "from-task"
-    assert (
-        task_payload({"executor": {"data": b64({"image": "from-executor"})}}, None).image == "from-executor"
-    )
-    assert task_payload({}, {"data": b64({"image": "registered"})}).image == "registered"
-    with pytest.raises(PayloadError):
-        task_payload({}, None)
-
-
 def scalar(name: str, value: float) -> dict:
     return {"name": name, "type": "SCALAR", "scalar": {"value": value}}
-
-
-def test_task_resources():
-    resources = [scalar("cpus", 1.5), scalar("mem", 512.7), scalar("gpus", 2.0), scalar("disk", 10)]
-    assert task_resources(resources) == TaskResources(cpus=1.5, mem_mb=512, gpus=2)
-    assert task_resources([scalar("cpus", 0.5), scalar("cpus", 0.25)]) == TaskResources(cpus=0.75)
-    assert task_resources(None) == TaskResources()
-    with pytest.raises(PayloadError, match="must be an unsigned integer"):
-        task_resources([scalar("gpus", 0.5)])
-
-
-def test_command_environment_later_commands_win():
-    executor = {"environment": {"variables": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}}
-    task = {"environment": {"variables": [{"name": "B", "value": "3"}, {"name": "S", "type": "SECRET"}]}}
-    assert command_environment(executor, task, None) == {"A": "1", "B": "3"}
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        ("5secs", 5.0),
-        ("500ms", 0.5),
-        ("1.5mins", 90.0),
-        ("2hrs", 7200.0),
-        ("10ns", 1e-8),
-        ("3days", 259200.0),
-    ],
-)
-def test_mesos_durations(text, seconds):
-    assert parse_duration(text) == pytest.approx(seconds)
-
-
-def test_grace_periods():
-    with pytest.raises(ValueError, match="not a Mesos duration"):
-        parse_duration("5s")  # pymesos' own parser asserts on this one
-    assert shutdown_grace({"MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": "3secs"}) == 3.0
-    assert shutdown_grace({"MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": "5s"}) == 5.0
-    assert shutdown_grace({}) == 5.0
-    assert kill_grace({"grace_period": {"nanoseconds": 2_500_000_000}}, 7.0) == 2.5
-    assert kill_grace({"grace_period": {}}, 7.0) == 7.0
-    assert kill_grace(None, 7.0) == 7.0
-
-
-def test_container_names_are_valid_docker_names():
-    name = container_name("job-1.worker-0.2/x y")
-    assert (
-        name.startswith("mesos-gpu-job-1.worker-0.2_x_y-")
-        and len(name) == len("mesos-gpu-job-1.worker-0.2_x_y-") + 8
-    )
 
 
 def test_configuration_from_flags_and_the_mesos_environment():
@@ -272,7 +166,7 @@ def task_info(
         },
     }
     if grace is not None:
-        info["kill_policy"] = {"grace_period": {"nanoseconds": int(grace * 1e9)}}
+        info["kill_policy"] = {"grace_period": wire.duration_info(grace)}
     return info
 
 
@@ -318,15 +212,17 @@ def test_output_reaches_the_sandbox_while_the_container_runs(tmp_path, ids, laun
     sandbox = tmp_path / "sandbox"
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not (
-        (sandbox / "stdout").exists() and (sandbox / "stdout").read_text() == "first\n"
-        and (sandbox / "stderr").exists() and (sandbox / "stderr").read_text() == "warn\n"
+        (sandbox / "stdout").exists()
+        and (sandbox / "stdout").read_text() == "first\n"
+        and (sandbox / "stderr").exists()
+        and (sandbox / "stderr").read_text() == "warn\n"
     ):
         time.sleep(0.05)
     assert (sandbox / "stdout").read_text() == "first\n", "the output was not streamed while it ran"
     assert driver.states(task_id) == ["TASK_STARTING", "TASK_RUNNING"]
     (sandbox / "go").touch()
     assert driver.wait_terminal(task_id)["state"] == "TASK_FINISHED"
-    assert (sandbox / "stdout").read_text() == "first\nsecond\n"     # each line once
+    assert (sandbox / "stdout").read_text() == "first\nsecond\n"  # each line once
     assert (sandbox / "stderr").read_text() == "warn\n"
 
 

@@ -379,6 +379,20 @@ def test_launch_group_default_executor_kills_group_when_one_fails(tmp_path: Path
         a.master.wait_for(lambda: a.master.of("executor_exited"))
 
 
+def test_default_executor_task_whose_fetch_fails_leaves_the_pods_own_gpus(tmp_path: Path) -> None:
+    with AgentThread(tmp_path, config(gpus=2)) as a:
+        ex, group = default_group(("a", "true"), ("b", "sleep 30"))
+        ex["resources"] = [{"name": "gpus", "type": "SCALAR", "scalar": {"value": 1}}]
+        group["tasks"][0]["command"]["uris"] = [{"value": str(tmp_path / "missing.tar.gz")}]
+        a.call(a.agent.launch, framework_info(), executor=ex, task_group=group)
+        failed = a.master.wait_state("a", "TASK_FAILED")
+        assert failed["reason"] == "REASON_CONTAINER_LAUNCH_FAILED"
+        assert "Failed to fetch all URIs for container" in failed["message"]
+        a.master.wait_state("b", "TASK_RUNNING")
+        pod = a.call(lambda: a.agent.executors[(FRAMEWORK_ID, "pod")])
+        assert a.call(a.agent.gpus.held, pod.container_id) == [0]
+
+
 def test_item45_registration_timeout_kills_and_fails_tasks(tmp_path: Path) -> None:
     with AgentThread(tmp_path, config(executor_registration_timeout=0.3)) as a:
         a.call(a.agent.launch, framework_info(), task=task_on(executor_info(), "t1"))

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mesos_gpu.local.command_executor import command_argv, describe_wait_status, grace_period_seconds
+from mesos_gpu.core.wire import kill_grace_seconds
+from mesos_gpu.local.command_executor import command_argv, describe_wait_status
 from mesos_gpu.local.gpus import GpuAllocationError, GpuSlots, simulated_devices, visible_devices_env
 from mesos_gpu.local.runners import wait_status_from_returncode
 from mesos_gpu.local.sandbox import FileReadError, SandboxFiles, create_sandbox
@@ -149,6 +150,16 @@ def test_gpu_fractional_request_refused_with_mesos_text() -> None:
     assert visible_devices_env([], real=True)["NVIDIA_VISIBLE_DEVICES"] == "void"
 
 
+def test_release_container_frees_its_own_and_its_tasks_gpus_only() -> None:
+    slots = GpuSlots(simulated_devices(4))
+    slots.allocate("c1", 1)
+    slots.allocate("c1/t1", 1)
+    slots.allocate("c10", 1)
+    slots.release_container("c1")
+    assert slots.holders() == {"c10": [2]} and slots.available == 3
+    slots.check_invariants()
+
+
 def test_sandbox_read_offsets_lengths_and_escapes(tmp_path: Path) -> None:
     sandbox = create_sandbox(tmp_path / "agent", "F", "E", "C1")
     sandbox.stdout.write_bytes(b"x" * 70_000)
@@ -200,5 +211,5 @@ def test_command_argv_and_grace() -> None:
         ["echo", "a"],
         "/bin/echo",
     )
-    assert grace_period_seconds({"grace_period": {"nanoseconds": 1_500_000_000}}, 3.0) == 1.5
-    assert grace_period_seconds(None, 3.0) == 3.0
+    assert kill_grace_seconds({"grace_period": {"nanoseconds": 1_500_000_000}}, 3.0) == 1.5
+    assert kill_grace_seconds(None, 3.0) == 3.0

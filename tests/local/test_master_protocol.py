@@ -1,38 +1,17 @@
-"""protocol.py: RecordIO framing, Mesos Duration text, the wire forms of resources and the protobuf-JSON
-converter (tables and Hypothesis properties)."""
+"""protocol.py: RecordIO framing, the /state and text forms of resources, and the protobuf-JSON converter
+(tables and Hypothesis properties). Duration text and the Resource JSON codec are tested in
+tests/foundation/test_wire.py."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mesos_gpu.core import wire
 from mesos_gpu.core.resources import Resources
 from mesos_gpu.local import protocol as p
 from mesos_gpu.local import protojson
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [
-        (5, "5secs"),
-        (1.5, "1.5secs"),
-        (900, "15mins"),
-        (90, "1.5mins"),
-        (0.25, "250ms"),
-        (3600, "1hrs"),
-        (86400 * 2, "2days"),
-        (604800, "1weeks"),
-        (0.000002, "2us"),
-        (0, "0ns"),
-        (1800, "30mins"),
-    ],
-)
-def test_format_duration_matches_stout(seconds, text):
-    assert p.format_duration(seconds) == text
-    assert p.parse_duration(text) == pytest.approx(seconds)
 
 
 @given(
@@ -51,55 +30,19 @@ def test_recordio_survives_any_split(events, cuts):
     assert out == events
 
 
-def test_resources_from_json_is_lenient_and_fixed_point():
-    total = Resources()
-    step = p.resources_from_json([{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}])
-    for _ in range(10000):
-        total = total + step
-    assert total.scalar("cpus") == 1000.0
-    for _ in range(10000):
-        total = total.subtract_or_zero(step)
-    assert total.is_empty()
-    parsed = p.resources_from_json(
-        [
-            {"name": "cpus", "type": "SCALAR", "scalar": {"value": 2}, "role": "gpu"},  # roles ignored
-            {"name": "cpus", "type": "SCALAR", "scalar": {"value": "x"}},  # malformed: skipped
-            {"name": "mem", "type": "SCALAR", "scalar": {"value": float("nan")}},
-            {"name": "disk", "type": "SCALAR", "scalar": {"value": -1}},  # negative total: dropped
-            {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 5, "end": 1}, {"begin": 7}]}},
-            {"name": "zones", "type": "SET", "set": {"item": ["b", "a"]}},
-            {"type": "SCALAR"},
-            "junk",
-        ]
-    )
-    assert parsed == Resources({"cpus": 2000}, sets={"zones": ["a", "b"]})
-    assert p.resources_from_json(None) == Resources()
-
-
-def test_resources_json_and_description():
-    res = p.resources_from_json(
+def test_resources_state_and_description():
+    res = wire.resources_from_mesos(
         [
             {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 31002}]}},
             {"name": "disk", "type": "SCALAR", "scalar": {"value": 10}},
             {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.5}, "role": "*"},
-        ]
+        ],
+        lenient=True,
     )
     assert p.describe_resources(res) == (
         "cpus(allocated: *):1.5; disk(allocated: *):10; ports(allocated: *):[31000-31002]"
     )
     assert p.describe_resources(res, None) == "cpus:1.5; disk:10; ports:[31000-31002]"
-    assert [item["name"] for item in p.resources_to_json(res)] == ["cpus", "disk", "ports"]
-    assert p.resources_to_json(res)[0] == {
-        "name": "cpus", "type": "SCALAR", "scalar": {"value": 1.5}, "role": "*"
-    }
-    assert json.dumps(p.resources_to_json(res)[1]["scalar"]) == '{"value": 10.0}'  # floats, as Mesos writes
-    assert p.resources_to_json(res, "*", "eng")[1] == {
-        "name": "disk",
-        "type": "SCALAR",
-        "scalar": {"value": 10.0},
-        "role": "*",
-        "allocation_info": {"role": "eng"},
-    }
     state = p.resources_to_state(res.subtract_or_zero(Resources.from_ports([31001])))
     ports = "[31000-31000, 31002-31002]"
     assert state == {"cpus": 1.5, "mem": 0.0, "disk": 10.0, "gpus": 0.0, "ports": ports}

@@ -6,7 +6,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from mesos_gpu.core.validation import (
+from mesos_gpu.core.joblimits import (
     COMMAND_MESSAGE,
     CONSTRAINT_SHAPE_MESSAGE,
     DNS_LABEL_MESSAGE,

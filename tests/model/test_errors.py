@@ -80,8 +80,10 @@ def test_json_pointer(parts: list[str | int], pointer: str) -> None:
 @pytest.mark.parametrize(
     ("module", "names"),
     [
-        (errors, ["ConflictError", "FieldError", "MesosGpuError", "NotFoundError", "NotLeaderError",
-                  "UnavailableError", "ValidationError", "VersionConflictError", "json_pointer"]),
+        (errors, ["BadJsonError", "ConflictError", "FieldError", "MesosGpuError", "NoLeaderError",
+                  "NotFoundError", "NotLeaderError", "TooLargeError", "UnauthorizedError",
+                  "UnavailableError", "UnsupportedMediaTypeError", "ValidationError", "VersionConflictError",
+                  "json_pointer"]),
         (model, ["DEFAULT_CPUS", "DEFAULT_DISK", "DEFAULT_GPUS", "DEFAULT_MEM", "TF_ROLES", "Constraint",
                  "ConstraintOperator", "Containerizer", "Isolation", "JobSpec", "JobState", "ResourceRequest",
                  "RestartPolicy", "RestartPolicyKind", "Role", "RoleSpec", "SuccessPolicy", "TaskKey",

@@ -11,8 +11,9 @@ import jsonschema
 import pytest
 from hypothesis import given, settings
 
-from mesos_gpu.core import validation
-from mesos_gpu.core.validation import JOB_FIELDS, RESTART_FIELDS, ROLE_FIELDS, validate_job
+from mesos_gpu.core import joblimits, validation
+from mesos_gpu.core.joblimits import JOB_FIELDS, RESTART_FIELDS, ROLE_FIELDS
+from mesos_gpu.core.validation import validate_job
 from tests.model.cases import CASES, Case
 from tests.strategies import job_documents, mutated_job_documents
 
@@ -78,17 +79,17 @@ def _bounds(node: dict[str, Any]) -> tuple[float, float, bool]:
 @pytest.mark.parametrize(
     ("pointer", "bounds"),
     [
-        ("$defs/cpus", validation.CPUS_RANGE),
-        ("$defs/mem", validation.MEM_RANGE),
-        ("$defs/disk", validation.DISK_RANGE),
-        ("$defs/gpus", validation.GPUS_RANGE),
-        ("$defs/roles/properties/worker/properties/instances", validation.INSTANCES_RANGE),
-        ("$defs/restart/properties/backoff_limit", validation.BACKOFF_LIMIT_RANGE),
-        ("$defs/restart/properties/backoff_seconds", validation.BACKOFF_SECONDS_RANGE),
-        ("$defs/restart/properties/max_backoff_seconds", validation.MAX_BACKOFF_SECONDS_RANGE),
-        ("properties/deadline_seconds", validation.DEADLINE_SECONDS_RANGE),
-        ("properties/priority", validation.PRIORITY_RANGE),
-        ("properties/rendezvous_timeout_seconds", validation.RENDEZVOUS_TIMEOUT_RANGE),
+        ("$defs/cpus", joblimits.CPUS_RANGE),
+        ("$defs/mem", joblimits.MEM_RANGE),
+        ("$defs/disk", joblimits.DISK_RANGE),
+        ("$defs/gpus", joblimits.GPUS_RANGE),
+        ("$defs/roles/properties/worker/properties/instances", joblimits.INSTANCES_RANGE),
+        ("$defs/restart/properties/backoff_limit", joblimits.BACKOFF_LIMIT_RANGE),
+        ("$defs/restart/properties/backoff_seconds", joblimits.BACKOFF_SECONDS_RANGE),
+        ("$defs/restart/properties/max_backoff_seconds", joblimits.MAX_BACKOFF_SECONDS_RANGE),
+        ("properties/deadline_seconds", joblimits.DEADLINE_SECONDS_RANGE),
+        ("properties/priority", joblimits.PRIORITY_RANGE),
+        ("properties/rendezvous_timeout_seconds", joblimits.RENDEZVOUS_TIMEOUT_RANGE),
     ],
 )
 def test_numeric_limits_match(pointer: str, bounds: tuple[float, float, bool]) -> None:
@@ -100,16 +101,16 @@ def test_numeric_limits_match(pointer: str, bounds: tuple[float, float, bool]) -
 
 def test_size_limits_match() -> None:
     defs = SCHEMA["$defs"]
-    assert defs["dnsLabel"]["maxLength"] == validation.MAX_NAME_LENGTH
-    assert defs["command"]["maxLength"] == validation.MAX_COMMAND_LENGTH
-    assert defs["image"]["maxLength"] == validation.MAX_IMAGE_LENGTH
-    assert defs["env"]["maxProperties"] == validation.MAX_ENV_ENTRIES
-    assert defs["env"]["additionalProperties"]["maxLength"] == validation.MAX_ENV_VALUE_LENGTH
-    assert defs["labels"]["maxProperties"] == validation.MAX_LABELS
-    assert defs["labels"]["additionalProperties"]["maxLength"] == validation.MAX_LABEL_VALUE_LENGTH
-    assert SCHEMA["properties"]["constraints"]["maxItems"] == validation.MAX_CONSTRAINTS
-    assert defs["dnsLabel"]["pattern"] == "^" + validation.DNS_LABEL.pattern + "$"
-    assert str(validation.MAX_TASKS_PER_JOB) in SCHEMA["description"]
+    assert defs["dnsLabel"]["maxLength"] == joblimits.MAX_NAME_LENGTH
+    assert defs["command"]["maxLength"] == joblimits.MAX_COMMAND_LENGTH
+    assert defs["image"]["maxLength"] == joblimits.MAX_IMAGE_LENGTH
+    assert defs["env"]["maxProperties"] == joblimits.MAX_ENV_ENTRIES
+    assert defs["env"]["additionalProperties"]["maxLength"] == joblimits.MAX_ENV_VALUE_LENGTH
+    assert defs["labels"]["maxProperties"] == joblimits.MAX_LABELS
+    assert defs["labels"]["additionalProperties"]["maxLength"] == joblimits.MAX_LABEL_VALUE_LENGTH
+    assert SCHEMA["properties"]["constraints"]["maxItems"] == joblimits.MAX_CONSTRAINTS
+    assert defs["dnsLabel"]["pattern"] == "^" + joblimits.DNS_LABEL.pattern + "$"
+    assert str(joblimits.MAX_TASKS_PER_JOB) in SCHEMA["description"]
 
 
 SERVER_ONLY_MESSAGES = (

@@ -14,6 +14,7 @@ from mesos_gpu.core.placement import (
 )
 from mesos_gpu.core.placement.state import AgentState, JobContext
 from mesos_gpu.core.resources import Range, Resources
+from mesos_gpu.core.wire import resources_to_mesos
 
 
 class AgentBuilder:
@@ -108,7 +109,7 @@ class AgentBuilder:
         return {
             "id": {"value": offer_id or self._offer_ids[0]}, "framework_id": {"value": "F"},
             "agent_id": {"value": self._id}, "hostname": self._hostname,
-            "resources": self.resources().to_mesos(),
+            "resources": resources_to_mesos(self.resources()),
             "attributes": [{"name": k, "type": "TEXT", "text": {"value": v}}
                            for k, v in self._attributes.items()],
         }

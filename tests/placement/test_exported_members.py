@@ -9,9 +9,9 @@ import mesos_gpu.core.resources
 def test_placement_exports():
     assert sorted(mesos_gpu.core.placement.__all__) == [
         "AgentLaunch", "AgentSlot", "Constraint", "CyclePlan", "GangPlanner", "InvalidDemand", "JobDemand",
-        "Needs", "NeverFits", "OfferView", "Operator", "Outcome", "PlacementCycle", "PlacementPolicy", "Plan",
-        "RunningMember", "TaskDemand", "TaskPlacement", "WaitReason", "attributes_from_mesos",
-        "parse_constraint", "parse_constraints", "plan_cycle",
+        "Needs", "NeverFits", "OfferLabels", "OfferView", "Operator", "Outcome", "PlacementCycle",
+        "PlacementPolicy", "Plan", "RunningMember", "TaskDemand", "TaskPlacement", "WaitReason",
+        "attributes_from_mesos", "parse_constraint", "parse_constraints", "plan_cycle",
     ]
     for name in mesos_gpu.core.placement.__all__:
         assert getattr(mesos_gpu.core.placement, name) is not None

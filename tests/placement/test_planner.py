@@ -19,6 +19,7 @@ from mesos_gpu.core.placement import (
 from mesos_gpu.core.placement.stack import PlacementStack
 from mesos_gpu.core.placement.state import CapacityLedger
 from mesos_gpu.core.resources import Resources
+from mesos_gpu.core.wire import resources_to_mesos
 from tests.placement.builders import agent, context, task, tf_job, view
 
 PLANNER = GangPlanner()
@@ -160,7 +161,29 @@ def test_allocation_info_of_the_offer_is_echoed_in_task_resources():
     offers = view(agent("a").gpus(1).allocation_role("tf"))
     [placed] = PLANNER.plan([task().gpus(1).ports(1).build()], offers).placements  # type: ignore[union-attr]
     assert placed.resources.allocation_role == "tf"
-    assert all(entry["allocation_info"] == {"role": "tf"} for entry in placed.resources.to_mesos())
+    assert all(entry["allocation_info"] == {"role": "tf"} for entry in placed.to_mesos())
+
+
+def test_reservations_of_the_offer_are_echoed_in_task_resources():
+    reserved = {"role": "tf", "reservation": {"principal": "ops"}}
+    refined = {"reservations": [{"type": "STATIC", "role": "tf"}]}
+    offered = resources_to_mesos(Resources.of(cpus=4, mem=4096, gpus=1, ports=[(31000, 31009)]))
+    for labels in (reserved, refined):
+        entries = [dict(entry, **labels) for entry in offered]
+        if "reservations" in labels:
+            entries = [{k: v for k, v in entry.items() if k != "role"} for entry in entries]
+        offers = OfferView.from_mesos_offers([{"id": {"value": "O1"}, "agent_id": {"value": "a"},
+                                               "hostname": "a.example", "resources": entries}])
+        [placed] = PLANNER.plan([task().gpus(1).ports(2).build()], offers).placements  # type: ignore[union-attr]
+        assert placed.resources.role == "tf"
+        written = placed.to_mesos()
+        assert [entry["name"] for entry in written] == ["cpus", "mem", "gpus", "ports"]
+        assert all({k: v for k, v in entry.items() if k in ("role", *labels)} == labels for entry in written)
+
+
+def test_a_wait_reason_names_the_agents_held_for_it():
+    wait = WaitReason("j", "t", 2, (("insufficient gpus", 2),), held=("a", "b", "c", "d", "e"))
+    assert wait.summary == "0/2 agents fit: 2 insufficient gpus; holding a, b, c and 2 more for it"
 
 
 def test_cycle_merges_jobs_into_one_accept_per_agent_and_declines_the_rest():

@@ -1,4 +1,5 @@
-"""Resources: fixed-point arithmetic, ranges, containment, Mesos JSON and text conversion."""
+"""Resources: fixed-point arithmetic, ranges, containment and the text form (the Mesos JSON codec is
+tested in tests/foundation/test_wire.py)."""
 
 from __future__ import annotations
 
@@ -106,8 +107,7 @@ def test_subtract_or_zero_is_contained_and_never_negative(a, b):
 
 @settings(max_examples=200, deadline=None)
 @given(a=resources())
-def test_mesos_json_round_trip(a):
-    assert Resources.from_mesos(a.to_mesos()) == a
+def test_text_round_trip(a):
     assert Resources.parse(str(a)) == a if not a.is_empty() else True
 
 
@@ -214,86 +214,11 @@ def test_take_lowest_table():
         take_lowest(ranges, -1)
 
 
-# ----------------------------------------------------------------- Mesos JSON
-TF = {"role": "*", "allocation_info": {"role": "tf"}}
-OFFER_RESOURCES = [
-    {"name": "cpus", "type": "SCALAR", "scalar": {"value": 16}, **TF},
-    {"name": "mem", "type": "SCALAR", "scalar": {"value": 64000.5}, **TF},
-    {"name": "gpus", "type": "SCALAR", "scalar": {"value": 4}, **TF},
-    {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 32000}]}, **TF},
-]
-
-
-def test_from_mesos_reads_an_offer_and_keeps_allocation_info():
-    r = Resources.from_mesos(OFFER_RESOURCES)
-    assert (r.cpus, r.mem, r.gpus, r.ports) == (16, 64000.5, 4, ((31000, 32000),))
-    assert (r.role, r.allocation_role) == ("*", "tf")
-    task = Resources.of(cpus=1, gpus=1).with_labels(allocation_role=r.allocation_role)
-    assert task.to_mesos() == [
-        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1}, **TF},
-        {"name": "gpus", "type": "SCALAR", "scalar": {"value": 1}, **TF},
-    ]
-
-
 def test_labels_come_from_the_left_operand():
-    offer = Resources.from_mesos(OFFER_RESOURCES)
+    offer = Resources.of(cpus=16, gpus=4, allocation_role="tf")
     assert (offer - Resources.of(cpus=1)).allocation_role == "tf"
     assert (Resources.of(cpus=1) + offer).allocation_role is None
-
-
-def test_reservations_become_the_role_and_mixed_roles_are_split():
-    reserved = {"name": "cpus", "type": "SCALAR", "scalar": {"value": 2},
-                "reservations": [{"type": "STATIC", "role": "tf"}]}
-    unreserved = {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1}, "role": "*"}
-    assert Resources.from_mesos([reserved]).role == "tf"
-    with pytest.raises(ResourcesError, match="mixed roles"):
-        Resources.from_mesos([reserved, unreserved])
-    split = Resources.from_mesos_by_role([reserved, unreserved])
-    assert split[("tf", None)].cpus == 2 and split[("*", None)].cpus == 1
-
-
-def test_interleaved_roles_are_split_per_entry():
-    entries = [
-        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1}, "role": "*"},
-        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 2}, "role": "ml"},
-        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 4}, "role": "*"},
-        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 8}, **TF},
-        {"name": "mem", "type": "SCALAR", "scalar": {"value": 0.5}, "role": ""},
-        {"name": "gpus", "type": "SCALAR", "scalar": {"value": 0}},
-    ]
-    split = Resources.from_mesos_by_role(entries)
-    assert split == {
-        ("*", None): Resources.of(cpus=5, mem=0.5),
-        ("ml", None): Resources.of(cpus=2, role="ml"),
-        ("*", "tf"): Resources.of(cpus=8, allocation_role="tf"),
-    }
-    assert "gpus" not in split[("*", None)].names()     # zero scalars are dropped, as before
-
-
-def test_from_mesos_sums_repeated_names_and_reads_sets():
-    r = Resources.from_mesos([
-        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
-        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.2}},
-        {"name": "zones", "type": "SET", "set": {"item": ["b", "a"]}},
-    ])
-    assert r.scalar_milli("cpus") == 300 and r.set_items("zones") == {"a", "b"}
-
-
-@pytest.mark.parametrize(
-    "entry",
-    [{"type": "SCALAR", "scalar": {"value": 1}}, {"name": "cpus", "type": "SCALAR"},
-     {"name": "x", "type": "TEXT"}, {"name": "cpus", "type": "SCALAR", "scalar": {"value": -1}}],
-    ids=["no-name", "no-value", "bad-type", "negative"],
-)
-def test_from_mesos_rejects_bad_entries(entry):
-    with pytest.raises(ResourcesError):
-        Resources.from_mesos([entry])
-
-
-def test_to_mesos_without_role():
-    assert Resources.of(mem=1).to_mesos(include_role=False) == [
-        {"name": "mem", "type": "SCALAR", "scalar": {"value": 1}}
-    ]
+    assert offer.with_labels(role="ml") == Resources.of(cpus=16, gpus=4, role="ml", allocation_role="tf")
 
 
 # ----------------------------------------------------------------- text form

@@ -1,4 +1,4 @@
-"""The placement stack's shortcuts agree with the general scoring they replace."""
+"""The placement stack: its choice is the general scoring's, its filters for simple demands are FILTERS'."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mesos_gpu.core.placement import PlacementPolicy
-from mesos_gpu.core.placement.scorers import combined_score
+from mesos_gpu.core.placement.filters import AFTER_GPU_FILTERS, SIMPLE_FILTERS, first_failure
+from mesos_gpu.core.placement.scorers import best_agent, combined_score
 from mesos_gpu.core.placement.stack import PlacementStack
 from mesos_gpu.core.placement.state import CapacityLedger
 from tests.placement.builders import agent, context, task
@@ -30,14 +31,25 @@ def reference_best(agents, demand, ctx, weights):
 
 
 @given(agent_builders(max_agents=8), st.sampled_from([0, 1, 2, 4]), st.booleans())
-def test_best_fit_shortcut_is_the_general_score(builders, gpus, packing):
+def test_the_stack_scores_with_the_general_weighted_mean(builders, gpus, packing):
     policy = PlacementPolicy() if packing else NO_PACKING
     ledger = CapacityLedger([b.build() for b in builders], policy)
-    stack = PlacementStack(ledger, policy)
     demand = task().gpus(gpus).build()
     ctx = context(demand)
-    chosen = stack._best_fit(ledger.agents, demand.needs.gpus)
+    chosen = best_agent(ledger.agents, demand, ctx, policy.weights)
     assert chosen is reference_best(ledger.agents, demand, ctx, policy.weights)
+
+
+@given(agent_builders(max_agents=8), st.sampled_from([0.5, 1, 4, 32]), st.sampled_from([0, 1, 300]))
+def test_simple_filters_answer_as_the_filters_they_stand_for(builders, cpus, ports):
+    policy = PlacementPolicy()
+    ledger = CapacityLedger([b.build() for b in builders], policy)
+    demand = task().cpus(cpus).ports(ports).build()
+    assert demand.needs.is_simple
+    ctx = context(demand)
+    for candidate in ledger.agents:
+        assert first_failure(candidate, demand.needs, ctx, policy, SIMPLE_FILTERS) == \
+            first_failure(candidate, demand.needs, ctx, policy, AFTER_GPU_FILTERS)
 
 
 def test_lone_cpu_task_takes_the_first_cpu_agent_that_fits():

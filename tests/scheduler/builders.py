@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mesos_gpu.core.model import JobSpec
-from mesos_gpu.core.state import GangOutcome, GangRequest, MemberPlacement, new_job_record
+from mesos_gpu.core.placement import AgentLaunch, CyclePlan, Outcome, Plan, TaskPlacement, WaitReason
+from mesos_gpu.core.resources import Resources
+from mesos_gpu.core.state import GangRequest, new_job_record
 from mesos_gpu.core.validation import validate_job
 
 _offer_ids = itertools.count(1)
@@ -104,10 +106,9 @@ def _free(offer_json: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
-def first_fit_planner(
-    requests: Sequence[GangRequest], offers: Sequence[Mapping[str, Any]]
-) -> list[GangOutcome]:
-    """Place each gang first-fit over the offers, debiting as it goes; all members or none."""
+def first_fit_planner(requests: Sequence[GangRequest], offers: Sequence[Mapping[str, Any]]) -> CyclePlan:
+    """Place each gang first-fit over the offers, debiting as it goes; all members or none. Answers as
+    the real planner does: placement's `CyclePlan` (one launch per agent, the idle agents declined)."""
     free = {str(o["agent_id"]["value"]): _free(o) for o in offers}
     offer_ids: dict[str, list[str]] = {}
     hostnames: dict[str, str] = {}
@@ -118,7 +119,8 @@ def first_fit_planner(
         hostnames[agent] = str(o["hostname"])
         ports = [r for r in o["resources"] if r["name"] == "ports"]
         next_port[agent] = ports[0]["ranges"]["range"][0]["begin"] if ports else 0
-    outcomes = []
+    outcomes: dict[str, Outcome] = {}
+    placed: dict[str, list[TaskPlacement]] = {}
     for request in requests:
         trial = {agent: dict(values) for agent, values in free.items()}
         trial_ports = dict(next_port)
@@ -136,12 +138,21 @@ def first_fit_planner(
                 trial[agent][k] = trial[agent].get(k, 0.0) - v
             ports = tuple(range(trial_ports[agent], trial_ports[agent] + task.resources.ports))
             trial_ports[agent] += task.resources.ports
-            placements.append(
-                MemberPlacement(task.key, agent, hostnames[agent], tuple(offer_ids[agent]), ports)
-            )
+            resources = Resources.of(cpus=request_.cpus, mem=request_.mem, disk=request_.disk,
+                                     gpus=request_.gpus)
+            placements.append(TaskPlacement(task.name, request.job_id, task.role.value, task.index, agent,
+                                            hostnames[agent], ports, resources))
         if len(placements) == len(request.tasks):
             free, next_port = trial, trial_ports
-            outcomes.append(GangOutcome(request.job_id, tuple(placements)))
+            launches = []
+            for agent in dict.fromkeys(p.agent_id for p in placements):
+                tasks = tuple(p for p in placements if p.agent_id == agent)
+                launches.append(AgentLaunch(agent, hostnames[agent], tuple(offer_ids[agent]), tasks))
+                placed.setdefault(agent, []).extend(tasks)
+            outcomes[request.job_id] = Plan(request.job_id, tuple(launches))
         else:
-            outcomes.append(GangOutcome(request.job_id, None, f"0/{len(free)} agents fit"))
-    return outcomes
+            outcomes[request.job_id] = WaitReason(request.job_id, request.tasks[0].name, len(free), ())
+    accepts = tuple(AgentLaunch(agent, hostnames[agent], tuple(offer_ids[agent]), tuple(placed[agent]))
+                    for agent in offer_ids if agent in placed)
+    declines = tuple(o for agent, ids in offer_ids.items() if agent not in placed for o in ids)
+    return CyclePlan(outcomes, accepts, declines)

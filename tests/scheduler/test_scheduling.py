@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mesos_gpu.core.placement.offers import catalog_from_master_state
+from mesos_gpu.core.placement import NeverFits, Plan, WaitReason
+from mesos_gpu.core.placement.offers import attributes_from_mesos, catalog_from_master_state
 from mesos_gpu.core.placement.policy import PlacementPolicy
 from mesos_gpu.core.scheduling import make_planner
 from mesos_gpu.core.state import Accept, GangRequest, JobSubmitted, OffersReceived, SchedulerState, Subscribed
@@ -74,12 +75,12 @@ def test_a_waiting_job_keeps_its_demand_until_its_spec_changes() -> None:
     tasks = small.tasks("j1")
     few = (offer("S1", gpus=2),)
     busy = planner([GangRequest("j1", small, tasks)], ())
-    assert busy[0].placements is None
+    assert isinstance(busy.outcomes["j1"], WaitReason)
     placed = planner([GangRequest("j1", small, tasks)], few)
-    assert placed[0].placements is not None
+    assert isinstance(placed.outcomes["j1"], Plan)
     # The same job id with another spec (a recovered record, say) is planned from the new spec.
-    waiting = planner([GangRequest("j1", large, large.tasks("j1"))], few)
-    assert waiting[0].placements is None and "insufficient gpus" in (waiting[0].reason or "")
+    waiting = planner([GangRequest("j1", large, large.tasks("j1"))], few).outcomes["j1"]
+    assert isinstance(waiting, WaitReason) and "insufficient gpus" in waiting.summary
 
 
 def test_job_record_expands_its_members_once_per_spec() -> None:
@@ -99,12 +100,13 @@ def test_a_planner_with_a_catalog_says_a_job_can_never_fit():
     huge, small = single_job("huge", gpus=4), single_job("small", gpus=2)
     requests = [GangRequest(job.name, job, job.tasks(job.name)) for job in (huge, small)]
     busy = (offer("S1", gpus=1),)
-    without = make_planner()(requests, busy)
-    assert [o.reason for o in without] == ["0/1 agents fit: 1 insufficient gpus"] * 2
-    outcomes = make_planner(catalog=lambda: agents)(requests, busy)
-    assert outcomes[0].reason == "can never fit: 0/2 agents fit: 2 insufficient gpus"
-    assert outcomes[1].reason == "0/1 agents fit: 1 insufficient gpus"      # fits once GPUs free up
-    assert make_planner(catalog=lambda: None)(requests, busy)[0].reason == without[0].reason
+    without = make_planner()(requests, busy).outcomes
+    assert [o.summary for o in without.values()] == ["0/1 agents fit: 1 insufficient gpus"] * 2
+    outcomes = make_planner(catalog=lambda: agents)(requests, busy).outcomes
+    assert isinstance(outcomes["huge"], NeverFits)
+    assert outcomes["huge"].summary == "can never fit: 0/2 agents fit: 2 insufficient gpus"
+    assert outcomes["small"] == WaitReason("small", "small.task-0", 1, (("insufficient gpus", 1),))
+    assert make_planner(catalog=lambda: None)(requests, busy).outcomes["huge"] == without["huge"]
 
 
 def test_a_gang_waiting_long_enough_gets_its_agents_held_from_later_jobs() -> None:
@@ -144,6 +146,25 @@ def test_one_waiting_job_at_a_time_gets_agents_held() -> None:
     ]})
     first, second = single_job("first", gpus=2), single_job("second", gpus=2)
     requests = [GangRequest(job.name, job, job.tasks(job.name), reserve=True) for job in (first, second)]
-    outcomes = make_planner(catalog=lambda: agents)(requests, (offer("S0", gpus=1), offer("S1", gpus=1)))
-    assert outcomes[0].reason == "0/2 agents fit: 2 insufficient gpus; holding S0 for it"
-    assert outcomes[1].reason == "0/2 agents fit: 1 held for a waiting job, 1 insufficient gpus"
+    plan = make_planner(catalog=lambda: agents)(requests, (offer("S0", gpus=1), offer("S1", gpus=1)))
+    first_outcome, second_outcome = plan.outcomes["first"], plan.outcomes["second"]
+    assert isinstance(first_outcome, WaitReason) and first_outcome.held == ("S0",)
+    assert first_outcome.summary == "0/2 agents fit: 2 insufficient gpus; holding S0 for it"
+    assert second_outcome.summary == "0/2 agents fit: 1 held for a waiting job, 1 insufficient gpus"
+    assert plan.accepts == () and len(plan.declines) == 2      # nothing placed: both offers declined
+
+
+def test_the_catalog_reads_mesos_flat_range_and_set_attributes_as_offers_give_them() -> None:
+    # Mesos' JSON writer for Attributes (/master/slaves) writes "[1-2, 5-6]" and "{a, b}"; offers carry
+    # the protobuf form, which `attribute_value` renders without spaces: constraints must see one string.
+    agents = catalog_from_master_state({"slaves": [
+        {"id": "S1", "hostname": "h1", "resources": {"cpus": 1.0},
+         "attributes": {"racks": "[1-2, 5-6]", "zones": "{a, b}", "rack": "r1", "cores": 2.5}},
+    ]})
+    assert agents[0].attributes == {"racks": "[1-2,5-6]", "zones": "{a,b}", "rack": "r1", "cores": "2.5"}
+    ranges = [{"begin": 1, "end": 2}, {"begin": 5, "end": 6}]
+    offered = attributes_from_mesos([
+        {"name": "racks", "type": "RANGES", "ranges": {"range": ranges}},
+        {"name": "zones", "type": "SET", "set": {"item": ["a", "b"]}},
+    ])
+    assert offered == {"racks": agents[0].attributes["racks"], "zones": agents[0].attributes["zones"]}

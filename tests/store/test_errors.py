@@ -17,23 +17,24 @@ from mesos_gpu.store.base import (
 
 
 @pytest.mark.parametrize(
-    ("error", "parent", "status"),
+    ("error", "parent", "status", "code"),
     [
-        (NotFound("job 'x' does not exist"), errors.NotFoundError, 404),
-        (Conflict("job 'x' already exists"), errors.ConflictError, 409),
-        (VersionConflict("x", 0, 1), errors.VersionConflictError, 409),
-        (InvalidRecord("bad id"), ValueError, 400),
-        (TooLarge("too big"), InvalidRecord, 413),
-        (StoreUnavailable("ZooKeeper did not answer"), errors.UnavailableError, 503),
+        (NotFound("job 'x' does not exist"), errors.NotFoundError, 404, "not_found"),
+        (Conflict("job 'x' already exists"), errors.ConflictError, 409, "conflict"),
+        (VersionConflict("x", 0, 1), errors.VersionConflictError, 409, "conflict"),
+        (InvalidRecord("bad id"), ValueError, 400, "invalid"),
+        (TooLarge("too big"), InvalidRecord, 413, "too_large"),
+        (TooLarge("too big"), errors.TooLargeError, 413, "too_large"),
+        (StoreUnavailable("ZooKeeper did not answer"), errors.UnavailableError, 503, "unavailable"),
     ],
 )
 def test_each_store_error_is_a_project_error_with_its_status(
-    error: StoreError, parent: type[Exception], status: int
+    error: StoreError, parent: type[Exception], status: int, code: str
 ) -> None:
     assert isinstance(error, StoreError)
     assert isinstance(error, errors.MesosGpuError)
     assert isinstance(error, parent)
-    assert error.http_status == status
+    assert (error.http_status, error.code) == (status, code)
     assert error.to_dict()["error"]["message"] == str(error)
 
 

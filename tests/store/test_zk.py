@@ -1,4 +1,4 @@
-"""What only the ZooKeeper store has: URL parsing, its node layout, lost answers, a server outage."""
+"""What only the ZooKeeper store has: its root from the URL, its layout, lost answers, a server outage."""
 
 from __future__ import annotations
 
@@ -13,44 +13,45 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import ConnectionLoss
 from kazoo.recipe.election import Election
 
+from mesos_gpu.core.wire import parse_zk_url
 from mesos_gpu.local.zookeeper import ZooKeeperServer, free_port
 from mesos_gpu.store.base import Conflict, ConnectionState, StoreUnavailable, idempotency_key_name
-from mesos_gpu.store.zk import ZooKeeperAddress, ZooKeeperStore, connect, parse_zk_url
+from mesos_gpu.store.zk import DEFAULT_ROOT, ZooKeeperStore, connect, store_root
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.timeout(60)]
 
 
 @pytest.mark.parametrize(
-    ("url", "expected"),
+    ("url", "framework_name", "root"),
     [
-        ("zk://127.0.0.1:2181/mesos-gpu", ZooKeeperAddress("127.0.0.1:2181", "/mesos-gpu")),
-        ("zk://a:1,b:2,c:3/x/y/", ZooKeeperAddress("a:1,b:2,c:3", "/x/y")),
-        ("zk://a:2181", ZooKeeperAddress("a:2181", "/mesos-gpu")),
-        ("zk://a:2181/", ZooKeeperAddress("a:2181", "/mesos-gpu")),
-        ("a:2181/p", ZooKeeperAddress("a:2181", "/p")),
-        ("zk://user:p%40ss@a:2181/p", ZooKeeperAddress("a:2181", "/p", auth="user:p@ss")),
-        ("zk://[::1]:2181/p", ZooKeeperAddress("[::1]:2181", "/p")),
+        ("zk://127.0.0.1:2181/mesos-gpu", None, "/mesos-gpu"),
+        ("zk://a:1,b:2,c:3/x/y", None, "/x/y"),
+        ("zk://a:2181", None, DEFAULT_ROOT),
+        ("zk://a:2181/", None, DEFAULT_ROOT),
+        ("zk://a:2181/mesos-gpu", "prod", "/mesos-gpu/prod"),
+        ("zk://a:2181", "prod", "/mesos-gpu/prod"),
+        ("zk://user:pass@[::1]:2181/p", "prod", "/p/prod"),
     ],
 )
-def test_parse_zk_url(url: str, expected: ZooKeeperAddress) -> None:
-    assert parse_zk_url(url) == expected
+def test_the_store_root_is_the_url_path_plus_the_framework_name(
+    url: str, framework_name: str | None, root: str
+) -> None:
+    assert store_root(parse_zk_url(url).path, framework_name) == root
+
+
+@pytest.mark.parametrize("framework_name", ["", "a/b"])
+def test_a_framework_name_is_one_node_name(framework_name: str) -> None:
+    with pytest.raises(ValueError, match="framework name"):
+        store_root("/mesos-gpu", framework_name)
 
 
 @pytest.mark.parametrize(
-    "url", ["http://a:2181/p", "zk:///p", "zk://a/p", "zk://a:port/p", "zk://a:0/p", "zk://a:1/x/../y"]
+    "url", ["http://a:2181/p", "a:2181/p", "zk:///p", "zk://a/p", "zk://a:port/p", "zk://a:0/p", "zk://a:1/x/../y"]
 )
-def test_parse_zk_url_rejects(url: str) -> None:
+def test_connect_refuses_a_malformed_url_before_connecting(url: str) -> None:
     with pytest.raises(ValueError, match="ZooKeeper URL"):
-        parse_zk_url(url)
-
-
-def test_root_adds_the_framework_name() -> None:
-    address = parse_zk_url("zk://a:1/mesos-gpu")
-    assert address.root() == "/mesos-gpu"
-    assert address.root("prod") == "/mesos-gpu/prod"
-    with pytest.raises(ValueError):
-        address.root("a/b")
+        connect(url, timeout=0.1)
 
 
 def test_connect_to_a_server_that_is_not_there_is_unavailable() -> None:

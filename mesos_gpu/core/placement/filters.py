@@ -65,8 +65,8 @@ def enough_disk(agent: AgentState, needs: Needs, job: JobContext, policy: Placem
 
 def enough_ports(agent: AgentState, needs: Needs, job: JobContext, policy: PlacementPolicy) -> str | None:
     """Enough port numbers for the task's count, after any fixed port ranges it asks for."""
-    if not needs.ports and not needs.ranges:
-        return None
+    if not needs.ranges:
+        return reasons.INSUFFICIENT_PORTS if agent.port_count < needs.ports else None
     fixed = 0
     for name, ranges in needs.ranges:
         if name == "ports":
@@ -101,6 +101,9 @@ FILTERS: tuple[Filter, ...] = (
     enough_named,         # other named scalars and ranges
 )
 AFTER_GPU_FILTERS: tuple[Filter, ...] = FILTERS[4:]
+#: Those of AFTER_GPU_FILTERS a simple demand (`Needs.is_simple`: no constraints, named scalars or fixed
+#: ranges) can fail; the others pass it whatever the agent. The stack runs these for the common demand.
+SIMPLE_FILTERS: tuple[Filter, ...] = (enough_cpus, enough_mem, enough_disk, enough_ports)
 
 
 def first_failure(agent: AgentState, needs: Needs, job: JobContext, policy: PlacementPolicy,

@@ -1,4 +1,5 @@
-"""The offer snapshot (pure): one `AgentSlot` per agent (its offers summed), gathered in an `OfferView`."""
+"""The offer snapshot (pure): one `AgentSlot` per agent (its offers summed), gathered in an `OfferView`;
+and `OfferLabels`, how the offered resources are labelled, which a task's resources must repeat."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from mesos_gpu.core.resources import Resources, from_milli
+from mesos_gpu.core.wire import resources_from_mesos_by_role, resources_to_mesos
 
 _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
 
@@ -19,6 +21,7 @@ class AgentSlot:
 
     `total` is the agent's whole capacity when known (it decides "can never fit" and normalises the
     packing score); `gpu_agent` overrides the guess "has GPUs in total, in the offer, or a GPU model".
+    `offered`: the offers' Mesos `Resource` entries as received (the reservation details of `labels`).
     """
 
     agent_id: str
@@ -28,6 +31,11 @@ class AgentSlot:
     attributes: Mapping[str, str] = dataclasses.field(default_factory=lambda: _NO_ATTRIBUTES)
     total: Resources | None = None
     gpu_agent: bool | None = None
+    offered: Sequence[Mapping[str, Any]] = dataclasses.field(default=(), compare=False, repr=False)
+
+    def labels(self) -> OfferLabels:
+        """How the resources placement takes from this agent (`available`) are labelled in its offers."""
+        return OfferLabels(self.available.role, self.available.allocation_role, self.offered)
 
     def has_gpus(self, gpu_model_attribute: str = "gpu_model") -> bool:
         """Whether this is a GPU agent (kept for GPU work by default)."""
@@ -73,12 +81,15 @@ class OfferView:
         slots = []
         for agent_id, agent_offers in grouped.items():
             first = agent_offers[0]
+            offered: Sequence[Mapping[str, Any]]
             if len(agent_offers) == 1:
-                pools = Resources.from_mesos_by_role(first.get("resources", ()))
+                offered = first.get("resources", ())
+                pools = resources_from_mesos_by_role(offered)
             else:
                 pools = {}
+                offered = tuple(entry for offer in agent_offers for entry in offer.get("resources", ()))
                 for offer in agent_offers:
-                    for key, part in Resources.from_mesos_by_role(offer.get("resources", ())).items():
+                    for key, part in resources_from_mesos_by_role(offer.get("resources", ())).items():
                         pools[key] = pools[key] + part if key in pools else part
             if len(pools) == 1:
                 available = next(iter(pools.values()))
@@ -92,6 +103,7 @@ class OfferView:
                 available=available,
                 offer_ids=tuple(offer["id"]["value"] for offer in agent_offers),
                 attributes=attributes_from_mesos(attributes) if attributes else _NO_ATTRIBUTES,
+                offered=offered,
             ))
         # The same catalog tuple lets a GangPlanner keep its "can never fit" check across cycles.
         kept = catalog if isinstance(catalog, tuple) or catalog is None else tuple(catalog)
@@ -102,6 +114,84 @@ class OfferView:
 
     def __len__(self) -> int:
         return len(self.slots)
+
+
+class OfferLabels:
+    """How an agent's offered resources are labelled: the `role` (the reservation's, "*" unreserved) and
+    `allocation_role` (`allocation_info.role`) that `Resources` keeps, and, by resource name, the
+    reservation details it does not (`reservation` in the pre-refinement format, `reservations` in
+    the refinement one), as the offer had them. A task must use its offer's resources labelled alike,
+    or the master refuses the launch (TASK_ERROR, "Invalid resources").
+
+    Example::
+
+        labels = OfferLabels("tf", None, offer["resources"])
+        labels.to_mesos(Resources.of(cpus=1, mem=32))   # entries with the offer's role and reservation
+    """
+
+    __slots__ = ("_reserved", "allocation_role", "offered", "role")
+
+    def __init__(self, role: str = "*", allocation_role: str | None = None,
+                 offered: Sequence[Mapping[str, Any]] = ()) -> None:
+        self.role = role
+        self.allocation_role = allocation_role
+        self.offered = offered
+        self._reserved: dict[str, dict[str, Any]] | None = None
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        return self.role, self.allocation_role
+
+    def reservation_fields(self, name: str) -> Mapping[str, Any]:
+        """The offer's `reservation` / `reservations` fields of resource `name` (empty when unreserved)."""
+        return self._reserved_map().get(name, _NO_ATTRIBUTES)
+
+    def _reserved_map(self) -> dict[str, dict[str, Any]]:
+        if self._reserved is None:
+            self._reserved = self._find_reserved()
+        return self._reserved
+
+    def _find_reserved(self) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        if self.role == "*":
+            return found
+        for entry in self.offered:
+            if "reservation" not in entry and "reservations" not in entry:
+                continue
+            name = entry.get("name")
+            if not isinstance(name, str) or name in found:
+                continue
+            if self.key not in resources_from_mesos_by_role((entry,)):
+                continue    # another reservation's entry of the same name
+            found[name] = {field: entry[field] for field in ("reservation", "reservations") if field in entry}
+        return found
+
+    def to_mesos(self, resources: Resources) -> list[dict[str, Any]]:
+        """`resources` as Mesos `Resource` JSON labelled as the offer's: the codec's role and
+        allocation_info, plus each name's reservation details (`reservations` replaces `role`)."""
+        if (resources.role, resources.allocation_role) != self.key:
+            resources = resources.with_labels(role=self.role, allocation_role=self.allocation_role)
+        entries = resources_to_mesos(resources)
+        if self.role == "*":
+            return entries
+        for entry in entries:
+            fields = self.reservation_fields(entry["name"])
+            if "reservations" in fields:
+                del entry["role"]
+            entry.update(fields)
+        return entries
+
+    def __eq__(self, other: object) -> bool:
+        """Alike labels: the same role and allocation role, and the same reservation details."""
+        if not isinstance(other, OfferLabels):
+            return NotImplemented
+        return self.key == other.key and (self.role == "*" or self._reserved_map() == other._reserved_map())
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __repr__(self) -> str:
+        return f"OfferLabels({self.role!r}, {self.allocation_role!r})"
 
 
 def catalog_from_master_state(state: Mapping[str, Any], gpu_model_attribute: str = "gpu_model") -> tuple[
@@ -133,9 +223,11 @@ def catalog_from_master_state(state: Mapping[str, Any], gpu_model_attribute: str
 
 
 def _flat_attribute(value: Any) -> str | None:
-    """A /state attribute value as constraints match it (`2.5`, `3`, text), None if it is neither."""
+    """A /state attribute value as constraints match it (`2.5`, `3`, text, `[1-2,5-6]`, `{a,b}`; Mesos'
+    JSON writes ranges and sets with ", " between items, offers' attributes as `attribute_value` does not),
+    None if it is none of these."""
     if isinstance(value, str):
-        return value
+        return value.replace(", ", ",") if value[:1] in "[{" else value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(from_milli(round(float(value) * 1000)))
     return None

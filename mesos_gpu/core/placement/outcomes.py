@@ -8,15 +8,19 @@ costs five times as much to build). The `kind` field keeps outcomes of different
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
+from mesos_gpu.core.placement.offers import OfferLabels
 from mesos_gpu.core.placement.reasons import summarize
 from mesos_gpu.core.resources import Resources
+
+_UNRESERVED = OfferLabels()
 
 
 class TaskPlacement(NamedTuple):
     """One task on one agent: its ports, and its exact resources (ports included, labelled like the
-    offer) as `resources`, built from `request` and `labels` only when asked for."""
+    offer) as `resources`, or as the Mesos JSON a TaskInfo carries (`to_mesos()`), built from `request`
+    and the offer's `labels` only when asked for."""
 
     task_id: str
     job_id: str
@@ -26,17 +30,22 @@ class TaskPlacement(NamedTuple):
     hostname: str
     ports: tuple[int, ...]
     request: Resources
-    labels: tuple[str, str | None] = ("*", None)
+    labels: OfferLabels = _UNRESERVED
 
     @property
     def resources(self) -> Resources:
         """What the task takes from the offer: its request plus its ports, with the offer's role and
         allocation role."""
         resources = self.request.plus_ports(self.ports)
-        role, allocation_role = self.labels
-        if resources.role != role or resources.allocation_role != allocation_role:
-            resources = resources.with_labels(role=role, allocation_role=allocation_role)
+        labels = self.labels
+        if resources.role != labels.role or resources.allocation_role != labels.allocation_role:
+            resources = resources.with_labels(role=labels.role, allocation_role=labels.allocation_role)
         return resources
+
+    def to_mesos(self) -> list[dict[str, Any]]:
+        """`resources` as Mesos `Resource` JSON, labelled as the offer's (role or reservations,
+        reservation, allocation_info): what the task's TaskInfo must carry."""
+        return self.labels.to_mesos(self.resources)
 
 
 class AgentLaunch(NamedTuple):
@@ -66,19 +75,26 @@ class Plan(NamedTuple):
 
 
 class WaitReason(NamedTuple):
-    """The job does not fit in the offers at hand; nothing was held. `task_id` is the member that did
-    not fit; `counts` give each agent's first failing reason."""
+    """The job does not fit in the offers at hand. `task_id` is the member that did not fit; `counts`
+    give each agent's first failing reason; `held`: the agents held for it in this cycle (see
+    `PlacementCycle.reserve`), so that later jobs cannot take what frees up there."""
 
     job_id: str
     task_id: str
     agents: int
     counts: tuple[tuple[str, int], ...]
     kind: Literal["wait"] = "wait"
+    held: tuple[str, ...] = ()
 
     @property
     def summary(self) -> str:
-        """`0/5 agents fit: 3 insufficient gpus, 2 constraint UNIQUE hostname`."""
-        return summarize(0, self.agents, self.counts)
+        """`0/5 agents fit: 3 insufficient gpus, 2 constraint UNIQUE hostname; holding S1, S2 for it`."""
+        summary = summarize(0, self.agents, self.counts)
+        held = self.held
+        if held:
+            more = f" and {len(held) - 3} more" if len(held) > 3 else ""
+            summary += f"; holding {', '.join(held[:3])}{more} for it"
+        return summary
 
 
 class NeverFits(NamedTuple):
@@ -112,8 +128,9 @@ Outcome = Plan | WaitReason | NeverFits | InvalidDemand
 
 @dataclass(frozen=True)
 class CyclePlan:
-    """The result of one cycle: each job's outcome, one launch per agent (all jobs merged), and the offer
-    ids to decline (agents nothing was placed on)."""
+    """The result of one cycle: each job's outcome, one launch per agent (all jobs merged: one ACCEPT
+    each), and the offer ids to decline (agents nothing was placed on). Every task of `accepts` belongs
+    to a `Plan` of `outcomes`."""
 
     outcomes: dict[str, Outcome]
     accepts: tuple[AgentLaunch, ...]

@@ -235,7 +235,8 @@ class PlacementCycle:
 
         The agents are those of a placement of the job on the catalog (every agent, empty), visiting
         first, among agents alike, those with the most GPUs free now. Needs the view's catalog;
-        returns the held agent ids (none without a catalog, or when the job can never fit)."""
+        returns the held agent ids (none without a catalog, or when the job can never fit). The job's
+        `WaitReason` in this cycle's outcomes names them."""
         if self._catalog is None:
             return ()
         demand = job if isinstance(job, JobDemand) else JobDemand.of(job)
@@ -251,6 +252,9 @@ class PlacementCycle:
             return ()
         held = tuple(sorted({debit.agent.agent_id for _, debit in debits}))
         self._held.update(held)
+        outcome = self.outcomes.get(demand.job_id)
+        if isinstance(outcome, WaitReason):
+            self.outcomes[demand.job_id] = outcome._replace(held=held)
         for agent_id in held:
             if agent_id in self.ledger.by_id:
                 self.ledger.hold(agent_id)

@@ -5,7 +5,7 @@ The stack combines the applicable ones as a weighted mean, so adding a scorer ne
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from mesos_gpu.core.placement.demand import TaskDemand
 from mesos_gpu.core.placement.state import AgentState, JobContext
@@ -17,11 +17,12 @@ def gpu_binpack(agent: AgentState, task: TaskDemand, job: JobContext) -> float |
     """GPU best fit: the fewer GPUs the agent has left after this task (as a share of its GPUs), the
     better, so whole agents stay free for large jobs. A CPU task on a GPU agent prefers agents whose GPUs
     are taken. Not applicable to agents without GPUs."""
-    capacity = max(agent.gpu_capacity, agent.gpus)
+    free = agent.gpus
+    capacity = agent.gpu_capacity if agent.gpu_capacity > free else free
     if capacity <= 0:
         return None
-    left = agent.gpus - task.needs.gpus
-    return 1.0 - max(left, 0) / capacity
+    left = free - task.needs.gpus
+    return 1.0 - left / capacity if left > 0 else 1.0
 
 
 def ps_spread(agent: AgentState, task: TaskDemand, job: JobContext) -> float | None:
@@ -63,17 +64,34 @@ def applicable(task: TaskDemand, job: JobContext, weights: Mapping[str, float]) 
     return out
 
 
-def combined_score(
-    agent: AgentState, task: TaskDemand, job: JobContext, weights: Mapping[str, float]
-) -> float:
-    """The weighted mean of the applicable scorers (0 when none applies)."""
+def weighted_mean(scorers: Sequence[tuple[float, Scorer]], agent: AgentState, task: TaskDemand,
+                  job: JobContext) -> float:
+    """The weighted mean of `scorers`' scores for `agent` (those answering None left out; 0 when none
+    answers)."""
     total = weight_sum = 0.0
-    for name, scorer in SCORERS.items():
-        weight = weights.get(name, 0.0)
-        if not weight:
-            continue
+    for weight, scorer in scorers:
         score = scorer(agent, task, job)
         if score is not None:
             total += weight * score
             weight_sum += weight
     return total / weight_sum if weight_sum else 0.0
+
+
+def best_agent(feasible: Sequence[AgentState], task: TaskDemand, job: JobContext,
+               weights: Mapping[str, float]) -> AgentState:
+    """The feasible agent with the highest weighted mean of the applicable scorers (the first of equals)."""
+    scorers = applicable(task, job, weights)
+    best, best_score = feasible[0], -1.0
+    for agent in feasible:
+        score = weighted_mean(scorers, agent, task, job)
+        if score > best_score:
+            best, best_score = agent, score
+    return best
+
+
+def combined_score(
+    agent: AgentState, task: TaskDemand, job: JobContext, weights: Mapping[str, float]
+) -> float:
+    """The weighted mean of the applicable scorers (0 when none applies)."""
+    scorers = [(weights.get(name, 0.0), scorer) for name, scorer in SCORERS.items() if weights.get(name)]
+    return weighted_mean(scorers, agent, task, job)

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 
 from mesos_gpu.core.placement import reasons
 from mesos_gpu.core.placement.demand import Needs, TaskDemand
-from mesos_gpu.core.placement.filters import AFTER_GPU_FILTERS, FILTERS, Filter
+from mesos_gpu.core.placement.filters import AFTER_GPU_FILTERS, FILTERS, SIMPLE_FILTERS, Filter, first_failure
 from mesos_gpu.core.placement.policy import PlacementPolicy
-from mesos_gpu.core.placement.scorers import applicable
+from mesos_gpu.core.placement.scorers import best_agent
 from mesos_gpu.core.placement.state import AgentState, CapacityLedger, JobContext
 
 Counts = dict[str, int]
@@ -63,34 +63,7 @@ class PlacementStack:
             return None, ordered
         if len(feasible) == 1:
             return feasible[0], ()
-        if exact:
-            return self._best_fit(feasible, needs.gpus), ()
-        scorers = applicable(task, job, self._weights)
-        best, best_score = feasible[0], -1.0
-        for agent in feasible:
-            total = weight_sum = 0.0
-            for weight, scorer in scorers:
-                score = scorer(agent, task, job)
-                if score is not None:
-                    total += weight * score
-                    weight_sum += weight
-            mean = total / weight_sum if weight_sum else 0.0
-            if mean > best_score:
-                best, best_score = agent, mean
-        return best, ()
-
-    def _best_fit(self, feasible: list[AgentState], gpus: int) -> AgentState:
-        """The weighted mean when GPU packing is the only scorer that can apply: its own score (0 where
-        it does not apply), the first agent winning ties. `gpu_binpack`, inlined."""
-        if not self._weights.get("gpu_binpack"):
-            return feasible[0]
-        best, best_score = feasible[0], -1.0
-        for agent in feasible:
-            capacity = agent.gpu_capacity if agent.gpu_capacity > agent.gpus else agent.gpus
-            score = 1.0 - max(agent.gpus - gpus, 0) / capacity if capacity > 0 else 0.0
-            if score > best_score:
-                best, best_score = agent, score
-        return best
+        return best_agent(feasible, task, job, self._weights), ()
 
     def _to_back(self) -> None:
         """Move the agents a scan passed over to the back of their bucket, so agents short of cpus or mem
@@ -148,33 +121,19 @@ class PlacementStack:
         budget = limit * 4      # once one agent fits, visit at most this many more (Nomad's max skip)
         missed = self._missed
         feasible: list[AgentState] = []
-        cpus, mem, disk, ports = needs.cpus, needs.mem, needs.disk, needs.ports
-        simple = filters is AFTER_GPU_FILTERS and needs.is_simple
+        if filters is AFTER_GPU_FILTERS and needs.is_simple:
+            filters = SIMPLE_FILTERS    # the others pass a simple demand whatever the agent
         for agent in candidates:
-            if simple:
-                # Fast path for the common demand (no constraints, fixed ranges or named scalars): the
-                # same checks as AFTER_GPU_FILTERS, inlined.
-                if agent.cpus < cpus:
-                    reason: str | None = reasons.INSUFFICIENT_CPUS
-                elif agent.mem < mem:
-                    reason = reasons.INSUFFICIENT_MEM
-                elif agent.disk < disk:
-                    reason = reasons.INSUFFICIENT_DISK
-                elif agent.port_count < ports:
-                    reason = reasons.INSUFFICIENT_PORTS
-                else:
-                    reason = None
+            for check in filters:
+                reason = check(agent, needs, job, policy)
+                if reason is not None:
+                    break
             else:
-                reason = None
-                for check in filters:
-                    reason = check(agent, needs, job, policy)
-                    if reason is not None:
-                        break
-            if reason is None:
                 feasible.append(agent)
                 if len(feasible) >= limit:
                     break
-            elif not feasible:
+                continue
+            if not feasible:
                 counts[reason] = counts.get(reason, 0) + 1
                 if not agent.unhealthy:
                     missed.append(agent)
@@ -189,12 +148,7 @@ class PlacementStack:
         of `select` must agree with; used by tests)."""
         counts: Counts = {}
         for agent in self.ledger.agents:
-            reason = None
-            for check in FILTERS:
-                reason = check(agent, needs, job, self.policy)
-                if reason is not None:
-                    break
-            _add(counts, reason or "fits", 1)
+            _add(counts, first_failure(agent, needs, job, self.policy) or "fits", 1)
         return counts
 
 

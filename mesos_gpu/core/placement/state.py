@@ -60,7 +60,7 @@ class AgentState:
         self.disk = milli.pop("disk", 0)
         self.gpus = milli.pop("gpus", 0)
         self.scalars = milli
-        self.labels = (available.role, available.allocation_role)
+        self.labels = slot.labels()      # shared by every task placed here (its reservation details, lazily)
         self.held = False  # held in this cycle for a waiting job (CapacityLedger.hold)
         self.ranges = available.range_map()
         self.ports = self.ranges.pop("ports", _NO_RANGES)

@@ -1,0 +1,73 @@
+"""The limits of a job document (pure): its field names, the numeric ranges and sizes, the reserved
+environment names and the shapes of names, labels and images. `validation` enforces them; the published
+schema (`JOB_SCHEMA_PATH` inside the `mesos_gpu` package) states them too, and a test keeps the two in
+step.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mesos_gpu.core.model import ConstraintOperator, Role
+
+JOB_SCHEMA_PATH = "schemas/job.schema.json"
+"""The job schema's path inside the mesos_gpu package (package data)."""
+
+JOB_FIELDS = (
+    "name", "image", "containerizer", "command", "roles", "cpus", "mem", "disk", "gpus", "env",
+    "constraints", "restart", "success_policy", "deadline_seconds", "priority", "tenant",
+    "rendezvous_timeout_seconds", "isolation", "labels",
+)  # fmt: skip
+ROLE_FIELDS = ("instances", "cpus", "mem", "disk", "gpus", "command", "image", "env")
+RESTART_FIELDS = ("policy", "backoff_limit", "backoff_seconds", "max_backoff_seconds")
+RESOURCE_FIELDS = ("cpus", "mem", "disk", "gpus")
+
+# (low, high, whole number?) for each numeric field.
+CPUS_RANGE = (0.01, 1024, False)
+MEM_RANGE = (32, 4_194_304, False)  # MB: 32 MB to 4 TiB
+DISK_RANGE = (0, 16_777_216, False)  # MB: up to 16 TiB
+GPUS_RANGE = (0, 64, True)
+INSTANCES_RANGE = (1, 1000, True)
+BACKOFF_LIMIT_RANGE = (0, 100, True)
+BACKOFF_SECONDS_RANGE = (0, 3600, False)
+MAX_BACKOFF_SECONDS_RANGE = (0, 86_400, False)
+DEADLINE_SECONDS_RANGE = (1, 31_536_000, True)  # up to a year
+PRIORITY_RANGE = (-1000, 1000, True)
+RENDEZVOUS_TIMEOUT_RANGE = (1, 86_400, False)
+
+MAX_TASKS_PER_JOB = 1000
+MAX_NAME_LENGTH = 63
+MAX_COMMAND_LENGTH = 65_536
+MAX_IMAGE_LENGTH = 512
+MAX_ENV_ENTRIES = 256
+MAX_ENV_NAME_LENGTH = 256
+MAX_ENV_VALUE_LENGTH = 32_768
+MAX_LABELS = 64
+MAX_LABEL_VALUE_LENGTH = 256
+MAX_CONSTRAINTS = 64
+MAX_CONSTRAINT_FIELD_LENGTH = 255
+MAX_CONSTRAINT_VALUE_LENGTH = 1024
+RESERVED_ENV = frozenset({"TF_CONFIG"})
+RESERVED_ENV_PREFIX = "MESOS_GPU_"
+
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+LABEL_KEY = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_./-]{0,61}[A-Za-z0-9])?")
+IMAGE = re.compile(r"\S+")
+POSITIVE_INTEGER_TEXT = re.compile(r"[1-9][0-9]{0,5}")
+
+SINGLE_INSTANCE_ROLES = {Role.CHIEF: "a job has one chief", Role.EVALUATOR: "a job has one evaluator"}
+VALUE_FORBIDDEN = {ConstraintOperator.UNIQUE}
+VALUE_REQUIRED = {ConstraintOperator.LIKE, ConstraintOperator.UNLIKE, ConstraintOperator.MAX_PER}
+VALUE_COUNT = {ConstraintOperator.GROUP_BY, ConstraintOperator.MAX_PER}
+
+DNS_LABEL_MESSAGE = (
+    "must be 1 to 63 lowercase letters, digits or '-', starting and ending with a letter or digit"
+)
+COMMAND_MESSAGE = f"must be a non-empty string of at most {MAX_COMMAND_LENGTH} characters, without NUL"
+IMAGE_MESSAGE = f"must be an image reference: 1 to {MAX_IMAGE_LENGTH} characters, no spaces"
+CONSTRAINT_FIELD_MESSAGE = (
+    f'must be an attribute name (or "hostname"): 1 to {MAX_CONSTRAINT_FIELD_LENGTH} characters'
+)
+CONSTRAINT_SHAPE_MESSAGE = "must be [field, operator] or [field, operator, value]"
+OPERATORS_TEXT = ", ".join(op.value for op in ConstraintOperator)

@@ -1,0 +1,146 @@
+"""The job records the state machine keeps (pure): `JobRecord` and its members' `MemberRecord`s.
+
+`JobRecord.to_dict()` is what the store keeps; `JobRecord.from_dict` reads it back (a recovered leader,
+a submitted job). `new_job_record` is the record of a freshly accepted job, as the API persists it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mesos_gpu.core.model import JobSpec, JobState, TaskKey, TaskSpec, TaskState
+from mesos_gpu.core.validation import validate_job
+
+JsonDict = dict[str, Any]
+
+
+@dataclass
+class MemberRecord:
+    """One member's current launch attempt (attempt -1 and no task before its first launch)."""
+
+    key: TaskKey
+    attempt: int = -1
+    task_id: str | None = None
+    state: TaskState | None = None
+    agent_id: str | None = None
+    hostname: str | None = None
+    ports: tuple[int, ...] = ()
+    message: str | None = None
+    reason: str | None = None
+    exit_code: int | None = None
+    ever_started: bool = False  # reached TASK_STARTING or TASK_RUNNING in this attempt
+
+    @property
+    def is_active(self) -> bool:
+        return self.state is not None and not self.state.is_terminal
+
+    def to_dict(self) -> JsonDict:
+        return {
+            "attempt": self.attempt,
+            "task_id": self.task_id,
+            "state": None if self.state is None else self.state.value,
+            "agent_id": self.agent_id,
+            "hostname": self.hostname,
+            "ports": list(self.ports),
+            "message": self.message,
+            "reason": self.reason,
+            "exit_code": self.exit_code,
+            "ever_started": self.ever_started,
+        }
+
+    @classmethod
+    def from_dict(cls, key: TaskKey, data: Mapping[str, Any]) -> MemberRecord:
+        state = data.get("state")
+        return cls(
+            key=key,
+            attempt=int(data.get("attempt", -1)),
+            task_id=data.get("task_id"),
+            state=None if state is None else TaskState(state),
+            agent_id=data.get("agent_id"),
+            hostname=data.get("hostname"),
+            ports=tuple(int(p) for p in data.get("ports", ())),
+            message=data.get("message"),
+            reason=data.get("reason"),
+            exit_code=data.get("exit_code"),
+            ever_started=bool(data.get("ever_started", False)),
+        )
+
+
+@dataclass
+class JobRecord:
+    """A job as the scheduler tracks it; `to_dict()` is what the store keeps."""
+
+    id: str
+    spec: JobSpec
+    state: JobState
+    submitted_at: float
+    members: dict[TaskKey, MemberRecord]
+    attempt: int = -1
+    restarts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    next_attempt_at: float | None = None
+    message: str = ""
+    kill_requested: bool = False
+    wait_reason: str = ""  # not persisted: recomputed at every offer cycle
+    # Not persisted: since when placement has said the job can never fit (None: it has not, or it fits).
+    never_fits_since: float | None = None
+    _tasks: tuple[JobSpec, tuple[TaskSpec, ...]] | None = field(default=None, repr=False, compare=False)
+
+    def tasks(self) -> tuple[TaskSpec, ...]:
+        """`spec.tasks(id)`, expanded once per spec (every offer cycle asks for it again)."""
+        cached = self._tasks
+        if cached is None or cached[0] is not self.spec:
+            cached = self._tasks = (self.spec, self.spec.tasks(self.id))
+        return cached[1]
+
+    def active_members(self) -> list[MemberRecord]:
+        return [member for member in self.members.values() if member.is_active]
+
+    def to_dict(self) -> JsonDict:
+        return {
+            "id": self.id,
+            "spec": self.spec.to_dict(),
+            "state": self.state.value,
+            "submitted_at": self.submitted_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "attempt": self.attempt,
+            "restarts": self.restarts,
+            "next_attempt_at": self.next_attempt_at,
+            "message": self.message,
+            "kill_requested": self.kill_requested,
+            "members": {str(key): member.to_dict() for key, member in self.members.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], spec: JobSpec | None = None) -> JobRecord:
+        """The record `to_dict` wrote; `spec`, when given, is `data["spec"]` already parsed."""
+        if spec is None:
+            spec = validate_job(data["spec"])
+        stored = data.get("members", {})
+        members = {
+            key: MemberRecord.from_dict(key, stored.get(str(key), {})) for key in spec.members()
+        }
+        return cls(
+            id=str(data["id"]),
+            spec=spec,
+            state=JobState(data["state"]),
+            submitted_at=float(data["submitted_at"]),
+            members=members,
+            attempt=int(data.get("attempt", -1)),
+            restarts=int(data.get("restarts", 0)),
+            started_at=data.get("started_at"),
+            finished_at=data.get("finished_at"),
+            next_attempt_at=data.get("next_attempt_at"),
+            message=str(data.get("message", "")),
+            kill_requested=bool(data.get("kill_requested", False)),
+        )
+
+
+def new_job_record(job_id: str, spec: JobSpec, now: float) -> JsonDict:
+    """The record of a freshly accepted job (PENDING), as the API persists it before `JobSubmitted`."""
+    members = {key: MemberRecord(key) for key in spec.members()}
+    return JobRecord(job_id, spec, JobState.PENDING, now, members, message="waiting for offers").to_dict()

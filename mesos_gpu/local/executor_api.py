@@ -1,8 +1,8 @@
 """The local agent's v1 executor API, `POST /api/v1/executor`, with Mesos' status codes and texts
 (src/slave/http.cpp `Http::executor`): decode the Call by content type, validate it, hand it to the
 agent's executor lifecycle; a SUBSCRIBE's response is the executor's RecordIO event stream.
-A protobuf codec plugs in at two places: `decode_executor_call` (request bodies) and `event_encoding`
-(the event stream).
+Bodies and event streams are JSON or protobuf (`local.protobuf`): `decode_executor_call` decodes a
+request body, `event_encoding` picks the stream's encoding.
 
     call = decode_executor_call("application/json", b'{"type": "HEARTBEAT", ...}')  # or HttpError
 """
@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from tornado import web
 
+from mesos_gpu.local import protobuf
 from mesos_gpu.local.agent_records import Executor
 from mesos_gpu.local.executor_validation import convert_executor_call, validate_executor_call
-from mesos_gpu.local.protocol import HttpError, encode_record
+from mesos_gpu.local.protocol import PROTOBUF_PARSE_FAILED, HttpError, encode_record
 
 if TYPE_CHECKING:
     from mesos_gpu.local.agent import Agent
@@ -30,11 +31,15 @@ PROTOBUF_TYPE = "application/x-protobuf"
 
 def decode_executor_call(content_type: str | None, body: bytes) -> dict[str, Any]:
     """The executor Call a request body holds, by its Content-Type; HttpError (400, 415) with Mesos'
-    text when it holds none. The one place a body is decoded: a protobuf codec hooks in here."""
+    text when it holds none. The one place a body is decoded (protobuf by `protobuf.decode`: unknown
+    fields skipped, required fields enforced)."""
     if content_type is None:
         raise HttpError(400, "Expecting 'Content-Type' to be present")
     if content_type == PROTOBUF_TYPE:
-        raise HttpError(415, "Protobuf request bodies are not supported by the local agent")
+        try:
+            return protobuf.decode("executor.Call", body)
+        except protobuf.ProtobufError:
+            raise HttpError(400, PROTOBUF_PARSE_FAILED) from None
     if content_type != JSON_TYPE:
         raise HttpError(415, f"Expecting 'Content-Type' of {JSON_TYPE} or {PROTOBUF_TYPE}")
     try:
@@ -48,18 +53,31 @@ def decode_executor_call(content_type: str | None, body: bytes) -> dict[str, Any
 
 
 def event_encoding(accept: str | None) -> tuple[str, Callable[[dict[str, Any]], bytes]]:
-    """The media type and RecordIO record encoder of a SUBSCRIBE's event stream for an Accept header:
-    JSON. The one place the stream's encoding is chosen: a protobuf encoder hooks in here."""
-    return JSON_TYPE, encode_record
+    """The media type and RecordIO record encoder of a SUBSCRIBE's event stream for an Accept header, as
+    `Http::executor` picks them: JSON when it is accepted, else protobuf (binary executor.Event records).
+    The one place the stream's encoding is chosen."""
+    if _allows(accept, (JSON_TYPE, "*/*", "application/*")):
+        return JSON_TYPE, encode_record
+    return PROTOBUF_TYPE, protobuf_event
+
+
+def protobuf_event(event: dict[str, Any]) -> bytes:
+    """An executor event as a binary RecordIO record."""
+    return protobuf.encode_record("executor.Event", event)
 
 
 def accepts_json(accept: str | None) -> bool:
     """Whether an Accept header allows a JSON (or protobuf) event stream (no header: yes)."""
+    return _allows(accept, (JSON_TYPE, PROTOBUF_TYPE, "*/*", "application/*"))
+
+
+def _allows(accept: str | None, kinds: tuple[str, ...]) -> bool:
+    """Whether an Accept header allows one of the media `kinds` with a quality above 0."""
     if not accept:
         return True
     for part in accept.split(","):
         media = part.split(";")[0].strip().lower()
-        if media in (JSON_TYPE, PROTOBUF_TYPE, "*/*", "application/*"):
+        if media in kinds:
             q = [p.strip() for p in part.split(";")[1:] if p.strip().startswith("q=")]
             if not q or float(q[0][2:] or 0) > 0:
                 return True

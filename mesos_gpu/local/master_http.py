@@ -65,7 +65,7 @@ def decode_protobuf(body: bytes, message: str) -> Any:
     try:
         return protobuf.decode(message, body)
     except protobuf.ProtobufError:
-        raise HttpError(400, p.PROTOBUF_UNSUPPORTED) from None
+        raise HttpError(400, p.PROTOBUF_PARSE_FAILED) from None
 
 
 def protobuf_event(event: dict[str, Any]) -> bytes:

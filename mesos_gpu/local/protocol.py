@@ -38,7 +38,7 @@ FRAMEWORK_NOT_FOUND = "Framework cannot be found"
 FRAMEWORK_NOT_SUBSCRIBED = "Framework is not subscribed"
 FRAMEWORK_FAILED_OVER = "Framework failed over"
 FRAMEWORK_REMOVED = "Framework has been removed"
-PROTOBUF_UNSUPPORTED = "Failed to parse body into Call protobuf"
+PROTOBUF_PARSE_FAILED = "Failed to parse body into Call protobuf"
 
 
 def wrong_stream_id(stream_id: str, framework_id: str) -> str:

@@ -105,7 +105,8 @@ def test_validation_errors(call: dict, problem: str | None) -> None:
     [
         (None, b"{}", 400, "Expecting 'Content-Type' to be present"),
         ("text/plain", b"{}", 415, "Expecting 'Content-Type' of application/json or application/x-protobuf"),
-        ("application/x-protobuf", b"", 415, "Protobuf request bodies are not supported by the local agent"),
+        ("application/x-protobuf", b"", 400, "Failed to parse body into Call protobuf"),  # required fields
+        ("application/x-protobuf", b"{}", 400, "Failed to parse body into Call protobuf"),
         ("application/json", b"{nope", 400, "Failed to parse body into JSON: "),
         (
             "application/json",

@@ -24,7 +24,7 @@ from isolator.discovery import (
     unavailable,
 )
 
-__all__ = ["PynvmlBackend", "discover", "real_backend"]  # discover: mesos_gpu.local.gpus finds it here
+__all__ = ["PynvmlBackend", "discover", "real_backend"]  # discover: mesos_gpu.local.agent.gpus finds it here
 
 T = TypeVar("T")
 

@@ -121,11 +121,7 @@ class SchedulerSettings:
         principal = reader.optional(ENV.PRINCIPAL, _principal)
         secret = reader.optional(ENV.SECRET, _any)
         secret_file = reader.optional(ENV.SECRET_FILE, _any)
-        if secret is not None and secret_file is not None:
-            reader.fail(ENV.SECRET_FILE, f"set either {ENV.SECRET} or {ENV.SECRET_FILE}, not both")
-        has_secret = secret is not None or secret_file is not None
-        if has_secret and principal is None and ENV.PRINCIPAL not in reader:
-            reader.fail(ENV.PRINCIPAL, "a framework secret needs a principal to authenticate with")
+        _check_credentials(reader, principal, secret, secret_file)
         failover = reader.get(ENV.FAILOVER_TIMEOUT, d.failover_timeout, _failover_timeout)
         api_host = reader.get(ENV.API_HOST, d.api_host, _no_space)
         ports = (ENV.API_PORT, ENV.MARATHON_PORT_API, ENV.MARATHON_PORT0)
@@ -143,10 +139,8 @@ class SchedulerSettings:
         reserve_after = reader.get(ENV.RESERVE_AFTER, d.reserve_after_seconds, _non_negative_seconds)
         never_fits = reader.get(ENV.NEVER_FITS_AFTER, d.never_fits_after_seconds, _non_negative_seconds)
         if auth_reads and not tokens and tokens_file is None and ENV.API_TOKENS not in reader:
-            reader.fail(
-                ENV.API_AUTH_READS,
-                f"authenticating reads needs tokens ({ENV.API_TOKENS} or {ENV.API_TOKENS_FILE})",
-            )
+            needs = f"authenticating reads needs tokens ({ENV.API_TOKENS} or {ENV.API_TOKENS_FILE})"
+            reader.fail(ENV.API_AUTH_READS, needs)
         reader.raise_problems()
         return cls(
             framework_name=name,
@@ -465,3 +459,13 @@ def _derived_launcher_base(advertised: str | None, api_host: str, api_port: int)
         host = f"[{host}]"
     return f"http://{host}:{api_port}"
 
+
+def _check_credentials(
+    reader: _Reader, principal: str | None, secret: str | None, secret_file: str | None
+) -> None:
+    """A secret comes from one place and needs a principal to authenticate with."""
+    if secret is not None and secret_file is not None:
+        reader.fail(ENV.SECRET_FILE, f"set either {ENV.SECRET} or {ENV.SECRET_FILE}, not both")
+    has_secret = secret is not None or secret_file is not None
+    if has_secret and principal is None and ENV.PRINCIPAL not in reader:
+        reader.fail(ENV.PRINCIPAL, "a framework secret needs a principal to authenticate with")

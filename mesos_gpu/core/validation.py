@@ -196,8 +196,6 @@ class _JobChecker:
         doc = self.mapping((), data, limits.JOB_FIELDS)
         if doc is None:
             return None
-        has_roles = "roles" in doc
-
         name = None
         if "name" not in doc:
             self.error(("name",), "required")
@@ -213,27 +211,48 @@ class _JobChecker:
             'must be "mesos" or "docker"',
         )
         command = None if doc.get("command") is None else self.command(("command",), doc["command"])
-
-        roles: dict[Role, RoleSpec] | None = {}
-        resources: ResourceRequest | None = None
-        if has_roles:
-            for key in limits.RESOURCE_FIELDS:
-                if key in doc:
-                    self.error((key,), "not allowed in a job with roles (set it in each role)")
-            roles = self.roles(doc["roles"])
-        else:
-            resources = self.resources((), doc)
-
+        roles, resources = self.workload(doc)
         env = self.env(("env",), doc.get("env", {}))
         constraints = self.constraints(("constraints",), doc.get("constraints", []))
         restart = self.restart(("restart",), doc.get("restart", {}))
         success_policy = self.success_policy(doc)
-        deadline = doc.get("deadline_seconds")
-        deadline = (
-            None
-            if deadline is None
-            else self.number(("deadline_seconds",), deadline, limits.DEADLINE_SECONDS_RANGE)
+        queueing = self.queueing(doc)
+        labels = self.labels(("labels",), doc.get("labels", {}))
+        self.command_and_image(doc, containerizer)
+        if self.errors:
+            return None
+        assert name is not None and restart is not None and roles is not None and constraints is not None
+        return JobSpec(
+            name=name,
+            command=command,
+            image=image,
+            containerizer=containerizer,
+            roles=roles,
+            resources=resources,
+            env=env,
+            constraints=constraints,
+            restart=restart,
+            success_policy=success_policy,
+            isolation=Isolation.EXCLUSIVE,
+            labels=labels,
+            **queueing,
         )
+
+    def workload(self, doc: Mapping[str, Any]) -> tuple[dict[Role, RoleSpec] | None, ResourceRequest | None]:
+        """The job's roles (a TF job) or, for a single-task job, its resources."""
+        if "roles" not in doc:
+            return {}, self.resources((), doc)
+        for key in limits.RESOURCE_FIELDS:
+            if key in doc:
+                self.error((key,), "not allowed in a job with roles (set it in each role)")
+        return self.roles(doc["roles"]), None
+
+    def queueing(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        """How the job waits and runs: deadline, priority, tenant, rendezvous timeout (JobSpec keywords;
+        only meaningful when no error was recorded), and the isolation check."""
+        deadline = doc.get("deadline_seconds")
+        if deadline is not None:
+            deadline = self.number(("deadline_seconds",), deadline, limits.DEADLINE_SECONDS_RANGE)
         priority = self.number(("priority",), doc.get("priority", 0), limits.PRIORITY_RANGE)
         tenant = self.text(
             ("tenant",),
@@ -252,32 +271,12 @@ class _JobChecker:
             self.error(
                 ("isolation",), 'must be "exclusive" ("shared-capped" and "shared" are not supported yet)'
             )
-        labels = self.labels(("labels",), doc.get("labels", {}))
-
-        self.command_and_image(doc, containerizer)
-
-        if self.errors:
-            return None
-        assert name is not None and restart is not None and priority is not None and tenant is not None
-        assert roles is not None and rendezvous is not None and constraints is not None
-        return JobSpec(
-            name=name,
-            command=command,
-            image=image,
-            containerizer=containerizer,
-            roles=roles,
-            resources=resources,
-            env=env,
-            constraints=constraints,
-            restart=restart,
-            success_policy=success_policy,
-            deadline_seconds=None if deadline is None else int(deadline),
-            priority=int(priority),
-            tenant=tenant,
-            rendezvous_timeout_seconds=float(rendezvous),
-            isolation=Isolation.EXCLUSIVE,
-            labels=labels,
-        )
+        return {
+            "deadline_seconds": None if deadline is None else int(deadline),
+            "priority": int(priority or 0),
+            "tenant": tenant,
+            "rendezvous_timeout_seconds": float(rendezvous or 0.0),
+        }
 
     def resources(self, path: Path, doc: Mapping[str, Any]) -> ResourceRequest | None:
         cpus = self.number((*path, "cpus"), doc.get("cpus", DEFAULT_CPUS), limits.CPUS_RANGE)

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from tornado.ioloop import IOLoop
 
-from mesos_gpu.local.master import Master, MasterConfig, MasterServer
+from mesos_gpu.local.master.master import Master, MasterConfig, MasterServer
 from mesos_gpu.loopcall import call_in_loop
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ class LocalCluster:
             self.agents.append(self._new_agent(gpus))
 
     def _new_agent(self, gpus: int | None) -> Any:
-        from mesos_gpu.local.agent import Agent, AgentConfig
+        from mesos_gpu.local.agent.agent import Agent, AgentConfig
 
         assert self.server is not None and self.workdir is not None
         spec = AgentSpec()

@@ -77,6 +77,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _command(argv: Sequence[str], shell: str | None) -> list[str]:
+    """The user's command: `--shell 'CMD'` or `-- PROGRAM ARGS...`; `UsageError` for neither or both."""
+    command = list(argv)
+    if command and command[0] == "--":
+        command = command[1:]
+    if shell and command:
+        raise UsageError("give either --shell 'CMD' or -- PROGRAM ARGS..., not both")
+    if shell:
+        command = ["/bin/sh", "-c", shell]
+    if not command:
+        raise UsageError("no command to run: add --shell 'CMD' or -- PROGRAM ARGS...")
+    return command
+
+
 def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     """Settings from the arguments, each falling back to the environment; `UsageError` when incomplete."""
     args = _parser().parse_args(list(argv))
@@ -89,15 +103,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
                 return environ[name]
         return ""
 
-    command = list(args.argv)
-    if command and command[0] == "--":
-        command = command[1:]
-    if args.shell and command:
-        raise UsageError("give either --shell 'CMD' or -- PROGRAM ARGS..., not both")
-    if args.shell:
-        command = ["/bin/sh", "-c", args.shell]
-    if not command:
-        raise UsageError("no command to run: add --shell 'CMD' or -- PROGRAM ARGS...")
+    command = _command(args.argv, args.shell)
     try:
         role = pick(args.role, tfc.ENV_ROLE)
         index = pick(args.index, tfc.ENV_INDEX)

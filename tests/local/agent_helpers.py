@@ -14,7 +14,7 @@ from typing import Any
 
 from tornado.ioloop import IOLoop
 
-from mesos_gpu.local.agent import Agent, AgentConfig
+from mesos_gpu.local.agent.agent import Agent, AgentConfig
 from mesos_gpu.loopcall import call_in_loop
 
 FRAMEWORK_ID = "fw-0000"

@@ -9,7 +9,7 @@ import re
 import time
 from pathlib import Path
 
-from mesos_gpu.local.agent import AgentConfig
+from mesos_gpu.local.agent.agent import AgentConfig
 from tests.local.agent_helpers import (
     FRAMEWORK_ID,
     AgentThread,
@@ -281,7 +281,7 @@ def live_members(pgid: int) -> list[int]:
 
 def test_item37_nvml_discovered_gpus_through_the_isolator_fake_backend(tmp_path: Path) -> None:
     from isolator.fakenvml import parse_fake_spec
-    from mesos_gpu.local.gpus import nvml_devices
+    from mesos_gpu.local.agent.gpus import nvml_devices
 
     devices = nvml_devices(parse_fake_spec("2xA100-SXM4-40GB"))
     assert [(d.index, d.simulated) for d in devices] == [(0, False), (1, False)]

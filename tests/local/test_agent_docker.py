@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mesos_gpu.local.agent import AgentConfig
+from mesos_gpu.local.agent.agent import AgentConfig
 from tests.local.agent_helpers import FRAMEWORK_ID, AgentThread, command_task, framework_info
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mesos_gpu.local import protojson
-from mesos_gpu.local.agent import AgentConfig
+from mesos_gpu.local.agent.agent import AgentConfig
 from tests.local.agent_helpers import (
     FRAMEWORK_ID,
     AgentThread,

@@ -1,4 +1,4 @@
-"""The executor Call's pure checks (executor_validation) and the body decoding of the executor API
+"""The executor Call's pure checks (local.agent.validation) and the body decoding of the executor API
 (executor_api.decode_executor_call), as tables of Mesos' texts; the HTTP answers are in
 test_agent_executor_api."""
 
@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
-from mesos_gpu.local.executor_api import accepts_json, decode_executor_call
-from mesos_gpu.local.executor_validation import convert_executor_call, validate_executor_call
+from mesos_gpu.local.agent.executor_api import accepts_json, decode_executor_call
+from mesos_gpu.local.agent.validation import convert_executor_call, validate_executor_call
 from mesos_gpu.local.protocol import HttpError
 
 IDS = {"executor_id": {"value": "ex1"}, "framework_id": {"value": "fw"}}

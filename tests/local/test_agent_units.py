@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mesos_gpu.core.wire import kill_grace_seconds
-from mesos_gpu.local.command_executor import command_argv, describe_wait_status
-from mesos_gpu.local.gpus import GpuAllocationError, GpuSlots, simulated_devices, visible_devices_env
-from mesos_gpu.local.runners import wait_status_from_returncode
-from mesos_gpu.local.sandbox import FileReadError, SandboxFiles, create_sandbox
-from mesos_gpu.local.status_updates import StatusUpdateStreams
+from mesos_gpu.local.agent.command_executor import command_argv, describe_wait_status
+from mesos_gpu.local.agent.gpus import GpuAllocationError, GpuSlots, simulated_devices, visible_devices_env
+from mesos_gpu.local.agent.runners import wait_status_from_returncode
+from mesos_gpu.local.agent.sandbox import FileReadError, SandboxFiles, create_sandbox
+from mesos_gpu.local.agent.status_updates import StatusUpdateStreams
 
 
 class ManualClock:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from mesos_gpu.local import protojson
-from mesos_gpu.local.master_state import flat_attributes
+from mesos_gpu.local.master.readonly import flat_attributes
 from tests.local.conftest import CallClient, get_json
 from tests.local.test_conformance_wire import Session, launch, task
 

@@ -1,5 +1,5 @@
-"""The master's pure pieces as tables: call and offer validation (master_validation), LAUNCH and
-LAUNCH_GROUP as one `Launch` path (master_launch), and the allocator's `refuse_seconds`."""
+"""The master's pure pieces as tables: call and offer validation (local.master.validation), LAUNCH and
+LAUNCH_GROUP as one `Launch` path (local.master.launch), and the allocator's `refuse_seconds`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from mesos_gpu.core.resources import Resources
-from mesos_gpu.local.allocator import refuse_seconds
-from mesos_gpu.local.master_launch import TASK_GROUP_INVALID, TASK_INVALID, launches
-from mesos_gpu.local.master_records import AgentRecord, FrameworkRecord, OfferRecord
-from mesos_gpu.local.master_validation import validate_offers, validate_scheduler_call
+from mesos_gpu.local.master.allocator import refuse_seconds
+from mesos_gpu.local.master.launch import TASK_GROUP_INVALID, TASK_INVALID, launches
+from mesos_gpu.local.master.records import AgentRecord, FrameworkRecord, OfferRecord
+from mesos_gpu.local.master.validation import validate_offers, validate_scheduler_call
 
 FID = {"value": "F"}
 UUID = base64.b64encode(bytes(16)).decode()

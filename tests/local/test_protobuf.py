@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from mesos_gpu.local import protobuf, protojson
-from mesos_gpu.local.agent import AgentConfig
+from mesos_gpu.local.agent.agent import AgentConfig
 from mesos_gpu.local.prototables import ENUMS, MESSAGES, field_spec
 from tests.local.agent_helpers import FRAMEWORK_ID, AgentThread
 from tests.local.agent_helpers import command_task as agent_task

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mesos_gpu.local.command_executor import CommandTask
-from mesos_gpu.local.runners import RunningProcess
-from mesos_gpu.local.sandbox import Sandbox
+from mesos_gpu.local.agent.command_executor import CommandTask
+from mesos_gpu.local.agent.runners import RunningProcess
+from mesos_gpu.local.agent.sandbox import Sandbox
 
 Queued = tuple[str, dict[str, Any]]  # ("task", TaskInfo) or ("group", TaskGroupInfo), not yet delivered
 Termination = tuple[str, str, str]  # (state, reason, message) for the tasks an ending executor leaves

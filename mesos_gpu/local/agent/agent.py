@@ -6,12 +6,12 @@ executors, GPU slots, status update streams); the parts follow Mesos' own seams:
 | module | what it does |
 | --- | --- |
 | `task_launch` | command tasks and DEFAULT-executor task groups (runTask / runTaskGroup) |
-| `agent_records` | the task and executor records, the executor's event stream |
+| `records` | the task and executor records, the executor's event stream |
 | `executors` | a custom executor's launch, calls (SUBSCRIBE, UPDATE, MESSAGE), shutdown and reaping |
 | `containerizer` | a process's LaunchSpec, runner (host or Docker) and URI fetch |
 | `executor_api` | `POST /api/v1/executor` (decode by content type, then hand to the lifecycle) |
-| `executor_validation` | the executor Call's conversion and validation texts (pure) |
-| `agent_http` | the routes, `GET /state`, `/files/read`, `/version` |
+| `validation` | the executor Call's conversion and validation texts (pure) |
+| `http` | the routes, `GET /state`, `/files/read`, `/version` |
 
 Everything runs on one tornado IOLoop thread; child processes are reaped by watcher threads that hand
 results back with add_callback.
@@ -40,21 +40,21 @@ from tornado import httpserver, netutil
 from tornado.ioloop import IOLoop
 
 from mesos_gpu.core.wire import TERMINAL_TASK_STATES, format_duration
-from mesos_gpu.local.agent_http import agent_application, agent_state
-from mesos_gpu.local.agent_records import Executor, Task
-from mesos_gpu.local.containerizer import Containerizer
-from mesos_gpu.local.executors import ExecutorLifecycle
-from mesos_gpu.local.gpus import (
+from mesos_gpu.local.agent.containerizer import Containerizer
+from mesos_gpu.local.agent.executors import ExecutorLifecycle
+from mesos_gpu.local.agent.gpus import (
     SIMULATED_GPU_MODEL,
     GpuDevice,
     GpuSlots,
     nvml_devices,
     simulated_devices,
 )
-from mesos_gpu.local.runners import HostRunner, Runner
-from mesos_gpu.local.sandbox import Sandbox, SandboxFiles
-from mesos_gpu.local.status_updates import StatusUpdateStreams
-from mesos_gpu.local.task_launch import TaskLauncher
+from mesos_gpu.local.agent.http import agent_application, agent_state
+from mesos_gpu.local.agent.records import Executor, Task
+from mesos_gpu.local.agent.runners import HostRunner, Runner
+from mesos_gpu.local.agent.sandbox import Sandbox, SandboxFiles
+from mesos_gpu.local.agent.status_updates import StatusUpdateStreams
+from mesos_gpu.local.agent.task_launch import TaskLauncher
 
 __all__ = ["Agent", "AgentConfig", "MasterLink"]
 
@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 
 
 class MasterLink(Protocol):
-    """What the agent calls on the master (implemented by mesos_gpu.local.master.Master)."""
+    """What the agent calls on the master (implemented by mesos_gpu.local.master.master.Master)."""
 
     def register_agent(self, agent: Any) -> None: ...
 

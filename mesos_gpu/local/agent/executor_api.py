@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 from tornado import web
 
 from mesos_gpu.local import protobuf
-from mesos_gpu.local.agent_records import Executor
-from mesos_gpu.local.executor_validation import convert_executor_call, validate_executor_call
+from mesos_gpu.local.agent.records import Executor
+from mesos_gpu.local.agent.validation import convert_executor_call, validate_executor_call
 from mesos_gpu.local.protocol import PROTOBUF_PARSE_FAILED, HttpError, encode_record
 
 if TYPE_CHECKING:
-    from mesos_gpu.local.agent import Agent
+    from mesos_gpu.local.agent.agent import Agent
 
 JSON_TYPE = "application/json"
 PROTOBUF_TYPE = "application/x-protobuf"

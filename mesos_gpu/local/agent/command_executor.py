@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mesos_gpu.core.wire import kill_grace_seconds
-from mesos_gpu.local.runners import LaunchSpec, Runner, RunningProcess
-from mesos_gpu.local.status_updates import Timers
+from mesos_gpu.local.agent.runners import LaunchSpec, Runner, RunningProcess
+from mesos_gpu.local.agent.status_updates import Timers
 
 log = logging.getLogger(__name__)
 

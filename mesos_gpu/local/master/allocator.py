@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 from mesos_gpu.core import wire
 from mesos_gpu.core.resources import Resources
 from mesos_gpu.local import protocol as p
-from mesos_gpu.local.master_records import AgentRecord, FrameworkRecord, OfferFilter, OfferRecord
+from mesos_gpu.local.master.records import AgentRecord, FrameworkRecord, OfferFilter, OfferRecord
 from mesos_gpu.local.protocol import value
 
 if TYPE_CHECKING:
-    from mesos_gpu.local.master import Master
+    from mesos_gpu.local.master.master import Master
 
 
 def refuse_seconds(filters: Any) -> float:

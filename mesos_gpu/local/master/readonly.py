@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from mesos_gpu.core import wire
 from mesos_gpu.core.resources import Resources
 from mesos_gpu.local import protocol as p
-from mesos_gpu.local.master_records import (
+from mesos_gpu.local.master.records import (
     AgentRecord,
     ExecutorRecord,
     FrameworkRecord,
@@ -20,7 +20,7 @@ from mesos_gpu.local.master_records import (
 )
 
 if TYPE_CHECKING:
-    from mesos_gpu.local.master import Master
+    from mesos_gpu.local.master.master import Master
 
 BUILD = {
     "build_date": "2020-11-24 00:00:00",

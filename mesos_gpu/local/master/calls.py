@@ -11,19 +11,19 @@ from typing import TYPE_CHECKING, Any
 from mesos_gpu.core import wire
 from mesos_gpu.core.resources import Resources
 from mesos_gpu.local import protocol as p
-from mesos_gpu.local.master_launch import Launch, launches
-from mesos_gpu.local.master_records import (
+from mesos_gpu.local.master.launch import Launch, launches
+from mesos_gpu.local.master.records import (
     AgentRecord,
     ExecutorRecord,
     FrameworkRecord,
     TaskRecord,
     master_status,
 )
-from mesos_gpu.local.master_validation import validate_framework_info, validate_offers
+from mesos_gpu.local.master.validation import validate_framework_info, validate_offers
 from mesos_gpu.local.protocol import HttpError, id_of, value
 
 if TYPE_CHECKING:
-    from mesos_gpu.local.master import Master
+    from mesos_gpu.local.master.master import Master
 
 log = logging.getLogger(__name__)
 

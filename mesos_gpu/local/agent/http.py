@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 from tornado import web
 
 from mesos_gpu.core.wire import TERMINAL_TASK_STATES
-from mesos_gpu.local.agent_records import Executor, Task
-from mesos_gpu.local.executor_api import JSON_TYPE, AgentHandler, ExecutorApiHandler
+from mesos_gpu.local.agent.executor_api import JSON_TYPE, AgentHandler, ExecutorApiHandler
+from mesos_gpu.local.agent.records import Executor, Task
+from mesos_gpu.local.agent.sandbox import FileReadError
 from mesos_gpu.local.protocol import MESOS_VERSION
-from mesos_gpu.local.sandbox import FileReadError
 
 if TYPE_CHECKING:
-    from mesos_gpu.local.agent import Agent
+    from mesos_gpu.local.agent.agent import Agent
 
 
 def agent_application(agent: Agent) -> web.Application:

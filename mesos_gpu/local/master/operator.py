@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from mesos_gpu.core import wire
 from mesos_gpu.local import protocol as p
-from mesos_gpu.local.allocator import offer_json
-from mesos_gpu.local.master_records import AgentRecord, FrameworkRecord, TaskRecord
-from mesos_gpu.local.master_state import version_json
+from mesos_gpu.local.master.allocator import offer_json
+from mesos_gpu.local.master.readonly import version_json
+from mesos_gpu.local.master.records import AgentRecord, FrameworkRecord, TaskRecord
 from mesos_gpu.local.protocol import value
 
 if TYPE_CHECKING:
-    from mesos_gpu.local.master import Master
+    from mesos_gpu.local.master.master import Master
 
 # Every `mesos.v1.master.Call.Type` name (1.11); those not in `ANSWERS` get 501 here.
 _CALL_TYPES = """

@@ -19,13 +19,15 @@ from typing import TYPE_CHECKING, Any
 import tornado.httputil
 import tornado.web
 
-from mesos_gpu.local import master_operator, master_state, protobuf, protojson
+from mesos_gpu.local import protobuf, protojson
 from mesos_gpu.local import protocol as p
-from mesos_gpu.local.master_validation import validate_scheduler_call
+from mesos_gpu.local.master import operator as master_operator
+from mesos_gpu.local.master import readonly as master_state
+from mesos_gpu.local.master.validation import validate_scheduler_call
 from mesos_gpu.local.protocol import HttpError
 
 if TYPE_CHECKING:
-    from mesos_gpu.local.master import Master
+    from mesos_gpu.local.master.master import Master
 
 log = logging.getLogger(__name__)
 

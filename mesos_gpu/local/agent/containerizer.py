@@ -16,10 +16,10 @@ from typing import Any
 
 from tornado.ioloop import IOLoop
 
-from mesos_gpu.local.command_executor import command_argv, command_environment
-from mesos_gpu.local.gpus import visible_devices_env
-from mesos_gpu.local.runners import DockerRunner, LaunchSpec, Runner
-from mesos_gpu.local.sandbox import FetchError, Sandbox, fetch_uris
+from mesos_gpu.local.agent.command_executor import command_argv, command_environment
+from mesos_gpu.local.agent.gpus import visible_devices_env
+from mesos_gpu.local.agent.runners import DockerRunner, LaunchSpec, Runner
+from mesos_gpu.local.agent.sandbox import FetchError, Sandbox, fetch_uris
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class Containerizer:
         if not self._docker_checked:
             self._docker_checked = True
             try:
-                from mesos_gpu.local.runners import docker_runner
+                from mesos_gpu.local.agent.runners import docker_runner
 
                 self._docker_runner = docker_runner(self.loop, self._docker_host)
             except Exception as exc:

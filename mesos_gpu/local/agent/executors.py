@@ -16,14 +16,14 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from mesos_gpu.core.wire import TERMINAL_TASK_STATES, format_duration, kill_grace_seconds
-from mesos_gpu.local.agent_records import EventStream, Executor, Queued, Task, launch_failed
-from mesos_gpu.local.containerizer import fetch_then, scalar_resource
-from mesos_gpu.local.gpus import GpuAllocationError
-from mesos_gpu.local.runners import LaunchSpec, Runner
-from mesos_gpu.local.sandbox import FetchError, create_sandbox
+from mesos_gpu.local.agent.containerizer import fetch_then, scalar_resource
+from mesos_gpu.local.agent.gpus import GpuAllocationError
+from mesos_gpu.local.agent.records import EventStream, Executor, Queued, Task, launch_failed
+from mesos_gpu.local.agent.runners import LaunchSpec, Runner
+from mesos_gpu.local.agent.sandbox import FetchError, create_sandbox
 
 if TYPE_CHECKING:
-    from mesos_gpu.local.agent import Agent
+    from mesos_gpu.local.agent.agent import Agent
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Any
 from mesos_gpu.core import wire
 from mesos_gpu.core.resources import Resources
 from mesos_gpu.local import protocol as p
-from mesos_gpu.local.master_records import AgentRecord, FrameworkRecord
-from mesos_gpu.local.master_validation import (
+from mesos_gpu.local.master.records import AgentRecord, FrameworkRecord
+from mesos_gpu.local.master.validation import (
     validate_custom_executor,
     validate_executor,
     validate_group_executor,

@@ -19,7 +19,7 @@ COMPLETED_TASKS_KEPT = 1000
 
 
 class AgentLink(Protocol):
-    """What the master needs from an agent (implemented by `mesos_gpu.local.agent.Agent`)."""
+    """What the master needs from an agent (implemented by `mesos_gpu.local.agent.agent.Agent`)."""
 
     agent_id: str
 

@@ -13,15 +13,15 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from mesos_gpu.core.wire import TERMINAL_TASK_STATES
-from mesos_gpu.local.agent_records import Executor, Task, launch_failed
-from mesos_gpu.local.command_executor import CommandTask, CommandTaskConfig
-from mesos_gpu.local.containerizer import fetch_then, scalar_resource
-from mesos_gpu.local.executors import ExecutorLifecycle
-from mesos_gpu.local.gpus import GpuAllocationError
-from mesos_gpu.local.sandbox import FetchError, Sandbox, create_sandbox, create_task_sandbox
+from mesos_gpu.local.agent.command_executor import CommandTask, CommandTaskConfig
+from mesos_gpu.local.agent.containerizer import fetch_then, scalar_resource
+from mesos_gpu.local.agent.executors import ExecutorLifecycle
+from mesos_gpu.local.agent.gpus import GpuAllocationError
+from mesos_gpu.local.agent.records import Executor, Task, launch_failed
+from mesos_gpu.local.agent.sandbox import FetchError, Sandbox, create_sandbox, create_task_sandbox
 
 if TYPE_CHECKING:
-    from mesos_gpu.local.agent import Agent
+    from mesos_gpu.local.agent.agent import Agent
 
 
 class TaskLauncher:

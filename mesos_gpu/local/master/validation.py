@@ -10,7 +10,7 @@ from typing import Any
 from mesos_gpu.core import wire
 from mesos_gpu.core.resources import to_milli
 from mesos_gpu.local import protocol as p
-from mesos_gpu.local.master_records import AgentRecord, FrameworkRecord, OfferRecord
+from mesos_gpu.local.master.records import AgentRecord, FrameworkRecord, OfferRecord
 from mesos_gpu.local.protocol import id_of
 
 NO_PAYLOAD_CALLS = frozenset({"REVIVE", "SUPPRESS", "TEARDOWN", "UNKNOWN"})

@@ -1,8 +1,8 @@
 """The embedded Mesos v1 master's core: framework subscription, failover and removal, heartbeats,
 leadership, and the `MasterLink` the in-process agents call (local-interface.md); `MasterServer` is
-its HTTP listener. The rest follows Mesos' seams: `allocator`, `master_validation` (validation.cpp),
-`master_launch` + `master_calls` (what each call does), `master_state` / `master_operator` (what
-operators see), `master_http` (the endpoints), `master_records` (the records). One IOLoop thread, no
+its HTTP listener. The rest of this package follows Mesos' seams: `allocator`, `validation`
+(validation.cpp), `launch` + `calls` (what each call does), `readonly` / `operator` (what operators
+see), `http` (the endpoints), `records` (the records). One IOLoop thread, no
 locks; a test can restart the master (same port) without dropping pymesos' keep-alive connection.
 
 Additions to the interface note: `register_agent` reads `running()` entries of both kinds the agent
@@ -25,12 +25,12 @@ import tornado.netutil
 from tornado.ioloop import IOLoop
 
 from mesos_gpu.core import wire
-from mesos_gpu.local import master_state
 from mesos_gpu.local import protocol as p
-from mesos_gpu.local.allocator import Allocator
-from mesos_gpu.local.master_calls import SchedulerCalls
-from mesos_gpu.local.master_http import EventStream, MasterHolder, make_app
-from mesos_gpu.local.master_records import (
+from mesos_gpu.local.master import readonly as master_state
+from mesos_gpu.local.master.allocator import Allocator
+from mesos_gpu.local.master.calls import SchedulerCalls
+from mesos_gpu.local.master.http import EventStream, MasterHolder, make_app
+from mesos_gpu.local.master.records import (
     COMPLETED_FRAMEWORKS_KEPT,
     AgentLink,
     AgentRecord,
@@ -42,7 +42,7 @@ from mesos_gpu.local.master_records import (
     TaskRecord,
     master_status,
 )
-from mesos_gpu.local.master_validation import PAYLOAD_KEY, validate_framework_info
+from mesos_gpu.local.master.validation import PAYLOAD_KEY, validate_framework_info
 from mesos_gpu.local.protocol import HttpError, id_of, value
 
 __all__ = ["AgentLink", "EventStream", "Master", "MasterConfig", "MasterHolder", "MasterServer"]

@@ -57,7 +57,7 @@ from mesos_gpu.core.events import (
 )
 from mesos_gpu.core.invariants import check_invariants
 from mesos_gpu.core.model import JobState, TaskKey, TaskState, task_id_for
-from mesos_gpu.core.placement.outcomes import CyclePlan, InvalidDemand, NeverFits, Plan
+from mesos_gpu.core.placement.outcomes import NEVER_FITS_PREFIX, CyclePlan, InvalidDemand, NeverFits, Plan
 from mesos_gpu.core.records import JobRecord, MemberRecord, new_job_record
 from mesos_gpu.core.scheduling import GangRequest, Planner, check_plan
 from mesos_gpu.core.taskinfo import LaunchSettings, Placed, build_task_info
@@ -211,7 +211,11 @@ class SchedulerState:
     def _on_subscribed(self, event: Subscribed) -> None:
         self.framework_id = event.framework_id
         self.connected = True
-        self.suppressed = False  # a (re)subscription starts unsuppressed: Mesos offers again
+        # What the master holds for us after a (re)subscription is not known here (a failed-over leader may
+        # have suppressed, filters outlive the connection): the next interest check sends REVIVE when
+        # work waits, SUPPRESS when none does.
+        self.suppressed = False
+        self.idle_filters = True
         known = tuple(
             (task_id, self.jobs[job_id].members[key].agent_id)
             for task_id, (job_id, key) in sorted(self.task_index.items())
@@ -326,7 +330,8 @@ class SchedulerState:
     def _waits(self, job: JobRecord, reason: str) -> None:
         """The job does not fit now: say why (in memory), and forget an earlier "can never fit"."""
         job.wait_reason = reason
-        if job.never_fits_since is not None:
+        # (the message may also be a recovered one: `never_fits_since` is not persisted)
+        if job.never_fits_since is not None or job.message.startswith(NEVER_FITS_PREFIX):
             job.never_fits_since = None
             job.message = "waiting for offers"
             self._touch(job)
@@ -339,7 +344,9 @@ class SchedulerState:
         if since is None:
             since = job.never_fits_since = now
         limit = self.never_fits_after_seconds
-        if limit is not None and now - since >= limit:
+        # Only a job that never ran is failed: one that did fitted once (its agents may be away for a
+        # while, e.g. rebooting or partitioned) and keeps waiting under its restart policy.
+        if limit is not None and now - since >= limit and job.attempt < 0:
             job.never_fits_since = None
             self._set_state(job, JobState.FAILED, now, f"{summary} (for {now - since:.0f} s)")
             return False

@@ -211,3 +211,38 @@ def test_task_resources_are_labelled_as_the_offer(labels: dict[str, Any],
     if containerizer is Containerizer.DOCKER:
         for resource in info["executor"]["resources"]:
             assert {k: v for k, v in resource.items() if k in ("role", *labels)} == labels
+
+
+def test_a_job_that_ran_before_is_never_failed_for_not_fitting() -> None:
+    # Its agents fitted it once; gone for a while (a reboot, a partition) they drop out of the catalog.
+    state = machine(stub_planner(NeverFits(JOB, TASK, 2, COUNTS)), never_fits_after_seconds=60.0)
+    state.jobs[JOB].attempt = 0          # as after a first launch, now waiting to restart
+    handle(state, OffersReceived((offer("S1"),), 10.0))
+    handle(state, OffersReceived((offer("S1"),), 1000.0))
+    job = state.jobs[JOB]
+    assert (job.state, job.message) == (JobState.PENDING, NEVER)
+
+
+def test_a_recovered_never_fits_message_is_replaced_once_the_job_only_waits() -> None:
+    # `never_fits_since` is not persisted: after a failover the persisted message alone says it.
+    state = machine(stub_planner(WaitReason(JOB, TASK, 3, COUNTS)))
+    state.jobs[JOB].message = NEVER
+    commands = handle(state, OffersReceived((offer("S1"),), 1.0))
+    assert state.jobs[JOB].message == "waiting for offers"
+    assert [c.record["message"] for c in commands if isinstance(c, Persist)] == ["waiting for offers"]
+
+
+def test_a_name_offered_from_two_reservations_is_sent_with_the_role_only() -> None:
+    # 8 statically reserved cpus for "tf" and 1 dynamically reserved: one TaskInfo entry cannot claim
+    # from both, so no reservation details are copied for cpus (the role label stands for it).
+    static = labelled_offer("S1", role="tf")
+    dynamic_cpu = {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.0}, **RESERVED_DYNAMIC}
+    static["resources"].append(dynamic_cpu)
+    state = SchedulerState(planner=make_planner(), settings=LaunchSettings(zk_url="zk://zk:2181/x"))
+    state.handle(Subscribed("F", 0.0))
+    state.handle(JobSubmitted(record(JOB, single_job(JOB, gpus=1)), 0.0))
+    commands = handle(state, OffersReceived((static,), 1.0))
+    [accept] = [c for c in commands if isinstance(c, Accept)]
+    [info] = accept.task_infos
+    cpus = next(r for r in info["resources"] if r["name"] == "cpus")
+    assert cpus.get("role") == "tf" and "reservation" not in cpus and "reservations" not in cpus

@@ -421,3 +421,20 @@ def test_a_single_task_job_has_no_rendezvous_to_clear(h: Harness) -> None:
     h.offers(offer("S1"))
     h.run_all("one")
     assert of_type(h.update("one.task-0.0", "TASK_FINISHED"), ClearRendezvous) == []
+
+
+def test_a_new_leader_revives_when_work_waits_whatever_its_predecessor_suppressed(h: Harness) -> None:
+    # Issue 20 item 1: the old leader suppressed while its job waited out a backoff, then died; the master
+    # may keep that suppression across the failover SUBSCRIBE, so the new leader must REVIVE.
+    h.submit("flaky", single_job(restart={"policy": "OnFailure", "backoff_seconds": 5}))
+    h.offers(offer("S1"))
+    h.update("flaky.task-0.0", "TASK_FAILED", message="Command exited with status 1")
+    assert h.job("flaky").state is JobState.RESTARTING
+    assert h.state.suppressed  # nothing is ready during the backoff
+    records = tuple(h.persisted.values())
+    fresh = Harness()
+    fresh(JobsRecovered(records, 1000.0))  # long after the backoff
+    commands = fresh(Subscribed("F", 1001.0))
+    assert commands[-1] == Revive(), commands
+    idle = Harness()
+    assert idle(Subscribed("F", 1.0))[-1] == Suppress()  # and with nothing waiting, it suppresses

@@ -152,19 +152,20 @@ class OfferLabels:
         return self._reserved
 
     def _find_reserved(self) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
+        """Each name's reservation details in this pool, where they are one: a name whose entries carry
+        different reservations (or some none) gets none copied, since one TaskInfo entry cannot claim
+        from several reservations; the role label alone then stands for it."""
         if self.role == "*":
-            return found
+            return {}
+        seen: dict[str, list[dict[str, Any]]] = {}
         for entry in self.offered:
-            if "reservation" not in entry and "reservations" not in entry:
-                continue
             name = entry.get("name")
-            if not isinstance(name, str) or name in found:
-                continue
-            if self.key not in resources_from_mesos_by_role((entry,)):
-                continue    # another reservation's entry of the same name
-            found[name] = {field: entry[field] for field in ("reservation", "reservations") if field in entry}
-        return found
+            if not isinstance(name, str) or self.key not in resources_from_mesos_by_role((entry,)):
+                continue    # not a resource, or another pool's entry
+            fields = {field: entry[field] for field in ("reservation", "reservations") if field in entry}
+            seen.setdefault(name, []).append(fields)
+        return {name: all_fields[0] for name, all_fields in seen.items()
+                if all_fields[0] and all(fields == all_fields[0] for fields in all_fields)}
 
     def to_mesos(self, resources: Resources) -> list[dict[str, Any]]:
         """`resources` as Mesos `Resource` JSON labelled as the offer's: the codec's role and

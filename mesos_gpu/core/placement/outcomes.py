@@ -97,6 +97,10 @@ class WaitReason(NamedTuple):
         return summary
 
 
+#: How every "can never fit" summary starts (the state machine recognises a persisted one by it).
+NEVER_FITS_PREFIX = "can never fit: "
+
+
 class NeverFits(NamedTuple):
     """The job would not fit even on the whole, empty cluster (the catalog of agents)."""
 
@@ -108,7 +112,7 @@ class NeverFits(NamedTuple):
 
     @property
     def summary(self) -> str:
-        return "can never fit: " + summarize(0, self.agents, self.counts)
+        return NEVER_FITS_PREFIX + summarize(0, self.agents, self.counts)
 
 
 class InvalidDemand(NamedTuple):

@@ -228,13 +228,10 @@ class JobsHandler(ApiHandler):
         limit = query.integer("limit", DEFAULT_PAGE, 1, MAX_PAGE)
         offset = query.integer("offset", 0, 0, 10**9)
         query.check()
-        one_state = JobState(states[0]) if states and len(states) == 1 else None
-        jobs = await self.call(self.service.jobs, one_state, tenant)
-        if states and len(states) > 1:
-            jobs = [job for job in jobs if job["state"] in states]
-        page = jobs[offset : offset + limit]
+        wanted = None if states is None else [JobState(name) for name in states]
+        page, total = await self.call(self.service.jobs_page, wanted, tenant, offset, limit)
         following = None
-        if offset + limit < len(jobs):
+        if offset + limit < total:
             args = {
                 "state": ",".join(states or ()),
                 "tenant": tenant or "",
@@ -245,7 +242,7 @@ class JobsHandler(ApiHandler):
         self.send_json(
             {
                 "jobs": [views.job_summary(job) for job in page],
-                "total": len(jobs),
+                "total": total,
                 "offset": offset,
                 "limit": limit,
                 "next": following,

@@ -25,11 +25,13 @@ from mesos_gpu.core.errors import (
     UnsupportedMediaTypeError,
     ValidationError,
 )
+from mesos_gpu.core.joblimits import TEXT_MESSAGE, unicode_problem
 from mesos_gpu.core.model import JobSpec
 from mesos_gpu.core.state import new_job_record
 from mesos_gpu.store.base import (
     MAX_RECORD_BYTES,
     InvalidRecord,
+    TooLarge,
     check_idempotency_key,
     check_job_id,
     encode_record,
@@ -48,8 +50,14 @@ class QueryReader:
         self.errors: list[FieldError] = []
 
     def text(self, name: str) -> str | None:
-        """The argument as sent (not stripped), or None when absent."""
-        return self.handler.get_query_argument(name, None, strip=False)
+        """The argument as sent (not stripped), or None when absent (or not valid Unicode text: an
+        error; tornado itself answers 400 to a query that is not UTF-8)."""
+        value = self.handler.get_query_argument(name, None, strip=False)
+        problem = None if value is None else unicode_problem(value)
+        if problem is not None:
+            self.errors.append(FieldError(f"/query/{name}", TEXT_MESSAGE.format(problem=problem)))
+            return None
+        return value
 
     def nonempty(self, name: str) -> str | None:
         """The argument, or None when absent; an empty one is an error."""
@@ -146,19 +154,23 @@ def idempotency_key_of(header: str | None) -> str | None:
     """The Idempotency-Key header, or None when absent; ValidationError (400) when unusable."""
     if header is None:
         return None
+    problem = unicode_problem(header)
+    if problem is not None:  # not over HTTP (tornado reads headers as Latin-1), but never a 500
+        raise ValidationError([FieldError("/headers/Idempotency-Key", TEXT_MESSAGE.format(problem=problem))])
     try:
         return check_idempotency_key(header)
     except InvalidRecord:
-        problem = FieldError("/headers/Idempotency-Key", "must be 1 to 255 characters")
-        raise ValidationError([problem]) from None
+        error = FieldError("/headers/Idempotency-Key", "must be 1 to 255 characters")
+        raise ValidationError([error]) from None
 
 
 def check_storable(spec: JobSpec, body_size: int) -> None:
     """TooLargeError (413) when the job's record would be over the store's limit (checked only for
-    bodies over a quarter of that limit: a smaller one always fits)."""
+    bodies over a quarter of that limit: a smaller one always fits); any other record the store would
+    refuse is its InvalidRecord (400)."""
     if body_size <= MAX_RECORD_BYTES // 4:
         return
     try:
         encode_record(new_job_record(f"{spec.name}-00000000", spec, 0.0))
-    except InvalidRecord as exc:
+    except TooLarge as exc:
         raise TooLargeError(f"the job is too large to store: {exc}") from None

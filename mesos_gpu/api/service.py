@@ -4,7 +4,7 @@ protocol, plus the optional counters `/metrics` reads when the service has them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import Future
 from typing import Any, Protocol
 
@@ -39,7 +39,17 @@ class SchedulerService(Protocol):
 
     def job(self, job_id: str) -> JobView: ...
 
-    def jobs(self, state: JobState | None = None, tenant: str | None = None) -> list[JobView]: ...
+    def jobs(self, state: JobState | None = None, tenant: str | None = None) -> list[JobView]:
+        """Every job (of `state`, of `tenant`), by (submitted_at, id). O(all jobs): lists use `jobs_page`."""
+        ...
+
+    def jobs_page(
+        self, states: Collection[JobState] | None = None, tenant: str | None = None, offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[JobView], int]:
+        """`jobs()[offset : offset + limit]` for any of `states` (None: all) of `tenant`, and how many
+        jobs match in all; costs O(the page), not O(all jobs), on the leader."""
+        ...
 
     def health(self) -> dict[str, Any]: ...
 

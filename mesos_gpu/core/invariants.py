@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mesos_gpu.core.joblist import JobList
 from mesos_gpu.core.model import JobState
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ def check_invariants(state: SchedulerState, now: float) -> list[str]:
     placeable = {job.id for job in state.jobs.values() if job.state in waiting}
     if set(state._placeable) != placeable:
         problems.append(f"placeable index {sorted(state._placeable)} != waiting jobs {sorted(placeable)}")
+    problems.extend(_joblist_problems(state))
     timed = {job_id for _, job_id in state._deadlines}
     for job in state.jobs.values():
         if not job.state.is_terminal and job.spec.deadline_seconds is not None and job.id not in timed:
@@ -46,3 +48,17 @@ def check_invariants(state: SchedulerState, now: float) -> list[str]:
         if wants and state.suppressed:
             problems.append("offers are suppressed while a job waits to be placed")
     return problems
+
+
+def _joblist_problems(state: SchedulerState) -> list[str]:
+    """The job list index against one recomputed from the jobs."""
+    index = state.joblist
+    expected = JobList.of(
+        (job.id, job.submitted_at, job.state, job.spec.tenant) for job in state.jobs.values()
+    )
+    if index == expected:
+        return []
+    wrong = sorted(job_id for job_id in state.jobs if index.entry(job_id) != expected.entry(job_id))
+    if wrong or len(index) != len(expected):
+        return [f"job list index: {len(index)} jobs for {len(expected)}, wrong for {wrong[:10]}"]
+    return ["job list index: its ordered lists do not match its entries"]

@@ -1,12 +1,14 @@
 """The limits of a job document (pure): its field names, the numeric ranges and sizes, the reserved
 environment names and the shapes of names, labels and images. `validation` enforces them; the published
 schema (`JOB_SCHEMA_PATH` inside the `mesos_gpu` package) states them too, and a test keeps the two in
-step.
+step. Every string of a document, keys included, must be valid Unicode text (`unicode_problem`): JSON's
+"\\ud800" escape decodes to a lone surrogate, which UTF-8 (and so the store) cannot encode.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from mesos_gpu.core.model import ConstraintOperator, Role
 
@@ -71,3 +73,46 @@ CONSTRAINT_FIELD_MESSAGE = (
 )
 CONSTRAINT_SHAPE_MESSAGE = "must be [field, operator] or [field, operator, value]"
 OPERATORS_TEXT = ", ".join(op.value for op in ConstraintOperator)
+TEXT_MESSAGE = "must be valid Unicode text ({problem})"
+KEY_SHOWN_LENGTH = 60
+
+
+def unicode_problem(text: str) -> str | None:
+    """Why `text` cannot be encoded as UTF-8, or None when it can. Only a surrogate code point (U+D800
+    to U+DFFF, left lone by a JSON "\\ud800" escape without its pair) cannot: "a lone surrogate
+    \\ud800 at character 5" names the first one (characters counted from 0)."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"a lone surrogate \\u{ord(text[exc.start]):04x} at character {exc.start}"
+    return None
+
+
+def unicode_problems(document: object) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """(path, message) of every string of a parsed JSON document that is not valid Unicode text, object
+    keys included, in document order (iterative: any depth). A bad key is reported at its object's
+    path, shown escaped in the message (`key "A\\ud800" must be ...`), and what it holds is skipped:
+    no path or message yielded holds a character that UTF-8 cannot encode."""
+    stack: list[tuple[tuple[str | int, ...], object]] = [((), document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            problem = unicode_problem(value)
+            if problem is not None:
+                yield path, TEXT_MESSAGE.format(problem=problem)
+        elif isinstance(value, dict):
+            members: list[tuple[tuple[str | int, ...], object]] = []
+            for key, item in value.items():
+                problem = unicode_problem(key) if isinstance(key, str) else None
+                if problem is None:
+                    members.append(((*path, key), item))
+                    continue
+                shown = key.encode("utf-8", "backslashreplace").decode("utf-8")
+                if len(shown) > KEY_SHOWN_LENGTH:
+                    shown = shown[:KEY_SHOWN_LENGTH] + "..."
+                yield path, f'key "{shown}" ' + TEXT_MESSAGE.format(problem=problem)
+            stack.extend(reversed(members))
+        elif isinstance(value, list | tuple):
+            stack.extend(reversed([((*path, index), item) for index, item in enumerate(value)]))

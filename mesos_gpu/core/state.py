@@ -25,7 +25,7 @@ once; one that can never fit says so in its persisted message and fails once tha
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +56,7 @@ from mesos_gpu.core.events import (
     Tick,
 )
 from mesos_gpu.core.invariants import check_invariants
+from mesos_gpu.core.joblist import JobList
 from mesos_gpu.core.model import JobState, TaskKey, TaskState, task_id_for
 from mesos_gpu.core.placement.outcomes import NEVER_FITS_PREFIX, CyclePlan, InvalidDemand, NeverFits, Plan
 from mesos_gpu.core.records import JobRecord, MemberRecord, new_job_record
@@ -109,6 +110,8 @@ class SchedulerState:
     # RESTARTING (the only ones that may be placed), and a heap of (deadline, job id).
     _placeable: dict[str, None] = field(default_factory=dict, repr=False)
     _deadlines: list[tuple[float, str]] = field(default_factory=list, repr=False)
+    # The jobs as `GET /v1/jobs` lists them, by submission per state and tenant (`jobs_page`).
+    joblist: JobList = field(default_factory=JobList, repr=False)
     _actions: list[Command] = field(default_factory=list, repr=False)
 
     # ---------------------------------------------------------------------------------------- entry
@@ -142,6 +145,13 @@ class SchedulerState:
         persists: list[Command] = [Persist(job_id, self.jobs[job_id].to_dict()) for job_id in self._dirty]
         return persists + self._actions
 
+    def jobs_page(self, states: Collection[JobState] | None, tenant: str | None, offset: int,
+                  limit: int) -> tuple[list[JobRecord], int]:
+        """Jobs `offset` to `offset + limit` by (submitted_at, id) among those in `states` of `tenant`
+        (None: any), and how many there are in all; O(page), not O(all jobs)."""
+        ids, total = self.joblist.page(states, tenant, offset, limit)
+        return [self.jobs[job_id] for job_id in ids], total
+
     def _ready(self, now: float) -> Iterator[JobRecord]:
         """The jobs ready to place now (looked for among the waiting ones only)."""
         jobs = self.jobs
@@ -166,8 +176,10 @@ class SchedulerState:
     def _touch(self, job: JobRecord) -> None:
         self._dirty[job.id] = None
 
-    def _add_job(self, job: JobRecord) -> None:
+    def _add_job(self, job: JobRecord, listed: bool = False) -> None:
         self.jobs[job.id] = job
+        if not listed:
+            self.joblist.add(job.id, job.submitted_at, job.state, job.spec.tenant)
         self._index_members(job)
         self._index_state(job)
         deadline = policy.deadline_at(job.spec, job.submitted_at)
@@ -186,6 +198,7 @@ class SchedulerState:
                 raise AssertionError(f"job {job.id}: {job.state} cannot become {state}")
             job.state = state
             self._index_state(job)
+            self.joblist.set_state(job.id, state)
             if state.is_terminal:
                 job.finished_at = now
                 job.next_attempt_at = None
@@ -237,8 +250,10 @@ class SchedulerState:
         self._add_job(job)
 
     def _on_recovered(self, event: JobsRecovered) -> None:
-        for record in event.records:
-            self._add_job(JobRecord.from_dict(record))
+        jobs = [JobRecord.from_dict(record) for record in event.records]
+        self.joblist.add_many((job.id, job.submitted_at, job.state, job.spec.tenant) for job in jobs)
+        for job in jobs:
+            self._add_job(job, listed=True)
 
     def _on_kill(self, event: KillRequested) -> None:
         job = self.jobs.get(event.job_id)

@@ -4,7 +4,8 @@
 The rules match the published schema (`JOB_SCHEMA_PATH` inside the `mesos_gpu` package; load it with
 `importlib.resources.files("mesos_gpu") / JOB_SCHEMA_PATH`). A few need code and are checked here only:
 the total number of tasks, LIKE/UNLIKE regular expressions that compile, restart.max_backoff_seconds >=
-backoff_seconds, finite numbers. Limits are the constants below (a test keeps the schema in step).
+backoff_seconds, finite numbers, valid Unicode text in every string and key (a lone surrogate "\\ud800",
+which the store could not encode, is reported at its path; a bad key at its object's). Limits: `joblimits`.
 Every member needs a command (the job's, or its role's); an image is needed only with the docker
 containerizer (without one, a mesos-containerizer task runs its command on the agent host).
 """
@@ -54,12 +55,15 @@ def validate_job(data: object, default_containerizer: Containerizer = Containeri
 
     `default_containerizer` is the containerizer of a job that names none (the scheduler passes its
     `MESOS_GPU_DEFAULT_CONTAINERIZER`). Raises `ValidationError` whose `errors` lists every problem
-    (path + message), and nothing else.
+    (path + message), and nothing else: strings that are not valid Unicode text first.
     """
     checker = _JobChecker(default_containerizer)
     spec = checker.job(data)
-    if checker.errors or spec is None:
-        raise ValidationError(checker.errors or [FieldError("", "invalid job")])
+    text = [FieldError(json_pointer(path), message) for path, message in limits.unicode_problems(data)]
+    if text or checker.errors or spec is None:  # a bad string's own error says it all: drop the others
+        bad = {error.path for error in text}
+        rest = [e for e in checker.errors if e.path not in bad and limits.unicode_problem(e.path) is None]
+        raise ValidationError([*text, *rest] or [FieldError("", "invalid job")])
     return spec
 
 

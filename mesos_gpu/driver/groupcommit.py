@@ -33,7 +33,10 @@ class GroupCommitClosedError(RuntimeError):
 class GroupCommit(Generic[I, R]):
     """See the module docstring. `commit(batch)` returns one answer per item, in order: a result, or
     an exception to raise to that item's caller. If `commit` itself raises, every item of the batch
-    gets that exception."""
+    gets that exception: so a failure that belongs to one item (a record that cannot be encoded, an id
+    taken) must be that item's answer, never raised, or one bad item fails every caller of its batch
+    (`JobStore.create_many` answers so, whatever one item raises). A batch is not retried item by item:
+    a commit that raised may have written some of it (the runtime's commit writes, then posts)."""
 
     def __init__(self, commit: Callable[[list[I]], Sequence[R | BaseException]], *, max_batch: int = 128,
                  name: str = "group-commit") -> None:

@@ -7,8 +7,8 @@ the leader holds a Mesos subscription. Losing leadership stops acting at once an
 `stop(failover=True)`, so tasks keep running for the next leader, which subscribes with the stored
 framework id and reconciles.
 
-The REST API calls `submit`, `kill`, `job`, `jobs` and `health` from its own thread. How the driver
-is made and how each command becomes a driver call is `mesos_gpu.driver.mesosdriver`'s.
+The REST API calls `submit`, `kill`, `job`, `jobs`, `jobs_page` and `health` from its own thread. How
+the driver is made and how each command becomes a driver call is `mesos_gpu.driver.mesosdriver`'s.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future
 from typing import Any
 
@@ -463,21 +463,27 @@ class SchedulerRuntime:
             raise NotFoundError(f"no job {job_id!r}") from exc
 
     def jobs(self, state: JobState | None = None, tenant: str | None = None) -> list[dict[str, Any]]:
+        """Every job's view (of `state`, of `tenant`), by (submitted_at, id): O(all jobs), see `jobs_page`."""
         if self._leading:
             with self._lock:
-                jobs = list(self._state.jobs.values())
+                jobs = self._state.jobs.values()
                 views = [dict(job.to_dict(), wait_reason=job.wait_reason) for job in jobs]
         else:
             views = [dict(record.data, wait_reason="") for record in self.store.list()]
-        return sorted(
-            (
-                view
-                for view in views
-                if (state is None or view["state"] == state.value)
-                and (tenant is None or view["spec"].get("tenant") == tenant)
-            ),
-            key=lambda view: (view["submitted_at"], view["id"]),
-        )
+        return _matching(views, None if state is None else (state,), tenant)
+
+    def jobs_page(
+        self, states: Collection[JobState] | None = None, tenant: str | None = None, offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """`jobs()[offset : offset + limit]` for any of `states` (None: all), and how many jobs match in
+        all. While leading, from the state machine's job list: views of the page's jobs only."""
+        if self._leading:
+            with self._lock:
+                page, total = self._state.jobs_page(states, tenant, offset, limit)
+                return [dict(job.to_dict(), wait_reason=job.wait_reason) for job in page], total
+        views = _matching([dict(record.data, wait_reason="") for record in self.store.list()], states, tenant)
+        return views[offset : offset + limit], len(views)
 
     def health(self) -> dict[str, Any]:
         return {
@@ -486,3 +492,13 @@ class SchedulerRuntime:
             "mesos_connected": self.mesos_connected,
             "framework_id": self._state.framework_id,
         }
+
+
+def _matching(
+    views: list[dict[str, Any]], states: Collection[JobState] | None, tenant: str | None
+) -> list[dict[str, Any]]:
+    """The views in one of `states` of `tenant` (None: any), by (submitted_at, id): the list's order."""
+    wanted = None if states is None else {state.value for state in states}
+    kept = [view for view in views if (wanted is None or view["state"] in wanted)
+            and (tenant is None or view["spec"].get("tenant") == tenant)]
+    return sorted(kept, key=lambda view: (view["submitted_at"], view["id"]))

@@ -11,7 +11,8 @@ the project-wide error the API maps to an HTTP status::
     +-- NotFound          404 (NotFoundError)      the job does not exist
     +-- Conflict          409 (ConflictError)      the job id (or idempotency key) is taken, or...
     |   +-- VersionConflict   (VersionConflictError) ...its version is not the expected one (CAS lost)
-    +-- InvalidRecord     400 (also ValueError)    a bad job id / idempotency key, data not JSON-ready,
+    +-- InvalidRecord     400 (also ValueError)    a bad job id / idempotency key, data not JSON-ready or
+    |   |                                          not valid Unicode text (a lone surrogate: no UTF-8),
     |   +-- TooLarge      413 (TooLargeError)      or encoded data over MAX_RECORD_BYTES (ZooKeeper 1 MB)
     +-- StoreUnavailable  503 (UnavailableError)   the backend did not answer within the retry policy;
                                                    a write that raises it may or may not have happened:
@@ -41,7 +42,9 @@ from mesos_gpu.core.errors import (
     TooLargeError,
     UnavailableError,
     VersionConflictError,
+    json_pointer,
 )
+from mesos_gpu.core.joblimits import unicode_problem, unicode_problems
 
 T = TypeVar("T")
 
@@ -159,7 +162,8 @@ class JobStore(Protocol):
         """`create` for each `(job_id, data)`, in as few writes as the backend allows (ZooKeeper: one
         transaction for all): a group commit. Each item gets its own answer, in order: its record at
         version 0, or the StoreError `create` would have raised for it alone (Conflict, TooLarge,
-        InvalidRecord, StoreUnavailable). Items that fail do not stop the others."""
+        InvalidRecord, StoreUnavailable). Items that fail do not stop the others, whatever one raises
+        (an unforeseen error is that item's InvalidRecord)."""
         ...
 
     def submit(self, job_id: str, data: JsonDict, idempotency_key: str | None) -> Submitted:
@@ -293,6 +297,7 @@ def check_job_id(job_id: str) -> str:
     """Return `job_id` if it is a valid job id (see JobStore), else raise InvalidRecord."""
     if not isinstance(job_id, str) or not job_id:
         raise InvalidRecord(f"job id must be a non-empty string, got {job_id!r}")
+    _check_text("job id", job_id)
     if len(job_id) > MAX_ID_LENGTH:
         raise InvalidRecord(f"job id is {len(job_id)} characters long, at most {MAX_ID_LENGTH} allowed")
     if job_id in (".", "..") or job_id.startswith("zookeeper"):
@@ -306,7 +311,15 @@ def check_idempotency_key(key: str) -> str:
     """Return `key` if it is a usable idempotency key (1 to 255 characters), else raise InvalidRecord."""
     if not isinstance(key, str) or not key or len(key) > 255:
         raise InvalidRecord(f"idempotency key must be a string of 1 to 255 characters, got {key!r:.80}")
+    _check_text("idempotency key", key)
     return key
+
+
+def _check_text(what: str, text: str) -> None:
+    """InvalidRecord when `text` cannot be encoded as UTF-8 (a lone surrogate)."""
+    problem = unicode_problem(text)
+    if problem is not None:
+        raise InvalidRecord(f"{what} must be valid Unicode text: {problem}")
 
 
 def idempotency_key_name(key: str) -> str:
@@ -315,20 +328,36 @@ def idempotency_key_name(key: str) -> str:
 
 
 def encode_record(data: JsonDict) -> bytes:
-    """Stable UTF-8 JSON (sorted keys, compact). Raises InvalidRecord / TooLarge."""
+    """Stable UTF-8 JSON (sorted keys, compact). Raises InvalidRecord / TooLarge, and nothing else:
+    data that is not JSON-ready (a set, NaN, a cycle, nesting too deep) or not valid Unicode text (a
+    lone surrogate: UTF-8 cannot encode it) is an InvalidRecord naming the problem."""
     if not isinstance(data, dict):
         raise InvalidRecord(f"job data must be a JSON object (dict), got {type(data).__name__}")
     try:
         text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        encoded = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        path, problem = next(unicode_problems(data), ((), f"must be valid Unicode text ({exc.reason})"))
+        raise InvalidRecord(f"job data at {json_pointer(path) or '/'}: {problem}") from None
+    except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidRecord(f"job data is not JSON-ready: {exc}") from exc
-    encoded = text.encode("utf-8")
     if len(encoded) > MAX_RECORD_BYTES:
         raise TooLarge(
             f"job record is {len(encoded)} bytes encoded, more than the {MAX_RECORD_BYTES} allowed "
             "(ZooKeeper's 1 MB limit); keep large payloads out of the job (e.g. in the image or a URI)"
         )
     return encoded
+
+
+def item_error(job_id: str, exc: Exception) -> StoreError:
+    """One `create_many` item's answer when creating it raised `exc`: `exc` itself when a StoreError,
+    else an InvalidRecord naming it: an item that fails in an unforeseen way fails alone."""
+    if isinstance(exc, StoreError):
+        return exc
+    text = str(exc).encode("utf-8", "backslashreplace").decode("utf-8")
+    error = InvalidRecord(f"job {job_id!r} could not be stored: {type(exc).__name__}: {text}")
+    error.__cause__ = exc
+    return error
 
 
 def decode_record(raw: bytes) -> JsonDict:

@@ -20,7 +20,6 @@ from mesos_gpu.store.base import (
     JsonDict,
     LeaderElection,
     NotFound,
-    StoreError,
     StoreUnavailable,
     Submitted,
     VersionConflict,
@@ -29,6 +28,7 @@ from mesos_gpu.store.base import (
     decode_record,
     encode_record,
     idempotency_key_name,
+    item_error,
 )
 from mesos_gpu.store.election import Leadership
 
@@ -83,8 +83,8 @@ class MemoryStore:
         for job_id, data in items:
             try:
                 results.append(self.create(job_id, data))
-            except StoreError as exc:
-                results.append(exc)
+            except Exception as exc:  # each item fails alone, whatever it raises
+                results.append(item_error(job_id, exc))
         return results
 
     def submit(self, job_id: str, data: JsonDict, idempotency_key: str | None) -> Submitted:

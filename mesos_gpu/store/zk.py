@@ -44,6 +44,7 @@ from mesos_gpu.store.base import (
     decode_record,
     encode_record,
     idempotency_key_name,
+    item_error,
 )
 from mesos_gpu.store.zkclient import (
     COMMAND_DEADLINE_S,
@@ -171,8 +172,8 @@ class ZooKeeperStore:
         for job_id, data in items:
             try:
                 path, encoded = self._job_path(job_id), encode_record(data)
-            except StoreError as exc:
-                results.append(exc)
+            except Exception as exc:  # each item fails alone, whatever it raises
+                results.append(item_error(job_id, exc))
                 continue
             cost = len(encoded) + len(path) + MULTI_OP_OVERHEAD
             if chunks[-1] and size + cost > MAX_RECORD_BYTES:
@@ -190,9 +191,10 @@ class ZooKeeperStore:
 
     def _create_chunk(self, chunk: builtins.list[tuple[int, str, bytes]],
                       results: builtins.list[CreateResult | None]) -> None:
-        """ZooKeeper commits a transaction all or nothing: when it is refused (a job id taken), each
-        item is created alone to find which one. A transaction whose answer was lost and that was
-        retried counts the nodes it finds holding its own data as created by it."""
+        """ZooKeeper commits a transaction all or nothing: when it is refused (a job id taken) or
+        fails otherwise than by an outage, each item is created alone to find which one. A transaction
+        whose answer was lost and that was retried counts the nodes it finds holding its own data as
+        created by it."""
         attempts = 0
 
         def attempt() -> builtins.list[Any]:
@@ -207,19 +209,23 @@ class ZooKeeperStore:
 
         try:
             committed = not any(isinstance(result, Exception) for result in self._call(attempt))
+            maybe_ours = attempts > 1
         except StoreError as exc:
             for position, _, _ in chunk:
                 results[position] = exc
             return
+        except Exception:  # it may have been applied: a node holding exactly our data is ours
+            log.exception("a create_many transaction of %d job(s) failed; creating each alone", len(chunk))
+            committed, maybe_ours = False, True
         for position, path, encoded in chunk:
             job_id = path.rsplit("/", 1)[-1]
             if committed:
                 results[position] = Versioned(job_id, decode_record(encoded), 0)
                 continue
             try:
-                results[position] = self._create_one(job_id, path, encoded, maybe_ours=attempts > 1)
-            except StoreError as exc:
-                results[position] = exc
+                results[position] = self._create_one(job_id, path, encoded, maybe_ours)
+            except Exception as exc:  # each item fails alone, whatever it raises
+                results[position] = item_error(job_id, exc)
 
     def _create_one(self, job_id: str, path: str, encoded: bytes, maybe_ours: bool) -> Versioned[JsonDict]:
         """One create; a node already there with exactly `encoded` counts as ours when `maybe_ours`

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import http.client
+import http.server
 import json
 import threading
 import time
@@ -214,3 +215,67 @@ def read_records(buffer: bytes) -> tuple[list[dict], bytes]:
         records.append(json.loads(rest[:length]))
         buffer = rest[length:]
     return records, buffer
+
+
+class GatedFileServer:
+    """An HTTP server whose every GET waits until the test opens that path's gate: a URI fetch that
+    stays in flight as long as a test needs. Use as a context manager; `url(name)` is a fetchable URI."""
+
+    def __init__(self, body: bytes = b"payload\n", timeout: float = 10.0) -> None:
+        self.body = body
+        self.timeout = timeout
+        self._cond = threading.Condition()
+        self._gates: dict[str, threading.Event] = {}
+        self.arrived: list[str] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                name = self.path.lstrip("/")
+                with server._cond:
+                    server.arrived.append(name)
+                    server._cond.notify_all()
+                server.gate(name).wait(server.timeout)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(server.body)))
+                self.end_headers()
+                self.wfile.write(server.body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="gated-http", daemon=True)
+
+    def __enter__(self) -> GatedFileServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            for gate in self._gates.values():
+                gate.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/{name}"
+
+    def gate(self, name: str) -> threading.Event:
+        with self._cond:
+            return self._gates.setdefault(name, threading.Event())
+
+    def release(self, name: str) -> None:
+        """Let the fetch of `name` (now or later) complete."""
+        self.gate(name).set()
+
+    def wait_arrived(self, name: str, timeout: float = 5.0) -> None:
+        """Until a fetch of `name` has reached the server (and waits at its gate)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while name not in self.arrived:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no fetch of {name!r} reached the server: {self.arrived!r}")
+                self._cond.wait(left)

@@ -3,6 +3,8 @@
 TASK_STARTING, TASK_RUNNING, then TASK_FINISHED / TASK_FAILED ("Command exited with status N",
 "Command terminated with signal <strsignal>") or, after a kill, TASK_KILLED; a kill sends TASK_KILLING
 (to TASK_KILLING_STATE frameworks), SIGTERM to the process group, then SIGKILL after the grace period.
+A kill before the process started (its URIs still being fetched) ends the task TASK_KILLED at once, as
+Mesos' agent does for a task whose executor has not registered (slave.cpp killTask), and it never starts.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_KILL_GRACE_PERIOD = 3.0  # src/launcher/executor.cpp
 
-Emit = Callable[..., None]  # emit(state, message=None, reason=None)
+Emit = Callable[..., None]  # emit(state, message=None, reason=None, source="SOURCE_EXECUTOR")
 
 
 def describe_wait_status(status: int) -> str:
@@ -56,12 +58,13 @@ def command_environment(command: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-
 @dataclass
 class CommandTaskConfig:
     kill_grace_period: float = DEFAULT_KILL_GRACE_PERIOD
     task_killing_state: bool = False  # the framework has the TASK_KILLING_STATE capability
     warnings: Sequence[str] = ()  # prepended to STARTING/RUNNING messages (e.g. image not used)
+    # (source, message) of the TASK_KILLED that ends a task killed before its process started
+    killed_before_start: tuple[str, str] = ("SOURCE_EXECUTOR", "Killed before its container was launched")
 
 
 class CommandTask:
@@ -88,14 +91,25 @@ class CommandTask:
         self.config = config
         self.state = "TASK_STAGING"
         self.process: RunningProcess | None = None
+        self.started = False
         self.killed = False
+        self._grace = config.kill_grace_period
         self._escalation: object | None = None
 
     @property
     def terminal(self) -> bool:
         return self.state in ("TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_GONE")
 
+    @property
+    def launchable(self) -> bool:
+        """Not started, killed or ended yet: what a completed URI fetch may still start."""
+        return not (self.started or self.killed or self.terminal)
+
     def start(self) -> None:
+        """Start the process (once; never after a kill)."""
+        if not self.launchable:
+            return
+        self.started = True
         warning = "; ".join(self.config.warnings) or None
         self._report("TASK_STARTING", warning)
         try:
@@ -107,25 +121,39 @@ class CommandTask:
             )
             self._on_terminated(self, None)
             return
+        if self.killed:  # killed while TASK_STARTING went out
+            self._terminate()
+            return
         self._report("TASK_RUNNING", warning)
 
     def kill(self, kill_policy: dict[str, Any] | None = None) -> None:
-        """KILL: TASK_KILLING (if capable), SIGTERM now, SIGKILL after the grace period."""
+        """KILL: TASK_KILLING (if capable), SIGTERM now, SIGKILL after the grace period; before the
+        process started, TASK_KILLED now (and it never starts)."""
         if self.terminal or self.killed:
             return
         self.killed = True
-        grace = kill_grace_seconds(
+        if not self.started:
+            source, message = self.config.killed_before_start
+            self._report("TASK_KILLED", message, "REASON_TASK_KILLED_DURING_LAUNCH", source)
+            self._on_terminated(self, None)
+            return
+        self._grace = kill_grace_seconds(
             kill_policy or self.task.get("kill_policy"), self.config.kill_grace_period
         )
         if self.config.task_killing_state:
             self._report("TASK_KILLING")
+        self._terminate()
+
+    def _terminate(self) -> None:
+        """SIGTERM to the process group, SIGKILL after the grace period (nothing while it is still
+        being started, or when its launch failed)."""
         if self.process is None:
             return
         self.process.signal(signal.SIGTERM)
-        self._escalation = self._timers.call_later(grace, self._escalate)
+        self._escalation = self._timers.call_later(self._grace, self._escalate)
 
     def destroy(self) -> None:
-        """SIGKILL the process group now (agent shutdown, framework removal)."""
+        """SIGKILL the process group now; one not started yet never starts (agent shutdown)."""
         self.killed = True
         if self.process is not None and not self.process.exited:
             self.process.signal(signal.SIGKILL)
@@ -151,6 +179,12 @@ class CommandTask:
         self._report(state, f"Command {describe_wait_status(status)}")
         self._on_terminated(self, status)
 
-    def _report(self, state: str, message: str | None = None, reason: str | None = None) -> None:
+    def _report(
+        self,
+        state: str,
+        message: str | None = None,
+        reason: str | None = None,
+        source: str = "SOURCE_EXECUTOR",
+    ) -> None:
         self.state = state
-        self._emit(state, message=message, reason=reason)
+        self._emit(state, message=message, reason=reason, source=source)

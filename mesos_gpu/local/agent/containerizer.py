@@ -4,7 +4,7 @@ the GPU and command environment, the image, the runner (host or Docker) and the 
     host = HostRunner(loop)
     containerizer = Containerizer(loop, host, None, docker="off", docker_host=None, real_gpus=True)
     spec, runner, warnings = containerizer.launch_spec(task_info, [0], sandbox, env, name="mesos-C1")
-    process = runner.start(spec, on_exit)
+    fetch_then(sandbox, uris, then=lambda: runner.start(spec, on_exit), failed=..., wanted=...)
 """
 
 from __future__ import annotations
@@ -50,29 +50,46 @@ def container_image(container: dict[str, Any] | None, gpus: list[int]) -> tuple[
     return image, warnings
 
 
+_fetches: set[asyncio.Future[None]] = set()  # in flight: asyncio keeps only weak references to tasks
+
+
 def fetch_then(
-    loop: IOLoop,
     sandbox: Sandbox,
     uris: list[dict[str, Any]],
     *,
     then: Callable[[], None],
     failed: Callable[[FetchError], None],
     wanted: Callable[[], bool],
-) -> None:
-    """Fetch `uris` into the sandbox in a worker thread, then, back on the loop, call `then()` if
-    `wanted()` still holds; on a fetch error write it to the sandbox's stderr and call `failed(error)`."""
+) -> asyncio.Future[None]:
+    """Fetch `uris` into the sandbox in a worker thread, then, back on the loop, call `then()`; on a
+    fetch error write it to the sandbox's stderr and call `failed(error)`. Each only while `wanted()`
+    holds: a container killed meanwhile is not fetched for, started or failed (a kill before the
+    process starts has ended it already). Call on the loop thread; the future is done once the
+    completion has been handled."""
 
     async def run() -> None:
+        if not wanted():
+            return
         try:
             await asyncio.get_running_loop().run_in_executor(None, fetch_uris, sandbox, uris)
         except FetchError as exc:
             sandbox.append_stderr(str(exc))
-            failed(exc)
+            if wanted():
+                failed(exc)
             return
         if wanted():
             then()
 
-    loop.spawn_callback(run)
+    future = asyncio.ensure_future(run())
+    _fetches.add(future)
+    future.add_done_callback(_fetch_done)
+    return future
+
+
+def _fetch_done(future: asyncio.Future[None]) -> None:
+    _fetches.discard(future)
+    if not future.cancelled() and future.exception() is not None:
+        log.error("URI fetch completion failed", exc_info=future.exception())
 
 
 class Containerizer:

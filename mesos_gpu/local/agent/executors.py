@@ -125,8 +125,8 @@ class ExecutorLifecycle:
             executor.pending_termination = launch_failed(f"Failed to launch container: {message}")
             self.exited(executor, -1)
 
-        fetch_then(
-            agent.loop,
+        # a kill of all its tasks meanwhile shuts it down (TERMINATED, GPUs freed): the fetch does nothing
+        executor.fetch = fetch_then(
             sandbox,
             uris,
             then=lambda: self._start(executor, spec, runner),
@@ -167,8 +167,10 @@ class ExecutorLifecycle:
     # ---------------------------------------------------------------- kill and shutdown
 
     def kill_task(self, task: Task, kill_policy: dict[str, Any] | None) -> None:
-        """Kill a task of a custom executor: KILL to the executor, or, not delivered yet, drop it from
-        the queue with TASK_KILLED (and shut an executor left without tasks down)."""
+        """Kill a task of a custom executor: KILL to the executor, or, not delivered yet (the executor
+        still fetched, started or registering), drop its launch from the queue with TASK_KILLED for each
+        of its tasks, a whole task group as Mesos does (slave.cpp killTask), and shut an executor left
+        without tasks down."""
         executor = self.agent.executors.get((task.framework_id, task.executor_id or ""))
         if executor is None:
             return
@@ -178,18 +180,19 @@ class ExecutorLifecycle:
                 event["kill_policy"] = kill_policy
             self._send_event(executor, {"type": "KILL", "kill": event})
             return
-        executor.queued = [
-            (kind, info)
-            for kind, info in (_without_task(q, task.task_id) for q in executor.queued)
-            if info is not None
-        ]
-        self.agent.agent_update(
-            task.framework_id,
-            task,
-            "TASK_KILLED",
-            "Killed before delivery to the executor",
-            "REASON_TASK_KILLED_DURING_LAUNCH",
-        )
+        launches = [q for q in executor.queued if task.task_id in _queued_task_ids(q)]
+        executor.queued = [q for q in executor.queued if task.task_id not in _queued_task_ids(q)]
+        message = "Killed before delivery to the executor"
+        killed = [task.task_id]
+        if launches and launches[0][0] == "group":
+            message = "A task within the task group was killed before delivery to the executor"
+            killed = _queued_task_ids(launches[0])
+        for task_id in killed:
+            victim = executor.tasks.get(task_id)
+            if victim is not None and victim.state not in TERMINAL_TASK_STATES:
+                self.agent.agent_update(
+                    task.framework_id, victim, "TASK_KILLED", message, "REASON_TASK_KILLED_DURING_LAUNCH"
+                )
         if not any(t.state not in TERMINAL_TASK_STATES for t in executor.tasks.values()):
             self.shutdown(task.framework_id, executor.executor_id)
 
@@ -426,10 +429,9 @@ def _mark_delivered(executor: Executor, task_ids: list[str]) -> None:
             task.delivered = True
 
 
-def _without_task(queued: Queued, task_id: str) -> tuple[str, dict[str, Any] | None]:
-    """A queued launch without `task_id` (None when nothing of it is left)."""
+def _queued_task_ids(queued: Queued) -> list[str]:
+    """The ids of the tasks of a queued launch."""
     kind, info = queued
     if kind == "task":
-        return kind, (None if info["task_id"]["value"] == task_id else info)
-    remaining = [t for t in info.get("tasks", []) if t["task_id"]["value"] != task_id]
-    return kind, ({**info, "tasks": remaining} if remaining else None)
+        return [str(info["task_id"]["value"])]
+    return [str(t["task_id"]["value"]) for t in info.get("tasks", [])]

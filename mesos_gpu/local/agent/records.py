@@ -4,6 +4,7 @@ acknowledged, an executor and the tasks it holds, and the event stream an execut
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -38,6 +39,7 @@ class Task:
     state: str = "TASK_STAGING"
     delivered: bool = False  # LAUNCH sent to its executor
     command: CommandTask | None = None
+    fetch: asyncio.Future[None] | None = None  # its URI fetch, done once its completion is handled
 
     @property
     def task_id(self) -> str:
@@ -64,6 +66,7 @@ class Executor:
     heartbeat_timer: object | None = None
     default: bool = False  # the emulated DEFAULT executor: no process, tasks run as nested commands
     groups: list[list[str]] = field(default_factory=list)  # task ids of each LAUNCH_GROUP
+    fetch: asyncio.Future[None] | None = None  # its URI fetch, done once its completion is handled
 
     @property
     def executor_id(self) -> str:

@@ -23,6 +23,11 @@ from mesos_gpu.local.agent.sandbox import FetchError, Sandbox, create_sandbox, c
 if TYPE_CHECKING:
     from mesos_gpu.local.agent.agent import Agent
 
+# A kill before the process started: the agent itself ends a command task (its executor has not
+# registered: slave.cpp killTask); a DEFAULT executor's task ends as that executor reports it.
+COMMAND_KILLED_BEFORE_START = ("SOURCE_AGENT", "Killed before delivery to the executor")
+POD_KILLED_BEFORE_START = ("SOURCE_EXECUTOR", "Killed before its container was launched")
+
 
 class TaskLauncher:
     """Launches command tasks and DEFAULT-executor task groups; their tasks go into `agent.tasks`,
@@ -64,13 +69,9 @@ class TaskLauncher:
             message = f"Failed to fetch all URIs for container '{container_id}': {exc}"
             self._fail(task, f"Failed to launch container: {message}")
 
-        fetch_then(
-            agent.loop,
-            sandbox,
-            uris,
-            then=command.start,
-            failed=fetch_failed,
-            wanted=lambda: task.state == "TASK_STAGING",
+        # a kill meanwhile ends the task at once (TASK_KILLED, GPUs freed): its fetch then does nothing
+        task.fetch = fetch_then(
+            sandbox, uris, then=command.start, failed=fetch_failed, wanted=lambda: command.launchable
         )
         return task
 
@@ -110,17 +111,22 @@ class TaskLauncher:
             spec,
             runner,
             agent.loop,
-            emit=lambda state, message=None, reason=None: self._command_update(task, state, message, reason),
+            emit=lambda state, message, reason, source: self._command_update(
+                task, state, message, reason, source
+            ),
             on_terminated=terminated,
             config=CommandTaskConfig(
                 kill_grace_period=agent.config.command_kill_grace_period,
                 task_killing_state=agent.has_capability(task.framework_id, "TASK_KILLING_STATE"),
                 warnings=warnings,
+                killed_before_start=COMMAND_KILLED_BEFORE_START if pod is None else POD_KILLED_BEFORE_START,
             ),
         )
 
-    def _command_update(self, task: Task, state: str, message: str | None, reason: str | None) -> None:
-        status = self.agent.new_status(task, state, "SOURCE_EXECUTOR", message, reason)
+    def _command_update(
+        self, task: Task, state: str, message: str | None, reason: str | None, source: str
+    ) -> None:
+        status = self.agent.new_status(task, state, source, message, reason)
         # the command executor's id is the task id; a default executor's tasks carry the pod's id
         status["executor_id"] = {"value": task.executor_id or task.task_id}
         process = task.command.process if task.command else None

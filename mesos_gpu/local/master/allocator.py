@@ -1,6 +1,7 @@
 """The master's allocator (Mesos' `HierarchicalDRFAllocator` in miniature): which framework is offered
 each agent's free resources, offer lifetime and rescinds, DECLINE filters with `refuse_seconds`,
-SUPPRESS and REVIVE. Runs on the master's IOLoop thread.
+SUPPRESS and REVIVE of roles, and the suppressed roles each SUBSCRIBE sets. Runs on the master's IOLoop
+thread.
 
 It reads the master's frameworks and agents and sends OFFERS / RESCIND through `Master.send`; the offers
 themselves live here (`Allocator.offers`)."""
@@ -207,13 +208,23 @@ class Allocator:
         framework.filters[agent_id] = OfferFilter(resources, expires)
         self.loop.call_later(refuse + 0.01, self.request)
 
-    def revive(self, framework: FrameworkRecord) -> None:
+    def revive(self, framework: FrameworkRecord, roles: set[str]) -> None:
+        """Offers again for `roles` (filters are the framework's, whatever the role: all go)."""
         framework.filters.clear()
-        framework.suppressed = False
+        framework.suppressed_roles -= roles
         self.request()
 
-    def suppress(self, framework: FrameworkRecord) -> None:
-        framework.suppressed = True
+    def suppress(self, framework: FrameworkRecord, roles: set[str]) -> None:
+        framework.suppressed_roles |= roles
+
+    def set_suppressed(self, framework: FrameworkRecord, roles: set[str]) -> None:
+        """A (re)subscription or UPDATE_FRAMEWORK: exactly `roles` are suppressed from now on."""
+        framework.suppressed_roles = set(roles)
+
+    def deactivate(self, framework: FrameworkRecord) -> None:
+        """The framework disconnected: its offers go (no RESCIND) and, as Mesos', its filters."""
+        self.remove_framework_offers(framework)
+        framework.filters.clear()
 
 
 def offer_json(offer: OfferRecord, framework: FrameworkRecord, agent: AgentRecord) -> dict[str, Any]:

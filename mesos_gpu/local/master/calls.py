@@ -19,7 +19,11 @@ from mesos_gpu.local.master.records import (
     TaskRecord,
     master_status,
 )
-from mesos_gpu.local.master.validation import validate_framework_info, validate_offers
+from mesos_gpu.local.master.validation import (
+    validate_framework_info,
+    validate_offers,
+    validate_suppressed_roles,
+)
 from mesos_gpu.local.protocol import HttpError, id_of, value
 
 if TYPE_CHECKING:
@@ -55,11 +59,15 @@ class SchedulerCalls:
     def teardown(self, framework: FrameworkRecord, _: dict[str, Any]) -> None:
         self.master.remove_framework(framework.framework_id)
 
-    def revive(self, framework: FrameworkRecord, _: dict[str, Any]) -> None:
-        self.allocator.revive(framework)
+    def revive(self, framework: FrameworkRecord, revive: dict[str, Any]) -> None:
+        roles = call_roles(framework, revive, "REVIVE")
+        if roles is not None:
+            self.allocator.revive(framework, roles)
 
-    def suppress(self, framework: FrameworkRecord, _: dict[str, Any]) -> None:
-        self.allocator.suppress(framework)
+    def suppress(self, framework: FrameworkRecord, suppress: dict[str, Any]) -> None:
+        roles = call_roles(framework, suppress, "SUPPRESS")
+        if roles is not None:
+            self.allocator.suppress(framework, roles)
 
     def decline(self, framework: FrameworkRecord, decline: dict[str, Any]) -> None:
         offer_ids = [ref.get("value", "") for ref in decline.get("offer_ids", [])]
@@ -228,7 +236,12 @@ class SchedulerCalls:
         error = validate_framework_info(info)
         if error is not None:
             raise HttpError(400, error)
+        suppressed = {str(role) for role in update.get("suppressed_roles", [])}
+        error = validate_suppressed_roles(info, suppressed)
+        if error is not None:
+            raise HttpError(400, error)
         framework.info = info
+        self.allocator.set_suppressed(framework, suppressed)
         self.allocator.request()
         return 200
 
@@ -267,6 +280,17 @@ class SchedulerCalls:
                     agent_id,
                 )
             self.master.send(framework, {"type": "UPDATE", "update": {"status": status}})
+
+
+def call_roles(framework: FrameworkRecord, call: dict[str, Any], kind: str) -> set[str] | None:
+    """The roles a REVIVE or SUPPRESS names (none: all the framework's); None drops the call, as Mesos
+    does when one of them is not the framework's."""
+    roles = {str(role) for role in call.get("roles", [])}
+    unknown = sorted(roles - framework.roles)
+    if unknown:
+        log.warning("dropping %s of framework %s: %s not its roles", kind, framework.framework_id, unknown)
+        return None
+    return roles or framework.roles
 
 
 def reconciled(task: TaskRecord) -> dict[str, Any]:

@@ -42,7 +42,7 @@ from mesos_gpu.local.master.records import (
     TaskRecord,
     master_status,
 )
-from mesos_gpu.local.master.validation import PAYLOAD_KEY, validate_framework_info
+from mesos_gpu.local.master.validation import PAYLOAD_KEY, validate_framework_info, validate_suppressed_roles
 from mesos_gpu.local.protocol import HttpError, id_of, value
 
 __all__ = ["AgentLink", "EventStream", "Master", "MasterConfig", "MasterHolder", "MasterServer"]
@@ -156,11 +156,12 @@ class Master:
 
     # ------------------------------------------------------------------ SUBSCRIBE
     def subscribe(self, call: dict[str, Any], stream: EventSink, stream_id: str) -> None:
-        """A (re-)subscription: ERROR for an invalid or removed framework, else SUBSCRIBED, heartbeats
-        and offers on `stream`."""
+        """A (re-)subscription: ERROR for an invalid or removed framework or a suppressed role it lacks,
+        else SUBSCRIBED, heartbeats and offers on `stream` (none for the `suppressed_roles`)."""
         info = dict(call["subscribe"]["framework_info"])
         framework_id = id_of(info, "id")
-        error = validate_framework_info(info)
+        suppressed = {str(role) for role in call["subscribe"].get("suppressed_roles", [])}
+        error = validate_framework_info(info) or validate_suppressed_roles(info, suppressed)
         if framework_id is not None and framework_id in self.removed_framework_ids:
             error = p.FRAMEWORK_REMOVED
         if error is not None:
@@ -177,6 +178,7 @@ class Master:
             self.frameworks[framework_id] = framework
         else:
             self._failover(framework, info)
+        self.allocator.set_suppressed(framework, suppressed)  # Mesos: on every (re)subscription
         self._connect(framework, stream, stream_id)
         self._tell_agents(framework)
         self.request_allocation()
@@ -227,13 +229,13 @@ class Master:
                 return
 
     def _disconnect(self, framework: FrameworkRecord) -> None:
-        """The subscription connection is gone: deactivate, drop offers, start the failover timer."""
+        """The subscription connection is gone: deactivate (offers, filters go), start failover timer."""
         framework.stream = None
         framework.connected = False
         framework.unregistered_time = time.time()
         self._cancel(framework.heartbeat_timer)
         framework.heartbeat_timer = None
-        self.allocator.remove_framework_offers(framework)
+        self.allocator.deactivate(framework)
         self._cancel(framework.failover_timer)
         framework.failover_timer = self.loop.call_later(
             framework.failover_timeout, self._failover_timeout, framework.framework_id

@@ -83,7 +83,7 @@ def framework_v1(master: Master, framework: FrameworkRecord) -> dict[str, Any]:
     ]
     out: dict[str, Any] = {
         "framework_info": framework.info,
-        "active": framework.connected and not framework.suppressed,
+        "active": framework.active,
         "connected": framework.connected,
         "recovered": framework.recovered,
     }

@@ -184,7 +184,7 @@ def framework_json(master: Master, framework: FrameworkRecord) -> dict[str, Any]
         "capabilities": sorted(framework.capabilities()),
         "hostname": info.get("hostname", ""),
         "webui_url": info.get("webui_url", ""),
-        "active": framework.connected and not framework.suppressed,
+        "active": framework.active,
         "connected": framework.connected,
         "recovered": framework.recovered,
         "user": info.get("user", ""),

@@ -144,7 +144,7 @@ class FrameworkRecord:
     stream_id: str | None = None
     connected: bool = False
     recovered: bool = False  # known only from an agent's report (master restarted)
-    suppressed: bool = False
+    suppressed_roles: set[str] = field(default_factory=set)  # no offers for these roles
     heartbeats: bool = True
     filters: dict[str, OfferFilter] = field(default_factory=dict)
     offers: set[str] = field(default_factory=set)
@@ -169,6 +169,20 @@ class FrameworkRecord:
         return str(self.info.get("role", "*"))
 
     @property
+    def roles(self) -> set[str]:
+        return roles_of(self.info)
+
+    @property
+    def suppressed(self) -> bool:
+        """Offers are suppressed for the role the allocator offers to."""
+        return self.role in self.suppressed_roles
+
+    @property
+    def active(self) -> bool:
+        """`active` in /master/state and GET_FRAMEWORKS: subscribed and not suppressed."""
+        return self.connected and not self.suppressed
+
+    @property
     def failover_timeout(self) -> float:
         try:
             return max(0.0, float(self.info.get("failover_timeout", 0.0)))
@@ -182,6 +196,12 @@ class FrameworkRecord:
             if not task.terminal:
                 used = used + task.resources
         return used
+
+
+def roles_of(info: dict[str, Any]) -> set[str]:
+    """Every role of a FrameworkInfo (`protobuf::framework::getRoles`): `roles`, else `role` or "*"."""
+    roles = info.get("roles") or []
+    return {str(r) for r in roles} if roles else {str(info.get("role", "*"))}
 
 
 def master_status(  # noqa: PLR0917

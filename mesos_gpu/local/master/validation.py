@@ -10,7 +10,7 @@ from typing import Any
 from mesos_gpu.core import wire
 from mesos_gpu.core.resources import to_milli
 from mesos_gpu.local import protocol as p
-from mesos_gpu.local.master.records import AgentRecord, FrameworkRecord, OfferRecord
+from mesos_gpu.local.master.records import AgentRecord, FrameworkRecord, OfferRecord, roles_of
 from mesos_gpu.local.protocol import id_of
 
 NO_PAYLOAD_CALLS = frozenset({"REVIVE", "SUPPRESS", "TEARDOWN", "UNKNOWN"})
@@ -28,6 +28,8 @@ PAYLOAD_KEY = {
     "MESSAGE": "message",
     "REQUEST": "request",
     "UPDATE_FRAMEWORK": "update_framework",
+    "REVIVE": "revive",  # optional (NO_PAYLOAD_CALLS): no roles named means all the framework's
+    "SUPPRESS": "suppress",
 }
 
 
@@ -78,6 +80,14 @@ def validate_framework_info(info: dict[str, Any]) -> str | None:
     if not multi_role and info.get("roles"):
         return "'FrameworkInfo.roles' must not be set when the framework is not MULTI_ROLE capable"
     return None
+
+
+def validate_suppressed_roles(info: dict[str, Any], suppressed: Collection[str]) -> str | None:
+    """`validateSuppressedRoles`: a SUBSCRIBE or UPDATE_FRAMEWORK suppresses only the framework's roles."""
+    invalid = sorted(set(suppressed) - roles_of(info))
+    if not invalid:
+        return None
+    return f"Suppressed roles {{ {', '.join(invalid)} }} are not contained in the set of roles"
 
 
 # ---------------------------------------------------------------------------------------- offers

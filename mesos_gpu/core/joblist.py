@@ -1,0 +1,160 @@
+"""The job list index (pure): job ids in the order `GET /v1/jobs` lists them, per state and per tenant.
+
+The API lists jobs by (submitted_at, id), optionally filtered by one or more states and by a tenant,
+one page (offset, limit) at a time with the total. `JobList` keeps a sorted list of keys for every
+(state or any, tenant or any) a job belongs to, kept up to date by the state machine on every job added,
+every state change and every removal. A page of one list is a slice; a page of several states merges
+their lists from split points found by binary search: O(states^2 x log(jobs) + page), whatever the
+offset, instead of copying, filtering and sorting every job ever submitted.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import itertools
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+
+from mesos_gpu.core.model import JobState
+
+Key = tuple[float, str]
+"""A job's place in the list: (submitted_at, id)."""
+Group = tuple[JobState | None, str | None]
+"""Which jobs one list holds: (their state, None for any; their tenant, None for any)."""
+
+ALL_STATES = frozenset(JobState)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the index knows of one job."""
+
+    submitted_at: float
+    state: JobState
+    tenant: str
+
+    def groups(self) -> tuple[Group, ...]:
+        """The lists the job is in."""
+        return ((self.state, self.tenant), (self.state, None), (None, self.tenant), (None, None))
+
+
+@dataclass
+class JobList:
+    """Job ids by (submitted_at, id), in one sorted list per group; empty lists are dropped."""
+
+    _entries: dict[str, Entry] = field(default_factory=dict)
+    _lists: dict[Group, list[Key]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, jobs: Iterable[tuple[str, float, JobState, str]]) -> JobList:
+        """The index of (id, submitted_at, state, tenant) for each job."""
+        index = cls()
+        index.add_many(jobs)
+        return index
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._entries
+
+    def entry(self, job_id: str) -> Entry | None:
+        return self._entries.get(job_id)
+
+    # ------------------------------------------------------------------------------------- updates
+    def add(self, job_id: str, submitted_at: float, state: JobState, tenant: str) -> None:
+        """Index a job (again: an indexed id is moved to its new place)."""
+        self.discard(job_id)
+        entry = self._entries[job_id] = Entry(float(submitted_at), state, tenant)
+        key = (entry.submitted_at, job_id)
+        for group in entry.groups():
+            bisect.insort(self._lists.setdefault(group, []), key)
+
+    def add_many(self, jobs: Iterable[tuple[str, float, JobState, str]]) -> None:
+        """`add` each of (id, submitted_at, state, tenant), the last one of an id winning; sorts each
+        list once, so a recovered leader indexes its jobs in O(n log n) whatever their order."""
+        entries = {job_id: Entry(float(at), state, tenant) for job_id, at, state, tenant in jobs}
+        for job_id in entries:
+            self.discard(job_id)
+        touched: set[Group] = set()
+        for job_id, entry in entries.items():
+            self._entries[job_id] = entry
+            key = (entry.submitted_at, job_id)
+            for group in entry.groups():
+                self._lists.setdefault(group, []).append(key)
+                touched.add(group)
+        for group in touched:
+            self._lists[group].sort()
+
+    def set_state(self, job_id: str, state: JobState) -> None:
+        """The job's new state (it keeps its place in the order)."""
+        entry = self._entries[job_id]
+        if entry.state is state:
+            return
+        key = (entry.submitted_at, job_id)
+        for group in ((entry.state, entry.tenant), (entry.state, None)):
+            self._remove(group, key)
+        self._entries[job_id] = Entry(entry.submitted_at, state, entry.tenant)
+        for group in ((state, entry.tenant), (state, None)):
+            bisect.insort(self._lists.setdefault(group, []), key)
+
+    def discard(self, job_id: str) -> None:
+        """Forget a job (nothing when it is not indexed)."""
+        entry = self._entries.pop(job_id, None)
+        if entry is not None:
+            for group in entry.groups():
+                self._remove(group, (entry.submitted_at, job_id))
+
+    def _remove(self, group: Group, key: Key) -> None:
+        keys = self._lists[group]
+        position = bisect.bisect_left(keys, key)
+        if position == len(keys) or keys[position] != key:
+            raise KeyError(f"{key} is not in the job list of {group}")
+        del keys[position]
+        if not keys:
+            del self._lists[group]
+
+    # --------------------------------------------------------------------------------------- reads
+    def page(
+        self, states: Collection[JobState] | None, tenant: str | None, offset: int, limit: int
+    ) -> tuple[list[str], int]:
+        """The ids of jobs `offset` to `offset + limit` (by submitted_at, then id) among those in one of
+        `states` (None: any) of `tenant` (None: any), and how many such jobs there are."""
+        if offset < 0 or limit < 0:
+            raise ValueError(f"offset and limit must be >= 0, not {offset} and {limit}")
+        wanted = ALL_STATES if states is None else frozenset(states)
+        groups: list[Group] = [(None, tenant)] if wanted == ALL_STATES else [(s, tenant) for s in wanted]
+        lists = [keys for group in groups if (keys := self._lists.get(group))]
+        total = sum(len(keys) for keys in lists)
+        if offset >= total or limit == 0:
+            return [], total
+        if len(lists) == 1:
+            return [job_id for _, job_id in lists[0][offset : offset + limit]], total
+        starts = _split(lists, offset)
+        parts = (itertools.islice(keys, start, None) for keys, start in zip(lists, starts, strict=True))
+        return [job_id for _, job_id in itertools.islice(heapq.merge(*parts), limit)], total
+
+    def count(self, states: Collection[JobState] | None = None, tenant: str | None = None) -> int:
+        """How many jobs `page` would list in all."""
+        return self.page(states, tenant, 0, 0)[1]
+
+
+def _split(lists: list[list[Key]], rank: int) -> list[int]:
+    """Where each sorted list splits so that the lists' first parts hold the `rank` smallest keys of all
+    (keys are distinct). A binary search that halves the widest undecided range at each step:
+    O(lists^2 x log(keys)) comparisons, whatever `rank` is."""
+    low = [0] * len(lists)
+    high = [len(keys) if rank else 0 for keys in lists]
+    while True:
+        widest = max(range(len(lists)), key=lambda i: high[i] - low[i])
+        if high[widest] == low[widest]:
+            return low
+        pivot = lists[widest][(low[widest] + high[widest]) // 2]
+        below = [bisect.bisect_left(keys, pivot) for keys in lists]
+        if sum(below) < rank:
+            # The pivot is among the first `rank` keys, and so is every key up to it.
+            low = [max(low[i], bisect.bisect_right(keys, pivot)) for i, keys in enumerate(lists)]
+        else:
+            # Every one of the first `rank` keys is below the pivot.
+            high = [min(high[i], below[i]) for i in range(len(lists))]

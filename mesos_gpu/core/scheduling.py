@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mesos_gpu.core.commands import Accept, Decline
 from mesos_gpu.core.model import JobSpec, TaskSpec
 from mesos_gpu.core.placement.constraints import parse_constraint
 from mesos_gpu.core.placement.demand import JobDemand, TaskDemand
@@ -121,3 +122,22 @@ def check_plan(plan: CyclePlan, requests: Sequence[GangRequest]) -> None:
         stray = [task.task_id for task in launch.tasks if task.task_id not in planned]
         if stray:
             raise AssertionError(f"the launch on {launch.agent_id} has tasks of no planned job: {stray}")
+
+
+def offer_answers(plan: CyclePlan, offers: Sequence[Mapping[str, Any]], infos: Mapping[str, dict[str, Any]],
+                  refuse_seconds: float) -> list[Accept | Decline]:
+    """One ACCEPT per agent of the plan, with the TaskInfos (`infos`, by task id) of its tasks; the
+    other offers declined in one DECLINE (any the planner did not name too). Both carry the filter
+    `refuse_seconds`."""
+    answers: list[Accept | Decline] = []
+    named = set(plan.declines)
+    for launch in plan.accepts:
+        named.update(launch.offer_ids)
+        task_infos = tuple(infos[task.task_id] for task in launch.tasks)
+        answers.append(Accept(launch.agent_id, launch.offer_ids, task_infos, refuse_seconds))
+    declines = plan.declines + tuple(
+        offer_id for offer in offers if (offer_id := str(offer["id"]["value"])) not in named
+    )
+    if declines:
+        answers.append(Decline(declines, refuse_seconds))
+    return answers

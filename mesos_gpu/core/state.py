@@ -25,7 +25,7 @@ once; one that can never fit says so in its persisted message and fails once tha
 from __future__ import annotations
 
 import heapq
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,9 +58,9 @@ from mesos_gpu.core.events import (
 from mesos_gpu.core.invariants import check_invariants
 from mesos_gpu.core.joblist import JobList
 from mesos_gpu.core.model import JobState, TaskKey, TaskState, task_id_for
-from mesos_gpu.core.placement.outcomes import NEVER_FITS_PREFIX, CyclePlan, InvalidDemand, NeverFits, Plan
+from mesos_gpu.core.placement.outcomes import NEVER_FITS_PREFIX, InvalidDemand, NeverFits, Plan
 from mesos_gpu.core.records import JobRecord, MemberRecord, new_job_record
-from mesos_gpu.core.scheduling import GangRequest, Planner, check_plan
+from mesos_gpu.core.scheduling import GangRequest, Planner, check_plan, offer_answers
 from mesos_gpu.core.taskinfo import LaunchSettings, Placed, build_task_info
 
 __all__ = [
@@ -321,25 +321,10 @@ class SchedulerState:
             else:
                 self._waits(job, outcome.summary if outcome else "not considered in this offer cycle")
                 waiting = True
-        self._accept_and_decline(plan, event.offers, infos, waiting)
-
-    def _accept_and_decline(self, plan: CyclePlan, offers: Sequence[Mapping[str, Any]],
-                            infos: Mapping[str, JsonDict], waiting: bool) -> None:
-        """One ACCEPT per agent of the plan, with the TaskInfos of its tasks; the other offers declined
-        (any the planner did not name too), with a short filter while some job waits (offers come back
-        soon), else a long one."""
         refuse = self.refuse_seconds_pending if waiting else self.refuse_seconds_idle
-        named = set(plan.declines)
-        for launch in plan.accepts:
-            named.update(launch.offer_ids)
-            task_infos = tuple(infos[task.task_id] for task in launch.tasks)
-            self._actions.append(Accept(launch.agent_id, launch.offer_ids, task_infos, refuse))
-        declines = plan.declines + tuple(
-            offer_id for offer in offers if (offer_id := str(offer["id"]["value"])) not in named
-        )
-        if declines:
-            self._actions.append(Decline(declines, refuse))
-        if (plan.accepts or declines) and not waiting:
+        answers = offer_answers(plan, event.offers, infos, refuse)
+        self._actions.extend(answers)
+        if answers and not waiting:
             self.idle_filters = True    # the accepts' unused remainders are filtered for long too
 
     def _waits(self, job: JobRecord, reason: str) -> None:

@@ -264,21 +264,54 @@ class LocalCluster:
         self._killed.add(index)
         self.call(kill)
 
-    def restart_master(self) -> Master:
-        """A fresh master (new id, empty state) on the same port; live agents re-register with it."""
-
-        def restart() -> Master:
-            assert self.server is not None
-            master = self.server.restart()
-            for index, agent in enumerate(self.agents):
-                if index not in self._killed:
-                    agent.attach_master(master)
-            return master
-
-        master = self.call(restart)
+    def restart_master(self, *, reattach_agents: bool = True) -> Master:
+        """A fresh master (new id; of the old one's state only its registry of agents) on the same port;
+        live agents re-register with it at once, or at `reattach_agents()` when `reattach_agents` is
+        False (as real agents re-register a moment after they detect a new master)."""
+        master = self.call(lambda: self._replace_master(self.server_or_fail().restart, reattach_agents))
         if self.announcer is not None:
             self.announcer.update(self.call(master.master_info))
         return master
+
+    def stop_master(self) -> None:
+        """The master goes down: its port refuses connections and every stream drops; agents keep
+        running their tasks and hold their status updates until a master is back (`start_master`)."""
+
+        def down() -> None:
+            self.server_or_fail().go_down()
+            for agent in self._live_agents():
+                agent.attach_master(None)
+
+        self.call(down)
+
+    def start_master(self, *, reattach_agents: bool = True) -> Master:
+        """After `stop_master`: a fresh master on the same port (see `restart_master`)."""
+        master = self.call(lambda: self._replace_master(self.server_or_fail().come_up, reattach_agents))
+        if self.announcer is not None:
+            self.announcer.update(self.call(master.master_info))
+        return master
+
+    def reattach_agents(self) -> None:
+        """Every live agent (re-)registers with the current master and re-sends unacknowledged updates."""
+
+        def attach() -> None:
+            for agent in self._live_agents():
+                agent.attach_master(self.master)
+
+        self.call(attach)
+
+    def _replace_master(self, replace: Callable[[], Master], reattach_agents: bool) -> Master:
+        master = replace()
+        for agent in self._live_agents():
+            agent.attach_master(master if reattach_agents else None)
+        return master
+
+    def _live_agents(self) -> list[Any]:
+        return [agent for index, agent in enumerate(self.agents) if index not in self._killed]
+
+    def server_or_fail(self) -> MasterServer:
+        assert self.server is not None, "LocalCluster.start() first"
+        return self.server
 
     def drop_stream(self, framework_id: str) -> bool:
         """Close the framework's subscription connection (pymesos reconnects and re-subscribes)."""

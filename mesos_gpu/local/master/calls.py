@@ -19,6 +19,7 @@ from mesos_gpu.local.master.records import (
     TaskRecord,
     master_status,
 )
+from mesos_gpu.local.master.registry import unknown_task_status
 from mesos_gpu.local.master.validation import (
     validate_framework_info,
     validate_offers,
@@ -256,30 +257,18 @@ class SchedulerCalls:
             self.master.send(framework, {"type": "UPDATE", "update": {"status": reconciled(task)}})
 
     def reconcile_explicit(self, framework: FrameworkRecord, tasks: Iterable[dict[str, Any]]) -> None:
+        """Per task: its latest state when known, else `registry.unknown_task_status` (none while an
+        agent that may hold it has not re-registered after a failover)."""
         partition_aware = framework.has("PARTITION_AWARE")
         for item in tasks:
             task_id = id_of(item, "task_id") or ""
-            agent_id = id_of(item, "agent_id")
             task = framework.tasks.get(task_id)
             if task is not None:
-                status = reconciled(task)
-            elif agent_id is not None and agent_id in self.master.agents:
-                status = master_status(
-                    task_id,
-                    "TASK_GONE" if partition_aware else "TASK_LOST",
-                    "REASON_RECONCILIATION",
-                    "Reconciliation: Task is unknown to the agent",
-                    agent_id,
-                )
+                status: dict[str, Any] | None = reconciled(task)
             else:
-                status = master_status(
-                    task_id,
-                    "TASK_UNKNOWN" if partition_aware else "TASK_LOST",
-                    "REASON_RECONCILIATION",
-                    "Reconciliation: Task is unknown",
-                    agent_id,
-                )
-            self.master.send(framework, {"type": "UPDATE", "update": {"status": status}})
+                status = unknown_task_status(self.master, task_id, id_of(item, "agent_id"), partition_aware)
+            if status is not None:
+                self.master.send(framework, {"type": "UPDATE", "update": {"status": status}})
 
 
 def call_roles(framework: FrameworkRecord, call: dict[str, Any], kind: str) -> set[str] | None:

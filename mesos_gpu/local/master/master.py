@@ -6,9 +6,10 @@ see), `http` (the endpoints), `records` (the records). One IOLoop thread, no
 locks; a test can restart the master (same port) without dropping pymesos' keep-alive connection.
 
 Additions to the interface note: `register_agent` reads `running()` entries of both kinds the agent
-documents (tasks, and executors whose "tasks" are task ids); after `LocalCluster.restart_master()` the
-agents learn the new master through `Agent.attach_master`; `unregister_agent` turns the agent's tasks
-LOST (UNREACHABLE when partition-aware, REASON_AGENT_REMOVED) and sends FAILURE{agent_id}.
+documents (tasks, and executors whose "tasks" are task ids; `registry.readmit_entry`); after
+`LocalCluster.restart_master()` the agents learn the new master through `Agent.attach_master`, and the
+new master awaits them (`registry`); `unregister_agent` turns the agent's tasks LOST (UNREACHABLE when
+partition-aware, REASON_AGENT_REMOVED) and sends FAILURE{agent_id}.
 """
 
 from __future__ import annotations
@@ -35,13 +36,12 @@ from mesos_gpu.local.master.records import (
     AgentLink,
     AgentRecord,
     EventSink,
-    ExecutorRecord,
     FrameworkRecord,
     MasterConfig,
     OfferRecord,
-    TaskRecord,
     master_status,
 )
+from mesos_gpu.local.master.registry import readmit_entry, recover
 from mesos_gpu.local.master.validation import PAYLOAD_KEY, validate_framework_info, validate_suppressed_roles
 from mesos_gpu.local.protocol import HttpError, id_of, value
 
@@ -62,6 +62,8 @@ class Master:
         self.removed_framework_ids: set[str] = set()
         self.agents: dict[str, AgentRecord] = {}
         self.unreachable_agents: dict[str, float] = {}  # agent id -> when it went away
+        self.recovered_agents: set[str] = set()  # from the registry, not re-registered yet (registry.py)
+        self.recovery_timer: object | None = None
         self.is_leader = True
         self.leader_address: str | None = None  # "host:port" of the leader while standby
         # Reads who leads from ZooKeeper now, (leader address, is self); a standby asks it before it
@@ -116,6 +118,7 @@ class Master:
     def stop(self) -> None:
         """Close every stream and cancel timers (the HTTP listener belongs to `MasterServer`)."""
         self.allocator.stop()
+        self._cancel(self.recovery_timer)
         for framework in self.frameworks.values():
             self._cancel(framework.heartbeat_timer)
             self._cancel(framework.failover_timer)
@@ -328,6 +331,7 @@ class Master:
         if agent_id in self.agents:
             self.allocator.rescind_agent_offers(agent_id)
         self.unreachable_agents.pop(agent_id, None)
+        self.recovered_agents.discard(agent_id)
         record = AgentRecord(
             agent_id, agent, info, wire.resources_from_mesos(info.get("resources", []), lenient=True)
         )
@@ -337,63 +341,8 @@ class Master:
                 if task.agent_id == agent_id and not task.terminal:
                     record.used = record.used + task.resources
         for entry in agent.running():
-            self._recover_entry(record, entry)
+            readmit_entry(self, record, entry)
         self.request_allocation()
-
-    def _recover_entry(self, agent: AgentRecord, entry: dict[str, Any]) -> None:
-        """One `running()` entry of a (re-)registering agent: an executor with its tasks, or a task."""
-        framework_id = entry.get("framework_id")
-        if isinstance(framework_id, dict):
-            framework_id = framework_id.get("value")
-        if not isinstance(framework_id, str):
-            return
-        if framework_id in self.removed_framework_ids:
-            agent.link.shutdown_framework(framework_id)
-            return
-        framework = self.frameworks.get(framework_id)
-        if framework is None:
-            info = entry.get("framework") or {"user": "", "name": "", "id": value(framework_id)}
-            framework = FrameworkRecord(framework_id, dict(info), recovered=True)
-            self.frameworks[framework_id] = framework
-        if "executor" in entry:
-            self._recover_executor(agent, framework_id, entry)
-        elif isinstance(entry.get("task"), dict):
-            self._recover_task(agent, framework, entry)
-
-    def _recover_executor(self, agent: AgentRecord, framework_id: str, entry: dict[str, Any]) -> None:
-        executor = entry["executor"]
-        executor_id = id_of(executor, "executor_id") or ""
-        key = (framework_id, executor_id)
-        if key not in agent.executors:
-            resources = wire.resources_from_mesos(executor.get("resources", []), lenient=True)
-            agent.executors[key] = ExecutorRecord(executor, framework_id, agent.agent_id, resources)
-            agent.used = agent.used + resources
-        for item in entry.get("tasks", []):
-            if not isinstance(item, dict):
-                continue  # task ids: the tasks themselves are listed as entries of their own
-            task_entry = item if "task" in item else {"task": item, "state": "TASK_RUNNING"}
-            task_entry = {**task_entry, "framework_id": framework_id, "executor_id": executor_id}
-            self._recover_entry(agent, task_entry)
-
-    def _recover_task(self, agent: AgentRecord, framework: FrameworkRecord, entry: dict[str, Any]) -> None:
-        task_info = entry["task"]
-        task_id = id_of(task_info, "task_id") or ""
-        if task_id in framework.tasks:
-            return
-        raw_executor = entry.get("executor_id")
-        if isinstance(raw_executor, dict):
-            raw_executor = raw_executor.get("value")
-        task_executor = (
-            str(raw_executor) if raw_executor else id_of(task_info.get("executor", {}), "executor_id")
-        )
-        resources = wire.resources_from_mesos(task_info.get("resources"), lenient=True)
-        record = TaskRecord(task_info, framework.framework_id, agent.agent_id, task_executor, resources)
-        record.state = str(entry.get("state", "TASK_RUNNING"))
-        if isinstance(entry.get("status"), dict):
-            record.status = entry["status"]
-        framework.tasks[task_id] = record
-        if not record.terminal:
-            agent.used = agent.used + record.resources
 
     def unregister_agent(self, agent_id: str) -> None:
         """The agent is gone: rescind its offers, its tasks become LOST/UNREACHABLE, FAILURE to all."""
@@ -473,10 +422,14 @@ class MasterServer:
         sockets = tornado.netutil.bind_sockets(config.port, address=config.host)
         self.config.port = int(sockets[0].getsockname()[1])
         self.holder = MasterHolder(Master(config, master_id))
-        self.server = tornado.httpserver.HTTPServer(
+        self.server = self._serve(sockets)
+
+    def _serve(self, sockets: list[Any]) -> tornado.httpserver.HTTPServer:
+        server = tornado.httpserver.HTTPServer(
             make_app(self.holder), idle_connection_timeout=3600, max_body_size=64 * 1024 * 1024
         )
-        self.server.add_sockets(sockets)
+        server.add_sockets(sockets)
+        return server
 
     @property
     def master(self) -> Master:
@@ -487,10 +440,26 @@ class MasterServer:
         return f"{self.config.host}:{self.config.port}"
 
     def restart(self) -> Master:
-        """Replace the master by a fresh one (new id, empty state) on the same port; streams drop."""
+        """Replace the master by a fresh one (new id, only the registry kept) on the same port; streams
+        drop but connections stay open."""
         old = self.holder.master
         old.stop()
         self.holder.master = Master(self.config)
+        recover(self.holder.master, old)
+        return self.holder.master
+
+    def go_down(self) -> None:
+        """The master process is gone: its port refuses connections and every connection drops."""
+        self.holder.master.stop()
+        self.server.stop()
+        IOLoop.current().add_callback(self.server.close_all_connections)
+
+    def come_up(self) -> Master:
+        """A fresh master (as `restart`) listening again on the same port after `go_down`."""
+        sockets = tornado.netutil.bind_sockets(self.config.port, address=self.config.host)
+        old, self.holder.master = self.holder.master, Master(self.config)
+        recover(self.holder.master, old)
+        self.server = self._serve(sockets)
         return self.holder.master
 
     def stop(self) -> None:

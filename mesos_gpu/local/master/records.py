@@ -62,6 +62,7 @@ class MasterConfig:
     allocation_interval: float = 1.0
     filter_gpu_resources: bool = True
     strict: bool = False  # reject unknown JSON keys and enum names (catches framework typos)
+    agent_reregister_timeout: float = 600.0  # after a failover, awaiting the registry's agents
 
     @property
     def advertised_hostname(self) -> str:

@@ -72,7 +72,8 @@ def framework_info(
 
 
 class FrameworkCallbacks(Scheduler):  # pymesos is untyped (ignore_missing_imports)
-    """Feeds `sink` with events; reports liveness (`on_activity`) and master errors (`on_error`)."""
+    """Feeds `sink` with events; reports liveness (`on_activity`) and master errors (`on_error`);
+    answers whether the driver may (re-)subscribe (`may_subscribe`, see `subscribing`)."""
 
     def __init__(
         self,
@@ -80,12 +81,14 @@ class FrameworkCallbacks(Scheduler):  # pymesos is untyped (ignore_missing_impor
         *,
         on_activity: Callable[[], None] = lambda: None,
         on_error: Callable[[str], None] = lambda message: None,
+        may_subscribe: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self._sink = sink
         self._on_activity = on_activity
         self._on_error = on_error
+        self._may_subscribe = may_subscribe
         self._clock = clock
         self._jitter = jitter
 
@@ -97,6 +100,15 @@ class FrameworkCallbacks(Scheduler):  # pymesos is untyped (ignore_missing_impor
                 self._sink(event)
         except Exception:  # never let an exception reach pymesos: it would TEARDOWN the framework
             log.exception("scheduler callback failed; the event was dropped")
+
+    def subscribing(self, driver: Any) -> bool:
+        """Asked by `GuardedSchedulerDriver` before every (re-)SUBSCRIBE: False, and it stops instead
+        (this process no longer leads, or cannot tell). An error counts as False."""
+        try:
+            return bool(self._may_subscribe())
+        except Exception:
+            log.exception("the leadership check failed; not subscribing")
+            return False
 
     def registered(self, driver: Any, framework_id: Mapping[str, Any], master_info: Any) -> None:
         log.info("registered as framework %s with master %s", framework_id.get("value"), plain(master_info))

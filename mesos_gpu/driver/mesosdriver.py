@@ -10,9 +10,12 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from pymesos import MesosSchedulerDriver
 
 from mesos_gpu.core.state import (
     Accept,
@@ -25,7 +28,9 @@ from mesos_gpu.core.state import (
     Suppress,
 )
 
-from .framework import ONE_WEEK, FrameworkCallbacks
+from .framework import ONE_WEEK, FrameworkCallbacks, framework_info
+
+log = logging.getLogger(__name__)
 
 
 class SchedulerDriverLike(Protocol):
@@ -65,14 +70,65 @@ class FrameworkOptions:
     webui_url: str | None = None
 
 
+def framework_info_of(options: FrameworkOptions, framework_id: str | None) -> dict[str, Any]:
+    """The FrameworkInfo this scheduler subscribes with (`framework_id`: the stored one, if any)."""
+    return framework_info(
+        options.name,
+        user=options.user,
+        role=options.role,
+        principal=options.principal,
+        failover_timeout=options.failover_timeout,
+        hostname=options.hostname,
+        webui_url=options.webui_url,
+        framework_id=framework_id,
+    )
+
+
+def stop_for_failover(driver: SchedulerDriverLike) -> None:
+    """Stop `driver` leaving the framework to a successor (tasks keep running), and wait for it."""
+    # pymesos's zk:// master detector stops its kazoo client but never closes it: close it here, or
+    # every driver restart (watchdog, failover) would leak a client and its sockets.
+    detector = getattr(driver, "detector", None)
+    driver.stop(failover=True)
+    driver.join()
+    _close_detector(detector)
+
+
+def _close_detector(detector: Any) -> None:
+    client = getattr(detector, "zk", None)
+    if client is not None:
+        client.close()
+
+
+class GuardedSchedulerDriver(MesosSchedulerDriver):  # pymesos is untyped (ignore_missing_imports)
+    """pymesos's driver, asking its scheduler's `subscribing(driver)` before every SUBSCRIBE.
+
+    pymesos re-subscribes at once whenever its stream ends (`gen_request` makes the SUBSCRIBE of each
+    new connection). A leader paused past its ZooKeeper session would wake to a stream the master
+    closed ("Framework failed over") and take the framework back from the new leader, which takes it
+    back in turn. Refused, this driver sends nothing and stops (as `stop(failover=True)`: tasks keep
+    running); the runtime's watchdog makes a new one while the process still believes it leads.
+    """
+
+    def gen_request(self) -> bytes:
+        subscribing = getattr(self.sched, "subscribing", None)
+        if subscribing is None or subscribing(self):
+            request: bytes = super().gen_request()
+            return request
+        log.warning("not subscribing to %s: this scheduler does not lead; the driver stops", self.master)
+        detector = self.detector
+        self.stop(failover=True)
+        _close_detector(detector)
+        return b""  # the connection writes nothing; the I/O loop sees the stop before anything else
+
+
 def pymesos_driver_factory(options: FrameworkOptions, http_timeout: float = 60.0) -> DriverFactory:
-    """Make real pymesos drivers: explicit acknowledgements, addict messages, and `failover=True` so a
-    crash of the driver thread never TEARDOWNs the framework (only an explicit `stop()` would)."""
+    """Make real pymesos drivers (`GuardedSchedulerDriver`): explicit acknowledgements, addict messages,
+    and `failover=True` so a crash of the driver thread never TEARDOWNs the framework (only an explicit
+    `stop()` would)."""
 
     def make(callbacks: FrameworkCallbacks, info: dict[str, Any]) -> SchedulerDriverLike:
-        from pymesos import MesosSchedulerDriver
-
-        driver: SchedulerDriverLike = MesosSchedulerDriver(
+        driver: SchedulerDriverLike = GuardedSchedulerDriver(
             callbacks,
             info,
             options.master,

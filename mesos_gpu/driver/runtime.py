@@ -5,7 +5,8 @@ master's heartbeats; the election thread reports leadership; ONE worker thread a
 `SchedulerState` and carries out the resulting commands in order (store writes, driver calls). Only
 the leader holds a Mesos subscription. Losing leadership stops acting at once and hands over with
 `stop(failover=True)`, so tasks keep running for the next leader, which subscribes with the stored
-framework id and reconciles.
+framework id and reconciles. Each driver call and store write first checks the election's flag too
+(dropped as ZooKeeper's connection drops); each (re-)SUBSCRIBE asks ZooKeeper (`_may_subscribe`).
 
 The REST API calls `submit`, `kill`, `job`, `jobs`, `jobs_page` and `health` from its own thread. How
 the driver is made and how each command becomes a driver call is `mesos_gpu.driver.mesosdriver`'s.
@@ -46,14 +47,16 @@ from mesos_gpu.core.state import (
 from mesos_gpu.core.taskinfo import LaunchSettings
 from mesos_gpu.store.base import Conflict, FrameworkStore, JsonDict, NotFound, StoreError, Versioned
 
-from .framework import FrameworkCallbacks, framework_info
+from .framework import FrameworkCallbacks
 from .groupcommit import GroupCommit, GroupCommitClosedError
 from .mesosdriver import (
     DriverFactory,
     FrameworkOptions,
     SchedulerDriverLike,
     carry_out,
+    framework_info_of,
     pymesos_driver_factory,
+    stop_for_failover,
 )
 
 __all__ = [
@@ -152,7 +155,17 @@ class SchedulerRuntime:
 
     @property
     def is_leader(self) -> bool:
-        return self._leading
+        return self._may_act()
+
+    def _may_act(self, generation: int | None = None) -> bool:
+        """Still the leader (of `generation`, when given), as far as this process knows without asking."""
+        return self._leading and generation in (None, self._generation) and self._election.is_leader
+
+    def _may_subscribe(self) -> bool:
+        """Before each (re-)SUBSCRIBE (pymesos's thread): ZooKeeper's word where the election has one."""
+        if not self._may_act():
+            return False
+        return self._election.verify_leadership()
 
     @property
     def master_address(self) -> str | None:
@@ -192,41 +205,25 @@ class SchedulerRuntime:
 
     def _start_driver(self) -> None:
         framework_id = self.store.get_framework_id()
-        options = self.options
-        info = framework_info(
-            options.name,
-            user=options.user,
-            role=options.role,
-            principal=options.principal,
-            failover_timeout=options.failover_timeout,
-            hostname=options.hostname,
-            webui_url=options.webui_url,
-            framework_id=framework_id,
-        )
         callbacks = FrameworkCallbacks(
             self.post_event,
             on_activity=self._activity,
             on_error=self._master_error,
+            may_subscribe=self._may_subscribe,
             clock=self._clock,
             jitter=self._jitter,
         )
         self._last_activity = self._clock()
-        driver = self._driver_factory(callbacks, info)
+        driver = self._driver_factory(callbacks, framework_info_of(self.options, framework_id))
         self._driver = driver
         driver.start()
-        log.info("driver started for framework %s (id %s) at %s", options.name, framework_id, options.master)
+        log.info("driver started for framework %s (id %s) at %s", self.options.name, framework_id,
+                 self.options.master)
 
     def _stop_driver(self) -> None:
         driver, self._driver = self._driver, None
         if driver is not None:
-            # pymesos's zk:// master detector stops its kazoo client but never closes it: close it
-            # here, or every driver restart (watchdog, failover) would leak a client and its sockets.
-            detector = getattr(driver, "detector", None)
-            driver.stop(failover=True)
-            driver.join()
-            client = getattr(detector, "zk", None)
-            if client is not None:
-                client.close()
+            stop_for_failover(driver)
 
     def _restart_driver(self, why: str) -> None:
         log.warning("restarting the Mesos driver: %s", why)
@@ -298,8 +295,8 @@ class SchedulerRuntime:
 
     def _execute(self, commands: list[Command], generation: int) -> None:
         for command in commands:
-            if not self._leading or generation != self._generation:
-                return  # leadership ended: the next leader reconciles from the store
+            if not self._may_act(generation):
+                return  # leadership ended (or is in doubt): the next leader reconciles from the store
             if isinstance(command, Persist):
                 self._persist(command)
                 continue
@@ -366,7 +363,7 @@ class SchedulerRuntime:
 
     # ------------------------------------------------------------------------------ for the API
     def _require_leader(self) -> None:
-        if not self._leading:
+        if not self._may_act():
             raise NotLeaderError(self._election.leader_identifier())
 
     def submit(self, spec: JobSpec, idempotency_key: str | None = None, timeout: float = 30.0) -> tuple[
@@ -396,7 +393,7 @@ class SchedulerRuntime:
         Concurrent submits share one store write and one state-machine event (a group commit).
         Raises NotLeaderError at once on a standby."""
         submits = self._submits
-        if not self._leading or submits is None:
+        if not self._may_act() or submits is None:
             raise NotLeaderError(None)  # the API asks the election who leads, off the IOLoop
         job_id = f"{spec.name}-{uuid.uuid4().hex[:8]}"
         record = new_job_record(job_id, spec, self._clock())

@@ -264,6 +264,11 @@ class LeaderElection(Protocol):
         """True between `on_elected` and the loss of leadership (set before the callbacks run)."""
         ...
 
+    def verify_leadership(self) -> bool:
+        """Ask the backend, now, whether this contender leads (False when it cannot tell): the check a
+        woken leader makes before it subscribes to Mesos again. Blocks for at most a few seconds."""
+        ...
+
     def leader_identifier(self) -> str | None:
         """The identifier of the current leader (the first contender), or None if there is none."""
         ...

@@ -310,6 +310,10 @@ class MemoryLeaderElection:
         leadership = self._leadership
         return leadership is not None and leadership.is_leader
 
+    def verify_leadership(self) -> bool:
+        """See `LeaderElection.verify_leadership` (in memory, the flag is the truth)."""
+        return self.is_leader
+
     def leader_identifier(self) -> str | None:
         """See `LeaderElection.leader_identifier`."""
         contenders = self.contenders()

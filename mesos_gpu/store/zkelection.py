@@ -11,6 +11,7 @@ import contextlib
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 _CONTENDER_MARK = "__lock__"  # kazoo's Lock/Election node name, so `Election(...).contenders()` reads ours
 _CONTENDER_RE = re.compile(r"__lock__(-?\d{10})$")
+VERIFY_TIMEOUT_S = 3.0
+"""How long each ZooKeeper call of `verify_leadership` waits for its answer."""
 
 
 class ZooKeeperLeaderElection:
@@ -41,6 +44,7 @@ class ZooKeeperLeaderElection:
         election = store.leader_election()     # a ZooKeeperLeaderElection under <root>/leader
         election.campaign("10.0.0.5:8080", on_elected=start_driver, on_lost=stop_driver)
         election.leader_identifier()           # "10.0.0.5:8080" once elected
+        election.verify_leadership()           # True: ZooKeeper itself says we lead, now
         election.resign()                      # on_lost("resigned"), then the node is deleted
     """
 
@@ -108,6 +112,29 @@ class ZooKeeperLeaderElection:
         """See `LeaderElection.is_leader`."""
         leadership = self._leadership
         return leadership is not None and leadership.is_leader
+
+    def verify_leadership(self, timeout: float = VERIFY_TIMEOUT_S) -> bool:
+        """Ask ZooKeeper, now and with the current session, whether this contender leads: our node
+        exists, is owned by this session and is the first contender. False on any doubt (not
+        connected, no answer within `timeout` s in all, session gone): a leader checks this before it
+        (re)subscribes to Mesos, as `is_leader` alone lags behind a session that expired while this
+        process was paused (kazoo learns of it only when its connection wakes)."""
+        leadership, node, session = self._leadership, self._node, self._client.client_id
+        if leadership is None or not leadership.is_leader or node is None or session is None:
+            return False
+        if self._client.state != KazooState.CONNECTED:
+            return False
+        deadline = time.monotonic() + timeout
+        try:  # one round trip: a session's requests are answered in order, the reads after the sync
+            asked = (self._client.sync_async(self._path), self._client.exists_async(f"{self._path}/{node}"),
+                     self._client.get_children_async(self._path))
+            _, stat, children = (a.get(timeout=max(0.0, deadline - time.monotonic())) for a in asked)
+        except Exception as exc:  # no answer is no leadership
+            log.warning("%s could not confirm its leadership (%r)", self._identifier, exc)
+            return False
+        first = self._sorted_contenders(list(children))[:1]
+        owned = stat is not None and stat.ephemeralOwner == session[0]
+        return owned and first == [node] and leadership.is_leader
 
     def leader_identifier(self) -> str | None:
         """See `LeaderElection.leader_identifier`."""

@@ -403,6 +403,8 @@ def test_exactly_one_of_three_contenders_leads(backend: StoreBackend) -> None:
         assert contender.election.leader_identifier() == leader.identifier
         assert contender.election.contenders() == [c.identifier for c in contenders]
     assert [c.events for c in contenders[1:]] == [[], []]
+    # Asked of the backend itself: only the leader verifies its leadership.
+    assert [c.election.verify_leadership() for c in contenders] == [True, False, False]
 
 
 def test_the_next_contender_leads_when_the_leaders_client_closes(backend: StoreBackend) -> None:
@@ -422,6 +424,7 @@ def test_resign_hands_over_and_is_idempotent(backend: StoreBackend) -> None:
     contenders = start_three(backend)
     contenders[0].election.resign()
     assert not contenders[0].election.is_leader
+    assert not contenders[0].election.verify_leadership()
     assert contenders[0].events == ["elected", "lost: resigned"]
     contenders[0].election.resign()
     wait_until(lambda: contenders[1].leads, what="the second contender to lead")

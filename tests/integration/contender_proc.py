@@ -9,17 +9,13 @@ stdin line `SUBMIT <job json>` prints `JOB <id>` or `REFUSED <error>`. It runs u
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import threading
 import time
 
-from mesos_gpu.core.placement.policy import PlacementPolicy
-from mesos_gpu.core.scheduling import make_planner
-from mesos_gpu.core.taskinfo import LaunchSettings
 from mesos_gpu.core.validation import validate_job
-from mesos_gpu.driver.runtime import FrameworkOptions, SchedulerRuntime
-from mesos_gpu.store.zk import connect
+from mesos_gpu.driver.runtime import SchedulerRuntime
+from tests.integration.scheduler_proc import build_runtime
 
 
 def serve_submits(runtime: SchedulerRuntime) -> None:
@@ -37,16 +33,7 @@ def serve_submits(runtime: SchedulerRuntime) -> None:
 
 def main() -> None:
     master, zk_url, identifier, launcher_uri, session_timeout = sys.argv[1:6]
-    logging.basicConfig(level=logging.INFO, format=f"{identifier} %(levelname)s %(name)s: %(message)s")
-    store = connect(zk_url, "ha", session_timeout=float(session_timeout))
-    runtime = SchedulerRuntime(
-        store=store,
-        planner=make_planner(PlacementPolicy(cpu_tasks_on_gpu_agents=True)),
-        options=FrameworkOptions(master=master, name="ha", user="root", failover_timeout=600),
-        launch=LaunchSettings(framework_name="ha", zk_url=zk_url + "/ha", launcher_uri=launcher_uri),
-        identifier=identifier,
-        tick_seconds=0.2,
-    )
+    runtime = build_runtime(master, zk_url, identifier, launcher_uri, session_timeout=float(session_timeout))
     runtime.start()
     threading.Thread(target=serve_submits, args=(runtime,), daemon=True).start()
     led = False

@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 import time
+from typing import Any
 
 from mesos_gpu.core.placement.policy import PlacementPolicy
 from mesos_gpu.core.scheduling import make_planner
@@ -20,12 +21,12 @@ from mesos_gpu.driver.runtime import FrameworkOptions, SchedulerRuntime
 from mesos_gpu.store.zk import connect
 
 
-def main() -> None:
-    master, zk_url, identifier, launcher_uri = sys.argv[1:5]
-    job = json.loads(sys.argv[5]) if len(sys.argv) > 5 else None
+def build_runtime(master: str, zk_url: str, identifier: str, launcher_uri: str, **connect_options: Any
+                  ) -> SchedulerRuntime:
+    """The runtime of framework "ha" these test processes run (logging set up, not started)."""
     logging.basicConfig(level=logging.INFO, format=f"{identifier} %(levelname)s %(name)s: %(message)s")
-    store = connect(zk_url, "ha")
-    runtime = SchedulerRuntime(
+    store = connect(zk_url, "ha", **connect_options)
+    return SchedulerRuntime(
         store=store,
         planner=make_planner(PlacementPolicy(cpu_tasks_on_gpu_agents=True)),
         options=FrameworkOptions(master=master, name="ha", user="root", failover_timeout=600),
@@ -33,6 +34,12 @@ def main() -> None:
         identifier=identifier,
         tick_seconds=0.2,
     )
+
+
+def main() -> None:
+    master, zk_url, identifier, launcher_uri = sys.argv[1:5]
+    job = json.loads(sys.argv[5]) if len(sys.argv) > 5 else None
+    runtime = build_runtime(master, zk_url, identifier, launcher_uri)
     runtime.start()
     announced = False
     while True:

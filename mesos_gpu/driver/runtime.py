@@ -5,8 +5,9 @@ master's heartbeats; the election thread reports leadership; ONE worker thread a
 `SchedulerState` and carries out the resulting commands in order (store writes, driver calls). Only
 the leader holds a Mesos subscription. Losing leadership stops acting at once and hands over with
 `stop(failover=True)`, so tasks keep running for the next leader, which subscribes with the stored
-framework id and reconciles. Each driver call and store write first checks the election's flag too
-(dropped as ZooKeeper's connection drops); each (re-)SUBSCRIBE asks ZooKeeper (`_may_subscribe`).
+framework id and reconciles. Each driver call first checks the election's flag (dropped as ZooKeeper's
+connection drops); each (re-)SUBSCRIBE asks ZooKeeper (`_may_subscribe`); each store write is fenced
+(`store.fence`: ZooKeeper commits it only while our election node exists, else NotLeaderError).
 
 The REST API calls `submit`, `kill`, `job`, `jobs`, `jobs_page` and `health` from its own thread. How
 the driver is made and how each command becomes a driver call is `mesos_gpu.driver.mesosdriver`'s.
@@ -115,6 +116,7 @@ class SchedulerRuntime:
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
         self._election = store.leader_election()
+        store.fence(self._election)  # every store write of ours is conditional on our leadership
         self._submits: GroupCommit[tuple[str, JsonDict, JobSpec], tuple[dict[str, Any], bool]] | None = None
         self.launches = 0  # tasks handed to Mesos by this process (for metrics and tests)
         self.offers_received = 0
@@ -380,7 +382,10 @@ class SchedulerRuntime:
         job_id = f"{spec.name}-{uuid.uuid4().hex[:8]}"
         record = new_job_record(job_id, spec, self._clock())
         # Store errors are MesosGpuErrors already: unavailable 503, invalid 400, too large 413.
-        submitted = self.store.submit(job_id, record, idempotency_key)
+        try:
+            submitted = self.store.submit(job_id, record, idempotency_key)
+        except NotLeaderError:  # deposed meanwhile (the store's fence refused it): nothing was stored
+            raise NotLeaderError(self._election.leader_identifier()) from None
         if submitted.created:
             with self._lock:
                 self._versions[submitted.record.id] = submitted.record.version
@@ -422,13 +427,15 @@ class SchedulerRuntime:
         with self._lock:
             views = {r.id: self._state_view(r.id) for r in results if isinstance(r, Versioned)}
         answers: list[tuple[dict[str, Any], bool] | Exception] = []
+        refused = any(isinstance(result, NotLeaderError) for result in results)  # by the store's fence
+        leader = self._election.leader_identifier() if refused else None  # API: 307 there, or 503
         for result in results:
             if isinstance(result, Versioned):
                 view = views[result.id]
                 # Not in the state machine (rare): read the store, with no lock held.
                 answers.append((view if view is not None else self.job(result.id), True))
             else:
-                answers.append(result)
+                answers.append(NotLeaderError(leader) if isinstance(result, NotLeaderError) else result)
         return answers
 
     def _state_view(self, job_id: str) -> dict[str, Any] | None:

@@ -15,8 +15,9 @@ the project-wide error the API maps to an HTTP status::
     |   |                                          not valid Unicode text (a lone surrogate: no UTF-8),
     |   +-- TooLarge      413 (TooLargeError)      or encoded data over MAX_RECORD_BYTES (ZooKeeper 1 MB)
     +-- StoreUnavailable  503 (UnavailableError)   the backend did not answer within the retry policy;
-                                                   a write that raises it may or may not have happened:
-                                                   re-read before trying again
+    |                                              a write that raises it may or may not have happened:
+    |                                              re-read before trying again
+    +-- NotLeader   307/503 (NotLeaderError)       a fenced write of a deposed leader: nothing stored
 
 Example::
 
@@ -39,6 +40,7 @@ from mesos_gpu.core.errors import (
     ConflictError,
     MesosGpuError,
     NotFoundError,
+    NotLeaderError,
     TooLargeError,
     UnavailableError,
     VersionConflictError,
@@ -99,6 +101,14 @@ class TooLarge(InvalidRecord, TooLargeError):  # noqa: N818 - the store's TooLar
 
 class StoreUnavailable(StoreError, UnavailableError):  # noqa: N818 - the store's UnavailableError
     """The backend did not answer within the retry policy (e.g. ZooKeeper unreachable)."""
+
+
+class NotLeader(StoreError, NotLeaderError):  # noqa: N818 - the store's NotLeaderError
+    """A write of a fenced store (`FrameworkStore.fence`) whose election does not lead (any more):
+    nothing was written. `leader_url` is None: the caller asks the election who leads."""
+
+    def __init__(self, message: str = "") -> None:
+        NotLeaderError.__init__(self, None, message or "not the leader (any more): the write was refused")
 
 
 @dataclass(frozen=True)
@@ -288,6 +298,16 @@ class FrameworkStore(JobStore, FrameworkIdStore, Protocol):
     def add_connection_listener(self, listener: Callable[[ConnectionState], None]) -> None:
         """Call `listener(state)` on every connection change. It runs on the connection thread:
         it must return quickly and not call the store."""
+        ...
+
+    def fence(self, election: LeaderElection) -> None:
+        """Make every later write of this store (jobs and the framework id; reads never) conditional on
+        `election` leading: a write takes the election's term when it starts (ZooKeeper: the path of
+        its own election node, `leader_node`) and commits only if that term still holds (ZooKeeper:
+        a `check` of that node in the same transaction, so a write carried out after the session
+        expired, e.g. by a paused process, fails). A refused write raises NotLeader (in
+        `create_many`: each item is NotLeader) and stores nothing. Without a fence, writes are
+        unconditional (tools, tests). `election` must come from this store's `leader_election()`."""
         ...
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ from mesos_gpu.store.base import (
     JsonDict,
     LeaderElection,
     NotFound,
+    NotLeader,
     StoreUnavailable,
     Submitted,
     VersionConflict,
@@ -70,6 +71,7 @@ class MemoryStore:
         self._outage: str | None = None
         self._listeners: builtins.list[Callable[[ConnectionState], None]] = []
         self._elections: builtins.list[MemoryLeaderElection] = []
+        self._fence: LeaderElection | None = None
 
     # -- jobs ----------------------------------------------------------------------------------
 
@@ -93,7 +95,7 @@ class MemoryStore:
         encoded = encode_record(data)
         key_name = idempotency_key_name(idempotency_key) if idempotency_key is not None else None
         with self.backend.lock:
-            self._check_open()
+            self._check_writable()
             if key_name is not None and key_name in self.backend.key_to_job:
                 existing = self.backend.key_to_job[key_name]
                 return Submitted(self.get(existing), created=False)
@@ -139,7 +141,7 @@ class MemoryStore:
         """See `JobStore.compare_and_set`."""
         encoded = encode_record(data)
         with self.backend.lock:
-            self._check_open()
+            self._check_writable()
             current = self.backend.jobs.get(job_id)
             if current is None:
                 raise NotFound(f"job {job_id!r} does not exist")
@@ -151,7 +153,7 @@ class MemoryStore:
     def delete(self, job_id: str, expected_version: int | None) -> None:
         """See `JobStore.delete`."""
         with self.backend.lock:
-            self._check_open()
+            self._check_writable()
             current = self.backend.jobs.get(job_id)
             if current is None:
                 raise NotFound(f"job {job_id!r} does not exist")
@@ -175,13 +177,13 @@ class MemoryStore:
         if not isinstance(value, str) or not value:
             raise ValueError(f"framework id must be a non-empty string, got {value!r}")
         with self.backend.lock:
-            self._check_open()
+            self._check_writable()
             self.backend.framework_id = value
 
     def clear_framework_id(self) -> None:
         """See `FrameworkIdStore.clear_framework_id`."""
         with self.backend.lock:
-            self._check_open()
+            self._check_writable()
             self.backend.framework_id = None
 
     # -- session -------------------------------------------------------------------------------
@@ -193,6 +195,11 @@ class MemoryStore:
             election = MemoryLeaderElection(self)
             self._elections.append(election)
             return election
+
+    def fence(self, election: LeaderElection) -> None:
+        """See `FrameworkStore.fence`: each write, atomic under the backend's lock, checks that
+        `election` leads."""
+        self._fence = election
 
     def add_connection_listener(self, listener: Callable[[ConnectionState], None]) -> None:
         """See `FrameworkStore.add_connection_listener`."""
@@ -262,6 +269,12 @@ class MemoryStore:
             listeners = builtins.list(self._listeners)
         for listener in listeners:
             listener(ConnectionState.LOST)
+
+    def _check_writable(self) -> None:
+        """`_check_open`, and NotLeader when fenced by an election that does not lead (hold the lock)."""
+        self._check_open()
+        if self._fence is not None and not self._fence.is_leader:
+            raise NotLeader()
 
     def _check_open(self) -> None:
         if self._closed:

@@ -33,7 +33,9 @@ from mesos_gpu.store.base import (
     FrameworkStore,
     InvalidRecord,
     JsonDict,
+    LeaderElection,
     NotFound,
+    NotLeader,
     StoreError,
     StoreUnavailable,
     Submitted,
@@ -48,12 +50,14 @@ from mesos_gpu.store.base import (
 )
 from mesos_gpu.store.zkclient import (
     COMMAND_DEADLINE_S,
+    DEFAULT_ROOT,
     SESSION_TIMEOUT_S,
     BoundedCalls,
     attempt_timeout,
     call_with_retry,
     start_client,
     stop_client,
+    store_root,
 )
 from mesos_gpu.store.zkelection import ZooKeeperLeaderElection
 
@@ -63,25 +67,8 @@ log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 
-DEFAULT_ROOT = "/mesos-gpu"
-"""The store's base path when the URL names none (`zk://host:2181`)."""
-
 #: Bytes a create in a multi-op transaction adds besides its data and path (headers, ACL, flags).
 MULTI_OP_OVERHEAD = 64
-
-
-def store_root(path: str, framework_name: str | None = None) -> str:
-    """The store's root: a URL's `path` (DEFAULT_ROOT for "/"), plus `/<framework_name>` when given.
-
-    >>> store_root("/mesos-gpu", "prod")
-    '/mesos-gpu/prod'
-    """
-    base = path.rstrip("/") or DEFAULT_ROOT
-    if framework_name is None:
-        return base
-    if not framework_name or "/" in framework_name:
-        raise ValueError(f"framework name {framework_name!r} must be non-empty and contain no '/'")
-    return base + "/" + framework_name
 
 
 def connect(
@@ -147,6 +134,7 @@ class ZooKeeperStore:
         self._leader = self.root + "/leader"
         self._framework_id = self.root + "/framework_id"
         self._elections: builtins.list[ZooKeeperLeaderElection] = []
+        self._fence: ZooKeeperLeaderElection | None = None
         self._lock = threading.Lock()
         self._closed = False
         for path in (self._jobs, self._keys, self._leader):
@@ -161,11 +149,16 @@ class ZooKeeperStore:
 
     def create(self, job_id: str, data: JsonDict) -> Versioned[JsonDict]:
         """See `JobStore.create`."""
-        return self._create_one(job_id, self._job_path(job_id), encode_record(data), maybe_ours=False)
+        path, encoded = self._job_path(job_id), encode_record(data)
+        return self._create_one(job_id, path, encoded, maybe_ours=False, node=self._fence_node())
 
     def create_many(self, items: Sequence[tuple[str, JsonDict]]) -> builtins.list[CreateResult]:
         """See `JobStore.create_many`: one multi-op transaction creates the valid items (several when
         their records would not fit one ZooKeeper packet together)."""
+        try:
+            node = self._fence_node()
+        except NotLeader as exc:
+            return [exc] * len(items)
         results: builtins.list[CreateResult | None] = []
         chunks: builtins.list[builtins.list[tuple[int, str, bytes]]] = [[]]
         size = 0
@@ -184,13 +177,13 @@ class ZooKeeperStore:
             results.append(None)
         for chunk in chunks:
             if chunk:
-                self._create_chunk(chunk, results)
+                self._create_chunk(chunk, results, node)
         done = [result for result in results if result is not None]
         assert len(done) == len(items)
         return done
 
     def _create_chunk(self, chunk: builtins.list[tuple[int, str, bytes]],
-                      results: builtins.list[CreateResult | None]) -> None:
+                      results: builtins.list[CreateResult | None], node: str | None) -> None:
         """ZooKeeper commits a transaction all or nothing: when it is refused (a job id taken) or
         fails otherwise than by an outage, each item is created alone to find which one. A transaction
         whose answer was lost and that was retried counts the nodes it finds holding its own data as
@@ -205,7 +198,7 @@ class ZooKeeperStore:
                 for _, path, encoded in chunk:
                     transaction.create(path, encoded)
 
-            return self._zk.commit(operations)
+            return self._zk.fenced_commit(node, operations)
 
         try:
             committed = not any(isinstance(result, Exception) for result in self._call(attempt))
@@ -223,20 +216,22 @@ class ZooKeeperStore:
                 results[position] = Versioned(job_id, decode_record(encoded), 0)
                 continue
             try:
-                results[position] = self._create_one(job_id, path, encoded, maybe_ours)
+                results[position] = self._create_one(job_id, path, encoded, maybe_ours, node)
             except Exception as exc:  # each item fails alone, whatever it raises
                 results[position] = item_error(job_id, exc)
 
-    def _create_one(self, job_id: str, path: str, encoded: bytes, maybe_ours: bool) -> Versioned[JsonDict]:
-        """One create; a node already there with exactly `encoded` counts as ours when `maybe_ours`
-        (an earlier attempt whose answer was lost wrote it)."""
+    def _create_one(
+        self, job_id: str, path: str, encoded: bytes, maybe_ours: bool, node: str | None
+    ) -> Versioned[JsonDict]:
+        """One create (fenced by `node`); a node already there with exactly `encoded` counts as ours
+        when `maybe_ours` (an earlier attempt whose answer was lost wrote it)."""
         attempts = 0
 
         def attempt() -> None:
             nonlocal attempts
             attempts += 1
             try:
-                self._zk.create(path, encoded)
+                self._zk.fenced_write(node, "create", path, encoded)
             except NodeExistsError:
                 if (maybe_ours or attempts > 1) and self._zk.get(path)[0] == encoded:
                     return
@@ -249,6 +244,7 @@ class ZooKeeperStore:
         """See `JobStore.submit`: one multi-op transaction creates the key node and the job."""
         if idempotency_key is None:
             return Submitted(self.create(job_id, data), created=True)
+        node = self._fence_node()
         path = self._job_path(job_id)
         encoded = encode_record(data)
         key_name = idempotency_key_name(check_idempotency_key(idempotency_key))
@@ -267,7 +263,7 @@ class ZooKeeperStore:
                     transaction.create(path, encoded)
                     transaction.create(path + "/idempotency_key", key_name.encode())
 
-                return self._zk.commit(operations)
+                return self._zk.fenced_commit(node, operations)
 
             results = self._call(attempt)
             if not any(isinstance(result, Exception) for result in results):
@@ -331,13 +327,15 @@ class ZooKeeperStore:
         """See `JobStore.compare_and_set` (ZooKeeper's conditional setData)."""
         path = self._job_path(job_id)
         encoded = encode_record(data)
+        node = self._fence_node()
         attempts = 0
 
         def attempt() -> int:
             nonlocal attempts
             attempts += 1
             try:
-                return int(self._zk.set(path, encoded, version=expected_version).version)
+                stat = self._zk.fenced_write(node, "set_data", path, encoded, expected_version)
+                return int(stat.version)
             except NoNodeError:
                 raise NotFound(f"job {job_id!r} does not exist") from None
             except BadVersionError:
@@ -356,6 +354,7 @@ class ZooKeeperStore:
         """See `JobStore.delete`: the job, its key marker and its idempotency node go in one transaction."""
         path = self._job_path(job_id)
         version = -1 if expected_version is None else expected_version
+        node = self._fence_node()
         attempts = 0
 
         def attempt() -> None:
@@ -367,7 +366,7 @@ class ZooKeeperStore:
                 key_name = None
             if key_name is None:
                 try:
-                    self._zk.delete(path, version=version)
+                    self._zk.fenced_write(node, "delete", path, version)
                     return
                 except NoNodeError:
                     if attempts > 1:
@@ -383,7 +382,7 @@ class ZooKeeperStore:
                 transaction.delete(f"{self._keys}/{key_name}")
                 transaction.delete(path, version=version)
 
-            results = self._zk.commit(operations)
+            results = self._zk.fenced_commit(node, operations)
             if not any(isinstance(result, Exception) for result in results):
                 return
             if isinstance(results[2], BadVersionError):
@@ -410,25 +409,27 @@ class ZooKeeperStore:
         """See `FrameworkIdStore.set_framework_id`."""
         if not isinstance(value, str) or not value:
             raise ValueError(f"framework id must be a non-empty string, got {value!r}")
-        encoded = value.encode("utf-8")
+        encoded, path, node = value.encode("utf-8"), self._framework_id, self._fence_node()
 
         def attempt() -> None:
             try:
-                self._zk.set(self._framework_id, encoded)
+                self._zk.fenced_write(node, "set_data", path, encoded)
             except NoNodeError:
                 try:
-                    self._zk.create(self._framework_id, encoded)
+                    self._zk.fenced_write(node, "create", path, encoded)
                 except NodeExistsError:
-                    self._zk.set(self._framework_id, encoded)
+                    self._zk.fenced_write(node, "set_data", path, encoded)
 
         self._call(attempt)
 
     def clear_framework_id(self) -> None:
         """See `FrameworkIdStore.clear_framework_id`."""
 
+        path, node = self._framework_id, self._fence_node()
+
         def attempt() -> None:
             with contextlib.suppress(NoNodeError):
-                self._zk.delete(self._framework_id)
+                self._zk.fenced_write(node, "delete", path)
 
         self._call(attempt)
 
@@ -442,6 +443,12 @@ class ZooKeeperStore:
             election = ZooKeeperLeaderElection(self._zk, self._leader, self._deadline)
             self._elections.append(election)
             return election
+
+    def fence(self, election: LeaderElection) -> None:
+        """See `FrameworkStore.fence`: each write checks `election.leader_node` in its transaction."""
+        if not isinstance(election, ZooKeeperLeaderElection) or election not in self._elections:
+            raise ValueError("a ZooKeeperStore is fenced only by an election of its own")
+        self._fence = election
 
     def add_connection_listener(self, listener: Callable[[ConnectionState], None]) -> None:
         """See `FrameworkStore.add_connection_listener` (kazoo's state listener, translated)."""
@@ -472,6 +479,13 @@ class ZooKeeperStore:
 
     def _job_path(self, job_id: str) -> str:
         return f"{self._jobs}/{check_job_id(job_id)}"
+
+    def _fence_node(self) -> str | None:
+        """The election node a write must find (None: not fenced); NotLeader when we do not lead now."""
+        node = None if self._fence is None else self._fence.leader_node
+        if self._fence is not None and node is None:
+            raise NotLeader()
+        return node
 
     def _call(self, func: Callable[..., R], *args: Any) -> R:
         if self._closed:

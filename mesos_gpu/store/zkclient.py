@@ -16,8 +16,10 @@ from typing import Any, TypeVar
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import (
+    BadVersionError,
     ConnectionClosedError,
     ConnectionLoss,
+    NoNodeError,
     OperationTimeoutError,
     SessionExpiredError,
 )
@@ -26,7 +28,7 @@ from kazoo.protocol.states import KazooState
 from kazoo.retry import KazooRetry, RetryFailedError
 
 from mesos_gpu.core.wire import ZooKeeperUrl
-from mesos_gpu.store.base import StoreUnavailable
+from mesos_gpu.store.base import NotLeader, StoreUnavailable
 
 R = TypeVar("R")
 
@@ -45,6 +47,27 @@ UNAVAILABLE = (
     KazooTimeoutError,
 )
 """The kazoo errors that mean "ZooKeeper did not answer" once the retry policy gave up."""
+
+DEFAULT_ROOT = "/mesos-gpu"
+"""The store's base path when the URL names none (`zk://host:2181`)."""
+
+
+def store_root(path: str, framework_name: str | None = None) -> str:
+    """The store's root: a URL's `path` (DEFAULT_ROOT for "/"), plus `/<framework_name>` when given.
+
+    >>> store_root("/mesos-gpu", "prod")
+    '/mesos-gpu/prod'
+    """
+    base = path.rstrip("/") or DEFAULT_ROOT
+    if framework_name is None:
+        return base
+    if not framework_name or "/" in framework_name:
+        raise ValueError(f"framework name {framework_name!r} must be non-empty and contain no '/'")
+    return base + "/" + framework_name
+
+
+_PLAIN_CALLS = {"create": "create", "set_data": "set", "delete": "delete"}
+"""The `BoundedCalls` method of each transaction operation (the writes of an unfenced store)."""
 
 
 def command_retry(deadline: float = COMMAND_DEADLINE_S) -> KazooRetry:
@@ -187,6 +210,34 @@ class BoundedCalls:
         """Create `path` and its parents where missing."""
         self._ready()
         self.wait(self.client.ensure_path_async(path))
+
+    def fenced_commit(self, node: str | None, operations: Callable[[Any], None]) -> list[Any]:
+        """`commit(operations)` preceded by a check of the leader's election `node` (at version 0: an
+        ephemeral election node is never modified), unless `node` is None; NotLeader when the check
+        fails (nothing was written). Returns the results of `operations` only."""
+
+        def fenced(transaction: Any) -> None:
+            if node is not None:
+                transaction.check(node, 0)
+            operations(transaction)
+
+        results = self.commit(fenced)
+        if node is None:
+            return results
+        if isinstance(results[0], (NoNodeError, BadVersionError)):
+            raise NotLeader(f"not the leader any more: the election node {node} is gone; nothing was written")
+        return results[1:]
+
+    def fenced_write(self, node: str | None, operation: str, *args: Any) -> Any:
+        """One write, the transaction's `operation` ("create", "set_data", "delete") on `args`: fenced
+        by `node` as in `fenced_commit`, or the plain call when `node` is None. Returns its result (a
+        path, a stat, None) or raises its error."""
+        if node is None:
+            return getattr(self, _PLAIN_CALLS[operation])(*args)
+        (result,) = self.fenced_commit(node, lambda transaction: getattr(transaction, operation)(*args))
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     def commit(self, operations: Callable[[Any], None]) -> list[Any]:
         """Run `operations(transaction)`, commit it; one result (path, or exception) per operation."""

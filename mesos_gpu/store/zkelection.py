@@ -113,6 +113,13 @@ class ZooKeeperLeaderElection:
         leadership = self._leadership
         return leadership is not None and leadership.is_leader
 
+    @property
+    def leader_node(self) -> str | None:
+        """The path of our election node while we lead (set before `on_elected` runs), else None: the
+        store's fence checks it in every write (an ephemeral node is never modified: version 0)."""
+        node = self._node
+        return f"{self._path}/{node}" if node is not None and self.is_leader else None
+
     def verify_leadership(self, timeout: float = VERIFY_TIMEOUT_S) -> bool:
         """Ask ZooKeeper, now and with the current session, whether this contender leads: our node
         exists, is owned by this session and is the first contender. False on any doubt (not

@@ -4,11 +4,13 @@ election's flag dropped, and the ZooKeeper election answers "do I still lead?" f
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from kazoo.client import KazooClient
 
 from mesos_gpu.core.errors import NotLeaderError
 from mesos_gpu.core.scheduling import make_planner
@@ -176,3 +178,57 @@ def test_zookeeper_confirms_only_the_leader_that_still_owns_the_first_node(zk_st
     finally:
         second.resign()
         first.resign()
+
+
+def expire(store: ZooKeeperStore, zk_url: str) -> None:
+    """Expire the store's session for real: a second client joins it with its id and password, and
+    closes it (the server deletes its ephemeral nodes at once)."""
+    session_id, password = store.client.client_id
+    intruder = KazooClient(zk_url.removeprefix("zk://").split("/", 1)[0], client_id=(session_id, password))
+    intruder.start(timeout=10)
+    intruder.stop()
+    intruder.close()
+
+
+@pytest.mark.zookeeper
+@pytest.mark.timeout(60)
+def test_a_submit_carried_out_after_the_leaders_session_expired_is_refused_not_stored(
+    zk_stores: list[ZooKeeperStore], zk_url: str
+) -> None:
+    """Issue 17 "Fencing": the submit starts while leading, the process is paused (here: its store
+    write is held), the session expires and the standby takes over; the write must fail as "not the
+    leader" (the API redirects to the new leader) and store nothing, never be stored and answered 503."""
+    store, standby = zk_stores
+    runtime = SchedulerRuntime(
+        store=store, planner=make_planner(), options=FrameworkOptions(master="127.0.0.1:1"),
+        launch=LaunchSettings(), identifier="a:1", driver_factory=lambda made, info: RecordingDriver(),
+        tick_seconds=0.05,
+    )
+    runtime.start()
+    other = standby.leader_election()
+    try:
+        wait_until(lambda: runtime.is_leader, 10, "the runtime to lead")
+        other.campaign("b:2", lambda: None, lambda reason: None)
+        wait_until(lambda: len(other.contenders()) == 2, 10, "a standby")
+        real_commit, gate, entered = store._zk.commit, threading.Event(), threading.Event()
+
+        def paused_commit(operations: Any) -> Any:
+            entered.set()
+            assert gate.wait(30)
+            return real_commit(operations)
+
+        store._zk.commit = paused_commit  # type: ignore[method-assign]
+        pending = runtime.submit_nowait(validate_job(JOB))
+        assert entered.wait(10)
+        expire(store, zk_url)
+        wait_until(lambda: other.is_leader, 15, "the standby to take over")
+        gate.set()
+        with pytest.raises(NotLeaderError) as refused:
+            pending.result(30)
+        assert refused.value.leader_url == "b:2"
+        store._zk.commit = real_commit  # type: ignore[method-assign]
+        assert standby.ids() == []
+    finally:
+        gate.set()
+        other.resign()
+        runtime.stop()

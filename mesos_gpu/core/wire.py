@@ -10,7 +10,8 @@ Public API:
 - `kill_grace_seconds(kill_policy, default)`: a `KillPolicy`'s grace period in seconds.
 - `resources_to_mesos(resources)`, `resources_from_mesos(items, lenient=False)`,
   `resources_from_mesos_by_role(items)`, `mesos_order(names)`: the one codec between `Resources` and a
-  Mesos `Resource` JSON list (strict for the scheduler; lenient for the embedded master).
+  Mesos `Resource` JSON list (strict for the scheduler; lenient for the embedded master);
+  `resource_labels(entry)`: one entry's `(role, allocation_role)` as the codec groups it.
 - `ZooKeeperUrl`, `parse_zk_url(url)`: a `zk://[user:password@]host:port[,...][/path]` URL.
 - `json_kind(value)`: the JSON type name stout writes in conversion errors.
 - `MasterUrl`: a master address, or a callable answering the current leader's (None when unknown).
@@ -46,6 +47,7 @@ __all__ = [
     "mesos_order",
     "parse_duration",
     "parse_zk_url",
+    "resource_labels",
     "resources_from_mesos",
     "resources_from_mesos_by_role",
     "resources_to_mesos",
@@ -216,7 +218,7 @@ def resources_from_mesos_by_role(items: Any, *, lenient: bool = False) -> dict[_
                 role = _UNRESERVED
             allocation = None
         else:
-            role, allocation = _labels_of(entry)
+            role, allocation = resource_labels(entry)
         if role != last_role or allocation != last_allocation:
             key = (role, allocation)
             scalars, ranges, sets = parts.get(key) or parts.setdefault(key, ({}, {}, {}))
@@ -232,7 +234,7 @@ def resources_from_mesos_by_role(items: Any, *, lenient: bool = False) -> dict[_
     }
 
 
-def _labels_of(entry: Any) -> _Key:
+def resource_labels(entry: Any) -> _Key:
     """`(role, allocation_role)` of one entry: the last reservation's role, else `role` ("*" when
     absent); `allocation_info.role`."""
     if not isinstance(entry, Mapping):

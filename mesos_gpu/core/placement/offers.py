@@ -10,7 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from mesos_gpu.core.resources import Resources, from_milli
-from mesos_gpu.core.wire import resources_from_mesos_by_role, resources_to_mesos
+from mesos_gpu.core.wire import resource_labels, resources_from_mesos_by_role, resources_to_mesos
 
 _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
 
@@ -160,7 +160,7 @@ class OfferLabels:
         seen: dict[str, list[dict[str, Any]]] = {}
         for entry in self.offered:
             name = entry.get("name")
-            if not isinstance(name, str) or self.key not in resources_from_mesos_by_role((entry,)):
+            if not isinstance(name, str) or resource_labels(entry) != self.key:
                 continue    # not a resource, or another pool's entry
             fields = {field: entry[field] for field in ("reservation", "reservations") if field in entry}
             seen.setdefault(name, []).append(fields)

@@ -8,7 +8,6 @@ import base64
 import functools
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -86,8 +85,7 @@ def _camel(field: str) -> str:
 
 @functools.cache
 def reference_classes() -> dict[str, Any]:
-    descriptor_pb2 = pytest.importorskip("google.protobuf.descriptor_pb2")
-    from google.protobuf import descriptor_pool, message_factory
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
     field_type = descriptor_pb2.FieldDescriptorProto
     kinds = ("string", "bytes", "bool", "double", *INTEGERS)

@@ -12,7 +12,8 @@ Public API:
   `resources_from_mesos_by_role(items)`, `mesos_order(names)`: the one codec between `Resources` and a
   Mesos `Resource` JSON list (strict for the scheduler; lenient for the embedded master);
   `resource_labels(entry)`: one entry's `(role, allocation_role)` as the codec groups it.
-- `ZooKeeperUrl`, `parse_zk_url(url)`: a `zk://[user:password@]host:port[,...][/path]` URL.
+- `ZooKeeperUrl`, `parse_zk_url(url)`: a `zk://[user:password@]host:port[,...][/path]` URL;
+  `ZOOKEEPER_RECONNECT`: how the project's ZooKeeper clients reconnect.
 - `json_kind(value)`: the JSON type name stout writes in conversion errors.
 - `MasterUrl`: a master address, or a callable answering the current leader's (None when unknown).
 
@@ -35,6 +36,7 @@ from mesos_gpu.core.resources import Range, Resources, ResourcesError, to_milli
 
 __all__ = [
     "TERMINAL_TASK_STATES",
+    "ZOOKEEPER_RECONNECT",
     "MasterUrl",
     "ZooKeeperUrl",
     "duration_info",
@@ -310,6 +312,11 @@ def _range(name: str, item: Any) -> Range:
 
 # --------------------------------------------------------------------------- ZooKeeper URLs
 _SPACE = re.compile(r"\s")
+
+#: How every long-lived ZooKeeper client of the project reconnects (kazoo `KazooRetry` arguments):
+#: forever, backing off up to 2 s, well inside a session timeout, so that an outage keeps the session
+#: (and its ephemeral nodes) whenever it can be kept; kazoo's default backs off up to an hour.
+ZOOKEEPER_RECONNECT: Mapping[str, float] = {"max_tries": -1, "delay": 0.1, "backoff": 2, "max_delay": 2.0}
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ from kazoo.protocol.states import KazooState
 from kazoo.recipe.watchers import ChildrenWatch
 from kazoo.retry import KazooRetry
 
+from mesos_gpu.core.wire import ZOOKEEPER_RECONNECT
+
 log = logging.getLogger(__name__)
 
 MASTER_INFO_JSON_LABEL = "json.info"
@@ -39,7 +41,7 @@ RETRY_DELAY_S = 0.5
 def connection_retry() -> KazooRetry:
     """The client's reconnection policy: retry forever, backing off up to 2 s, well inside the
     session timeout, so an outage keeps the session and its node whenever it can be kept."""
-    return KazooRetry(max_tries=-1, delay=0.1, backoff=2, max_delay=2.0)
+    return KazooRetry(**ZOOKEEPER_RECONNECT)
 
 
 def split_zk_url(url: str) -> tuple[str, str]:

@@ -27,7 +27,7 @@ from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.states import KazooState
 from kazoo.retry import KazooRetry, RetryFailedError
 
-from mesos_gpu.core.wire import ZooKeeperUrl
+from mesos_gpu.core.wire import ZOOKEEPER_RECONNECT, ZooKeeperUrl
 from mesos_gpu.store.base import NotLeader, StoreUnavailable
 
 R = TypeVar("R")
@@ -87,7 +87,7 @@ def attempt_timeout(deadline: float) -> float:
 def connection_retry() -> KazooRetry:
     """The reconnection policy of the client: retry forever, backing off up to 2 s (well inside
     the session timeout, so a short outage keeps the session and its leadership node)."""
-    return KazooRetry(max_tries=-1, delay=0.1, backoff=2, max_delay=2.0)
+    return KazooRetry(**ZOOKEEPER_RECONNECT)
 
 
 def call_with_retry(deadline: float, func: Callable[..., R], *args: Any) -> R:

@@ -17,10 +17,10 @@ from tests.placement.strategies import resources
 
 def test_public_surface_is_pinned():
     assert sorted(wire.__all__) == [
-        "MasterUrl", "TERMINAL_TASK_STATES", "ZooKeeperUrl", "duration_info", "duration_info_nanoseconds",
-        "duration_info_seconds", "format_duration", "is_terminal_state", "json_kind", "kill_grace_seconds",
-        "mesos_order", "parse_duration", "parse_zk_url", "resource_labels", "resources_from_mesos",
-        "resources_from_mesos_by_role", "resources_to_mesos",
+        "MasterUrl", "TERMINAL_TASK_STATES", "ZOOKEEPER_RECONNECT", "ZooKeeperUrl", "duration_info",
+        "duration_info_nanoseconds", "duration_info_seconds", "format_duration", "is_terminal_state",
+        "json_kind", "kill_grace_seconds", "mesos_order", "parse_duration", "parse_zk_url",
+        "resource_labels", "resources_from_mesos", "resources_from_mesos_by_role", "resources_to_mesos",
     ]
     assert all(getattr(wire, name) is not None for name in wire.__all__)
 

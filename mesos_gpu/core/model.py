@@ -11,7 +11,8 @@ Public surface (stable; other modules import these names):
 - `TaskSpec`: one member to place and launch: `name` "<job-id>.<role>-<index>", `role`, `index`,
   `resources` (`ResourceRequest`, incl. how many ports it needs), final `command`, `image`, `env`.
 - `TaskKey(role, index)`: a member of a job; `str(key)` is "worker-0".
-- `ResourceRequest`: cpus, mem (MB), disk (MB), gpus (whole), ports (count).
+- `ResourceRequest`: cpus, mem (MB), disk (MB), gpus (whole, or a share below 1, or elastic
+  `gpus_min`..`gpus`), `gpu_memory` (MB, shares), ports (count).
 - Enums: `Role` (chief, worker, ps, evaluator; `TASK` for the member of a single-task job),
   `Containerizer`, `Isolation`, `RestartPolicyKind`, `SuccessPolicy`, `ConstraintOperator`,
   `JobState` (with `is_terminal`, `can_become`), `TaskState` (the Mesos task states, with
@@ -21,8 +22,9 @@ Public surface (stable; other modules import these names):
 
 Field meanings beyond the obvious: `image` is optional with the mesos containerizer (the command then runs
 on the agent host), required with docker; `deadline_seconds` counts from submission (waiting included);
-`rendezvous_timeout_seconds` is how long TF members wait for each other; `isolation` is always EXCLUSIVE
-today; `priority` and `tenant` are kept for the scheduler and API.
+`rendezvous_timeout_seconds` is how long TF members wait for each other; `isolation` is the level of the
+job's GPU shares (EXCLUSIVE when it has none; whole-GPU members are always EXCLUSIVE: `isolation_of`);
+`priority` and `tenant` are kept for the scheduler and API.
 
 Restart, backoff and success decisions live in `mesos_gpu.core.policy`; validation in
 `mesos_gpu.core.validation`.
@@ -98,11 +100,21 @@ class Containerizer(enum.StrEnum):
 
 
 class Isolation(enum.StrEnum):
-    """How a task's GPUs are isolated. Only EXCLUSIVE is accepted today; the others are to come."""
+    """How a task's GPUs are isolated (what each level enforces: `mesos_gpu.core.sharing.STATEMENTS`).
 
-    EXCLUSIVE = "exclusive"  # whole GPUs, no other task may use them
-    SHARED_CAPPED = "shared-capped"  # future: several tasks per GPU with declared memory caps
-    SHARED = "shared"  # future: several tasks per GPU, no caps
+    EXCLUSIVE is for whole GPUs only; the other four are levels of a GPU share (a fraction of one GPU
+    run by a share host)."""
+
+    EXCLUSIVE = "exclusive"  # whole GPUs, no other task may use them (Mesos devices cgroup)
+    MIG = "mig"  # a MIG instance: hardware memory, compute and fault isolation, fixed sizes
+    MPS = "mps"  # CUDA MPS: compute percentage and pinned memory limit; one client's fatal fault hits all
+    CAPPED = "capped"  # time-sliced; memory cap by the share host's NVML watchdog, no compute isolation
+    SHARED = "shared"  # time-sliced, nothing enforced
+
+    @property
+    def is_share(self) -> bool:
+        """Whether this level is one of a GPU share (everything but EXCLUSIVE)."""
+        return self is not Isolation.EXCLUSIVE
 
 
 class RestartPolicyKind(enum.StrEnum):
@@ -231,16 +243,43 @@ class TaskKey:
 
 @dataclass(frozen=True)
 class ResourceRequest:
-    """What one task asks for: cpus, mem and disk (MB) as Mesos scalars, whole gpus, a count of ports."""
+    """What one task asks for: cpus, mem and disk (MB) as Mesos scalars, gpus, a count of ports.
+
+    `gpus` is a whole number (exclusive GPUs, given by Mesos) or a GPU share: a multiple of 0.01 below 1,
+    or an elastic share `gpus_min`..`gpus` (both in (0, 1]; placement gives the largest share that fits,
+    never less than `gpus_min`). `gpu_memory` (MB) is the GPU memory a share asks for (None: not stated;
+    placement then counts the share's fraction of the device's memory)."""
 
     cpus: float = DEFAULT_CPUS
     mem: float = DEFAULT_MEM
     disk: float = DEFAULT_DISK
-    gpus: int = DEFAULT_GPUS
+    gpus: float = DEFAULT_GPUS
     ports: int = 0
+    gpus_min: float | None = None  # set only for an elastic share ({"min": .., "max": ..}); gpus is max
+    gpu_memory: int | None = None
+
+    @property
+    def is_share(self) -> bool:
+        """Whether the task asks for a GPU share (a fraction of one GPU, fixed or elastic)."""
+        return self.gpus_min is not None or 0 < self.gpus < 1
+
+    @property
+    def whole_gpus(self) -> int:
+        """Whole GPUs taken from Mesos offers for this task itself (0 for a share)."""
+        return 0 if self.is_share else int(self.gpus)
+
+    def gpus_json(self) -> float | int | dict[str, float]:
+        """`gpus` as the job JSON writes it: an integer, a fraction, or {"min", "max"}."""
+        if self.gpus_min is not None:
+            return {"min": self.gpus_min, "max": self.gpus}
+        return int(self.gpus) if float(self.gpus).is_integer() else self.gpus
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cpus": self.cpus, "mem": self.mem, "disk": self.disk, "gpus": self.gpus, "ports": self.ports}
+        out: dict[str, Any] = {"cpus": self.cpus, "mem": self.mem, "disk": self.disk,
+                               "gpus": self.gpus_json(), "ports": self.ports}
+        if self.gpu_memory is not None:
+            out["gpu_memory"] = self.gpu_memory
+        return out
 
 
 @dataclass(frozen=True)
@@ -285,10 +324,17 @@ class RoleSpec:
     cpus: float = DEFAULT_CPUS
     mem: float = DEFAULT_MEM
     disk: float = DEFAULT_DISK
-    gpus: int = DEFAULT_GPUS
+    gpus: float = DEFAULT_GPUS  # whole GPUs, a share below 1, or the max of an elastic share
     command: str | None = None
     image: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    gpus_min: float | None = None  # elastic share: the least it takes (see ResourceRequest)
+    gpu_memory: int | None = None  # MB of GPU memory per member's share
+
+    def resources(self) -> ResourceRequest:
+        """What each member asks for (TF members need one port each)."""
+        return ResourceRequest(self.cpus, self.mem, self.disk, self.gpus, ports=1, gpus_min=self.gpus_min,
+                               gpu_memory=self.gpu_memory)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -296,8 +342,10 @@ class RoleSpec:
             "cpus": self.cpus,
             "mem": self.mem,
             "disk": self.disk,
-            "gpus": self.gpus,
+            "gpus": self.resources().gpus_json(),
         }
+        if self.gpu_memory is not None:
+            out["gpu_memory"] = self.gpu_memory
         if self.command is not None:
             out["command"] = self.command
         if self.image is not None:
@@ -392,10 +440,22 @@ class JobSpec:
         return sum(spec.instances for spec in self.roles.values()) if self.roles else 1
 
     @property
-    def total_gpus(self) -> int:
+    def total_gpus(self) -> float:
+        """GPUs the job asks for in all (a share counts its fraction; an elastic one its max)."""
         if not self.roles:
             return self.resources.gpus if self.resources else 0
         return sum(spec.instances * spec.gpus for spec in self.roles.values())
+
+    @property
+    def has_shares(self) -> bool:
+        """Whether any member asks for a GPU share."""
+        if not self.roles:
+            return self.resources is not None and self.resources.is_share
+        return any(spec.resources().is_share for spec in self.roles.values())
+
+    def isolation_of(self, resources: ResourceRequest) -> Isolation:
+        """A member's isolation: the job's level for a GPU share, EXCLUSIVE otherwise (whole GPUs or none)."""
+        return self.isolation if resources.is_share else Isolation.EXCLUSIVE
 
     def tasks(self, job_id: str) -> tuple[TaskSpec, ...]:
         """Expand into one TaskSpec per member (canonical order), overrides and env merged.
@@ -415,13 +475,13 @@ class JobSpec:
                     image=self.image,
                     env=dict(self.env),
                     containerizer=self.containerizer,
-                    isolation=self.isolation,
+                    isolation=self.isolation_of(self.resources or ResourceRequest()),
                     constraints=constraints,
                 ),
             )
         out: list[TaskSpec] = []
         for role, spec in self.roles.items():
-            resources = ResourceRequest(spec.cpus, spec.mem, spec.disk, spec.gpus, ports=1)
+            resources = spec.resources()
             env = {**self.env, **spec.env}
             command = spec.command if spec.command is not None else self.command or ""
             image = spec.image if spec.image is not None else self.image
@@ -436,7 +496,7 @@ class JobSpec:
                         image=image,
                         env=dict(env),
                         containerizer=self.containerizer,
-                        isolation=self.isolation,
+                        isolation=self.isolation_of(resources),
                         constraints=constraints,
                     )
                 )
@@ -456,7 +516,9 @@ class JobSpec:
             out["roles"] = {role.value: spec.to_dict() for role, spec in self.roles.items()}
         else:
             resources = self.resources or ResourceRequest()
-            out.update(cpus=resources.cpus, mem=resources.mem, disk=resources.disk, gpus=resources.gpus)
+            out.update(cpus=resources.cpus, mem=resources.mem, disk=resources.disk, gpus=resources.gpus_json())
+            if resources.gpu_memory is not None:
+                out["gpu_memory"] = resources.gpu_memory
         out["env"] = dict(self.env)
         out["constraints"] = [c.to_list() for c in self.constraints]
         out["restart"] = self.restart.to_dict()

@@ -1,0 +1,200 @@
+"""GPU shares (pure): the contract between the job model, placement, the state machine and the share host.
+
+Mesos hands out whole GPUs only, so a share (a fraction of one GPU) runs on a **share host**: an executor
+of ours (`python3 -m isolator.sharehost`) whose ExecutorInfo holds one whole GPU taken from an offer.
+Share tasks are launched to it (same ExecutorInfo, their own cpus/mem only); it runs each on its
+device with the environment of its isolation level, and exits once it has had no task for
+`linger_seconds` (its GPU then returns to Mesos). The scheduler keeps the ledger (what each host has
+given) and stops placing on an empty host `LINGER_MARGIN_SECONDS` before it would exit.
+
+Names here are shared by every side: agent attributes (written by `mesos-gpu-agent config`, read by
+placement), the JSON payloads in ExecutorInfo.data / TaskInfo.data, the environment of a share task,
+the labels of its TASK_RUNNING, and what each isolation level enforces (`STATEMENTS`), which every API
+and CLI view of a task repeats. Fractions are kept in thousandths of a GPU ("milli"), memory in MB.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from mesos_gpu.core.model import Isolation
+
+__all__ = [
+    "ATTR_GPU_MEMORY", "ATTR_GPU_MIG", "ATTR_GPU_MPS", "DEFAULT_LINGER_SECONDS", "ENV_GPU_MEMORY_LIMIT",
+    "ENV_GPU_SHARE", "ENV_ISOLATION", "LABEL_DEVICE", "LABEL_GPU_MEMORY", "LABEL_ISOLATION", "LABEL_SHARE",
+    "LABEL_SHARE_HOST", "LINGER_MARGIN_SECONDS", "MIG_SLICES", "SHARE_HOST_COMMAND", "SHARE_HOST_RESOURCES",
+    "STATEMENTS", "MigProfile", "ShareGrant", "ShareHostView", "ShareNeed", "milli", "parse_mig_layout",
+    "statement",
+]
+
+# -- agent attributes (Mesos agent `--attributes`, written by `mesos-gpu-agent config`) -----------------
+ATTR_GPU_MEMORY = "gpu_memory_mb"  # scalar: memory of each GPU of the agent, MB (GPUs of an agent alike)
+ATTR_GPU_MPS = "gpu_mps"  # text "true" when the agent can run a CUDA MPS control daemon per GPU
+ATTR_GPU_MIG = "gpu_mig"  # text: the MIG instances of each GPU, '/'-separated ("3g.40gb/2g.20gb/1g.10gb")
+
+MIG_SLICES = 7  # compute slices of a MIG-capable GPU (A100, H100, H200); a profile "Ng.." is N/7 of it
+
+# -- the share host ---------------------------------------------------------------------------------
+SHARE_HOST_COMMAND = "python3 -m isolator.sharehost"
+SHARE_HOST_RESOURCES = {"cpus": 0.1, "mem": 64.0}  # the executor's own, besides its one whole GPU
+DEFAULT_LINGER_SECONDS = 30.0
+LINGER_MARGIN_SECONDS = 5.0  # the scheduler stops placing on an empty host this long before it exits
+
+# -- what a share task sees -----------------------------------------------------------------------------
+ENV_ISOLATION = "MESOS_GPU_ISOLATION"  # the level ("capped", ...)
+ENV_GPU_SHARE = "MESOS_GPU_SHARE"  # the fraction granted ("0.25")
+ENV_GPU_MEMORY_LIMIT = "MESOS_GPU_MEMORY_LIMIT_MB"  # the memory granted, MB (the launcher tells TF)
+
+# -- TASK_RUNNING labels the share host reports (and the scheduler shows) ---------------------------------
+LABEL_DEVICE = "mesos-gpu/device"  # GPU UUID, or MIG-<uuid> for a MIG instance
+LABEL_SHARE = "mesos-gpu/share"  # fraction granted ("0.25")
+LABEL_GPU_MEMORY = "mesos-gpu/gpu-memory"  # MB granted
+LABEL_ISOLATION = "mesos-gpu/isolation"
+LABEL_SHARE_HOST = "mesos-gpu/share-host"  # the executor id of the share host
+
+
+def milli(gpus: float) -> int:
+    """A GPU amount in thousandths (0.25 -> 250), rounded to the nearest."""
+    return round(gpus * 1000)
+
+
+# ------------------------------------------------------------------------------------- statements
+STATEMENTS: dict[Isolation, dict[str, str]] = {
+    Isolation.EXCLUSIVE: {
+        "memory": "isolated: whole GPUs, no other task can open them",
+        "compute": "isolated: whole GPUs",
+        "faults": "isolated",
+        "enforced_by": "Mesos GPU isolator (devices cgroup) or the Docker device request",
+        "cost": "a whole GPU per task, however little it uses",
+    },
+    Isolation.MIG: {
+        "memory": "isolated: the MIG instance's own memory (hardware)",
+        "compute": "isolated: the instance's own compute slices (hardware)",
+        "faults": "isolated: a fault stays in its instance",
+        "enforced_by": "NVIDIA Multi-Instance GPU (partitioned by the operator)",
+        "cost": "fixed sizes only (the partition's profiles); needs an A100/A30/H100-class GPU",
+    },
+    Isolation.MPS: {
+        "memory": "limited: CUDA_MPS_PINNED_DEVICE_MEM_LIMIT (allocations beyond it fail)",
+        "compute": "limited: CUDA_MPS_ACTIVE_THREAD_PERCENTAGE",
+        "faults": "NOT isolated: a fatal fault in one MPS client can affect every client on the GPU",
+        "enforced_by": "CUDA MPS control daemon, one per share host GPU",
+        "cost": "CUDA programs only; one daemon per GPU",
+    },
+    Isolation.CAPPED: {
+        "memory": "capped: a task over its share is killed by the share host's NVML watchdog; "
+                  "TensorFlow is told the limit (logical device memory limit)",
+        "compute": "NOT isolated: time-sliced with the GPU's other tasks",
+        "faults": "NOT isolated",
+        "enforced_by": "the share host's NVML watchdog (per-process used memory)",
+        "cost": "a task over its memory share is killed, not throttled; the check runs every second",
+    },
+    Isolation.SHARED: {
+        "memory": "NOT isolated: nothing enforced (the share is bookkeeping only)",
+        "compute": "NOT isolated: time-sliced",
+        "faults": "NOT isolated",
+        "enforced_by": "nothing",
+        "cost": "tasks can starve or crash each other",
+    },
+}
+
+
+def statement(isolation: Isolation | str) -> dict[str, str]:
+    """What an isolation level enforces and by what (a copy, with the level named)."""
+    level = Isolation(isolation)
+    return {"level": level.value, **STATEMENTS[level]}
+
+
+# ----------------------------------------------------------------------------------------- MIG
+_MIG_PROFILE = re.compile(r"^(\d)g\.(\d+)gb$")
+
+
+@dataclass(frozen=True)
+class MigProfile:
+    """A MIG profile as NVML names it ("2g.20gb"): compute slices and memory."""
+
+    name: str
+    slices: int
+    memory: int  # MB
+
+    @property
+    def gpus(self) -> int:
+        """Its fraction of the GPU, in thousandths (slices / MIG_SLICES, rounded down)."""
+        return self.slices * 1000 // MIG_SLICES
+
+    @classmethod
+    def parse(cls, name: str) -> MigProfile:
+        match = _MIG_PROFILE.match(name.strip())
+        if match is None or not 1 <= int(match.group(1)) <= MIG_SLICES:
+            raise ValueError(f"not a MIG profile: {name!r} (expected e.g. 1g.10gb)")
+        return cls(name.strip(), int(match.group(1)), int(match.group(2)) * 1024)
+
+
+def parse_mig_layout(text: str) -> tuple[MigProfile, ...]:
+    """The `gpu_mig` attribute ("3g.40gb/2g.20gb/1g.10gb") as profiles; ValueError when malformed or
+    when the instances take more than the GPU's slices."""
+    profiles = tuple(MigProfile.parse(part) for part in text.split("/") if part.strip())
+    if sum(p.slices for p in profiles) > MIG_SLICES:
+        raise ValueError(f"MIG layout {text!r} uses more than {MIG_SLICES} compute slices")
+    return profiles
+
+
+# ------------------------------------------------------------------------------ placement's contract
+@dataclass(frozen=True)
+class ShareNeed:
+    """What a share task asks of placement: its level, the fraction (max and min, thousandths; equal
+    unless elastic) and its GPU memory (MB; 0: not stated, counted as its fraction of the device)."""
+
+    isolation: Isolation
+    gpus: int
+    gpus_min: int
+    memory: int = 0
+
+    @property
+    def elastic(self) -> bool:
+        return self.gpus_min < self.gpus
+
+
+@dataclass(frozen=True)
+class ShareHostView:
+    """A share host the scheduler knows (input to placement): where, its level, the device's memory,
+    what its running shares take, and whether it still takes new shares (False once it lingers past
+    the cut-off). For MIG hosts, `mig_free` lists the instances not given yet (indexes into the agent's
+    `gpu_mig` layout)."""
+
+    host_id: str
+    agent_id: str
+    isolation: Isolation
+    device_memory: int  # MB (0: unknown)
+    used: int  # thousandths of the GPU given to shares
+    used_memory: int  # MB given to shares
+    accepting: bool = True
+    mig_free: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ShareGrant:
+    """Placement's answer for one share task: the host (an existing one, or `new_host`: opened by this
+    launch with one whole GPU of the offer), the level, the fraction and memory granted, and for MIG the
+    instance (index into the agent's layout, and its profile name)."""
+
+    host_id: str
+    new_host: bool
+    isolation: Isolation
+    gpus: int  # thousandths granted (for MIG: the instance's fraction)
+    memory: int  # MB granted (the cap for capped / mps; the instance's memory for mig)
+    device_memory: int  # MB of the whole device (0: unknown)
+    mig_index: int | None = None
+    mig_profile: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "host": self.host_id, "isolation": self.isolation.value, "gpus": self.gpus / 1000,
+            "gpu_memory": self.memory, "device_memory": self.device_memory,
+        }
+        if self.mig_index is not None:
+            out["mig_index"] = self.mig_index
+            out["mig_profile"] = self.mig_profile
+        return out

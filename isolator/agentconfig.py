@@ -1,5 +1,11 @@
 """The mesos-agent flags a GPU host needs, derived from NVML discovery (pure: HostGpus in, flags out),
-and the parser and consistency rules for flags an agent already has (Mesos' own error texts)."""
+and the parser and consistency rules for flags an agent already has (Mesos' own error texts).
+
+With the host's sharing facts (`isolator.sharenvml.HostSharing`) the attributes also say what GPU shares
+the agent can give (names in `mesos_gpu.core.sharing`): `gpu_memory_mb` (each GPU's memory; GPUs of an
+agent should be alike, else the smallest and a note), `gpu_mps` ("true" when nvidia-cuda-mps-control is
+on PATH and no GPU is in MIG mode) and `gpu_mig` (GPU 0's MIG instances, "3g.40gb/2g.20gb/...", when MIG
+mode is on and every GPU has the same layout)."""
 
 from __future__ import annotations
 
@@ -10,7 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from isolator.discovery import HostGpus
+from isolator.sharenvml import HostSharing
 from mesos_gpu.core.resources import Resources
+from mesos_gpu.core.sharing import ATTR_GPU_MEMORY, ATTR_GPU_MIG, ATTR_GPU_MPS
 from mesos_gpu.core.wire import resources_from_mesos_by_role
 
 GPU_ISOLATION = ("filesystem/linux", "docker/runtime", "cgroups/devices", "gpu/nvidia")
@@ -39,9 +47,28 @@ def attribute_model(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-/]+", "-", name).strip("-")
 
 
-def agent_config(host: HostGpus, include_unhealthy: bool = False) -> AgentConfig:
+def sharing_attributes(
+    sharing: HostSharing, uuids: set[str] | None = None
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """The share attributes (gpu_memory_mb, gpu_mps, gpu_mig) of the GPUs in `uuids` (None: all), notes."""
+    gpus = tuple(g for g in sharing.gpus if uuids is None or g.uuid in uuids)
+    facts = HostSharing(gpus, sharing.mps, sharing.problems)
+    memory, notes = facts.memory_mb()
+    mps, mps_notes = facts.mps_capable()
+    layout, mig_notes = facts.mig_layout()
+    notes += mps_notes + mig_notes + [f"sharing: {problem}" for problem in sharing.problems]
+    attributes = [(ATTR_GPU_MEMORY, str(memory)), (ATTR_GPU_MPS, "true" if mps else "false")]
+    if layout:
+        attributes.append((ATTR_GPU_MIG, layout))
+    return attributes, notes
+
+
+def agent_config(
+    host: HostGpus, include_unhealthy: bool = False, sharing: HostSharing | None = None
+) -> AgentConfig:
     """The flags for this host: every healthy GPU (all of them with include_unhealthy) offered as
-    whole `gpus`, isolated by `gpu/nvidia`, with attributes for placement constraints."""
+    whole `gpus`, isolated by `gpu/nvidia`, with attributes for placement constraints (and, given the
+    `sharing` facts, for GPU shares)."""
     notes: list[str] = []
     usable = host.ordered() if include_unhealthy else host.healthy()
     for gpu in host.ordered():
@@ -76,6 +103,10 @@ def agent_config(host: HostGpus, include_unhealthy: bool = False) -> AgentConfig
         ("gpu_driver", host.driver_version),
         ("gpu_cuda", host.cuda_version),
     ]
+    if sharing is not None:
+        share_attributes, share_notes = sharing_attributes(sharing, {gpu.uuid for gpu in usable})
+        attributes += share_attributes
+        notes += share_notes
     flags = {
         "isolation": ",".join(GPU_ISOLATION),
         "image_providers": "docker",
@@ -141,6 +172,16 @@ def flags_from_env(env: Mapping[str, str]) -> ExistingFlags:
             if key in env:
                 values[name] = env[key]
     return ExistingFlags(values)
+
+
+def parse_attributes(text: str) -> dict[str, str]:
+    """A mesos-agent --attributes value ("name:value;name:value") as a dict."""
+    out = {}
+    for item in text.split(";"):
+        name, sep, value = item.partition(":")
+        if sep and name.strip():
+            out[name.strip()] = value.strip()
+    return out
 
 
 def gpus_in_resources(resources: str) -> float | None:

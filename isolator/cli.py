@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import cast
 
 from isolator import __version__
 from isolator.agentconfig import agent_config, flags_from_env, parse_flags, render
@@ -14,6 +15,7 @@ from isolator.docker import engine_status
 from isolator.doctor import HostPaths, failed, run_doctor, table
 from isolator.fakenvml import FakeSpecError, parse_fake_spec
 from isolator.nvml import real_backend
+from isolator.sharenvml import ShareNvml, sharing_facts
 
 
 def _backend(args: argparse.Namespace) -> NvmlBackend:
@@ -32,14 +34,16 @@ def _add_fake(parser: argparse.ArgumentParser) -> None:
 
 def cmd_config(args: argparse.Namespace) -> int:
     try:
-        host = discover(_backend(args))
+        backend = _backend(args)
+        host = discover(backend)
+        sharing = sharing_facts(cast(ShareNvml, backend))
     except FakeSpecError as exc:
         print(f"mesos-gpu-agent: {exc}", file=sys.stderr)
         return 2
     except NvmlError as exc:
         print(f"mesos-gpu-agent: {exc}", file=sys.stderr)
         return 1
-    config = agent_config(host, include_unhealthy=args.include_unhealthy)
+    config = agent_config(host, include_unhealthy=args.include_unhealthy, sharing=sharing)
     print(render(config, args.format))
     if args.format != "json":
         for note in config.notes:

@@ -97,6 +97,8 @@ class ContainerSpec:
     user: str | None = None
     working_dir: str | None = None
     pull: bool = False
+    ipc_mode: str | None = None  # "host": the host's IPC namespace (CUDA MPS clients need it)
+    binds: Mapping[str, str] = field(default_factory=dict)  # more host dirs -> container paths (rw)
 
     def all_labels(self) -> dict[str, str]:
         """The labels put on the container: the caller's, plus the mesos-gpu ones."""
@@ -178,6 +180,10 @@ def create_arguments(spec: ContainerSpec, gpus: GpuAccess, image_env: ImageEnv) 
             volumes[gpus.legacy_driver_volume] = {"bind": NVIDIA_DRIVER_MOUNT, "mode": "ro"}
             env.update(legacy_env(image_env(spec.image), env))
         env["NVIDIA_VISIBLE_DEVICES"] = "void"
+    for source, target in spec.binds.items():
+        volumes[os.path.abspath(source)] = {"bind": target, "mode": "rw"}
+    if spec.ipc_mode is not None:
+        kwargs["ipc_mode"] = spec.ipc_mode
     if volumes:
         kwargs["volumes"] = volumes
     kwargs["environment"] = env

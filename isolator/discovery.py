@@ -20,8 +20,10 @@ from typing import Protocol
 from mesos_gpu.core.errors import MesosGpuError
 
 # NVML return codes (nvml.h) used by the mapping layer; the fake raises the same ones.
+INVALID_ARGUMENT = 2
 NOT_SUPPORTED = 3
 NO_PERMISSION = 4
+NOT_FOUND = 6
 DRIVER_NOT_LOADED = 9
 TIMEOUT = 10
 LIBRARY_NOT_FOUND = 12

@@ -350,6 +350,11 @@ class DockerLauncher:
         container = self._container(container_id)
         return str(container.status)
 
+    def pid(self, container_id: str) -> int | None:
+        """The host pid of the container's main process, None when it is not running."""
+        state = self._container(container_id).attrs.get("State") or {}
+        return int(state["Pid"]) if state.get("Running") and state.get("Pid") else None
+
     def exit_code(self, container_id: str) -> int | None:
         """The exit code of an exited container, None while it has not exited."""
         container = self._container(container_id)

@@ -1,15 +1,27 @@
-"""`mesos-gpu-agent doctor`: checks a GPU agent host (driver, device nodes, NVML health, agent flags,
-Docker and the NVIDIA runtime) and reports each as pass/fail/warn/skip with the fix for a failure."""
+"""`mesos-gpu-agent doctor`: checks a GPU agent host (driver, device nodes, NVML health, agent flags, the
+GPU sharing attributes against the host (memory, MPS binary, MIG mode and layout), Docker and the NVIDIA
+runtime) and reports each as pass/fail/warn/skip with the fix for a failure."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
-from isolator.agentconfig import ExistingFlags, agent_config, flag_errors, render, unhealthy_listed
+from isolator.agentconfig import (
+    ExistingFlags,
+    agent_config,
+    flag_errors,
+    parse_attributes,
+    render,
+    sharing_attributes,
+    unhealthy_listed,
+)
 from isolator.containers import EngineStatus as DockerStatus
 from isolator.discovery import HostGpus, NvmlBackend, NvmlError, discover
+from isolator.sharenvml import MPS_CONTROL, HostSharing, ShareNvml, sharing_facts
+from mesos_gpu.core.sharing import ATTR_GPU_MEMORY, ATTR_GPU_MIG, ATTR_GPU_MPS
 
 PASS, FAIL, WARN, SKIP = "pass", "fail", "warn", "skip"
 
@@ -123,6 +135,51 @@ def _suggest(host: HostGpus | None) -> str:
     return "use: " + render(agent_config(host)).replace("\n", " ")
 
 
+def check_sharing(flags: ExistingFlags | None, sharing: HostSharing | NvmlError | None) -> list[Check]:
+    """The sharing attributes of --attributes against what the host has: gpu_memory_mb, gpu_mps (the
+    MPS binary; no MIG), gpu_mig (MIG mode on, the same layout)."""
+    if sharing is None or isinstance(sharing, NvmlError):
+        return [
+            Check("gpu sharing", SKIP, f"NVML sharing facts unavailable{f': {sharing}' if sharing else ''}")
+        ]
+    if flags is None or flags.get("attributes") is None:
+        return [Check("gpu sharing", SKIP, "no --attributes given: the sharing attributes are not checked")]
+    given = parse_attributes(flags.get("attributes") or "")
+    wanted = dict(sharing_attributes(sharing)[0])
+    fix = (
+        "set " + ";".join(f"{k}:{v}" for k, v in wanted.items()) + " in --attributes (mesos-gpu-agent config)"
+    )
+    checks = []
+    for name, detail_ok in (
+        (ATTR_GPU_MEMORY, "GPU memory"),
+        (ATTR_GPU_MPS, f"MPS ({sharing.mps or MPS_CONTROL + ' absent'})"),
+        (ATTR_GPU_MIG, "MIG layout"),
+    ):
+        have, want = given.get(name), wanted.get(name)
+        if have == want:
+            state = want if want is not None else "no MIG"
+            checks.append(Check(f"attribute {name}", PASS, f"{detail_ok}: {state}"))
+        elif have is None:
+            checks.append(Check(f"attribute {name}", WARN, f"not set; this host has {name}:{want}", fix))
+        else:
+            why = _sharing_mismatch(name, have, want, sharing)
+            checks.append(Check(f"attribute {name}", FAIL, why, fix))
+    return checks
+
+
+def _sharing_mismatch(name: str, have: str, want: str | None, sharing: HostSharing) -> str:
+    if name == ATTR_GPU_MPS and have == "true":
+        reasons = sharing.mps_capable()[1]
+        return f"gpu_mps:true but this host cannot run MPS: {'; '.join(reasons)}"
+    if name == ATTR_GPU_MIG:
+        if want is None:
+            notes = sharing.mig_layout()[1]
+            state = "; ".join(notes) if notes else "MIG mode is off"
+            return f"gpu_mig:{have} but {state}: placement would send mig shares here"
+        return f"gpu_mig:{have} but the GPUs' MIG instances are {want}"
+    return f"{name}:{have} but this host has {name}:{want}"
+
+
 def check_docker(status: DockerStatus | None) -> list[Check]:
     if status is None:
         return [Check("docker", SKIP, "docker path not checked (--no-docker)")]
@@ -159,7 +216,7 @@ def run_doctor(
     docker_status: Callable[[], DockerStatus] | None,
     fake: bool = False,
 ) -> list[Check]:
-    """Every check, in table order."""
+    """Every check, in table order (the backend answers `isolator.sharenvml.ShareNvml` too)."""
     discovered: HostGpus | NvmlError
     try:
         discovered = discover(backend)
@@ -172,6 +229,13 @@ def run_doctor(
     else:
         checks.append(Check("gpu health", SKIP, "NVML unavailable"))
     checks += check_flags(flags, host)
+    sharing: HostSharing | NvmlError | None = None
+    if host is not None and hasattr(backend, "mig_enabled"):
+        try:
+            sharing = sharing_facts(cast(ShareNvml, backend))
+        except NvmlError as exc:
+            sharing = exc
+    checks += check_sharing(flags, sharing)
     checks += check_docker(docker_status() if docker_status is not None else None)
     return checks
 

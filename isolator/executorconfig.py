@@ -54,11 +54,11 @@ class ExecutorConfig:
         return f"{self.framework_id}/{self.executor_id}/"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m isolator.executor",
-        description="mesos-gpu's nvidia-docker executor (started by a Mesos agent, not by hand).",
-    )
+def build_parser(
+    prog: str = "python -m isolator.executor",
+    description: str = "mesos-gpu's nvidia-docker executor (started by a Mesos agent, not by hand).",
+) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--docker-host", help="Docker Engine URL (default: $MESOS_GPU_DOCKER_HOST, "
                         "else the SDK's $DOCKER_HOST / default socket)")  # fmt: skip
     parser.add_argument("--allocator-dir", help="directory of the host GPU allocator's state "
@@ -79,9 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from(argv: Sequence[str] | None, env: Mapping[str, str]) -> tuple[ExecutorConfig, str]:
+def config_from(
+    argv: Sequence[str] | None, env: Mapping[str, str], parser: argparse.ArgumentParser | None = None
+) -> tuple[ExecutorConfig, str]:
     """The configuration from the command line and the Mesos executor environment; and the log level."""
-    args = build_parser().parse_args(argv)
+    args = (parser or build_parser()).parse_args(argv)
     sandbox = env.get("MESOS_SANDBOX") or env.get("MESOS_DIRECTORY") or os.getcwd()
     config = ExecutorConfig(
         framework_id=env.get("MESOS_FRAMEWORK_ID", ""),

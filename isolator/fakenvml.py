@@ -1,8 +1,19 @@
 """A hand-written in-memory NVML backend that answers like the real one, with switches that inject
-failures, and the `--fake-gpus SPEC` parser that builds one (tests and demos)."""
+failures, and the `--fake-gpus SPEC` parser that builds one (tests and demos).
+
+Sharing (`isolator.sharenvml.ShareNvml`): each GPU has a memory size, optionally MIG instances (the spec's
+`mig=3g.40gb/2g.20gb/1g.10gb/1g.10gb`: every GPU in MIG mode with those instances, uuids `MIG-...`), the
+host an MPS switch (`mps`: a simulated control daemon), and per-process used memory: a process declares
+its usage in a file named by its pid in the directory MESOS_GPU_FAKE_GPU_PROCESSES, holding
+"<device uuid> <MiB>" (a GPU's or one of its MIG instances' uuid); `running_processes` lists the live
+ones as nvmlDeviceGetComputeRunningProcesses would (pid, usedGpuMemory bytes).
+
+    echo "$CUDA_VISIBLE_DEVICES 9000" > "$MESOS_GPU_FAKE_GPU_PROCESSES/$$"   # in a test task
+"""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,6 +33,10 @@ from isolator.discovery import (
     RawHealth,
     unavailable,
 )
+from isolator.sharenvml import SIMULATED_MPS, MigInstance, RunningProcess
+from mesos_gpu.core.sharing import parse_mig_layout
+
+PROCESSES_ENV = "MESOS_GPU_FAKE_GPU_PROCESSES"
 
 
 @dataclass
@@ -34,6 +49,7 @@ class FakeGpu:
     minor: int | None = None  # defaults to the index
     bus_id: str | None = None  # defaults from the index
     health: RawHealth = field(default_factory=lambda: RawHealth(0, 0, 0, 0, False, False, False))
+    mig: tuple[str, ...] = ()  # MIG instance profiles; MIG mode is on when there are some
 
 
 @dataclass
@@ -57,6 +73,8 @@ class FakeNvml:
     xids: list[tuple[int, int]] = field(default_factory=list)
     nvlink_unsupported: bool = False
     xid_unsupported: bool = False
+    mps: bool = False
+    processes_dir: str | None = None  # None: $MESOS_GPU_FAKE_GPU_PROCESSES at each call
     initialised: int = 0
     calls: list[str] = field(default_factory=list)
 
@@ -145,6 +163,51 @@ class FakeNvml:
             raise NvmlCallError("nvmlDeviceRegisterEvents", NOT_SUPPORTED, "Not Supported")
         return [(i, x) for i, x in self.xids if i not in self.lost]
 
+    # ---- sharing (isolator.sharenvml.ShareNvml) ----
+
+    def mig_enabled(self, index: int) -> bool | None:
+        self._check("mig_enabled", index)
+        return bool(self.gpus[index].mig)
+
+    def mig_instances(self, index: int) -> Sequence[MigInstance]:
+        self._check("mig_instances", index)
+        return [
+            MigInstance(fake_mig_uuid(index, slot), profile.name, profile.memory)
+            for slot, profile in enumerate(parse_mig_layout("/".join(self.gpus[index].mig)))
+        ]
+
+    def running_processes(self, index: int) -> Sequence[RunningProcess]:
+        self._check("running_processes", index)
+        gpu = self.gpus[index]
+        ids = {gpu.uuid} | {fake_mig_uuid(index, slot) for slot in range(len(gpu.mig))}
+        return [RunningProcess(pid, mib * 1024 * 1024) for pid, uuid, mib in self._declared() if uuid in ids]
+
+    def _declared(self) -> list[tuple[int, str, int]]:
+        """(pid, device uuid, MiB) of every live process that declared its usage."""
+        directory = self.processes_dir or os.environ.get(PROCESSES_ENV)
+        if not directory or not os.path.isdir(directory):
+            return []
+        out = []
+        for name in os.listdir(directory):
+            if not name.isdigit() or not os.path.exists(f"/proc/{name}"):
+                continue
+            try:
+                with open(os.path.join(directory, name)) as handle:
+                    uuid, mib = handle.read().split()[:2]
+                out.append((int(name), uuid, int(float(mib))))
+            except (OSError, ValueError):
+                continue  # being written, or not ours
+        return out
+
+    def mps_control(self) -> str | None:
+        self._check("mps_control")
+        return SIMULATED_MPS if self.mps and not any(gpu.mig for gpu in self.gpus) else None
+
+
+def fake_mig_uuid(index: int, slot: int) -> str:
+    """The uuid of the fake's MIG instance `slot` of GPU `index`."""
+    return f"MIG-fa4e{index:04x}-0000-4000-8000-{slot:012x}"
+
 
 _FAKE_MESSAGES = {
     1: "Uninitialized",
@@ -182,7 +245,9 @@ def parse_fake_spec(spec: str) -> FakeNvml:
     `driver=535.104.05`, `cuda=12.2`, `fail=nolib|nodriver|noperm|mismatch` (nvmlInit fails),
     `fail=CALL` (a host-wide backend call fails: driver_version, device_count, ...),
     `lost=I[/J]`, `ecc=I:N`, `retired=I:N`, `pending=I`, `remap-failure=I`, `xid=I:XID`,
-    `health-error=I`, `nvlink-unsupported`, `xid-unsupported`."""
+    `health-error=I`, `nvlink-unsupported`, `xid-unsupported`; sharing: `mig=3g.40gb/2g.20gb/...` (every
+    GPU in MIG mode with these instances), `mps` (MPS available, simulated), `processes=DIR` (where
+    processes declare their GPU memory; default $MESOS_GPU_FAKE_GPU_PROCESSES)."""
     parts = [p.strip() for p in spec.split(";")]
     groups, options = parts[0], [p for p in parts[1:] if p]
     fake = FakeNvml()
@@ -206,7 +271,10 @@ def parse_fake_spec(spec: str) -> FakeNvml:
     for option in options:
         key, _, value = option.partition("=")
         try:
-            _apply_option(fake, healths, key.strip(), value.strip())
+            if key.strip() in ("mig", "mps", "processes"):
+                _apply_share_option(fake, key.strip(), value.strip())
+            else:
+                _apply_option(fake, healths, key.strip(), value.strip())
         except (ValueError, IndexError) as exc:
             raise FakeSpecError(f"bad option {option!r} in --fake-gpus: {exc}") from exc
     for index, health in healths.items():
@@ -275,6 +343,19 @@ def _apply_option(fake: FakeNvml, healths: dict[int, RawHealth], key: str, value
         fake.xid_unsupported = True
     else:
         raise ValueError(f"unknown option {key!r}")
+
+
+def _apply_share_option(fake: FakeNvml, key: str, value: str) -> None:
+    if key == "mig":
+        profiles = tuple(p.name for p in parse_mig_layout(value))
+        if not profiles:
+            raise ValueError("a MIG layout names at least one instance")
+        for gpu in fake.gpus:
+            gpu.mig = profiles
+    elif key == "mps":
+        fake.mps = value.lower() not in ("false", "0", "no")
+    else:
+        fake.processes_dir = value
 
 
 def _nvlink_layout(value: str, count: int) -> dict[tuple[int, int], int]:

@@ -1,18 +1,22 @@
 """The real NVML backend (pynvml's only home): `PynvmlBackend` answers `isolator.discovery.NvmlBackend`
-through nvidia-ml-py, turning pynvml's exceptions into `NvmlUnavailable` / `NvmlCallError`.
+and `isolator.sharenvml.ShareNvml` through nvidia-ml-py, turning pynvml's exceptions into
+`NvmlUnavailable` / `NvmlCallError`.
 
     host = discover(real_backend())    # discover: isolator.discovery (also importable from here)
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from isolator.discovery import (
     FUNCTION_NOT_FOUND,
+    INVALID_ARGUMENT,
     LIBRARY_NOT_FOUND,
     NO_PERMISSION,
+    NOT_FOUND,
     NOT_SUPPORTED,
     TIMEOUT,
     NvmlBackend,
@@ -23,6 +27,7 @@ from isolator.discovery import (
     normalise_bus_id,
     unavailable,
 )
+from isolator.sharenvml import MPS_CONTROL, MigInstance, RunningProcess, profile_from_name
 
 __all__ = ["PynvmlBackend", "discover", "real_backend"]  # discover: mesos_gpu.local.agent.gpus finds it here
 
@@ -175,6 +180,54 @@ class PynvmlBackend:
                 timeout_ms = 0
         finally:
             self._optional(lambda: self._call("nvmlEventSetFree", event_set))
+
+    # ---- sharing (isolator.sharenvml.ShareNvml) ----
+
+    def mig_enabled(self, index: int) -> bool | None:
+        mode = self._optional(lambda: self._call("nvmlDeviceGetMigMode", self._handle(index)))
+        return None if mode is None else bool(mode[0] == self._nvml.NVML_DEVICE_MIG_ENABLE)
+
+    def mig_instances(self, index: int) -> Sequence[MigInstance]:
+        handle = self._handle(index)
+        instances = []
+        for slot in range(int(self._call("nvmlDeviceGetMaxMigDeviceCount", handle))):
+            try:
+                mig = self._call("nvmlDeviceGetMigDeviceHandleByIndex", handle, slot)
+            except NvmlCallError as exc:
+                if exc.nvml_code in (NOT_FOUND, INVALID_ARGUMENT):  # an empty slot
+                    continue
+                raise
+            memory = int(self._call("nvmlDeviceGetMemoryInfo", mig).total) // (1024 * 1024)
+            attributes = self._optional(lambda: self._call("nvmlDeviceGetAttributes", mig))  # noqa: B023
+            slices = int(attributes.gpuInstanceSliceCount) if attributes is not None else None
+            name = _text(self._call("nvmlDeviceGetName", mig))
+            instances.append(
+                MigInstance(
+                    _text(self._call("nvmlDeviceGetUUID", mig)),
+                    profile_from_name(name, memory, slices),
+                    memory,
+                )
+            )
+        return instances
+
+    def running_processes(self, index: int) -> Sequence[RunningProcess]:
+        handles = [self._handle(index)]
+        if self.mig_enabled(index):
+            handle = handles[0]
+            for slot in range(int(self._call("nvmlDeviceGetMaxMigDeviceCount", handle))):
+                try:
+                    handles.append(self._call("nvmlDeviceGetMigDeviceHandleByIndex", handle, slot))
+                except NvmlCallError:
+                    continue
+        out: dict[int, RunningProcess] = {}
+        for handle in handles:
+            for proc in self._call("nvmlDeviceGetComputeRunningProcesses", handle):
+                used = proc.usedGpuMemory
+                out[int(proc.pid)] = RunningProcess(int(proc.pid), int(used) if used is not None else None)
+        return list(out.values())
+
+    def mps_control(self) -> str | None:
+        return shutil.which(MPS_CONTROL)
 
 
 def _text(value: Any) -> str:

@@ -28,9 +28,13 @@ def task_status(
     message: str | None = None,
     reason: str | None = None,
     labels: Mapping[str, str] | None = None,
+    *,
+    data: str | None = None,
 ) -> dict[str, Any]:
-    """A TaskStatus JSON (the driver adds the uuid, source and timestamp)."""
+    """A TaskStatus JSON (the driver adds the uuid, source and timestamp); `data` is base64 already."""
     status: dict[str, Any] = {"task_id": {"value": task_id}, "state": state}
+    if data:
+        status["data"] = data
     if message:
         status["message"] = message
     if reason:
@@ -74,6 +78,7 @@ class StatusUpdates:
         *,
         reason: str | None = None,
         labels: Mapping[str, str] | None = None,
+        data: str | None = None,
     ) -> bool:
         """Send one update, retrying for `retry_seconds` while the driver refuses it; False when it was
         not sent (the task had ended, or the agent stayed unreachable)."""
@@ -84,7 +89,7 @@ class StatusUpdates:
                 return False
             with self._lock:
                 self._last[task_id] = state
-            return self._deliver(driver, task_status(task_id, state, message, reason, labels))
+            return self._deliver(driver, task_status(task_id, state, message, reason, labels, data=data))
 
     def send_async(
         self, driver: Any, task_id: str, state: str, message: str | None = None, reason: str | None = None

@@ -19,6 +19,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "mesos_gpu.commands.submit",
     "mesos_gpu.commands.jobs",
     "mesos_gpu.commands.logs",
+    "mesos_gpu.commands.run",
     "mesos_gpu.commands.cluster",
     "mesos_gpu.scheduler_main",
     "mesos_gpu.local.cli",

@@ -90,12 +90,15 @@ class ApiClient:
         body: Any = None,
         headers: Mapping[str, str] | None = None,
         query: Mapping[str, Any] | None = None,
+        *,
+        raw: bytes | None = None,
     ) -> tuple[int, Mapping[str, str], Any]:
-        """Send one request; return (status, headers, parsed JSON or text) for a 2xx, else raise."""
+        """Send one request; return (status, headers, parsed JSON or text) for a 2xx, else raise.
+        `body` is sent as JSON; `raw` as it is (give its Content-Type in `headers`)."""
         url = self.base_url + path
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
-        data = None
+        data = raw
         all_headers = {"Accept": "application/json", **(headers or {})}
         if body is not None:
             data = json.dumps(body).encode("utf-8")
@@ -183,6 +186,30 @@ class ApiClient:
     ) -> JsonDict:
         query = {"task": task, "stream": stream, "offset": offset, "length": length}
         return self._get(f"/v1/jobs/{_quote(job_id)}/logs", query)
+
+    def upload_limit(self) -> int | None:
+        """The largest upload the scheduler takes (bytes), or None when it does not say (an older one)."""
+        try:
+            return int(self._get("/v1/uploads")["max_bytes"])
+        except ApiError as exc:
+            if exc.status in (404, 405):
+                return None
+            raise
+
+    def upload(self, archive: bytes, retries: int = 3) -> JsonDict:
+        """Send a gzipped tar to `POST /v1/uploads`; returns {"uri", "sha256", "bytes"}. Retried after a
+        lost connection or a 503 (an upload is kept under its sha256, so a retry keeps nothing twice)."""
+        headers = {"Content-Type": "application/gzip"}
+        for attempt in range(retries + 1):
+            try:
+                _, _, payload = self.request("POST", "/v1/uploads", headers=headers, raw=archive)
+                return dict(payload)
+            except (ApiUnreachable, ApiError) as exc:
+                retryable = isinstance(exc, ApiUnreachable) or exc.status == 503
+                if not retryable or attempt == retries:
+                    raise
+                time.sleep(min(0.5 * 2**attempt, 4.0))
+        raise AssertionError("unreachable")
 
     def cluster(self) -> JsonDict:
         return self._get("/v1/cluster")

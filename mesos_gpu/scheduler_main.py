@@ -18,7 +18,7 @@ import socket
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mesos_gpu import gcpolicy
 from mesos_gpu.core.config import SchedulerSettings
@@ -29,6 +29,9 @@ from mesos_gpu.core.taskinfo import LaunchSettings
 from mesos_gpu.driver.catalog import AgentCatalog
 from mesos_gpu.driver.runtime import DriverFactory, FrameworkOptions, SchedulerRuntime
 from mesos_gpu.store.base import FrameworkStore
+
+if TYPE_CHECKING:
+    from mesos_gpu.api.uploads import UploadStore
 
 log = logging.getLogger("mesos_gpu.scheduler")
 
@@ -67,15 +70,32 @@ def framework_options(settings: SchedulerSettings, webui_url: str) -> FrameworkO
     )
 
 
-def launch_settings(settings: SchedulerSettings, api_port: int) -> LaunchSettings:
-    """How tasks are launched: the framework's ZooKeeper chroot and where they fetch the launcher."""
+def public_base_url(settings: SchedulerSettings, api_port: int) -> str:
+    """The scheduler's HTTP address as agents reach it (the launcher bundle, uploads)."""
     base = settings.launcher_base_url(api_port) or f"http://{socket.getfqdn()}:{api_port}"
+    return base.rstrip("/")
+
+
+def launch_settings(settings: SchedulerSettings, api_port: int) -> LaunchSettings:
+    """How tasks are launched: the framework's ZooKeeper chroot, where they fetch the launcher, and the
+    share host executor's command and linger."""
     return LaunchSettings(
         framework_name=settings.framework_name,
         zk_url=framework_zk_url(settings),
-        launcher_uri=base.rstrip("/") + "/v1/launcher.pyz",
+        launcher_uri=public_base_url(settings, api_port) + "/v1/launcher.pyz",
         role=settings.role,
+        share_host_command=settings.share_host_command,
+        share_linger_seconds=settings.share_linger_seconds,
     )
+
+
+def upload_store(settings: SchedulerSettings, api_port: int) -> UploadStore:
+    """Where `POST /v1/uploads` keeps archives (MESOS_GPU_UPLOAD_DIR, else a temporary directory removed
+    at stop), their limit, and the base of their URIs (as for the launcher)."""
+    from mesos_gpu.api.uploads import UploadStore
+
+    directory = Path(settings.upload_dir) if settings.upload_dir else None
+    return UploadStore(settings.upload_max_bytes, directory, public_base_url(settings, api_port))
 
 
 def framework_zk_url(settings: SchedulerSettings) -> str:
@@ -159,6 +179,7 @@ class SchedulerProcess:
             settings=settings,
             launcher_bundle=launcher_bundle_bytes(),
             master_url=master_url,
+            uploads=upload_store(settings, self.api_port),
         )
         self._app = app
         server.start(app)

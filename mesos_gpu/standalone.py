@@ -9,17 +9,21 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import shlex
 import signal
+import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from mesos_gpu import gcpolicy
 from mesos_gpu.api.server import ApiServer
-from mesos_gpu.core.config import SchedulerSettings
+from mesos_gpu.core.config import ENV, SchedulerSettings
+from mesos_gpu.core.errors import ValidationError
 from mesos_gpu.driver.runtime import SchedulerRuntime
 from mesos_gpu.local.cluster import LocalCluster
 from mesos_gpu.local.zookeeper import ZooKeeperServer
@@ -32,8 +36,35 @@ ZK_BASE = "/mesos-gpu"
 READY_TIMEOUT = 60.0
 
 
+def local_share_host_command() -> str:
+    """The share host command for agents on this machine: this interpreter, `-m isolator.sharehost`."""
+    return f"{shlex.quote(sys.executable)} -m isolator.sharehost"
+
+
 class StandaloneError(RuntimeError):
     """A part of the local stack could not start; the message says which and why."""
+
+
+#: The scheduler variables `mesos-gpu local` honours (the rest of its settings are its own).
+LOCAL_VARIABLES = (ENV.SHARE_HOST_COMMAND, ENV.SHARE_LINGER, ENV.UPLOAD_MAX_MB)
+
+
+def local_settings(env: Mapping[str, str]) -> SchedulerSettings:
+    """The settings of LOCAL_VARIABLES from `env`; the share host command defaults to
+    `local_share_host_command()`. StandaloneError naming each bad variable."""
+    chosen = {name: env[name] for name in LOCAL_VARIABLES if name in env}
+    chosen.setdefault(ENV.SHARE_HOST_COMMAND, local_share_host_command())
+    try:
+        return SchedulerSettings.from_env(chosen)
+    except ValidationError as exc:
+        raise StandaloneError(str(exc)) from None
+
+
+T = TypeVar("T")
+
+
+def _first(value: T | None, default: T) -> T:
+    return default if value is None else value
 
 
 @dataclass
@@ -46,7 +77,12 @@ class Standalone:
             ApiClient(local.api_url).submit({"name": "hi", "command": "echo hi"})
 
     `zk_hosts`: use this ZooKeeper ("host:port") instead of starting one. `cluster_options` go to
-    `LocalCluster`. `api_tokens`: require bearer tokens for writes.
+    `LocalCluster`. `api_tokens`: require bearer tokens for writes. `share_host_command`: how agents
+    start a share host; `share_linger_seconds`: how long an empty one keeps its GPU; `upload_max_mb`:
+    the largest upload. Each one left None comes from its variable (MESOS_GPU_SHARE_HOST_COMMAND,
+    MESOS_GPU_SHARE_LINGER_SECONDS, MESOS_GPU_UPLOAD_MAX_MB) when set, else its default; the share
+    host command's is `local_share_host_command()` (this interpreter, so no virtualenv needs to be
+    activated). Uploads go to `<workdir>/uploads` when a workdir is given, else a temporary directory.
     """
 
     host: str = "127.0.0.1"
@@ -59,6 +95,9 @@ class Standalone:
     api_tokens: tuple[str, ...] = ()
     tick_seconds: float = 1.0
     cluster_options: dict[str, Any] = field(default_factory=dict)
+    share_host_command: str | None = None
+    share_linger_seconds: float | None = None
+    upload_max_mb: int | None = None
 
     zookeeper: ZooKeeperServer | None = field(default=None, init=False)
     cluster: LocalCluster | None = field(default=None, init=False)
@@ -93,6 +132,7 @@ class Standalone:
         return self
 
     def _start(self) -> None:
+        local = local_settings(os.environ)  # first: a bad variable fails before anything starts
         self.server = ApiServer(self.host, self.port)
         port = self.server.bind()  # first: a busy port fails before anything else starts
         if self.zk_hosts is None:
@@ -115,6 +155,10 @@ class Standalone:
             api_port=port,
             api_tokens=self.api_tokens,
             cpu_tasks_on_gpu_agents="fallback",
+            share_host_command=self.share_host_command or local.share_host_command,
+            share_linger_seconds=_first(self.share_linger_seconds, local.share_linger_seconds),
+            upload_max_mb=_first(self.upload_max_mb, local.upload_max_mb),
+            upload_dir=str(Path(self.workdir).resolve() / "uploads") if self.workdir else None,
         )
         self.process = SchedulerProcess(
             settings, store=self.store, server=self.server, tick_seconds=self.tick_seconds

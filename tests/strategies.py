@@ -1,6 +1,7 @@
 """Hypothesis strategies shared by the project's tests: job documents (valid and invalid), specs, JSON.
 
-- `job_documents()`: valid job JSON documents (single-task or distributed), as a user would submit.
+- `job_documents()`: valid job JSON documents (single-task or distributed), as a user would submit: whole
+  GPUs, GPU shares, elastic shares, gpu_memory, every isolation level that fits the members, uris.
 - `single_task_documents()`, `distributed_job_documents()`: each kind alone.
 - `job_specs()`: validated `JobSpec` values built from those documents.
 - `invalid_job_documents()`: (document, JSON Pointer of one expected error) pairs: a valid document
@@ -43,7 +44,37 @@ def _number(low: float, high: float) -> st.SearchStrategy[float | int]:
 cpus = _number(0.01, 1024)
 mems = _number(32, 4_194_304)
 disks = _number(0, 16_777_216)
-gpus = st.integers(0, 64)
+whole_gpus = st.integers(0, 64)
+shares = st.integers(1, 99).map(lambda n: n / 100)
+elastic_shares = st.tuples(st.integers(1, 100), st.integers(1, 100)).map(
+    lambda pair: {"min": min(pair) / 100, "max": 1 if max(pair) == 100 else max(pair) / 100}
+)
+gpus = st.one_of(whole_gpus, shares, elastic_shares)
+gpu_memories = st.integers(1, 1_048_576)
+SHARE_LEVELS = ("mig", "mps", "capped", "shared")
+uri_values = st.one_of(
+    st.from_regex(r"https?://[a-z0-9.-]{1,20}(:[0-9]{2,5})?/[A-Za-z0-9._/-]{0,30}", fullmatch=True),
+    st.from_regex(r"/[A-Za-z0-9._/-]{1,30}", fullmatch=True),
+)
+output_files = st.from_regex(
+    r"[A-Za-z0-9_][A-Za-z0-9._-]{0,20}(/[A-Za-z0-9_][A-Za-z0-9._-]{0,10})?", fullmatch=True
+)
+
+
+@st.composite
+def uri_documents(draw: st.DrawFn) -> str | Doc:
+    """One `uris` item: a URL string, or an object with any subset of the optional fields."""
+    value = draw(uri_values)
+    if draw(st.booleans()):
+        return value
+    out: Doc = {"value": value}
+    for key, strategy in (("extract", st.booleans()), ("executable", st.booleans()),
+                          ("output_file", st.one_of(st.none(), output_files))):
+        if draw(st.booleans()):
+            out[key] = draw(strategy)
+    return out
+
+
 count_texts = st.integers(1, 999_999).map(str)
 
 constraints = st.one_of(
@@ -86,13 +117,42 @@ def _common_fields(draw: st.DrawFn) -> Doc:
         "priority": st.integers(-1000, 1000),
         "tenant": dns_labels,
         "rendezvous_timeout_seconds": _number(1, 86_400),
-        "isolation": st.just("exclusive"),
         "labels": labels,
+        "uris": st.lists(uri_documents(), max_size=3),
     }
     for key, strategy in optional.items():
         if draw(st.booleans()):
             out[key] = draw(strategy)
     return out
+
+
+def _draw_resources(draw: st.DrawFn, into: Doc) -> None:
+    """Some of cpus, mem, disk, gpus (whole, share or elastic) and, for a share, maybe gpu_memory."""
+    for key, strategy in (("cpus", cpus), ("mem", mems), ("disk", disks), ("gpus", gpus)):
+        if draw(st.booleans()):
+            into[key] = draw(strategy)
+    if _is_share(into.get("gpus", 0)) and draw(st.booleans()):
+        into["gpu_memory"] = draw(gpu_memories)
+
+
+def _is_share(value: Any) -> bool:
+    return isinstance(value, dict) or 0 < value < 1
+
+
+def _draw_isolation(draw: st.DrawFn, doc: Doc, members: list[Doc]) -> None:
+    """An isolation level that fits the members (or none: the default); mig makes elastic shares fixed."""
+    if not any(_is_share(m.get("gpus", 0)) for m in members):
+        if draw(st.booleans()):
+            doc["isolation"] = "exclusive"
+        return
+    level = draw(st.sampled_from([None, *SHARE_LEVELS]))
+    if level is None:
+        return
+    doc["isolation"] = level
+    if level == "mig":
+        for member in members:
+            if isinstance(member.get("gpus"), dict):
+                member["gpus"] = member["gpus"]["min"] if member["gpus"]["min"] < 1 else 0.99
 
 
 @st.composite
@@ -105,9 +165,8 @@ def single_task_documents(draw: st.DrawFn) -> Doc:
         out["containerizer"] = containerizer
     if containerizer == "docker" or draw(st.booleans()):
         out["image"] = draw(images)
-    for key, strategy in (("cpus", cpus), ("mem", mems), ("disk", disks), ("gpus", gpus)):
-        if draw(st.booleans()):
-            out[key] = draw(strategy)
+    _draw_resources(draw, out)
+    _draw_isolation(draw, out, [out])
     return out
 
 
@@ -136,9 +195,7 @@ def distributed_job_documents(draw: st.DrawFn) -> Doc:
                 role["instances"] = draw(st.integers(1, 4))
         elif draw(st.booleans()):
             role["instances"] = 1
-        for key, strategy in (("cpus", cpus), ("mem", mems), ("disk", disks), ("gpus", gpus)):
-            if draw(st.booleans()):
-                role[key] = draw(strategy)
+        _draw_resources(draw, role)
         if not job_command or draw(st.booleans()):
             role["command"] = draw(commands)
         if (containerizer == "docker" and not job_image) or draw(st.booleans()):
@@ -147,6 +204,7 @@ def distributed_job_documents(draw: st.DrawFn) -> Doc:
             role["env"] = draw(envs)
         roles[name] = role
     out["roles"] = roles
+    _draw_isolation(draw, out, list(roles.values()))
     policies = (["chief"] if has_chief else []) + (["worker0", "AllWorkers"] if has_worker else [])
     if draw(st.booleans()):
         out["success_policy"] = draw(st.sampled_from(policies))
@@ -181,6 +239,7 @@ def restart_policies() -> st.SearchStrategy[RestartPolicy]:
 
 json_scalars = st.one_of(
     st.none(),
+    st.sampled_from([0.25, 0.5, 0.125, 1.0, 0.07, 1, 64]),  # near the edges of gpus
     st.booleans(),
     st.integers(),
     st.floats(allow_nan=False, allow_infinity=False),
@@ -194,7 +253,8 @@ def json_values(max_leaves: int = 30) -> st.SearchStrategy[Any]:
         st.sampled_from(
             ["name", "command", "image", "roles", "worker", "chief", "ps", "evaluator", "cpus", "gpus", "mem",
              "instances", "env", "constraints", "restart", "policy", "success_policy", "containerizer",
-             "isolation", "labels", "deadline_seconds", "priority", "tenant", "backoff_seconds"]
+             "isolation", "labels", "deadline_seconds", "priority", "tenant", "backoff_seconds",
+             "gpu_memory", "min", "max", "uris", "value", "extract", "executable", "output_file"]
         ),
         st.text(max_size=8),
     )  # fmt: skip
@@ -238,13 +298,23 @@ def _bad_restart_policy(doc: Doc) -> str:
     return "/restart/policy"
 
 
-def _fractional_gpus(doc: Doc) -> str:
+def _too_fine_share(doc: Doc) -> str:
     if "roles" in doc:
         role = sorted(doc["roles"])[0]
-        doc["roles"][role]["gpus"] = 0.5
+        doc["roles"][role]["gpus"] = 0.125
         return f"/roles/{role}/gpus"
-    doc["gpus"] = 0.5
+    doc["gpus"] = 0.125
     return "/gpus"
+
+
+def _bad_isolation(doc: Doc) -> str:
+    doc["isolation"] = "shared-capped"
+    return "/isolation"
+
+
+def _bad_uri(doc: Doc) -> str:
+    doc["uris"] = ["https://example.com/a.tgz", "not a url"]
+    return "/uris/1"
 
 
 def _zero_cpus(doc: Doc) -> str:
@@ -257,7 +327,7 @@ def _zero_cpus(doc: Doc) -> str:
 
 
 _BREAKERS = [_unknown_field, _bad_name, _bool_priority, _env_not_string, _bad_operator, _bad_restart_policy,
-             _fractional_gpus, _zero_cpus]  # fmt: skip
+             _too_fine_share, _zero_cpus, _bad_isolation, _bad_uri]  # fmt: skip
 
 
 @st.composite
@@ -287,9 +357,9 @@ def mutated_job_documents(draw: st.DrawFn) -> Doc:
     if draw(st.booleans()) or not paths:
         containers = [p for p in paths if isinstance(_get(doc, p), dict)]
         target = draw(st.sampled_from([(), *containers]))
-        _get(doc, target)[draw(st.sampled_from(["x", "name", "gpus", "instances", "command", "roles"]))] = (
-            replacement
-        )
+        key = draw(st.sampled_from(["x", "name", "gpus", "instances", "command", "roles", "gpu_memory",
+                                    "isolation", "uris", "min", "max"]))
+        _get(doc, target)[key] = replacement
         return doc
     path = draw(st.sampled_from(paths))
     _get(doc, path[:-1])[path[-1]] = replacement

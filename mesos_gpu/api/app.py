@@ -13,6 +13,9 @@ Routes (the OpenAPI document `openapi.json` beside this module is the source of 
     GET    /metrics                 Prometheus text
     GET    /openapi.json            the OpenAPI 3.1 document
     GET    /v1/launcher.pyz         the TF launcher bundle tasks fetch
+    POST   /v1/uploads              keep a gzipped tar (`mesos-gpu run`'s directory), answer its URI
+    GET    /v1/uploads              the upload limit
+    GET    /v1/uploads/{sha}.tar.gz an upload, as tasks fetch it (no token, like the launcher)
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import json
 import logging
 from concurrent.futures import Executor, ThreadPoolExecutor
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import tornado.web
@@ -41,6 +45,8 @@ from mesos_gpu.api.handlers import (
 )
 from mesos_gpu.api.mesos import MesosReader
 from mesos_gpu.api.service import SchedulerService
+from mesos_gpu.api.uploads import UploadStore
+from mesos_gpu.api.uploads import routes as upload_routes
 from mesos_gpu.core.config import SchedulerSettings
 from mesos_gpu.core.model import Containerizer
 from mesos_gpu.core.wire import MasterUrl
@@ -71,6 +77,7 @@ def make_app(
     master_url: MasterUrl,
     executor: Executor | None = None,
     mesos_timeout: float = 5.0,
+    uploads: UploadStore | None = None,
     **tornado_settings: Any,
 ) -> tornado.web.Application:
     """The API application for `service` (a `SchedulerRuntime`).
@@ -80,7 +87,10 @@ def make_app(
     Mesos master's HTTP address ("host:port" or "http://host:port"), or a callable returning it (None
     while unknown), read for `/v1/cluster` and the logs. `executor`: where blocking service calls run
     (default: a pool of WORKER_THREADS threads; `app.settings["api_executor"]`, shut it down with
-    `close_app`). The ZooKeeper connection shown by `/v1/health` and `/metrics` comes from
+    `close_app`). `uploads`: where `POST /v1/uploads` keeps archives and how their URIs start (default:
+    `settings.upload_dir` or a temporary directory, `settings.upload_max_mb`, URIs from the address the
+    client used; `close_app` removes a temporary one). The ZooKeeper connection shown by `/v1/health`
+    and `/metrics` comes from
     `service.store.add_connection_listener` when the service has a store. Other keyword arguments go
     to `tornado.web.Application` (e.g. `debug`).
     """
@@ -95,6 +105,9 @@ def make_app(
         default_containerizer=Containerizer(settings.default_containerizer),
     )
     _track_store_connection(service, context.zookeeper)
+    if uploads is None:
+        directory = Path(settings.upload_dir) if settings.upload_dir else None
+        uploads = UploadStore(settings.upload_max_bytes, directory)
     args = {"context": context}
     routes: list[Any] = [
         (r"/v1/jobs/?", JobsHandler, args),
@@ -106,6 +119,7 @@ def make_app(
         (r"/metrics", MetricsHandler, args),
         (r"/openapi\.json", OpenApiHandler, args),
         (r"/v1/launcher\.pyz", LauncherHandler, args),
+        *upload_routes(context, uploads),
     ]
     app = tornado.web.Application(
         routes,
@@ -114,16 +128,20 @@ def make_app(
         compress_response=False,
         api_context=context,
         api_executor=context.executor,
+        api_uploads=uploads,
         **tornado_settings,
     )
     return app
 
 
 def close_app(app: tornado.web.Application) -> None:
-    """Release what `make_app` started (its worker threads)."""
+    """Release what `make_app` started (its worker threads, a temporary uploads directory)."""
     executor = app.settings.get("api_executor")
     if isinstance(executor, ThreadPoolExecutor):
         executor.shutdown(wait=False, cancel_futures=True)
+    uploads = app.settings.get("api_uploads")
+    if isinstance(uploads, UploadStore):
+        uploads.close()
 
 
 def _track_store_connection(service: object, tracker: ZooKeeperConnection) -> None:

@@ -45,6 +45,10 @@ class TaskLocation:
     framework_id: str
     executor_id: str
     agent_id: str
+    # The task's own directory inside its executor's sandbox: "" when the executor runs only this task
+    # (command tasks, the docker executor); "tasks/<task id>/" for an executor of several tasks (our
+    # share host, like Mesos' default executor, which keeps each task's files there).
+    task_dir: str = ""
 
 
 def _framework_tasks(framework: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
@@ -77,7 +81,8 @@ def locate_task(
             if url is None and agent.get("hostname") and agent.get("port"):
                 url = f"http://{agent['hostname']}:{agent['port']}"
             if url is not None:
-                return TaskLocation(url, found_framework, executor_id, str(agent_id))
+                task_dir = "" if executor_id == task_id else f"tasks/{task_id.replace('/', '_')}/"
+                return TaskLocation(url, found_framework, executor_id, str(agent_id), task_dir)
     raise NotFoundError(f"agent {agent_id} of task {task_id} is not registered with the Mesos master")
 
 
@@ -138,6 +143,7 @@ class MesosReader:
 
     async def read_sandbox(self, location: TaskLocation, file: str, offset: int, length: int) -> JsonDict:
         """Read `file` ("stdout" / "stderr") of the task's sandbox through the agent's /files/read."""
+        file = location.task_dir + file
         virtual = f"/frameworks/{location.framework_id}/executors/{location.executor_id}/runs/latest/{file}"
         try:
             return await self.read_file(location.agent_url, virtual, offset, length)

@@ -2,6 +2,11 @@
 
 `job_json` is `GET /v1/jobs/{id}`, `job_summary` an item of `GET /v1/jobs`, `task_json` an item of
 `GET /v1/jobs/{id}/tasks`. Shapes are pinned by `openapi.json` (components/schemas) and its tests.
+
+Every task view states its GPU isolation: `gpus` as the job wrote it (whole, a share, or {"min", "max"}),
+`isolation` (the member's: the job's level for a share, exclusive otherwise, as `JobSpec.isolation_of`),
+`enforced` (what that level enforces and by what: `core.sharing.statement`) and `share` (the grant the
+member record keeps for a share task, with the device its share host reported; None otherwise).
 """
 
 from __future__ import annotations
@@ -9,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mesos_gpu.core.model import TF_ROLES, JobState
+from mesos_gpu.core.model import TF_ROLES, Isolation, JobState, ResourceRequest
+from mesos_gpu.core.sharing import statement
 
 JsonDict = dict[str, Any]
 
@@ -41,10 +47,35 @@ def _role_spec(spec: Mapping[str, Any], role: str) -> Mapping[str, Any]:
     return roles.get(role, spec) if roles else spec
 
 
+def gpu_request(resources: Mapping[str, Any]) -> ResourceRequest:
+    """The GPU part of a member's (canonical) resources: gpus as a number or {"min", "max"}, gpu_memory."""
+    gpus = resources.get("gpus") or 0
+    memory = resources.get("gpu_memory")
+    if isinstance(gpus, Mapping):
+        return ResourceRequest(gpus=float(gpus.get("max") or 0), gpus_min=float(gpus.get("min") or 0),
+                               gpu_memory=memory)
+    return ResourceRequest(gpus=gpus, gpu_memory=memory)
+
+
+def member_isolation(spec: Mapping[str, Any], request: ResourceRequest) -> Isolation:
+    """A member's isolation (as `JobSpec.isolation_of`): the job's level for a share, else exclusive."""
+    if not request.is_share:
+        return Isolation.EXCLUSIVE
+    return Isolation(spec.get("isolation") or Isolation.CAPPED.value)
+
+
+def _share_of(member: Any) -> JsonDict | None:
+    """The share grant a member record keeps (a dict, or an attribute of a record); None when it has none."""
+    share = member.get("share") if isinstance(member, Mapping) else getattr(member, "share", None)
+    return dict(share) if isinstance(share, Mapping) else None
+
+
 def task_json(job_id: str, name: str, member: Mapping[str, Any], spec: Mapping[str, Any]) -> JsonDict:
-    """One member of a job: its current Mesos task (if launched) and where it runs."""
+    """One member of a job: its current Mesos task (if launched), where it runs, its GPUs and isolation."""
     role, _, index = name.rpartition("-")
     resources = _role_spec(spec, role)
+    request = gpu_request(resources)
+    isolation = member_isolation(spec, request)
     hostname = member.get("hostname")
     ports = [int(p) for p in member.get("ports") or ()]
     state = member.get("state")
@@ -62,8 +93,10 @@ def task_json(job_id: str, name: str, member: Mapping[str, Any], spec: Mapping[s
         "address": f"{hostname}:{ports[0]}" if hostname and ports else None,
         "cpus": resources.get("cpus"),
         "mem": resources.get("mem"),
-        "gpus": int(resources.get("gpus") or 0),
-        "isolation": spec.get("isolation", "exclusive"),
+        "gpus": request.gpus_json(),
+        "isolation": isolation.value,
+        "enforced": statement(isolation),
+        "share": _share_of(member),
         "containerizer": spec.get("containerizer", "mesos"),
         "message": member.get("message"),
         "reason": member.get("reason"),
@@ -99,21 +132,22 @@ def tf_cluster(view: Mapping[str, Any]) -> dict[str, list[str | None]] | None:
     return cluster
 
 
-def job_gpus(spec: Mapping[str, Any]) -> int:
-    """GPUs the whole job asks for."""
+def job_gpus(spec: Mapping[str, Any]) -> int | float:
+    """GPUs the whole job asks for (a share counts its fraction, an elastic share its max)."""
     roles = spec.get("roles") or {}
-    if not roles:
-        return int(spec.get("gpus") or 0)
-    return sum(int(r.get("instances", 1)) * int(r.get("gpus") or 0) for r in roles.values())
+    members = [(1, spec)] if not roles else [(int(r.get("instances", 1)), r) for r in roles.values()]
+    total = round(sum(count * float(gpu_request(r).gpus) for count, r in members), 2)
+    return int(total) if total.is_integer() else total
 
 
 def gpus_allocated(view: Mapping[str, Any]) -> int:
-    """GPUs held right now by the job's launched, not yet terminal tasks."""
+    """Whole GPUs held right now by the job's launched, not yet terminal tasks (a share task holds none
+    itself: its share host's executor holds the GPU)."""
     spec = view.get("spec", {})
     total = 0
     for name, member in view.get("members", {}).items():
         if member.get("state") in ACTIVE_TASK_STATES:
-            total += int(_role_spec(spec, name.rpartition("-")[0]).get("gpus") or 0)
+            total += gpu_request(_role_spec(spec, name.rpartition("-")[0])).whole_gpus
     return total
 
 

@@ -1,8 +1,11 @@
-"""`mesos-gpu jobs`, `mesos-gpu status ID` and `mesos-gpu kill ID`."""
+"""`mesos-gpu jobs`, `mesos-gpu status ID` and `mesos-gpu kill ID`; `gpu_text` is how every command shows
+a task's GPUs: the amount and, for a share, what its isolation level enforces ("0.25 (capped: memory
+capped by the share host's NVML watchdog; compute and faults NOT isolated)"; whole GPUs "1 (exclusive)")."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import Any
 
 from mesos_gpu.commands.common import (
@@ -15,6 +18,50 @@ from mesos_gpu.commands.common import (
     table,
     task_place,
 )
+from mesos_gpu.core.isolationtext import summary
+
+
+def _number(value: Any) -> str:
+    return f"{float(value):g}"
+
+
+def gpu_amount(task: Mapping[str, Any]) -> str:
+    """A task's GPUs: "2", "0.25", an elastic "0.4-1"; with the share granted, "0.6 of 0.4-1" (elastic)
+    or "0.286 (asked 0.25)" (a MIG instance larger than the share)."""
+    gpus = task.get("gpus") or 0
+    granted = (task.get("share") or {}).get("gpus")
+    if isinstance(gpus, Mapping):
+        asked = f"{_number(gpus.get('min', 0))}-{_number(gpus.get('max', 0))}"
+        return f"{_number(round(float(granted), 3))} of {asked}" if granted else asked
+    if granted and abs(float(granted) - float(gpus)) > 1e-9:
+        return f"{_number(round(float(granted), 3))} (asked {_number(gpus)})"
+    return _number(gpus)
+
+
+def has_gpus(task: Mapping[str, Any]) -> bool:
+    gpus = task.get("gpus") or 0
+    return isinstance(gpus, Mapping) or float(gpus) > 0
+
+
+def isolation_note(task: Mapping[str, Any]) -> str:
+    """What the task's isolation enforces, short: "exclusive", or the share level's summary."""
+    level = str(task.get("isolation") or "exclusive")
+    enforced = task.get("enforced")
+    if level == "exclusive" or not isinstance(enforced, Mapping):
+        return level
+    return summary(enforced)
+
+
+def gpu_text(task: Mapping[str, Any], unit: str = "") -> str:
+    """ "1 (exclusive)", "0.25 on GPU-8f2a (capped: ...)"; with unit="GPU": "2 GPUs (exclusive)"."""
+    amount = gpu_amount(task)
+    if unit:
+        gpus = task.get("gpus") or 0
+        several = not isinstance(gpus, Mapping) and float(gpus) > 1
+        amount += f" {unit}s" if several else f" {unit}"
+    device = (task.get("share") or {}).get("device")
+    where = f" on {device}" if device else ""
+    return f"{amount}{where} ({isolation_note(task)})"
 
 
 def register(subparsers: Any) -> None:
@@ -81,7 +128,7 @@ def describe(job: dict[str, Any]) -> str:
             task["name"],
             short_state(task["state"]),
             task_place(task),
-            f"{task['gpus']} ({task['isolation']})" if task["gpus"] else "0",
+            gpu_text(task) if has_gpus(task) else "0",
             "" if task["exit_code"] is None else task["exit_code"],
             task.get("message") or "",
         )

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from mesos_gpu.core.config import DEFAULT_API_PORT
+from mesos_gpu.local.cli import add_gpu_sharing_arguments, gpu_sharing_options
 
 
 def register(subparsers: Any) -> None:
@@ -37,6 +38,7 @@ def register(subparsers: Any) -> None:
         default="2",
         help="simulated GPUs per agent (default 2), or 'host' for this machine's real GPUs (NVML)",
     )
+    add_gpu_sharing_arguments(parser)
     parser.add_argument("--workdir", help="where sandboxes go (default: a temporary directory)")
     parser.add_argument("--zk", metavar="HOST:PORT", help="use this ZooKeeper instead of starting one")
     parser.add_argument("--framework-name", default="mesos-gpu")
@@ -62,6 +64,11 @@ def run_local(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        sharing = gpu_sharing_options(args)
+    except ValueError as exc:
+        print(f"mesos-gpu: {exc}", file=sys.stderr)
+        return 2
     if args.agents < 1:
         print("mesos-gpu: --agents must be at least 1.", file=sys.stderr)
         return 2
@@ -80,6 +87,7 @@ def run_local(args: argparse.Namespace) -> int:
         framework_name=args.framework_name,
         workdir=args.workdir,
         zk_hosts=args.zk,
+        cluster_options=sharing,
     )
     try:
         return run_standalone(local, sys.stdout)

@@ -20,6 +20,7 @@ from mesos_gpu.commands.common import (
     short_state,
     task_place,
 )
+from mesos_gpu.commands.jobs import gpu_text, has_gpus
 
 EXIT_FAILED = 1
 EXIT_BAD_FILE = 2
@@ -97,11 +98,7 @@ class ProgressPrinter:
             if task["task_id"] is None or self._tasks.get(task["name"]) == task_key:
                 continue
             self._tasks[task["name"]] = task_key
-            gpus = (
-                f"{task['gpus']} GPU{'s' if task['gpus'] != 1 else ''} ({task['isolation']})"
-                if task["gpus"]
-                else "no GPU"
-            )
+            gpus = gpu_text(task, unit="GPU") if has_gpus(task) else "no GPU"
             line = (
                 f"{stamp}   {task['name']:<12} {short_state(task['state']):<10} on {task_place(task)}, {gpus}"
             )

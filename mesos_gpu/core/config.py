@@ -11,10 +11,11 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar, cast, get_args
+from typing import Literal, cast, get_args
 
 from mesos_gpu.core import wire
-from mesos_gpu.core.errors import FieldError, ValidationError, json_pointer
+from mesos_gpu.core.envreader import EnvReader
+from mesos_gpu.core.sharing import DEFAULT_LINGER_SECONDS, SHARE_HOST_COMMAND
 
 __all__ = [
     "ENV",
@@ -35,6 +36,8 @@ ONE_WEEK_SECONDS = 7 * 24 * 3600.0
 # Mesos turns failover_timeout into a Duration (int64 nanoseconds); longer values are rejected.
 MAX_DURATION_SECONDS = (2**63 - 1) / 1e9
 DEFAULT_API_PORT = 8080
+DEFAULT_UPLOAD_MAX_MB = 64
+MAX_UPLOAD_MB = 1 << 20  # 1 TiB: far beyond any sensible limit, but keeps byte counts in range
 
 
 class ENV:
@@ -67,6 +70,10 @@ class ENV:
     INSTANCES = "MESOS_GPU_INSTANCES"
     RESERVE_AFTER = "MESOS_GPU_RESERVE_AFTER_SECONDS"
     NEVER_FITS_AFTER = "MESOS_GPU_NEVER_FITS_AFTER_SECONDS"
+    SHARE_LINGER = "MESOS_GPU_SHARE_LINGER_SECONDS"
+    SHARE_HOST_COMMAND = "MESOS_GPU_SHARE_HOST_COMMAND"
+    UPLOAD_MAX_MB = "MESOS_GPU_UPLOAD_MAX_MB"
+    UPLOAD_DIR = "MESOS_GPU_UPLOAD_DIR"
 
     @classmethod
     def names(cls) -> frozenset[str]:
@@ -107,11 +114,19 @@ class SchedulerSettings:
     reserve_after_seconds: float = 300.0
     # A job that no agent of the cluster could ever hold fails once that has been true this long (0: waits).
     never_fits_after_seconds: float = 300.0
+    # An empty share host gives its GPU back to Mesos after this long (core.sharing).
+    share_linger_seconds: float = DEFAULT_LINGER_SECONDS
+    # The shell command that starts a share host executor on an agent.
+    share_host_command: str = SHARE_HOST_COMMAND
+    # `POST /v1/uploads` (what `mesos-gpu run` sends) refuses archives larger than this (MB).
+    upload_max_mb: int = DEFAULT_UPLOAD_MAX_MB
+    # Where uploads are kept; None: a temporary directory of the scheduler process, removed when it stops.
+    upload_dir: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SchedulerSettings:
         """Read and check every variable; raise `ValidationError` naming each bad one (path `/VAR`)."""
-        reader, d = _Reader(env), cls()
+        reader, d = EnvReader(env), cls()
         names = (ENV.FRAMEWORK_NAME_DCOS, ENV.FRAMEWORK_NAME)
         name = reader.first(names, d.framework_name, _framework_name)
         master = reader.get(ENV.MASTER, d.master, _master)
@@ -138,6 +153,10 @@ class SchedulerSettings:
         instances = reader.get(ENV.INSTANCES, d.instances, _instances)
         reserve_after = reader.get(ENV.RESERVE_AFTER, d.reserve_after_seconds, _non_negative_seconds)
         never_fits = reader.get(ENV.NEVER_FITS_AFTER, d.never_fits_after_seconds, _non_negative_seconds)
+        linger = reader.get(ENV.SHARE_LINGER, d.share_linger_seconds, _linger_seconds)
+        share_host = reader.get(ENV.SHARE_HOST_COMMAND, d.share_host_command, _command)
+        upload_max = reader.get(ENV.UPLOAD_MAX_MB, d.upload_max_mb, _megabytes)
+        upload_dir = reader.optional(ENV.UPLOAD_DIR, _path)
         if auth_reads and not tokens and tokens_file is None and ENV.API_TOKENS not in reader:
             needs = f"authenticating reads needs tokens ({ENV.API_TOKENS} or {ENV.API_TOKENS_FILE})"
             reader.fail(ENV.API_AUTH_READS, needs)
@@ -166,7 +185,16 @@ class SchedulerSettings:
             instances=instances,
             reserve_after_seconds=reserve_after,
             never_fits_after_seconds=never_fits,
+            share_linger_seconds=linger,
+            share_host_command=share_host,
+            upload_max_mb=upload_max,
+            upload_dir=upload_dir,
         )
+
+    @property
+    def upload_max_bytes(self) -> int:
+        """`upload_max_mb` in bytes (MB = 2**20 bytes)."""
+        return self.upload_max_mb << 20
 
     @property
     def master_is_zk(self) -> bool:
@@ -209,68 +237,6 @@ class SchedulerSettings:
         if self.secret_file is not None:
             return read_text(self.secret_file).strip()
         return None
-
-
-# --- reading ---------------------------------------------------------------------------------------
-
-T = TypeVar("T")
-
-
-class _Reader:
-    """Reads variables through parsers, collecting one problem per bad variable instead of stopping."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = env
-        self._problems: dict[str, str] = {}
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._problems
-
-    def _value(self, name: str) -> str | None:
-        raw = self._env.get(name)
-        if raw is None:
-            return None
-        if not isinstance(raw, str):
-            self.fail(name, f"must be a string, not {type(raw).__name__}")
-            return None
-        return raw if raw.strip() else None
-
-    def get(self, name: str, default: T, parse: Callable[[str], T]) -> T:
-        raw = self._value(name)
-        if raw is None:
-            return default
-        try:
-            return parse(raw)
-        except ValueError as exc:
-            self.fail(name, f"{exc} (got {_shown(name, raw)})")
-            return default
-
-    def optional(self, name: str, parse: Callable[[str], T]) -> T | None:
-        return self.get(name, None, parse)
-
-    def first(self, names: tuple[str, ...], default: T, parse: Callable[[str], T]) -> T:
-        """The first of `names` that is set (an earlier name wins), else `default`."""
-        for name in names:
-            if self._value(name) is not None:
-                return self.get(name, default, parse)
-        return default
-
-    def fail(self, name: str, message: str) -> None:
-        self._problems.setdefault(name, message)
-
-    def raise_problems(self) -> None:
-        if not self._problems:
-            return
-        errors = sorted(FieldError(json_pointer([name]), message) for name, message in self._problems.items())
-        listed = "; ".join(f"{name}: {message}" for name, message in sorted(self._problems.items()))
-        raise ValidationError(errors, f"invalid scheduler settings: {listed}")
-
-
-def _shown(name: str, raw: str) -> str:
-    """The value as an error message may show it: never the value of a secret or token."""
-    if "SECRET" in name or "TOKEN" in name:
-        return "a hidden value"
-    return repr(raw)
 
 
 # --- parsers: each takes the raw string and returns the value or raises ValueError ------------------
@@ -384,6 +350,34 @@ def _non_negative_seconds(raw: str) -> float:
     return value
 
 
+def _linger_seconds(raw: str) -> float:
+    value = _number(raw)
+    if value < 0:
+        raise ValueError("must be 0 (give the GPU back at once) or more seconds")
+    return value
+
+
+def _command(raw: str) -> str:
+    value = raw.strip()
+    if not value.isprintable():
+        raise ValueError("must be one line of printable text (a shell command)")
+    return value
+
+
+def _megabytes(raw: str) -> int:
+    value = raw.strip()
+    if not value.isdigit() or not 1 <= int(value) <= MAX_UPLOAD_MB:
+        raise ValueError(f"must be a whole number of megabytes from 1 to {MAX_UPLOAD_MB}")
+    return int(value)
+
+
+def _path(raw: str) -> str:
+    value = raw.strip()
+    if not value.startswith("/") or "\0" in value:
+        raise ValueError("must be an absolute path")
+    return value
+
+
 def _failover_timeout(raw: str) -> float:
     value = _positive_seconds(raw)
     if value > MAX_DURATION_SECONDS:
@@ -461,7 +455,7 @@ def _derived_launcher_base(advertised: str | None, api_host: str, api_port: int)
 
 
 def _check_credentials(
-    reader: _Reader, principal: str | None, secret: str | None, secret_file: str | None
+    reader: EnvReader, principal: str | None, secret: str | None, secret_file: str | None
 ) -> None:
     """A secret comes from one place and needs a principal to authenticate with."""
     if secret is not None and secret_file is not None:

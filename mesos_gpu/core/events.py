@@ -1,8 +1,9 @@
 """The state machine's events (pure): what happened, as `SchedulerState.handle` takes it.
 
 Each carries `now` (seconds): the machine reads no clock. The driver turns pymesos callbacks into
-`Subscribed`, `Disconnected`, `OffersReceived`, `OfferRescinded` and `StatusReceived`; the API gives
-`JobSubmitted` / `JobsSubmitted` and `KillRequested`; leadership gives `JobsRecovered`; a ticker `Tick`.
+`Subscribed`, `Disconnected`, `OffersReceived`, `OfferRescinded`, `StatusReceived` and `ExecutorEnded`;
+the API gives `JobSubmitted` / `JobsSubmitted` and `KillRequested`; leadership gives `JobsRecovered`; a
+ticker `Tick`.
 """
 
 from __future__ import annotations
@@ -53,6 +54,17 @@ class StatusReceived:
 
 
 @dataclass(frozen=True)
+class ExecutorEnded:
+    """Mesos says an executor of ours ended (a FAILURE event with an executor id, pymesos's
+    `executorLost`): a share host with that id takes no more shares and is forgotten once its tasks
+    (reported lost by Mesos) are gone."""
+
+    agent_id: str
+    executor_id: str
+    now: float
+
+
+@dataclass(frozen=True)
 class JobSubmitted:
     """A job accepted by the API and already persisted as `record` (see `new_job_record`). `spec`,
     when given, is the record's spec already validated (it is not parsed from the record again)."""
@@ -97,6 +109,7 @@ Event = (
     | OffersReceived
     | OfferRescinded
     | StatusReceived
+    | ExecutorEnded
     | JobSubmitted
     | JobsSubmitted
     | KillRequested

@@ -16,19 +16,22 @@ JOB_SCHEMA_PATH = "schemas/job.schema.json"
 """The job schema's path inside the mesos_gpu package (package data)."""
 
 JOB_FIELDS = (
-    "name", "image", "containerizer", "command", "roles", "cpus", "mem", "disk", "gpus", "env",
+    "name", "image", "containerizer", "command", "roles", "cpus", "mem", "disk", "gpus", "gpu_memory", "env",
     "constraints", "restart", "success_policy", "deadline_seconds", "priority", "tenant",
-    "rendezvous_timeout_seconds", "isolation", "labels",
+    "rendezvous_timeout_seconds", "isolation", "labels", "uris",
 )  # fmt: skip
-ROLE_FIELDS = ("instances", "cpus", "mem", "disk", "gpus", "command", "image", "env")
+ROLE_FIELDS = ("instances", "cpus", "mem", "disk", "gpus", "gpu_memory", "command", "image", "env")
 RESTART_FIELDS = ("policy", "backoff_limit", "backoff_seconds", "max_backoff_seconds")
-RESOURCE_FIELDS = ("cpus", "mem", "disk", "gpus")
+RESOURCE_FIELDS = ("cpus", "mem", "disk", "gpus", "gpu_memory")
+ELASTIC_FIELDS = ("min", "max")
+URI_FIELDS = ("value", "extract", "executable", "output_file")
 
 # (low, high, whole number?) for each numeric field.
 CPUS_RANGE = (0.01, 1024, False)
 MEM_RANGE = (32, 4_194_304, False)  # MB: 32 MB to 4 TiB
 DISK_RANGE = (0, 16_777_216, False)  # MB: up to 16 TiB
-GPUS_RANGE = (0, 64, True)
+GPUS_RANGE = (0, 64, True)  # whole GPUs; a share is a multiple of SHARE_STEP below 1
+GPU_MEMORY_RANGE = (1, 1_048_576, True)  # MB of GPU memory for a share: up to 1 TiB
 INSTANCES_RANGE = (1, 1000, True)
 BACKOFF_LIMIT_RANGE = (0, 100, True)
 BACKOFF_SECONDS_RANGE = (0, 3600, False)
@@ -49,6 +52,10 @@ MAX_LABEL_VALUE_LENGTH = 256
 MAX_CONSTRAINTS = 64
 MAX_CONSTRAINT_FIELD_LENGTH = 255
 MAX_CONSTRAINT_VALUE_LENGTH = 1024
+MAX_URIS = 64
+MAX_URI_LENGTH = 4096
+MAX_OUTPUT_FILE_LENGTH = 255
+SHARES_PER_GPU = 100  # a share is a whole number of hundredths of a GPU ("0.25")
 RESERVED_ENV = frozenset({"TF_CONFIG"})
 RESERVED_ENV_PREFIX = "MESOS_GPU_"
 
@@ -57,6 +64,9 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 LABEL_KEY = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_./-]{0,61}[A-Za-z0-9])?")
 IMAGE = re.compile(r"\S+")
 POSITIVE_INTEGER_TEXT = re.compile(r"[1-9][0-9]{0,5}")
+URI = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://|/)\S*")  # a URL with a scheme, or an absolute agent path
+OUTPUT_FILE = re.compile(r"[^/\x00][^\x00]*")  # relative to the sandbox ...
+PARENT_STEP = re.compile(r"(^|/)\.\.(/|$)")  # ... and never out of it
 
 SINGLE_INSTANCE_ROLES = {Role.CHIEF: "a job has one chief", Role.EVALUATOR: "a job has one evaluator"}
 VALUE_FORBIDDEN = {ConstraintOperator.UNIQUE}
@@ -72,6 +82,38 @@ CONSTRAINT_FIELD_MESSAGE = (
     f'must be an attribute name (or "hostname"): 1 to {MAX_CONSTRAINT_FIELD_LENGTH} characters'
 )
 CONSTRAINT_SHAPE_MESSAGE = "must be [field, operator] or [field, operator, value]"
+GPUS_MESSAGE = (
+    'must be a whole number of GPUs from 0 to 64, a GPU share below 1 (a multiple of 0.01, e.g. 0.25) '
+    'or an elastic share {"min": m, "max": M}'
+)
+SHARE_STEP_MESSAGE = "a GPU share must be a multiple of 0.01 (e.g. 0.25)"
+ELASTIC_BOUND_MESSAGE = "must be a multiple of 0.01 above 0 and at most 1"
+ELASTIC_ORDER_MESSAGE = "must be at most max"
+GPU_MEMORY_SHARES_ONLY = (
+    'only for a GPU share (gpus below 1 or {"min", "max"}); whole GPUs come with all their memory'
+)
+ISOLATION_MESSAGE = 'must be one of "exclusive", "mig", "mps", "capped", "shared"'
+EXCLUSIVE_SHARE_MESSAGE = (
+    'a GPU share needs a share isolation level ("mig", "mps", "capped" or "shared"); '
+    'the job\'s isolation is "exclusive"'
+)
+SHARE_LEVEL_MESSAGE = (
+    '"{level}" is an isolation level of GPU shares, and no member asks for a share '
+    '(gpus below 1 or {{"min", "max"}}); leave it out or use "exclusive"'
+)
+MIG_ELASTIC_MESSAGE = (
+    'MIG shares have fixed sizes (the MIG profiles\'): give one number, not {"min", "max"}'
+)
+URIS_MESSAGE = f"must be a list of at most {MAX_URIS} URIs"
+URI_MESSAGE = (
+    f'must be a URL with a scheme ("https://host/file.tar.gz") or an absolute path on the agent: '
+    f"1 to {MAX_URI_LENGTH} characters, no spaces"
+)
+URI_ITEM_MESSAGE = 'must be a URI string or an object {"value", "extract", "executable", "output_file"}'
+OUTPUT_FILE_MESSAGE = (
+    f"must be a path inside the sandbox: 1 to {MAX_OUTPUT_FILE_LENGTH} characters, not starting with '/', "
+    "no '..' step, no NUL"
+)
 OPERATORS_TEXT = ", ".join(op.value for op in ConstraintOperator)
 TEXT_MESSAGE = "must be valid Unicode text ({problem})"
 KEY_SHOWN_LENGTH = 60

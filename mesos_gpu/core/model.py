@@ -17,14 +17,16 @@ Public surface (stable; other modules import these names):
   `Containerizer`, `Isolation`, `RestartPolicyKind`, `SuccessPolicy`, `ConstraintOperator`,
   `JobState` (with `is_terminal`, `can_become`), `TaskState` (the Mesos task states, with
   `is_terminal`, `from_mesos`).
-- `Constraint` (Marathon syntax `[field, OPERATOR, value?]`), `RestartPolicy`.
+- `Constraint` (Marathon syntax `[field, OPERATOR, value?]`), `RestartPolicy`, `UriSpec` (a file Mesos fetches
+  into every member's sandbox: Mesos CommandInfo.URI).
 - `task_id_for(name, attempt)` / `parse_task_id(task_id)`: Mesos task ids of each launch attempt.
 
 Field meanings beyond the obvious: `image` is optional with the mesos containerizer (the command then runs
 on the agent host), required with docker; `deadline_seconds` counts from submission (waiting included);
 `rendezvous_timeout_seconds` is how long TF members wait for each other; `isolation` is the level of the
 job's GPU shares (EXCLUSIVE when it has none; whole-GPU members are always EXCLUSIVE: `isolation_of`);
-`priority` and `tenant` are kept for the scheduler and API.
+`priority` and `tenant` are kept for the scheduler and API; `uris` (left out of `to_dict()` when empty) are
+fetched by Mesos into every member's sandbox.
 
 Restart, backoff and success decisions live in `mesos_gpu.core.policy`; validation in
 `mesos_gpu.core.validation`.
@@ -63,6 +65,7 @@ __all__ = [
     "TaskKey",
     "TaskSpec",
     "TaskState",
+    "UriSpec",
     "parse_task_id",
     "task_id_for",
 ]
@@ -299,6 +302,25 @@ class Constraint:
 
 
 @dataclass(frozen=True)
+class UriSpec:
+    """A file Mesos fetches into a task's sandbox before it starts (Mesos CommandInfo.URI): `value` (a URL,
+    or a path on the agent), `extract` archives (default true), make it `executable`, save it as
+    `output_file` (a path relative to the sandbox; None: the URL's base name). `to_dict()` is the
+    CommandInfo.URI JSON."""
+
+    value: str
+    extract: bool = True
+    executable: bool = False
+    output_file: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"value": self.value, "extract": self.extract, "executable": self.executable}
+        if self.output_file is not None:
+            out["output_file"] = self.output_file
+        return out
+
+
+@dataclass(frozen=True)
 class RestartPolicy:
     """Restart policy of a job: kind, how many restarts in all (backoff_limit), exponential backoff."""
 
@@ -421,6 +443,7 @@ class JobSpec:
     rendezvous_timeout_seconds: float = DEFAULT_RENDEZVOUS_TIMEOUT_SECONDS
     isolation: Isolation = Isolation.EXCLUSIVE
     labels: Mapping[str, str] = field(default_factory=dict)
+    uris: tuple[UriSpec, ...] = ()  # fetched into every member's sandbox
 
     # -- shape ---------------------------------------------------------------------------------------
 
@@ -516,7 +539,9 @@ class JobSpec:
             out["roles"] = {role.value: spec.to_dict() for role, spec in self.roles.items()}
         else:
             resources = self.resources or ResourceRequest()
-            out.update(cpus=resources.cpus, mem=resources.mem, disk=resources.disk, gpus=resources.gpus_json())
+            out.update(
+                cpus=resources.cpus, mem=resources.mem, disk=resources.disk, gpus=resources.gpus_json()
+            )
             if resources.gpu_memory is not None:
                 out["gpu_memory"] = resources.gpu_memory
         out["env"] = dict(self.env)
@@ -531,6 +556,8 @@ class JobSpec:
         out["rendezvous_timeout_seconds"] = self.rendezvous_timeout_seconds
         out["isolation"] = self.isolation.value
         out["labels"] = dict(self.labels)
+        if self.uris:
+            out["uris"] = [uri.to_dict() for uri in self.uris]
         return out
 
 

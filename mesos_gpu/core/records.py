@@ -31,13 +31,17 @@ class MemberRecord:
     reason: str | None = None
     exit_code: int | None = None
     ever_started: bool = False  # reached TASK_STARTING or TASK_RUNNING in this attempt
+    # A GPU share: its grant (`ShareGrant.to_dict()`, with the share host's id), the device it runs on
+    # ("device": the TASK_RUNNING label `mesos-gpu/device`, None before), and what the host's
+    # ExecutorInfo is built from ("executor": `taskinfo.share_host_params`). None for other members.
+    share: dict[str, Any] | None = None
 
     @property
     def is_active(self) -> bool:
         return self.state is not None and not self.state.is_terminal
 
     def to_dict(self) -> JsonDict:
-        return {
+        out: JsonDict = {
             "attempt": self.attempt,
             "task_id": self.task_id,
             "state": None if self.state is None else self.state.value,
@@ -49,6 +53,9 @@ class MemberRecord:
             "exit_code": self.exit_code,
             "ever_started": self.ever_started,
         }
+        if self.share is not None:
+            out["share"] = dict(self.share)    # only for shares: other records are as they were
+        return out
 
     @classmethod
     def from_dict(cls, key: TaskKey, data: Mapping[str, Any]) -> MemberRecord:
@@ -65,6 +72,7 @@ class MemberRecord:
             reason=data.get("reason"),
             exit_code=data.get("exit_code"),
             ever_started=bool(data.get("ever_started", False)),
+            share=dict(share) if (share := data.get("share")) is not None else None,
         )
 
 
@@ -95,6 +103,21 @@ class JobRecord:
         if cached is None or cached[0] is not self.spec:
             cached = self._tasks = (self.spec, self.spec.tasks(self.id))
         return cached[1]
+
+    @property
+    def ready_since(self) -> float:
+        """When the job became ready to place: its backoff's end for a restart, else its submission."""
+        if self.state is JobState.RESTARTING and self.next_attempt_at is not None:
+            return self.next_attempt_at
+        return self.submitted_at
+
+    def ready_to_place(self, now: float) -> bool:
+        """Whether the job should be placed at the next offers: waiting, nothing of it still active."""
+        if self.kill_requested or any(member.is_active for member in self.members.values()):
+            return False
+        if self.state is JobState.PENDING:
+            return True
+        return self.state is JobState.RESTARTING and (self.next_attempt_at or 0.0) <= now
 
     def active_members(self) -> list[MemberRecord]:
         return [member for member in self.members.values() if member.is_active]

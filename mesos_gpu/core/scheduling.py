@@ -22,6 +22,7 @@ from mesos_gpu.core.placement.outcomes import CyclePlan, Plan, WaitReason
 from mesos_gpu.core.placement.planner import GangPlanner
 from mesos_gpu.core.placement.policy import PlacementPolicy
 from mesos_gpu.core.resources import Resources
+from mesos_gpu.core.sharing import ShareHostView, ShareNeed, milli
 
 #: How many waiting jobs one offer cycle tries to hold agents for before giving up (one succeeds at most).
 MAX_RESERVE_TRIES = 4
@@ -42,21 +43,29 @@ class GangRequest:
 
 
 #: What the state machine is given: places the requests (highest priority first) on one OFFERS event's
-#: offers, and answers placement's own `CyclePlan`, which covers every offer (accepted or declined).
-Planner = Callable[[Sequence[GangRequest], Sequence[Mapping[str, Any]]], CyclePlan]
+#: offers and the scheduler's share hosts, and answers placement's own `CyclePlan`, which covers every
+#: offer (accepted or declined).
+Planner = Callable[[Sequence[GangRequest], Sequence[Mapping[str, Any]], Sequence[ShareHostView]], CyclePlan]
 
 
 def task_demand(task: TaskSpec) -> TaskDemand:
-    """What one member asks of placement; its task id is its name ("<job>.<role>-<index>")."""
+    """What one member asks of placement; its task id is its name ("<job>.<role>-<index>"). A GPU share
+    becomes a `ShareNeed` (its resources then have no gpus: the share host holds the whole GPU)."""
     request = task.resources
+    share = None
+    if request.is_share:
+        share = ShareNeed(task.isolation, milli(request.gpus), milli(request.gpus_min or request.gpus),
+                          request.gpu_memory or 0)
     return TaskDemand(
         task_id=task.name,
         job_id=task.job_id,
         role=task.role.value,
         index=task.index,
-        resources=Resources.of(cpus=request.cpus, mem=request.mem, disk=request.disk, gpus=request.gpus),
+        resources=Resources.of(cpus=request.cpus, mem=request.mem, disk=request.disk,
+                               gpus=request.whole_gpus),
         ports=request.ports,
         constraints=tuple(parse_constraint(c.to_list()) for c in task.constraints),
+        share=share,
     )
 
 
@@ -84,9 +93,10 @@ def make_planner(
         demands[request.job_id] = (request.spec, demand)
         return demand
 
-    def plan(requests: Sequence[GangRequest], offers: Sequence[Mapping[str, Any]]) -> CyclePlan:
+    def plan(requests: Sequence[GangRequest], offers: Sequence[Mapping[str, Any]],
+             share_hosts: Sequence[ShareHostView] = ()) -> CyclePlan:
         agents = catalog() if catalog is not None else None
-        cycle = planner.start(OfferView.from_mesos_offers(offers, catalog=agents))
+        cycle = planner.start(OfferView.from_mesos_offers(offers, catalog=agents), share_hosts)
         held = False
         attempts = 0
         for request in requests:

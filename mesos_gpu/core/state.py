@@ -7,14 +7,15 @@ launch" hold by construction (DESIGN section 4). Time arrives in each event as `
 the jitter of restart backoff as a draw in [0, 1].
 
 This module is the entry point: it also gives the events (`mesos_gpu.core.events`: `Subscribed`,
-`Disconnected`, `OffersReceived`, `OfferRescinded`, `StatusReceived`, `JobSubmitted`, `JobsSubmitted`,
-`KillRequested`, `JobsRecovered`, `Tick`), the commands (`mesos_gpu.core.commands`: `Persist`, `Accept`,
-`Decline`, `KillTask`, `Suppress`, `Revive`, `Reconcile`, `Acknowledge`, `ClearRendezvous`) and the job
-records (`mesos_gpu.core.records`).
+`Disconnected`, `OffersReceived`, `OfferRescinded`, `StatusReceived`, `ExecutorEnded`, `JobSubmitted`,
+`JobsSubmitted`, `KillRequested`, `JobsRecovered`, `Tick`), the commands (`mesos_gpu.core.commands`:
+`Persist`, `Accept`, `Decline`, `KillTask`, `Suppress`, `Revive`, `Reconcile`, `Acknowledge`,
+`ClearRendezvous`) and the job records (`mesos_gpu.core.records`).
 
 Placement is injected as a `Planner` (`mesos_gpu.core.scheduling` defines it and builds the one on
-`mesos_gpu.core.placement`): it gets the jobs ready to place (`GangRequest`s), in priority order, and
-the offers of one OFFERS event, and returns placement's own `CyclePlan`: each job's `Plan`, or why not
+`mesos_gpu.core.placement`): it gets the jobs ready to place (`GangRequest`s), in priority order, the
+offers of one OFFERS event and the share hosts known (`share_host_views`: GPU shares run on share hosts,
+`mesos_gpu.core.sharehosts`), and returns placement's own `CyclePlan`: each job's `Plan`, or why not
 (`WaitReason`: not now; `NeverFits`: not even on the empty cluster; `InvalidDemand`: an error), one
 launch per agent, and the offers to decline. A planned job is launched whole; an invalid one fails at
 once; one that can never fit says so in its persisted message and fails once that has held for
@@ -45,6 +46,7 @@ from mesos_gpu.core.commands import (
 from mesos_gpu.core.events import (
     Disconnected,
     Event,
+    ExecutorEnded,
     JobsRecovered,
     JobsSubmitted,
     JobSubmitted,
@@ -61,14 +63,16 @@ from mesos_gpu.core.model import JobState, TaskKey, TaskState, task_id_for
 from mesos_gpu.core.placement.outcomes import NEVER_FITS_PREFIX, InvalidDemand, NeverFits, Plan
 from mesos_gpu.core.records import JobRecord, MemberRecord, new_job_record
 from mesos_gpu.core.scheduling import GangRequest, Planner, check_plan, offer_answers
+from mesos_gpu.core.sharehosts import ShareCycle, ShareHosts, check_share_plan
+from mesos_gpu.core.sharing import ShareHostView
 from mesos_gpu.core.taskinfo import LaunchSettings, Placed, build_task_info
 
 __all__ = [
     "DROPPED_LAUNCH_REASONS", "Accept", "Acknowledge", "ClearRendezvous", "Command", "Decline",
-    "Disconnected", "Event", "GangRequest", "JobRecord", "JobSubmitted", "JobsRecovered", "JobsSubmitted",
-    "KillRequested", "KillTask", "MemberRecord", "OfferRescinded", "OffersReceived", "Persist", "Planner",
-    "Reconcile", "Revive", "SchedulerState", "StatusReceived", "Subscribed", "Suppress", "Tick",
-    "check_invariants", "new_job_record",
+    "Disconnected", "Event", "ExecutorEnded", "GangRequest", "JobRecord", "JobSubmitted", "JobsRecovered",
+    "JobsSubmitted", "KillRequested", "KillTask", "MemberRecord", "OfferRescinded", "OffersReceived",
+    "Persist", "Planner", "Reconcile", "Revive", "SchedulerState", "StatusReceived", "Subscribed", "Suppress",
+    "Tick", "check_invariants", "new_job_record",
 ]
 
 JsonDict = dict[str, Any]
@@ -112,6 +116,8 @@ class SchedulerState:
     _deadlines: list[tuple[float, str]] = field(default_factory=list, repr=False)
     # The jobs as `GET /v1/jobs` lists them, by submission per state and tenant (`jobs_page`).
     joblist: JobList = field(default_factory=JobList, repr=False)
+    # The share hosts and what each has granted (not persisted: rebuilt from the members' records).
+    share_hosts: ShareHosts = field(default_factory=ShareHosts, repr=False)
     _actions: list[Command] = field(default_factory=list, repr=False)
 
     # ---------------------------------------------------------------------------------------- entry
@@ -130,6 +136,8 @@ class SchedulerState:
                 pass  # offers are decided at once, never held: nothing to undo
             case StatusReceived():
                 self._on_status(event)
+            case ExecutorEnded():
+                self.share_hosts.executor_ended(event.agent_id, event.executor_id)
             case JobSubmitted():
                 self._on_submitted(event)
             case JobsSubmitted():
@@ -152,25 +160,14 @@ class SchedulerState:
         ids, total = self.joblist.page(states, tenant, offset, limit)
         return [self.jobs[job_id] for job_id in ids], total
 
+    def share_host_views(self, now: float) -> tuple[ShareHostView, ...]:
+        """The share hosts as placement sees them now (what each has given, whether it takes more)."""
+        return self.share_hosts.views(now)
+
     def _ready(self, now: float) -> Iterator[JobRecord]:
         """The jobs ready to place now (looked for among the waiting ones only)."""
         jobs = self.jobs
-        return (job for job in map(jobs.__getitem__, self._placeable) if self.ready_to_place(job, now))
-
-    @staticmethod
-    def ready_since(job: JobRecord) -> float:
-        """When the job became ready to place: its backoff's end for a restart, else its submission."""
-        if job.state is JobState.RESTARTING and job.next_attempt_at is not None:
-            return job.next_attempt_at
-        return job.submitted_at
-
-    def ready_to_place(self, job: JobRecord, now: float) -> bool:
-        """Whether the job should be placed at the next offers: waiting, nothing of it still active."""
-        if job.kill_requested or any(member.is_active for member in job.members.values()):
-            return False
-        if job.state is JobState.PENDING:
-            return True
-        return job.state is JobState.RESTARTING and (job.next_attempt_at or 0.0) <= now
+        return (job for job in map(jobs.__getitem__, self._placeable) if job.ready_to_place(now))
 
     # ------------------------------------------------------------------------------------- helpers
     def _touch(self, job: JobRecord) -> None:
@@ -254,6 +251,8 @@ class SchedulerState:
         self.joblist.add_many((job.id, job.submitted_at, job.state, job.spec.tenant) for job in jobs)
         for job in jobs:
             self._add_job(job, listed=True)
+            for member in job.members.values():
+                self.share_hosts.restore(member, self.settings, event.now)   # the hosts of its shares
 
     def _on_kill(self, event: KillRequested) -> None:
         job = self.jobs.get(event.job_id)
@@ -269,6 +268,7 @@ class SchedulerState:
 
     def _on_tick(self, event: Tick) -> None:
         now = event.now
+        self.share_hosts.sweep(now)
         deadlines = self._deadlines
         while deadlines and deadlines[0][0] <= now:
             _, job_id = heapq.heappop(deadlines)
@@ -302,18 +302,21 @@ class SchedulerState:
         patience = self.reserve_after_seconds
         requests = [
             GangRequest(job.id, job.spec, job.tasks(),
-                        reserve=patience is not None and now - self.ready_since(job) >= patience)
+                        reserve=patience is not None and now - job.ready_since >= patience)
             for job in ready
         ]
-        plan = self.planner(requests, event.offers)
+        self.share_hosts.sweep(now)
+        plan = self.planner(requests, event.offers, self.share_host_views(now))
         check_plan(plan, requests)
+        check_share_plan(plan, requests, self.share_hosts)
         infos: dict[str, JsonDict] = {}     # the TaskInfo of every task launched, by placement task id
+        shares = ShareCycle(self.share_hosts, event.offers, self.settings, now)
         waiting = False
         for request in requests:
             job = self.jobs[request.job_id]
             outcome = plan.outcomes.get(job.id)
             if isinstance(outcome, Plan):
-                self._launch(job, request, outcome, infos, now)
+                self._launch(job, request, outcome, infos, shares)
             elif isinstance(outcome, InvalidDemand):
                 self._set_state(job, JobState.FAILED, now, f"cannot be placed: {outcome.message}")
             elif isinstance(outcome, NeverFits):
@@ -357,9 +360,10 @@ class SchedulerState:
         return True
 
     def _launch(
-        self, job: JobRecord, request: GangRequest, plan: Plan, infos: dict[str, JsonDict], now: float
+        self, job: JobRecord, request: GangRequest, plan: Plan, infos: dict[str, JsonDict], shares: ShareCycle
     ) -> None:
         """Start the job's next attempt where `plan` puts its members; their TaskInfos go to `infos`."""
+        now = shares.now
         placed = {placement.task_id: placement for launch in plan.launches for placement in launch.tasks}
         job.attempt += 1
         self._set_state(job, JobState.STAGING, now, f"launching attempt {job.attempt}")
@@ -383,7 +387,10 @@ class SchedulerState:
             self.task_index[task_id] = (job.id, task.key)
             self.launched_task_ids.add(task_id)
             placed_at = Placed(where.agent_id, where.hostname, where.ports, where.to_mesos())
-            infos[where.task_id] = build_task_info(job.spec, task, job.attempt, placed_at, self.settings)
+            if where.share is None:
+                infos[where.task_id] = build_task_info(job.spec, task, job.attempt, placed_at, self.settings)
+            else:   # a GPU share: to its share host (opened now, or known)
+                infos[where.task_id] = shares.launch(job.spec, task, job.members[task.key], where, placed_at)
 
     def _on_status(self, event: StatusReceived) -> None:
         status = event.status
@@ -410,13 +417,14 @@ class SchedulerState:
         member.message = status.get("message", member.message)
         member.reason = status.get("reason", member.reason)
         self._touch(job)
+        if state is TaskState.UNKNOWN:
+            member.state = TaskState.LOST  # partition-aware "unknown": the task is gone
+        self.share_hosts.on_status(member, status, event.now)
         if state in (TaskState.STARTING, TaskState.RUNNING):
             member.ever_started = True
             if state is TaskState.RUNNING:
                 self._maybe_running(job, event.now)
             return
-        if state is TaskState.UNKNOWN:
-            member.state = TaskState.LOST  # partition-aware "unknown": the task is gone
         if not member.state.is_terminal:
             return  # KILLING, UNREACHABLE: wait for the terminal state
         del self.task_index[task_id]

@@ -5,18 +5,34 @@ container (the agent's `gpu/nvidia` isolator picks the GPUs); `containerizer: "d
 isolator's executor (`python3 -m isolator.executor`), which starts the image through the Docker Engine
 on exactly the devices Mesos accounted. TF members run the launcher bundle, fetched into the sandbox
 from the scheduler's HTTP server, which rendezvouses through ZooKeeper and then runs the user's command.
+
+A GPU share (`mesos_gpu.core.sharing`) runs on a share host: `share_executor_info` is the host's
+ExecutorInfo (its one whole GPU and its own cpus/mem), built once when the host is opened and repeated
+unchanged in every share TaskInfo sent to it; `build_share_task_info` is such a TaskInfo (no command:
+what to run rides in `data` as JSON, see `share_payload`).
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mesos_gpu.core import tfconfig as tfc
-from mesos_gpu.core.model import Containerizer, JobSpec, Role, TaskSpec, task_id_for
+from mesos_gpu.core.model import Containerizer, Isolation, JobSpec, Role, TaskSpec, task_id_for
+from mesos_gpu.core.sharing import (
+    DEFAULT_LINGER_SECONDS,
+    ENV_GPU_MEMORY_LIMIT,
+    ENV_GPU_SHARE,
+    ENV_ISOLATION,
+    LABEL_ISOLATION,
+    LABEL_SHARE_HOST,
+    SHARE_HOST_COMMAND,
+    ShareGrant,
+)
 from mesos_gpu.core.wire import duration_info
 
 # Environment every task gets (besides the TF launcher's), so plain scripts can tell where they are.
@@ -45,6 +61,8 @@ class LaunchSettings:
     python: str = "python3"
     kill_grace_seconds: float = 10.0
     docker_executor_command: str = DOCKER_EXECUTOR_COMMAND
+    share_host_command: str = SHARE_HOST_COMMAND  # the share host executor (`mesos_gpu.core.sharing`)
+    share_linger_seconds: float = DEFAULT_LINGER_SECONDS  # how long an empty share host waits to exit
 
 
 @dataclass(frozen=True)
@@ -110,26 +128,16 @@ def build_task_info(
         "value": tfc.launcher_command(task.command, settings.python) if is_tf else task.command,
         "environment": _environment(env),
     }
-    if is_tf and settings.launcher_uri:
-        command["uris"] = [
-            {"value": settings.launcher_uri, "executable": False, "extract": False, "cache": False,
-             "output_file": tfc.BUNDLE_NAME}
-        ]
+    uris = task_uris(spec, task, settings)
+    if uris:
+        command["uris"] = uris
     info: dict[str, Any] = {
         "name": task.name,
         "task_id": {"value": task_id},
         "agent_id": {"value": placed.agent_id},
         "resources": list(placed.resources),
         "kill_policy": {"grace_period": duration_info(settings.kill_grace_seconds)},
-        "labels": _labels(
-            {
-                "mesos-gpu/job": task.job_id,
-                "mesos-gpu/role": task.role.value,
-                "mesos-gpu/index": str(task.index),
-                "mesos-gpu/attempt": str(attempt),
-                "mesos-gpu/isolation": task.isolation.value,
-            }
-        ),
+        "labels": _labels(_task_labels(task, attempt)),
     }
     if task.containerizer is Containerizer.DOCKER:
         info["executor"] = _docker_executor(task, task_id, command, placed, settings)
@@ -141,6 +149,50 @@ def build_task_info(
                 "mesos": {"image": {"type": "DOCKER", "docker": {"name": task.image}}},
             }
     return info
+
+
+def _task_labels(task: TaskSpec, attempt: int) -> dict[str, str]:
+    return {
+        "mesos-gpu/job": task.job_id,
+        "mesos-gpu/role": task.role.value,
+        "mesos-gpu/index": str(task.index),
+        "mesos-gpu/attempt": str(attempt),
+        LABEL_ISOLATION: task.isolation.value,
+    }
+
+
+#: The fields of a Mesos `CommandInfo.URI`.
+_URI_FIELDS = ("value", "executable", "extract", "cache", "output_file")
+
+
+def uri_json(uri: Any) -> dict[str, Any]:
+    """One of a job's `uris` as a Mesos `CommandInfo.URI`: a URL string (extracted, as Mesos does by
+    default), or an object with `value`, `extract`, `executable`, `output_file` (a mapping, or a value
+    with those attributes or a `to_dict()`); unset fields are left out."""
+    if isinstance(uri, str):
+        return {"value": uri, "extract": True}
+    if isinstance(uri, Mapping):
+        data: Mapping[str, Any] = uri
+    elif callable(getattr(uri, "to_dict", None)):
+        data = uri.to_dict()
+    else:
+        data = {name: getattr(uri, name) for name in _URI_FIELDS if hasattr(uri, name)}
+    return {name: data[name] for name in _URI_FIELDS if data.get(name) is not None}
+
+
+def task_uris(spec: JobSpec, task: TaskSpec, settings: LaunchSettings) -> list[dict[str, Any]]:
+    """What Mesos (or the share host) fetches into a member's sandbox: the TF launcher bundle for TF
+    members, then the job's own `uris`."""
+    uris: list[dict[str, Any]] = []
+    if task.role is not Role.TASK and settings.launcher_uri:
+        uris.append({"value": settings.launcher_uri, "executable": False, "extract": False, "cache": False,
+                     "output_file": tfc.BUNDLE_NAME})
+    uris.extend(uri_json(uri) for uri in getattr(spec, "uris", ()) or ())
+    return uris
+
+
+def _b64json(payload: Mapping[str, Any]) -> str:
+    return base64.b64encode(json.dumps(payload, sort_keys=True).encode()).decode("ascii")
 
 
 def _docker_executor(
@@ -159,7 +211,7 @@ def _docker_executor(
             "uris": list(command.get("uris", [])),
         },
         "resources": _executor_resources(placed, settings),
-        "data": base64.b64encode(json.dumps(payload, sort_keys=True).encode()).decode("ascii"),
+        "data": _b64json(payload),
         "labels": _labels({"mesos-gpu/job": task.job_id}),
     }
 
@@ -175,3 +227,88 @@ def _executor_resources(placed: Placed, settings: LaunchSettings) -> list[dict[s
         {"name": name, "type": "SCALAR", "scalar": {"value": value}, **labels}
         for name, value in EXECUTOR_RESOURCES.items()
     ]
+
+
+# ------------------------------------------------------------------------------------------ GPU shares
+def share_host_params(resources: Sequence[Mapping[str, Any]], settings: LaunchSettings,
+                      mig_layout: str = "") -> dict[str, Any]:
+    """What a share host's ExecutorInfo is built from besides its id, level and device memory: the
+    command, its resources (one whole GPU and `SHARE_HOST_RESOURCES`, labelled like the offer's), the
+    linger and the agent's MIG layout. Kept in every share member's record, so that a recovered leader
+    builds the very same ExecutorInfo again (`share_executor_info`)."""
+    return {
+        "command": settings.share_host_command,
+        "resources": [dict(resource) for resource in resources],
+        "linger_seconds": settings.share_linger_seconds,
+        "mig_layout": mig_layout,
+    }
+
+
+def share_executor_info(host_id: str, isolation: Isolation, device_memory: int,
+                        params: Mapping[str, Any]) -> dict[str, Any]:
+    """The ExecutorInfo of share host `host_id` (a pure function of its arguments: every share task
+    sent to the host repeats it exactly, or Mesos refuses the task as an incompatible executor)."""
+    data = {
+        "host": host_id,
+        "isolation": isolation.value,
+        "linger_seconds": params["linger_seconds"],
+        "device_memory": device_memory,
+        "mig_layout": params.get("mig_layout", ""),
+    }
+    return {
+        "type": "CUSTOM",
+        "executor_id": {"value": host_id},
+        "name": f"mesos-gpu share host {host_id}",
+        "command": {"shell": True, "value": params["command"]},
+        "resources": [dict(resource) for resource in params["resources"]],
+        "data": _b64json(data),
+        "labels": _labels({LABEL_SHARE_HOST: host_id, LABEL_ISOLATION: isolation.value}),
+    }
+
+
+def share_environment(grant: ShareGrant) -> dict[str, str]:
+    """What a share task is told of its share: the level, the fraction, the memory granted (MB; left out
+    when none is known: the device's memory is unknown and the task stated none)."""
+    env = {ENV_ISOLATION: grant.isolation.value, ENV_GPU_SHARE: f"{grant.gpus / 1000:g}"}
+    if grant.memory > 0:
+        env[ENV_GPU_MEMORY_LIMIT] = str(grant.memory)
+    return env
+
+
+def share_payload(spec: JobSpec, task: TaskSpec, attempt: int, placed: Placed, settings: LaunchSettings, *,
+                  grant: ShareGrant) -> dict[str, Any]:
+    """The JSON a share task carries in `TaskInfo.data` for its share host: what to run (a shell command,
+    TF members wrapped by the launcher), the image (or null), what to fetch, the environment, the grant
+    (with the host's real id), its own cpus/mem, and the kill grace."""
+    env = member_environment(spec, task, attempt, placed, settings)
+    env.update(share_environment(grant))
+    is_tf = task.role is not Role.TASK
+    return {
+        "command": tfc.launcher_command(task.command, settings.python) if is_tf else task.command,
+        "image": task.image,
+        "uris": task_uris(spec, task, settings),
+        "env": env,
+        "share": grant.to_dict(),
+        "resources": {"cpus": task.resources.cpus, "mem": task.resources.mem},
+        "kill_grace_seconds": settings.kill_grace_seconds,
+    }
+
+
+def build_share_task_info(spec: JobSpec, task: TaskSpec, attempt: int, placed: Placed,
+                          settings: LaunchSettings, *, grant: ShareGrant,
+                          executor: Mapping[str, Any]) -> dict[str, Any]:
+    """The TaskInfo of a share task: launched to its share host's `executor` (repeated unchanged), with
+    its own cpus/mem/disk/ports only (the host's ExecutorInfo holds the GPU), and no command: what to run
+    is `share_payload`, base64 JSON in `data`."""
+    task_id = task_id_for(task.name, attempt)
+    labels = {**_task_labels(task, attempt), LABEL_SHARE_HOST: grant.host_id}
+    return {
+        "name": task.name,
+        "task_id": {"value": task_id},
+        "agent_id": {"value": placed.agent_id},
+        "resources": [dict(resource) for resource in placed.resources if resource.get("name") != "gpus"],
+        "kill_policy": {"grace_period": duration_info(settings.kill_grace_seconds)},
+        "executor": copy.deepcopy(dict(executor)),
+        "data": _b64json(share_payload(spec, task, attempt, placed, settings, grant=grant)),
+        "labels": _labels(labels),
+    }

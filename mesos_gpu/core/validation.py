@@ -7,18 +7,20 @@ the total number of tasks, LIKE/UNLIKE regular expressions that compile, restart
 backoff_seconds, finite numbers, valid Unicode text in every string and key (a lone surrogate "\\ud800",
 which the store could not encode, is reported at its path; a bad key at its object's). Limits: `joblimits`.
 Every member needs a command (the job's, or its role's); an image is needed only with the docker
-containerizer (without one, a mesos-containerizer task runs its command on the agent host).
+containerizer (without one, a mesos-containerizer task runs its command on the agent host). The GPU parts
+(gpus as whole GPUs, a share or an elastic share; gpu_memory; the isolation level resolved against the
+members; uris) are checked by `sharevalidation`, the generic JSON shapes by `checker`.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from mesos_gpu.core import joblimits as limits
+from mesos_gpu.core.checker import Path
 from mesos_gpu.core.errors import FieldError, ValidationError, json_pointer
 from mesos_gpu.core.joblimits import JOB_FIELDS, JOB_SCHEMA_PATH, RESTART_FIELDS, ROLE_FIELDS
 from mesos_gpu.core.model import (
@@ -26,7 +28,6 @@ from mesos_gpu.core.model import (
     DEFAULT_BACKOFF_SECONDS,
     DEFAULT_CPUS,
     DEFAULT_DISK,
-    DEFAULT_GPUS,
     DEFAULT_MAX_BACKOFF_SECONDS,
     DEFAULT_MEM,
     DEFAULT_RENDEZVOUS_TIMEOUT_SECONDS,
@@ -35,7 +36,6 @@ from mesos_gpu.core.model import (
     Constraint,
     ConstraintOperator,
     Containerizer,
-    Isolation,
     JobSpec,
     ResourceRequest,
     RestartPolicy,
@@ -44,10 +44,9 @@ from mesos_gpu.core.model import (
     RoleSpec,
     SuccessPolicy,
 )
+from mesos_gpu.core.sharevalidation import ShareChecker
 
 __all__ = ["JOB_FIELDS", "JOB_SCHEMA_PATH", "RESTART_FIELDS", "ROLE_FIELDS", "validate_job"]
-
-Path = tuple[str | int, ...]
 
 
 def validate_job(data: object, default_containerizer: Containerizer = Containerizer.MESOS) -> JobSpec:
@@ -67,72 +66,12 @@ def validate_job(data: object, default_containerizer: Containerizer = Containeri
     return spec
 
 
-def _number_text(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(value)
-
-
-def _range_message(low: float, high: float, whole: bool) -> str:
-    kind = "whole number" if whole else "number"
-    return f"must be a {kind} from {_number_text(low)} to {_number_text(high)}"
-
-
-class _JobChecker:
-    """Walks one document, collecting FieldErrors; each method returns the parsed value or None."""
+class _JobChecker(ShareChecker):
+    """Walks one job document, collecting FieldErrors; each method returns the parsed value or None."""
 
     def __init__(self, default_containerizer: Containerizer = Containerizer.MESOS) -> None:
-        self.errors: list[FieldError] = []
+        super().__init__()
         self.default_containerizer = default_containerizer
-
-    def error(self, path: Path, message: str) -> None:
-        self.errors.append(FieldError(json_pointer(path), message))
-
-    # -- generic shapes ----------------------------------------------------------------------------------
-
-    def mapping(self, path: Path, value: object, fields: tuple[str, ...] | None) -> dict[str, Any] | None:
-        """A JSON object; with `fields`, other keys are reported as unknown (and dropped)."""
-        if not isinstance(value, dict):
-            self.error(path, "must be an object")
-            return None
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                self.error((*path, str(key)), "keys must be strings")
-            elif fields is not None and key not in fields:
-                self.error((*path, key), "unknown field")
-            else:
-                out[key] = item
-        return out
-
-    def number(self, path: Path, value: object, bounds: tuple[float, float, bool]) -> float | int | None:
-        """A JSON number within bounds (bool is not a number); whole numbers may be written 2 or 2.0."""
-        low, high, whole = bounds
-        number: float | int | None = None
-        if (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, float) and math.isfinite(value) and (value.is_integer() or not whole)
-        ):
-            number = value
-        if number is None or not low <= number <= high:
-            self.error(path, _range_message(low, high, whole))
-            return None
-        return int(number) if whole else float(number)
-
-    def text(
-        self, path: Path, value: object, pattern: re.Pattern[str], max_length: int, message: str
-    ) -> str | None:
-        if not isinstance(value, str) or len(value) > max_length or not pattern.fullmatch(value):
-            self.error(path, message)
-            return None
-        return value
-
-    def choice(self, path: Path, value: object, enum: Any, message: str) -> Any:
-        """The member of `enum` whose value is the string `value`, or None (with an error)."""
-        if isinstance(value, str):
-            try:
-                return enum(value)
-            except ValueError:
-                pass
-        self.error(path, message)
-        return None
 
     def command(self, path: Path, value: object) -> str | None:
         if (
@@ -222,10 +161,13 @@ class _JobChecker:
         success_policy = self.success_policy(doc)
         queueing = self.queueing(doc)
         labels = self.labels(("labels",), doc.get("labels", {}))
+        uris = self.uris(("uris",), doc.get("uris", []))
         self.command_and_image(doc, containerizer)
+        isolation = self.isolation(doc)
         if self.errors:
             return None
         assert name is not None and restart is not None and roles is not None and constraints is not None
+        assert isolation is not None and uris is not None
         return JobSpec(
             name=name,
             command=command,
@@ -237,8 +179,9 @@ class _JobChecker:
             constraints=constraints,
             restart=restart,
             success_policy=success_policy,
-            isolation=Isolation.EXCLUSIVE,
+            isolation=isolation,
             labels=labels,
+            uris=uris,
             **queueing,
         )
 
@@ -253,7 +196,7 @@ class _JobChecker:
 
     def queueing(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         """How the job waits and runs: deadline, priority, tenant, rendezvous timeout (JobSpec keywords;
-        only meaningful when no error was recorded), and the isolation check."""
+        only meaningful when no error was recorded)."""
         deadline = doc.get("deadline_seconds")
         if deadline is not None:
             deadline = self.number(("deadline_seconds",), deadline, limits.DEADLINE_SECONDS_RANGE)
@@ -270,11 +213,6 @@ class _JobChecker:
             doc.get("rendezvous_timeout_seconds", DEFAULT_RENDEZVOUS_TIMEOUT_SECONDS),
             limits.RENDEZVOUS_TIMEOUT_RANGE,
         )
-        isolation = doc.get("isolation", Isolation.EXCLUSIVE.value)
-        if isolation != Isolation.EXCLUSIVE.value:
-            self.error(
-                ("isolation",), 'must be "exclusive" ("shared-capped" and "shared" are not supported yet)'
-            )
         return {
             "deadline_seconds": None if deadline is None else int(deadline),
             "priority": int(priority or 0),
@@ -286,14 +224,19 @@ class _JobChecker:
         cpus = self.number((*path, "cpus"), doc.get("cpus", DEFAULT_CPUS), limits.CPUS_RANGE)
         mem = self.number((*path, "mem"), doc.get("mem", DEFAULT_MEM), limits.MEM_RANGE)
         disk = self.number((*path, "disk"), doc.get("disk", DEFAULT_DISK), limits.DISK_RANGE)
-        gpus = self.number((*path, "gpus"), doc.get("gpus", DEFAULT_GPUS), limits.GPUS_RANGE)
-        if cpus is None or mem is None or disk is None or gpus is None:
+        ask = self.gpus((*path, "gpus"), doc.get("gpus", 0))
+        gpu_memory = self.gpu_memory(path, doc, ask)
+        if cpus is None or mem is None or disk is None or ask is None:
             return None
-        return ResourceRequest(cpus=float(cpus), mem=float(mem), disk=float(disk), gpus=int(gpus))
+        return ResourceRequest(
+            cpus=float(cpus), mem=float(mem), disk=float(disk), gpus=ask.gpus, gpus_min=ask.gpus_min,
+            gpu_memory=gpu_memory,
+        )
 
     def roles(self, value: object) -> dict[Role, RoleSpec] | None:
         raw = self.mapping(("roles",), value, None)
         if raw is None:
+            self.asks_complete = False
             return None
         names = {role.value for role in TF_ROLES}
         for key in raw:
@@ -317,6 +260,7 @@ class _JobChecker:
     def role(self, path: Path, role: Role, value: object) -> RoleSpec | None:
         raw = self.mapping(path, value, limits.ROLE_FIELDS)
         if raw is None:
+            self.asks_complete = False
             return None
         before = len(self.errors)
         instances: float | int | None
@@ -342,6 +286,8 @@ class _JobChecker:
             command=command,
             image=image,
             env=env,
+            gpus_min=resources.gpus_min,
+            gpu_memory=resources.gpu_memory,
         )
 
     def constraints(self, path: Path, value: object) -> tuple[Constraint, ...] | None:

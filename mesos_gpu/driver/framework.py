@@ -17,6 +17,7 @@ from pymesos import Scheduler
 from mesos_gpu.core.state import (
     Disconnected,
     Event,
+    ExecutorEnded,
     OfferRescinded,
     OffersReceived,
     StatusReceived,
@@ -139,8 +140,10 @@ class FrameworkCallbacks(Scheduler):  # pymesos is untyped (ignore_missing_impor
         self._emit(lambda: None)
 
     def executorLost(self, driver: Any, executor_id: Any, agent_id: Any, status: Any) -> None:  # noqa: N802
-        log.warning("executor %s on agent %s exited with %s", plain(executor_id), plain(agent_id), status)
-        self._emit(lambda: None)
+        """A FAILURE event with an executor id: the executor ended (a share host that lingered out,
+        crashed or was shut down); its tasks' updates follow."""
+        log.info("executor %s on agent %s exited with %s", plain(executor_id), plain(agent_id), plain(status))
+        self._emit(lambda: ExecutorEnded(str(agent_id["value"]), str(executor_id["value"]), self._clock()))
 
     def error(self, driver: Any, message: str) -> None:
         log.error("master error: %s", message)

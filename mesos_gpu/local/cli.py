@@ -12,6 +12,9 @@ import threading
 from types import FrameType
 from typing import Any
 
+from mesos_gpu.core.sharing import ATTR_GPU_MEMORY, ATTR_GPU_MIG, ATTR_GPU_MPS
+from mesos_gpu.local.agent.gpus import DEFAULT_GPU_MEMORY_MB
+
 
 def register(subparsers: Any) -> None:
     """Add `local` with its `up` subcommand."""
@@ -29,6 +32,7 @@ def register(subparsers: Any) -> None:
         default="2",
         help="simulated GPU slots per agent, or 'nvml' for the host's real GPUs (default 2)",
     )
+    add_gpu_sharing_arguments(up)
     up.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
     up.add_argument("--port", type=int, default=5050, help="master port (default 5050; 0 picks a free one)")
     up.add_argument(
@@ -50,6 +54,40 @@ def register(subparsers: Any) -> None:
     local.set_defaults(func=lambda _args: (local.print_help(), 0)[1])
 
 
+def add_gpu_sharing_arguments(parser: argparse.ArgumentParser) -> None:
+    """--gpu-memory, --mig and --mps: what the simulated GPUs offer to GPU shares (agent attributes)."""
+    parser.add_argument(
+        "--gpu-memory",
+        type=int,
+        default=DEFAULT_GPU_MEMORY_MB,
+        metavar="MB",
+        help=f"memory of each simulated GPU in MB (default {DEFAULT_GPU_MEMORY_MB})",
+    )
+    parser.add_argument(
+        "--mig",
+        default="",
+        metavar="LAYOUT",
+        help="simulate MIG: the instances every GPU is partitioned into, e.g. 3g.40gb/2g.20gb/1g.10gb "
+        "(give --gpu-memory to match)",
+    )
+    parser.add_argument(
+        "--mps", action="store_true", help="simulate GPUs that can run a CUDA MPS daemon (not with --mig)"
+    )
+
+
+def gpu_sharing_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The LocalCluster arguments of --gpu-memory, --mig and --mps; ValueError with the reason when
+    they are not valid (a malformed MIG layout, memory too small for it)."""
+    from mesos_gpu.local.agent.gpus import GpuSharing
+
+    sharing = GpuSharing(
+        int(getattr(args, "gpu_memory", DEFAULT_GPU_MEMORY_MB)),
+        str(getattr(args, "mig", "") or ""),
+        bool(getattr(args, "mps", False)),
+    )
+    return {"gpu_memory": sharing.memory_mb, "gpu_mig": sharing.mig, "gpu_mps": sharing.mps}
+
+
 def _gpus(text: str) -> int | None:
     if text.lower() == "nvml":
         return None
@@ -63,6 +101,11 @@ def run_up(args: argparse.Namespace, stop_event: threading.Event | None = None) 
     """Start the cluster, print its address, wait for a signal (or `stop_event`), stop everything."""
     from mesos_gpu.local.cluster import LocalCluster
 
+    try:
+        sharing = gpu_sharing_options(args)
+    except ValueError as exc:
+        print(f"mesos-gpu: {exc}", file=sys.stderr)
+        return 2
     done = stop_event or threading.Event()
     zookeeper: Any = None
     zk_url = args.zk
@@ -89,6 +132,7 @@ def run_up(args: argparse.Namespace, stop_event: threading.Event | None = None) 
             zk_url=zk_url,
             offer_timeout=args.offer_timeout,
             filter_gpu_resources=not args.no_gpu_filter,
+            **sharing,
         )
         with cluster:
             print(f"Mesos master (local) at {cluster.master_address}", flush=True)
@@ -96,7 +140,7 @@ def run_up(args: argparse.Namespace, stop_event: threading.Event | None = None) 
                 print(f"Announced in ZooKeeper: {zk_url}", flush=True)
             for agent in cluster.agents:
                 host, port = agent.endpoint()
-                print(f"  agent {agent.agent_id} at {host}:{port} ({agent.gpus.total} GPUs)", flush=True)
+                print(f"  agent {agent.agent_id} at {host}:{port} ({describe_gpus(agent)})", flush=True)
             print("Press Ctrl-C to stop.", flush=True)
             while not done.wait(0.5):
                 pass
@@ -107,6 +151,21 @@ def run_up(args: argparse.Namespace, stop_event: threading.Event | None = None) 
         for number, handler in previous.items():
             signal.signal(number, handler)
     return 0
+
+
+def describe_gpus(agent: Any) -> str:
+    """"2 GPUs, 16384 MB each, MIG 3g.40gb/2g.20gb, MPS" for the startup banner."""
+    parts = [f"{agent.gpus.total} GPUs"]
+    if agent.gpus.total:
+        attrs = agent.attribute_values()
+        memory = attrs.get(ATTR_GPU_MEMORY)
+        if memory:
+            parts.append(f"{int(float(memory))} MB each")
+        if attrs.get(ATTR_GPU_MIG):
+            parts.append(f"MIG {attrs[ATTR_GPU_MIG]}")
+        if attrs.get(ATTR_GPU_MPS) == "true":
+            parts.append("MPS")
+    return ", ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:

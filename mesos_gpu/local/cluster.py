@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from tornado.ioloop import IOLoop
 
+from mesos_gpu.local.agent.gpus import DEFAULT_GPU_MEMORY_MB, GpuSharing
 from mesos_gpu.local.master.master import Master, MasterConfig, MasterServer
 from mesos_gpu.loopcall import call_in_loop
 
@@ -54,6 +55,9 @@ class LocalCluster:
     `agent_resources` (dict: cpus, mem, disk, ports as [(begin, end)]) and `agent_attributes` apply to
     every agent. `agent_options` passes any other `AgentConfig` field (e.g. command_kill_grace_period).
     `agent_gpus` gives each agent its own GPU count (its length is then the number of agents).
+    Simulated GPUs have `gpu_memory` MB each, the MIG layout `gpu_mig` ("3g.40gb/2g.20gb/..."; "" for
+    none) and MPS when `gpu_mps`: the agents announce them as attributes (core.sharing's names) and
+    describe them to their processes through the fake NVML.
     """
 
     def __init__(
@@ -75,6 +79,9 @@ class LocalCluster:
         strict: bool = False,
         agent_options: dict[str, Any] | None = None,
         agent_gpus: list[int | None] | None = None,
+        gpu_memory: int = DEFAULT_GPU_MEMORY_MB,
+        gpu_mig: str = "",
+        gpu_mps: bool = False,
     ) -> None:
         self.agent_count = agents
         self.gpus_per_agent = gpus_per_agent
@@ -95,6 +102,7 @@ class LocalCluster:
         self.agent_attributes = dict(agent_attributes or {})
         self.agent_options = dict(agent_options or {})
         self.agent_gpus = list(agent_gpus) if agent_gpus is not None else None
+        self.gpu_sharing = GpuSharing(gpu_memory, gpu_mig, gpu_mps)  # ValueError at once when bad
         self.host = host
         self.agents: list[Any] = []
         self.server: MasterServer | None = None
@@ -146,17 +154,20 @@ class LocalCluster:
         assert self.server is not None and self.workdir is not None
         spec = AgentSpec()
         resources = self.agent_resources
-        config = AgentConfig(
-            cpus=float(resources.get("cpus", spec.cpus)),
-            mem=float(resources.get("mem", spec.mem)),
-            disk=float(resources.get("disk", spec.disk)),
-            ports=tuple(tuple(r) for r in resources.get("ports", AgentSpec.ports_of(len(self.agents)))),
-            attributes=dict(self.agent_attributes),
-            gpus=gpus,
-            host=self.host,
-            status_update_retry=self.status_update_retry,
-            **self.agent_options,
-        )
+        options: dict[str, Any] = {
+            "cpus": float(resources.get("cpus", spec.cpus)),
+            "mem": float(resources.get("mem", spec.mem)),
+            "disk": float(resources.get("disk", spec.disk)),
+            "ports": tuple(tuple(r) for r in resources.get("ports", AgentSpec.ports_of(len(self.agents)))),
+            "attributes": dict(self.agent_attributes),
+            "gpus": gpus,
+            "gpu_memory": self.gpu_sharing.memory_mb,
+            "gpu_mig": self.gpu_sharing.mig,
+            "gpu_mps": self.gpu_sharing.mps,
+            "host": self.host,
+            "status_update_retry": self.status_update_retry,
+        }
+        config = AgentConfig(**{**options, **self.agent_options})
         master = self.server.master
         agent = Agent(master, master.new_agent_id(), self.workdir, config)
         agent.start()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 #: Modules of this package that the launcher needs, relative to `mesos_gpu/` (an import-linter
 #: contract in setup.cfg keeps them from importing anything else of mesos_gpu).
-LAUNCHER_MODULES = ("core/tfconfig.py", "tf/rendezvous.py", "tf/launcher.py")
+LAUNCHER_MODULES = ("core/tfconfig.py", "tf/rendezvous.py", "tf/launcher.py", "tf/tfmemory.py")
 
 MAIN = """\
 # mesos-gpu launcher bundle: python3 launcher.pyz --help

@@ -11,10 +11,13 @@ import argparse
 import json
 import logging
 import os
+import pkgutil
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
@@ -31,6 +34,10 @@ FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 # away before its task is restarted; ZooKeeper's floor is 2 ticks (4 s with the usual tickTime).
 SESSION_TIMEOUT_S = 6.0
 PREFIX = "mesos-gpu-launcher"
+# A capped GPU share's memory (MB): TensorFlow in the command is told it (mesos_gpu/tf/tfmemory.py, whose
+# source the launcher copies into a PYTHONPATH directory, never importing it; the names are its own).
+ENV_GPU_MEMORY_LIMIT = "MESOS_GPU_MEMORY_LIMIT_MB"
+MEMORY_HOOK_MODULE = "mesos_gpu_tfmemory"
 
 
 class UsageError(Exception):
@@ -200,11 +207,41 @@ class CommandRunner:
         return 128 - code if code < 0 else code
 
 
+def install_memory_hook(env: dict[str, str]) -> str | None:
+    """With MESOS_GPU_MEMORY_LIMIT_MB in `env`: write the TensorFlow memory hook (tfmemory.py and a
+    sitecustomize.py that installs it) into a new directory (in the sandbox when there is one) and put
+    it first on `env`'s PYTHONPATH; return the directory (the caller removes it), else None."""
+    if not env.get(ENV_GPU_MEMORY_LIMIT, "").strip():
+        return None
+    source = pkgutil.get_data("mesos_gpu.tf", "tfmemory.py")
+    if source is None:
+        say("the TensorFlow memory hook is missing from the launcher; the limit is not announced")
+        return None
+    sandbox = env.get("MESOS_SANDBOX") or ""
+    directory = tempfile.mkdtemp(prefix=".mesos-gpu-tf-", dir=sandbox if os.path.isdir(sandbox) else None)
+    with open(os.path.join(directory, f"{MEMORY_HOOK_MODULE}.py"), "wb") as module:
+        module.write(source)
+    with open(os.path.join(directory, "sitecustomize.py"), "w") as site:
+        site.write(f"import {MEMORY_HOOK_MODULE}\n{MEMORY_HOOK_MODULE}.install(__file__)\n")
+    path = env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = directory + (os.pathsep + path if path else "")
+    return directory
+
+
 def run(settings: Settings, environ: Mapping[str, str]) -> int:
     """Rendezvous (for a distributed job), then run the command; the exit status to return."""
+    env = dict(environ)
+    hook = install_memory_hook(env)
+    try:
+        return _run(settings, env)
+    finally:
+        if hook is not None:
+            shutil.rmtree(hook, ignore_errors=True)
+
+
+def _run(settings: Settings, env: dict[str, str]) -> int:
     runner = CommandRunner()
     runner.install()
-    env = dict(environ)
     if not settings.distributed:
         env.pop(tfc.ENV_TF_CONFIG, None)
         return runner.run(settings.command, env)

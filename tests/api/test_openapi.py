@@ -12,6 +12,9 @@ import jsonschema
 
 from mesos_gpu.api.app import close_app, make_app, openapi_document
 from mesos_gpu.core.config import SchedulerSettings
+from mesos_gpu.core.isolationtext import describe
+from mesos_gpu.core.model import Isolation
+from mesos_gpu.core.sharing import STATEMENTS, ShareGrant
 
 DOCUMENT = openapi_document()
 JOB_SCHEMA = json.loads(resources.files("mesos_gpu").joinpath("schemas/job.schema.json").read_text())
@@ -73,3 +76,28 @@ def test_every_operation_documents_its_errors_with_the_error_schema() -> None:
                 if int(code) >= 400:
                     schema = response["content"]["application/json"]["schema"]
                     assert schema == {"$ref": "#/components/schemas/Error"}, (path, method, code)
+
+
+def test_a_task_view_states_its_isolation_in_the_statements_words() -> None:
+    task = DOCUMENT["components"]["schemas"]["Task"]
+    for name in ("gpus", "isolation", "enforced", "share"):
+        assert name in task["required"], name
+    isolation = task["properties"]["isolation"]
+    assert isolation["enum"] == [level.value for level in Isolation]
+    assert all(describe(level) in isolation["description"] for level in Isolation)
+    enforced = task["properties"]["enforced"]
+    assert set(enforced["properties"]) == {"level", *STATEMENTS[Isolation.EXCLUSIVE]}
+    assert set(enforced["required"]) == set(enforced["properties"])
+    share = task["properties"]["share"]["anyOf"][0]["properties"]
+    grant = ShareGrant("h", False, Isolation.MIG, 285, 20480, 81920, mig_index=1, mig_profile="2g.20gb")
+    assert set(share) == {*grant.to_dict(), "device"}
+
+
+def test_the_job_schema_takes_shares_and_the_task_schema_shows_them() -> None:
+    root = {"components": DOCUMENT["components"]}
+    job = jsonschema.Draft202012Validator({**root, "$ref": "#/components/schemas/JobSpec"})
+    assert job.is_valid({"name": "a", "command": "x", "gpus": 0.25, "gpu_memory": 100, "isolation": "mps"})
+    # isolation's cross-field rules are the server's (the schema's description names them)
+    assert "isolation \"exclusive\" needs whole GPUs" in DOCUMENT["components"]["schemas"]["JobSpec"]["description"]
+    assert not job.is_valid({"name": "a", "command": "x", "gpus": 0.125})
+    assert not job.is_valid({"name": "a", "command": "x", "gpus": {"min": 0.2, "max": 1.5}})

@@ -19,6 +19,7 @@ COMMANDS = (
     "mesos_gpu.commands.submit",
     "mesos_gpu.commands.jobs",
     "mesos_gpu.commands.logs",
+    "mesos_gpu.commands.run",
     "mesos_gpu.commands.cluster",
     "mesos_gpu.commands.local",
 )

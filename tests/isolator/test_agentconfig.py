@@ -280,6 +280,7 @@ def test_doctor_all_good(fake_host_paths):
         ("nvml", PASS),
         ("gpu health", PASS),
         ("agent flags", PASS),
+        ("gpu sharing", SKIP),  # no --attributes given
         ("docker", SKIP),
     ]
     assert checks[0].detail.startswith("NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05")

@@ -292,6 +292,7 @@ def test_item37_nvml_discovered_gpus_through_the_isolator_fake_backend(tmp_path:
         assert {"name": "gpu_model", "type": "TEXT", "text": {"value": "NVIDIA-A100-SXM4-40GB"}} in info[
             "attributes"
         ]
+        assert {"name": "gpu_memory_mb", "type": "SCALAR", "scalar": {"value": 40960.0}} in info["attributes"]
         show = 'echo "$CUDA_VISIBLE_DEVICES $CUDA_DEVICE_ORDER"'
         a.call(
             a.agent.launch,

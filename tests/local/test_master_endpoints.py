@@ -114,7 +114,10 @@ def test_master_slaves_has_the_fields_of_slaves_writer_and_flat_attributes(busy)
     assert status == 200 and list(answer) == ["slaves", "recovered_slaves"]
     for agent in answer["slaves"]:
         assert list(agent) == SLAVE_WRITER_FIELDS + SLAVES_FULL_FIELDS
-        assert agent["attributes"] == {"gpu_model": "Simulated-GPU", "rack": 3.0, "zone": "a"}
+        assert agent["attributes"] == {
+            "gpu_model": "Simulated-GPU", "gpu_memory_mb": 16384.0, "gpu_mps": "false",
+            "rack": 3.0, "zone": "a",
+        }
         assert agent["reserved_resources"] == agent["reserved_resources_full"] == {}
         assert agent["unreserved_resources"] == agent["resources"]
         assert (agent["active"], agent["deactivated"], agent["version"]) == (True, False, "1.11.0")

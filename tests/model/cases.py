@@ -10,7 +10,10 @@ from mesos_gpu.core.joblimits import (
     COMMAND_MESSAGE,
     CONSTRAINT_SHAPE_MESSAGE,
     DNS_LABEL_MESSAGE,
+    GPUS_MESSAGE,
     IMAGE_MESSAGE,
+    ISOLATION_MESSAGE,
+    SHARE_STEP_MESSAGE,
 )
 
 DELETE = object()
@@ -18,7 +21,7 @@ SINGLE: dict[str, Any] = {"name": "job", "command": "true"}
 DIST: dict[str, Any] = {"name": "tf", "command": "python t.py", "roles": {"worker": {"instances": 2}}}
 
 CPUS = "must be a number from 0.01 to 1024"
-GPUS = "must be a whole number from 0 to 64"
+GPUS = GPUS_MESSAGE
 INSTANCES = "must be a whole number from 1 to 1000"
 ENV_NAME = "not a valid variable name (letters, digits and '_', no leading digit)"
 OPERATORS = "must be one of UNIQUE, CLUSTER, LIKE, UNLIKE, GROUP_BY, MAX_PER"
@@ -99,7 +102,8 @@ CASES: list[Case] = [
     Case("mem-too-small", single(mem=16), [("/mem", "must be a number from 32 to 4194304")]),
     Case("mem-null", single(mem=None), [("/mem", "must be a number from 32 to 4194304")]),
     Case("disk-negative", single(disk=-1), [("/disk", "must be a number from 0 to 16777216")]),
-    Case("gpus-fractional", single(gpus=0.5), [("/gpus", GPUS)]),
+    Case("gpus-fractional-above-one", single(gpus=1.5), [("/gpus", GPUS)]),
+    Case("gpus-share-too-fine", single(gpus=0.125), [("/gpus", SHARE_STEP_MESSAGE)]),
     Case("gpus-negative", single(gpus=-1), [("/gpus", GPUS)]),
     Case("gpus-too-many", single(gpus=65), [("/gpus", GPUS)]),
     Case("gpus-string", single(gpus="1"), [("/gpus", GPUS)]),
@@ -377,21 +381,9 @@ CASES: list[Case] = [
         single(rendezvous_timeout_seconds=0),
         [("/rendezvous_timeout_seconds", "must be a number from 1 to 86400")],
     ),
-    Case(
-        "isolation-shared",
-        single(isolation="shared"),
-        [("/isolation", 'must be "exclusive" ("shared-capped" and "shared" are not supported yet)')],
-    ),
-    Case(
-        "isolation-shared-capped",
-        single(isolation="shared-capped"),
-        [("/isolation", 'must be "exclusive" ("shared-capped" and "shared" are not supported yet)')],
-    ),
-    Case(
-        "isolation-list",
-        single(isolation=["exclusive"]),
-        [("/isolation", 'must be "exclusive" ("shared-capped" and "shared" are not supported yet)')],
-    ),
+    Case("isolation-shared-capped", single(isolation="shared-capped"), [("/isolation", ISOLATION_MESSAGE)]),
+    Case("isolation-list", single(isolation=["exclusive"]), [("/isolation", ISOLATION_MESSAGE)]),
+    Case("isolation-null", single(isolation=None), [("/isolation", ISOLATION_MESSAGE)]),
     # labels
     Case("labels-not-object", single(labels=["a"]), [("/labels", "must be an object")]),
     Case(

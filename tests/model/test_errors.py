@@ -87,7 +87,7 @@ def test_json_pointer(parts: list[str | int], pointer: str) -> None:
         (model, ["DEFAULT_CPUS", "DEFAULT_DISK", "DEFAULT_GPUS", "DEFAULT_MEM", "TF_ROLES", "Constraint",
                  "ConstraintOperator", "Containerizer", "Isolation", "JobSpec", "JobState", "ResourceRequest",
                  "RestartPolicy", "RestartPolicyKind", "Role", "RoleSpec", "SuccessPolicy", "TaskKey",
-                 "TaskSpec", "TaskState", "parse_task_id", "task_id_for"]),
+                 "TaskSpec", "TaskState", "UriSpec", "parse_task_id", "task_id_for"]),
         (policy, ["JITTER_FRACTION", "FailureKind", "RestartDecision", "backoff_delay", "deadline_at",
                   "exit_code_from_message", "failure_kind", "job_succeeded", "members_to_kill_after_success",
                   "should_restart"]),

@@ -157,7 +157,9 @@ def test_expansion_matches_the_spec(spec: JobSpec) -> None:
     assert len(tasks) == spec.task_count == len(spec.members())
     assert [t.key for t in tasks] == list(spec.members())
     assert len({t.name for t in tasks}) == len(tasks)
-    assert sum(t.resources.gpus for t in tasks) == spec.total_gpus
+    assert sum(t.resources.gpus for t in tasks) == pytest.approx(spec.total_gpus)  # shares are fractions
+    assert all(t.isolation is spec.isolation_of(t.resources) for t in tasks)
+    assert spec.has_shares == any(t.resources.is_share for t in tasks)
     for task in tasks:
         assert task.command.strip()
         assert task.resources.ports == (0 if task.role is Role.TASK else 1)

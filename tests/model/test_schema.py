@@ -68,6 +68,8 @@ def test_field_names_match() -> None:
     assert set(SCHEMA["$defs"]["roles"]["properties"]["worker"]["properties"]) == set(ROLE_FIELDS)
     assert set(SCHEMA["$defs"]["roles"]["properties"]["chief"]["properties"]) == set(ROLE_FIELDS)
     assert set(SCHEMA["$defs"]["restart"]["properties"]) == set(RESTART_FIELDS)
+    assert set(SCHEMA["$defs"]["elasticShare"]["properties"]) == set(joblimits.ELASTIC_FIELDS)
+    assert set(SCHEMA["$defs"]["uri"]["anyOf"][1]["properties"]) == set(joblimits.URI_FIELDS)
 
 
 def _bounds(node: dict[str, Any]) -> tuple[float, float, bool]:
@@ -83,6 +85,7 @@ def _bounds(node: dict[str, Any]) -> tuple[float, float, bool]:
         ("$defs/mem", joblimits.MEM_RANGE),
         ("$defs/disk", joblimits.DISK_RANGE),
         ("$defs/gpus", joblimits.GPUS_RANGE),
+        ("$defs/gpuMemory", joblimits.GPU_MEMORY_RANGE),
         ("$defs/roles/properties/worker/properties/instances", joblimits.INSTANCES_RANGE),
         ("$defs/restart/properties/backoff_limit", joblimits.BACKOFF_LIMIT_RANGE),
         ("$defs/restart/properties/backoff_seconds", joblimits.BACKOFF_SECONDS_RANGE),
@@ -117,6 +120,7 @@ SERVER_ONLY_MESSAGES = (
     "too many tasks",
     "not a valid regular expression",
     "must be at least backoff_seconds",
+    joblimits.ELASTIC_ORDER_MESSAGE,
 )
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from mesos_gpu.core.model import Isolation
 from mesos_gpu.core.placement import (
     AgentSlot,
     JobDemand,
@@ -14,6 +16,7 @@ from mesos_gpu.core.placement import (
 )
 from mesos_gpu.core.placement.state import AgentState, JobContext
 from mesos_gpu.core.resources import Range, Resources
+from mesos_gpu.core.sharing import ShareNeed, milli
 from mesos_gpu.core.wire import resources_to_mesos
 
 
@@ -131,6 +134,19 @@ class TaskBuilder:
         self._ports = 0
         self._fixed_ports: list[Range] = []
         self._constraints: list[Any] = []
+        self._share: ShareNeed | None = None
+        self._opens = False
+
+    def share(self, gpus: float, isolation: str = "capped", *, gpus_min: float | None = None,
+              memory: int = 0) -> TaskBuilder:
+        """A GPU share of `gpus` (elastic from `gpus_min`), `memory` MB stated (0: none)."""
+        self._share = ShareNeed(Isolation(isolation), milli(gpus), milli(gpus_min or gpus), memory)
+        return self
+
+    def opening(self) -> TaskBuilder:
+        """The demand of opening a share host for the share (its needs carry it, as `share_capable` sees)."""
+        self._opens = True
+        return self
 
     def role(self, role: str, index: int = 0) -> TaskBuilder:
         self._role, self._index = role, index
@@ -172,8 +188,13 @@ class TaskBuilder:
         core = {k: self._scalars.get(k, 0) for k in ("cpus", "mem", "disk", "gpus")}
         other = {k: v for k, v in self._scalars.items() if k not in core}
         resources = Resources.of(**core, ports=self._fixed_ports, scalars=other)
+        if self._opens:
+            built = TaskDemand(self._id, self._job, self._role, self._index, resources, self._ports,
+                               tuple(self._constraints))
+            object.__setattr__(built, "needs", dataclasses.replace(built.needs, share=self._share))
+            return built
         return TaskDemand(self._id, self._job, self._role, self._index, resources, self._ports,
-                          tuple(self._constraints))
+                          tuple(self._constraints), self._share)
 
 
 def task(task_id: str = "t", job_id: str = "j") -> TaskBuilder:

@@ -51,7 +51,8 @@ def plan_of(job_id: str) -> Plan:
 def stub_planner(outcome: Outcome) -> Any:
     """A planner that answers `outcome` for every job (and launches it when it is a Plan)."""
 
-    def plan(requests: Sequence[GangRequest], offers: Sequence[Mapping[str, Any]]) -> CyclePlan:
+    def plan(requests: Sequence[GangRequest], offers: Sequence[Mapping[str, Any]],
+             hosts: Sequence[Any] = ()) -> CyclePlan:
         outcomes = {request.job_id: outcome._replace(job_id=request.job_id) for request in requests}
         launched = [o for o in outcomes.values() if isinstance(o, Plan)]
         accepts = tuple(launch for p in launched for launch in p.launches)
@@ -120,8 +121,9 @@ def test_a_job_that_never_fits_fails_once_that_has_held_long_enough() -> None:
 def test_never_fits_is_forgotten_when_the_job_fits_somewhere_again() -> None:
     outcomes: list[Outcome] = [NeverFits(JOB, TASK, 2, COUNTS), WaitReason(JOB, TASK, 3, COUNTS)]
 
-    def planner(requests: Sequence[GangRequest], offers: Sequence[Mapping[str, Any]]) -> CyclePlan:
-        return stub_planner(outcomes.pop(0))(requests, offers)
+    def planner(requests: Sequence[GangRequest], offers: Sequence[Mapping[str, Any]],
+                hosts: Sequence[Any] = ()) -> CyclePlan:
+        return stub_planner(outcomes.pop(0))(requests, offers, hosts)
 
     state = SchedulerState(planner=planner, never_fits_after_seconds=60.0)
     state.handle(Subscribed("F", 0.0))
@@ -160,7 +162,7 @@ def test_the_real_planner_fails_a_job_that_fits_on_no_agent_of_the_catalog() -> 
 def test_a_plan_that_breaks_the_contract_changes_nothing() -> None:
     partial = Plan(JOB, ())
     stray = CyclePlan({JOB: WaitReason(JOB, TASK, 1, ())}, plan_of(JOB).launches, ())
-    cases = ((stub_planner(partial), "a partial gang"), (lambda requests, offers: stray, "no planned job"))
+    cases = ((stub_planner(partial), "a partial gang"), (lambda *args: stray, "no planned job"))
     for broken, message in cases:
         state = machine(broken)
         with pytest.raises(AssertionError, match=message):
@@ -169,7 +171,7 @@ def test_a_plan_that_breaks_the_contract_changes_nothing() -> None:
 
 
 def test_offers_the_planner_did_not_name_are_declined() -> None:
-    state = machine(lambda requests, offers: CyclePlan({}, (), ()))
+    state = machine(lambda requests, offers, hosts: CyclePlan({}, (), ()))
     commands = handle(state, OffersReceived((offer("S1", offer_id="O1"), offer("S2", offer_id="O2")), 1.0))
     assert [c.offer_ids for c in commands if isinstance(c, Decline)] == [("O1", "O2")]
     assert state.jobs[JOB].wait_reason == "not considered in this offer cycle"

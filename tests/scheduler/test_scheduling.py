@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mesos_gpu.core.model import JobState
 from mesos_gpu.core.placement import NeverFits, Plan, WaitReason
 from mesos_gpu.core.placement.offers import attributes_from_mesos, catalog_from_master_state
 from mesos_gpu.core.placement.policy import PlacementPolicy
 from mesos_gpu.core.scheduling import make_planner
-from mesos_gpu.core.state import Accept, GangRequest, JobSubmitted, OffersReceived, SchedulerState, Subscribed
+from mesos_gpu.core.state import (
+    Accept,
+    GangRequest,
+    JobsRecovered,
+    JobSubmitted,
+    OffersReceived,
+    SchedulerState,
+    StatusReceived,
+    Subscribed,
+    check_invariants,
+)
 from mesos_gpu.core.taskinfo import LaunchSettings
-from tests.scheduler.builders import offer, record, single_job, tf_job
+from tests.scheduler.builders import offer, record, share_job, single_job, status, tf_job
 
 FALLBACK = PlacementPolicy(cpu_tasks_on_gpu_agents=True)
 
@@ -168,3 +181,38 @@ def test_the_catalog_reads_mesos_flat_range_and_set_attributes_as_offers_give_th
         {"name": "zones", "type": "SET", "set": {"item": ["a", "b"]}},
     ])
     assert offered == {"racks": agents[0].attributes["racks"], "zones": agents[0].attributes["zones"]}
+
+
+def test_four_quarter_shares_pack_one_gpu_and_a_fifth_waits_for_room() -> None:
+    state = _machine()
+    for i in range(5):
+        state.handle(JobSubmitted(record(f"s{i}", share_job(f"s{i}", gpus=0.25)), 1.0))
+    commands = state.handle(OffersReceived((offer("S1", gpus=1, gpu_memory=16384),), 2.0))
+    (accept,) = [c for c in commands if isinstance(c, Accept)]
+    hosts = {info["executor"]["executor_id"]["value"] for info in accept.task_infos}
+    assert hosts == {"sharehost.s0.task-0.0"} and len(accept.task_infos) == 4
+    assert state.jobs["s4"].state is JobState.PENDING and state.jobs["s4"].wait_reason
+    assert [(v.used, v.used_memory) for v in state.share_host_views(2.0)] == [(1000, 16384)]
+    state.handle(StatusReceived(status("s0.task-0.0", "TASK_FINISHED"), 3.0))
+    commands = state.handle(OffersReceived((offer("S1", gpus=0, gpu_memory=16384),), 4.0))
+    (accept,) = [c for c in commands if isinstance(c, Accept)]
+    (info,) = accept.task_infos
+    assert info["name"] == "s4.task-0" and info["executor"]["executor_id"]["value"] == "sharehost.s0.task-0.0"
+    assert check_invariants(state, 4.0) == []
+
+
+def test_mig_shares_take_distinct_instances_and_a_recovered_ledger_is_the_same() -> None:
+    state = _machine()
+    for i in range(3):
+        state.handle(JobSubmitted(record(f"m{i}", share_job(f"m{i}", gpus=0.14, isolation="mig")), 1.0))
+    layout = {"gpu_mig": "3g.40gb/2g.20gb/1g.10gb"}
+    state.handle(OffersReceived((offer("S1", gpus=1, gpu_memory=81920, attributes=layout),), 2.0))
+    (view,) = state.share_host_views(2.0)
+    assert sorted(g.mig_index for g in state.share_hosts[view.host_id].tasks.values()) == [0, 1, 2]
+    assert view.mig_free == () and check_invariants(state, 2.0) == []
+    records = tuple(job.to_dict() for job in state.jobs.values())
+    fresh = _machine()
+    fresh.handle(JobsRecovered(records, 3.0))
+    (again,) = fresh.share_host_views(3.0)
+    assert dataclasses.replace(again, accepting=True) == view and not again.accepting  # until a status
+    assert fresh.share_hosts[view.host_id].tasks == state.share_hosts[view.host_id].tasks

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from mesos_gpu.core.state import (
     Decline,
     Disconnected,
     Event,
+    ExecutorEnded,
     JobsRecovered,
     JobsSubmitted,
     JobSubmitted,
@@ -35,7 +36,7 @@ from mesos_gpu.core.state import (
     check_invariants,
 )
 from mesos_gpu.core.taskinfo import LaunchSettings
-from tests.scheduler.builders import first_fit_planner, offer, record, single_job, status, tf_job
+from tests.scheduler.builders import first_fit_planner, offer, record, share_job, single_job, status, tf_job
 
 SETTINGS = LaunchSettings(zk_url="zk://127.0.0.1:2181/mesos-gpu/test", launcher_uri="http://s:1/launcher.pyz")
 
@@ -317,13 +318,35 @@ STATES = ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED", "TASK_FAILED", "TASK
           "TASK_ERROR", "TASK_KILLING", "TASK_UNREACHABLE"]
 
 actions = st.one_of(
-    st.tuples(st.just("submit"), st.sampled_from(["single", "dist"]), st.integers(0, 3)),
+    st.tuples(st.just("submit"), st.sampled_from(["single", "dist", "share", "shares"]), st.integers(0, 3)),
     st.tuples(st.just("offers"), st.integers(1, 3), st.integers(0, 4)),
     st.tuples(st.just("status"), st.integers(0, 50), st.sampled_from(STATES)),
     st.tuples(st.just("kill"), st.integers(0, 5), st.just(0)),
     st.tuples(st.just("tick"), st.integers(1, 120), st.just(0)),
     st.tuples(st.just("reconnect"), st.just(0), st.just(0)),
+    st.tuples(st.just("executor_ended"), st.integers(0, 5), st.just(0)),
 )
+SHARES = [0.25, 0.5, 0.75, (0.3, 1.0)]
+ISOLATIONS = ["capped", "shared", "mps", "capped"]
+
+
+def _spec(kind: str, name: str, b: int) -> Any:
+    if kind == "single":
+        return single_job(name, gpus=min(b, 2))
+    if kind == "dist":
+        return tf_job(name, gpus=b % 2)
+    workers = 2 if kind == "shares" else 0
+    return share_job(name, gpus=SHARES[b], isolation=ISOLATIONS[b], workers=workers,
+                     gpu_memory=4096 if b == 1 else None)
+
+
+def _gpus_taken(accept: Accept, known: Collection[str]) -> float:
+    """The GPUs an ACCEPT takes: its tasks' own, and one per share host it opens."""
+    own = sum(r["scalar"]["value"] for i in accept.task_infos for r in i["resources"] if r["name"] == "gpus")
+    opened = {i["executor"]["executor_id"]["value"]: i["executor"] for i in accept.task_infos
+              if "executor" in i and i["executor"]["executor_id"]["value"] not in known}
+    held = [r["scalar"]["value"] for e in opened.values() for r in e["resources"] if r["name"] == "gpus"]
+    return own + sum(held)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -334,11 +357,11 @@ def test_invariants_hold_on_random_event_sequences(steps: list[tuple[str, Any, A
     jobs = 0
     for kind, a, b in steps:
         if kind == "submit":
-            spec = single_job(f"j{jobs}", gpus=min(b, 2)) if a == "single" else tf_job(f"j{jobs}", gpus=b % 2)
-            h.submit(f"j{jobs}", spec)
+            h.submit(f"j{jobs}", _spec(a, f"j{jobs}", b))
             jobs += 1
         elif kind == "offers":
-            commands = h.offers(*(offer(f"S{i}", gpus=b) for i in range(a)))
+            known = set(h.state.share_hosts)
+            commands = h.offers(*(offer(f"S{i}", gpus=b, gpu_memory=16384) for i in range(a)))
             offered = {f"S{i}": b for i in range(a)}
             used_offers: list[str] = []
             for accept in of_type(commands, Accept):
@@ -350,9 +373,7 @@ def test_invariants_hold_on_random_event_sequences(steps: list[tuple[str, Any, A
                     launched = {i["name"].split(".", 1)[1] for a2 in of_type(commands, Accept)
                                 for i in a2.task_infos if i["name"].startswith(job_id + ".")}
                     assert launched == members
-                gpus = sum(r["scalar"]["value"] for i in accept.task_infos for r in i["resources"]
-                           if r["name"] == "gpus")
-                assert gpus <= offered[accept.agent_id]
+                assert _gpus_taken(accept, known) <= offered[accept.agent_id]
             for decline in of_type(commands, Decline):
                 used_offers.extend(decline.offer_ids)
             assert len(used_offers) == len(set(used_offers)) == a
@@ -360,7 +381,9 @@ def test_invariants_hold_on_random_event_sequences(steps: list[tuple[str, Any, A
             active = sorted(h.state.task_index)
             if active:
                 task_id = active[a % len(active)]
-                update = status(task_id, b, message="Command exited with status 1")
+                job_id, key = h.state.task_index[task_id]
+                agent = h.job(job_id).members[key].agent_id     # Mesos reports a task from its own agent
+                update = status(task_id, b, agent=agent, message="Command exited with status 1")
                 h(StatusReceived(update, h.tick(), jitter))
         elif kind == "kill" and jobs:
             h(KillRequested(f"j{a % jobs}", h.tick()))
@@ -369,6 +392,10 @@ def test_invariants_hold_on_random_event_sequences(steps: list[tuple[str, Any, A
         elif kind == "reconnect":
             h(Disconnected(h.tick()))
             h.subscribe()
+        elif kind == "executor_ended" and h.state.share_hosts:
+            hosts = sorted(h.state.share_hosts.values(), key=lambda host: host.host_id)
+            host = hosts[a % len(hosts)]
+            h(ExecutorEnded(host.agent_id, host.host_id, h.tick()))
     # Each task id launched at most once (the machine raises if it would launch one twice) and every
     # recorded member state is a real Mesos state.
     for job in h.state.jobs.values():

@@ -7,6 +7,8 @@ locality), then the `GangPlanner` places every member of a job or none and says 
 on one snapshot and merges their tasks into one launch (one ACCEPT) per agent. The `CyclePlan` and its
 outcomes (`Plan`, `WaitReason`, `NeverFits`, `InvalidDemand`) go to the state machine as they are; a
 placed task's resources are labelled as its offer's (`OfferLabels`: role, reservations, allocation).
+GPU shares (`TaskDemand.share`) go to share hosts (`shares`: the per-device ledger, existing hosts first,
+new ones opened with a whole GPU of the offer), chosen to limit fragmentation (`fragmentation`, FGD).
 """
 
 from mesos_gpu.core.placement.constraints import Constraint, Operator, parse_constraint, parse_constraints

@@ -12,6 +12,7 @@ from types import MappingProxyType
 
 from mesos_gpu.core.placement.constraints import Constraint
 from mesos_gpu.core.resources import Resources
+from mesos_gpu.core.sharing import ShareNeed
 
 _CORE = ("cpus", "mem", "disk", "gpus")
 
@@ -29,13 +30,15 @@ class Needs:
     ranges: tuple[tuple[str, tuple[tuple[int, int], ...]], ...]
     constraints: tuple[Constraint, ...]
     problem: str | None = None
+    share: ShareNeed | None = None  # set on the demand that opens a share host (see `shares`)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_hash", hash((self.cpus, self.mem, self.disk, self.gpus, self.ports,
-                                                 self.scalars, self.ranges, self.constraints)))
+                                                 self.scalars, self.ranges, self.constraints, self.share)))
         dynamic = any(not constraint.is_static for constraint in self.constraints)
         object.__setattr__(self, "_dynamic", dynamic)
-        object.__setattr__(self, "_simple", not (self.constraints or self.scalars or self.ranges))
+        simple = not (self.constraints or self.scalars or self.ranges or self.share)
+        object.__setattr__(self, "_simple", simple)
 
     def __hash__(self) -> int:
         # Cached: the cycle's memo looks needs up once per decision.
@@ -67,6 +70,8 @@ class TaskDemand:
 
     `resources` excludes the ports the task needs: `ports` is how many it needs; the planner picks the
     numbers from the offer's `ports` ranges. Fixed port ranges may still be put in `resources`.
+    `share`: a GPU share (a fraction of one GPU, run by a share host); its `resources` then have no gpus
+    (the share host holds the whole GPU).
     """
 
     task_id: str
@@ -76,6 +81,7 @@ class TaskDemand:
     resources: Resources
     ports: int = 0
     constraints: tuple[Constraint, ...] = ()
+    share: ShareNeed | None = None
     needs: Needs = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -88,7 +94,8 @@ class TaskDemand:
         needs = Needs(
             cpus=milli.get("cpus", 0), mem=milli.get("mem", 0), disk=milli.get("disk", 0),
             gpus=milli.get("gpus", 0), ports=self.ports, scalars=other, ranges=ranges,
-            constraints=tuple(self.constraints), problem=_problem(self.task_id, self.resources),
+            constraints=tuple(self.constraints),
+            problem=_problem(self.task_id, self.resources, self.share),
         )
         object.__setattr__(self, "constraints", tuple(self.constraints))
         object.__setattr__(self, "needs", needs)
@@ -121,9 +128,18 @@ class JobDemand:
         return cls(members[0].job_id, tuple(members), tuple(running))
 
 
-def _problem(task_id: str, resources: Resources) -> str | None:
+def _problem(task_id: str, resources: Resources, share: ShareNeed | None = None) -> str | None:
     """What makes a demand impossible to express to Mesos (reported as InvalidDemand), or None."""
     gpus = resources.scalar_milli("gpus")
+    if share is not None:
+        if gpus:
+            return f"task {task_id}: a GPU share takes no whole gpus, got {gpus / 1000}"
+        if not share.isolation.is_share:
+            return f"task {task_id}: a GPU share cannot be {share.isolation.value}"
+        if not 0 < share.gpus_min <= share.gpus <= 1000:
+            return f"task {task_id}: a GPU share must be in (0, 1], got {share.gpus_min}..{share.gpus} milli"
+        if share.memory < 0:
+            return f"task {task_id}: gpu_memory must not be negative, got {share.memory}"
     if gpus % 1000:
         return f"task {task_id}: gpus must be a whole number, got {gpus / 1000}"
     if any(resources.set_items(name) for name in resources.names()):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mesos_gpu.core.placement import reasons
+from mesos_gpu.core.placement.capabilities import share_capable
 from mesos_gpu.core.placement.demand import Needs
 from mesos_gpu.core.placement.policy import PlacementPolicy
 from mesos_gpu.core.placement.state import AgentState, JobContext
@@ -93,6 +94,7 @@ FILTERS: tuple[Filter, ...] = (
     gpu_agent_reserved,   # CPU-only work stays off GPU agents unless the operator allows it
     healthy_gpus,         # GPU work avoids agents whose GPUs are marked unhealthy
     enough_gpus,          # whole GPUs free
+    share_capable,        # opening a share host: the agent offers the share's isolation level and memory
     constraints_met,      # Marathon constraints on hostname and attributes
     enough_cpus,
     enough_mem,

@@ -13,6 +13,7 @@ from typing import Any, Literal, NamedTuple
 from mesos_gpu.core.placement.offers import OfferLabels
 from mesos_gpu.core.placement.reasons import summarize
 from mesos_gpu.core.resources import Resources
+from mesos_gpu.core.sharing import ShareGrant
 
 _UNRESERVED = OfferLabels()
 
@@ -20,7 +21,8 @@ _UNRESERVED = OfferLabels()
 class TaskPlacement(NamedTuple):
     """One task on one agent: its ports, and its exact resources (ports included, labelled like the
     offer) as `resources`, or as the Mesos JSON a TaskInfo carries (`to_mesos()`), built from `request`
-    and the offer's `labels` only when asked for."""
+    and the offer's `labels` only when asked for. `share`: for a GPU share, the host and what it grants
+    (new hosts have provisional ids "new:<agent_id>:<n>", one per host opened in the cycle)."""
 
     task_id: str
     job_id: str
@@ -31,6 +33,7 @@ class TaskPlacement(NamedTuple):
     ports: tuple[int, ...]
     request: Resources
     labels: OfferLabels = _UNRESERVED
+    share: ShareGrant | None = None
 
     @property
     def resources(self) -> Resources:

@@ -2,7 +2,7 @@
 
 Example::
 
-    cycle = GangPlanner(PlacementPolicy()).start(OfferView.from_mesos_offers(offers))
+    cycle = GangPlanner(PlacementPolicy()).start(OfferView.from_mesos_offers(offers), share_hosts)
     for job in pending_jobs_by_priority:
         outcome = cycle.place(job)          # Plan | WaitReason | NeverFits | InvalidDemand
     result = cycle.finish()                 # one launch per agent, declines, outcomes by job
@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from mesos_gpu.core.placement.demand import JobDemand, TaskDemand
+from mesos_gpu.core.placement.fragmentation import FragmentationTable, TaskSizes
 from mesos_gpu.core.placement.offers import AgentSlot, OfferView
 from mesos_gpu.core.placement.outcomes import (
     AgentLaunch,
@@ -25,19 +26,24 @@ from mesos_gpu.core.placement.outcomes import (
     WaitReason,
 )
 from mesos_gpu.core.placement.policy import PlacementPolicy
+from mesos_gpu.core.placement.shares import ShareDebit, ShareStack, device_sizes
 from mesos_gpu.core.placement.stack import OrderedCounts, PlacementStack
 from mesos_gpu.core.placement.state import AgentState, CapacityLedger, Debit, JobContext
 from mesos_gpu.core.resources import Resources
+from mesos_gpu.core.sharing import ShareGrant, ShareHostView
 
 JobLike = JobDemand | Sequence[TaskDemand]
+#: What placing one member took: its agent's debit, and for a share the device's (None otherwise).
+Taken = tuple[TaskDemand, Debit, ShareDebit | None]
 
 
 def placement_order(members: Iterable[TaskDemand]) -> list[TaskDemand]:
-    """Largest members first (GPUs, then cpus, then mem), the rest in the job's order: decreasing
-    first fit packs a gang better than its declared order."""
+    """Largest members first (whole GPUs, GPU shares, then cpus, then mem), the rest in the job's order:
+    decreasing first fit packs a gang better than its declared order."""
     if isinstance(members, (list, tuple)) and len(members) == 1:
         return list(members)
-    return sorted(members, key=lambda m: (-m.needs.gpus, -m.needs.cpus, -m.needs.mem))
+    return sorted(members, key=lambda m: (-m.needs.gpus, -(m.share.gpus if m.share else 0), -m.needs.cpus,
+                                          -m.needs.mem))
 
 
 def validate(job: JobDemand) -> str | None:
@@ -64,39 +70,55 @@ def validate(job: JobDemand) -> str | None:
 class _Gang:
     """Places one job's members on a ledger, member by member, and undoes it all on failure."""
 
-    def __init__(self, ledger: CapacityLedger, stack: PlacementStack, policy: PlacementPolicy) -> None:
+    def __init__(self, ledger: CapacityLedger, stack: PlacementStack, policy: PlacementPolicy,
+                 share_hosts: Sequence[ShareHostView] = (), table: FragmentationTable | None = None) -> None:
         self.ledger = ledger
         self.stack = stack
         self.policy = policy
+        self.shares = ShareStack(ledger, stack, policy, share_hosts, table)
         # The context of a lone task: nothing of its job is placed (shared, never changed).
         self.empty = JobContext(JobDemand("", ()), policy)
 
-    def place(self, job: JobDemand) -> tuple[list[tuple[TaskDemand, Debit]], TaskDemand | None,
-                                             OrderedCounts]:
+    def take(self, member: TaskDemand, context: JobContext) -> tuple[Taken | None, OrderedCounts]:
+        """Place one member (a whole-GPU or CPU task through the stack, a share through the share stack)
+        and debit it, or None and the reason counts."""
+        if member.share is None:
+            agent, counts = self.stack.select(member, context)
+            if agent is None:
+                return None, counts
+            return (member, self.ledger.debit(agent, member.needs), None), ()
+        choice, counts = self.shares.select(member, context)
+        if choice is None:
+            return None, counts
+        share = self.shares.debit(member, choice)
+        return (member, share.debit, share), ()
+
+    def place(self, job: JobDemand) -> tuple[list[Taken], TaskDemand | None, OrderedCounts]:
         """Debits for every member (all placed) or ([], the member that did not fit, reason counts)."""
         if len(job.members) == 1 and not job.running:
             # A lone task: nothing of its job is placed, so an empty context serves (and is not changed).
             member = job.members[0]
-            agent, counts = self.stack.select(member, self.empty)
-            if agent is None:
-                return [], member, counts
-            return [(member, self.ledger.debit(agent, member.needs))], None, ()
+            taken, counts = self.take(member, self.empty)
+            return ([], member, counts) if taken is None else ([taken], None, ())
         context = JobContext(job, self.policy)
-        debits: list[tuple[TaskDemand, Debit]] = []
+        debits: list[Taken] = []
         for member in placement_order(job.members):
-            agent, counts = self.stack.select(member, context)
-            if agent is None:
+            taken, counts = self.take(member, context)
+            if taken is None:
                 self.undo(debits, context)
                 return [], member, counts
-            debits.append((member, self.ledger.debit(agent, member.needs)))
-            context.add(agent, member.role)
+            debits.append(taken)
+            context.add(taken[1].agent, member.role)
         return debits, None, ()
 
-    def undo(self, debits: list[tuple[TaskDemand, Debit]], context: JobContext | None = None) -> None:
+    def undo(self, debits: list[Taken], context: JobContext | None = None) -> None:
         """Credit back every debit, last first (idempotent: the list is emptied)."""
         while debits:
-            member, debit = debits.pop()
-            self.ledger.credit(debit)
+            member, debit, share = debits.pop()
+            if share is None:
+                self.ledger.credit(debit)
+            else:
+                self.shares.credit(share)
             if context is not None:
                 context.remove(debit.agent, member.role)
 
@@ -116,8 +138,8 @@ class _CatalogCheck:
         key: tuple[object, ...] | None = None
         if not job.running:
             members = job.members
-            key = (members[0].needs, members[0].role) if len(members) == 1 else \
-                tuple((m.needs, m.role) for m in members)
+            key = (members[0].needs, members[0].role, members[0].share) if len(members) == 1 else \
+                tuple((m.needs, m.role, m.share) for m in members)
             if key in self._memo:
                 cached = self._memo[key]
                 if cached is None:
@@ -144,12 +166,15 @@ class PlacementCycle:
     """One cycle over one offer snapshot: jobs are placed in the order given, each debiting the snapshot,
     so nothing is given twice. `finish()` merges every job's tasks into one launch per agent."""
 
-    def __init__(self, view: OfferView, policy: PlacementPolicy,
-                 catalog: _CatalogCheck | None = None) -> None:
+    def __init__(self, view: OfferView, policy: PlacementPolicy, catalog: _CatalogCheck | None = None,
+                 share_hosts: Sequence[ShareHostView] = (), sizes: TaskSizes | None = None) -> None:
         self.view = view
         self.policy = policy
         self.ledger = CapacityLedger(view.slots, policy)
-        self._gang = _Gang(self.ledger, PlacementStack(self.ledger, policy), policy)
+        self._sizes = sizes if sizes is not None else TaskSizes()
+        self._gang = _Gang(self.ledger, PlacementStack(self.ledger, policy), policy, share_hosts,
+                           FragmentationTable(self._sizes))
+        self.shares = self._gang.shares
         self._placed: dict[int, list[TaskPlacement]] = {}
         self._held: set[str] = set()
         self.outcomes: dict[str, Outcome] = {}
@@ -161,6 +186,12 @@ class PlacementCycle:
         """Place every member of `job` or none; the outcome is also kept for `finish()`."""
         demand = job if isinstance(job, JobDemand) else JobDemand.of(job)
         members = demand.members
+        if len(members) == 1:
+            first = members[0]
+            if first.share is not None or first.needs.gpus:    # CPU tasks are not GPU sizes
+                self._sizes.observe(demand.job_id, device_sizes(first))
+        else:
+            self._sizes.observe(demand.job_id, [size for member in members for size in device_sizes(member)])
         if len(members) == 1 and not demand.running:
             outcome = self._place_alone(demand, members[0])
         else:
@@ -176,14 +207,23 @@ class PlacementCycle:
         if problem is not None:
             return InvalidDemand(job_id, problem)
         gang = self._gang
-        agent, counts = gang.stack.select(member, gang.empty)
+        if member.share is None:    # the common case, without the share bookkeeping
+            agent, counts = gang.stack.select(member, gang.empty)
+            if agent is not None:
+                debit = self.ledger.debit(agent, member.needs)
+                placement = _placement(member, agent, debit.ports)
+        else:
+            taken, counts = gang.take(member, gang.empty)
+            agent = None
+            if taken is not None:
+                _, debit, share = taken
+                agent = debit.agent
+                placement = _placement(member, agent, debit.ports, share.grant if share is not None else None)
         if agent is None:
             never = self._never_fits(job)
             if never is not None:
                 return never
             return WaitReason(job_id, member.task_id, len(self.ledger.agents), counts)
-        debit = self.ledger.debit(agent, member.needs)
-        placement = _placement(member, agent, debit.ports)
         placed = self._placed.get(agent.index)
         if placed is None:
             self._placed[agent.index] = [placement]
@@ -211,10 +251,11 @@ class PlacementCycle:
             return WaitReason(job.job_id, failed.task_id, len(self.ledger.agents), counts)
         return self._plan(job.job_id, debits)
 
-    def _plan(self, job_id: str, debits: list[tuple[TaskDemand, Debit]]) -> Plan:
+    def _plan(self, job_id: str, debits: list[Taken]) -> Plan:
         by_agent: dict[int, list[TaskPlacement]] = {}
-        for member, debit in debits:
-            placement = _placement(member, debit.agent, debit.ports)
+        for member, debit, share in debits:
+            grant = share.grant if share is not None else None
+            placement = _placement(member, debit.agent, debit.ports, grant)
             by_agent.setdefault(debit.agent.index, []).append(placement)
             self._placed.setdefault(debit.agent.index, []).append(placement)
         agents = self.ledger.agents
@@ -250,7 +291,7 @@ class PlacementCycle:
         debits, failed, _ = _Gang(ledger, PlacementStack(ledger, self.policy), self.policy).place(demand)
         if failed is not None:
             return ()
-        held = tuple(sorted({debit.agent.agent_id for _, debit in debits}))
+        held = tuple(sorted({debit.agent.agent_id for _, debit, _ in debits}))
         self._held.update(held)
         outcome = self.outcomes.get(demand.job_id)
         if isinstance(outcome, WaitReason):
@@ -278,9 +319,10 @@ class PlacementCycle:
         return CyclePlan(dict(self.outcomes), tuple(accepts), tuple(declines))
 
 
-def _placement(member: TaskDemand, agent: AgentState, ports: tuple[int, ...]) -> TaskPlacement:
+def _placement(member: TaskDemand, agent: AgentState, ports: tuple[int, ...],
+               share: ShareGrant | None = None) -> TaskPlacement:
     return TaskPlacement(member.task_id, member.job_id, member.role, member.index, agent.agent_id,
-                         agent.hostname, ports, member.resources, agent.labels)
+                         agent.hostname, ports, member.resources, agent.labels, share)
 
 
 class GangPlanner:
@@ -289,28 +331,33 @@ class GangPlanner:
     def __init__(self, policy: PlacementPolicy | None = None) -> None:
         self.policy = policy or PlacementPolicy()
         self._catalog: _CatalogCheck | None = None
+        #: The per-device GPU needs of the jobs seen, across cycles: what shares' fragmentation is
+        #: measured against (`fragmentation`).
+        self.sizes = TaskSizes()
 
-    def start(self, view: OfferView) -> PlacementCycle:
-        """A cycle over `view`, to place several jobs one after the other."""
+    def start(self, view: OfferView, share_hosts: Sequence[ShareHostView] = ()) -> PlacementCycle:
+        """A cycle over `view` and the scheduler's share hosts, to place several jobs one after the other."""
         catalog = None
         if view.catalog is not None:
             if self._catalog is None or self._catalog.catalog is not view.catalog:
                 self._catalog = _CatalogCheck(view.catalog, self.policy)
             catalog = self._catalog
-        return PlacementCycle(view, self.policy, catalog)
+        return PlacementCycle(view, self.policy, catalog, share_hosts, self.sizes)
 
-    def plan(self, job: JobLike, view: OfferView) -> Outcome:
+    def plan(self, job: JobLike, view: OfferView, share_hosts: Sequence[ShareHostView] = ()) -> Outcome:
         """Place one job on a fresh snapshot."""
-        return self.start(view).place(job)
+        return self.start(view, share_hosts).place(job)
 
-    def plan_cycle(self, jobs: Iterable[JobLike], view: OfferView) -> CyclePlan:
+    def plan_cycle(self, jobs: Iterable[JobLike], view: OfferView,
+                   share_hosts: Sequence[ShareHostView] = ()) -> CyclePlan:
         """Place `jobs` (highest priority first) on one snapshot, debiting it as it goes."""
-        cycle = self.start(view)
+        cycle = self.start(view, share_hosts)
         for job in jobs:
             cycle.place(job)
         return cycle.finish()
 
 
-def plan_cycle(jobs: Iterable[JobLike], view: OfferView, policy: PlacementPolicy | None = None) -> CyclePlan:
+def plan_cycle(jobs: Iterable[JobLike], view: OfferView, policy: PlacementPolicy | None = None,
+               share_hosts: Sequence[ShareHostView] = ()) -> CyclePlan:
     """Place pending jobs (in priority order) on one offer snapshot: see `GangPlanner.plan_cycle`."""
-    return GangPlanner(policy).plan_cycle(jobs, view)
+    return GangPlanner(policy).plan_cycle(jobs, view, share_hosts)

@@ -32,6 +32,29 @@ def insufficient(name: str) -> str:
     return f"insufficient {name}"
 
 
+def gpus_text(milli: int) -> str:
+    """A GPU amount in thousandths as reasons write it: 500 -> "0.5"."""
+    return f"{milli / 1000:g}"
+
+
+def no_share_room(milli: int) -> str:
+    """A share finds neither a share host with room on the agent nor a whole GPU to open one."""
+    return f"no whole gpu or share host with {gpus_text(milli)} gpu free"
+
+
+NO_MPS = "no gpu mps"
+
+
+def no_mig_instance(milli: int) -> str:
+    """A `mig` share: the agent's MIG layout has no (free) instance of that size."""
+    return f"no mig instance of {gpus_text(milli)} gpu"
+
+
+def gpu_memory_short(mb: int) -> str:
+    """The agent's GPUs have less memory than the share states."""
+    return f"gpu memory under {mb} mb"
+
+
 def constraint_reason(operator: str, field: str) -> str:
     """The reason for a failed constraint: `constraint UNIQUE hostname`."""
     return f"constraint {operator} {field}"

@@ -43,8 +43,8 @@ class AgentState:
 
     __slots__ = (
         "agent_id", "attributes", "cpus", "disk", "gpu_capacity", "gpus", "held", "hostname", "index",
-        "is_gpu", "labels", "locality", "mem", "port_count", "ports", "ranges", "scalars", "slot",
-        "unhealthy",
+        "is_gpu", "labels", "locality", "mem", "port_count", "ports", "ranges", "scalars", "share_caps",
+        "slot", "unhealthy",
     )
 
     def __init__(self, index: int, slot: AgentSlot, policy: PlacementPolicy) -> None:
@@ -70,6 +70,7 @@ class AgentState:
         total_gpus = slot.total.scalar_milli("gpus") if slot.total is not None else 0
         self.gpu_capacity = max(total_gpus, self.gpus)
         self.locality = slot.attributes.get(policy.locality_attribute)
+        self.share_caps: object = None  # what its GPUs offer shares (`shares.caps_of`), read when needed
 
     def value_of(self, field: str) -> str | None:
         """The value a constraint on `field` sees: the hostname or an attribute (None when absent)."""

@@ -43,9 +43,13 @@ from mesos_gpu.core.wire import TERMINAL_TASK_STATES, format_duration
 from mesos_gpu.local.agent.containerizer import Containerizer
 from mesos_gpu.local.agent.executors import ExecutorLifecycle
 from mesos_gpu.local.agent.gpus import (
+    DEFAULT_GPU_MEMORY_MB,
     SIMULATED_GPU_MODEL,
     GpuDevice,
+    GpuSharing,
     GpuSlots,
+    check_attributes,
+    fake_nvml_env,
     nvml_devices,
     simulated_devices,
 )
@@ -92,6 +96,9 @@ class AgentConfig:
     attributes: dict[str, str | float] = field(default_factory=dict)
     gpus: int | None = 0  # N simulated GPU slots; None: the host's real GPUs through isolator.nvml
     gpu_model: str = SIMULATED_GPU_MODEL
+    gpu_memory: int = DEFAULT_GPU_MEMORY_MB  # MB of each simulated GPU (real GPUs: what NVML says)
+    gpu_mig: str = ""  # MIG layout of every GPU, e.g. "3g.40gb/2g.20gb/1g.10gb" ("" none)
+    gpu_mps: bool = False  # the GPUs can run a CUDA MPS daemon (attribute gpu_mps:true)
     host: str = "127.0.0.1"
     port: int = 0
     hostname: str | None = None  # advertised in AgentInfo/offers; default: `host`
@@ -127,13 +134,15 @@ class Agent:
         self.root = Path(workdir) / "agents" / agent_id
         self.port = 0
         self.files = SandboxFiles()
+        self.sharing = GpuSharing(self.config.gpu_memory, self.config.gpu_mig, self.config.gpu_mps)
         if gpu_devices is not None:  # injected (e.g. discovered through isolator.fakenvml in tests)
             devices = list(gpu_devices)
         elif self.config.gpus is None:
             devices = nvml_devices()
         else:
-            devices = simulated_devices(self.config.gpus, self.config.gpu_model)
+            devices = simulated_devices(self.config.gpus, self.config.gpu_model, self.config.gpu_memory)
         self.gpus = GpuSlots(devices)
+        check_attributes(self.attribute_values())
         self._runner = runner
         self._docker_runner = docker_runner
         self._containerizer: Containerizer | None = None
@@ -155,6 +164,8 @@ class Agent:
         """Bind the HTTP server and register with the master. On the loop thread."""
         self._loop = IOLoop.current()
         self.root.mkdir(parents=True, exist_ok=True)
+        if self.gpus.total and self.gpus.simulated:
+            (self.root / "fake-nvml").mkdir(exist_ok=True)
         self._containerizer = Containerizer(
             self._loop,
             self._runner or HostRunner(self._loop),
@@ -162,6 +173,7 @@ class Agent:
             docker=self.config.docker,
             docker_host=self.config.docker_host,
             real_gpus=not self.gpus.simulated,
+            gpu_env=fake_nvml_env(self.gpus.devices, self.sharing, self.root / "fake-nvml"),
         )
         self._streams = StatusUpdateStreams(
             self._send_update,
@@ -247,13 +259,19 @@ class Agent:
             )
         return res
 
-    def attributes(self) -> list[dict[str, Any]]:
+    def attribute_values(self) -> dict[str, str | float]:
+        """The agent's attributes by name: its GPUs' model and sharing capabilities (core.sharing's
+        names), then the configured ones (which win)."""
         attrs: dict[str, str | float] = {}
         if self.gpus.total and self.gpus.model:
             attrs["gpu_model"] = self.gpus.model
+        attrs.update(self.sharing.attributes(self.gpus.devices))
         attrs.update(self.config.attributes)
+        return attrs
+
+    def attributes(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        for name, value in attrs.items():
+        for name, value in self.attribute_values().items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 out.append({"name": name, "type": "SCALAR", "scalar": {"value": float(value)}})
             else:

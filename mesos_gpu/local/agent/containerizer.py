@@ -105,10 +105,12 @@ class Containerizer:
         docker: str,
         docker_host: str | None,
         real_gpus: bool,
+        gpu_env: dict[str, str] | None = None,
     ) -> None:
         self.loop = loop
         self.runner = runner
         self.real_gpus = real_gpus
+        self.gpu_env = dict(gpu_env or {})  # what a process holding GPUs also gets (the fake NVML's)
         self._docker_runner = docker_runner
         self._docker_host = docker_host
         self._docker_checked = docker_runner is not None or docker == "off"
@@ -130,6 +132,8 @@ class Containerizer:
         command = info.get("command", {})
         argv, executable = command_argv(command)
         env.update(visible_devices_env(gpus, real=self.real_gpus))
+        if gpus:
+            env.update(self.gpu_env)
         env.update(command_environment(command))
         image, warnings = container_image(info.get("container"), gpus)
         runner, warnings = self._choose_runner(image, warnings, sandbox)

@@ -1,19 +1,39 @@
-"""GPU slots of a local agent: the emulation of Mesos' `gpu/nvidia` isolator allocator.
+"""GPU slots of a local agent: the emulation of Mesos' `gpu/nvidia` isolator allocator, and the
+simulated GPUs' sharing capabilities (memory, MIG layout, MPS).
 
 k distinct indices per holder, never shared while held, released explicitly (at the terminal state).
+A simulated agent also describes its GPUs to the processes it starts as a fake NVML inventory
+(`fake_nvml_env`: isolator.fakenvml reads it), so the share host and its watchdog see the same devices
+(same UUIDs, memory, MIG instances) as the agent's attributes announce.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from mesos_gpu.core.sharing import ATTR_GPU_MEMORY, ATTR_GPU_MIG, ATTR_GPU_MPS, parse_mig_layout
 
 log = logging.getLogger(__name__)
 
 SIMULATED_GPU_MODEL = "Simulated-GPU"
+DEFAULT_GPU_MEMORY_MB = 16384
+
+# What isolator.fakenvml reads (isolator.executorconfig: MESOS_GPU_FAKE_GPUS is the `--fake-gpus` SPEC).
+ENV_FAKE_GPUS = "MESOS_GPU_FAKE_GPUS"
+# The directory where a process declares its simulated GPU memory use (a file named by its pid holding
+# "<device uuid> <MiB>"), which the fake NVML reports as the process's used memory (the share host's
+# watchdog reads it): isolator.fakenvml.PROCESSES_ENV.
+ENV_FAKE_NVML_DIR = "MESOS_GPU_FAKE_GPU_PROCESSES"
+
+# Mesos' grammar of an attribute's name and text value (docs/attributes-resources.md: text :
+# [a-zA-Z0-9_/.-]); an agent given anything else is refused at start.
+_ATTRIBUTE_TEXT = re.compile(r"^[A-Za-z0-9_/.-]+$")
 
 
 class GpuAllocationError(Exception):
@@ -32,15 +52,111 @@ class GpuDevice:
 
 
 def simulated_devices(
-    count: int, model: str = SIMULATED_GPU_MODEL, memory_mb: int = 16384
+    count: int, model: str = SIMULATED_GPU_MODEL, memory_mb: int = DEFAULT_GPU_MEMORY_MB
 ) -> list[GpuDevice]:
-    """`count` simulated GPUs with stable fake UUIDs."""
+    """`count` simulated GPUs of `memory_mb` each, with the UUIDs the fake NVML gives the same indices
+    (stable: the same on every agent and in every process that reads `fake_nvml_env`)."""
     if count < 0:
         raise GpuAllocationError("The 'gpus' resource must be an non-negative integer")
+    uuids = _fake_uuids(count, memory_mb)
     return [
-        GpuDevice(index=i, uuid=f"GPU-00000000-0000-0000-0000-{i:012d}", model=model, memory_mb=memory_mb)
-        for i in range(count)
+        GpuDevice(index=i, uuid=uuids[i], model=model, memory_mb=memory_mb) for i in range(count)
     ]
+
+
+def _fake_uuids(count: int, memory_mb: int) -> list[str]:
+    """The UUIDs isolator.fakenvml gives `count` GPUs (its own scheme, read from it)."""
+    if count == 0:
+        return []
+    try:
+        fakenvml = importlib.import_module("isolator.fakenvml")
+        return [str(gpu.uuid) for gpu in fakenvml.parse_fake_spec(fake_spec(count, memory_mb)).gpus]
+    except (ImportError, ValueError, AttributeError) as exc:  # the isolator package is not installed
+        log.info("simulated GPU UUIDs without isolator.fakenvml: %s", exc)
+        return [f"GPU-00000000-0000-0000-0000-{i:012d}" for i in range(count)]
+
+
+@dataclass(frozen=True)
+class GpuSharing:
+    """What an agent's GPUs can do for shares, as announced in its attributes (core.sharing names):
+    the memory of each GPU (MB), the MIG layout every GPU is partitioned into ("" when none, else
+    "3g.40gb/2g.20gb/..."), and whether a CUDA MPS daemon can run on them."""
+
+    memory_mb: int = DEFAULT_GPU_MEMORY_MB
+    mig: str = ""
+    mps: bool = False
+
+    def __post_init__(self) -> None:
+        if self.memory_mb <= 0:
+            raise ValueError(f"GPU memory must be a positive number of MB, not {self.memory_mb}")
+        if self.mig and self.mps:
+            raise ValueError(
+                "MPS is simulated only on GPUs not in MIG mode (as `mesos-gpu-agent config` announces "
+                "gpu_mps only then): give --mig or --mps, not both"
+            )
+        if self.mig:
+            profiles = parse_mig_layout(self.mig)  # ValueError when malformed or over 7 slices
+            if not profiles:
+                raise ValueError(f"MIG layout {self.mig!r} names no instance")
+            largest = max(p.memory for p in profiles)
+            if sum(p.memory for p in profiles) > self.memory_mb or largest > self.memory_mb:
+                raise ValueError(
+                    f"MIG layout {self.mig!r} needs more memory than a GPU of {self.memory_mb} MB has"
+                )
+
+    @property
+    def layout(self) -> str:
+        """The MIG layout as written in the attribute (profiles joined by '/', no spaces)."""
+        return "/".join(p.name for p in parse_mig_layout(self.mig)) if self.mig else ""
+
+    def attributes(self, devices: Sequence[GpuDevice]) -> dict[str, str | float]:
+        """The agent attributes for these devices (none without GPUs), as `mesos-gpu-agent config`
+        writes them on a real agent: gpu_memory_mb (a scalar: the smallest device's memory, else this
+        setting), gpu_mps ("true" or "false") and gpu_mig (when partitioned)."""
+        if not devices:
+            return {}
+        memories = [d.memory_mb for d in devices if d.memory_mb > 0]
+        memory = min(memories) if memories else self.memory_mb
+        attrs: dict[str, str | float] = {
+            ATTR_GPU_MEMORY: float(memory), ATTR_GPU_MPS: "true" if self.mps else "false",
+        }
+        if self.mig:
+            attrs[ATTR_GPU_MIG] = self.layout
+        return attrs
+
+
+def fake_spec(count: int, memory_mb: int, sharing: GpuSharing | None = None) -> str:
+    """The `--fake-gpus` SPEC (isolator.fakenvml) of an agent's `count` simulated GPUs."""
+    spec = f"{count}x{SIMULATED_GPU_MODEL}@{memory_mb}M" if count else "0"
+    options = []
+    if sharing is not None and sharing.mig:
+        options.append(f"mig={sharing.layout}")
+    if sharing is not None and sharing.mps:
+        options.append("mps")
+    return ";".join([spec, *options])
+
+
+def fake_nvml_env(
+    devices: Sequence[GpuDevice], sharing: GpuSharing, state_dir: Path | None
+) -> dict[str, str]:
+    """What a process holding simulated GPUs needs to see them through the fake NVML: the whole agent's
+    inventory (NVML lists every GPU of the host; the visible-devices variables name the process's own)
+    and, when given, the agent's directory where processes declare their GPU memory use."""
+    if not devices or not all(d.simulated for d in devices):
+        return {}
+    env = {ENV_FAKE_GPUS: fake_spec(len(devices), devices[0].memory_mb, sharing)}
+    if state_dir is not None:
+        env[ENV_FAKE_NVML_DIR] = str(state_dir)
+    return env
+
+
+def check_attributes(attributes: Mapping[str, str | float]) -> None:
+    """ValueError for an attribute name or text value outside Mesos' attribute grammar."""
+    for name, value in attributes.items():
+        if not _ATTRIBUTE_TEXT.match(name):
+            raise ValueError(f"agent attribute name {name!r} is not of [a-zA-Z0-9_/.-]")
+        if isinstance(value, str) and not _ATTRIBUTE_TEXT.match(value):
+            raise ValueError(f"agent attribute {name}:{value!r}: a text value must be of [a-zA-Z0-9_/.-]")
 
 
 def nvml_devices(backend: Any = None) -> list[GpuDevice]:
@@ -59,7 +175,7 @@ def nvml_devices(backend: Any = None) -> list[GpuDevice]:
         GpuDevice(
             index=int(gpu.index),
             uuid=str(gpu.uuid),
-            model=str(gpu.model).replace(" ", "-"),
+            model=re.sub(r"[^A-Za-z0-9_/.-]", "-", str(gpu.model)),  # a valid attribute text
             memory_mb=int(gpu.memory_mib or 0),
             simulated=False,
         )

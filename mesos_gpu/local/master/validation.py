@@ -192,9 +192,71 @@ def validate_executor(framework: FrameworkRecord, agent: AgentRecord, executor: 
     if gpu_error is not None:
         return f"Executor uses invalid resources: {gpu_error}"
     existing = agent.executors.get((framework.framework_id, id_of(executor, "executor_id") or ""))
-    if existing is not None and existing.info != executor:
+    if existing is not None and not executor_infos_equal(existing.info, executor):
         return "ExecutorInfo is not compatible with existing ExecutorInfo with same ExecutorID)."
     return None
+
+
+# ---------------------------------------------------------------------------------------- equality
+def executor_infos_equal(left: Mapping[str, Any], right: Mapping[str, Any]) -> bool:
+    """Mesos' `operator==(ExecutorInfo, ExecutorInfo)` (src/common/type_utils.cpp), which decides
+    whether a task may join a running executor: type (set or not, and its value), executor id, data,
+    resources as Resources (order and splitting do not matter), command (URIs and environment
+    variables in any order, arguments in order, proto defaults), framework id, name, source, container
+    and discovery. Labels, shutdown_grace_period and the rest are not compared. Container and discovery
+    are compared whole, their lists in any order (Mesos compares a subset of their fields)."""
+    if ("type" in left) != ("type" in right) or left.get("type") != right.get("type"):
+        return False
+    return (
+        id_of(left, "executor_id") == id_of(right, "executor_id")
+        and _data(left) == _data(right)
+        and _resources(left) == _resources(right)
+        and _command_key(left.get("command") or {}) == _command_key(right.get("command") or {})
+        and id_of(left, "framework_id") == id_of(right, "framework_id")
+        and left.get("name", "") == right.get("name", "")
+        and left.get("source", "") == right.get("source", "")
+        and _canonical(left.get("container")) == _canonical(right.get("container"))
+        and _canonical(left.get("discovery")) == _canonical(right.get("discovery"))
+    )
+
+
+def _data(info: Mapping[str, Any]) -> bytes:
+    text = info.get("data", "")
+    try:
+        return p.decode_bytes(str(text))
+    except ValueError:
+        return str(text).encode()
+
+
+def _resources(info: Mapping[str, Any]) -> Any:
+    return wire.resources_from_mesos(info.get("resources", []), lenient=True)
+
+
+def _command_key(command: Mapping[str, Any]) -> tuple[Any, ...]:
+    """CommandInfo as its `operator==` sees it: URIs (value, executable, extract, output_file) and
+    environment variables (name, value) as multisets, arguments in order, value, user, shell."""
+    uris = sorted(
+        (str(u.get("value", "")), bool(u.get("executable", False)), bool(u.get("extract", True)),
+         str(u.get("output_file", "")))
+        for u in command.get("uris", [])
+    )
+    variables = sorted(
+        (str(v.get("name", "")), str(v.get("value", "")))
+        for v in (command.get("environment") or {}).get("variables", [])
+    )
+    return (
+        uris, variables, [str(a) for a in command.get("arguments", [])], command.get("value", ""),
+        command.get("user", ""), bool(command.get("shell", True)),
+    )
+
+
+def _canonical(message: Any) -> Any:
+    """A JSON message with every list sorted (its order not significant), for comparison."""
+    if isinstance(message, Mapping):
+        return tuple(sorted((str(k), _canonical(v)) for k, v in message.items()))
+    if isinstance(message, list):
+        return tuple(sorted((_canonical(v) for v in message), key=repr))
+    return message
 
 
 # ---------------------------------------------------------------------------------------- task groups

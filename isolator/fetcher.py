@@ -1,0 +1,72 @@
+"""The share host's fetcher (a small Mesos fetcher): each CommandInfo.URI of a share task into its
+sandbox: http(s) downloads and file copies (`file://` or a plain path), `output_file` as the name,
+`executable` (chmod 0755, never extracted) and `extract` (default true, as Mesos': tar, tar.gz/tgz,
+tar.bz2, tar.xz and zip archives are unpacked into the sandbox, refusing members that leave it).
+
+    fetch_uris([{"value": "http://scheduler/v1/uploads/abc.tar.gz"}], "/sandbox/tasks/t1")
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip")
+FETCH_TIMEOUT = 60.0
+
+
+class FetchError(Exception):
+    """A URI that cannot be fetched or extracted; the message names it."""
+
+
+def fetch_uris(
+    uris: Iterable[Mapping[str, Any]], directory: str, note: Callable[[str], None] = lambda line: None
+) -> list[str]:
+    """Fetch every URI into `directory`; the paths written. `note` gets one line per URI (the sandbox's
+    stderr, as Mesos' fetcher writes)."""
+    written = []
+    os.makedirs(directory, exist_ok=True)
+    for uri in uris:
+        value = str(uri.get("value") or "")
+        if not value:
+            raise FetchError("a URI without a value")
+        parsed = urllib.parse.urlparse(value)
+        name = str(uri.get("output_file") or os.path.basename(parsed.path) or "download")
+        if "/" in name or name in (".", ".."):
+            raise FetchError(f"Invalid output file '{name}' for URI '{value}'")
+        target = os.path.join(directory, name)
+        try:
+            if parsed.scheme in ("http", "https"):
+                with (
+                    urllib.request.urlopen(value, timeout=FETCH_TIMEOUT) as response,
+                    open(target, "wb") as out,
+                ):
+                    shutil.copyfileobj(response, out)
+            elif parsed.scheme in ("", "file"):
+                shutil.copyfile(urllib.parse.unquote(parsed.path) if parsed.scheme else value, target)
+            else:
+                raise FetchError(f"Unsupported URI scheme '{parsed.scheme}' in '{value}'")
+        except OSError as exc:
+            raise FetchError(f"Failed to fetch '{value}': {exc}") from exc
+        if uri.get("executable"):
+            os.chmod(target, 0o755)
+        elif uri.get("extract", True) and name.endswith(ARCHIVE_SUFFIXES):
+            _extract(target, directory, name)
+        note(f"Fetched '{value}' to '{target}'")
+        written.append(target)
+    return written
+
+
+def _extract(archive: str, directory: str, name: str) -> None:
+    try:
+        if name.endswith(".zip"):
+            shutil.unpack_archive(archive, directory, "zip")  # zipfile refuses members outside
+        else:
+            shutil.unpack_archive(archive, directory, "tar", filter="data")
+    except (OSError, ValueError, shutil.ReadError, tarfile.TarError) as exc:
+        raise FetchError(f"Failed to extract '{name}': {exc}") from exc

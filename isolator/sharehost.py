@@ -1,0 +1,160 @@
+"""The share host executor (`python -m isolator.sharehost`, `mesos-gpu-sharehost`): a pymesos custom
+executor whose ExecutorInfo holds one whole GPU from an offer and which runs fractional GPU shares on it
+(`isolator.sharerunner.ShareHost` does the work; this module holds pymesos' callbacks and `main`).
+
+ExecutorInfo.data (base64 JSON): {"host", "isolation", "linger_seconds", "device_memory", "mig_layout"}.
+Its GPU: the devices cgroup, else NVIDIA_/CUDA_VISIBLE_DEVICES (the local agent), as
+`isolator.devices` finds it; NVML (`--fake-gpus SPEC` / MESOS_GPU_FAKE_GPUS for the fake) gives its
+uuid, memory and MIG instances. Each share task's TaskInfo.data: {"command", "image", "uris", "env",
+"share", "resources", "kill_grace_seconds"}. The host exits (driver stopped, its GPU returns to Mesos)
+once it has had no task for `linger_seconds`, or on SHUTDOWN. If it dies, Mesos reports its tasks lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from pymesos import Executor, MesosExecutorDriver
+
+from isolator.docker import DockerLauncher
+from isolator.executorconfig import ExecutorConfig, build_parser, config_from
+from isolator.nvml import PynvmlBackend
+from isolator.sharenvml import ShareNvml
+from isolator.sharerunner import ShareHost
+from isolator.shares import HostSettings, ShareError, decode_host_settings
+from isolator.taskrunner import REASON_LAUNCH_FAILED
+from mesos_gpu.core.model import Isolation
+
+log = logging.getLogger("isolator.sharehost")
+
+
+class ShareHostExecutor(Executor):  # type: ignore[misc,unused-ignore]  # pymesos is untyped
+    """The pymesos callbacks; each returns at once and never raises."""
+
+    def __init__(
+        self,
+        config: ExecutorConfig,
+        env: Mapping[str, str],
+        backend: ShareNvml | None,
+        launcher_factory: Callable[[], DockerLauncher] | None = None,
+    ) -> None:
+        self.config = config
+        self.host = ShareHost(config, env, backend, launcher_factory, on_idle=self._stop_driver)
+        self.framework_info: Mapping[str, Any] | None = None
+        self.finished = threading.Event()
+
+    def registered(self, driver: Any, executor_info: Any, framework_info: Any, agent_info: Any) -> None:
+        try:
+            self.framework_info = framework_info
+            try:
+                settings, error = (
+                    decode_host_settings((executor_info or {}).get("data"), self.config.executor_id),
+                    "",
+                )
+            except ShareError as exc:
+                settings, error = HostSettings(self.config.executor_id, Isolation.SHARED), str(exc)
+            self.host.open(settings, driver, error)
+            log.info("registered with agent %s", (agent_info or {}).get("hostname"))
+        except Exception:
+            log.exception("registered failed")
+
+    def reregistered(self, driver: Any, agent_info: Any) -> None:
+        log.info("re-registered with the agent")
+
+    def disconnected(self, driver: Any) -> None:
+        log.warning("disconnected from the agent")
+
+    def launchTask(self, driver: Any, task: Any) -> None:  # noqa: N802 - pymesos' name
+        try:
+            self.host.start(driver, task)
+        except Exception as exc:
+            log.exception("launchTask failed")
+            task_id = _task_id_of(task)
+            if task_id is not None:
+                message = f"Executor error: {exc}"
+                self.host.updates.send_async(driver, task_id, "TASK_FAILED", message, REASON_LAUNCH_FAILED)
+
+    def launchTaskGroup(self, driver: Any, task_infos: Any) -> None:  # noqa: N802 - pymesos' name
+        for task in task_infos or []:
+            self.launchTask(driver, task)
+
+    def killTask(self, driver: Any, task_id: Any) -> None:  # noqa: N802 - pymesos' name
+        try:
+            self.host.kill(driver, str(task_id["value"]), self._has_capability("TASK_KILLING_STATE"))
+        except Exception:
+            log.exception("killTask failed")
+
+    def frameworkMessage(self, driver: Any, message: Any) -> None:  # noqa: N802 - pymesos' name
+        log.info("framework message ignored")
+
+    def shutdown(self, driver: Any) -> None:
+        """Stop every share within the shutdown grace period (pymesos then aborts the driver)."""
+        try:
+            self.host.stop_all(max(0.0, self.config.shutdown_grace - 1.0))
+        except Exception:
+            log.exception("shutdown failed")
+
+    def error(self, driver: Any, message: Any) -> None:
+        log.error("error from the agent: %s", message)
+
+    def _has_capability(self, name: str) -> bool:
+        capabilities = (self.framework_info or {}).get("capabilities") or []
+        return any(isinstance(c, Mapping) and c.get("type") == name for c in capabilities)
+
+    def _stop_driver(self, driver: Any) -> None:
+        if self.finished.is_set():
+            return
+        self.finished.set()
+        try:
+            driver.stop()
+        except Exception:
+            log.exception("driver.stop failed")
+
+
+def _task_id_of(task: Any) -> str | None:
+    try:
+        return str(task["task_id"]["value"])
+    except Exception:
+        return None
+
+
+def backend_for(config: ExecutorConfig) -> ShareNvml | None:
+    """The fake NVML of `--fake-gpus` / MESOS_GPU_FAKE_GPUS, else the real one (None without pynvml)."""
+    if config.fake_gpus:
+        from isolator.fakenvml import parse_fake_spec
+
+        return parse_fake_spec(config.fake_gpus)
+    try:
+        return PynvmlBackend()
+    except ImportError:
+        return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser(
+        "python -m isolator.sharehost",
+        "mesos-gpu's share host: runs fractional GPU shares on the one GPU Mesos gave it (started by a "
+        "Mesos agent as a custom executor, not by hand).",
+    )
+    config, level = config_from(argv, os.environ, parser)
+    logging.basicConfig(
+        stream=sys.stderr, level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if not config.framework_id or not config.executor_id:
+        log.error("MESOS_FRAMEWORK_ID and MESOS_EXECUTOR_ID must be set: this runs under a Mesos agent")
+        return 2
+    executor = ShareHostExecutor(config, os.environ, backend_for(config))
+    driver = MesosExecutorDriver(executor, use_addict=True)
+    driver.run()
+    executor.host.close()
+    log.info("share host %s exits", config.executor_id)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

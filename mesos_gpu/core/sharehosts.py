@@ -1,0 +1,301 @@
+"""Share hosts as the state machine knows them (pure): `ShareHostRecord`s in a `ShareHosts` dict.
+
+A share host (`mesos_gpu.core.sharing`) is an executor of ours holding one whole GPU; share tasks are
+launched to it. The scheduler keeps, per host, where it is, its level, its device's memory, the exact
+ExecutorInfo it was opened with (every later task to it repeats it), and the grant of each task on it:
+the ledger placement reads through `ShareHosts.views` (`ShareHostView`s).
+
+Lifecycle: placement grants a share on a new host (provisional id "new:<agent>:<n>"); `ShareCycle.place`
+opens it as "sharehost.<task id of the first task granted on it>". Each ended task is released; an
+empty host lingers: it takes new shares until `linger - LINGER_MARGIN_SECONDS` after it emptied
+(`accepting`), and is forgotten `FORGET_AFTER_SECONDS` after its executor exits by itself (`sweep`), or
+at once when Mesos says its executor ended (`executor_ended`) or when no task on it ever started (its
+executor may never have run). The ledger is not persisted: each share member's record carries its grant
+and what its host's ExecutorInfo is built from, and `restore` rebuilds the hosts from the active members
+of recovered jobs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mesos_gpu.core.model import Isolation, JobSpec, TaskSpec, TaskState
+from mesos_gpu.core.placement.outcomes import CyclePlan, TaskPlacement
+from mesos_gpu.core.resources import Resources
+from mesos_gpu.core.sharing import (
+    ATTR_GPU_MIG,
+    LABEL_DEVICE,
+    LINGER_MARGIN_SECONDS,
+    SHARE_HOST_RESOURCES,
+    ShareGrant,
+    ShareHostView,
+    milli,
+    parse_mig_layout,
+)
+from mesos_gpu.core.taskinfo import (
+    LaunchSettings,
+    Placed,
+    build_share_task_info,
+    share_executor_info,
+    share_host_params,
+)
+
+if TYPE_CHECKING:
+    from mesos_gpu.core.records import MemberRecord
+    from mesos_gpu.core.scheduling import GangRequest
+
+__all__ = [
+    "FORGET_AFTER_SECONDS", "NEW_HOST_PREFIX", "SHARE_HOST_PREFIX", "ShareCycle", "ShareHostRecord",
+    "ShareHosts", "check_share_plan", "grant_from_dict",
+]
+
+SHARE_HOST_PREFIX = "sharehost."  # + the full task id of the first task granted on the host
+NEW_HOST_PREFIX = "new:"  # placement's provisional id of a host opened in this cycle
+FORGET_AFTER_SECONDS = 10.0  # an empty host is forgotten this long after its executor exits by itself
+
+
+def grant_from_dict(data: Mapping[str, Any]) -> ShareGrant:
+    """The `ShareGrant` a member's `share` record holds (`ShareGrant.to_dict()`, extra keys ignored)."""
+    mig_index = data.get("mig_index")
+    return ShareGrant(
+        host_id=str(data["host"]),
+        new_host=False,
+        isolation=Isolation(data["isolation"]),
+        gpus=milli(float(data["gpus"])),
+        memory=int(data.get("gpu_memory", 0)),
+        device_memory=int(data.get("device_memory", 0)),
+        mig_index=None if mig_index is None else int(mig_index),
+        mig_profile=data.get("mig_profile"),
+    )
+
+
+@dataclass
+class ShareHostRecord:
+    """One share host: where, its level, its device's memory (MB, 0: unknown), what its ExecutorInfo is
+    built from (`params`, see `taskinfo.share_host_params`) and the ExecutorInfo itself, the grant of each
+    task on it (by task id), since when it is empty (None: it is not), and whether any task on it has
+    started (its executor runs) or Mesos said its executor ended."""
+
+    host_id: str
+    agent_id: str
+    hostname: str
+    isolation: Isolation
+    device_memory: int
+    params: dict[str, Any]
+    executor_info: dict[str, Any]
+    opened_at: float
+    tasks: dict[str, ShareGrant] = field(default_factory=dict)
+    empty_since: float | None = None
+    started: bool = False
+    ended: bool = False
+    # Rebuilt from the records of a recovered leader: no share is placed on it until Mesos has confirmed
+    # a task on it (a status after the new subscription): its executor may have ended meanwhile.
+    restored: bool = False
+
+    @property
+    def linger_seconds(self) -> float:
+        return float(self.params["linger_seconds"])
+
+    @property
+    def mig_layout(self) -> str:
+        return str(self.params.get("mig_layout", ""))
+
+    @property
+    def used(self) -> int:
+        """Thousandths of the GPU granted to its tasks."""
+        return sum(grant.gpus for grant in self.tasks.values())
+
+    @property
+    def used_memory(self) -> int:
+        """MB of the device granted to its tasks."""
+        return sum(grant.memory for grant in self.tasks.values())
+
+    def accepting(self, now: float) -> bool:
+        """Whether it takes new shares: its executor has not ended, and it is busy or has been empty for
+        less than its linger less the margin (it exits by itself at the linger)."""
+        if self.ended or self.restored:
+            return False
+        since = self.empty_since
+        return since is None or now - since < self.linger_seconds - LINGER_MARGIN_SECONDS
+
+    def mig_free(self) -> tuple[int, ...]:
+        """The MIG instances of its GPU (indexes into the agent's layout) no task holds."""
+        if self.isolation is not Isolation.MIG:
+            return ()
+        try:
+            layout = parse_mig_layout(self.mig_layout)
+        except ValueError:
+            return ()
+        taken = {grant.mig_index for grant in self.tasks.values()}
+        return tuple(index for index in range(len(layout)) if index not in taken)
+
+    def view(self, now: float) -> ShareHostView:
+        return ShareHostView(self.host_id, self.agent_id, self.isolation, self.device_memory, self.used,
+                             self.used_memory, self.accepting(now), self.mig_free())
+
+    def member_share(self, grant: ShareGrant) -> dict[str, Any]:
+        """A member's `share` record for `grant` on this host (the device is known once it runs)."""
+        return {**grant.to_dict(), "device": None, "executor": self.params}
+
+
+class ShareHosts(dict[str, ShareHostRecord]):
+    """The share hosts the scheduler knows, by host id (= executor id)."""
+
+    def views(self, now: float) -> tuple[ShareHostView, ...]:
+        """What placement is told of each host (those whose executor has not ended)."""
+        return tuple(host.view(now) for host in self.values() if not host.ended)
+
+    def add(self, host: ShareHostRecord, task_id: str, grant: ShareGrant) -> None:
+        host.tasks[task_id] = grant
+        host.empty_since = None
+        self[host.host_id] = host
+
+    def release(self, task_id: str, host_id: str, now: float) -> None:
+        """Task `task_id` ended: its grant returns to the host, which lingers once empty (or is forgotten
+        at once when its executor ended or never ran a task)."""
+        host = self.get(host_id)
+        if host is None or host.tasks.pop(task_id, None) is None or host.tasks:
+            return
+        if host.ended or not host.started:
+            del self[host_id]
+        else:
+            host.empty_since = now
+
+    def on_status(self, member: MemberRecord, status: Mapping[str, Any], now: float) -> None:
+        """A status update of share member `member` (its state already applied): the host has started,
+        the device it runs on (TASK_RUNNING label `mesos-gpu/device`), or its grant is released."""
+        share, state = member.share, member.state
+        if share is None or state is None or member.task_id is None:
+            return
+        host_id = str(share["host"])
+        if state.is_terminal:
+            self.release(member.task_id, host_id, now)
+            return
+        host = self.get(host_id)
+        if host is not None:
+            host.restored = False      # Mesos knows the task: the host's executor is (still) there
+            host.started = host.started or state in (TaskState.STARTING, TaskState.RUNNING)
+        device = _label(status, LABEL_DEVICE) if state is TaskState.RUNNING else None
+        if device is not None and device != share.get("device"):
+            member.share = {**share, "device": device}   # a new dict: a persisted one is never changed
+
+    def executor_ended(self, agent_id: str, executor_id: str) -> None:
+        """Mesos says the executor ended: the host takes no more shares, and is forgotten now if empty
+        (else once Mesos has reported its tasks lost)."""
+        host = self.get(executor_id)
+        if host is None or host.agent_id != agent_id:
+            return
+        host.ended = True
+        if not host.tasks:
+            del self[executor_id]
+
+    def sweep(self, now: float) -> None:
+        """Forget the hosts empty for longer than their linger plus `FORGET_AFTER_SECONDS`."""
+        gone = [host.host_id for host in self.values() if host.empty_since is not None
+                and now - host.empty_since >= host.linger_seconds + FORGET_AFTER_SECONDS]
+        for host_id in gone:
+            del self[host_id]
+
+    def restore(self, member: MemberRecord, settings: LaunchSettings, now: float) -> None:
+        """Put active share member `member` (of a recovered job) on its host, rebuilding the host, with
+        the very ExecutorInfo it was opened with, when it is not known yet."""
+        share = member.share
+        if share is None or not member.is_active or member.task_id is None:
+            return
+        grant = grant_from_dict(share)
+        host = self.get(grant.host_id)
+        if host is None:
+            params = dict(share.get("executor") or share_host_params((), settings))
+            executor = share_executor_info(grant.host_id, grant.isolation, grant.device_memory, params)
+            host = ShareHostRecord(grant.host_id, member.agent_id or "", member.hostname or "",
+                                   grant.isolation, grant.device_memory, params, executor, opened_at=now,
+                                   restored=True)
+        host.started = host.started or member.ever_started
+        self.add(host, member.task_id, grant)
+
+
+def _label(status: Mapping[str, Any], key: str) -> str | None:
+    for label in status.get("labels", {}).get("labels", ()):
+        if label.get("key") == key and label.get("value"):
+            return str(label["value"])
+    return None
+
+
+@dataclass
+class ShareCycle:
+    """The share side of one offer cycle: the real ids given to the hosts placement opened in it."""
+
+    hosts: ShareHosts
+    offers: Sequence[Mapping[str, Any]]
+    settings: LaunchSettings
+    now: float
+    renames: dict[str, str] = field(default_factory=dict)
+
+    def launch(self, spec: JobSpec, task: TaskSpec, member: MemberRecord, where: TaskPlacement,
+               placed: Placed) -> dict[str, Any]:
+        """The TaskInfo of share member `member` (just launched) placed at `where`, with its grant
+        recorded on its host and in the member's record."""
+        assert member.task_id is not None
+        host, grant = self.place(member.task_id, where)
+        member.share = host.member_share(grant)
+        return build_share_task_info(spec, task, member.attempt, placed, self.settings, grant=grant,
+                                     executor=host.executor_info)
+
+    def place(self, task_id: str, where: TaskPlacement) -> tuple[ShareHostRecord, ShareGrant]:
+        """Give share task `task_id` its grant (`where.share`) on its host, opening the host when
+        placement opened it in this cycle; the host and the grant with the host's real id."""
+        grant = where.share
+        if grant is None:
+            raise AssertionError(f"share task {task_id} was placed without a grant")
+        host_id = grant.host_id
+        if grant.new_host:
+            host_id = self.renames.get(grant.host_id, "")
+            if not host_id:
+                host_id = self.renames[grant.host_id] = SHARE_HOST_PREFIX + task_id
+                self._open(host_id, where, grant)
+        host = self.hosts[host_id]
+        real = dataclasses.replace(grant, host_id=host_id, new_host=False)   # a known host from now on
+        self.hosts.add(host, task_id, real)
+        return host, real
+
+    def _open(self, host_id: str, where: TaskPlacement, grant: ShareGrant) -> None:
+        gpu = Resources.of(gpus=1, cpus=SHARE_HOST_RESOURCES["cpus"], mem=SHARE_HOST_RESOURCES["mem"])
+        layout = self._mig_layout(where.agent_id)
+        params = share_host_params(where.labels.to_mesos(gpu), self.settings, layout)
+        executor = share_executor_info(host_id, grant.isolation, grant.device_memory, params)
+        self.hosts[host_id] = ShareHostRecord(host_id, where.agent_id, where.hostname, grant.isolation,
+                                              grant.device_memory, params, executor, opened_at=self.now)
+
+    def _mig_layout(self, agent_id: str) -> str:
+        """The agent's `gpu_mig` attribute as its offers state it ("" when none)."""
+        for offer in self.offers:
+            if offer.get("agent_id", {}).get("value") != agent_id:
+                continue
+            for attribute in offer.get("attributes", ()):
+                if attribute.get("name") == ATTR_GPU_MIG:
+                    return str(attribute.get("text", {}).get("value", ""))
+        return ""
+
+
+def check_share_plan(plan: CyclePlan, requests: Sequence[GangRequest], hosts: ShareHosts) -> None:
+    """Before anything changes: a share task placed with a grant, other tasks without, and every grant
+    on an existing host names a known host of that agent (or a plan from a buggy planner is refused)."""
+    shares = {task.name: task.resources.is_share for request in requests for task in request.tasks}
+    for outcome in plan.plans():
+        for where in outcome.placements:
+            grant = where.share
+            if (grant is not None) != shares.get(where.task_id, False):
+                raise AssertionError(f"task {where.task_id}: share grant {grant} does not fit its request")
+            if grant is None:
+                continue
+            if grant.new_host:
+                if not grant.host_id.startswith(NEW_HOST_PREFIX):
+                    raise AssertionError(f"task {where.task_id}: new share host id {grant.host_id!r}")
+                continue
+            host = hosts.get(grant.host_id)
+            if host is None or host.agent_id != where.agent_id or host.ended:
+                raise AssertionError(f"task {where.task_id}: share host {grant.host_id} is not one of "
+                                     f"{where.agent_id} that takes shares")

@@ -98,6 +98,7 @@ def test_the_job_schema_takes_shares_and_the_task_schema_shows_them() -> None:
     job = jsonschema.Draft202012Validator({**root, "$ref": "#/components/schemas/JobSpec"})
     assert job.is_valid({"name": "a", "command": "x", "gpus": 0.25, "gpu_memory": 100, "isolation": "mps"})
     # isolation's cross-field rules are the server's (the schema's description names them)
-    assert "isolation \"exclusive\" needs whole GPUs" in DOCUMENT["components"]["schemas"]["JobSpec"]["description"]
+    description = DOCUMENT["components"]["schemas"]["JobSpec"]["description"]
+    assert "isolation \"exclusive\" needs whole GPUs" in description
     assert not job.is_valid({"name": "a", "command": "x", "gpus": 0.125})
     assert not job.is_valid({"name": "a", "command": "x", "gpus": {"min": 0.2, "max": 1.5}})

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from mesos_gpu.core.model import Isolation, JobSpec, TaskSpec, TaskState
 from mesos_gpu.core.placement.outcomes import CyclePlan, TaskPlacement
+from mesos_gpu.core.placement.shares import NEW_HOST_PREFIX  # placement's provisional ids
 from mesos_gpu.core.resources import Resources
 from mesos_gpu.core.sharing import (
     ATTR_GPU_MIG,
@@ -53,7 +54,6 @@ __all__ = [
 ]
 
 SHARE_HOST_PREFIX = "sharehost."  # + the full task id of the first task granted on the host
-NEW_HOST_PREFIX = "new:"  # placement's provisional id of a host opened in this cycle
 FORGET_AFTER_SECONDS = 10.0  # an empty host is forgotten this long after its executor exits by itself
 
 

@@ -15,8 +15,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mesos_gpu.core.errors import MesosGpuError
-from mesos_gpu.core.model import Isolation, JobSpec, ResourceRequest, TaskSpec
+from mesos_gpu.core.model import JobSpec, ResourceRequest, TaskSpec
 from mesos_gpu.core.placement import AgentLaunch, CyclePlan, Outcome, Plan, TaskPlacement, WaitReason
 from mesos_gpu.core.placement.offers import OfferLabels
 from mesos_gpu.core.resources import Resources
@@ -132,28 +131,7 @@ def share_job(name: str = "share", *, gpus: float | tuple[float, float] = 0.25, 
         if gpu_memory is not None:
             data["gpu_memory"] = gpu_memory
     data.update(extra)
-    try:
-        return validate_job(data)
-    except MesosGpuError:
-        # Until validation accepts shares (helper "format"): the same spec, built from a whole-GPU one.
-        return _share_spec(data, gmin, gmax, gpu_memory, workers)
-
-
-def _share_spec(data: dict[str, Any], gmin: float | None, gmax: float, gpu_memory: int | None,
-                workers: int) -> JobSpec:
-    whole = dict(data, isolation="exclusive")
-    if workers:
-        whole["roles"] = {"worker": {"instances": workers, "cpus": 1, "mem": 1024, "gpus": 1}}
-    else:
-        whole["gpus"] = 1
-    spec = validate_job(whole)
-    if workers:
-        role = dataclasses.replace(spec.roles[next(iter(spec.roles))], gpus=gmax, gpus_min=gmin,
-                                   gpu_memory=gpu_memory)
-        return dataclasses.replace(spec, roles={next(iter(spec.roles)): role},
-                                   isolation=Isolation(data["isolation"]))
-    resources = ResourceRequest(1, 1024, 0, gmax, gpus_min=gmin, gpu_memory=gpu_memory)
-    return dataclasses.replace(spec, resources=resources, isolation=Isolation(data["isolation"]))
+    return validate_job(data)
 
 
 def _free(offer_json: Mapping[str, Any]) -> dict[str, float]:

@@ -99,14 +99,34 @@ class HostProcess:
 
     def _watch(self) -> None:
         returncode = self._popen.wait()
-        # The leader is gone; like a destroyed container, nothing of its group survives it.
+        # The leader is gone; like a destroyed container (its cgroup), nothing of its session survives
+        # it: its own group, and the groups it made (a share host runs each task in one).
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._popen.pid, signal.SIGKILL)
+        kill_session(self._popen.pid)
         self._exited.set()
         try:
             self._loop.add_callback(self._on_exit, wait_status_from_returncode(returncode))
         except RuntimeError:  # the loop is closed: the agent is gone
             log.debug("process %s exited after its agent stopped", self._popen.pid)
+
+
+def kill_session(sid: int) -> None:
+    """SIGKILL every process of session `sid` (Linux /proc; nothing elsewhere)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # after the command: state, ppid, pgrp, session, ...
+        if len(fields) > 3 and fields[3] == str(sid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signal.SIGKILL)
 
 
 class HostRunner:

@@ -8,6 +8,11 @@ placement code (`GangPlanner`, one cycle, hosts opened in it visible to the next
   `capped`, the trace's `gpu_milli`), packed onto share hosts (one whole GPU each);
 * **rounding up**: every GPU task takes whole GPUs (what Mesos alone gives).
 
+Each with CPU-only tasks kept off GPU agents (the default) or falling back to them ("/fb"), and, for
+sharing, new share hosts opened the default way ("pack": GPU best fit with FGD's score) or "spread"
+(Tetris' alignment: more tasks fit, but multi-GPU tasks find fewer whole agents; see the row
+"multi-GPU tasks not placed"). Whole-GPU tasks go cpu-aware (`PlacementPolicy.cpu_aware_gpu_fit`).
+
 Printed side by side: tasks placed (target >= 98.5 % with sharing), GPUs allocated (whole GPUs taken by
 tasks and share hosts), the share of the cluster's GPUs unallocated when the first task no longer fits,
 and decisions per second (target >= 20,000/s; a decision is one task placed or told why it waits).
@@ -86,6 +91,8 @@ class Run:
     first_gpu_failure: int | None  # the same for the first GPU task (whole or share)
     unallocated_at_gpu_failure: float
     seconds: float
+    multi_unplaced: int = 0  # tasks asking for more than one GPU that did not fit
+    cpu_unplaced: int = 0  # tasks asking for no GPU that did not fit
 
 
 def place_trace(agents: list[AgentSlot], jobs: list[JobDemand], policy: PlacementPolicy) -> Run:
@@ -94,7 +101,7 @@ def place_trace(agents: list[AgentSlot], jobs: list[JobDemand], policy: Placemen
     total = sum(slot.available.scalar_milli("gpus") for slot in agents) // 1000
     cycle = GangPlanner(policy).start(view)
     place = cycle.place
-    placed = shares = whole = 0
+    placed = shares = whole = multi = cpu = 0
     first: list[tuple[int | None, float]] = []
     first_gpu: list[tuple[int | None, float]] = []
     start = time.perf_counter()
@@ -107,7 +114,12 @@ def place_trace(agents: list[AgentSlot], jobs: list[JobDemand], policy: Placemen
                 shares += 1
             else:
                 whole += member.needs.gpus // 1000
-        elif not first or (not first_gpu and (member.share is not None or member.needs.gpus)):
+            continue
+        if member.needs.gpus > 1000:
+            multi += 1
+        elif member.share is None and not member.needs.gpus:
+            cpu += 1
+        if not first or (not first_gpu and (member.share is not None or member.needs.gpus)):
             opened = sum(1 for device in cycle.shares.ledger.devices.values() if device.new)
             mark = (position, 1 - (whole + opened) / total)
             if not first:
@@ -118,12 +130,14 @@ def place_trace(agents: list[AgentSlot], jobs: list[JobDemand], policy: Placemen
     hosts = sum(1 for device in cycle.shares.ledger.devices.values() if device.new)
     at, unallocated = first[0] if first else (None, 0.0)
     gpu_at, gpu_unallocated = first_gpu[0] if first_gpu else (None, 0.0)
-    return Run(placed, shares, whole + hosts, hosts, at, unallocated, gpu_at, gpu_unallocated, seconds)
+    return Run(placed, shares, whole + hosts, hosts, at, unallocated, gpu_at, gpu_unallocated, seconds,
+               multi, cpu)
 
 
-COLUMNS = (  # (heading, sharing, CPU tasks may fall back to GPU agents)
-    ("sharing", True, False), ("rounding up", False, False),
-    ("sharing/fb", True, True), ("rounding/fb", False, True),
+COLUMNS = (  # (heading, sharing, CPU tasks may fall back to GPU agents, where new share hosts open)
+    ("sharing", True, False, "pack"), ("rounding up", False, False, "pack"),
+    ("sharing/fb", True, True, "pack"), ("rounding/fb", False, True, "pack"),
+    ("spread", True, False, "spread"), ("spread/fb", True, True, "spread"),
 )
 
 
@@ -143,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     jobs = {sharing: load_tasks(trace, sharing) for sharing in (True, False)}
     count = len(jobs[True])
     runs = {}
-    for heading, sharing, fallback in COLUMNS:
-        policy = PlacementPolicy(cpu_tasks_on_gpu_agents=fallback)
+    for heading, sharing, fallback, hosts in COLUMNS:
+        policy = PlacementPolicy(cpu_tasks_on_gpu_agents=fallback, share_hosts=hosts)
         tries = [place_trace(agents, jobs[sharing], policy) for _ in range(max(1, args.rounds))]
         runs[heading] = min(tries, key=lambda run: run.seconds)
     share_tasks = sum(1 for job in jobs[True] if job.members[0].share is not None)
@@ -153,14 +167,19 @@ def main(argv: list[str] | None = None) -> int:
     print("columns: GPU shares (capped) or every fraction rounded up to a GPU; CPU-only tasks on CPU agents "
           "only (the default, 'restricted') or, '/fb', also on GPU agents when no CPU agent fits "
           "('fallback')")
-    print(f"{'':34}" + "".join(f"{heading:>13}" for heading, _, _ in COLUMNS))
+    print("share hosts open where GPUs are packed ('pack', the default: agents with whole GPUs free are kept "
+          "for multi-GPU tasks) or, 'spread', on the agents with the most cpus and GPUs free (Tetris' "
+          "alignment)")
+    print(f"{'':34}" + "".join(f"{heading:>13}" for heading, *_ in COLUMNS))
 
     def row(label: str, cell: Callable[[Run], str]) -> None:
-        print(f"  {label:32}" + "".join(f"{cell(runs[heading]):>13}" for heading, _, _ in COLUMNS))
+        print(f"  {label:32}" + "".join(f"{cell(runs[heading]):>13}" for heading, *_ in COLUMNS))
 
     row("tasks placed", lambda r: f"{r.placed:,}")
     row("  share of the trace", lambda r: f"{r.placed / count:.2%}")
     row("  of them GPU shares", lambda r: f"{r.shares_placed:,}")
+    row("  multi-GPU tasks not placed", lambda r: f"{r.multi_unplaced:,}")
+    row("  CPU tasks not placed", lambda r: f"{r.cpu_unplaced:,}")
     row("GPUs allocated", lambda r: f"{r.gpus_allocated:,}")
     row("  share hosts opened", lambda r: f"{r.hosts_opened:,}")
     row("first task that does not fit", lambda r: _position(r.first_failure))
@@ -168,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     row("first GPU task that does not fit", lambda r: _position(r.first_gpu_failure))
     row("  GPUs unallocated then", lambda r: f"{r.unallocated_at_gpu_failure:.2%}")
     row("decisions/s (best round)", lambda r: f"{count / r.seconds:,.0f}")
-    for heading in ("sharing", "sharing/fb"):
+    for heading in ("sharing", "sharing/fb", "spread", "spread/fb"):
         run = runs[heading]
         print(f"{heading}: placed {run.placed / count:.2%}   target >= {TARGET_PLACED:.1%}   "
               f"ratio {run.placed / count / TARGET_PLACED:.3f};   decisions {count / run.seconds:,.0f}/s   "

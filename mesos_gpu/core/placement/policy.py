@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+#: Where new share hosts open (`PlacementPolicy.share_hosts`).
+SHARE_HOST_PLACEMENTS = ("pack", "spread")
+
 
 def _default_weights() -> Mapping[str, float]:
     # Spreading parameter servers outweighs packing: two ps of a job on one agent share its NIC.
@@ -20,6 +23,15 @@ class PlacementPolicy:
     "restricted" default is False: GPU agents are kept for GPU work).
     `candidate_limit`: how many feasible agents are scored per task (Nomad's LimitIterator); candidates
     are visited in GPU best-fit order, so a small limit keeps the packing while bounding the work.
+    `cpu_aware_gpu_fit`: a lone GPU task goes, in GPU best-fit order, to the first agents whose free GPU
+    it does not strand behind their cpus (after FGD's cpu-aware fragmentation; `stack._unstranded`);
+    False: plain GPU best fit.
+    `share_hosts`: where a GPU share opens a new share host (one whole GPU) when no existing host has
+    room. "pack" (the default): GPU best fit with FGD's fragmentation score, so agents with whole GPUs
+    free stay free for multi-GPU tasks. "spread": Tetris' alignment score (Grandl et al., SIGCOMM '14)
+    over the agents with the most whole GPUs free, so share hosts go where cpus and GPUs are both
+    plentiful: more small tasks fit in a full cluster, at the cost of multi-GPU tasks, which then find
+    fewer whole agents (measured on the openb trace: benchmarks/sharing.py).
     """
 
     cpu_tasks_on_gpu_agents: bool = False
@@ -28,10 +40,15 @@ class PlacementPolicy:
     unhealthy_gpus_attribute: str = "unhealthy_gpus"
     locality_attribute: str = "rack"
     candidate_limit: int = 4
+    cpu_aware_gpu_fit: bool = True
+    share_hosts: str = "pack"
     weights: Mapping[str, float] = field(default_factory=_default_weights)
 
     def __post_init__(self) -> None:
         if self.candidate_limit < 1:
             raise ValueError(f"candidate_limit must be at least 1, got {self.candidate_limit}")
+        if self.share_hosts not in SHARE_HOST_PLACEMENTS:
+            raise ValueError(f"share_hosts must be one of {', '.join(SHARE_HOST_PLACEMENTS)}, "
+                             f"got {self.share_hosts!r}")
         if any(weight < 0 for weight in self.weights.values()):
             raise ValueError(f"scorer weights must not be negative: {dict(self.weights)}")

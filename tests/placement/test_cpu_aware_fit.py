@@ -1,0 +1,79 @@
+"""Cpu-aware GPU best fit (`PlacementStack._unstranded`): a lone GPU task does not strand GPUs behind cpus."""
+
+from __future__ import annotations
+
+from mesos_gpu.core.placement import GangPlanner, PlacementPolicy, Plan
+from mesos_gpu.core.placement.fragmentation import FragmentationTable, TaskSizes
+from mesos_gpu.core.placement.stack import PlacementStack
+from mesos_gpu.core.placement.state import CapacityLedger
+from tests.placement.builders import agent, context, task, view
+
+
+def stack_of(agents, policy: PlacementPolicy | None = None, free_on=None) -> PlacementStack:
+    """A stack over `agents` measuring against tasks of one GPU per cpu (r = 1)."""
+    policy = policy or PlacementPolicy()
+    sizes = TaskSizes()
+    sizes.add(1000, 1, 1000)
+    ledger = CapacityLedger([a.build() for a in agents], policy)
+    stack = PlacementStack(ledger, policy)
+    stack.use_fragmentation(FragmentationTable(sizes), free_on or {})
+    return stack
+
+
+def chosen(stack: PlacementStack, demand) -> str | None:
+    found, _ = stack.select(demand, context(demand))
+    return None if found is None else found.agent_id
+
+
+TIGHT_AND_ROOMY = [agent("tight").gpus(2).cpus(4), agent("roomy").gpus(4).cpus(16)]
+
+
+def test_a_cpu_heavy_gpu_task_skips_the_best_fit_whose_last_gpu_it_would_strand():
+    # On "tight" the task leaves 1 GPU and no cpu: that GPU is stranded; "roomy" keeps cpus for its GPUs.
+    demand = task().gpus(1).cpus(4).build()
+    assert chosen(stack_of(TIGHT_AND_ROOMY), demand) == "roomy"
+    assert chosen(stack_of(TIGHT_AND_ROOMY, PlacementPolicy(cpu_aware_gpu_fit=False)), demand) == "tight"
+
+
+def test_a_cpu_light_gpu_task_keeps_the_best_fit():
+    assert chosen(stack_of(TIGHT_AND_ROOMY), task().gpus(1).cpus(1).build()) == "tight"
+
+
+def test_a_perfect_fit_ends_the_search():
+    agents = [agent("exact").gpus(1).cpus(1), agent("roomy").gpus(4).cpus(16)]
+    assert chosen(stack_of(agents), task().gpus(1).cpus(1).build()) == "exact"
+
+
+def test_when_every_agent_strands_the_least_stranding_one_is_taken():
+    agents = [agent("worse").gpus(4).cpus(4), agent("better").gpus(2).cpus(4)]
+    # worse: 3 GPUs free, 0 cpus left (3000 stranded, was 0); better: 1 GPU free, 0 cpus (1000, was 0).
+    assert chosen(stack_of(agents), task().gpus(1).cpus(4).build()) == "better"
+
+
+def test_share_host_fractions_count_as_free_gpu_of_their_agent():
+    # After the task "tight" has 0.5 cpu left: enough for no GPU free, not for 0.9 GPU on its share hosts.
+    agents = [agent("tight").gpus(1).cpus(2.5), agent("roomy").gpus(2).cpus(16)]
+    demand = task().gpus(1).cpus(2).build()
+    assert chosen(stack_of(agents), demand) == "tight"
+    assert chosen(stack_of(agents, free_on={0: 900}), demand) == "roomy"
+
+
+def test_reasons_count_each_agent_once_when_nothing_fits():
+    stack = stack_of([agent("a").gpus(1).cpus(1), agent("b").gpus(2).cpus(2)])
+    demand = task().gpus(1).cpus(8).build()
+    found, counts = stack.select(demand, context(demand))
+    assert found is None and dict(counts) == {"insufficient cpus": 2}
+    assert stack.explain(demand.needs, context(demand)) == {"insufficient cpus": 2}
+
+
+def test_the_planner_places_cpu_aware_once_it_has_seen_tasks():
+    # t0 (1 GPU, 1 cpu) fits "exact"; then r = 2 GPUs per 5 cpus, and t1 on "tight" would leave 1 GPU
+    # with no cpu (stranded 1 GPU, 0.4 before).
+    cycle = GangPlanner().start(view(agent("exact").gpus(1).cpus(1), agent("tight").gpus(2).cpus(4),
+                                     agent("roomy").gpus(4).cpus(16)))
+    placed = []
+    for name, cpus in (("t0", 1), ("t1", 4)):
+        outcome = cycle.place([task(name, name).gpus(1).cpus(cpus).build()])
+        assert isinstance(outcome, Plan)
+        placed.append(outcome.placements[0].agent_id)
+    assert placed == ["exact", "roomy"]

@@ -71,7 +71,8 @@ def smallest_instance(layout: Sequence[MigProfile], free: Iterable[int], need: S
 
 def share_capable(agent: AgentState, needs: Needs, job: JobContext, policy: PlacementPolicy) -> str | None:
     """Opening a share host: the agent offers the share's level (`mps`: gpu_mps; `mig`: an instance that
-    holds it) and, when it states memory, GPUs with that much (when known). Passes any other demand."""
+    holds it; a MIG-mode agent (`gpu_mig`) takes `mig` shares only) and, when it states memory, GPUs
+    with that much (when known). Passes any other demand."""
     need = needs.share
     if need is None:
         return None
@@ -80,6 +81,10 @@ def share_capable(agent: AgentState, needs: Needs, job: JobContext, policy: Plac
         if smallest_instance(caps.mig, range(len(caps.mig)), need) is None:
             return reasons.no_mig_instance(need.gpus_min)
         return None
+    if caps.mig:
+        # The agent's GPUs are partitioned: CUDA runs only in their MIG instances, never on the parent
+        # GPU a capped, shared or mps share would be given.
+        return reasons.MIG_MODE
     if need.isolation is Isolation.MPS and not caps.mps:
         return reasons.NO_MPS
     if need.memory and caps.device_memory and need.memory > caps.device_memory:

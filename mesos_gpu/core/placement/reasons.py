@@ -43,6 +43,7 @@ def no_share_room(milli: int) -> str:
 
 
 NO_MPS = "no gpu mps"
+MIG_MODE = "gpus in mig mode (mig shares only)"  # CUDA cannot run on the parent of a MIG-mode GPU
 
 
 def no_mig_instance(milli: int) -> str:

@@ -6,13 +6,15 @@ Sharing (`isolator.sharenvml.ShareNvml`): each GPU has a memory size, optionally
 host an MPS switch (`mps`: a simulated control daemon), and per-process used memory: a process declares
 its usage in a file named by its pid in the directory MESOS_GPU_FAKE_GPU_PROCESSES, holding
 "<device uuid> <MiB>" (a GPU's or one of its MIG instances' uuid); `running_processes` lists the live
-ones as nvmlDeviceGetComputeRunningProcesses would (pid, usedGpuMemory bytes).
+ones as nvmlDeviceGetComputeRunningProcesses would (pid, usedGpuMemory bytes). `seed=TEXT` mixes TEXT
+into every UUID, so that the simulated GPUs of two agents (each passing its own id) never share one.
 
     echo "$CUDA_VISIBLE_DEVICES 9000" > "$MESOS_GPU_FAKE_GPU_PROCESSES/$$"   # in a test task
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -75,6 +77,7 @@ class FakeNvml:
     xid_unsupported: bool = False
     mps: bool = False
     processes_dir: str | None = None  # None: $MESOS_GPU_FAKE_GPU_PROCESSES at each call
+    seed: str = ""  # mixed into the UUIDs (the spec's `seed=`): "" keeps the plain fa4e0000-... ones
     initialised: int = 0
     calls: list[str] = field(default_factory=list)
 
@@ -172,14 +175,14 @@ class FakeNvml:
     def mig_instances(self, index: int) -> Sequence[MigInstance]:
         self._check("mig_instances", index)
         return [
-            MigInstance(fake_mig_uuid(index, slot), profile.name, profile.memory)
+            MigInstance(fake_mig_uuid(index, slot, self.seed), profile.name, profile.memory)
             for slot, profile in enumerate(parse_mig_layout("/".join(self.gpus[index].mig)))
         ]
 
     def running_processes(self, index: int) -> Sequence[RunningProcess]:
         self._check("running_processes", index)
         gpu = self.gpus[index]
-        ids = {gpu.uuid} | {fake_mig_uuid(index, slot) for slot in range(len(gpu.mig))}
+        ids = {gpu.uuid} | {fake_mig_uuid(index, slot, self.seed) for slot in range(len(gpu.mig))}
         return [RunningProcess(pid, mib * 1024 * 1024) for pid, uuid, mib in self._declared() if uuid in ids]
 
     def _declared(self) -> list[tuple[int, str, int]]:
@@ -204,9 +207,18 @@ class FakeNvml:
         return SIMULATED_MPS if self.mps and not any(gpu.mig for gpu in self.gpus) else None
 
 
-def fake_mig_uuid(index: int, slot: int) -> str:
-    """The uuid of the fake's MIG instance `slot` of GPU `index`."""
-    return f"MIG-fa4e{index:04x}-0000-4000-8000-{slot:012x}"
+def _seed_parts(seed: str) -> tuple[str, str, str]:
+    """Three UUID groups drawn from `seed` ("0000", "000", "000" without one)."""
+    if not seed:
+        return "0000", "000", "000"
+    digest = hashlib.sha256(seed.encode()).hexdigest()
+    return digest[:4], digest[4:7], digest[7:10]
+
+
+def fake_mig_uuid(index: int, slot: int, seed: str = "") -> str:
+    """The uuid of the fake's MIG instance `slot` of GPU `index` (of a spec with `seed=`)."""
+    a, b, c = _seed_parts(seed)
+    return f"MIG-fa4e{index:04x}-{a}-4{b}-8{c}-{slot:012x}"
 
 
 _FAKE_MESSAGES = {
@@ -247,7 +259,8 @@ def parse_fake_spec(spec: str) -> FakeNvml:
     `lost=I[/J]`, `ecc=I:N`, `retired=I:N`, `pending=I`, `remap-failure=I`, `xid=I:XID`,
     `health-error=I`, `nvlink-unsupported`, `xid-unsupported`; sharing: `mig=3g.40gb/2g.20gb/...` (every
     GPU in MIG mode with these instances), `mps` (MPS available, simulated), `processes=DIR` (where
-    processes declare their GPU memory; default $MESOS_GPU_FAKE_GPU_PROCESSES)."""
+    processes declare their GPU memory; default $MESOS_GPU_FAKE_GPU_PROCESSES), `seed=TEXT` (mixed into
+    the GPU and MIG UUIDs: distinct seeds, distinct UUIDs)."""
     parts = [p.strip() for p in spec.split(";")]
     groups, options = parts[0], [p for p in parts[1:] if p]
     fake = FakeNvml()
@@ -271,12 +284,14 @@ def parse_fake_spec(spec: str) -> FakeNvml:
     for option in options:
         key, _, value = option.partition("=")
         try:
-            if key.strip() in ("mig", "mps", "processes"):
+            if key.strip() in ("mig", "mps", "processes", "seed"):
                 _apply_share_option(fake, key.strip(), value.strip())
             else:
                 _apply_option(fake, healths, key.strip(), value.strip())
         except (ValueError, IndexError) as exc:
             raise FakeSpecError(f"bad option {option!r} in --fake-gpus: {exc}") from exc
+    for index, gpu in enumerate(fake.gpus):
+        gpu.uuid = _fake_uuid(index, fake.seed)
     for index, health in healths.items():
         if not 0 <= index < len(fake.gpus):
             raise FakeSpecError(f"--fake-gpus names GPU {index} but has {len(fake.gpus)} GPUs")
@@ -284,8 +299,9 @@ def parse_fake_spec(spec: str) -> FakeNvml:
     return fake
 
 
-def _fake_uuid(index: int) -> str:
-    return f"GPU-fa4e0000-0000-4000-8000-{index:012x}"
+def _fake_uuid(index: int, seed: str = "") -> str:
+    a, b, c = _seed_parts(seed)
+    return f"GPU-fa4e0000-{a}-4{b}-8{c}-{index:012x}"
 
 
 def _apply_option(fake: FakeNvml, healths: dict[int, RawHealth], key: str, value: str) -> None:
@@ -354,6 +370,8 @@ def _apply_share_option(fake: FakeNvml, key: str, value: str) -> None:
             gpu.mig = profiles
     elif key == "mps":
         fake.mps = value.lower() not in ("false", "0", "no")
+    elif key == "seed":
+        fake.seed = value
     else:
         fake.processes_dir = value
 

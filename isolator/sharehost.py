@@ -7,13 +7,16 @@ Its GPU: the devices cgroup, else NVIDIA_/CUDA_VISIBLE_DEVICES (the local agent)
 `isolator.devices` finds it; NVML (`--fake-gpus SPEC` / MESOS_GPU_FAKE_GPUS for the fake) gives its
 uuid, memory and MIG instances. Each share task's TaskInfo.data: {"command", "image", "uris", "env",
 "share", "resources", "kill_grace_seconds"}. The host exits (driver stopped, its GPU returns to Mesos)
-once it has had no task for `linger_seconds`, or on SHUTDOWN. If it dies, Mesos reports its tasks lost.
+once a task has ended and none has run for `linger_seconds` (before its first task: at least a minute),
+or on SHUTDOWN; on SIGTERM it kills its tasks, stops the MPS daemon and exits. If it dies, Mesos reports
+its tasks lost.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -150,10 +153,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     executor = ShareHostExecutor(config, os.environ, backend_for(config))
     driver = MesosExecutorDriver(executor, use_addict=True)
-    driver.run()
+    signal.signal(signal.SIGTERM, _terminated)
+    try:
+        driver.run()
+    except _TerminatedError:
+        log.warning("SIGTERM: the share host kills its tasks and exits")
+        executor.host.close()  # its tasks' processes, the MPS daemon and its short pipe directory
+        logging.shutdown()
+        os._exit(143)  # pymesos' threads would keep the interpreter alive
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     executor.host.close()
     log.info("share host %s exits", config.executor_id)
     return 0
+
+
+class _TerminatedError(Exception):
+    """SIGTERM arrived (an agent or an operator stopping the host)."""
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise _TerminatedError()
 
 
 if __name__ == "__main__":

@@ -6,13 +6,17 @@ Per task: STARTING; decode the payload (`isolator.shares`); a sandbox of its own
 the tasks of a task group; fetch its uris there (`isolator.fetcher`); the environment of its level (mig:
 its MIG instance; mps: the GPU's MPS daemon, started at the first mps share; capped: a memory cap the
 NVML watchdog enforces); a plain command runs as its own process group (`/bin/sh -c`; it stays in the
-host's session, so an agent can find what a dead host left by session id), an image through
+host's session, so an agent can find what a dead host left by session id) with an environment built
+from a clean base (`isolator.shareenv`: nothing only the executor should see), an image through
 `isolator.docker` with a device request for this GPU (or MIG instance) only (mps: with the host's IPC
 namespace and the daemon's pipe directory mounted); RUNNING with the share's
-labels and data; then FINISHED / FAILED ("Command exited with status N", label exit_code) / KILLED, or
-FAILED "GPU memory X MiB used, Y MiB allowed (capped share)" when the watchdog killed it. A kill sends
-SIGTERM to the task's process group (or stops its container) and SIGKILL after the task's grace.
-The host lingers `linger_seconds` after its last task ended and then asks to stop (`on_idle`).
+labels and data (and LABEL_ENFORCEMENT: what actually holds for this task here); then FINISHED / FAILED
+("Command exited with status N", label exit_code) / KILLED, or FAILED "GPU memory X MiB used, Y MiB
+allowed (capped share)" when the watchdog killed it. A kill sends SIGTERM to every process of the task
+(`isolator.proctrack`: its group, the sessions and groups it made, every descendant seen; or stops its
+container) and SIGKILL after the task's grace; when a task ends, whatever of it is left is killed, as
+Mesos destroys a whole container. The host lingers `linger_seconds` after its last task ended and then
+asks to stop (`on_idle`); before its first task it waits at least FIRST_TASK_WAIT_SECONDS.
 """
 
 from __future__ import annotations
@@ -28,16 +32,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from isolator.allocator import ExclusiveGpuAllocator, ProcessProbe
 from isolator.containers import SANDBOX_MOUNT, ContainerSpec, DockerLaunchError
-from isolator.devices import DeviceSelector, GpuInventory, GpuSelectionError
+from isolator.devices import GpuInventory
 from isolator.discovery import NvmlError
 from isolator.docker import DockerLauncher
 from isolator.executorconfig import ExecutorConfig, connect_launcher
+from isolator.fakenvml import PROCESSES_ENV
 from isolator.fetcher import FetchError, fetch_uris
 from isolator.mps import MpsDaemon, MpsError
+from isolator.proctrack import ProcessTracker
 from isolator.sandboxoutput import SandboxOutput
-from isolator.sharenvml import GpuSharing, MigInstance, ShareNvml, sharing_facts
+from isolator.sharedevice import ShareDevice, find_device
+from isolator.shareenv import enforcement, task_environment
+from isolator.sharenvml import MigInstance, ShareNvml
 from isolator.shares import (
     HostSettings,
     ShareError,
@@ -52,27 +59,17 @@ from isolator.shares import (
 from isolator.statusupdates import StatusUpdates
 from isolator.taskinputs import container_name
 from isolator.taskrunner import REASON_EXITED, REASON_LAUNCH_FAILED, Ending
-from isolator.watchdog import MemoryWatchdog, over_message
+from isolator.watchdog import MemoryWatchdog, over_message, process_tree
 from mesos_gpu.core.model import Isolation
+from mesos_gpu.core.sharing import LABEL_ENFORCEMENT
 from mesos_gpu.core.wire import kill_grace_seconds
 
 log = logging.getLogger("isolator.sharehost")
 
 REASON_MEMORY = "REASON_CONTAINER_LIMITATION_MEMORY"
 MPS_PIPE_MOUNT = "/run/mesos-gpu-mps"  # where an image's MPS client finds the daemon's pipe directory
-_HOST_ONLY_ENV = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "MESOS_SANDBOX", "PWD")
-
-
-@dataclass(frozen=True)
-class ShareDevice:
-    """The host's GPU: its id (uuid, or what the agent named when NVML does not know it), its memory
-    and MIG instances, and whether NVML answers for it (the watchdog needs it)."""
-
-    id: str
-    index: int | None = None
-    memory_mib: int = 0
-    mig: tuple[MigInstance, ...] = ()
-    nvml: bool = False
+FIRST_TASK_WAIT_SECONDS = 60.0  # a new host waits at least this long for its first task
+TRACK_INTERVAL = 0.5  # seconds between two walks of /proc for the tasks' processes
 
 
 @dataclass
@@ -129,6 +126,8 @@ class ShareHost:
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._nvml_open = False
+        self._ended_one = False  # the linger clock runs once a first task has ended
+        self.tracker = ProcessTracker()
 
     # ---- the host's GPU ----
 
@@ -136,45 +135,49 @@ class ShareHost:
         """At registration: find the GPU, start the watchdog and the linger clock. With `error` (the
         ExecutorInfo.data could not be read) every task fails with it."""
         self.settings = settings
-        self.device, self.device_error = (None, error) if error else self._find_device()
+        if error:
+            self.device, self.device_error = None, error
+        else:
+            self.device, self.device_error, self._nvml_open = find_device(
+                self.config, self.env, self.inventory, self.backend, settings.device_memory
+            )
         if self.device is not None:
             log.info("share host %s (%s) on GPU %s, %d MiB", settings.host, settings.isolation.value,
                      self.device.id, self.device.memory_mib)  # fmt: skip
             mps_root = os.path.join(self.config.sandbox, "mps")
             control = self.backend.mps_control() if self.backend is not None and self._nvml_open else None
             self.mps = MpsDaemon(control, self.device.id, mps_root, self.env)
+            if self.backend is None:  # "not on PATH" only when NVML answered and found no binary
+                self.mps.missing = "NVML is not available on this host (no pynvml), so MPS cannot be used"
+            elif not self._nvml_open:
+                self.mps.missing = "NVML could not be opened on this host, so MPS cannot be used"
             if self.device.nvml and self.device.index is not None and self.backend is not None:
-                self.watchdog = MemoryWatchdog(self.backend, self.device.index, self._over)
+                self.watchdog = MemoryWatchdog(self.backend, self.device.index, self._over, tree=self._tree)
                 self.watchdog.start()
         else:
             log.error("share host %s cannot run shares: %s", settings.host, self.device_error)
         self.idle_since = time.monotonic()
         threading.Thread(target=self._linger, args=(driver,), name="linger", daemon=True).start()
+        threading.Thread(target=self._track, name="process-tracker", daemon=True).start()
 
-    def _find_device(self) -> tuple[ShareDevice | None, str]:
-        allocator = lambda devices: ExclusiveGpuAllocator(  # noqa: E731
-            self.config.allocator_state, devices, holder_probes=(ProcessProbe(),)
-        )
-        selector = DeviceSelector(
-            self.config.gpu_source, self.env, self.inventory, allocator, self.config.cgroup_paths
-        )
-        try:
-            grant = selector.select(1, self.config.owner("share-host"))
-        except GpuSelectionError as exc:
-            return None, f"cannot tell which GPU Mesos gave this share host: {exc}"
-        device_id = grant.devices[0]
-        gpu: GpuSharing | None = None
-        if self.backend is not None:
-            try:
-                gpu = sharing_facts(self.backend).by_id(device_id)
-                self.backend.init()  # kept open for the watchdog and the MPS check
-                self._nvml_open = True
-            except NvmlError as exc:
-                log.warning("no NVML for GPU %s: %s", device_id, exc)
-        if gpu is None:
-            memory = self.settings.device_memory if self.settings else 0
-            return ShareDevice(device_id, memory_mib=memory), ""
-        return ShareDevice(gpu.uuid, gpu.index, gpu.memory_mib, gpu.mig, nvml=True), ""
+    @property
+    def simulated(self) -> bool:
+        """The host runs on the fake NVML (or a simulated MPS daemon): nothing holds on a real GPU."""
+        return bool(self.config.fake_gpus) or (self.mps is not None and self.mps.simulated)
+
+    def _tree(self, root: int) -> set[int]:
+        """The processes the watchdog counts for a task: all the tracker knows of, else `root`'s tree
+        (an image share's container)."""
+        tracked = self.tracker.pids_of_root(root)
+        return tracked if tracked is not None else process_tree(root)
+
+    def _track(self) -> None:
+        while not self._stopping.wait(TRACK_INTERVAL):
+            if self.tracker.tracking():
+                try:
+                    self.tracker.refresh()
+                except Exception:
+                    log.exception("cannot walk /proc for the tasks' processes")
 
     def close(self) -> None:
         """After the driver stopped: kill what still runs, stop the watchdog and the MPS daemon."""
@@ -252,12 +255,14 @@ class ShareHost:
             ending = Ending("TASK_FAILED", f"Executor error: {exc}", REASON_LAUNCH_FAILED)
         if self.watchdog is not None:
             self.watchdog.forget(run.task_id)
+        self._sweep(run)
         with self._lock:
             run.terminal = True
         self.updates.send(driver, run.task_id, ending.state, ending.message, reason=ending.reason,
                           labels=ending.labels)  # fmt: skip
         with self._lock:
             run.done.set()
+            self._ended_one = True
             if self.active() == 0:
                 self.idle_since = time.monotonic()
 
@@ -274,6 +279,7 @@ class ShareHost:
             return Ending("TASK_KILLED", "Killed before the task started")
         assert self.settings is not None
         labels = running_report(task, started.device, started.cap, self.settings.host)
+        labels[LABEL_ENFORCEMENT] = self._enforcement(task, started)
         message = f"{task.isolation.value} share {task.share_text} of GPU {started.device}"
         self.updates.send(
             driver, run.task_id, "TASK_RUNNING", message, labels=labels, data=running_data(labels)
@@ -308,6 +314,11 @@ class ShareHost:
                 return Started(label, cap, run.process.pid)
         return Started(label, cap, self._run_container(run, task, env, label))
 
+    def _enforcement(self, task: ShareTask, started: Started) -> str:
+        process_memory = self.device.process_memory if self.device is not None else False
+        return enforcement(task.isolation, started.device, started.cap, image=task.image is not None,
+                           simulated=self.simulated, process_memory=process_memory)  # fmt: skip
+
     def _level(self, task: ShareTask, device: ShareDevice) -> tuple[dict[str, str], str, int]:
         """The task's environment of its level, the device it is labelled with, and its memory."""
         mig: MigInstance | None = None
@@ -332,20 +343,24 @@ class ShareHost:
         return env, mig.uuid if mig else device.id, cap
 
     def _popen(self, run: ShareRun, task: ShareTask, level_env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-        env = {k: v for k, v in self.env.items() if k not in _HOST_ONLY_ENV}
-        env.update(level_env)
-        env.update({"MESOS_TASK_ID": run.task_id, "MESOS_SANDBOX": run.directory})
+        """Start a plain command (called under the lock) and track its processes from now on."""
+        # MESOS_GPU_FAKE_GPU_PROCESSES only on the fake NVML: a test task declares its GPU memory there.
+        fake_dir = (getattr(self.backend, "processes_dir", None) or self.env.get(PROCESSES_ENV)
+                    if self.config.fake_gpus else None)  # fmt: skip
+        env = task_environment(self.env, level_env, run.task_id, run.directory, fake_dir)
         out_path, err_path = (os.path.join(run.directory, name) for name in ("stdout", "stderr"))
         with open(out_path, "ab") as out, open(err_path, "ab") as err:
-            return subprocess.Popen(
+            process = subprocess.Popen(
                 ["/bin/sh", "-c", task.command or ""], cwd=run.directory, env=env,
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err, process_group=0,
             )  # fmt: skip
+        marker = {"MESOS_TASK_ID": run.task_id, "MESOS_SANDBOX": run.directory}
+        self.tracker.track(run.task_id, process.pid, marker)
+        return process
 
     def _run_container(self, run: ShareRun, task: ShareTask, env: dict[str, str], device: str) -> int | None:
         assert task.image is not None
-        env.update({"MESOS_TASK_ID": run.task_id, "MESOS_FRAMEWORK_ID": self.config.framework_id,
-                    "MESOS_EXECUTOR_ID": self.config.executor_id})  # fmt: skip
+        env["MESOS_TASK_ID"] = run.task_id  # MESOS_SANDBOX: the container's mount; nothing of the executor's
         host_dir = self._host_path(run.directory)
         ipc_mode, binds = None, {}
         if task.isolation is Isolation.MPS:  # the client reaches the daemon through its pipe directory
@@ -415,14 +430,23 @@ class ShareHost:
     # ---- stopping ----
 
     def _signal(self, run: ShareRun, signum: int) -> None:
-        if run.process is not None and run.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(run.process.pid, signum)
+        """Signal every process of a plain share (even once its root has exited), or stop its container."""
+        if run.process is not None:
+            self.tracker.kill(run.task_id, signum)
         elif run.container_id is not None:
             try:
                 self.launcher().stop(run.container_id, grace=0 if signum == signal.SIGKILL else 1)
             except DockerLaunchError as exc:
                 log.warning("cannot stop container %s: %s", run.container_id[:12], exc)
+
+    def _sweep(self, run: ShareRun) -> None:
+        """At a task's end: SIGKILL whatever is left of it (background, setsid'd, double-forked)."""
+        if run.process is None:
+            return
+        left = self.tracker.kill(run.task_id, signal.SIGKILL, final=True)
+        if left:
+            log.info("task %s ended: killed %d process(es) it left: %s", run.task_id, len(left), sorted(left))
+        self.tracker.forget(run.task_id)
 
     def _stop(self, run: ShareRun, grace: float) -> None:
         """SIGTERM the task's process group (or stop its container), SIGKILL after `grace`."""
@@ -453,11 +477,13 @@ class ShareHost:
             handle.write(line + "\n")
 
     def _linger(self, driver: Any) -> None:
-        """Ask to stop once no task has run for `linger_seconds`."""
+        """Ask to stop once no task has run for `linger_seconds` after one ended (before the first task:
+        at least FIRST_TASK_WAIT_SECONDS, since the scheduler launches it with the host's ExecutorInfo)."""
         linger = self.settings.linger_seconds if self.settings else 0.0
         while not self._stopping.wait(min(0.2, max(0.02, linger / 10))):
             with self._lock:
-                idle = self.active() == 0 and time.monotonic() - self.idle_since >= linger
+                wait = linger if self._ended_one else max(linger, FIRST_TASK_WAIT_SECONDS)
+                idle = self.active() == 0 and time.monotonic() - self.idle_since >= wait
             if idle:
                 log.info("no task for %.1fs: the share host exits", linger)
                 self._stopping.set()

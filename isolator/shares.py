@@ -31,6 +31,7 @@ from mesos_gpu.core.sharing import (
     ENV_GPU_SHARE,
     ENV_ISOLATION,
     LABEL_DEVICE,
+    LABEL_ENFORCEMENT,
     LABEL_GPU_MEMORY,
     LABEL_ISOLATION,
     LABEL_SHARE,
@@ -226,12 +227,15 @@ def running_report(task: ShareTask, device: str, cap: int, host_id: str) -> dict
 
 
 def running_data(labels: Mapping[str, str]) -> str:
-    """TASK_RUNNING's data: base64 JSON {"device", "share", "gpu_memory", "isolation", "share_host"}."""
-    doc = {
+    """TASK_RUNNING's data: base64 JSON {"device", "share", "gpu_memory", "isolation", "share_host"} and
+    "enforcement" (what actually holds for the task) when the labels carry it."""
+    doc: dict[str, Any] = {
         "device": labels[LABEL_DEVICE],
         "share": float(labels[LABEL_SHARE]),
         "gpu_memory": int(labels[LABEL_GPU_MEMORY]),
         "isolation": labels[LABEL_ISOLATION],
         "share_host": labels[LABEL_SHARE_HOST],
     }
+    if LABEL_ENFORCEMENT in labels:
+        doc["enforcement"] = labels[LABEL_ENFORCEMENT]
     return base64.b64encode(json.dumps(doc, sort_keys=True).encode()).decode()

@@ -43,6 +43,8 @@ FLAG_VARIABLES = {
     "api_host": "MESOS_GPU_API_HOST",
     "api_port": "MESOS_GPU_API_PORT",
     "role": "MESOS_GPU_ROLE",
+    "advertised_host": "MESOS_GPU_ADVERTISED_HOST",
+    "launcher_uri_base": "MESOS_GPU_LAUNCHER_URI_BASE",
     "log_level": "MESOS_GPU_LOG_LEVEL",
 }
 
@@ -98,6 +100,14 @@ def upload_store(settings: SchedulerSettings, api_port: int) -> UploadStore:
     return UploadStore(settings.upload_max_bytes, directory, public_base_url(settings, api_port))
 
 
+def placement_policy(settings: SchedulerSettings) -> PlacementPolicy:
+    """The placement policy the settings choose (CPU tasks on GPU agents, how share hosts are chosen)."""
+    return PlacementPolicy(
+        cpu_tasks_on_gpu_agents=CPU_TASKS_ON_GPU_AGENTS[settings.cpu_tasks_on_gpu_agents],
+        share_hosts=settings.share_hosts,
+    )
+
+
 def framework_zk_url(settings: SchedulerSettings) -> str:
     """The framework's own chroot as a zk:// URL (TF rendezvous nodes live under it)."""
     return f"zk://{settings.zk_hosts}{settings.zk_framework_root}"
@@ -121,9 +131,7 @@ class SchedulerProcess:
         self.settings = settings
         self._store = store
         self._driver_factory = driver_factory
-        self._policy = policy or PlacementPolicy(
-            cpu_tasks_on_gpu_agents=CPU_TASKS_ON_GPU_AGENTS[settings.cpu_tasks_on_gpu_agents]
-        )
+        self._policy = policy or placement_policy(settings)
         self.runtime: SchedulerRuntime | None = None
         self.api_port = 0
         self._server: Any = server
@@ -266,8 +274,25 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--master", help="HOST:PORT or zk://HOST:PORT/mesos ($MESOS_GPU_MASTER)")
     parser.add_argument("--zk", help="zk://HOST:PORT/mesos-gpu, the state's ZooKeeper ($MESOS_GPU_ZK)")
     parser.add_argument("--name", help="framework name ($MESOS_GPU_FRAMEWORK_NAME)")
-    parser.add_argument("--api-host", dest="api_host", help="API bind address ($MESOS_GPU_API_HOST)")
-    parser.add_argument("--api-port", dest="api_port", type=int, help="API port ($MESOS_GPU_API_PORT)")
+    parser.add_argument(
+        "--api-host", dest="api_host",
+        help="API bind address ($MESOS_GPU_API_HOST; default 127.0.0.1, or 0.0.0.0 once the advertised "
+        "host is known)",
+    )
+    parser.add_argument(
+        "--api-port", dest="api_port", type=int,
+        help="API port ($MESOS_GPU_API_PORT, else Marathon's $PORT_API or $PORT0; default 8080)",
+    )
+    parser.add_argument(
+        "--advertised-host", dest="advertised_host", metavar="HOST",
+        help="this scheduler's host name as agents and clients reach it ($MESOS_GPU_ADVERTISED_HOST, else "
+        "Marathon's $HOST): the launcher URI in every TaskInfo and the leader's address",
+    )
+    parser.add_argument(
+        "--launcher-uri-base", dest="launcher_uri_base", metavar="URL",
+        help="where agents fetch the TF launcher, e.g. a load balancer's http(s)://HOST[:PORT][/PATH] "
+        "($MESOS_GPU_LAUNCHER_URI_BASE; default http://ADVERTISED_HOST:API_PORT)",
+    )
     parser.add_argument("--role", help="Mesos role ($MESOS_GPU_ROLE)")
     parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING or ERROR")
     parser.set_defaults(func=_command)

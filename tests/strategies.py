@@ -56,9 +56,7 @@ uri_values = st.one_of(
     st.from_regex(r"https?://[a-z0-9.-]{1,20}(:[0-9]{2,5})?/[A-Za-z0-9._/-]{0,30}", fullmatch=True),
     st.from_regex(r"/[A-Za-z0-9._/-]{1,30}", fullmatch=True),
 )
-output_files = st.from_regex(
-    r"[A-Za-z0-9_][A-Za-z0-9._-]{0,20}(/[A-Za-z0-9_][A-Za-z0-9._-]{0,10})?", fullmatch=True
-)
+output_files = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,20}", fullmatch=True)  # a file name: no '/'
 
 
 @st.composite

@@ -30,6 +30,7 @@ from mesos_gpu.api.requests import (
     QueryReader,
     check_content_length,
     check_json_content_type,
+    check_replay,
     check_storable,
     idempotency_key_of,
     job_id_of,
@@ -273,6 +274,8 @@ class JobsHandler(ApiHandler):
             view, created = await self._submit_nowait(spec)
         else:
             view, created = await self.call(self.service.submit, spec, key)
+            if not created:
+                check_replay(key, spec, view)
         location = views.job_path(view["id"])
         self.set_header("Location", location)
         if not created:

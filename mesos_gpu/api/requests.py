@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import tornado.web
@@ -20,6 +21,7 @@ import tornado.web
 from mesos_gpu.core.errors import (
     BadJsonError,
     FieldError,
+    MesosGpuError,
     NotFoundError,
     TooLargeError,
     UnsupportedMediaTypeError,
@@ -162,6 +164,29 @@ def idempotency_key_of(header: str | None) -> str | None:
     except InvalidRecord:
         error = FieldError("/headers/Idempotency-Key", "must be 1 to 255 characters")
         raise ValidationError([error]) from None
+
+
+class IdempotencyKeyReusedError(MesosGpuError):
+    """An Idempotency-Key sent again with another job than the one it created (422, as the IETF draft
+    "The Idempotency-Key HTTP Header Field" says of a reused key with a different payload)."""
+
+    code = "idempotency_key_reused"
+    http_status = 422
+
+    def details(self) -> list[dict[str, str]]:
+        message = "already used for another job: send this job with a new key, or the first job again"
+        return [FieldError("/headers/Idempotency-Key", message).to_dict()]
+
+
+def check_replay(key: str, spec: JobSpec, earlier: Mapping[str, Any]) -> None:
+    """IdempotencyKeyReusedError (422) unless `spec` is the job that `key` created, `earlier` (its view):
+    the validated documents are compared, so the same job spelled otherwise (key order, spaces) replays."""
+    same = json.loads(json.dumps(spec.to_dict())) == json.loads(json.dumps(earlier.get("spec")))
+    if not same:
+        raise IdempotencyKeyReusedError(
+            f"Idempotency-Key {key!r} was used for job {earlier.get('id')} with a different job document; "
+            "a key names one submit: use a new key for a new job"
+        )
 
 
 def check_storable(spec: JobSpec, body_size: int) -> None:

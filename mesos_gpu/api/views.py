@@ -5,8 +5,11 @@
 
 Every task view states its GPU isolation: `gpus` as the job wrote it (whole, a share, or {"min", "max"}),
 `isolation` (the member's: the job's level for a share, exclusive otherwise, as `JobSpec.isolation_of`),
-`enforced` (what that level enforces and by what: `core.sharing.statement`) and `share` (the grant the
-member record keeps for a share task, with the device its share host reported; None otherwise).
+`enforced` (what that level enforces and by what: `core.sharing.statement`, plus `in_effect`: what the
+share host says it actually enforces for this task, once it has said; None for a task without GPUs:
+there is nothing to isolate) and `share` (the grant the member record keeps for a share task, with the
+device and the enforcement its share host reported; None otherwise). A job's `gpus_text` says its GPUs
+for a list without passing a share off as a whole GPU ("1 (4 shares)", "0.3-1 (share)").
 """
 
 from __future__ import annotations
@@ -70,12 +73,26 @@ def _share_of(member: Any) -> JsonDict | None:
     return dict(share) if isinstance(share, Mapping) else None
 
 
+def enforced_json(isolation: Isolation, request: ResourceRequest, share: Mapping[str, Any] | None
+                  ) -> JsonDict | None:
+    """What a member's isolation enforces and by what, with `in_effect`: the share host's own sentence
+    for this task once it has reported one; None for a member without GPUs (nothing is isolated)."""
+    if not request.is_share and request.whole_gpus == 0:
+        return None
+    enforced: JsonDict = statement(isolation)
+    in_effect = (share or {}).get("enforcement")
+    if in_effect:
+        enforced["in_effect"] = str(in_effect)
+    return enforced
+
+
 def task_json(job_id: str, name: str, member: Mapping[str, Any], spec: Mapping[str, Any]) -> JsonDict:
     """One member of a job: its current Mesos task (if launched), where it runs, its GPUs and isolation."""
     role, _, index = name.rpartition("-")
     resources = _role_spec(spec, role)
     request = gpu_request(resources)
     isolation = member_isolation(spec, request)
+    share = _share_of(member)
     hostname = member.get("hostname")
     ports = [int(p) for p in member.get("ports") or ()]
     state = member.get("state")
@@ -95,8 +112,8 @@ def task_json(job_id: str, name: str, member: Mapping[str, Any], spec: Mapping[s
         "mem": resources.get("mem"),
         "gpus": request.gpus_json(),
         "isolation": isolation.value,
-        "enforced": statement(isolation),
-        "share": _share_of(member),
+        "enforced": enforced_json(isolation, request, share),
+        "share": share,
         "containerizer": spec.get("containerizer", "mesos"),
         "message": member.get("message"),
         "reason": member.get("reason"),
@@ -132,12 +149,40 @@ def tf_cluster(view: Mapping[str, Any]) -> dict[str, list[str | None]] | None:
     return cluster
 
 
-def job_gpus(spec: Mapping[str, Any]) -> int | float:
-    """GPUs the whole job asks for (a share counts its fraction, an elastic share its max)."""
+def _requests(spec: Mapping[str, Any]) -> list[tuple[int, ResourceRequest]]:
+    """(instances, GPU request) of each role of the job, or of its single task."""
     roles = spec.get("roles") or {}
     members = [(1, spec)] if not roles else [(int(r.get("instances", 1)), r) for r in roles.values()]
-    total = round(sum(count * float(gpu_request(r).gpus) for count, r in members), 2)
+    return [(count, gpu_request(resources)) for count, resources in members]
+
+
+def _amount(value: float) -> int | float:
+    total = round(value, 2)
     return int(total) if total.is_integer() else total
+
+
+def job_gpus(spec: Mapping[str, Any]) -> int | float:
+    """GPUs the whole job asks for (a share counts its fraction, an elastic share its max)."""
+    return _amount(sum(count * float(request.gpus) for count, request in _requests(spec)))
+
+
+def job_gpus_text(spec: Mapping[str, Any]) -> str:
+    """The job's GPUs in words for a list: its whole GPUs, then what its shares take in all (a range when
+    one is elastic) and how many they are: "2", "0.25 (share)", "0.3-1 (share)", "1 (4 shares)",
+    "2 + 0.6-1 (2 shares)"."""
+    whole, low, high, shares = 0, 0.0, 0.0, 0
+    for count, request in _requests(spec):
+        if not request.is_share:
+            whole += count * request.whole_gpus
+            continue
+        shares += count
+        low += count * float(request.gpus if request.gpus_min is None else request.gpus_min)
+        high += count * float(request.gpus)
+    if not shares:
+        return str(whole)
+    amount = f"{_amount(low)}" if _amount(low) == _amount(high) else f"{_amount(low)}-{_amount(high)}"
+    text = f"{amount} ({shares} shares)" if shares > 1 else f"{amount} (share)"
+    return f"{whole} + {text}" if whole else text
 
 
 def gpus_allocated(view: Mapping[str, Any]) -> int:
@@ -168,6 +213,7 @@ def job_summary(view: Mapping[str, Any]) -> JsonDict:
         "task_count": len(members),
         "tasks_running": sum(1 for m in members.values() if m.get("state") == "TASK_RUNNING"),
         "gpus": job_gpus(spec),
+        "gpus_text": job_gpus_text(spec),
         "restarts": view.get("restarts", 0),
         "links": {"self": job_path(view["id"])},
     }

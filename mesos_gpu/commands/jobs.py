@@ -44,12 +44,15 @@ def has_gpus(task: Mapping[str, Any]) -> bool:
 
 
 def isolation_note(task: Mapping[str, Any]) -> str:
-    """What the task's isolation enforces, short: "exclusive", or the share level's summary."""
+    """What the task's isolation enforces, short: "exclusive", or the share level's summary; then what its
+    share host says is in effect, in the server's words ("...; in effect: memory NOT enforced: ...")."""
     level = str(task.get("isolation") or "exclusive")
     enforced = task.get("enforced")
-    if level == "exclusive" or not isinstance(enforced, Mapping):
+    if not isinstance(enforced, Mapping):
         return level
-    return summary(enforced)
+    note = level if level == "exclusive" else summary(enforced)
+    in_effect = enforced.get("in_effect")
+    return f"{note}; in effect: {in_effect}" if in_effect else note
 
 
 def gpu_text(task: Mapping[str, Any], unit: str = "") -> str:
@@ -101,7 +104,7 @@ def list_jobs(args: argparse.Namespace) -> int:
             job["tenant"],
             job["state"],
             f"{job['tasks_running']}/{job['task_count']}",
-            job["gpus"],
+            job.get("gpus_text", job["gpus"]),  # "0.3-1 (share)": a share is not shown as a whole GPU
             age(job["submitted_at"]),
             job["wait_reason"] if job["state"] == "PENDING" and job["wait_reason"] else job["message"],
         )
@@ -159,11 +162,15 @@ def show_status(args: argparse.Namespace) -> int:
 
 @reports_errors
 def kill_job(args: argparse.Namespace) -> int:
-    job = client_from(args).kill(args.job_id)
+    client = client_from(args)
+    before = client.job(args.job_id)  # a waiting job ends at once when killed: say it was ours
+    job = client.kill(args.job_id)
     if args.json:
         print_json(job)
-    elif job["terminal"]:
+    elif before["terminal"] or (job["terminal"] and job["state"] != "KILLED"):
         print(f"Job {job['id']} has already ended: {job['state']}.")
+    elif job["terminal"]:
+        print(f"Killed job {job['id']} (it was {before['state']}): {job['message']}.")
     else:
         print(f"Killing job {job['id']} ({job['state']}); `mesos-gpu status {job['id']}` shows when it ends.")
     return 0

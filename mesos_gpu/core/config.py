@@ -30,6 +30,7 @@ Containerizer = Literal["mesos", "docker"]
 # restricted: CPU-only tasks never go to GPU agents (Marathon's default `gpu_scheduling_behavior`);
 # fallback: only when no agent without GPUs fits them now; unrestricted: any agent that fits.
 CpuTasksOnGpuAgents = Literal["restricted", "fallback", "unrestricted"]
+ShareHostPlacement = Literal["pack", "spread"]  # placement.policy.SHARE_HOST_PLACEMENTS
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 ONE_WEEK_SECONDS = 7 * 24 * 3600.0
@@ -38,6 +39,9 @@ MAX_DURATION_SECONDS = (2**63 - 1) / 1e9
 DEFAULT_API_PORT = 8080
 DEFAULT_UPLOAD_MAX_MB = 64
 MAX_UPLOAD_MB = 1 << 20  # 1 TiB: far beyond any sensible limit, but keeps byte counts in range
+
+
+ALL_INTERFACES = "0.0.0.0"
 
 
 class ENV:
@@ -71,6 +75,7 @@ class ENV:
     RESERVE_AFTER = "MESOS_GPU_RESERVE_AFTER_SECONDS"
     NEVER_FITS_AFTER = "MESOS_GPU_NEVER_FITS_AFTER_SECONDS"
     SHARE_LINGER = "MESOS_GPU_SHARE_LINGER_SECONDS"
+    SHARE_HOSTS = "MESOS_GPU_SHARE_HOSTS"
     SHARE_HOST_COMMAND = "MESOS_GPU_SHARE_HOST_COMMAND"
     UPLOAD_MAX_MB = "MESOS_GPU_UPLOAD_MAX_MB"
     UPLOAD_DIR = "MESOS_GPU_UPLOAD_DIR"
@@ -98,7 +103,7 @@ class SchedulerSettings:
     secret: str | None = field(default=None, repr=False)
     secret_file: str | None = None
     failover_timeout: float = ONE_WEEK_SECONDS
-    api_host: str = "127.0.0.1"
+    api_host: str = "127.0.0.1"  # ALL_INTERFACES when an advertised host is known (see `from_env`)
     api_port: int = DEFAULT_API_PORT  # 0: any free port
     api_tokens: tuple[str, ...] = field(default=(), repr=False)
     api_tokens_file: str | None = None
@@ -116,6 +121,10 @@ class SchedulerSettings:
     never_fits_after_seconds: float = 300.0
     # An empty share host gives its GPU back to Mesos after this long (core.sharing).
     share_linger_seconds: float = DEFAULT_LINGER_SECONDS
+    # How new share hosts are chosen: "pack" (fill partly used agents first, keep whole agents free for
+    # whole-GPU jobs) or "spread" (Tetris alignment of cpus and GPUs; places more shares, refuses more
+    # multi-GPU jobs: benchmarks/sharing.py).
+    share_hosts: ShareHostPlacement = "pack"
     # The shell command that starts a share host executor on an agent.
     share_host_command: str = SHARE_HOST_COMMAND
     # `POST /v1/uploads` (what `mesos-gpu run` sends) refuses archives larger than this (MB).
@@ -138,7 +147,9 @@ class SchedulerSettings:
         secret_file = reader.optional(ENV.SECRET_FILE, _any)
         _check_credentials(reader, principal, secret, secret_file)
         failover = reader.get(ENV.FAILOVER_TIMEOUT, d.failover_timeout, _failover_timeout)
-        api_host = reader.get(ENV.API_HOST, d.api_host, _no_space)
+        advertised = reader.first((ENV.ADVERTISED_HOST, ENV.MARATHON_HOST), None, _no_space)
+        # Told its host (Marathon's HOST too), the scheduler is on a cluster: agents must reach the API.
+        api_host = reader.get(ENV.API_HOST, ALL_INTERFACES if advertised else d.api_host, _no_space)
         ports = (ENV.API_PORT, ENV.MARATHON_PORT_API, ENV.MARATHON_PORT0)
         api_port = reader.first(ports, d.api_port, _port)
         tokens = reader.get(ENV.API_TOKENS, d.api_tokens, _tokens)
@@ -148,12 +159,12 @@ class SchedulerSettings:
         containerizer = reader.get(ENV.DEFAULT_CONTAINERIZER, d.default_containerizer, _containerizer)
         cpu_policy = reader.get(ENV.CPU_TASKS_ON_GPU_AGENTS, d.cpu_tasks_on_gpu_agents, _cpu_policy)
         heartbeat = reader.get(ENV.HEARTBEAT_TIMEOUT, d.heartbeat_timeout, _positive_seconds)
-        advertised = reader.first((ENV.ADVERTISED_HOST, ENV.MARATHON_HOST), None, _no_space)
         launcher = reader.optional(ENV.LAUNCHER_URI_BASE, _http_url)
         instances = reader.get(ENV.INSTANCES, d.instances, _instances)
         reserve_after = reader.get(ENV.RESERVE_AFTER, d.reserve_after_seconds, _non_negative_seconds)
         never_fits = reader.get(ENV.NEVER_FITS_AFTER, d.never_fits_after_seconds, _non_negative_seconds)
         linger = reader.get(ENV.SHARE_LINGER, d.share_linger_seconds, _linger_seconds)
+        share_hosts = reader.get(ENV.SHARE_HOSTS, d.share_hosts, _share_hosts)
         share_host = reader.get(ENV.SHARE_HOST_COMMAND, d.share_host_command, _command)
         upload_max = reader.get(ENV.UPLOAD_MAX_MB, d.upload_max_mb, _megabytes)
         upload_dir = reader.optional(ENV.UPLOAD_DIR, _path)
@@ -186,6 +197,7 @@ class SchedulerSettings:
             reserve_after_seconds=reserve_after,
             never_fits_after_seconds=never_fits,
             share_linger_seconds=linger,
+            share_hosts=share_hosts,
             share_host_command=share_host,
             upload_max_mb=upload_max,
             upload_dir=upload_dir,
@@ -430,6 +442,10 @@ def _containerizer(raw: str) -> Containerizer:
 
 def _cpu_policy(raw: str) -> CpuTasksOnGpuAgents:
     return cast(CpuTasksOnGpuAgents, _choice(raw, get_args(CpuTasksOnGpuAgents), str.lower))
+
+
+def _share_hosts(raw: str) -> ShareHostPlacement:
+    return cast(ShareHostPlacement, _choice(raw, get_args(ShareHostPlacement), str.lower))
 
 
 def _http_url(raw: str) -> str:

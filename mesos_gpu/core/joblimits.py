@@ -64,9 +64,12 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 LABEL_KEY = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_./-]{0,61}[A-Za-z0-9])?")
 IMAGE = re.compile(r"\S+")
 POSITIVE_INTEGER_TEXT = re.compile(r"[1-9][0-9]{0,5}")
-URI = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://|/)\S*")  # a URL with a scheme, or an absolute agent path
-OUTPUT_FILE = re.compile(r"[^/\x00][^\x00]*")  # relative to the sandbox ...
-PARENT_STEP = re.compile(r"(^|/)\.\.(/|$)")  # ... and never out of it
+# What every fetcher here fetches (the local agent's and the share host's): http(s), file:/// URLs and
+# absolute agent paths; schemes are case-insensitive (RFC 3986), as urllib reads them.
+URI = re.compile(r"([Hh][Tt][Tt][Pp][Ss]?://|[Ff][Ii][Ll][Ee]:///|/)\S*")
+ANY_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]{0,31})://\S*")  # a URL of some other scheme
+OUTPUT_FILE = re.compile(r"[^/\x00]+")  # a file name in the sandbox (the fetchers take no '/') ...
+NOT_OUTPUT_FILES = (".", "..")  # ... and neither of these
 
 SINGLE_INSTANCE_ROLES = {Role.CHIEF: "a job has one chief", Role.EVALUATOR: "a job has one evaluator"}
 VALUE_FORBIDDEN = {ConstraintOperator.UNIQUE}
@@ -106,13 +109,17 @@ MIG_ELASTIC_MESSAGE = (
 )
 URIS_MESSAGE = f"must be a list of at most {MAX_URIS} URIs"
 URI_MESSAGE = (
-    f'must be a URL with a scheme ("https://host/file.tar.gz") or an absolute path on the agent: '
-    f"1 to {MAX_URI_LENGTH} characters, no spaces"
+    f'must be an http://, https:// or file:/// URL ("https://host/file.tar.gz") or an absolute path on the '
+    f"agent: 1 to {MAX_URI_LENGTH} characters, no spaces"
+)
+URI_SCHEME_MESSAGE = (
+    '"{scheme}://" URLs are not fetched here: use an http://, https:// or file:/// URL or an absolute path '
+    "on the agent"
 )
 URI_ITEM_MESSAGE = 'must be a URI string or an object {"value", "extract", "executable", "output_file"}'
 OUTPUT_FILE_MESSAGE = (
-    f"must be a path inside the sandbox: 1 to {MAX_OUTPUT_FILE_LENGTH} characters, not starting with '/', "
-    "no '..' step, no NUL"
+    f"must be a file name in the sandbox: 1 to {MAX_OUTPUT_FILE_LENGTH} characters, no '/', not '.' or "
+    "'..', no NUL"
 )
 OPERATORS_TEXT = ", ".join(op.value for op in ConstraintOperator)
 TEXT_MESSAGE = "must be valid Unicode text ({problem})"

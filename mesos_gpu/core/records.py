@@ -167,3 +167,13 @@ def new_job_record(job_id: str, spec: JobSpec, now: float) -> JsonDict:
     """The record of a freshly accepted job (PENDING), as the API persists it before `JobSubmitted`."""
     members = {key: MemberRecord(key) for key in spec.members()}
     return JobRecord(job_id, spec, JobState.PENDING, now, members, message="waiting for offers").to_dict()
+
+
+def killed_between_attempts(job: JobRecord) -> str:
+    """The message of a job killed with nothing running: before its first launch, or between attempts."""
+    if job.attempt < 0:
+        return "killed before it ran"
+    count = job.attempt + 1
+    if job.state is JobState.RESTARTING:
+        return f"killed while waiting to restart, after {count} attempt{'s' if count > 1 else ''}"
+    return f"killed while waiting to be placed again, after {count} launch attempt{'s' if count > 1 else ''}"

@@ -29,6 +29,7 @@ from mesos_gpu.core.resources import Resources
 from mesos_gpu.core.sharing import (
     ATTR_GPU_MIG,
     LABEL_DEVICE,
+    LABEL_ENFORCEMENT,
     LINGER_MARGIN_SECONDS,
     SHARE_HOST_RESOURCES,
     ShareGrant,
@@ -137,8 +138,9 @@ class ShareHostRecord:
                              self.used_memory, self.accepting(now), self.mig_free())
 
     def member_share(self, grant: ShareGrant) -> dict[str, Any]:
-        """A member's `share` record for `grant` on this host (the device is known once it runs)."""
-        return {**grant.to_dict(), "device": None, "executor": self.params}
+        """A member's `share` record for `grant` on this host (the device, and what is enforced, are
+        known once it runs)."""
+        return {**grant.to_dict(), "device": None, "enforcement": None, "executor": self.params}
 
 
 class ShareHosts(dict[str, ShareHostRecord]):
@@ -166,7 +168,8 @@ class ShareHosts(dict[str, ShareHostRecord]):
 
     def on_status(self, member: MemberRecord, status: Mapping[str, Any], now: float) -> None:
         """A status update of share member `member` (its state already applied): the host has started,
-        the device it runs on (TASK_RUNNING label `mesos-gpu/device`), or its grant is released."""
+        the device it runs on and what is enforced for it (TASK_RUNNING labels `mesos-gpu/device`,
+        `mesos-gpu/enforcement`), or its grant is released."""
         share, state = member.share, member.state
         if share is None or state is None or member.task_id is None:
             return
@@ -178,9 +181,12 @@ class ShareHosts(dict[str, ShareHostRecord]):
         if host is not None:
             host.restored = False      # Mesos knows the task: the host's executor is (still) there
             host.started = host.started or state in (TaskState.STARTING, TaskState.RUNNING)
-        device = _label(status, LABEL_DEVICE) if state is TaskState.RUNNING else None
-        if device is not None and device != share.get("device"):
-            member.share = {**share, "device": device}   # a new dict: a persisted one is never changed
+        if state is not TaskState.RUNNING:
+            return
+        reported = {key: value for key, label in _REPORTED
+                    if (value := _label(status, label)) is not None and value != share.get(key)}
+        if reported:
+            member.share = {**share, **reported}   # a new dict: a persisted one is never changed
 
     def executor_ended(self, agent_id: str, executor_id: str) -> None:
         """Mesos says the executor ended: the host takes no more shares, and is forgotten now if empty
@@ -215,6 +221,10 @@ class ShareHosts(dict[str, ShareHostRecord]):
                                    restored=True)
         host.started = host.started or member.ever_started
         self.add(host, member.task_id, grant)
+
+
+# The share host's words in TASK_RUNNING labels, kept in the member's share record: (record key, label).
+_REPORTED = (("device", LABEL_DEVICE), ("enforcement", LABEL_ENFORCEMENT))
 
 
 def _label(status: Mapping[str, Any], key: str) -> str | None:

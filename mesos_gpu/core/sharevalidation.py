@@ -11,8 +11,10 @@ Rules (docs/sharing.md tells users):
   "exclusive" with a share -> an error at each share's `gpus`; a share level (mig, mps, capped, shared)
   when no member asks for a share -> an error at `isolation`; "mig" with an elastic share -> an error at
   that `gpus` (MIG sizes are fixed).
-- `uris`: a list of URL strings (or absolute agent paths) or objects {"value", "extract", "executable",
-  "output_file"} (Mesos CommandInfo.URI).
+- `uris`: a list of URL strings or objects {"value", "extract", "executable", "output_file"} (Mesos
+  CommandInfo.URI); only what every fetcher here fetches (the local agent's, the share host's): http://,
+  https://, file:/// URLs and absolute agent paths (another scheme is refused by name), saved under
+  `output_file`, a plain file name in the sandbox (no '/', not '.' or '..').
 """
 
 from __future__ import annotations
@@ -146,7 +148,7 @@ class ShareChecker(DocumentChecker):
 
     def uri(self, path: Path, value: object) -> UriSpec | None:
         if isinstance(value, str):
-            url = self.text(path, value, limits.URI, limits.MAX_URI_LENGTH, limits.URI_MESSAGE)
+            url = self.url(path, value)
             return None if url is None else UriSpec(url)
         if not isinstance(value, dict):
             self.error(path, limits.URI_ITEM_MESSAGE)
@@ -159,9 +161,7 @@ class ShareChecker(DocumentChecker):
         if "value" not in raw:
             self.error((*path, "value"), "required")
         else:
-            url = self.text(
-                (*path, "value"), raw["value"], limits.URI, limits.MAX_URI_LENGTH, limits.URI_MESSAGE
-            )
+            url = self.url((*path, "value"), raw["value"])
         extract = self.boolean((*path, "extract"), raw.get("extract", True))
         executable = self.boolean((*path, "executable"), raw.get("executable", False))
         output_file = None
@@ -171,11 +171,21 @@ class ShareChecker(DocumentChecker):
             return None
         return UriSpec(url, extract=extract, executable=executable, output_file=output_file)
 
+    def url(self, path: Path, value: object) -> str | None:
+        """A URI's value: what every fetcher here fetches; another scheme is named in its error."""
+        if isinstance(value, str) and len(value) <= limits.MAX_URI_LENGTH and not limits.URI.fullmatch(value):
+            other = limits.ANY_SCHEME.fullmatch(value)
+            if other is not None and other.group(1).lower() != "file":
+                self.error(path, limits.URI_SCHEME_MESSAGE.format(scheme=other.group(1)))
+                return None
+        return self.text(path, value, limits.URI, limits.MAX_URI_LENGTH, limits.URI_MESSAGE)
+
     def output_file(self, path: Path, value: object) -> str | None:
+        """A file name in the sandbox: both fetchers refuse a '/' in it (no subdirectory, no escape)."""
         name = self.text(
             path, value, limits.OUTPUT_FILE, limits.MAX_OUTPUT_FILE_LENGTH, limits.OUTPUT_FILE_MESSAGE
         )
-        if name is not None and limits.PARENT_STEP.search(name):
+        if name in limits.NOT_OUTPUT_FILES:
             self.error(path, limits.OUTPUT_FILE_MESSAGE)
             return None
         return name

@@ -23,10 +23,10 @@ from mesos_gpu.core.model import Isolation
 
 __all__ = [
     "ATTR_GPU_MEMORY", "ATTR_GPU_MIG", "ATTR_GPU_MPS", "DEFAULT_LINGER_SECONDS", "ENV_GPU_MEMORY_LIMIT",
-    "ENV_GPU_SHARE", "ENV_ISOLATION", "LABEL_DEVICE", "LABEL_GPU_MEMORY", "LABEL_ISOLATION", "LABEL_SHARE",
-    "LABEL_SHARE_HOST", "LINGER_MARGIN_SECONDS", "MIG_SLICES", "SHARE_HOST_COMMAND", "SHARE_HOST_RESOURCES",
-    "STATEMENTS", "MigProfile", "ShareGrant", "ShareHostView", "ShareNeed", "milli", "parse_mig_layout",
-    "statement",
+    "ENV_GPU_SHARE", "ENV_ISOLATION", "LABEL_DEVICE", "LABEL_ENFORCEMENT", "LABEL_GPU_MEMORY",
+    "LABEL_ISOLATION", "LABEL_SHARE", "LABEL_SHARE_HOST", "LINGER_MARGIN_SECONDS", "MIG_SLICES",
+    "SHARE_HOST_COMMAND", "SHARE_HOST_RESOURCES", "STATEMENTS", "MigProfile", "ShareGrant", "ShareHostView",
+    "ShareNeed", "milli", "parse_mig_layout", "statement",
 ]
 
 # -- agent attributes (Mesos agent `--attributes`, written by `mesos-gpu-agent config`) -----------------
@@ -53,6 +53,7 @@ LABEL_SHARE = "mesos-gpu/share"  # fraction granted ("0.25")
 LABEL_GPU_MEMORY = "mesos-gpu/gpu-memory"  # MB granted
 LABEL_ISOLATION = "mesos-gpu/isolation"
 LABEL_SHARE_HOST = "mesos-gpu/share-host"  # the executor id of the share host
+LABEL_ENFORCEMENT = "mesos-gpu/enforcement"  # one sentence: what the share host enforces for this task
 
 
 def milli(gpus: float) -> int:
@@ -61,6 +62,11 @@ def milli(gpus: float) -> int:
 
 
 # ------------------------------------------------------------------------------------- statements
+# Plain-command shares run inside the share host's own container: its devices cgroup holds the whole GPU
+# and every share runs as the same uid, so for them `mig` is only CUDA_VISIBLE_DEVICES=MIG-<uuid> in the
+# environment and `mps` limits are client-side variables a task can raise; an image share gets a Docker
+# device request for exactly its device (its MIG instance), where hardware isolation holds. What holds
+# for one task on its host is also reported in its TASK_RUNNING (LABEL_ENFORCEMENT).
 STATEMENTS: dict[Isolation, dict[str, str]] = {
     Isolation.EXCLUSIVE: {
         "memory": "isolated: whole GPUs, no other task can open them",
@@ -70,25 +76,37 @@ STATEMENTS: dict[Isolation, dict[str, str]] = {
         "cost": "a whole GPU per task, however little it uses",
     },
     Isolation.MIG: {
-        "memory": "isolated: the MIG instance's own memory (hardware)",
-        "compute": "isolated: the instance's own compute slices (hardware)",
-        "faults": "isolated: a fault stays in its instance",
-        "enforced_by": "NVIDIA Multi-Instance GPU (partitioned by the operator)",
-        "cost": "fixed sizes only (the partition's profiles); needs an A100/A30/H100-class GPU",
+        "memory": "isolated for image shares: the MIG instance's own memory (hardware); a plain command "
+                  "only gets CUDA_VISIBLE_DEVICES=MIG-<uuid> and could open another instance or the "
+                  "parent GPU",
+        "compute": "isolated for image shares: the instance's own compute slices (hardware); a plain "
+                   "command is only pointed at its instance by its environment",
+        "faults": "isolated for image shares: a fault stays in its instance; a plain command is only pointed "
+                  "at its instance by its environment",
+        "enforced_by": "NVIDIA Multi-Instance GPU and a Docker device request for the instance (image shares "
+                       "only); for a plain command only CUDA_VISIBLE_DEVICES, in the share host's container, "
+                       "whose devices cgroup holds the whole GPU",
+        "cost": "fixed sizes only (the partition's profiles); needs an A100/A30/H100-class GPU; hardware "
+                "isolation needs an image",
     },
     Isolation.MPS: {
-        "memory": "limited: CUDA_MPS_PINNED_DEVICE_MEM_LIMIT (allocations beyond it fail)",
-        "compute": "limited: CUDA_MPS_ACTIVE_THREAD_PERCENTAGE",
+        "memory": "limited client-side: CUDA_MPS_PINNED_DEVICE_MEM_LIMIT, an environment variable the "
+                  "task can raise itself (a client that keeps it gets allocations beyond it refused)",
+        "compute": "limited client-side: CUDA_MPS_ACTIVE_THREAD_PERCENTAGE, an environment variable the "
+                   "task can raise itself",
         "faults": "NOT isolated: a fatal fault in one MPS client can affect every client on the GPU",
-        "enforced_by": "CUDA MPS control daemon, one per share host GPU",
-        "cost": "CUDA programs only; one daemon per GPU",
+        "enforced_by": "CUDA MPS control daemon, one per share host GPU, with limits each client reads from "
+                       "its own environment (an image share also gets a device request for its GPU only)",
+        "cost": "CUDA programs only; one daemon per GPU; a task can raise its own limits",
     },
     Isolation.CAPPED: {
-        "memory": "capped: a task over its share is killed by the share host's NVML watchdog; "
-                  "TensorFlow is told the limit (logical device memory limit)",
+        "memory": "capped: a task over its share is killed by the share host's NVML watchdog, only where "
+                  "NVML reports per-process memory (elsewhere NOT enforced, as the task's running status "
+                  "says); a TensorFlow member is also told the limit (logical device memory limit)",
         "compute": "NOT isolated: time-sliced with the GPU's other tasks",
         "faults": "NOT isolated",
-        "enforced_by": "the share host's NVML watchdog (per-process used memory)",
+        "enforced_by": "the share host's NVML watchdog where NVML reports per-process memory (per-process "
+                       "used memory, checked every second)",
         "cost": "a task over its memory share is killed, not throttled; the check runs every second",
     },
     Isolation.SHARED: {

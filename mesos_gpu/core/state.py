@@ -61,7 +61,7 @@ from mesos_gpu.core.invariants import check_invariants
 from mesos_gpu.core.joblist import JobList
 from mesos_gpu.core.model import JobState, TaskKey, TaskState, task_id_for
 from mesos_gpu.core.placement.outcomes import NEVER_FITS_PREFIX, InvalidDemand, NeverFits, Plan
-from mesos_gpu.core.records import JobRecord, MemberRecord, new_job_record
+from mesos_gpu.core.records import JobRecord, MemberRecord, killed_between_attempts, new_job_record
 from mesos_gpu.core.scheduling import GangRequest, Planner, check_plan, offer_answers
 from mesos_gpu.core.sharehosts import ShareCycle, ShareHosts, check_share_plan
 from mesos_gpu.core.sharing import ShareHostView
@@ -264,7 +264,7 @@ class SchedulerState:
             self._touch(job)
             self._kill_active(job)
         else:
-            self._set_state(job, JobState.KILLED, event.now, "killed before it ran")
+            self._set_state(job, JobState.KILLED, event.now, killed_between_attempts(job))
 
     def _on_tick(self, event: Tick) -> None:
         now = event.now

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 #: TensorFlow task types a job may have, in the order TFJob's JSON shows them (Go sorts map keys).
 ROLES = ("chief", "evaluator", "ps", "worker")
 
+#: Roles TFJob leaves out of TF_CONFIG's `cluster` (genClusterSpec: "evaluator is not part of training
+#: cluster"); they still take part in the rendezvous, and get TF_CONFIG with their own `task`.
+OUTSIDE_TRAINING_CLUSTER = frozenset({"evaluator"})
+
 #: TFJob always sets this; TensorFlow >= 1.4 ignores it, but scripts written for TFJob may read it.
 ENVIRONMENT = "cloud"
 
@@ -138,14 +142,22 @@ def _check_address(member: Member, address: str) -> None:
         raise ClusterError(f"address of {member} must be host:port, got {address!r}")
 
 
+def training_cluster(addresses: Mapping[Member, str]) -> dict[str, list[str]]:
+    """The `cluster` of TF_CONFIG: `cluster_spec` without the evaluator, as TFJob's genClusterSpec
+    writes it (the evaluator is not part of the training cluster: it runs no server, so a
+    ParameterServerStrategy chief that had it in its cluster would wait for it forever)."""
+    return cluster_spec({m: a for m, a in addresses.items() if m.role not in OUTSIDE_TRAINING_CLUSTER})
+
+
 def tf_config(addresses: Mapping[Member, str], member: Member) -> dict[str, object] | None:
-    """TF_CONFIG for `member` as TFJob writes it, or None when the job has a single task."""
+    """TF_CONFIG for `member` as TFJob writes it, or None when the job has a single task. The evaluator
+    gets the training cluster (without itself) and its own task, as under TFJob."""
     if len(addresses) == 1:
         return None
     if member not in addresses:
         raise ClusterError(f"{member} is not a member of the cluster ({', '.join(map(str, addresses))})")
     return {
-        "cluster": cluster_spec(addresses),
+        "cluster": training_cluster(addresses),
         "task": {"type": member.role, "index": member.index},
         "environment": ENVIRONMENT,
     }

@@ -86,11 +86,12 @@ def test_a_task_view_states_its_isolation_in_the_statements_words() -> None:
     assert isolation["enum"] == [level.value for level in Isolation]
     assert all(describe(level) in isolation["description"] for level in Isolation)
     enforced = task["properties"]["enforced"]
-    assert set(enforced["properties"]) == {"level", *STATEMENTS[Isolation.EXCLUSIVE]}
-    assert set(enforced["required"]) == set(enforced["properties"])
+    assert enforced["type"] == ["object", "null"]  # null: a task without GPUs
+    assert set(enforced["properties"]) == {"level", *STATEMENTS[Isolation.EXCLUSIVE], "in_effect"}
+    assert set(enforced["required"]) == set(enforced["properties"]) - {"in_effect"}
     share = task["properties"]["share"]["anyOf"][0]["properties"]
     grant = ShareGrant("h", False, Isolation.MIG, 285, 20480, 81920, mig_index=1, mig_profile="2g.20gb")
-    assert set(share) == {*grant.to_dict(), "device"}
+    assert set(share) == {*grant.to_dict(), "device", "enforcement"}
 
 
 def test_the_job_schema_takes_shares_and_the_task_schema_shows_them() -> None:

@@ -118,7 +118,7 @@ def test_a_job_that_cannot_fit_says_why_and_can_be_killed(local: Standalone, tmp
     assert "waiting:" in status.stdout and "gpus" in status.stdout
     killed = run_cli("kill", job_id, api=local.api_url)
     assert killed.returncode == 0
-    assert f"Killing job {job_id}" in killed.stdout or "already ended" in killed.stdout
+    assert killed.stdout == f"Killed job {job_id} (it was PENDING): killed before it ran.\n"
     wait_for_state(api, job_id, {"KILLED"})
 
 

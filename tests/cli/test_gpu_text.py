@@ -22,24 +22,29 @@ def task(gpus: Any, isolation: str = "exclusive", share: dict[str, Any] | None =
     }  # fmt: skip
 
 
+CAPPED = ("memory capped by the share host's NVML watchdog where NVML reports per-process memory; "
+          "compute and faults NOT isolated)")
+MIG = ("memory, compute and faults isolated for image shares by NVIDIA Multi-Instance GPU and a Docker "
+       "device request for the instance)")
+
+
 @pytest.mark.parametrize(
     ("view", "text"),
     [
         (task(1), "1 (exclusive)"),
         (task(2), "2 (exclusive)"),
         (task(0.25, "capped"),
-         "0.25 (capped: memory capped by the share host's NVML watchdog; compute and faults NOT isolated)"),
+         "0.25 (capped: " + CAPPED),
         (task(0.5, "mps"),
-         "0.5 (mps: memory and compute limited by CUDA MPS control daemon; faults NOT isolated)"),
-        (task(0.5, "mig"), "0.5 (mig: memory, compute and faults isolated by NVIDIA Multi-Instance GPU)"),
+         "0.5 (mps: memory and compute limited client-side by CUDA MPS control daemon; faults NOT isolated)"),
+        (task(0.5, "mig"), "0.5 (mig: " + MIG),
         (task(0.1, "shared"), "0.1 (shared: nothing enforced)"),
-        (task({"min": 0.4, "max": 1.0}, "capped"), "0.4-1 (capped: memory capped by the share host's NVML "
-                                                    "watchdog; compute and faults NOT isolated)"),
+        (task({"min": 0.4, "max": 1.0}, "capped"), "0.4-1 (capped: " + CAPPED),
         (task({"min": 0.4, "max": 1.0}, "shared", {"gpus": 0.6, "device": "GPU-8f2a"}),
          "0.6 of 0.4-1 on GPU-8f2a (shared: nothing enforced)"),
         (task(0.25, "mig", {"gpus": 0.285, "device": "MIG-1"}),
          "0.285 (asked 0.25) on MIG-1 "
-         "(mig: memory, compute and faults isolated by NVIDIA Multi-Instance GPU)"),
+         "(mig: " + MIG),
     ],
 )  # fmt: skip
 def test_gpu_text(view: dict[str, Any], text: str) -> None:

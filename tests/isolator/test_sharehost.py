@@ -16,6 +16,7 @@ import pytest
 from isolator.fakenvml import PROCESSES_ENV
 from mesos_gpu.core.sharing import (
     LABEL_DEVICE,
+    LABEL_ENFORCEMENT,
     LABEL_GPU_MEMORY,
     LABEL_ISOLATION,
     LABEL_SHARE,
@@ -89,7 +90,9 @@ def test_two_capped_shares_one_killed_by_the_watchdog_then_the_host_lingers_and_
         running = a.master.wait_state("t1", "TASK_RUNNING", timeout=20)
         labels = {x["key"]: x["value"] for x in running["labels"]["labels"]}
         assert labels == {LABEL_DEVICE: UUID0, LABEL_SHARE: "0.5", LABEL_GPU_MEMORY: "4096",
-                          LABEL_ISOLATION: "capped", LABEL_SHARE_HOST: "sharehost.t1"}  # fmt: skip
+                          LABEL_ISOLATION: "capped", LABEL_SHARE_HOST: "sharehost.t1",
+                          LABEL_ENFORCEMENT: "simulated (fake NVML): nothing is enforced on a real GPU",
+                          }  # fmt: skip
         assert json.loads(base64.b64decode(running["data"]))["device"] == UUID0
         assert running["executor_id"] == {"value": "sharehost.t1"}
 

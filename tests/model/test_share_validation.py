@@ -275,23 +275,23 @@ def test_uris_strings_and_objects_become_uri_specs_and_round_trip() -> None:
         single(
             uris=[
                 "https://example.com/data.tar.gz",
-                {"value": "hdfs://nn/model.zip", "extract": False},
-                {"value": "/opt/tools/run.sh", "executable": True, "output_file": "bin/run.sh"},
-                {"value": "s3://bucket/x", "output_file": None},
+                {"value": "http://nn/model.zip", "extract": False},
+                {"value": "/opt/tools/run.sh", "executable": True, "output_file": "run.sh"},
+                {"value": "file:///data/x", "output_file": None},
             ]
         )
     )
     assert spec.uris == (
         UriSpec("https://example.com/data.tar.gz"),
-        UriSpec("hdfs://nn/model.zip", extract=False),
-        UriSpec("/opt/tools/run.sh", executable=True, output_file="bin/run.sh"),
-        UriSpec("s3://bucket/x"),
+        UriSpec("http://nn/model.zip", extract=False),
+        UriSpec("/opt/tools/run.sh", executable=True, output_file="run.sh"),
+        UriSpec("file:///data/x"),
     )
     canonical = spec.to_dict()
     assert canonical["uris"][0] == {
         "value": "https://example.com/data.tar.gz", "extract": True, "executable": False
     }
-    assert canonical["uris"][2]["output_file"] == "bin/run.sh"
+    assert canonical["uris"][2]["output_file"] == "run.sh"
     assert VALIDATOR.is_valid(canonical)
     assert validate_job(canonical) == spec
 

@@ -28,14 +28,24 @@ TFJOB_CASES = [
         '"task":{"type":"worker","index":1},"environment":"cloud"}',
         id="chief-ps-workers",
     ),
+    # TFJob v1's genClusterSpec skips the evaluator ("evaluator is not part of training cluster"), for
+    # every task, the evaluator's own TF_CONFIG included (issue 19 item 5).
     pytest.param(
         {"worker": 2, "evaluator": 1, "chief": 1, "ps": 2},
         Member("evaluator", 0),
-        '{"cluster":{"chief":["chief0.example:2222"],"evaluator":["evaluator0.example:2223"],'
+        '{"cluster":{"chief":["chief0.example:2222"],'
         '"ps":["ps0.example:2224","ps1.example:2225"],'
         '"worker":["worker0.example:2226","worker1.example:2227"]},'
         '"task":{"type":"evaluator","index":0},"environment":"cloud"}',
-        id="evaluator-included",
+        id="evaluator-left-out-of-its-own-cluster",
+    ),
+    pytest.param(
+        {"worker": 1, "evaluator": 1, "chief": 1, "ps": 1},
+        Member("chief", 0),
+        '{"cluster":{"chief":["chief0.example:2222"],"ps":["ps0.example:2224"],'
+        '"worker":["worker0.example:2225"]},'
+        '"task":{"type":"chief","index":0},"environment":"cloud"}',
+        id="evaluator-left-out-of-the-chiefs-cluster",
     ),
     pytest.param(
         {"ps": 1, "worker": 1},
@@ -110,7 +120,8 @@ def test_tf_config_properties(counts, data):
     assert config["task"] == {"type": member.role, "index": member.index}
     assert config["environment"] == "cloud"
     cluster = config["cluster"]
-    assert list(cluster) == [r for r in tfc.ROLES if counts.get(r)]  # TFJob's key order, no empty roles
+    # TFJob's key order, no empty roles, no evaluator (not part of the training cluster)
+    assert list(cluster) == [r for r in tfc.ROLES if counts.get(r) and r != "evaluator"]
     for role, hosts in cluster.items():
         assert hosts == [addresses[Member(role, i)] for i in range(counts[role])]
 

@@ -26,7 +26,8 @@ for line in sys.stdin:
         "cluster": spec.as_dict(),
         "task_type": resolver.task_type,
         "task_id": resolver.task_id,
-        "master": resolver.master(),
+        # The evaluator is not in the training cluster (TFJob), so it has no address of its own.
+        "master": resolver.master() if resolver.task_type in spec.jobs else None,
         "num_tasks": {job: spec.num_tasks(job) for job in spec.jobs},
     }), flush=True)
 """
@@ -56,9 +57,11 @@ def test_tensorflow_resolves_the_generated_tf_config():
     answers = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(answers) == len(CASES)
     for (addresses, member, _), answer in zip(configs, answers, strict=True):
-        expected = tfc.cluster_spec(addresses)
+        expected = tfc.training_cluster(addresses)
+        assert "evaluator" not in answer["cluster"]
         assert answer["cluster"] == expected
         assert answer["num_tasks"] == {role: len(hosts) for role, hosts in expected.items()}
         assert answer["task_type"] == member.role
         assert answer["task_id"] == member.index
-        assert answer["master"] == addresses[member]  # TFJob sets no rpc_layer
+        # TFJob sets no rpc_layer
+        assert answer["master"] == (None if member.role == "evaluator" else addresses[member])

@@ -140,7 +140,9 @@ class Agent:
         elif self.config.gpus is None:
             devices = nvml_devices()
         else:
-            devices = simulated_devices(self.config.gpus, self.config.gpu_model, self.config.gpu_memory)
+            devices = simulated_devices(  # seeded by the agent id: UUIDs unique across agents
+                self.config.gpus, self.config.gpu_model, self.config.gpu_memory, seed=agent_id
+            )
         self.gpus = GpuSlots(devices)
         check_attributes(self.attribute_values())
         self._runner = runner

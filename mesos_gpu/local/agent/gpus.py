@@ -4,7 +4,8 @@ simulated GPUs' sharing capabilities (memory, MIG layout, MPS).
 k distinct indices per holder, never shared while held, released explicitly (at the terminal state).
 A simulated agent also describes its GPUs to the processes it starts as a fake NVML inventory
 (`fake_nvml_env`: isolator.fakenvml reads it), so the share host and its watchdog see the same devices
-(same UUIDs, memory, MIG instances) as the agent's attributes announce.
+(same UUIDs, memory, MIG instances) as the agent's attributes announce. An agent passes its id as the
+fake NVML's `seed`, so no two agents of a local cluster offer a GPU of the same UUID.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import importlib
 import logging
 import re
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,31 +51,34 @@ class GpuDevice:
     model: str
     memory_mb: int = 0
     simulated: bool = True
+    seed: str = ""  # a simulated GPU's fake NVML seed (its agent's id): part of its UUID
 
 
 def simulated_devices(
-    count: int, model: str = SIMULATED_GPU_MODEL, memory_mb: int = DEFAULT_GPU_MEMORY_MB
+    count: int, model: str = SIMULATED_GPU_MODEL, memory_mb: int = DEFAULT_GPU_MEMORY_MB, seed: str = ""
 ) -> list[GpuDevice]:
     """`count` simulated GPUs of `memory_mb` each, with the UUIDs the fake NVML gives the same indices
-    (stable: the same on every agent and in every process that reads `fake_nvml_env`)."""
+    and `seed` (the agent's id: unique per agent; stable in every process that reads `fake_nvml_env`)."""
     if count < 0:
         raise GpuAllocationError("The 'gpus' resource must be an non-negative integer")
-    uuids = _fake_uuids(count, memory_mb)
+    uuids = _fake_uuids(count, memory_mb, seed)
     return [
-        GpuDevice(index=i, uuid=uuids[i], model=model, memory_mb=memory_mb) for i in range(count)
+        GpuDevice(index=i, uuid=uuids[i], model=model, memory_mb=memory_mb, seed=seed) for i in range(count)
     ]
 
 
-def _fake_uuids(count: int, memory_mb: int) -> list[str]:
+def _fake_uuids(count: int, memory_mb: int, seed: str = "") -> list[str]:
     """The UUIDs isolator.fakenvml gives `count` GPUs (its own scheme, read from it)."""
     if count == 0:
         return []
     try:
         fakenvml = importlib.import_module("isolator.fakenvml")
-        return [str(gpu.uuid) for gpu in fakenvml.parse_fake_spec(fake_spec(count, memory_mb)).gpus]
+        spec = fake_spec(count, memory_mb, seed=seed)
+        return [str(gpu.uuid) for gpu in fakenvml.parse_fake_spec(spec).gpus]
     except (ImportError, ValueError, AttributeError) as exc:  # the isolator package is not installed
         log.info("simulated GPU UUIDs without isolator.fakenvml: %s", exc)
-        return [f"GPU-00000000-0000-0000-0000-{i:012d}" for i in range(count)]
+        tag = f"{zlib.crc32(seed.encode()):08x}" if seed else "00000000"
+        return [f"GPU-{tag}-0000-0000-0000-{i:012d}" for i in range(count)]
 
 
 @dataclass(frozen=True)
@@ -118,17 +123,19 @@ class GpuSharing:
         memories = [d.memory_mb for d in devices if d.memory_mb > 0]
         memory = min(memories) if memories else self.memory_mb
         attrs: dict[str, str | float] = {
-            ATTR_GPU_MEMORY: float(memory), ATTR_GPU_MPS: "true" if self.mps else "false",
+            ATTR_GPU_MEMORY: float(memory),
+            ATTR_GPU_MPS: "true" if self.mps else "false",
         }
         if self.mig:
             attrs[ATTR_GPU_MIG] = self.layout
         return attrs
 
 
-def fake_spec(count: int, memory_mb: int, sharing: GpuSharing | None = None) -> str:
-    """The `--fake-gpus` SPEC (isolator.fakenvml) of an agent's `count` simulated GPUs."""
+def fake_spec(count: int, memory_mb: int, sharing: GpuSharing | None = None, seed: str = "") -> str:
+    """The `--fake-gpus` SPEC (isolator.fakenvml) of an agent's `count` simulated GPUs (`seed`: its
+    agent's id, mixed into the UUIDs)."""
     spec = f"{count}x{SIMULATED_GPU_MODEL}@{memory_mb}M" if count else "0"
-    options = []
+    options = [f"seed={seed}"] if seed else []
     if sharing is not None and sharing.mig:
         options.append(f"mig={sharing.layout}")
     if sharing is not None and sharing.mps:
@@ -144,7 +151,7 @@ def fake_nvml_env(
     and, when given, the agent's directory where processes declare their GPU memory use."""
     if not devices or not all(d.simulated for d in devices):
         return {}
-    env = {ENV_FAKE_GPUS: fake_spec(len(devices), devices[0].memory_mb, sharing)}
+    env = {ENV_FAKE_GPUS: fake_spec(len(devices), devices[0].memory_mb, sharing, devices[0].seed)}
     if state_dir is not None:
         env[ENV_FAKE_NVML_DIR] = str(state_dir)
     return env

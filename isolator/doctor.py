@@ -1,6 +1,8 @@
 """`mesos-gpu-agent doctor`: checks a GPU agent host (driver, device nodes, NVML health, agent flags, the
 GPU sharing attributes against the host (memory, MPS binary, MIG mode and layout), Docker and the NVIDIA
-runtime) and reports each as pass/fail/warn/skip with the fix for a failure."""
+runtime) and reports each as pass/fail/warn/skip with the fix for a failure. One cause is one FAIL: a check
+that cannot run because of a failure already reported (device nodes and NVML without the kernel driver, a
+GPU whose health cannot be read) is SKIP or leaves it to the check that reports it."""
 
 from __future__ import annotations
 
@@ -60,9 +62,13 @@ def check_driver(paths: HostPaths, fake: bool) -> Check:
     return Check("nvidia driver", PASS, first)
 
 
-def check_device_nodes(paths: HostPaths, host: HostGpus | None, fake: bool) -> Check:
+def check_device_nodes(
+    paths: HostPaths, host: HostGpus | None, fake: bool, driver_failed: bool = False
+) -> Check:
     if fake:
         return Check("device nodes", SKIP, "fake GPUs: /dev/nvidia* are not checked")
+    if driver_failed:  # the loaded driver makes them: their absence is the driver's failure
+        return Check("device nodes", SKIP, "not checked: see nvidia driver")
     wanted = ["nvidiactl", "nvidia-uvm"]
     if host is not None:
         wanted += [f"nvidia{g.minor}" for g in host.ordered()]
@@ -77,14 +83,19 @@ def check_device_nodes(paths: HostPaths, host: HostGpus | None, fake: bool) -> C
     return Check("device nodes", PASS, ", ".join(f"{paths.dev}/{w}" for w in wanted))
 
 
-def check_nvml(discovered: HostGpus | NvmlError) -> Check:
+def check_nvml(discovered: HostGpus | NvmlError, driver_failed: bool = False) -> Check:
+    """NVML's own state. `driver_failed`: the driver check failed, which explains any NVML failure (SKIP);
+    a GPU's unreadable health is left to `check_health`."""
     if isinstance(discovered, NvmlError):
+        if driver_failed:
+            return Check("nvml", SKIP, f"not checked: see nvidia driver ({discovered})")
         return Check("nvml", FAIL, str(discovered), "fix the NVIDIA driver installation (see the message)")
-    if discovered.problems:
+    problems = _own_problems(discovered)
+    if problems:
         return Check(
             "nvml",
             FAIL,
-            "; ".join(discovered.problems),
+            "; ".join(problems),
             "reset or reseat the GPU named (nvidia-smi -r), or reboot; check dmesg for XID errors",
         )
     return Check(
@@ -92,6 +103,12 @@ def check_nvml(discovered: HostGpus | NvmlError) -> Check:
         PASS,
         f"{len(discovered.gpus)} GPUs, driver {discovered.driver_version}, CUDA {discovered.cuda_version}",
     )
+
+
+def _own_problems(host: HostGpus) -> list[str]:
+    """The host's NVML problems less those `check_health` reports (a GPU's health that cannot be read)."""
+    health = {f"GPU {g.index} ({g.uuid}): {reason}" for g in host.ordered() for reason in g.health.reasons}
+    return [problem for problem in host.problems if problem not in health]
 
 
 def check_health(host: HostGpus) -> Check:
@@ -223,7 +240,9 @@ def run_doctor(
     except NvmlError as exc:
         discovered = exc
     host = discovered if isinstance(discovered, HostGpus) else None
-    checks = [check_driver(paths, fake), check_device_nodes(paths, host, fake), check_nvml(discovered)]
+    driver = check_driver(paths, fake)
+    no_driver = driver.status == FAIL
+    checks = [driver, check_device_nodes(paths, host, fake, no_driver), check_nvml(discovered, no_driver)]
     if host is not None:
         checks.append(check_health(host))
     else:

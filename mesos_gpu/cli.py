@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -28,6 +29,14 @@ SUBCOMMANDS: tuple[str, ...] = (
 )
 
 
+# Commands that only talk to the API: they keep the SIGINT disposition the process started with, not the
+# handler pymesos installs when the scheduler's modules are imported (which, with SIGINT ignored, as in a
+# background job, raised "TypeError: 'Handlers' object is not callable" on SIGINT).
+CLIENT_MODULES = frozenset(
+    f"mesos_gpu.commands.{name}" for name in ("submit", "jobs", "logs", "run", "cluster")
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mesos-gpu",
@@ -42,12 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    started_with = signal.getsignal(signal.SIGINT)
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
         return 0
+    if getattr(func, "__module__", None) in CLIENT_MODULES and started_with is not None:
+        signal.signal(signal.SIGINT, started_with)
     try:
         return int(func(args))
     except KeyboardInterrupt:

@@ -183,8 +183,11 @@ class ApiClient:
         stream: str = "stdout",
         offset: int = 0,
         length: int = 65536,
+        *,
+        attempt: int | None = None,
     ) -> JsonDict:
-        query = {"task": task, "stream": stream, "offset": offset, "length": length}
+        """A chunk of a task's output; `attempt`: launch attempt N (0 first; default the current one)."""
+        query = {"task": task, "stream": stream, "offset": offset, "length": length, "attempt": attempt}
         return self._get(f"/v1/jobs/{_quote(job_id)}/logs", query)
 
     def upload_limit(self) -> int | None:

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -28,7 +29,7 @@ from mesos_gpu.core.scheduling import CPU_TASKS_ON_GPU_AGENTS, make_planner
 from mesos_gpu.core.taskinfo import LaunchSettings
 from mesos_gpu.driver.catalog import AgentCatalog
 from mesos_gpu.driver.runtime import DriverFactory, FrameworkOptions, SchedulerRuntime
-from mesos_gpu.store.base import FrameworkStore
+from mesos_gpu.store.base import FrameworkStore, StoreUnavailable
 
 if TYPE_CHECKING:
     from mesos_gpu.api.uploads import UploadStore
@@ -80,13 +81,14 @@ def public_base_url(settings: SchedulerSettings, api_port: int) -> str:
 
 def launch_settings(settings: SchedulerSettings, api_port: int) -> LaunchSettings:
     """How tasks are launched: the framework's ZooKeeper chroot, where they fetch the launcher, and the
-    share host executor's command and linger."""
+    share host and Docker executors' commands and the share host's linger."""
     return LaunchSettings(
         framework_name=settings.framework_name,
         zk_url=framework_zk_url(settings),
         launcher_uri=public_base_url(settings, api_port) + "/v1/launcher.pyz",
         role=settings.role,
         share_host_command=settings.share_host_command,
+        docker_executor_command=settings.docker_executor_command,
         share_linger_seconds=settings.share_linger_seconds,
     )
 
@@ -239,11 +241,16 @@ def _master_http_url(master: str, runtime: SchedulerRuntime) -> str | Callable[[
 
 
 def run(settings: SchedulerSettings, wait: Callable[[threading.Event], None] | None = None) -> int:
-    """Run until SIGTERM or SIGINT; hand over leadership cleanly (tasks keep running)."""
+    """Run until SIGTERM or SIGINT; hand over leadership cleanly (tasks keep running). No ZooKeeper
+    answering: one line on stderr and exit status 1."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    process = SchedulerProcess(settings).start()
+    try:
+        process = SchedulerProcess(settings).start()
+    except StoreUnavailable as exc:
+        print(f"mesos-gpu scheduler: cannot reach ZooKeeper at {settings.zk_url}: {exc}", file=sys.stderr)
+        return 1
     gcpolicy.configure(os.environ)      # after start: what it loaded is frozen out of collections
     print(f"mesos-gpu scheduler {settings.framework_name}: API {process.api_url}", flush=True)
     try:

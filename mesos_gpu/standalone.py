@@ -41,19 +41,27 @@ def local_share_host_command() -> str:
     return f"{shlex.quote(sys.executable)} -m isolator.sharehost"
 
 
+def local_docker_executor_command() -> str:
+    """The Docker executor command for agents on this machine: this interpreter, `-m isolator.executor`
+    (so `.venv/bin/mesos-gpu local` works without the virtualenv activated)."""
+    return f"{shlex.quote(sys.executable)} -m isolator.executor"
+
+
 class StandaloneError(RuntimeError):
     """A part of the local stack could not start; the message says which and why."""
 
 
 #: The scheduler variables `mesos-gpu local` honours (the rest of its settings are its own).
-LOCAL_VARIABLES = (ENV.SHARE_HOST_COMMAND, ENV.SHARE_LINGER, ENV.UPLOAD_MAX_MB)
+LOCAL_VARIABLES = (ENV.SHARE_HOST_COMMAND, ENV.DOCKER_EXECUTOR_COMMAND, ENV.SHARE_LINGER, ENV.UPLOAD_MAX_MB)
 
 
 def local_settings(env: Mapping[str, str]) -> SchedulerSettings:
     """The settings of LOCAL_VARIABLES from `env`; the share host command defaults to
-    `local_share_host_command()`. StandaloneError naming each bad variable."""
+    `local_share_host_command()`, the Docker executor's to `local_docker_executor_command()`.
+    StandaloneError naming each bad variable."""
     chosen = {name: env[name] for name in LOCAL_VARIABLES if name in env}
     chosen.setdefault(ENV.SHARE_HOST_COMMAND, local_share_host_command())
+    chosen.setdefault(ENV.DOCKER_EXECUTOR_COMMAND, local_docker_executor_command())
     try:
         return SchedulerSettings.from_env(chosen)
     except ValidationError as exc:
@@ -156,6 +164,7 @@ class Standalone:
             api_tokens=self.api_tokens,
             cpu_tasks_on_gpu_agents="fallback",
             share_host_command=self.share_host_command or local.share_host_command,
+            docker_executor_command=local.docker_executor_command,
             share_linger_seconds=_first(self.share_linger_seconds, local.share_linger_seconds),
             upload_max_mb=_first(self.upload_max_mb, local.upload_max_mb),
             upload_dir=str(Path(self.workdir).resolve() / "uploads") if self.workdir else None,

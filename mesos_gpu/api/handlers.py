@@ -319,7 +319,8 @@ class JobTasksHandler(ApiHandler):
 
 
 class JobLogsHandler(ApiHandler):
-    """GET: a chunk of a task's stdout or stderr, read from its sandbox through the agent."""
+    """GET: a chunk of a task's stdout or stderr, read from its sandbox through the agent; `attempt=N`
+    reads launch attempt N (0 first) of the task, located by its task id (`<name>.<N>`) in the master."""
 
     async def get(self, job_id: str) -> None:
         query = QueryReader(self)
@@ -327,6 +328,7 @@ class JobLogsHandler(ApiHandler):
         stream = query.choice("stream", LOG_STREAMS, "stdout") or "stdout"
         offset = query.integer("offset", 0, 0, 2**53)
         length = query.integer("length", DEFAULT_LOG_READ, 1, MAX_LOG_READ)
+        attempt = query.integer("attempt", -1, 0, 2**31)
         query.check()
         view = await self.call(self.service.job, job_id_of(job_id))
         name, member = self._member(view, wanted)
@@ -334,7 +336,13 @@ class JobLogsHandler(ApiHandler):
         if not task_id or not agent_id:
             why = view.get("wait_reason") or view.get("message") or "it waits for resources"
             raise ConflictError(f"task {name} of job {view['id']} has not been launched yet: {why}")
-        location = await self._locate(str(task_id), str(agent_id))
+        current = int(member.get("attempt", -1))
+        if attempt > current:
+            had = f"has had attempts 0 to {current}, not {attempt}"
+            raise NotFoundError(f"task {name} of job {view['id']} {had}")
+        if 0 <= attempt < current:  # an earlier attempt: the master's completed tasks say where it ran
+            task_id, agent_id = f"{str(task_id).rpartition('.')[0]}.{attempt}", None
+        location = await self._locate(str(task_id), None if agent_id is None else str(agent_id))
         reply = await self.context.mesos.read_sandbox(location, stream, offset, length)
         data = str(reply["data"])
         start = int(reply.get("offset", offset))
@@ -343,12 +351,13 @@ class JobLogsHandler(ApiHandler):
                 "job_id": view["id"],
                 "task": name,
                 "task_id": task_id,
-                "agent_id": agent_id,
+                "attempt": current if agent_id is not None else attempt,
+                "agent_id": location.agent_id,
                 "stream": stream,
                 "offset": start,
                 "data": data,
                 "next_offset": start + len(data.encode("utf-8")),
-                "task_state": member.get("state"),
+                "task_state": member.get("state") if agent_id is not None else None,
                 "job_state": view["state"],
             }
         )
@@ -366,7 +375,7 @@ class JobLogsHandler(ApiHandler):
                 return name, members[name]
         raise NotFoundError(f"job {view['id']} has no task {wanted!r} (its tasks: {', '.join(names)})")
 
-    async def _locate(self, task_id: str, agent_id: str) -> TaskLocation:
+    async def _locate(self, task_id: str, agent_id: str | None) -> TaskLocation:
         state = await self.context.mesos.master_state()
         try:
             return locate_task(state, task_id, agent_id, None)

@@ -36,7 +36,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--gpus-per-agent",
         default="2",
-        help="simulated GPUs per agent (default 2), or 'host' for this machine's real GPUs (NVML)",
+        help="simulated GPUs per agent (default 2), or 'nvml' for this machine's real GPUs, split "
+        "between the agents (each GPU to one agent; 'host' is an alias)",
     )
     add_gpu_sharing_arguments(parser)
     parser.add_argument("--workdir", help="where sandboxes go (default: a temporary directory)")
@@ -60,7 +61,7 @@ def run_local(args: argparse.Namespace) -> int:
         gpus = _gpus(args.gpus_per_agent)
     except ValueError:
         print(
-            f"mesos-gpu: --gpus-per-agent must be a number or 'host', not {args.gpus_per_agent!r}.",
+            f"mesos-gpu: --gpus-per-agent must be a number or 'nvml', not {args.gpus_per_agent!r}.",
             file=sys.stderr,
         )
         return 2
@@ -72,6 +73,14 @@ def run_local(args: argparse.Namespace) -> int:
     if args.agents < 1:
         print("mesos-gpu: --agents must be at least 1.", file=sys.stderr)
         return 2
+    if gpus is None:
+        from mesos_gpu.local.agent.gpus import NvmlUnavailableError, host_devices
+
+        try:
+            host_devices()  # fail now, with NVML's message, rather than start with 0 GPUs
+        except NvmlUnavailableError as exc:
+            print(f"mesos-gpu: --gpus-per-agent nvml: {exc}", file=sys.stderr)
+            return 1
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -1,5 +1,5 @@
-"""`mesos-gpu logs ID [--task T] [--stream stderr] [--follow]`: a task's stdout or stderr, read from its
-Mesos sandbox through the API."""
+"""`mesos-gpu logs ID [--task T] [--attempt N] [--stream stderr] [--follow]`: a task's stdout or stderr,
+read from its Mesos sandbox through the API (`--attempt`: an earlier launch of a restarted task)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("job_id", metavar="ID")
     parser.add_argument("--task", help="the task (e.g. worker-0; default: the job's first task)")
+    parser.add_argument(
+        "--attempt", type=int, metavar="N", help="launch attempt N of the task (0 first; default: the latest)"
+    )
     parser.add_argument("--stream", choices=("stdout", "stderr"), default="stdout")
     parser.add_argument("--follow", "-f", action="store_true", help="keep printing new output")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between reads with --follow")
@@ -36,7 +39,7 @@ def show_logs(args: argparse.Namespace) -> int:
     if not args.follow:
         offset = 0
         while True:
-            chunk = api.logs(args.job_id, args.task, args.stream, offset, CHUNK)
+            chunk = api.logs(args.job_id, args.task, args.stream, offset, CHUNK, attempt=args.attempt)
             if args.json:
                 print_chunk_json(chunk)
             else:
@@ -60,7 +63,7 @@ def follow_logs(api: ApiClient, args: argparse.Namespace) -> int:
     offset, task_id, told_waiting = 0, None, False
     while True:
         try:
-            chunk = api.logs(args.job_id, args.task, args.stream, offset, CHUNK)
+            chunk = api.logs(args.job_id, args.task, args.stream, offset, CHUNK, attempt=args.attempt)
         except ApiError as exc:
             if exc.status != 409:  # 409: not launched yet, keep waiting
                 raise
@@ -83,6 +86,7 @@ def follow_logs(api: ApiClient, args: argparse.Namespace) -> int:
                 sys.stdout.flush()
             offset = chunk["next_offset"]
             continue
-        if chunk["job_state"] in TERMINAL_JOB_STATES:
+        earlier_attempt = args.attempt is not None and chunk.get("task_state") is None  # it has ended
+        if chunk["job_state"] in TERMINAL_JOB_STATES or earlier_attempt:
             return 0
         time.sleep(args.interval)

@@ -1,5 +1,6 @@
 """`mesos-gpu submit job.json [--follow]`: submit a job and, with --follow, show its progress until it
-ends (exit status 0 only when it SUCCEEDED)."""
+ends. Exit status with --follow: a single-task job's exit code (as `mesos-gpu run`: 128 + N for signal N),
+else 0 when the job SUCCEEDED and 1 when not."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def register(subparsers: Any) -> None:
         parents=[api_options()],
         help="submit a job",
         description="Submit a job (a JSON file, or - for stdin). With --follow, show each task's progress "
-        "(state, agent, GPUs, why it waits) until the job ends; the exit status is 0 only if it SUCCEEDED.",
+        "(state, agent, GPUs, why it waits) until the job ends; the exit status is then the task's exit code "
+        "for a single-task job, else 0 if it SUCCEEDED and 1 if not.",
     )
     parser.add_argument("file", metavar="JOB.json", help="the job document (- reads stdin)")
     parser.add_argument("--follow", "-f", action="store_true", help="follow the job until it ends")
@@ -71,7 +73,17 @@ def submit(args: argparse.Namespace) -> int:
     final = follow(api, job, args.interval, sys.stdout, quiet=args.json)
     if args.json:
         print_json(final)
-    return 0 if final["state"] == "SUCCEEDED" else EXIT_FAILED
+    return follow_exit_status(final)
+
+
+def follow_exit_status(job: dict[str, Any]) -> int:
+    """A single-task job's exit code (its low 8 bits, as a shell's), else 0 if SUCCEEDED, else 1."""
+    succeeded = job["state"] == "SUCCEEDED"
+    tasks = job.get("tasks") or []
+    code = tasks[0].get("exit_code") if len(tasks) == 1 else None
+    if code is None or int(code) < 0 or (int(code) & 0xFF == 0) != succeeded:
+        return 0 if succeeded else EXIT_FAILED
+    return int(code) & 0xFF
 
 
 class ProgressPrinter:
@@ -110,7 +122,7 @@ class ProgressPrinter:
 
     def final(self, job: dict[str, Any]) -> None:
         codes = [t["exit_code"] for t in job["tasks"] if t.get("exit_code") is not None]
-        status = 0 if job["state"] == "SUCCEEDED" else EXIT_FAILED
+        status = follow_exit_status(job)
         detail = f"; task exit codes: {', '.join(map(str, codes))}" if codes else ""
         print(
             f"Job {job['id']} ended {job['state']}{detail}; exit status {status}.", file=self.out, flush=True

@@ -16,6 +16,7 @@ from typing import Literal, cast, get_args
 from mesos_gpu.core import wire
 from mesos_gpu.core.envreader import EnvReader
 from mesos_gpu.core.sharing import DEFAULT_LINGER_SECONDS, SHARE_HOST_COMMAND
+from mesos_gpu.core.taskinfo import DOCKER_EXECUTOR_COMMAND
 
 __all__ = [
     "ENV",
@@ -77,6 +78,7 @@ class ENV:
     SHARE_LINGER = "MESOS_GPU_SHARE_LINGER_SECONDS"
     SHARE_HOSTS = "MESOS_GPU_SHARE_HOSTS"
     SHARE_HOST_COMMAND = "MESOS_GPU_SHARE_HOST_COMMAND"
+    DOCKER_EXECUTOR_COMMAND = "MESOS_GPU_DOCKER_EXECUTOR_COMMAND"
     UPLOAD_MAX_MB = "MESOS_GPU_UPLOAD_MAX_MB"
     UPLOAD_DIR = "MESOS_GPU_UPLOAD_DIR"
 
@@ -127,6 +129,8 @@ class SchedulerSettings:
     share_hosts: ShareHostPlacement = "pack"
     # The shell command that starts a share host executor on an agent.
     share_host_command: str = SHARE_HOST_COMMAND
+    # The shell command that starts the Docker executor (`"containerizer": "docker"` tasks) on an agent.
+    docker_executor_command: str = DOCKER_EXECUTOR_COMMAND
     # `POST /v1/uploads` (what `mesos-gpu run` sends) refuses archives larger than this (MB).
     upload_max_mb: int = DEFAULT_UPLOAD_MAX_MB
     # Where uploads are kept; None: a temporary directory of the scheduler process, removed when it stops.
@@ -166,6 +170,7 @@ class SchedulerSettings:
         linger = reader.get(ENV.SHARE_LINGER, d.share_linger_seconds, _linger_seconds)
         share_hosts = reader.get(ENV.SHARE_HOSTS, d.share_hosts, _share_hosts)
         share_host = reader.get(ENV.SHARE_HOST_COMMAND, d.share_host_command, _command)
+        docker_executor = reader.get(ENV.DOCKER_EXECUTOR_COMMAND, d.docker_executor_command, _command)
         upload_max = reader.get(ENV.UPLOAD_MAX_MB, d.upload_max_mb, _megabytes)
         upload_dir = reader.optional(ENV.UPLOAD_DIR, _path)
         if auth_reads and not tokens and tokens_file is None and ENV.API_TOKENS not in reader:
@@ -199,6 +204,7 @@ class SchedulerSettings:
             share_linger_seconds=linger,
             share_hosts=share_hosts,
             share_host_command=share_host,
+            docker_executor_command=docker_executor,
             upload_max_mb=upload_max,
             upload_dir=upload_dir,
         )

@@ -30,7 +30,8 @@ def register(subparsers: Any) -> None:
     up.add_argument(
         "--gpus-per-agent",
         default="2",
-        help="simulated GPU slots per agent, or 'nvml' for the host's real GPUs (default 2)",
+        help="simulated GPU slots per agent, or 'nvml' for the host's real GPUs, split between the agents "
+        "(default 2)",
     )
     add_gpu_sharing_arguments(up)
     up.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
@@ -89,7 +90,7 @@ def gpu_sharing_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _gpus(text: str) -> int | None:
-    if text.lower() == "nvml":
+    if text.lower() in ("nvml", "host"):  # "host": an alias `mesos-gpu local` once documented
         return None
     count = int(text)
     if count < 0:
@@ -106,6 +107,15 @@ def run_up(args: argparse.Namespace, stop_event: threading.Event | None = None) 
     except ValueError as exc:
         print(f"mesos-gpu: {exc}", file=sys.stderr)
         return 2
+    gpus = _gpus(str(args.gpus_per_agent))
+    if gpus is None:
+        from mesos_gpu.local.agent.gpus import NvmlUnavailableError, host_devices
+
+        try:
+            host_devices()  # fail now, with NVML's message, rather than start with 0 GPUs
+        except NvmlUnavailableError as exc:
+            print(f"mesos-gpu: --gpus-per-agent nvml: {exc}", file=sys.stderr)
+            return 1
     done = stop_event or threading.Event()
     zookeeper: Any = None
     zk_url = args.zk
@@ -125,7 +135,7 @@ def run_up(args: argparse.Namespace, stop_event: threading.Event | None = None) 
             zk_url = f"zk://{zookeeper.hosts}/mesos"
         cluster = LocalCluster(
             agents=args.agents,
-            gpus_per_agent=_gpus(str(args.gpus_per_agent)),
+            gpus_per_agent=gpus,
             workdir=args.workdir,
             host=args.host,
             port=args.port,

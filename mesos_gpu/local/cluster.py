@@ -21,7 +21,13 @@ from typing import Any, TypeVar
 
 from tornado.ioloop import IOLoop
 
-from mesos_gpu.local.agent.gpus import DEFAULT_GPU_MEMORY_MB, GpuSharing
+from mesos_gpu.local.agent.gpus import (
+    DEFAULT_GPU_MEMORY_MB,
+    GpuDevice,
+    GpuSharing,
+    host_devices,
+    split_devices,
+)
 from mesos_gpu.local.master.master import Master, MasterConfig, MasterServer
 from mesos_gpu.loopcall import call_in_loop
 
@@ -51,7 +57,10 @@ class AgentSpec:
 class LocalCluster:
     """A master and `agents` agents on loopback; a context manager that stops everything it started.
 
-    Durations are seconds. `gpus_per_agent=None` uses the host's real GPUs through NVML.
+    Durations are seconds. `gpus_per_agent=None` splits the host's GPUs (NVML; the fake NVML of
+    MESOS_GPU_FAKE_GPUS when set) between the agents, each device to one agent, and fails at start with
+    NVML's message (gpus.NvmlUnavailableError) when NVML is absent. On 127.0.0.1 agent i binds and is
+    named 127.0.0.<i+1> (`agent_host`).
     `agent_resources` (dict: cpus, mem, disk, ports as [(begin, end)]) and `agent_attributes` apply to
     every agent. `agent_options` passes any other `AgentConfig` field (e.g. command_kill_grace_period).
     `agent_gpus` gives each agent its own GPU count (its length is then the number of agents).
@@ -145,10 +154,21 @@ class LocalCluster:
     def _start_on_loop(self) -> None:
         self.server = MasterServer(self.master_config)
         counts = self.agent_gpus if self.agent_gpus is not None else [self.gpus_per_agent] * self.agent_count
+        # the host's GPUs (None): listed once and split, each device to exactly one agent
+        shares = iter(split_devices(host_devices(), counts.count(None)) if None in counts else [])
         for gpus in counts:
-            self.agents.append(self._new_agent(gpus))
+            self.agents.append(self._new_agent(gpus, next(shares) if gpus is None else None))
 
-    def _new_agent(self, gpus: int | None) -> Any:
+    def agent_host(self, index: int) -> str:
+        """Where agent `index` binds and the hostname it announces: on loopback each agent has its own
+        address (127.0.0.1, 127.0.0.2, ...: Linux routes all of 127/8 to this machine), so agents differ
+        by hostname as on a real cluster (`["hostname", "UNIQUE"]` fits) and TF members still bind and
+        connect; any other host is shared by every agent."""
+        if self.host != "127.0.0.1" or index == 0:
+            return self.host
+        return f"127.0.0.{index + 1}" if index < 254 else self.host
+
+    def _new_agent(self, gpus: int | None, devices: list[GpuDevice] | None = None) -> Any:
         from mesos_gpu.local.agent.agent import Agent, AgentConfig
 
         assert self.server is not None and self.workdir is not None
@@ -164,12 +184,12 @@ class LocalCluster:
             "gpu_memory": self.gpu_sharing.memory_mb,
             "gpu_mig": self.gpu_sharing.mig,
             "gpu_mps": self.gpu_sharing.mps,
-            "host": self.host,
+            "host": self.agent_host(len(self.agents)),
             "status_update_retry": self.status_update_retry,
         }
         config = AgentConfig(**{**options, **self.agent_options})
         master = self.server.master
-        agent = Agent(master, master.new_agent_id(), self.workdir, config)
+        agent = Agent(master, master.new_agent_id(), self.workdir, config, gpu_devices=devices)
         agent.start()
         return agent
 

@@ -50,13 +50,14 @@ def test_submit_follow_shows_progress_and_exits_0_on_success(local: Standalone, 
     assert out.rstrip().endswith("ended SUCCEEDED; task exit codes: 0; exit status 0.")
 
 
-def test_submit_follow_of_a_failing_job_exits_1_with_its_exit_code(local: Standalone, tmp_path: Path) -> None:
+def test_submit_follow_of_a_failing_job_exits_with_its_exit_code(local: Standalone, tmp_path: Path) -> None:
     job = write_job(tmp_path, {"name": "bad", "command": "echo oops >&2; exit 3"})
     result = run_cli("submit", job, "--follow", "--interval", "0.2", api=local.api_url)
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert "FAILED" in result.stdout
     assert "exit code 3" in result.stdout
-    assert "exit status 1." in result.stdout
+    assert "exit status 3." in result.stdout
+    assert "oops" in result.stdout  # the stderr tail in the task's message
 
 
 def test_jobs_status_logs_and_json(local: Standalone, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ prints the URL, runs a job, and stops everything on SIGTERM."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -85,3 +86,31 @@ def test_a_busy_port_is_explained_before_anything_starts() -> None:
         "choose another with --port (0 picks a free one)."
     )
     assert done.stdout == ""
+
+
+def test_help_spells_the_real_gpu_mode_nvml() -> None:
+    command = cli_command("local", "--help")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0
+    help_text = " ".join(done.stdout.split())
+    assert "'nvml'" in help_text and "'host' for" not in help_text
+
+
+@pytest.mark.parametrize("mode", ["nvml", "host"])
+def test_gpus_nvml_without_nvml_fails_with_the_nvml_message(mode: str) -> None:
+    from mesos_gpu.local.agent.gpus import NvmlUnavailableError, host_devices
+
+    env = {k: v for k, v in os.environ.items() if k != "MESOS_GPU_FAKE_GPUS"}
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.delenv("MESOS_GPU_FAKE_GPUS", raising=False)
+            host_devices()
+        pytest.skip("this host has NVML")
+    except NvmlUnavailableError:
+        pass
+    done = subprocess.run(  # --zk: nothing listens there, so a start that went on would fail too
+        cli_command("local", "--port", "0", "--gpus-per-agent", mode, "--zk", "127.0.0.1:1"),
+        capture_output=True, text=True, timeout=60, check=False, env=env,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "--gpus-per-agent nvml: NVML is unavailable" in done.stderr, done.stderr

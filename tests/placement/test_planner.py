@@ -36,7 +36,8 @@ def test_wait_summary_counts_each_agent_by_its_first_failing_reason():
                         for i in range(3)])
     outcome = PLANNER.plan(job, view(*agents))
     assert isinstance(outcome, WaitReason)
-    assert outcome.summary == "0/5 agents fit: 3 insufficient gpus, 2 constraint UNIQUE hostname"
+    assert outcome.summary == ("2 of 3 members fit (on g1, g2); w2 does not fit: "
+                               "0/5 agents fit: 3 insufficient gpus, 2 constraint UNIQUE hostname")
     assert outcome.task_id == "w2" and outcome.kind == "wait"
 
 
@@ -144,7 +145,8 @@ def test_max_per_and_cluster_constraints():
     job = JobDemand.of([task(f"w{i}").gpus(1).constraint("rack", "MAX_PER", "1").build() for i in range(3)])
     outcome = PLANNER.plan(job, offers)
     assert isinstance(outcome, WaitReason)
-    assert outcome.summary == "0/4 agents fit: 2 constraint MAX_PER rack, 2 insufficient gpus"
+    assert outcome.summary == ("2 of 3 members fit (on r10, r20); w2 does not fit: "
+                               "0/4 agents fit: 2 constraint MAX_PER rack, 2 insufficient gpus")
     job = JobDemand.of([task(f"w{i}").gpus(1).constraint("rack", "CLUSTER").build() for i in range(2)])
     racks = {name[:2] for name in placed_agents(PLANNER.plan(job, offers)).values()}
     assert len(racks) == 1

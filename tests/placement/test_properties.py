@@ -67,7 +67,12 @@ def test_cycle_invariants(builders, job_list, policy):
             assert job.job_id not in placed_by_job
             if isinstance(outcome, WaitReason):
                 assert sum(n for _, n in outcome.counts) == len(offers.slots)
-                assert outcome.summary.startswith(f"0/{len(offers.slots)} agents fit")
+                assert f"0/{len(offers.slots)} agents fit" in outcome.summary
+                if len(job.members) > 1:
+                    assert outcome.members == len(job.members) and len(outcome.placed) < len(job.members)
+                    assert outcome.summary.startswith(f"{len(outcome.placed)} of {len(job.members)} members")
+                else:
+                    assert outcome.summary.startswith(f"0/{len(offers.slots)} agents fit")
 
 
 def check_plan_respects_constraints(job, plan, slots, policy):

@@ -138,11 +138,13 @@ def test_a_gang_waiting_long_enough_gets_its_agents_held_from_later_jobs() -> No
     half_free = (offer("S1", gpus=1), offer("S2", gpus=1))
     commands = state.handle(OffersReceived(half_free, 5.0))          # not waited long enough yet
     assert [c.agent_id for c in commands if isinstance(c, Accept)] == ["S1"]
-    assert state.jobs["big"].wait_reason == "0/2 agents fit: 2 insufficient gpus"
+    big_short = "0 of 2 members fit; big.worker-0 needs 1 more GPU than any agent has free"
+    assert state.jobs["big"].wait_reason == f"{big_short}: 0/2 agents fit: 2 insufficient gpus"
     state.handle(JobSubmitted(record("later", single_job(gpus=1)), 6.0))
     commands = state.handle(OffersReceived((offer("S2", gpus=1),), 20.0))
     assert [c for c in commands if isinstance(c, Accept)] == []     # S2 is held for "big"
-    assert state.jobs["big"].wait_reason == "0/1 agents fit: 1 insufficient gpus; holding S1, S2 for it"
+    held_reason = "0/1 agents fit: 1 insufficient gpus; holding S1, S2 for it"
+    assert state.jobs["big"].wait_reason == f"{big_short}: {held_reason}"
     assert state.jobs["later"].wait_reason == "0/1 agents fit: 1 held for a waiting job"
     no_patience = SchedulerState(planner=make_planner(catalog=lambda: agents), reserve_after_seconds=None)
     no_patience.handle(Subscribed("F", 0.0))

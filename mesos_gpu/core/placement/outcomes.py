@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 from mesos_gpu.core.placement.offers import OfferLabels
-from mesos_gpu.core.placement.reasons import summarize
+from mesos_gpu.core.placement.reasons import gang_text, summarize
 from mesos_gpu.core.resources import Resources
 from mesos_gpu.core.sharing import ShareGrant
 
@@ -80,7 +80,9 @@ class Plan(NamedTuple):
 class WaitReason(NamedTuple):
     """The job does not fit in the offers at hand. `task_id` is the member that did not fit; `counts`
     give each agent's first failing reason; `held`: the agents held for it in this cycle (see
-    `PlacementCycle.reserve`), so that later jobs cannot take what frees up there."""
+    `PlacementCycle.reserve`), so that later jobs cannot take what frees up there. For a gang
+    (`members` > 1): `placed`, the agent of each member placed before `task_id` failed (then rolled
+    back), and `short`, the GPUs (thousandths) it needed beyond the most any agent had free."""
 
     job_id: str
     task_id: str
@@ -88,11 +90,18 @@ class WaitReason(NamedTuple):
     counts: tuple[tuple[str, int], ...]
     kind: Literal["wait"] = "wait"
     held: tuple[str, ...] = ()
+    members: int = 1
+    placed: tuple[str, ...] = ()
+    short: int = 0
 
     @property
     def summary(self) -> str:
-        """`0/5 agents fit: 3 insufficient gpus, 2 constraint UNIQUE hostname; holding S1, S2 for it`."""
+        """`0/5 agents fit: 3 insufficient gpus, 2 constraint UNIQUE hostname; holding S1, S2 for it`;
+        for a gang led by how many members fit where: `1 of 2 members fit (on S1); j.worker-1 needs 1
+        more GPU than any agent has free: 0/2 agents fit: 2 insufficient gpus`."""
         summary = summarize(0, self.agents, self.counts)
+        if self.members > 1:
+            summary = f"{gang_text(self.task_id, self.members, self.placed, self.short)}: {summary}"
         held = self.held
         if held:
             more = f" and {len(held) - 3} more" if len(held) > 3 else ""
@@ -105,17 +114,24 @@ NEVER_FITS_PREFIX = "can never fit: "
 
 
 class NeverFits(NamedTuple):
-    """The job would not fit even on the whole, empty cluster (the catalog of agents)."""
+    """The job would not fit even on the whole, empty cluster (the catalog of agents). `members`,
+    `placed`, `short`: as `WaitReason`'s, on that empty cluster."""
 
     job_id: str
     task_id: str
     agents: int
     counts: tuple[tuple[str, int], ...]
     kind: Literal["never"] = "never"
+    members: int = 1
+    placed: tuple[str, ...] = ()
+    short: int = 0
 
     @property
     def summary(self) -> str:
-        return NEVER_FITS_PREFIX + summarize(0, self.agents, self.counts)
+        summary = summarize(0, self.agents, self.counts)
+        if self.members > 1:
+            summary = f"{gang_text(self.task_id, self.members, self.placed, self.short)}: {summary}"
+        return NEVER_FITS_PREFIX + summary
 
 
 class InvalidDemand(NamedTuple):

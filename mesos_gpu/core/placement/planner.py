@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from mesos_gpu.core.placement.demand import JobDemand, TaskDemand
 from mesos_gpu.core.placement.fragmentation import FragmentationTable, TaskSizes
@@ -35,6 +36,17 @@ from mesos_gpu.core.sharing import ShareGrant, ShareHostView
 JobLike = JobDemand | Sequence[TaskDemand]
 #: What placing one member took: its agent's debit, and for a share the device's (None otherwise).
 Taken = tuple[TaskDemand, Debit, ShareDebit | None]
+
+
+class Miss(NamedTuple):
+    """How far a gang got before a member failed: the agent of each member placed before it (then rolled
+    back), and the GPUs (thousandths) the failing member needed beyond the most any agent had free."""
+
+    placed: tuple[str, ...] = ()
+    short: int = 0
+
+
+_NO_MISS = Miss()
 
 
 def placement_order(members: Iterable[TaskDemand]) -> list[TaskDemand]:
@@ -93,23 +105,33 @@ class _Gang:
         share = self.shares.debit(member, choice)
         return (member, share.debit, share), ()
 
-    def place(self, job: JobDemand) -> tuple[list[Taken], TaskDemand | None, OrderedCounts]:
-        """Debits for every member (all placed) or ([], the member that did not fit, reason counts)."""
+    def place(self, job: JobDemand) -> tuple[list[Taken], TaskDemand | None, OrderedCounts, Miss]:
+        """Debits for every member (all placed) or ([], the member that did not fit, reason counts, how
+        far the gang got: see `Miss`)."""
         if len(job.members) == 1 and not job.running:
             # A lone task: nothing of its job is placed, so an empty context serves (and is not changed).
             member = job.members[0]
             taken, counts = self.take(member, self.empty)
-            return ([], member, counts) if taken is None else ([taken], None, ())
+            return ([], member, counts, _NO_MISS) if taken is None else ([taken], None, (), _NO_MISS)
         context = JobContext(job, self.policy)
         debits: list[Taken] = []
         for member in placement_order(job.members):
             taken, counts = self.take(member, context)
             if taken is None:
+                miss = Miss(tuple(debit.agent.agent_id for _, debit, _ in debits), self.shortfall(member))
                 self.undo(debits, context)
-                return [], member, counts
+                return [], member, counts, miss
             debits.append(taken)
             context.add(taken[1].agent, member.role)
-        return debits, None, ()
+        return debits, None, (), _NO_MISS
+
+    def shortfall(self, member: TaskDemand) -> int:
+        """The GPUs (thousandths) `member` needs beyond the most any agent has free now (0 if none)."""
+        needs = member.needs.gpus
+        if not needs or member.share is not None:
+            return 0
+        most = max((agent.gpus for agent in self.ledger.agents), default=0)
+        return max(needs - most, 0)
 
     def undo(self, debits: list[Taken], context: JobContext | None = None) -> None:
         """Credit back every debit, last first (idempotent: the list is emptied)."""
@@ -131,8 +153,9 @@ class _CatalogCheck:
         self.catalog = catalog
         self.policy = policy
         self._gang: _Gang | None = None
-        # Verdicts by demand shape: (position of the member that does not fit, agents, counts) or None.
-        self._memo: dict[tuple[object, ...], tuple[int, int, OrderedCounts] | None] = {}
+        # Verdicts by demand shape: (position of the member that does not fit, agents, counts, how far
+        # the gang got) or None.
+        self._memo: dict[tuple[object, ...], tuple[int, int, OrderedCounts, Miss] | None] = {}
 
     def never_fits(self, job: JobDemand) -> NeverFits | None:
         key: tuple[object, ...] | None = None
@@ -144,13 +167,13 @@ class _CatalogCheck:
                 cached = self._memo[key]
                 if cached is None:
                     return None
-                position, agents, counts = cached     # the same shape fails at the same member
-                return NeverFits(job.job_id, job.members[position].task_id, agents, counts)
+                position, agents, counts, miss = cached     # the same shape fails at the same member
+                return _never(job, job.members[position].task_id, agents, counts, miss)
         if self._gang is None:
             ledger = CapacityLedger(self.catalog, self.policy)
             self._gang = _Gang(ledger, PlacementStack(ledger, self.policy), self.policy)
         gang = self._gang
-        debits, failed, counts = gang.place(job)
+        debits, failed, counts, miss = gang.place(job)
         gang.undo(debits)
         if failed is None:
             if key is not None:
@@ -158,8 +181,15 @@ class _CatalogCheck:
             return None
         position = next(i for i, member in enumerate(job.members) if member is failed)
         if key is not None:
-            self._memo[key] = (position, len(gang.ledger.agents), counts)
-        return NeverFits(job.job_id, failed.task_id, len(gang.ledger.agents), counts)
+            self._memo[key] = (position, len(gang.ledger.agents), counts, miss)
+        return _never(job, failed.task_id, len(gang.ledger.agents), counts, miss)
+
+
+def _never(job: JobDemand, task_id: str, agents: int, counts: OrderedCounts, miss: Miss) -> NeverFits:
+    if len(job.members) == 1:
+        return NeverFits(job.job_id, task_id, agents, counts)
+    return NeverFits(job.job_id, task_id, agents, counts, members=len(job.members), placed=miss.placed,
+                     short=miss.short)
 
 
 class PlacementCycle:
@@ -243,12 +273,13 @@ class PlacementCycle:
         problem = self._problem(job)
         if problem is not None:
             return InvalidDemand(job.job_id, problem)
-        debits, failed, counts = self._gang.place(job)
+        debits, failed, counts, miss = self._gang.place(job)
         if failed is not None:
             never = self._never_fits(job)
             if never is not None:
                 return never
-            return WaitReason(job.job_id, failed.task_id, len(self.ledger.agents), counts)
+            return WaitReason(job.job_id, failed.task_id, len(self.ledger.agents), counts,
+                              members=len(job.members), placed=miss.placed, short=miss.short)
         return self._plan(job.job_id, debits)
 
     def _plan(self, job_id: str, debits: list[Taken]) -> Plan:
@@ -288,7 +319,7 @@ class PlacementCycle:
             key=lambda slot: -free_now.get(slot.agent_id, -1),
         )
         ledger = CapacityLedger(candidates, self.policy)
-        debits, failed, _ = _Gang(ledger, PlacementStack(ledger, self.policy), self.policy).place(demand)
+        debits, failed, _, _ = _Gang(ledger, PlacementStack(ledger, self.policy), self.policy).place(demand)
         if failed is not None:
             return ()
         held = tuple(sorted({debit.agent.agent_id for _, debit, _ in debits}))

@@ -1,4 +1,5 @@
-"""Named reasons (pure): why an agent was filtered out, and the "0/5 agents fit: ..." summary."""
+"""Named reasons (pure): why an agent was filtered out, the "0/5 agents fit: ..." summary, and for a gang
+how many of its members fit where ("1 of 2 members fit (on S1); j.worker-1 needs 1 more GPU ...")."""
 
 from __future__ import annotations
 
@@ -84,3 +85,19 @@ def _summarize(fit: int, agents: int, counts: Iterable[tuple[str, int]]) -> str:
     parts = ", ".join(f"{n} {reason}" for reason, n in counts)
     head = f"{fit}/{agents} agents fit"
     return f"{head}: {parts}" if parts else head
+
+
+def gang_text(task_id: str, members: int, placed: tuple[str, ...], short: int) -> str:
+    """How far a gang got before `task_id` failed: `1 of 2 members fit (on S1); j.worker-1 needs 1 more GPU
+    than any agent has free`. `placed`: the agent of each member placed before it; `short`: the GPUs
+    (thousandths) the failing member needs beyond the most any agent had free then (0: not a GPU
+    shortfall)."""
+    head = f"{len(placed)} of {members} members fit"
+    if placed:
+        where = list(dict.fromkeys(placed))
+        more = f" and {len(where) - 3} more" if len(where) > 3 else ""
+        head += f" (on {', '.join(where[:3])}{more})"
+    if short > 0:
+        plural = "" if short <= 1000 else "s"
+        return f"{head}; {task_id} needs {gpus_text(short)} more GPU{plural} than any agent has free"
+    return f"{head}; {task_id} does not fit"

@@ -5,6 +5,8 @@ TASK_STARTING, TASK_RUNNING, then TASK_FINISHED / TASK_FAILED ("Command exited w
 (to TASK_KILLING_STATE frameworks), SIGTERM to the process group, then SIGKILL after the grace period.
 A kill before the process started (its URIs still being fetched) ends the task TASK_KILLED at once, as
 Mesos' agent does for a task whose executor has not registered (slave.cpp killTask), and it never starts.
+A TASK_FAILED message carries the last lines of the task's stderr (`stderr_tail`), where its cause
+(e.g. `python3: not found`) usually is; the exit status stays first, as `core.policy` parses it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mesos_gpu.core.wire import kill_grace_seconds
@@ -23,6 +26,8 @@ from mesos_gpu.local.agent.status_updates import Timers
 log = logging.getLogger(__name__)
 
 DEFAULT_KILL_GRACE_PERIOD = 3.0  # src/launcher/executor.cpp
+STDERR_TAIL_LINES = 5
+STDERR_TAIL_CHARS = 1000
 
 Emit = Callable[..., None]  # emit(state, message=None, reason=None, source="SOURCE_EXECUTOR")
 
@@ -35,6 +40,26 @@ def describe_wait_status(status: int) -> str:
         signum = os.WTERMSIG(status)
         return f"terminated with signal {signal.strsignal(signum) or f'Unknown signal {signum}'}"
     return f"wait status {status}"
+
+
+def stderr_tail(path: Path, lines: int = STDERR_TAIL_LINES, limit: int = STDERR_TAIL_CHARS) -> str:
+    """The last `lines` non-blank lines of the file at `path`, at most `limit` characters (the end
+    kept); "" when it is missing, unreadable or blank."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4 * limit))
+            text = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    tail = "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
+    return tail[-limit:]
+
+
+def with_stderr_tail(message: str, path: Path) -> str:
+    """`message`, followed by the tail of the stderr file at `path` when it has one."""
+    tail = stderr_tail(path)
+    return f"{message}; last lines of stderr:\n{tail}" if tail else message
 
 
 def command_argv(command: dict[str, Any]) -> tuple[list[str], str | None]:
@@ -176,7 +201,10 @@ class CommandTask:
             state = "TASK_KILLED"
         else:
             state = "TASK_FAILED"
-        self._report(state, f"Command {describe_wait_status(status)}")
+        message = f"Command {describe_wait_status(status)}"
+        if state == "TASK_FAILED":
+            message = with_stderr_tail(message, self.spec.stderr)
+        self._report(state, message)
         self._on_terminated(self, status)
 
     def _report(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,10 @@ from mesos_gpu.local.agent.runners import DockerRunner, LaunchSpec, Runner
 from mesos_gpu.local.agent.sandbox import FetchError, Sandbox, fetch_uris
 
 log = logging.getLogger(__name__)
+
+# How long "no Docker engine" is believed before an image task looks for one again (seconds): short,
+# so an engine started after the first image task is used; a found engine is kept.
+DOCKER_RECHECK_SECONDS = 5.0
 
 
 def scalar_resource(resources: list[dict[str, Any]], name: str) -> float:
@@ -113,7 +118,8 @@ class Containerizer:
         self.gpu_env = dict(gpu_env or {})  # what a process holding GPUs also gets (the fake NVML's)
         self._docker_runner = docker_runner
         self._docker_host = docker_host
-        self._docker_checked = docker_runner is not None or docker == "off"
+        self._docker_off = docker == "off"
+        self._docker_missing_at: float | None = None  # when an engine was last looked for and not found
         self._owns_docker_runner = docker_runner is None  # one it connected itself: closed by close()
 
     def launch_spec(
@@ -177,13 +183,19 @@ class Containerizer:
         return self.runner, [warning, *warnings]
 
     def _docker(self) -> Runner | None:
-        if not self._docker_checked:
-            self._docker_checked = True
-            try:
-                from mesos_gpu.local.agent.runners import docker_runner
+        """The Docker runner: a connected engine is kept; a missing one is looked for again at the next
+        image task once DOCKER_RECHECK_SECONDS have passed, so an engine started later is used."""
+        if self._docker_runner is not None or self._docker_off:
+            return self._docker_runner
+        now = time.monotonic()
+        if self._docker_missing_at is not None and now - self._docker_missing_at < DOCKER_RECHECK_SECONDS:
+            return None
+        try:
+            from mesos_gpu.local.agent import runners
 
-                self._docker_runner = docker_runner(self.loop, self._docker_host)
-            except Exception as exc:
-                log.info("no Docker engine for image tasks: %s", exc)
-                self._docker_runner = None
+            self._docker_runner = runners.docker_runner(self.loop, self._docker_host)
+            self._docker_missing_at = None
+        except Exception as exc:
+            log.info("no Docker engine for image tasks: %s", exc)
+            self._docker_missing_at = now
         return self._docker_runner

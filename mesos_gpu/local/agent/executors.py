@@ -16,6 +16,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from mesos_gpu.core.wire import TERMINAL_TASK_STATES, format_duration, kill_grace_seconds
+from mesos_gpu.local.agent.command_executor import with_stderr_tail
 from mesos_gpu.local.agent.containerizer import fetch_then, scalar_resource
 from mesos_gpu.local.agent.gpus import GpuAllocationError
 from mesos_gpu.local.agent.records import EventStream, Executor, Queued, Task, launch_failed
@@ -277,6 +278,8 @@ class ExecutorLifecycle:
             "REASON_EXECUTOR_TERMINATED",
             "Executor terminated",
         )
+        if executor.pending_termination is None:  # it exited by itself: its stderr says why
+            message = with_stderr_tail(message, executor.sandbox.stderr)
         for task in list(executor.tasks.values()):
             if task.state not in TERMINAL_TASK_STATES:
                 agent.agent_update(executor.framework_id, task, state, message, reason)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import re
 import zlib
 from collections.abc import Mapping, Sequence
@@ -166,18 +167,26 @@ def check_attributes(attributes: Mapping[str, str | float]) -> None:
             raise ValueError(f"agent attribute {name}:{value!r}: a text value must be of [a-zA-Z0-9_/.-]")
 
 
-def nvml_devices(backend: Any = None) -> list[GpuDevice]:
-    """The host's real GPUs through isolator.nvml (`discover(real_backend())`, or the NVML `backend`
-    given, e.g. isolator.fakenvml's); [] when NVML or a driver is absent. Healthy GPUs only."""
+class NvmlUnavailableError(Exception):
+    """The host's GPUs cannot be listed: no NVML library, no driver (the text is NVML's message)."""
+
+
+def host_devices(backend: Any = None) -> list[GpuDevice]:
+    """The host's healthy GPUs through isolator.nvml: the NVML `backend` given, else the fake NVML of
+    MESOS_GPU_FAKE_GPUS when set (as the share host reads it), else the real one.
+    NvmlUnavailableError, with NVML's message, when NVML or a driver is absent."""
     try:
         nvml = importlib.import_module("isolator.nvml")  # the only home of pynvml
-    except ImportError:
-        return []
+    except ImportError as exc:
+        message = f"NVML is unavailable: the isolator package is not installed ({exc})"
+        raise NvmlUnavailableError(message) from exc
+    if backend is None and os.environ.get(ENV_FAKE_GPUS):
+        backend = importlib.import_module("isolator.fakenvml").parse_fake_spec(os.environ[ENV_FAKE_GPUS])
     try:
         host = nvml.discover(backend if backend is not None else nvml.real_backend())
-    except Exception as exc:  # no driver, no library: not an error for a dev box
-        log.info("no NVML GPUs: %s", exc)
-        return []
+    except Exception as exc:  # no driver, no library
+        text = str(exc)
+        raise NvmlUnavailableError(text if "NVML" in text else f"NVML is unavailable: {text}") from exc
     return [
         GpuDevice(
             index=int(gpu.index),
@@ -189,6 +198,29 @@ def nvml_devices(backend: Any = None) -> list[GpuDevice]:
         for gpu in host.ordered()
         if gpu.health.healthy
     ]
+
+
+def nvml_devices(backend: Any = None) -> list[GpuDevice]:
+    """`host_devices`, or [] when NVML or a driver is absent (not an error for a dev box)."""
+    try:
+        return host_devices(backend)
+    except NvmlUnavailableError as exc:
+        log.info("no NVML GPUs: %s", exc)
+        return []
+
+
+def split_devices(devices: Sequence[GpuDevice], agents: int) -> list[list[GpuDevice]]:
+    """The host's `devices` shared out between `agents` agents of one machine, each device to exactly
+    one agent (as each GPU of a real cluster belongs to one agent): consecutive blocks, the first agents
+    taking one more when they do not divide evenly (and the only ones when fewer devices than agents)."""
+    share, extra = divmod(len(devices), agents)
+    parts: list[list[GpuDevice]] = []
+    start = 0
+    for i in range(agents):
+        end = start + share + (1 if i < extra else 0)
+        parts.append(list(devices[start:end]))
+        start = end
+    return parts
 
 
 class GpuSlots:

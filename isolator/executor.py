@@ -43,9 +43,65 @@ from isolator.taskrunner import REASON_LAUNCH_FAILED, TaskRunner
 log = logging.getLogger("isolator.executor")
 
 
-class DockerExecutor(Executor):  # type: ignore[misc,unused-ignore]  # pymesos is untyped
-    """The pymesos callbacks. Every callback returns at once (work runs on one thread per task) and
-    never raises."""
+class RunnerCallbacks(Executor):  # type: ignore[misc,unused-ignore]  # pymesos is untyped
+    """The pymesos callbacks both of our executors share: each hands the work to `self.runner` (the
+    docker executor's `TaskRunner`, the share host's `ShareHost`: `start`, `kill`, `stop_all`,
+    `updates`), returns at once and never raises. Subclasses set `config`, `runner` and
+    `framework_info`, and add `registered`."""
+
+    config: ExecutorConfig
+    runner: Any
+    framework_info: Mapping[str, Any] | None
+    _shutting_down = False
+
+    def reregistered(self, driver: Any, agent_info: Any) -> None:
+        log.info("re-registered with the agent")
+
+    def disconnected(self, driver: Any) -> None:
+        log.warning("disconnected from the agent")
+
+    def launchTask(self, driver: Any, task: Any) -> None:  # noqa: N802 - pymesos' name
+        try:
+            self.runner.start(driver, task)
+        except Exception as exc:
+            log.exception("launchTask failed")
+            broken = _task_id_of(task)
+            if broken is not None:
+                message = f"Executor error: {exc}"
+                self.runner.updates.send_async(driver, broken, "TASK_FAILED", message, REASON_LAUNCH_FAILED)
+
+    def launchTaskGroup(self, driver: Any, task_infos: Any) -> None:  # noqa: N802 - pymesos' name
+        for task in task_infos or []:
+            self.launchTask(driver, task)
+
+    def killTask(self, driver: Any, task_id: Any) -> None:  # noqa: N802 - pymesos' name
+        try:
+            self.runner.kill(driver, str(task_id["value"]), self._has_capability("TASK_KILLING_STATE"))
+        except Exception:
+            log.exception("killTask failed")
+
+    def frameworkMessage(self, driver: Any, message: Any) -> None:  # noqa: N802 - pymesos' name
+        log.info("framework message ignored (%d bytes of base64)", len(message or ""))
+
+    def shutdown(self, driver: Any) -> None:
+        """Stop every task within the shutdown grace period (pymesos SIGKILLs this process group when it
+        ends), send KILLED for each, release everything."""
+        try:
+            self._shutting_down = True
+            self.runner.stop_all(max(0.0, self.config.shutdown_grace - 1.0))
+        except Exception:
+            log.exception("shutdown failed")
+
+    def error(self, driver: Any, message: Any) -> None:
+        log.error("error from the agent: %s", message)
+
+    def _has_capability(self, name: str) -> bool:
+        capabilities = (self.framework_info or {}).get("capabilities") or []
+        return any(isinstance(c, Mapping) and c.get("type") == name for c in capabilities)
+
+
+class DockerExecutor(RunnerCallbacks):
+    """The docker executor: `TaskRunner` does the work; it exits once every task has ended."""
 
     def __init__(
         self,
@@ -78,52 +134,7 @@ class DockerExecutor(Executor):  # type: ignore[misc,unused-ignore]  # pymesos i
         except Exception:
             log.exception("registered failed")
 
-    def reregistered(self, driver: Any, agent_info: Any) -> None:
-        log.info("re-registered with the agent")
-
-    def disconnected(self, driver: Any) -> None:
-        log.warning("disconnected from the agent")
-
-    def launchTask(self, driver: Any, task: Any) -> None:  # noqa: N802 - pymesos' name
-        try:
-            self.runner.start(driver, task)
-        except Exception as exc:
-            log.exception("launchTask failed")
-            broken = _task_id_of(task)
-            if broken is not None:
-                message = f"Executor error: {exc}"
-                self.runner.updates.send_async(driver, broken, "TASK_FAILED", message, REASON_LAUNCH_FAILED)
-
-    def launchTaskGroup(self, driver: Any, task_infos: Any) -> None:  # noqa: N802 - pymesos' name
-        for task in task_infos or []:
-            self.launchTask(driver, task)
-
-    def killTask(self, driver: Any, task_id: Any) -> None:  # noqa: N802 - pymesos' name
-        try:
-            self.runner.kill(driver, str(task_id["value"]), self._has_capability("TASK_KILLING_STATE"))
-        except Exception:
-            log.exception("killTask failed")
-
-    def frameworkMessage(self, driver: Any, message: Any) -> None:  # noqa: N802 - pymesos' name
-        log.info("framework message ignored (%d bytes of base64)", len(message or ""))
-
-    def shutdown(self, driver: Any) -> None:
-        """Stop every container within the shutdown grace period (pymesos SIGKILLs this process group
-        when it ends), send KILLED for each, release everything."""
-        try:
-            self._shutting_down = True
-            self.runner.stop_all(max(0.0, self.config.shutdown_grace - 1.0))
-        except Exception:
-            log.exception("shutdown failed")
-
-    def error(self, driver: Any, message: Any) -> None:
-        log.error("error from the agent: %s", message)
-
     # ---- the executor's own life ----
-
-    def _has_capability(self, name: str) -> bool:
-        capabilities = (self.framework_info or {}).get("capabilities") or []
-        return any(isinstance(c, Mapping) and c.get("type") == name for c in capabilities)
 
     def _maybe_exit(self, driver: Any) -> None:
         """Stop the driver once every task has ended (after a short delay for the agent's ACKs)."""

@@ -22,22 +22,23 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pymesos import Executor, MesosExecutorDriver
+from pymesos import MesosExecutorDriver
 
 from isolator.docker import DockerLauncher
+from isolator.executor import RunnerCallbacks
 from isolator.executorconfig import ExecutorConfig, build_parser, config_from
 from isolator.nvml import PynvmlBackend
 from isolator.sharenvml import ShareNvml
 from isolator.sharerunner import ShareHost
 from isolator.shares import HostSettings, ShareError, decode_host_settings
-from isolator.taskrunner import REASON_LAUNCH_FAILED
 from mesos_gpu.core.model import Isolation
 
 log = logging.getLogger("isolator.sharehost")
 
 
-class ShareHostExecutor(Executor):  # type: ignore[misc,unused-ignore]  # pymesos is untyped
-    """The pymesos callbacks; each returns at once and never raises."""
+class ShareHostExecutor(RunnerCallbacks):
+    """The share host's pymesos callbacks (the shared ones in `RunnerCallbacks`); `ShareHost` does the
+    work. Each returns at once and never raises."""
 
     def __init__(
         self,
@@ -47,7 +48,7 @@ class ShareHostExecutor(Executor):  # type: ignore[misc,unused-ignore]  # pymeso
         launcher_factory: Callable[[], DockerLauncher] | None = None,
     ) -> None:
         self.config = config
-        self.host = ShareHost(config, env, backend, launcher_factory, on_idle=self._stop_driver)
+        self.runner: ShareHost = ShareHost(config, env, backend, launcher_factory, on_idle=self._stop_driver)
         self.framework_info: Mapping[str, Any] | None = None
         self.finished = threading.Event()
 
@@ -61,53 +62,10 @@ class ShareHostExecutor(Executor):  # type: ignore[misc,unused-ignore]  # pymeso
                 )
             except ShareError as exc:
                 settings, error = HostSettings(self.config.executor_id, Isolation.SHARED), str(exc)
-            self.host.open(settings, driver, error)
+            self.runner.open(settings, driver, error)
             log.info("registered with agent %s", (agent_info or {}).get("hostname"))
         except Exception:
             log.exception("registered failed")
-
-    def reregistered(self, driver: Any, agent_info: Any) -> None:
-        log.info("re-registered with the agent")
-
-    def disconnected(self, driver: Any) -> None:
-        log.warning("disconnected from the agent")
-
-    def launchTask(self, driver: Any, task: Any) -> None:  # noqa: N802 - pymesos' name
-        try:
-            self.host.start(driver, task)
-        except Exception as exc:
-            log.exception("launchTask failed")
-            task_id = _task_id_of(task)
-            if task_id is not None:
-                message = f"Executor error: {exc}"
-                self.host.updates.send_async(driver, task_id, "TASK_FAILED", message, REASON_LAUNCH_FAILED)
-
-    def launchTaskGroup(self, driver: Any, task_infos: Any) -> None:  # noqa: N802 - pymesos' name
-        for task in task_infos or []:
-            self.launchTask(driver, task)
-
-    def killTask(self, driver: Any, task_id: Any) -> None:  # noqa: N802 - pymesos' name
-        try:
-            self.host.kill(driver, str(task_id["value"]), self._has_capability("TASK_KILLING_STATE"))
-        except Exception:
-            log.exception("killTask failed")
-
-    def frameworkMessage(self, driver: Any, message: Any) -> None:  # noqa: N802 - pymesos' name
-        log.info("framework message ignored")
-
-    def shutdown(self, driver: Any) -> None:
-        """Stop every share within the shutdown grace period (pymesos then aborts the driver)."""
-        try:
-            self.host.stop_all(max(0.0, self.config.shutdown_grace - 1.0))
-        except Exception:
-            log.exception("shutdown failed")
-
-    def error(self, driver: Any, message: Any) -> None:
-        log.error("error from the agent: %s", message)
-
-    def _has_capability(self, name: str) -> bool:
-        capabilities = (self.framework_info or {}).get("capabilities") or []
-        return any(isinstance(c, Mapping) and c.get("type") == name for c in capabilities)
 
     def _stop_driver(self, driver: Any) -> None:
         if self.finished.is_set():
@@ -117,13 +75,6 @@ class ShareHostExecutor(Executor):  # type: ignore[misc,unused-ignore]  # pymeso
             driver.stop()
         except Exception:
             log.exception("driver.stop failed")
-
-
-def _task_id_of(task: Any) -> str | None:
-    try:
-        return str(task["task_id"]["value"])
-    except Exception:
-        return None
 
 
 def backend_for(config: ExecutorConfig) -> ShareNvml | None:
@@ -158,11 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         driver.run()
     except _TerminatedError:
         log.warning("SIGTERM: the share host kills its tasks and exits")
-        executor.host.close()  # its tasks' processes, the MPS daemon and its short pipe directory
+        executor.runner.close()  # its tasks' processes, the MPS daemon and its short pipe directory
         logging.shutdown()
         os._exit(143)  # pymesos' threads would keep the interpreter alive
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    executor.host.close()
+    executor.runner.close()
     log.info("share host %s exits", config.executor_id)
     return 0
 

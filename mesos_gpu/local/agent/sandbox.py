@@ -133,28 +133,9 @@ class SandboxFiles:
         """The JSON body of `GET /files/read` ({"data", "offset"}); FileReadError for 400/404."""
         if not path:
             raise FileReadError(400, "Expecting 'path=value' in query.\n")
-        start = -1
-        if offset is not None:
-            try:
-                start = int(offset)
-            except ValueError:
-                raise FileReadError(
-                    400, f"Failed to parse offset: Failed to convert '{offset}' to number.\n"
-                ) from None
-            if start < -1:
-                raise FileReadError(400, f"Negative offset provided: {start}.\n")
-        size_limit: int | None = None
-        if length is not None:
-            try:
-                wanted = int(length)
-            except ValueError:
-                raise FileReadError(
-                    400, f"Failed to parse length: Failed to convert '{length}' to number.\n"
-                ) from None
-            if wanted < -1:
-                raise FileReadError(400, f"Negative length provided: {wanted}.\n")
-            if wanted > -1:
-                size_limit = wanted
+        start = _query_number("offset", offset)
+        wanted = _query_number("length", length)
+        size_limit = wanted if wanted > -1 else None
         resolved = self.resolve(path)
         if resolved is None or not resolved.exists():
             raise FileReadError(404, "")
@@ -215,3 +196,16 @@ def fetch_uris(sandbox: Sandbox, uris: list[dict[str, object]]) -> None:
             except (OSError, ValueError, shutil.ReadError) as exc:
                 raise FetchError(f"Failed to extract '{name}': {exc}") from exc
         sandbox.append_stderr(f"Fetched '{value}' to '{target}'")
+
+
+def _query_number(name: str, raw: str | None) -> int:
+    """A `/files/read` query number (`offset`, `length`): -1 when absent, as Mesos' files.cpp reads it."""
+    if raw is None:
+        return -1
+    try:
+        value = int(raw)
+    except ValueError:
+        raise FileReadError(400, f"Failed to parse {name}: Failed to convert '{raw}' to number.\n") from None
+    if value < -1:
+        raise FileReadError(400, f"Negative {name} provided: {value}.\n")
+    return value

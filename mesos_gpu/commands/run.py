@@ -34,6 +34,7 @@ from mesos_gpu.commands.common import (
     reports_errors,
     task_place,
 )
+from mesos_gpu.core.model import Isolation
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -50,7 +51,7 @@ LOG_CHUNK = 65536
 UNREADABLE_TRIES = 3  # reads of an ended task's sandbox that may fail before its output is given up
 DEFAULT_UPLOAD_LIMIT = 64 << 20  # when the scheduler does not say (an older one)
 UPLOAD_TIMEOUT = 120.0
-ISOLATION_LEVELS = ("exclusive", "mig", "mps", "capped", "shared")
+ISOLATION_LEVELS = tuple(level.value for level in Isolation)  # the job model's levels, in its order
 LOST_API_SECONDS = 60.0  # keep retrying an unreachable API this long (a failover) before giving up
 
 

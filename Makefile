@@ -27,7 +27,7 @@ $(STAMP): setup.cfg pyproject.toml compat/http-parser/pyproject.toml compat/http
 	$(PIP) install --upgrade "pip>=23" "setuptools>=64" wheel
 	# pymesos's `http-parser` dependency is satisfied by our compat build (see compat/http-parser/README.md).
 	$(PIP) install ./compat/http-parser
-	$(PIP) install -e ".[test,tf]"
+	$(PIP) install -e ".[test,tf,sim]"
 	@touch $@
 
 system-deps:

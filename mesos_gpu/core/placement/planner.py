@@ -27,9 +27,10 @@ from mesos_gpu.core.placement.outcomes import (
     WaitReason,
 )
 from mesos_gpu.core.placement.policy import PlacementPolicy
-from mesos_gpu.core.placement.shares import ShareDebit, ShareStack, device_sizes
+from mesos_gpu.core.placement.shares import ShareDebit, device_sizes
 from mesos_gpu.core.placement.stack import OrderedCounts, PlacementStack
 from mesos_gpu.core.placement.state import AgentState, CapacityLedger, Debit, JobContext
+from mesos_gpu.core.placement.strategies import stacks_for
 from mesos_gpu.core.resources import Resources
 from mesos_gpu.core.sharing import ShareGrant, ShareHostView
 
@@ -87,7 +88,7 @@ class _Gang:
         self.ledger = ledger
         self.stack = stack
         self.policy = policy
-        self.shares = ShareStack(ledger, stack, policy, share_hosts, table)
+        self.shares = stacks_for(policy)[1](ledger, stack, policy, share_hosts, table)
         # The context of a lone task: nothing of its job is placed (shared, never changed).
         self.empty = JobContext(JobDemand("", ()), policy)
 
@@ -202,7 +203,7 @@ class PlacementCycle:
         self.policy = policy
         self.ledger = CapacityLedger(view.slots, policy)
         self._sizes = sizes if sizes is not None else TaskSizes()
-        self._gang = _Gang(self.ledger, PlacementStack(self.ledger, policy), policy, share_hosts,
+        self._gang = _Gang(self.ledger, stacks_for(policy)[0](self.ledger, policy), policy, share_hosts,
                            FragmentationTable(self._sizes))
         self.shares = self._gang.shares
         self._placed: dict[int, list[TaskPlacement]] = {}

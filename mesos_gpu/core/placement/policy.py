@@ -9,6 +9,10 @@ from types import MappingProxyType
 #: Where new share hosts open (`PlacementPolicy.share_hosts`).
 SHARE_HOST_PLACEMENTS = ("pack", "spread")
 
+#: Named placement strategies (`PlacementPolicy.strategy`; each documented in `placement.strategies`).
+#: "default" is mesos-gpu's own; the others are the published policies `mesos-gpu simulate` compares.
+STRATEGIES = ("default", "random", "first-fit", "best-fit", "worst-fit", "tetris", "gpu-packing", "fgd")
+
 
 def _default_weights() -> Mapping[str, float]:
     # Spreading parameter servers outweighs packing: two ps of a job on one agent share its NIC.
@@ -32,6 +36,11 @@ class PlacementPolicy:
     over the agents with the most whole GPUs free, so share hosts go where cpus and GPUs are both
     plentiful: more small tasks fit in a full cluster, at the cost of multi-GPU tasks, which then find
     fewer whole agents (measured on the openb trace: benchmarks/sharing.py).
+    `strategy`: which agent (and device, for a share) a feasible task goes to: "default" (the above),
+    or one of the published policies in `STRATEGIES` (`placement.strategies`), which replace the choice
+    only: filters, reasons, gangs and the share ledger are the same. `seed`: for "random".
+    `backfill`: jobs behind one that waits may be placed in the same cycle (the default); False is
+    strict FIFO: once a job in priority order waits, the jobs after it wait too (`core.scheduling`).
     """
 
     cpu_tasks_on_gpu_agents: bool = False
@@ -42,6 +51,9 @@ class PlacementPolicy:
     candidate_limit: int = 4
     cpu_aware_gpu_fit: bool = True
     share_hosts: str = "pack"
+    strategy: str = "default"
+    seed: int = 0
+    backfill: bool = True
     weights: Mapping[str, float] = field(default_factory=_default_weights)
 
     def __post_init__(self) -> None:
@@ -50,5 +62,7 @@ class PlacementPolicy:
         if self.share_hosts not in SHARE_HOST_PLACEMENTS:
             raise ValueError(f"share_hosts must be one of {', '.join(SHARE_HOST_PLACEMENTS)}, "
                              f"got {self.share_hosts!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         if any(weight < 0 for weight in self.weights.values()):
             raise ValueError(f"scorer weights must not be negative: {dict(self.weights)}")

@@ -4,7 +4,10 @@ STARTING to its terminal update, on one thread per task.
 Per task: STARTING; decode the payload and the resources (`isolator.taskinputs`); choose the GPUs
 (`isolator.devices`); start the container; RUNNING; stream its output into the sandbox; wait; remove
 the container and release the GPUs; then FINISHED, FAILED (with the exit code) or KILLED. A kill stops
-the container (SIGTERM, SIGKILL after the task's grace), before it starts if need be. At start-up the
+the container (SIGTERM, SIGKILL after the task's grace), before it starts if need be. RUNNING names the
+container's GPUs (labels `mesos-gpu/device`: UUIDs, `mesos-gpu/device-index`: NVML indices, each when the
+inventory knows it: `core.sharing.device_labels`); a failed command's FAILED carries the last lines of
+the container's stderr, as the command executor's does. At start-up the
 containers and GPU allocations an earlier run of the same executor left behind are removed.
 
     runner = TaskRunner(config, os.environ, on_ended=lambda driver: ...)
@@ -15,6 +18,7 @@ containers and GPU allocations an earlier run of the same executor left behind a
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -46,6 +50,7 @@ from isolator.taskinputs import (
     task_payload,
     task_resources,
 )
+from mesos_gpu.core.sharing import device_labels
 from mesos_gpu.core.wire import kill_grace_seconds
 
 log = logging.getLogger("isolator.executor")
@@ -53,6 +58,8 @@ log = logging.getLogger("isolator.executor")
 LABEL_AGENT_ID = "mesos-gpu.agent-id"
 REASON_LAUNCH_FAILED = "REASON_CONTAINER_LAUNCH_FAILED"
 REASON_EXITED = "REASON_COMMAND_EXECUTOR_FAILED"
+STDERR_TAIL_LINES = 5  # as the local agent's command executor (mesos_gpu.local.agent.command_executor)
+STDERR_TAIL_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -273,10 +280,34 @@ class TaskRunner:
         else:
             gpus = ",".join(grant.devices) or "none"
             message = f"Container {container_id[:12]} on GPUs {gpus}"
-            self.updates.send(driver, run.task_id, "TASK_RUNNING", message)
+            labels = device_labels(self._named(grant.devices))
+            self.updates.send(driver, run.task_id, "TASK_RUNNING", message, labels=labels)
         code = self._wait(launcher, container_id)
         self.output.finish(launcher, container_id, follower)
-        return _ending(code, run.killed)
+        ending = _ending(code, run.killed)
+        if ending.reason == REASON_EXITED and code is not None:   # its stderr usually says why
+            ending = dataclasses.replace(ending, message=self._with_stderr_tail(ending.message, launcher,
+                                                                               container_id))
+        return ending
+
+    def _named(self, devices: tuple[str, ...]) -> list[tuple[int | None, str | None]]:
+        """(NVML index, UUID) of each device id the container got (a UUID or a host index), None where
+        the inventory does not say (no NVML: indices only)."""
+        host = self.inventory.host()
+        gpus = host.ordered() if host is not None else []
+        index_of = {gpu.uuid: gpu.index for gpu in gpus}
+        uuid_of = {str(gpu.index): gpu.uuid for gpu in gpus}
+        return [(index_of.get(d), d) if not d.isdigit() else (int(d), uuid_of.get(d)) for d in devices]
+
+    def _with_stderr_tail(self, message: str, launcher: DockerLauncher, container_id: str) -> str:
+        """`message` and the last lines of the container's stderr (as the command executor's)."""
+        try:
+            _, err = launcher.logs(container_id)
+        except (DockerLaunchError, OSError) as exc:
+            log.warning("cannot read the stderr of %s: %s", container_id[:12], exc)
+            return message
+        tail = stderr_tail(err.decode("utf-8", errors="replace"))
+        return f"{message}; last lines of stderr:\n{tail}" if tail else message
 
     def _launch(self, run: TaskRun) -> tuple[DockerLauncher, str, GpuGrant] | None:
         """Choose the task's GPUs and start its container; None when it was killed before it started."""
@@ -355,6 +386,11 @@ class TaskRunner:
                 self.selector.release(run.grant)
             except (AllocatorStateError, DockerLaunchError) as exc:
                 log.error("cannot release the GPUs of %s: %s", run.task_id, exc)
+
+
+def stderr_tail(text: str, lines: int = STDERR_TAIL_LINES, limit: int = STDERR_TAIL_CHARS) -> str:
+    """The last `lines` non-blank lines of `text`, at most `limit` characters (the end kept)."""
+    return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])[-limit:]
 
 
 def _ending(code: int | None, killed: bool) -> Ending:

@@ -8,7 +8,10 @@ Every task view states its GPU isolation: `gpus` as the job wrote it (whole, a s
 `enforced` (what that level enforces and by what: `core.sharing.statement`, plus `in_effect`: what the
 share host says it actually enforces for this task, once it has said; None for a task without GPUs:
 there is nothing to isolate) and `share` (the grant the member record keeps for a share task, with the
-device and the enforcement its share host reported; None otherwise). A job's `gpus_text` says its GPUs
+device and the enforcement its share host reported; None otherwise). `devices` names the GPUs the task
+runs on ([{"index", "uuid"}], either None where not said) as its executor reported them (the local
+agent, the docker executor, a share host: `core.devicelabels`); None when not said: a real Mesos agent's
+own executors say nothing, and nothing is guessed. A job's `gpus_text` says its GPUs
 for a list without passing a share off as a whole GPU ("1 (4 shares)", "0.3-1 (share)").
 """
 
@@ -73,6 +76,16 @@ def _share_of(member: Any) -> JsonDict | None:
     return dict(share) if isinstance(share, Mapping) else None
 
 
+def devices_json(member: Mapping[str, Any], share: Mapping[str, Any] | None) -> list[JsonDict] | None:
+    """The GPUs a member runs on as reported: a whole-GPU member's `devices`, a share's device (its
+    index is not reported); None when nothing was said."""
+    devices = member.get("devices")
+    if isinstance(devices, list):
+        return [{"index": d.get("index"), "uuid": d.get("uuid")} for d in devices if isinstance(d, Mapping)]
+    device = (share or {}).get("device")
+    return [{"index": None, "uuid": str(device)}] if device else None
+
+
 def enforced_json(isolation: Isolation, request: ResourceRequest, share: Mapping[str, Any] | None
                   ) -> JsonDict | None:
     """What a member's isolation enforces and by what, with `in_effect`: the share host's own sentence
@@ -114,6 +127,7 @@ def task_json(job_id: str, name: str, member: Mapping[str, Any], spec: Mapping[s
         "isolation": isolation.value,
         "enforced": enforced_json(isolation, request, share),
         "share": share,
+        "devices": devices_json(member, share),
         "containerizer": spec.get("containerizer", "mesos"),
         "message": member.get("message"),
         "reason": member.get("reason"),

@@ -56,15 +56,33 @@ def isolation_note(task: Mapping[str, Any]) -> str:
 
 
 def gpu_text(task: Mapping[str, Any], unit: str = "") -> str:
-    """ "1 (exclusive)", "0.25 on GPU-8f2a (capped: ...)"; with unit="GPU": "2 GPUs (exclusive)"."""
+    """ "1 (exclusive)", "1 (exclusive) on GPU 0 (GPU-5f1c...)" once its executor said where, "0.25 on
+    GPU-8f2a (capped: ...)" (a share's device is part of its grant); with unit="GPU": "2 GPUs (exclusive)"."""
     amount = gpu_amount(task)
     if unit:
         gpus = task.get("gpus") or 0
         several = not isinstance(gpus, Mapping) and float(gpus) > 1
         amount += f" {unit}s" if several else f" {unit}"
+    note = isolation_note(task)
     device = (task.get("share") or {}).get("device")
-    where = f" on {device}" if device else ""
-    return f"{amount}{where} ({isolation_note(task)})"
+    if device:   # a share's device is part of its grant
+        return f"{amount} on {device} ({note})"
+    where = devices_text(task)
+    return f"{amount} ({note}) on {where}" if where else f"{amount} ({note})"
+
+
+def devices_text(task: Mapping[str, Any]) -> str:
+    """The GPUs the task runs on as its executor reported them (the view's `devices`): "GPU 1
+    (GPU-8f2a...)" each, the UUID alone when the index is not reported; "" when not reported (never
+    guessed)."""
+    words = []
+    for found in task.get("devices") or ():
+        index, uuid = found.get("index"), found.get("uuid")
+        if index is None:
+            words.append(str(uuid))
+        else:
+            words.append(f"GPU {index} ({uuid})" if uuid else f"GPU {index}")
+    return ", ".join(words)
 
 
 def register(subparsers: Any) -> None:

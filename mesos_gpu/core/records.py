@@ -35,6 +35,9 @@ class MemberRecord:
     # ("device": the TASK_RUNNING label `mesos-gpu/device`, None before), and what the host's
     # ExecutorInfo is built from ("executor": `taskinfo.share_host_params`). None for other members.
     share: dict[str, Any] | None = None
+    # The GPUs a whole-GPU member's TASK_RUNNING named ([{"index", "uuid"}]: `core.devicelabels`); None
+    # while not said (before it runs, or under an executor that does not say, as Mesos' own).
+    devices: list[dict[str, Any]] | None = None
 
     @property
     def is_active(self) -> bool:
@@ -55,6 +58,8 @@ class MemberRecord:
         }
         if self.share is not None:
             out["share"] = dict(self.share)    # only for shares: other records are as they were
+        if self.devices is not None:
+            out["devices"] = [dict(device) for device in self.devices]
         return out
 
     @classmethod
@@ -73,6 +78,7 @@ class MemberRecord:
             exit_code=data.get("exit_code"),
             ever_started=bool(data.get("ever_started", False)),
             share=dict(share) if (share := data.get("share")) is not None else None,
+            devices=[dict(d) for d in devices] if (devices := data.get("devices")) is not None else None,
         )
 
 

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mesos_gpu.core.devicelabels import status_labels
 from mesos_gpu.core.model import Isolation, JobSpec, TaskSpec, TaskState
 from mesos_gpu.core.placement.outcomes import CyclePlan, TaskPlacement
 from mesos_gpu.core.placement.shares import NEW_HOST_PREFIX  # placement's provisional ids
@@ -183,8 +184,9 @@ class ShareHosts(dict[str, ShareHostRecord]):
             host.started = host.started or state in (TaskState.STARTING, TaskState.RUNNING)
         if state is not TaskState.RUNNING:
             return
+        said = status_labels(status)
         reported = {key: value for key, label in _REPORTED
-                    if (value := _label(status, label)) is not None and value != share.get(key)}
+                    if (value := said.get(label)) is not None and value != share.get(key)}
         if reported:
             member.share = {**share, **reported}   # a new dict: a persisted one is never changed
 
@@ -225,13 +227,6 @@ class ShareHosts(dict[str, ShareHostRecord]):
 
 # The share host's words in TASK_RUNNING labels, kept in the member's share record: (record key, label).
 _REPORTED = (("device", LABEL_DEVICE), ("enforcement", LABEL_ENFORCEMENT))
-
-
-def _label(status: Mapping[str, Any], key: str) -> str | None:
-    for label in status.get("labels", {}).get("labels", ()):
-        if label.get("key") == key and label.get("value"):
-            return str(label["value"])
-    return None
 
 
 @dataclass

@@ -16,6 +16,7 @@ and CLI view of a task repeats. Fractions are kept in thousandths of a GPU ("mil
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +24,10 @@ from mesos_gpu.core.model import Isolation
 
 __all__ = [
     "ATTR_GPU_MEMORY", "ATTR_GPU_MIG", "ATTR_GPU_MPS", "DEFAULT_LINGER_SECONDS", "ENV_GPU_MEMORY_LIMIT",
-    "ENV_GPU_SHARE", "ENV_ISOLATION", "LABEL_DEVICE", "LABEL_ENFORCEMENT", "LABEL_GPU_MEMORY",
-    "LABEL_ISOLATION", "LABEL_SHARE", "LABEL_SHARE_HOST", "LINGER_MARGIN_SECONDS", "MIG_SLICES",
-    "SHARE_HOST_COMMAND", "SHARE_HOST_RESOURCES", "STATEMENTS", "MigProfile", "ShareGrant", "ShareHostView",
-    "ShareNeed", "milli", "parse_mig_layout", "statement",
+    "ENV_GPU_SHARE", "ENV_ISOLATION", "LABEL_DEVICE", "LABEL_DEVICE_INDEX", "LABEL_ENFORCEMENT",
+    "LABEL_GPU_MEMORY", "LABEL_ISOLATION", "LABEL_SHARE", "LABEL_SHARE_HOST", "LINGER_MARGIN_SECONDS",
+    "MIG_SLICES", "SHARE_HOST_COMMAND", "SHARE_HOST_RESOURCES", "STATEMENTS", "MigProfile", "ShareGrant",
+    "ShareHostView", "ShareNeed", "device_labels", "milli", "parse_mig_layout", "statement",
 ]
 
 # -- agent attributes (Mesos agent `--attributes`, written by `mesos-gpu-agent config`) -----------------
@@ -48,7 +49,10 @@ ENV_GPU_SHARE = "MESOS_GPU_SHARE"  # the fraction granted ("0.25")
 ENV_GPU_MEMORY_LIMIT = "MESOS_GPU_MEMORY_LIMIT_MB"  # the memory granted, MB (the launcher tells TF)
 
 # -- TASK_RUNNING labels the share host reports (and the scheduler shows) ---------------------------------
-LABEL_DEVICE = "mesos-gpu/device"  # GPU UUID, or MIG-<uuid> for a MIG instance
+# LABEL_DEVICE and LABEL_DEVICE_INDEX are also sent for whole-GPU tasks by the local agent and the docker
+# executor (`mesos_gpu.core.devicelabels`); a real Mesos agent's own executors send neither.
+LABEL_DEVICE = "mesos-gpu/device"  # GPU UUID, or MIG-<uuid> for a MIG instance; several: comma-separated
+LABEL_DEVICE_INDEX = "mesos-gpu/device-index"  # the GPUs' NVML indices, in LABEL_DEVICE's order
 LABEL_SHARE = "mesos-gpu/share"  # fraction granted ("0.25")
 LABEL_GPU_MEMORY = "mesos-gpu/gpu-memory"  # MB granted
 LABEL_ISOLATION = "mesos-gpu/isolation"
@@ -59,6 +63,18 @@ LABEL_ENFORCEMENT = "mesos-gpu/enforcement"  # one sentence: what the share host
 def milli(gpus: float) -> int:
     """A GPU amount in thousandths (0.25 -> 250), rounded to the nearest."""
     return round(gpus * 1000)
+
+
+def device_labels(devices: Sequence[tuple[int | None, str | None]]) -> dict[str, str]:
+    """The TASK_RUNNING labels naming a whole-GPU task's `devices` ((NVML index, UUID) each, None where
+    unknown): LABEL_DEVICE and LABEL_DEVICE_INDEX, each only when known for every device. The scheduler
+    reads them back with `core.devicelabels.devices_from_labels`."""
+    labels: dict[str, str] = {}
+    if devices and all(uuid for _, uuid in devices):
+        labels[LABEL_DEVICE] = ",".join(str(uuid) for _, uuid in devices)
+    if devices and all(index is not None for index, _ in devices):
+        labels[LABEL_DEVICE_INDEX] = ",".join(str(index) for index, _ in devices)
+    return labels
 
 
 # ------------------------------------------------------------------------------------- statements

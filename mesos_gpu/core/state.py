@@ -43,6 +43,7 @@ from mesos_gpu.core.commands import (
     Revive,
     Suppress,
 )
+from mesos_gpu.core.devicelabels import note_devices
 from mesos_gpu.core.events import (
     Disconnected,
     Event,
@@ -420,6 +421,7 @@ class SchedulerState:
         if state is TaskState.UNKNOWN:
             member.state = TaskState.LOST  # partition-aware "unknown": the task is gone
         self.share_hosts.on_status(member, status, event.now)
+        note_devices(member, status)
         if state in (TaskState.STARTING, TaskState.RUNNING):
             member.ever_started = True
             if state is TaskState.RUNNING:

@@ -1,6 +1,8 @@
 """Executors on the local agent (Mesos' slave.cpp): a custom executor's life: launch it, hold its tasks
 until it SUBSCRIBEs, deliver them, forward its UPDATEs and MESSAGEs, heartbeat it, SHUTDOWN it, reap it.
-Everything runs on the agent's IOLoop thread.
+Everything runs on the agent's IOLoop thread. What the containerizer warns of (an image it could not
+use: no Docker engine) is said in the messages of the executor's tasks' STARTING and RUNNING, as the
+command executor's, and in the agent's own terminal update of a task the executor never reported on.
 
     lifecycle = ExecutorLifecycle(agent)
     lifecycle.launch(framework_id, executor_info, "task", task_info, [task_info])
@@ -113,7 +115,7 @@ class ExecutorLifecycle:
         agent.executors[(framework_id, executor_id)] = executor
         env = agent.executor_environment(framework_id, executor_id, sandbox)
         env.update(self._executor_env(framework_id, info))
-        spec, runner, _ = agent.containerizer.launch_spec(
+        spec, runner, executor.warnings = agent.containerizer.launch_spec(
             info, sorted(gpus), sandbox, env, name=f"mesos-{container_id}"
         )
         uris = list(info.get("command", {}).get("uris", []))
@@ -246,10 +248,11 @@ class ExecutorLifecycle:
             return
         timeout = format_duration(self.agent.config.executor_registration_timeout)
         log.warning("executor %s did not register within %s: destroying it", executor.executor_id, timeout)
+        message = f"Executor did not register within {timeout}"   # its stderr may say why (stuck)
         executor.pending_termination = (
             "TASK_FAILED",
             "REASON_EXECUTOR_REGISTRATION_TIMEOUT",
-            f"Executor did not register within {timeout}",
+            with_stderr_tail(message, executor.sandbox.stderr),
         )
         executor.state = "TERMINATING"
         if executor.process is not None:
@@ -278,11 +281,15 @@ class ExecutorLifecycle:
             "REASON_EXECUTOR_TERMINATED",
             "Executor terminated",
         )
-        if executor.pending_termination is None:  # it exited by itself: its stderr says why
-            message = with_stderr_tail(message, executor.sandbox.stderr)
         for task in list(executor.tasks.values()):
-            if task.state not in TERMINAL_TASK_STATES:
-                agent.agent_update(executor.framework_id, task, state, message, reason)
+            if task.state in TERMINAL_TASK_STATES:
+                continue
+            said = message
+            if task.state == "TASK_STAGING" and executor.warnings:  # never reported on: not said yet
+                said = "; ".join([message, *executor.warnings])
+            if executor.pending_termination is None:  # it exited by itself: its stderr says why
+                said = with_stderr_tail(said, executor.sandbox.stderr)
+            agent.agent_update(executor.framework_id, task, state, said, reason)
         agent.gpus.release_container(executor.container_id)
         agent.executors.pop((executor.framework_id, executor.executor_id), None)
         agent.completed_executors.append(executor)
@@ -359,6 +366,9 @@ class ExecutorLifecycle:
             container_status = dict(status.get("container_status", {}))
             container_status.setdefault("container_id", {"value": executor.container_id})
             status["container_status"] = container_status
+            if executor.warnings and status.get("state") in ("TASK_STARTING", "TASK_RUNNING"):
+                said = [*executor.warnings, *([status["message"]] if status.get("message") else [])]
+                status["message"] = "; ".join(said)   # as a command task's STARTING and RUNNING
             self.agent.record_update(executor.framework_id, status)
         ack = {"type": "ACKNOWLEDGED", "acknowledged": {"task_id": {"value": task_id}, "uuid": uuid_b64}}
         self.agent.loop.add_callback(self._send_event, executor, ack)

@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mesos_gpu.core.sharing import ATTR_GPU_MEMORY, ATTR_GPU_MIG, ATTR_GPU_MPS, parse_mig_layout
+from mesos_gpu.core.sharing import (
+    ATTR_GPU_MEMORY,
+    ATTR_GPU_MIG,
+    ATTR_GPU_MPS,
+    device_labels,
+    parse_mig_layout,
+)
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +272,11 @@ class GpuSlots:
         granted, self._available = self._available[:wanted], self._available[wanted:]
         self._held.setdefault(holder, []).extend(granted)
         return list(granted)
+
+    def device_labels(self, indices: Sequence[int]) -> dict[str, str]:
+        """The TASK_RUNNING labels naming the devices of `indices` (their UUIDs, as the fake NVML or
+        NVML gives them, and the indices): `core.devicelabels`."""
+        return device_labels([(i, self._by_index[i].uuid if i in self._by_index else None) for i in indices])
 
     def release(self, holder: str) -> list[int]:
         """Return every index `holder` holds to the pool (idempotent)."""

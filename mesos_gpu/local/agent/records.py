@@ -67,6 +67,7 @@ class Executor:
     default: bool = False  # the emulated DEFAULT executor: no process, tasks run as nested commands
     groups: list[list[str]] = field(default_factory=list)  # task ids of each LAUNCH_GROUP
     fetch: asyncio.Future[None] | None = None  # its URI fetch, done once its completion is handled
+    warnings: list[str] = field(default_factory=list)  # for its tasks' status (e.g. its image NOT used)
 
     @property
     def executor_id(self) -> str:

@@ -1,6 +1,8 @@
 """Task launch on the local agent: a command task under Mesos' built-in command executor (its own
 container), and a task group under the emulated DEFAULT executor (mesos-default-executor: one nested
-container per task). Sandbox, GPUs, URIs fetched, then the process through the containerizer.
+container per task). Sandbox, GPUs, URIs fetched, then the process through the containerizer. A task's
+TASK_RUNNING names the GPUs it was given (labels `mesos-gpu/device`, `mesos-gpu/device-index`:
+`core.devicelabels`), which Mesos' own executors do not: the scheduler shows them when they are there.
 
     launcher = TaskLauncher(agent, lifecycle)
     launcher.launch_command_task(framework_id, task_info)
@@ -12,6 +14,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from mesos_gpu.core.devicelabels import mesos_labels
 from mesos_gpu.core.wire import TERMINAL_TASK_STATES
 from mesos_gpu.local.agent.command_executor import CommandTask, CommandTaskConfig
 from mesos_gpu.local.agent.containerizer import fetch_then, scalar_resource
@@ -129,6 +132,9 @@ class TaskLauncher:
         status = self.agent.new_status(task, state, source, message, reason)
         # the command executor's id is the task id; a default executor's tasks carry the pod's id
         status["executor_id"] = {"value": task.executor_id or task.task_id}
+        gpus = task.command.spec.gpus if task.command else []
+        if state == "TASK_RUNNING" and gpus:   # which GPUs: more than Mesos' command executor says
+            status["labels"] = mesos_labels(self.agent.gpus.device_labels(gpus))
         process = task.command.process if task.command else None
         if process is not None and process.pid and task.executor_id is None:
             status["container_status"]["executor_pid"] = process.pid

@@ -22,6 +22,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "mesos_gpu.commands.logs",
     "mesos_gpu.commands.run",
     "mesos_gpu.commands.cluster",
+    "mesos_gpu.commands.simulate",
     "mesos_gpu.scheduler_main",
     "mesos_gpu.local.cli",
     "mesos_gpu.commands.local",  # extends `local` (after mesos_gpu.local.cli): the all-in-one

@@ -103,10 +103,13 @@ def upload_store(settings: SchedulerSettings, api_port: int) -> UploadStore:
 
 
 def placement_policy(settings: SchedulerSettings) -> PlacementPolicy:
-    """The placement policy the settings choose (CPU tasks on GPU agents, how share hosts are chosen)."""
+    """The placement policy the settings choose (CPU tasks on GPU agents, how share hosts are chosen, the
+    strategy, backfill)."""
     return PlacementPolicy(
         cpu_tasks_on_gpu_agents=CPU_TASKS_ON_GPU_AGENTS[settings.cpu_tasks_on_gpu_agents],
         share_hosts=settings.share_hosts,
+        strategy=settings.placement_strategy,
+        backfill=settings.backfill,
     )
 
 

@@ -32,6 +32,9 @@ Containerizer = Literal["mesos", "docker"]
 # fallback: only when no agent without GPUs fits them now; unrestricted: any agent that fits.
 CpuTasksOnGpuAgents = Literal["restricted", "fallback", "unrestricted"]
 ShareHostPlacement = Literal["pack", "spread"]  # placement.policy.SHARE_HOST_PLACEMENTS
+# placement.policy.STRATEGIES: mesos-gpu's own placement, or a published policy it is compared with.
+PlacementStrategy = Literal["default", "random", "first-fit", "best-fit", "worst-fit", "tetris",
+                            "gpu-packing", "fgd"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 ONE_WEEK_SECONDS = 7 * 24 * 3600.0
@@ -77,6 +80,8 @@ class ENV:
     NEVER_FITS_AFTER = "MESOS_GPU_NEVER_FITS_AFTER_SECONDS"
     SHARE_LINGER = "MESOS_GPU_SHARE_LINGER_SECONDS"
     SHARE_HOSTS = "MESOS_GPU_SHARE_HOSTS"
+    PLACEMENT_STRATEGY = "MESOS_GPU_PLACEMENT_STRATEGY"
+    BACKFILL = "MESOS_GPU_BACKFILL"
     SHARE_HOST_COMMAND = "MESOS_GPU_SHARE_HOST_COMMAND"
     DOCKER_EXECUTOR_COMMAND = "MESOS_GPU_DOCKER_EXECUTOR_COMMAND"
     UPLOAD_MAX_MB = "MESOS_GPU_UPLOAD_MAX_MB"
@@ -127,6 +132,11 @@ class SchedulerSettings:
     # whole-GPU jobs) or "spread" (Tetris alignment of cpus and GPUs; places more shares, refuses more
     # multi-GPU jobs: benchmarks/sharing.py).
     share_hosts: ShareHostPlacement = "pack"
+    # Which feasible agent (and device) a task goes to: "default", or a published policy for comparison
+    # (`mesos-gpu simulate` measures them all on a trace; docs/simulate.md).
+    placement_strategy: PlacementStrategy = "default"
+    # Jobs behind one that waits may be placed in the same cycle (False: strict FIFO in priority order).
+    backfill: bool = True
     # The shell command that starts a share host executor on an agent.
     share_host_command: str = SHARE_HOST_COMMAND
     # The shell command that starts the Docker executor (`"containerizer": "docker"` tasks) on an agent.
@@ -169,6 +179,8 @@ class SchedulerSettings:
         never_fits = reader.get(ENV.NEVER_FITS_AFTER, d.never_fits_after_seconds, _non_negative_seconds)
         linger = reader.get(ENV.SHARE_LINGER, d.share_linger_seconds, _linger_seconds)
         share_hosts = reader.get(ENV.SHARE_HOSTS, d.share_hosts, _share_hosts)
+        strategy = reader.get(ENV.PLACEMENT_STRATEGY, d.placement_strategy, _strategy)
+        backfill = reader.get(ENV.BACKFILL, d.backfill, _boolean)
         share_host = reader.get(ENV.SHARE_HOST_COMMAND, d.share_host_command, _command)
         docker_executor = reader.get(ENV.DOCKER_EXECUTOR_COMMAND, d.docker_executor_command, _command)
         upload_max = reader.get(ENV.UPLOAD_MAX_MB, d.upload_max_mb, _megabytes)
@@ -203,6 +215,8 @@ class SchedulerSettings:
             never_fits_after_seconds=never_fits,
             share_linger_seconds=linger,
             share_hosts=share_hosts,
+            placement_strategy=strategy,
+            backfill=backfill,
             share_host_command=share_host,
             docker_executor_command=docker_executor,
             upload_max_mb=upload_max,
@@ -452,6 +466,10 @@ def _cpu_policy(raw: str) -> CpuTasksOnGpuAgents:
 
 def _share_hosts(raw: str) -> ShareHostPlacement:
     return cast(ShareHostPlacement, _choice(raw, get_args(ShareHostPlacement), str.lower))
+
+
+def _strategy(raw: str) -> PlacementStrategy:
+    return cast(PlacementStrategy, _choice(raw, get_args(PlacementStrategy), str.lower))
 
 
 def _http_url(raw: str) -> str:

@@ -19,7 +19,7 @@ from mesos_gpu.core.placement.constraints import parse_constraint
 from mesos_gpu.core.placement.demand import JobDemand, TaskDemand
 from mesos_gpu.core.placement.offers import AgentSlot, OfferView
 from mesos_gpu.core.placement.outcomes import CyclePlan, Plan, WaitReason
-from mesos_gpu.core.placement.planner import GangPlanner
+from mesos_gpu.core.placement.planner import GangPlanner, PlacementCycle
 from mesos_gpu.core.placement.policy import PlacementPolicy
 from mesos_gpu.core.resources import Resources
 from mesos_gpu.core.sharing import ShareHostView, ShareNeed, milli
@@ -79,8 +79,12 @@ def make_planner(
     """A `Planner` for `SchedulerState`: one placement cycle per OFFERS event, jobs in the order given.
 
     `catalog`, when given, returns every agent with its whole capacity (or None when not known yet):
-    a job that fits none of them is told "can never fit: ..." instead of only why it waits now."""
+    a job that fits none of them is told "can never fit: ..." instead of only why it waits now.
+    With `policy.backfill` False (strict FIFO), once a job waits (`WaitReason`) no later job is placed in
+    the cycle: each is told it waits behind that one (`behind`). A job that can never fit, or is
+    invalid, blocks nothing (nothing that frees up would let it run)."""
     planner = GangPlanner(policy)
+    backfill = planner.policy.backfill
     # A job's demand depends on its spec only: built once and kept while the job waits (a cycle with
     # 10,000 pending jobs would otherwise spend most of its time rebuilding them).
     demands: dict[str, tuple[object, JobDemand]] = {}
@@ -93,14 +97,24 @@ def make_planner(
         demands[request.job_id] = (request.spec, demand)
         return demand
 
+    # The job that had agents held in the last cycle, and those agents: held for it again while it waits,
+    # as Volcano's reservation locks its nodes until the job runs. Chosen afresh each cycle, they would
+    # follow the offers of the moment, and later jobs would take what had been freeing up for it.
+    kept: dict[str, tuple[str, ...]] = {}
+
     def plan(requests: Sequence[GangRequest], offers: Sequence[Mapping[str, Any]],
              share_hosts: Sequence[ShareHostView] = ()) -> CyclePlan:
         agents = catalog() if catalog is not None else None
         cycle = planner.start(OfferView.from_mesos_offers(offers, catalog=agents), share_hosts)
         held = False
         attempts = 0
+        holder: tuple[str, tuple[str, ...]] | None = None
+        blocker: str | None = None      # strict FIFO: the first job that waits; the rest wait behind it
         for request in requests:
             demand = demand_of(request)
+            if blocker is not None:
+                cycle.outcomes[request.job_id] = behind(demand, blocker, len(cycle.view.slots))
+                continue
             outcome = cycle.place(demand)
             # One job at a time gets agents held (the first in priority order that waits and can fit
             # somewhere), as Volcano's reserve does; a few tries bound the cost of a long queue. Its
@@ -108,12 +122,49 @@ def make_planner(
             starving = request.reserve and isinstance(outcome, WaitReason)
             if starving and not held and attempts < MAX_RESERVE_TRIES:
                 attempts += 1
-                held = bool(cycle.reserve(demand))
+                taken = _hold_again(cycle, request.job_id, kept.get(request.job_id), agents)
+                if not taken:
+                    taken = cycle.reserve(demand)
+                held = bool(taken)
+                if held:
+                    holder = (request.job_id, taken)
+            if not backfill and isinstance(outcome, WaitReason):
+                blocker = request.job_id
         for job_id in demands.keys() - cycle.outcomes.keys():
             del demands[job_id]     # placed, killed or finished: no longer waiting
+        kept.clear()
+        if holder is not None:
+            kept[holder[0]] = holder[1]
         return cycle.finish()
 
     return plan
+
+
+def _hold_again(cycle: PlacementCycle, job_id: str, agent_ids: tuple[str, ...] | None,
+                agents: tuple[AgentSlot, ...] | None) -> tuple[str, ...]:
+    """Hold `agent_ids` (held for `job_id` in the last cycle) for it again, when all are still in the
+    catalog; the job's `WaitReason` names them. The agents held (none: choose afresh)."""
+    if not agent_ids or agents is None:
+        return ()
+    known = {slot.agent_id for slot in agents}
+    if any(agent_id not in known for agent_id in agent_ids):
+        return ()
+    ledger = cycle.ledger
+    for agent_id in agent_ids:
+        if agent_id in ledger.by_id:
+            ledger.hold(agent_id)
+    outcome = cycle.outcomes.get(job_id)
+    if isinstance(outcome, WaitReason):
+        cycle.outcomes[job_id] = outcome._replace(held=agent_ids)
+    return agent_ids
+
+
+def behind(demand: JobDemand, blocker: str, agents: int) -> WaitReason:
+    """Why `demand` waits under strict FIFO (`PlacementPolicy.backfill` False): job `blocker`, before it in
+    priority order, waits, so no job after it is placed in this cycle (every offered agent counts as
+    taken by the job waiting ahead, as an agent held for a waiting job does)."""
+    return WaitReason(demand.job_id, demand.members[0].task_id, agents,
+                      ((f"behind waiting job {blocker} (no backfill)", agents),))
 
 
 def check_plan(plan: CyclePlan, requests: Sequence[GangRequest]) -> None:

@@ -15,7 +15,8 @@ tight before it strands their GPUs, and a cpu-light share prefers them (it place
 unplaced than the FGD form there).
 
 `TaskSizes` is the distribution seen so far (each job counted once, recent ones weighing more: a
-decaying histogram); `FragmentationTable` holds F and r, rebuilt as the distribution moves.
+decaying histogram), per device and, for FGD's measure over whole nodes (`fgd`), as joint task shapes
+(cpus, GPU per device, devices); `FragmentationTable` holds F and r, rebuilt as the distribution moves.
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ class TaskSizes:
     """A decaying histogram of the GPU tasks seen (each job once): share sizes (thousandths of a device),
     whole-GPU counts, and cpus (thousandths)."""
 
-    __slots__ = ("_changed", "_cpus", "_seen", "_shares", "_step", "_total", "_whole", "version")
+    __slots__ = ("_changed", "_cpus", "_seen", "_shapes", "_shares", "_step", "_total", "_whole", "version")
 
     def __init__(self) -> None:
         self._shares: dict[int, float] = {}
+        self._shapes: dict[tuple[int, int, int], float] = {}
         self._whole: dict[int, float] = {}
         self._cpus: dict[int, float] = {}
         self._total = 0.0
@@ -67,9 +69,12 @@ class TaskSizes:
         weight = self._step
         if size >= WHOLE:
             self._whole[count] = self._whole.get(count, 0.0) + weight
+            shape = (cpus, WHOLE, count)
         else:
             size = max(size, 1)
             self._shares[size] = self._shares.get(size, 0.0) + weight
+            shape = (cpus, size, 1)
+        self._shapes[shape] = self._shapes.get(shape, 0.0) + weight
         self._cpus[cpus] = self._cpus.get(cpus, 0.0) + weight
         self._total += weight
         self._changed += 1
@@ -78,6 +83,7 @@ class TaskSizes:
             self._shares = {s: w * scale for s, w in self._shares.items()}
             self._whole = {k: w * scale for k, w in self._whole.items()}
             self._cpus = {c: w * scale for c, w in self._cpus.items()}
+            self._shapes = {k: w * scale for k, w in self._shapes.items()}
             self._total *= scale
             self._step = 1.0
         if self._changed * 8 >= max(16, len(self._seen)) or self.version == 0:
@@ -102,6 +108,12 @@ class TaskSizes:
             return 0.0
         shares = sum(size * weight for size, weight in self._shares.items())
         return (shares + sum(count * WHOLE * weight for count, weight in self._whole.items())) / total
+
+    def shapes(self) -> list[tuple[tuple[int, int, int], float]]:
+        """Each joint task shape (cpus, thousandths per device, devices) with its share of the tasks
+        (empty before any): the workload FGD measures a node's fragmentation against."""
+        total = self._total
+        return [(shape, weight / total) for shape, weight in self._shapes.items()] if total else []
 
     def cpu_probabilities(self) -> dict[int, float]:
         """Each cpu demand's share of the tasks."""

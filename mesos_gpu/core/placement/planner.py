@@ -27,7 +27,7 @@ from mesos_gpu.core.placement.outcomes import (
     WaitReason,
 )
 from mesos_gpu.core.placement.policy import PlacementPolicy
-from mesos_gpu.core.placement.shares import ShareDebit, device_sizes
+from mesos_gpu.core.placement.shares import ShareDebit, ShareStack, device_sizes
 from mesos_gpu.core.placement.stack import OrderedCounts, PlacementStack
 from mesos_gpu.core.placement.state import AgentState, CapacityLedger, Debit, JobContext
 from mesos_gpu.core.placement.strategies import stacks_for
@@ -84,11 +84,13 @@ class _Gang:
     """Places one job's members on a ledger, member by member, and undoes it all on failure."""
 
     def __init__(self, ledger: CapacityLedger, stack: PlacementStack, policy: PlacementPolicy,
-                 share_hosts: Sequence[ShareHostView] = (), table: FragmentationTable | None = None) -> None:
+                 share_hosts: Sequence[ShareHostView] = (), table: FragmentationTable | None = None, *,
+                 share_stack: type[ShareStack] = ShareStack) -> None:
         self.ledger = ledger
         self.stack = stack
         self.policy = policy
-        self.shares = stacks_for(policy)[1](ledger, stack, policy, share_hosts, table)
+        # The strategy's share stack for a cycle; the default one for the catalog check and `reserve`.
+        self.shares = share_stack(ledger, stack, policy, share_hosts, table)
         # The context of a lone task: nothing of its job is placed (shared, never changed).
         self.empty = JobContext(JobDemand("", ()), policy)
 
@@ -203,8 +205,9 @@ class PlacementCycle:
         self.policy = policy
         self.ledger = CapacityLedger(view.slots, policy)
         self._sizes = sizes if sizes is not None else TaskSizes()
-        self._gang = _Gang(self.ledger, stacks_for(policy)[0](self.ledger, policy), policy, share_hosts,
-                           FragmentationTable(self._sizes))
+        whole_stack, share_stack = stacks_for(policy)
+        self._gang = _Gang(self.ledger, whole_stack(self.ledger, policy), policy, share_hosts,
+                           FragmentationTable(self._sizes), share_stack=share_stack)
         self.shares = self._gang.shares
         self._placed: dict[int, list[TaskPlacement]] = {}
         self._held: set[str] = set()

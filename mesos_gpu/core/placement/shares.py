@@ -115,6 +115,7 @@ class ShareLedger:
         self.index: dict[Isolation, dict[int, dict[int, Device]]] = {}
         self.mig: dict[int, Device] = {}
         self.free_on: dict[int, int] = {}  # agent index -> thousandths free on its indexed (non-MIG) devices
+        self.on_agent: dict[int, dict[int, Device]] = {}  # agent index -> its indexed (non-MIG) devices
         self._opened: dict[str, int] = {}
         self._seq = 0
         self.version = 0
@@ -147,6 +148,7 @@ class ShareLedger:
             bucket[device.seq] = device
         index = device.agent.index  # type: ignore[union-attr]  # only devices on offered agents are indexed
         self.free_on[index] = self.free_on.get(index, 0) + device.free
+        self.on_agent.setdefault(index, {})[device.seq] = device
 
     def _unindex(self, device: Device) -> None:
         if device.isolation is Isolation.MIG:
@@ -157,7 +159,12 @@ class ShareLedger:
         if bucket is not None and bucket.pop(device.seq, None) is not None:
             if not bucket:
                 del by_free[device.free]
-            self.free_on[device.agent.index] -= device.free  # type: ignore[union-attr]
+            index = device.agent.index  # type: ignore[union-attr]
+            self.free_on[index] -= device.free
+            on = self.on_agent[index]
+            del on[device.seq]
+            if not on:
+                del self.on_agent[index]
 
     def take(self, device: Device, gpus: int, memory: int, mig_index: int | None) -> None:
         """Give `gpus`/`memory` (or MIG instance `mig_index`) of `device` to a share."""

@@ -13,12 +13,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /src
 
-# pymesos depends on `http-parser`, whose 0.9.0 release does not build on Python 3.11: install the
-# project's compat build (on httptools) first so pip considers the dependency satisfied.
-COPY compat/http-parser ./compat/http-parser
-RUN pip install ./compat/http-parser
-
-# Then the package itself (the sources .dockerignore lets through), and nothing of the build is kept.
+# The package (the sources .dockerignore lets through; pymesos and its compat http_parser ship inside it,
+# see third_party/pymesos/README.md), and nothing of the build is kept.
 COPY . .
 RUN pip install . \
     && cd / && rm -rf /src \

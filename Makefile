@@ -21,12 +21,13 @@ demo: system-deps install
 
 install: $(STAMP)
 
-# Reinstall whenever the package metadata or the compat parser changes.
-$(STAMP): setup.cfg pyproject.toml compat/http-parser/pyproject.toml compat/http-parser/http_parser/http.py
+# Reinstall whenever the package metadata changes.
+$(STAMP): setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade "pip>=23" "setuptools>=64" wheel
-	# pymesos's `http-parser` dependency is satisfied by our compat build (see compat/http-parser/README.md).
-	$(PIP) install ./compat/http-parser
+	# pymesos and the http_parser it imports ship inside mesos-gpu (third_party/pymesos/README.md): drop the
+	# separate distributions that an older install put in this environment, so one copy of each is left.
+	$(PIP) uninstall -y pymesos http-parser 2>/dev/null || true
 	$(PIP) install -e ".[test,tf,sim]"
 	@touch $@
 

@@ -150,7 +150,20 @@ def test_icons_are_the_packaged_pngs(key, size):
 OPTION_SETS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "ha-2-instances": {"service": {"high_availability": True, "instances": 2}},
+    "ha-alone": {"service": {"high_availability": True}},
+    "instances-without-ha": {"service": {"instances": 3}},
     "auth-on": {"api": {"auth_token_secret": "mesos-gpu/api-tokens", "auth_reads": True}},
+    "ha-and-auth": {"service": {"high_availability": True},
+                    "api": {"auth_token_secret": "mesos-gpu/api-tokens", "auth_reads": True}},
+    "secret-alone": {"service": {"secret_name": "mesos-gpu/service-secret"}},
+    "private-registry": {"service": {"docker_image": "registry.example.com/mesos-gpu/scheduler:0.1.0",
+                                     "docker_credentials_uri": "file:///etc/docker.tar.gz"}},
+    "placement": {"service": {"placement_constraints": [
+        {"field": "@region", "operator": "IS", "value": "us-east-1"},
+        {"field": "gpu_model", "operator": "UNLIKE", "value": "A100.*"},
+        {"field": "rack", "operator": "GROUP_BY"},
+        {"field": "@hostname", "operator": "CLUSTER", "value": ""},
+    ]}},
     "custom-zookeeper": {"service": {"zookeeper": "zk-1.example:2181,zk-2.example:2181,zk-3.example:2181",
                                      "mesos_master": "zk://zk-1.example:2181,zk-2.example:2181/mesos"}},
     "custom-role": {"service": {"role": "gpu-team", "principal": "mesos-gpu-principal",
@@ -161,20 +174,32 @@ OPTION_SETS: dict[str, dict[str, Any]] = {
             "instances": 3, "zookeeper": "10.0.0.1:2181", "mesos_master": "10.0.0.2:5050",
             "role": "ml/gpu", "principal": "gpu-prod", "secret_name": "gpu-prod/secret",
             "failover_timeout": 3000000000, "heartbeat_timeout": 30.5, "log_level": "DEBUG",
+            "docker_image": "registry.example.com/gpu/scheduler:0.1.0",
+            "docker_credentials_uri": "https://config.example.com/docker.tar.gz",
+            "placement_constraints": [{"field": "rack", "operator": "MAX_PER", "value": "1"}],
         },
         "api": {"port": 10080, "auth_token_secret": "gpu-prod/tokens", "auth_reads": False},
         "gpu": {"default_containerizer": "docker", "cpu_tasks_on_gpu_agents": "fallback",
                 "reserve_after_seconds": 0},
     },
     "escaping": {"service": {"principal": 'odd"prin\\cipal',
-                             "secret_name": 'path/with "quotes" \\ and \u00e9'}},
+                             "secret_name": 'path/with "quotes" \\ and \u00e9',
+                             "placement_constraints": [{"field": "rack", "operator": "LIKE",
+                                                        "value": 'r"[0-9]\\d \u00e9'}]}},
 }
 
 # What the scheduler must read from each rendered app: settings field -> value.
 EXPECTED: dict[str, dict[str, Any]] = {
     "defaults": {},
     "ha-2-instances": {"instances": 2},
+    "ha-alone": {"instances": 2},
+    "instances-without-ha": {},  # service.instances counts only with high availability
     "auth-on": {"api_tokens": ("token-from-the-secret-store",), "api_auth_reads": True},
+    "ha-and-auth": {"instances": 2, "api_tokens": ("token-from-the-secret-store",), "api_auth_reads": True},
+    # without service.principal, the secret authenticates service.name
+    "secret-alone": {"principal": "mesos-gpu", "secret": "secret-from-the-secret-store"},
+    "private-registry": {},
+    "placement": {},
     "custom-zookeeper": {"zk_url": "zk://zk-1.example:2181,zk-2.example:2181,zk-3.example:2181/mesos-gpu",
                          "master": "zk://zk-1.example:2181,zk-2.example:2181/mesos"},
     "custom-role": {"role": "gpu-team", "principal": "mesos-gpu-principal",
@@ -229,11 +254,18 @@ def test_rendered_app_is_valid_against_marathons_schema(rendered):
     jsonschema.Draft4Validator(APP_SCHEMA).validate(app)
 
 
-def test_rendered_app_runs_the_scheduler_image_in_the_mesos_containerizer_without_gpus(rendered):
-    _, _, app = rendered
-    assert app["container"]["type"] == "MESOS"
-    image = FILES["resource"]["assets"]["container"]["docker"]["scheduler"]
+def test_rendered_app_runs_the_scheduler_image_without_gpus(rendered):
+    _, options, app = rendered
+    service = merged_options(options)["service"]
+    image = service["docker_image"] or FILES["resource"]["assets"]["container"]["docker"]["scheduler"]
     assert app["container"]["docker"]["image"] == image
+    # Registry credentials fetched into the sandbox are read by the Docker engine only.
+    credentials = service["docker_credentials_uri"]
+    assert app["container"]["type"] == ("DOCKER" if credentials else "MESOS")
+    if credentials:
+        assert app["fetch"] == [{"uri": credentials, "executable": False, "extract": True}]
+    else:
+        assert "fetch" not in app
     assert app.get("gpus", 0) == 0
     assert app["cmd"].endswith("mesos-gpu scheduler")
 
@@ -253,17 +285,20 @@ def test_rendered_app_has_the_dcos_labels(rendered):
 
 def test_single_instance_or_ha(rendered):
     _, options, app = rendered
-    ha = merged_options(options)["service"]["high_availability"]
+    service = merged_options(options)["service"]
+    ha = service["high_availability"]
     strategy = app["upgradeStrategy"]
     if ha:
-        assert app["instances"] >= 2
+        assert app["instances"] == service["instances"] >= 2
         assert "MARATHON_SINGLE_INSTANCE_APP" not in app["labels"]
         assert strategy == {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0}
     else:
         assert app["instances"] == 1
         assert app["labels"]["MARATHON_SINGLE_INSTANCE_APP"] == "true"
         assert strategy == {"minimumHealthCapacity": 0, "maximumOverCapacity": 0}
-    assert app["constraints"] == [["hostname", "UNIQUE"]]
+    extra = [[c["field"], c["operator"], *([c["value"]] if c.get("value") else [])]
+             for c in service["placement_constraints"]]
+    assert app["constraints"] == [["hostname", "UNIQUE"], *extra]
 
 
 def test_health_check_and_port(rendered):
@@ -274,7 +309,14 @@ def test_health_check_and_port(rendered):
     assert check["portIndex"] == 0
     [port] = app["portDefinitions"]
     assert port["name"] == "api" and port["protocol"] == "tcp"
-    assert port["port"] == merged_options(options)["api"]["port"]
+    merged = merged_options(options)
+    assert port["port"] == merged["api"]["port"]
+    # DC/OS's metrics collection (Telegraf's prometheus input) scrapes ports with these labels, but
+    # only while /metrics answers without a token.
+    metrics = {"DCOS_METRICS_FORMAT": "prometheus", "DCOS_METRICS_ENDPOINT": "/metrics"}
+    vip = {"VIP_0": f"/{merged['service']['name']}:80"}
+    expected = vip | ({} if merged["api"]["auth_reads"] else metrics)
+    assert port["labels"] == expected
 
 
 def test_secrets_are_declared_only_when_used(rendered):
@@ -324,10 +366,16 @@ def test_big_numbers_render_as_java_doubles_that_the_scheduler_still_reads():
 
 
 INVALID = {
-    "ha-with-one-instance": {"service": {"high_availability": True}},
-    "instances-without-ha": {"service": {"instances": 2}},
-    "secret-without-principal": {"service": {"secret_name": "mesos-gpu/secret"}},
+    "no-instances": {"service": {"high_availability": True, "instances": 0}},
     "auth-reads-without-token": {"api": {"auth_reads": True}},
+    "image-with-space": {"service": {"docker_image": "registry.example.com/a b"}},
+    "credentials-not-a-uri": {"service": {"docker_credentials_uri": "/etc/docker.tar.gz"}},
+    "constraint-bad-operator": {"service": {"placement_constraints": [{"field": "rack",
+                                                                      "operator": "NEAR"}]}},
+    "constraint-like-without-value": {"service": {"placement_constraints": [{"field": "rack",
+                                                                           "operator": "LIKE"}]}},
+    "constraint-unknown-key": {"service": {"placement_constraints": [{"field": "rack", "operator": "UNIQUE",
+                                                                     "values": "x"}]}},
     "unknown-option": {"service": {"gpus": 1}},
     "unknown-group": {"scheduler": {}},
     "name-with-slash": {"service": {"name": "team/mesos-gpu"}},

@@ -161,3 +161,22 @@ def test_the_guard_counts_later_jobs_launched_on_agents_held_now_or_in_the_last_
     assert guard.violations == [("big", "late", "S1")] and guard.held_jobs == {"big"}
     guard.observe(CyclePlan({"big": moved._replace(held=())}, (_launch("S1", "late"),), ()))
     assert len(guard.violations) == 1       # S1 is no longer held for it
+
+
+def test_per_tenant_figures_add_up_to_the_case_and_are_reported() -> None:
+    nodes = [node("N1", 2), node("N2", 1)]
+    tasks = [TraceTask(name, submit, 60.0, gpus, 1000, 1000, 1024, tenant, "LS")
+             for name, submit, gpus, tenant in (("a", 0, 2, "red"), ("b", 5, 2, "blue"), ("c", 10, 1, "blue"),
+                                                ("d", 15, 1, "red"), ("e", 20, 2, "blue"))]
+    result = replay(nodes, tasks, [DEFAULT, FIFO], dense_window=False)
+    table = result.table()
+    for case in result.cases:
+        assert set(case.tenants) == {"red", "blue"}
+        assert (case.tenants["red"]["jobs"], case.tenants["blue"]["jobs"]) == (2, 3)
+        placed = sum(figures["placed"] for figures in case.tenants.values())
+        assert placed == case.placed
+        total = sum(figures["delay_mean"] * figures["placed"] for figures in case.tenants.values())
+        assert total / placed == pytest.approx(case.delay_mean)
+        for tenant, figures in case.tenants.items():
+            assert f"{case.name} / {tenant}: {figures['placed']:.0f} of {figures['jobs']:.0f} placed" in table
+    assert "names no tenant" not in table

@@ -96,14 +96,14 @@ def replay_cases(text: str) -> tuple[PolicyCase, ...]:
 
 
 def run_replay(nodes: list[Any], tasks: list[Any], cases: tuple[PolicyCase, ...], speedup: float | None,
-               out: Path | None, *, every: int) -> None:
+               out: Path | None, *, every: int, workers: int | None = None) -> None:
     from mesos_gpu.sim import replay
 
     chosen = speedup or replay.DEFAULT_SPEEDUP
     sampled = replay.sample_nodes(nodes, every)
     started = time.perf_counter()
     result = replay.replay(sampled, tasks, cases, speedup=chosen, dense_window=True, cpu_fallback=True,
-                           seed=0)
+                           seed=0, workers=workers)
     seconds = time.perf_counter() - started
     print(result.table())
     print(f"replay: {len(sampled)} of {len(nodes)} nodes (one in {every}), speedup {chosen:g}, dense window, "
@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--traces", type=Path, default=trace.DEFAULT_TRACES,
                         help="folder with the trace CSVs")
     parser.add_argument("--seeds", type=int, default=5, help="fill: seeds 0..N-1 (default 5)")
-    parser.add_argument("--jobs", type=int, help="fill: worker processes (default: one per CPU)")
+    parser.add_argument("--jobs", type=int,
+                        help="worker processes of the fill and the replay (default: one per CPU)")
     parser.add_argument("--speedup", type=float, help="replay: submit times divided by this (default: "
                         "the replay's own default)")
     parser.add_argument("--node-sample", type=int, metavar="K", help="replay: every K-th node (default: the "
@@ -155,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_replay:
         from mesos_gpu.sim.replay import DEFAULT_NODE_SAMPLE
 
-        run_replay(nodes, tasks, cases, args.speedup, args.out, every=args.node_sample or DEFAULT_NODE_SAMPLE)
+        run_replay(nodes, tasks, cases, args.speedup, args.out, every=args.node_sample or DEFAULT_NODE_SAMPLE,
+                   workers=args.jobs)
     print("ratio = how far the figure is on the right side of its target: >= 1 meets it.")
     return 0
 

@@ -52,7 +52,8 @@ class StandaloneError(RuntimeError):
 
 
 #: The scheduler variables `mesos-gpu local` honours (the rest of its settings are its own).
-LOCAL_VARIABLES = (ENV.SHARE_HOST_COMMAND, ENV.DOCKER_EXECUTOR_COMMAND, ENV.SHARE_LINGER, ENV.UPLOAD_MAX_MB)
+LOCAL_VARIABLES = (ENV.SHARE_HOST_COMMAND, ENV.DOCKER_EXECUTOR_COMMAND, ENV.SHARE_LINGER, ENV.UPLOAD_MAX_MB,
+                   ENV.SHARE_HOSTS, ENV.PLACEMENT_STRATEGY, ENV.BACKFILL)
 
 
 def local_settings(env: Mapping[str, str]) -> SchedulerSettings:
@@ -167,6 +168,9 @@ class Standalone:
             docker_executor_command=local.docker_executor_command,
             share_linger_seconds=_first(self.share_linger_seconds, local.share_linger_seconds),
             upload_max_mb=_first(self.upload_max_mb, local.upload_max_mb),
+            share_hosts=local.share_hosts,
+            placement_strategy=local.placement_strategy,
+            backfill=local.backfill,
             upload_dir=str(Path(self.workdir).resolve() / "uploads") if self.workdir else None,
         )
         self.process = SchedulerProcess(

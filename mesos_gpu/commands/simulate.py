@@ -3,7 +3,8 @@
 `fill` fills the cluster with tasks drawn from the trace (FGD's protocol, `sim.fill`); `replay` replays
 the trace in simulated time (`sim.replay`). Each writes a text table, a JSON document and a PNG plot to
 `--out` and prints the table (or, with `--json`, the JSON). Exit status: 0 when done, 2 for bad
-arguments or unreadable trace files (one line on stderr).
+arguments or unreadable trace files (one line on stderr), 130 on Ctrl-C (runs not started are cancelled,
+the worker processes stopped; "interrupted" on stderr).
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mesos_gpu.sim.report import cpu_tasks_note
+
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT): 128 + 2, as a shell reports it
 EXPERIMENTS = ("fill", "replay", "all")
-FALLBACK_REASON = ("CPU tasks on GPU agents: fallback (a CPU task may use a GPU agent when no CPU agent "
-                   "fits), because the trace's production cluster let CPU pods run on GPU nodes")
-RESTRICTED_REASON = ("CPU tasks on GPU agents: restricted (GPU agents kept for GPU work, the product's "
-                     "default; the trace's production cluster let CPU pods use GPU nodes)")
+FALLBACK_REASON = cpu_tasks_note(True)
+RESTRICTED_REASON = cpu_tasks_note(False)
 
 
 class UsageError(Exception):
@@ -52,8 +54,9 @@ def register(subparsers: Any) -> None:
                         help="replay: submit times divided by F (default: the replay's, "
                         "see docs/simulate.md)")
     parser.add_argument("--node-sample", type=_at_least_one, metavar="K",
-                        help="replay: every K-th node of the node list (default 16: on the whole openb "
-                        "cluster nothing waits at any speed-up; 1 = the whole list)")
+                        help="replay: every K-th node of the node list (default: 16 for the openb node "
+                        "list, where on the whole cluster nothing waits at any speed-up; 1, the whole "
+                        "list, for a node list given with --nodes)")
     window = parser.add_mutually_exclusive_group()
     window.add_argument("--dense-window", dest="dense_window", action="store_true", default=True,
                         help="replay: only the trace's dense window (the default)")
@@ -65,7 +68,8 @@ def register(subparsers: Any) -> None:
                         help="where the tables, JSON and plots go (default ./simulate-out)")
     parser.add_argument("--json", action="store_true", help="print JSON on stdout instead of the tables")
     parser.add_argument("--jobs", type=_at_least_one, metavar="N",
-                        help="worker processes for the fill (default: one per CPU)")
+                        help="worker processes for the fill and the replay (default: one per CPU, "
+                        "at most one per run; 1: all in this process)")
     parser.add_argument("--progress", action="store_true",
                         help="draw the progress bar even when stderr is not a terminal")
     parser.set_defaults(func=simulate)
@@ -106,6 +110,9 @@ def simulate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     except BrokenPipeError:
         return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -114,8 +121,8 @@ def _simulate(args: argparse.Namespace) -> int:
     experiments = ("fill", "replay") if args.experiment == "all" else (args.experiment,)
     chosen = _policies(args.policies)
     try:
-        nodes = trace.load_nodes(args.nodes or trace.DEFAULT_TRACES / trace.NODES_FILE)
-        tasks = trace.load_tasks(args.tasks or trace.DEFAULT_TRACES / trace.TASKS_FILE)
+        nodes = trace.load_nodes(args.nodes or trace.default_file(trace.NODES_FILE))
+        tasks = trace.load_tasks(args.tasks or trace.default_file(trace.TASKS_FILE))
     except trace.TraceError as exc:
         raise UsageError(str(exc)) from None
     try:
@@ -123,8 +130,7 @@ def _simulate(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot create {args.out}: {exc.strerror or exc}") from None
     info = sys.stderr if args.json else sys.stdout
-    fallback = args.cpu_tasks_on_gpu_agents == "fallback"
-    print(FALLBACK_REASON if fallback else RESTRICTED_REASON, file=info)
+    fallback = args.cpu_tasks_on_gpu_agents == "fallback"   # each table's header says which, and why
     documents: dict[str, Any] = {}
     for experiment in experiments:
         runner = _run_fill if experiment == "fill" else _run_replay
@@ -181,18 +187,28 @@ def _run_replay(args: argparse.Namespace, nodes: Any, tasks: Any, chosen: Any,
     from mesos_gpu.sim import replay
     from mesos_gpu.sim.policies import CASES, FIFO_FIRST_FIT
 
+    speedup = args.speedup or replay.DEFAULT_SPEEDUP
+    # The default sample is for the openb node list (see --help); a node list of one's own: all of it.
+    every = args.node_sample or (1 if args.nodes else replay.DEFAULT_NODE_SAMPLE)
+    sampled = replay.sample_nodes(nodes, every)
+    if every > 1 and not _has_gpu(sampled) and _has_gpu(nodes):
+        raise UsageError(f"the node sample (one in {every}) has no GPU: give a smaller --node-sample")
+    print(f"replay: {len(sampled)} of {len(nodes)} nodes (one in {every}), submit times sped up "
+          f"{speedup:g}x", file=sys.stderr if args.json else sys.stdout)
     bar = _bar(args, "replay")
     try:
-        speedup = args.speedup or replay.DEFAULT_SPEEDUP
-        every = args.node_sample or replay.DEFAULT_NODE_SAMPLE
-        sampled = replay.sample_nodes(nodes, every)
-        print(f"replay: {len(sampled)} of {len(nodes)} nodes (one in {every}), submit times sped up "
-              f"{speedup:g}x", file=sys.stderr if args.json else sys.stdout)
         result = replay.replay(sampled, tasks, chosen or (*CASES, FIFO_FIRST_FIT), speedup=speedup,
-                               dense_window=args.dense_window, cpu_fallback=fallback, seed=0, progress=bar)
+                               dense_window=args.dense_window, cpu_fallback=fallback, seed=0, progress=bar,
+                               workers=args.jobs)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     finally:
         bar.close()
     return result, replay.plot_replay
+
+
+def _has_gpu(nodes: Any) -> bool:
+    return any((node.total or node.available).gpus for node in nodes)
 
 
 def _write(out: Path, name: str, written_out: tuple[str, dict[str, Any], Any, Callable[[Any, Path], None]],

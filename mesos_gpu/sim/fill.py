@@ -15,17 +15,18 @@ import math
 import os
 import random
 import time
-from bisect import bisect_left
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from mesos_gpu.core.placement import AgentSlot, GangPlanner, OfferView, PlacementCycle, Plan, fgd
 from mesos_gpu.sim import report
 from mesos_gpu.sim.policies import PolicyCase
-from mesos_gpu.sim.trace import TraceTask
+from mesos_gpu.sim.pool import worker_pool
+from mesos_gpu.sim.trace import NO_GPU, TraceTask
 
 WHOLE = 1000
 Progress = Callable[[int, int], None]
@@ -101,7 +102,8 @@ class FragmentationMeter:
     """`fgd.cluster_fragmentation` of a cycle's ledgers, with each node's F_n(M) remembered by its state.
 
     F_n(m) depends on a node's cpus only through `m.cpus > cpus_free`, so a node's state is the interval
-    of its free cpus between the workload's distinct cpu needs and its per-GPU free thousandths (in any
+    of its free cpus between the workload's distinct cpu needs (how many of them are <= cpus free: a
+    shape fits when its cpus are at most the cpus free) and its per-GPU free thousandths (in any
     order): nodes alike, and nodes unchanged since the last sample, are not measured again (the sum is
     the same as `fgd.cluster_fragmentation` over the same nodes)."""
 
@@ -111,7 +113,7 @@ class FragmentationMeter:
         self._known: dict[tuple[int, tuple[int, ...]], float] = {}
 
     def node(self, cpus: int, gpus: Sequence[int]) -> float:
-        key = (bisect_left(self._cpu_steps, cpus), tuple(sorted(gpus)))
+        key = (bisect_right(self._cpu_steps, cpus), tuple(sorted(gpus)))
         found = self._known.get(key)
         if found is None:
             found = self._known[key] = fgd.node_fragmentation(cpus, gpus, self.workload)
@@ -134,7 +136,7 @@ def run_seed(nodes: Sequence[AgentSlot], tasks: Sequence[TraceTask], case: Polic
     """One fill of `case` with `seed`, and its placement cycle (for checks of its ledgers)."""
     capacity = capacity_of(nodes)
     if capacity <= 0:
-        raise ValueError("the node list has no GPU: nothing to fill")
+        raise ValueError(NO_GPU)
     if not any(task.gpu_demand for task in tasks):
         raise ValueError("the task list asks for no GPU: the arrived demand would never grow")
     top = _top(max_arrived)
@@ -229,7 +231,7 @@ def fill(nodes: Sequence[AgentSlot], tasks: Sequence[TraceTask], cases: Sequence
             if progress is not None:
                 progress(len(done), len(work))
     else:
-        with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(inputs,)) as pool:
+        with worker_pool(workers, _start_worker, (inputs,)) as pool:
             futures: dict[Future[SeedRun], tuple[str, int]] = {
                 pool.submit(_run_in_worker, case, seed): (case.name, seed) for case, seed in work}
             for future in as_completed(futures):

@@ -54,7 +54,8 @@ def plot_fill(result: FillResult, path: Path) -> None:
         axis.grid(True, alpha=0.3)
     axes[1].set_xlim(left=zoom)
     _zoom_y(axes[1], result, zoom)
-    axes[0].legend(title="policy (median; band: min-max)", loc="upper right", fontsize="small")
+    # Lower left: below the falling curves, clear of the "100 % arrived" label at the top right.
+    axes[0].legend(title="policy (median; band: min-max)", loc="lower left", fontsize="small")
     figure.suptitle(_title(result))
     figure.tight_layout()
     figure.savefig(path, dpi=110)

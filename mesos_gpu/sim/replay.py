@@ -17,15 +17,16 @@ import bisect
 import os
 import statistics
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mesos_gpu.core.placement import AgentSlot
 from mesos_gpu.sim.policies import PolicyCase
+from mesos_gpu.sim.pool import worker_pool
 from mesos_gpu.sim.replay_run import HORIZON_SECONDS, SETTINGS, CaseRun, ReplayJob, job_spec
-from mesos_gpu.sim.trace import TraceTask
+from mesos_gpu.sim.trace import NO_GPU, TraceTask
 
 __all__ = [
     "DEFAULT_NODE_SAMPLE",
@@ -37,6 +38,7 @@ __all__ = [
     "replay",
     "replay_jobs",
     "sample_nodes",
+    "spread_sample",
 ]
 
 DENSE_WINDOW_START = 9_664_050.0   # the trace README's dense window: 8,133 of 8,152 tasks from here on
@@ -153,6 +155,17 @@ def _allocation(run: CaseRun, capacity_milli: int,
     return mean, curve
 
 
+def spread_sample(ordered: Sequence[float], points: int) -> list[float]:
+    """At most `points` values of `ordered`, at evenly spaced positions from the first to the last, each
+    position once (all of them when there are no more than `points`)."""
+    n = len(ordered)
+    if n <= points:
+        return list(ordered)
+    if points <= 1:
+        return list(ordered[-1:]) if points == 1 else []
+    return [ordered[round(k * (n - 1) / (points - 1))] for k in range(points)]
+
+
 def _tenants(run: CaseRun, delays: dict[str, float]) -> dict[str, dict[str, float]]:
     by_tenant: dict[str, list[ReplayJob]] = {}
     for job in run.jobs:
@@ -177,7 +190,6 @@ def summarize_case(case: PolicyCase, run: CaseRun, capacity_milli: int) -> CaseR
     mean, curve = _allocation(run, capacity_milli, window_end)
     waits = [delays.get(job.job_id, run.end - job.submit) for job in jobs if job.job_id not in run.failed]
     patience = SETTINGS.reserve_after_seconds
-    step = max(1, len(ordered) // CDF_POINTS)
     return CaseResult(
         name=case.name, description=case.description, backfill=case.backfill, jobs=len(jobs),
         placed=len(delays), failed=len(run.failed), never_placed=len(jobs) - len(delays) - len(run.failed),
@@ -189,7 +201,7 @@ def summarize_case(case: PolicyCase, run: CaseRun, capacity_milli: int) -> CaseR
         longest_wait=max(waits, default=0.0), seconds=run.seconds, cpu_seconds=run.cpu_seconds,
         cycles=run.cycles,
         offers=run.master.offers_made, dropped=run.master.dropped, allocation=curve,
-        delays=ordered[::step] + ordered[-1:] if ordered else [], tenants=_tenants(run, delays),
+        delays=spread_sample(ordered, CDF_POINTS), tenants=_tenants(run, delays),
         violation_examples=run.guard.violations[:5])
 
 
@@ -229,18 +241,22 @@ def replay(nodes: list[AgentSlot], tasks: list[TraceTask], cases: Sequence[Polic
            speedup: float = 1.0, dense_window: bool = True, cpu_fallback: bool = True, seed: int = 0,
            progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> ReplayResult:
     """Replay `tasks` on `nodes` in simulated time, once per case; deterministic for `seed`. The cases
-    run in `workers` processes (None: one per CPU, up to one per case, for runs big enough to gain)."""
+    run in `workers` processes (at most one per case; None: one per CPU, for runs big enough to gain; 1:
+    in this process). A node list without GPUs: ValueError (`NO_GPU`), as the fill."""
     jobs, left_out = replay_jobs(tasks, speedup=speedup, dense_window=dense_window)
     capacity = sum((node.total or node.available).gpus for node in nodes)
+    if capacity <= 0:
+        raise ValueError(NO_GPU)
     if workers is None:
         workers = min(len(cases), os.cpu_count() or 1) if len(jobs) * len(cases) >= PARALLEL_JOBS else 1
+    workers = min(workers, len(cases))
     args = [_CaseArgs(nodes, tasks, case, speedup, dense_window, cpu_fallback, seed) for case in cases]
     total = len(jobs) * len(cases)
     if workers <= 1:
         results = _in_process(args, total, progress)
     else:
         results = [None] * len(args)
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with worker_pool(workers) as pool:
             futures = {pool.submit(_run_case, arg): number for number, arg in enumerate(args)}
             for done, future in enumerate(as_completed(futures), start=1):
                 results[futures[future]] = future.result()

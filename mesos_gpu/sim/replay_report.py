@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mesos_gpu.sim.report import cpu_tasks_note
+
 if TYPE_CHECKING:
     from mesos_gpu.sim.replay import ReplayResult
 
@@ -37,9 +39,8 @@ def replay_table(result: ReplayResult) -> str:
     lines = [
         f"Replay in time: {result.jobs:,} jobs on {result.nodes:,} nodes ({result.capacity_gpus:,.0f} GPUs), "
         f"arrivals sped up {result.speedup:g}x"
-        f"{', dense window only' if result.dense_window else ''}; left out: {left_out or 'none'}; CPU tasks "
-        f"on GPU agents: {'fallback' if result.cpu_fallback else 'restricted'} (the trace's production "
-        f"cluster let CPU pods run on GPU nodes); seed {result.seed}.",
+        f"{', dense window only' if result.dense_window else ''}; left out: {left_out or 'none'}; seed "
+        f"{result.seed}. {cpu_tasks_note(result.cpu_fallback)}.",
         "",
         *("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip() for line in cells),
         "",
@@ -63,6 +64,19 @@ def replay_table(result: ReplayResult) -> str:
     return "\n".join(lines)
 
 
+def common_span(result: ReplayResult) -> list[list[tuple[float, float]]]:
+    """Each case's allocation curve over the same span, so the cases compare: one that ends before the
+    latest end keeps its last level up to it."""
+    end = max((curve[-1][0] for curve in (case.allocation for case in result.cases) if curve), default=0.0)
+    curves = []
+    for case in result.cases:
+        curve = list(case.allocation)
+        if curve and curve[-1][0] < end:
+            curve.append((end, curve[-1][1]))
+        curves.append(curve)
+    return curves
+
+
 def plot(result: ReplayResult, path: Path) -> None:
     """GPU allocation over simulated time per case (left) and the queueing delay CDF per case (right)."""
     import matplotlib
@@ -71,9 +85,9 @@ def plot(result: ReplayResult, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(14, 5.5))
-    for case in result.cases:
-        hours = [t / 3600 for t, _ in case.allocation]
-        left.plot(hours, [p for _, p in case.allocation], label=case.name, linewidth=1.2)
+    for case, curve in zip(result.cases, common_span(result), strict=True):
+        hours = [t / 3600 for t, _ in curve]
+        left.plot(hours, [p for _, p in curve], label=case.name, linewidth=1.2)
         if case.delays:     # a sample of the placed jobs' delays; jobs never placed keep the curve low
             n, placed = len(case.delays), 100.0 * case.placed / max(case.jobs, 1)
             shown = [max(d, 0.1) for d in case.delays]

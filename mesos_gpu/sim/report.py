@@ -14,6 +14,15 @@ if TYPE_CHECKING:
 SIMPLE = ("random", "first-fit", "best-fit", "worst-fit", "tetris", "gpu-packing")
 
 
+def cpu_tasks_note(fallback: bool) -> str:
+    """Where CPU tasks may go in the run, and why (each experiment's table says it once, in its header)."""
+    if fallback:
+        return ("CPU tasks on GPU agents: fallback (a CPU task may use a GPU agent when no CPU agent fits), "
+                "because the trace's production cluster let CPU pods run on GPU nodes")
+    return ("CPU tasks on GPU agents: restricted (GPU agents kept for GPU work, the product's default; the "
+            "trace's production cluster let CPU pods use GPU nodes)")
+
+
 class Summary(NamedTuple):
     """One policy at the headline point, over the seeds: unallocated % (median, min, max), fragmented %
     (median), tasks failed (median), seconds per run (median)."""
@@ -76,8 +85,8 @@ def fill_table(result: FillResult) -> str:
     lines = [
         f"Fill the cluster: {result.nodes:,} nodes ({result.capacity_gpus:,.0f} GPUs), tasks drawn with "
         f"replacement from {result.tasks:,} trace rows ({result.shapes} task shapes), seeds "
-        f"{_seeds(result.seeds)}, up to {result.max_arrived_pct} % arrived GPU demand; CPU tasks on GPU "
-        f"agents: {'fallback' if result.cpu_fallback else 'restricted'}.",
+        f"{_seeds(result.seeds)}, up to {result.max_arrived_pct} % arrived GPU demand. "
+        f"{cpu_tasks_note(result.cpu_fallback)}.",
         "",
     ]
     for line in cells:
@@ -85,8 +94,9 @@ def fill_table(result: FillResult) -> str:
                                for i, cell in enumerate(line)).rstrip())
     lines.append("")
     lines.append(f"unalloc: GPU capacity not taken by placed tasks, at {pct} % arrived demand, % of capacity "
-                 f"(median and min-max over {len(result.seeds)} seed(s)); frag: the part of all free GPU "
-                 "that FGD's measure finds unusable by the trace's task shapes; failed: tasks drawn that "
+                 f"(median and min-max over {len(result.seeds)} seed(s)); frag: the free GPU "
+                 "that FGD's measure finds unusable by the trace's task shapes (expected over their "
+                 "popularity), % of capacity, median; failed: tasks drawn that "
                  "did not fit by then (median); s/run: seconds per seed (median).")
     best_name = best.policy if best is not None else "none ran"
     lines.append(f"vs fgd / vs best simple ({best_name}): median unallocated divided by theirs "

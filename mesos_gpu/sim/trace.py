@@ -9,8 +9,10 @@ cpu_milli,memory_mib,qos,...`; a task asking one GPU with `gpu_milli` below 1000
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from mesos_gpu.core.model import Isolation
 from mesos_gpu.core.placement import AgentSlot, JobDemand, TaskDemand
@@ -23,6 +25,8 @@ DEFAULT_TRACES = Path(__file__).resolve().parents[2].parent / "shared" / "traces
 NODES_FILE = "alibaba_openb_2023_nodes.csv"
 TASKS_FILE = "alibaba_openb_2023.csv"
 WHOLE = 1000
+#: Why the fill and the replay refuse a node list (ValueError).
+NO_GPU = "the node list has no GPU: nothing to compare the policies on"
 
 
 class TraceError(ValueError):
@@ -71,35 +75,94 @@ class TraceTask:
         return JobDemand.of([TaskDemand(name, name, "task", 0, resources, share=share)])
 
 
+def default_file(name: str) -> Path:
+    """`name` under `DEFAULT_TRACES`; TraceError (one line) when it is not there, as from an installed
+    wheel, where the source tree's `../shared/traces` does not exist."""
+    path = DEFAULT_TRACES / name
+    if not path.is_file():
+        raise TraceError(f"the openb trace is not found at {path}: give --nodes and --tasks")
+    return path
+
+
 def load_nodes(path: Path) -> list[AgentSlot]:
-    """One agent per node of the node list (disk unlimited, as the trace has none)."""
+    """One agent per node of the node list (disk unlimited, as the trace has none). Node names must be
+    unique; cpus, memory and GPUs whole numbers, not negative."""
     slots = []
+    seen: dict[str, int] = {}
     for line, row in _rows(path, ("sn", "cpu_milli", "memory_mib", "gpu", "model")):
-        try:
-            capacity = Resources.of(cpus=int(row["cpu_milli"]) / 1000, mem=int(row["memory_mib"]),
-                                    disk=1_000_000, gpus=int(row["gpu"]))
-        except ValueError as exc:
-            raise TraceError(f"{path}:{line}: {exc}") from None
-        attributes = {"gpu_model": row["model"]} if row["model"] else {}
-        slots.append(AgentSlot(row["sn"], row["sn"], capacity, (f"offer-{row['sn']}",), attributes,
-                               total=capacity))
+        field = _Fields(path, line, row)
+        name = field.name("sn", seen)
+        capacity = Resources.of(cpus=field.whole("cpu_milli") / 1000, mem=field.whole("memory_mib"),
+                                disk=1_000_000, gpus=field.whole("gpu"))
+        model = field.text("model")
+        attributes = {"gpu_model": model} if model else {}
+        slots.append(AgentSlot(name, name, capacity, (f"offer-{name}",), attributes, total=capacity))
     return slots
 
 
 def load_tasks(path: Path) -> list[TraceTask]:
-    """Every row of the task list, in file order."""
+    """Every row of the task list, in file order. Job ids must be unique; times finite and not negative
+    (an empty duration: never scheduled); GPUs, cpus and memory whole numbers, not negative; `gpu_milli`
+    (empty: 0) at most 1000, a whole GPU."""
     tasks = []
+    seen: dict[str, int] = {}
     columns = ("job_id", "submit_time_s", "duration_s", "num_gpus", "gpu_milli", "cpu_milli", "memory_mib")
     for line, row in _rows(path, columns):
-        try:
-            duration = row["duration_s"]
-            tasks.append(TraceTask(
-                row["job_id"], float(row["submit_time_s"]), float(duration) if duration else None,
-                int(row["num_gpus"]), int(row["gpu_milli"] or 0), int(row["cpu_milli"]),
-                int(row["memory_mib"]), row.get("user_or_group") or "", row.get("qos") or ""))
-        except ValueError as exc:
-            raise TraceError(f"{path}:{line}: {exc}") from None
+        field = _Fields(path, line, row)
+        job_id = field.name("job_id", seen)
+        submit = field.seconds("submit_time_s")
+        duration = field.seconds("duration_s") if field.text("duration_s") else None
+        gpus = field.whole("num_gpus")
+        gpu_milli = field.whole("gpu_milli") if field.text("gpu_milli") else 0
+        if gpu_milli > WHOLE:
+            field.fail("gpu_milli", f"above {WHOLE} (a whole GPU; more GPUs: num_gpus)")
+        tasks.append(TraceTask(job_id, submit, duration, gpus, gpu_milli, field.whole("cpu_milli"),
+                               field.whole("memory_mib"), row.get("user_or_group") or "",
+                               row.get("qos") or ""))
     return tasks
+
+
+class _Fields:
+    """The checked values of one row; a bad one raises TraceError `file:line: column: what is wrong`."""
+
+    def __init__(self, path: Path, line: int, row: dict[str, str]) -> None:
+        self.path, self.line, self.row = path, line, row
+
+    def text(self, column: str) -> str:
+        return (self.row.get(column) or "").strip()   # a short row: None
+
+    def fail(self, column: str, problem: str) -> NoReturn:
+        raise TraceError(f"{self.path}:{self.line}: {column}: {problem}: {self.text(column)!r}")
+
+    def name(self, column: str, seen: dict[str, int]) -> str:
+        """A name that no earlier row has (`seen`: name -> its line, updated)."""
+        text = self.text(column)
+        if not text:
+            self.fail(column, "empty")
+        first = seen.setdefault(text, self.line)
+        if first != self.line:
+            self.fail(column, f"repeats the one of line {first}")
+        return text
+
+    def whole(self, column: str) -> int:
+        text = self.text(column)
+        if not (text.isascii() and text.isdigit()):
+            problem = "negative" if text.startswith("-") and text[1:].isdigit() else "not a whole number"
+            self.fail(column, problem)
+        return int(text)
+
+    def seconds(self, column: str) -> float:
+        try:
+            value = float(self.text(column))
+        except ValueError:
+            value = None
+        if value is None:
+            self.fail(column, "not a number")
+        if not math.isfinite(value):
+            self.fail(column, "not a finite number")
+        if value < 0:
+            self.fail(column, "negative")
+        return value
 
 
 def _rows(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:

@@ -37,3 +37,14 @@ def test_strict_fifo_is_read():
 def test_a_bad_value_names_its_variable(name, value):
     with pytest.raises(ValidationError, match=name):
         SchedulerSettings.from_env({name: value})
+
+
+def test_mesos_gpu_local_honours_the_placement_variables_and_refuses_bad_ones():
+    from mesos_gpu.standalone import StandaloneError, local_settings
+
+    chosen = local_settings({"MESOS_GPU_PLACEMENT_STRATEGY": "worst-fit", "MESOS_GPU_BACKFILL": "false",
+                             "MESOS_GPU_SHARE_HOSTS": "spread"})
+    assert (chosen.placement_strategy, chosen.backfill, chosen.share_hosts) == ("worst-fit", False, "spread")
+    for name, value in (("MESOS_GPU_PLACEMENT_STRATEGY", "bogus"), ("MESOS_GPU_BACKFILL", "maybe")):
+        with pytest.raises(StandaloneError, match=name):
+            local_settings({name: value})

@@ -157,3 +157,15 @@ def test_when_nothing_fits_the_default_reasons_are_given():
     assert dict(outcome.counts) == {"insufficient cpus": 1}
     outcome = cycle.place(JobDemand.of([share("s", 0.5).cpus(4).build()]))
     assert not isinstance(outcome, Plan) and dict(outcome.counts) == {"insufficient cpus": 1}
+
+
+def test_a_cpu_task_falling_back_takes_a_healthy_gpu_agent_before_an_unhealthy_one():
+    # Workload: 2-GPU tasks with 8 cpus. A 1-cpu task on healthy "h" (2 GPUs, 8 cpus) leaves 7 cpus: F
+    # grows by 2000; on unhealthy "u" (64 cpus) F stays. The default's order still holds: healthy GPU
+    # agents first, an unhealthy one only when none of them fits.
+    planner = planner_with(*[(1000, 2, 8000)] * 10)
+    nodes = (agent("c").cpus(0.5), agent("h").gpus(2).cpus(8), agent("u").gpus(2).cpus(64).unhealthy())
+    small = planner.start(view(*nodes)).place(JobDemand.of([task("t", "t").cpus(1).build()]))
+    assert isinstance(small, Plan) and small.placements[0].agent_id == "h"
+    large = planner.start(view(*nodes)).place(JobDemand.of([task("l", "l").cpus(16).build()]))
+    assert isinstance(large, Plan) and large.placements[0].agent_id == "u"

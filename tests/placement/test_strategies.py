@@ -124,6 +124,25 @@ def test_random_draws_among_feasible_agents_only_and_repeats_for_a_seed():
     assert 160 <= firsts.count("a2") <= 240        # uniform: about half each (fixed seeds: not flaky)
 
 
+def cycles(seed: int, tasks: list[TaskDemand], count: int) -> list[str]:
+    """One planner, `count` cycles on a fresh cluster, each placing `tasks` one by one: where each went."""
+    planner = GangPlanner(PlacementPolicy(strategy="random", seed=seed))
+    return [where(planner.start(cluster()).place(JobDemand.of([t]))) for _ in range(count) for t in tasks]
+
+
+def test_random_draws_run_on_across_the_cycles_of_a_planner_and_repeat_for_a_seed():
+    """The live scheduler and the replay start a cycle per offer round: the draws go on from the last
+    cycle's (a generator per cycle would pick the same spot every time)."""
+    whole = [task("w", "w").gpus(1).cpus(10).build()]  # fits a2 and a3 only
+    picks = cycles(0, whole, 40)
+    assert set(picks) == {"a2", "a3"}
+    assert 8 <= picks.count("a2") <= 32                # uniform across cycles (fixed seed: not flaky)
+    share = shares(0.5)
+    hosts = cycles(1, share, 40)
+    assert len(set(hosts)) == 3                        # a1, a2 and a3 all drawn
+    assert cycles(5, whole + share, 10) == cycles(5, whole + share, 10)
+
+
 def test_existing_hosts_from_the_scheduler_are_used_by_the_strategy_rule():
     hosts = (ShareHostView("h-old", "a3", Isolation.CAPPED, 0, 500, 0, True),
              ShareHostView("h-full", "a3", Isolation.CAPPED, 0, 900, 0, True),

@@ -102,6 +102,29 @@ def test_the_meter_is_fgds_measure(cpus: int, gpus: list[int], tasks: list[Trace
     assert meter.node(cpus, list(reversed(gpus))) == pytest.approx(expected)   # remembered: same answer
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tasks=tasks_st, data=st.data())
+def test_the_incremental_meter_equals_fgds_cluster_measure_at_the_shapes_cpus(
+        tasks: list[TraceTask], data: st.DataObject) -> None:
+    """Nodes whose cpus free sit exactly at a shape's cpus (it fits: cpus <= cpus free) and just below
+    or above it, measured one after the other by one meter (so states it remembers are reused): the
+    sum is exactly `fgd.cluster_fragmentation` of the same nodes."""
+    workload = workload_of(tasks)
+    steps = sorted({shape.cpus for shape, _ in workload})
+    cpus = st.sampled_from(steps).flatmap(lambda c: st.sampled_from((c - 1, c, c + 1)))
+    frees = st.lists(st.sampled_from((0, 100, 500, 950, 1000)), min_size=1, max_size=4)
+    nodes = data.draw(st.lists(st.tuples(cpus, frees.map(tuple)), min_size=1, max_size=12))
+    meter = FragmentationMeter(workload)
+    assert sum(meter.node(c, gpus) for c, gpus in nodes) == fgd.cluster_fragmentation(nodes, workload)
+
+
+def test_a_shape_fits_a_node_with_exactly_its_cpus_free() -> None:
+    workload = [(fgd.TaskShape(4000, 1000, 1), 1.0)]
+    meter = FragmentationMeter(workload)
+    assert meter.node(3500, [1000]) == 1000.0    # 3.5 cpus: the task cannot use the GPU
+    assert meter.node(4000, [1000]) == 0.0       # 4 cpus: it can (not the 3.5 cpus state remembered)
+
+
 def test_serial_and_parallel_runs_are_identical() -> None:
     nodes = [node("a", 8, 16_000), node("b", 2, 8_000), node("c", 4, 64_000), node("cpu", 0)]
     tasks = [task("w1", 1), task("w2", 2, cpus=6000), task("s", 1, 300), task("s2", 1, 700, 4000),

@@ -206,8 +206,8 @@ class FgdStack(PlacementStack):
     """FGD for whole-GPU and CPU tasks: over every feasible agent, the one where F_n(M) grows least
     (ties: the first visited, i.e. fewest whole GPUs free first). A CPU task goes where the default puts
     it among CPU agents (F of a CPU agent is 0, so all tie); when it falls back to GPU agents, it goes to
-    the one whose F grows least. Filters, reasons and the reason counts when nothing fits are the
-    default stack's."""
+    the healthy one whose F grows least (an unhealthy one only when no healthy one fits, as the default).
+    Filters, reasons and the reason counts when nothing fits are the default stack's."""
 
     def __init__(self, ledger: CapacityLedger, policy: PlacementPolicy) -> None:
         super().__init__(ledger, policy)
@@ -228,16 +228,18 @@ class FgdStack(PlacementStack):
             agent, counts = super().select(task, job)
             if agent is None or not agent.is_gpu:
                 return agent, counts
-            candidates: Iterable[AgentState] = [a for bucket in ledger.gpu_buckets for a in bucket.values()]
-            candidates = [*candidates, *ledger.unhealthy.values()]
+            # The default's order: healthy GPU agents, then unhealthy ones only when none of those fits.
+            tiers: list[list[AgentState]] = [[a for bucket in ledger.gpu_buckets for a in bucket.values()],
+                                             list(ledger.unhealthy.values())]
             filters = FILTERS
         else:
-            candidates = [a for bucket in ledger.gpu_buckets[needs.gpu_slots:] for a in bucket.values()]
+            tiers = [[a for bucket in ledger.gpu_buckets[needs.gpu_slots:] for a in bucket.values()]]
             filters = SIMPLE_FILTERS if needs.is_simple else AFTER_GPU_FILTERS
-        best = self._least(candidates, needs, job, filters)
-        if best is None:
-            return super().select(task, job)
-        return best, ()
+        for candidates in tiers:
+            best = self._least(candidates, needs, job, filters)
+            if best is not None:
+                return best, ()
+        return super().select(task, job)
 
     def _least(self, candidates: Iterable[AgentState], needs: Needs, job: JobContext,
                filters: tuple[Filter, ...]) -> AgentState | None:

@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -30,7 +31,7 @@ from mesos_gpu.core.placement.policy import PlacementPolicy
 from mesos_gpu.core.placement.shares import ShareDebit, ShareStack, device_sizes
 from mesos_gpu.core.placement.stack import OrderedCounts, PlacementStack
 from mesos_gpu.core.placement.state import AgentState, CapacityLedger, Debit, JobContext
-from mesos_gpu.core.placement.strategies import stacks_for
+from mesos_gpu.core.placement.strategies import stacks_for, use_rng
 from mesos_gpu.core.resources import Resources
 from mesos_gpu.core.sharing import ShareGrant, ShareHostView
 
@@ -200,7 +201,8 @@ class PlacementCycle:
     so nothing is given twice. `finish()` merges every job's tasks into one launch per agent."""
 
     def __init__(self, view: OfferView, policy: PlacementPolicy, catalog: _CatalogCheck | None = None,
-                 share_hosts: Sequence[ShareHostView] = (), sizes: TaskSizes | None = None) -> None:
+                 share_hosts: Sequence[ShareHostView] = (), sizes: TaskSizes | None = None, *,
+                 rng: random.Random | None = None) -> None:
         self.view = view
         self.policy = policy
         self.ledger = CapacityLedger(view.slots, policy)
@@ -209,6 +211,8 @@ class PlacementCycle:
         self._gang = _Gang(self.ledger, whole_stack(self.ledger, policy), policy, share_hosts,
                            FragmentationTable(self._sizes), share_stack=share_stack)
         self.shares = self._gang.shares
+        if rng is not None:
+            use_rng((self._gang.stack, self.shares), rng)
         self._placed: dict[int, list[TaskPlacement]] = {}
         self._held: set[str] = set()
         self.outcomes: dict[str, Outcome] = {}
@@ -369,6 +373,8 @@ class GangPlanner:
         #: The per-device GPU needs of the jobs seen, across cycles: what shares' fragmentation is
         #: measured against (`fragmentation`).
         self.sizes = TaskSizes()
+        #: The draws of a random strategy, across cycles (one sequence per planner, from `policy.seed`).
+        self.rng = random.Random(self.policy.seed)
 
     def start(self, view: OfferView, share_hosts: Sequence[ShareHostView] = ()) -> PlacementCycle:
         """A cycle over `view` and the scheduler's share hosts, to place several jobs one after the other."""
@@ -377,7 +383,7 @@ class GangPlanner:
             if self._catalog is None or self._catalog.catalog is not view.catalog:
                 self._catalog = _CatalogCheck(view.catalog, self.policy)
             catalog = self._catalog
-        return PlacementCycle(view, self.policy, catalog, share_hosts, self.sizes)
+        return PlacementCycle(view, self.policy, catalog, share_hosts, self.sizes, rng=self.rng)
 
     def plan(self, job: JobLike, view: OfferView, share_hosts: Sequence[ShareHostView] = ()) -> Outcome:
         """Place one job on a fresh snapshot."""

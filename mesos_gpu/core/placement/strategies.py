@@ -33,7 +33,8 @@ SIGCOMM '14):
 
 - "random" (the paper's Random-fit; the simulator's `RandomScore`): a feasible agent drawn uniformly
   at random; for a share, then one of its feasible devices (an existing host with room, or a new host)
-  drawn uniformly. One `random.Random(policy.seed)` per stack: deterministic for a seed.
+  drawn uniformly. One `random.Random(policy.seed)` per planner (`GangPlanner.rng`, handed to the
+  stacks of each cycle by `use_rng`): the sequence runs on across cycles, deterministic for a seed.
 - "first-fit" (the simulator's `FirstFitScore`: the node list order): the first feasible agent in the
   node list; a share goes to the first agent where it fits, on it to the oldest existing host with
   room, else a new host.
@@ -65,7 +66,7 @@ SIGCOMM '14):
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from mesos_gpu.core.model import Isolation
@@ -101,6 +102,14 @@ def stacks_for(policy: PlacementPolicy) -> Stacks:
     return found
 
 
+def use_rng(stacks: Iterable[object], rng: random.Random) -> None:
+    """Hand `rng` to those of a cycle's `stacks` that draw at random, so that the sequence runs on across
+    the cycles of one planner (a generator per stack would restart it every cycle and pick the same spot)."""
+    for stack in stacks:
+        if isinstance(stack, (_HeuristicStack, _HeuristicShares)):
+            stack.rng = rng
+
+
 def largest_agent(ledger: CapacityLedger) -> tuple[float, float]:
     """The most cpus and the most GPUs (thousandths) any agent of the cycle has (its total when known,
     else its offer at the start of the cycle); at least 1 each."""
@@ -134,7 +143,8 @@ class _HeuristicStack(PlacementStack):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._rng = random.Random(self.policy.seed)
+        #: The generator a draw uses: the planner's (`use_rng`), else one of this stack's own.
+        self.rng = random.Random(self.policy.seed)
         self._scale: tuple[float, float] | None = None
         self._none_at: dict[Needs, int] = {}    # needs -> ledger version at which nothing fitted
 
@@ -191,7 +201,7 @@ class RandomStack(_HeuristicStack):
               filters: tuple[Filter, ...]) -> AgentState | None:
         """A candidate that passes `filters`, drawn uniformly among those that do (candidates are drawn
         without replacement until one passes)."""
-        rng, policy = self._rng, self.policy
+        rng, policy = self.rng, self.policy
         left = len(candidates)
         while left:
             i = rng.randrange(left)
@@ -259,7 +269,8 @@ class _HeuristicShares(ShareStack):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._rng = random.Random(self.policy.seed)
+        #: The generator a draw uses: the planner's (`use_rng`), else one of this stack's own.
+        self.rng = random.Random(self.policy.seed)
         self._scale: tuple[float, float] | None = None
         self._none_at: dict[tuple[Needs, ShareNeed], tuple[int, int]] = {}
 
@@ -354,7 +365,7 @@ class RandomShares(_HeuristicShares):
             agents.setdefault(index, self.capacity.agents[index])
         pool = sorted(agents)
         left = len(pool)
-        rng = self._rng
+        rng = self.rng
         opener = self.opener(task).needs
         while left:
             i = rng.randrange(left)

@@ -119,8 +119,11 @@ class JobRecord:
 
     def ready_to_place(self, now: float) -> bool:
         """Whether the job should be placed at the next offers: waiting, nothing of it still active."""
-        if self.kill_requested or any(member.is_active for member in self.members.values()):
+        if self.kill_requested:
             return False
+        for member in self.members.values():
+            if member.state is not None and not member.state.is_terminal:    # member.is_active
+                return False
         if self.state is JobState.PENDING:
             return True
         return self.state is JobState.RESTARTING and (self.next_attempt_at or 0.0) <= now

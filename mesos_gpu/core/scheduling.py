@@ -167,22 +167,39 @@ def behind(demand: JobDemand, blocker: str, agents: int) -> WaitReason:
                       ((f"behind waiting job {blocker} (no backfill)", agents),))
 
 
-def check_plan(plan: CyclePlan, requests: Sequence[GangRequest]) -> None:
-    """Before anything changes: every `Plan` places all its job's members, and every task launched
-    belongs to one (a planner that breaks this is a bug: nothing of its plan is carried out)."""
+def check_plan(plan: CyclePlan, requests: Sequence[GangRequest]) -> list[GangRequest]:
+    """Before anything changes: every `Plan` places exactly its job's members, and every task launched
+    belongs to one (a planner that breaks this is a bug: nothing of its plan is carried out). The
+    requests planned, in their order."""
     planned: set[str] = set()
+    chosen: list[GangRequest] = []
+    outcomes = plan.outcomes
     for request in requests:
-        outcome = plan.outcomes.get(request.job_id)
-        if isinstance(outcome, Plan):
-            ids = {placement.task_id for placement in outcome.placements}
-            missing = [task.key for task in request.tasks if task.name not in ids]
-            if missing:
-                raise AssertionError(f"a partial gang planned for {request.job_id}: missing {missing}")
-            planned |= ids
-    for launch in plan.accepts:
-        stray = [task.task_id for task in launch.tasks if task.task_id not in planned]
+        outcome = outcomes.get(request.job_id)
+        if not isinstance(outcome, Plan):
+            continue
+        chosen.append(request)
+        tasks = request.tasks
+        launches = outcome.launches
+        if len(tasks) == 1 and len(launches) == 1 and len(launches[0].tasks) == 1 \
+                and launches[0].tasks[0].task_id == tasks[0].name:
+            planned.add(tasks[0].name)      # a single task placed: the common case, checked at once
+            continue
+        ids = {placement.task_id for placement in outcome.placements}
+        missing = [task.key for task in tasks if task.name not in ids]
+        if missing:
+            raise AssertionError(f"a partial gang planned for {request.job_id}: missing {missing}")
+        stray = ids - {task.name for task in tasks}
         if stray:
-            raise AssertionError(f"the launch on {launch.agent_id} has tasks of no planned job: {stray}")
+            raise AssertionError(f"the plan of {request.job_id} places tasks of no member: {sorted(stray)}")
+        planned |= ids
+    for launch in plan.accepts:
+        stray_tasks = [task.task_id for task in launch.tasks if task.task_id not in planned]
+        if stray_tasks:
+            raise AssertionError(
+                f"the launch on {launch.agent_id} has tasks of no planned job: {stray_tasks}"
+            )
+    return chosen
 
 
 def offer_answers(plan: CyclePlan, offers: Sequence[Mapping[str, Any]], infos: Mapping[str, dict[str, Any]],

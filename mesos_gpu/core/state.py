@@ -66,7 +66,7 @@ from mesos_gpu.core.records import JobRecord, MemberRecord, killed_between_attem
 from mesos_gpu.core.scheduling import GangRequest, Planner, check_plan, offer_answers
 from mesos_gpu.core.sharehosts import ShareCycle, ShareHosts, check_share_plan
 from mesos_gpu.core.sharing import ShareHostView
-from mesos_gpu.core.taskinfo import LaunchSettings, Placed, build_task_info
+from mesos_gpu.core.taskinfo import LaunchSettings, Placed, TaskInfoTemplates
 
 __all__ = [
     "DROPPED_LAUNCH_REASONS", "Accept", "Acknowledge", "ClearRendezvous", "Command", "Decline",
@@ -113,13 +113,18 @@ class SchedulerState:
     _dirty: dict[str, None] = field(default_factory=dict, repr=False)  # ordered set of job ids
     # Indexes that keep every event O(jobs concerned), not O(all jobs ever): the jobs PENDING or
     # RESTARTING (the only ones that may be placed), and a heap of (deadline, job id).
-    _placeable: dict[str, None] = field(default_factory=dict, repr=False)
+    # Each placeable job's place in the queue: (-priority, submitted_at, id), highest priority first.
+    _placeable: dict[str, tuple[int, float, str]] = field(default_factory=dict, repr=False)
+    # The last `GangRequest` of each placeable job (made again when its spec or `reserve` changes).
+    _requests: dict[str, GangRequest] = field(default_factory=dict, repr=False)
     _deadlines: list[tuple[float, str]] = field(default_factory=list, repr=False)
     # The jobs as `GET /v1/jobs` lists them, by submission per state and tenant (`jobs_page`).
     joblist: JobList = field(default_factory=JobList, repr=False)
     # The share hosts and what each has granted (not persisted: rebuilt from the members' records).
     share_hosts: ShareHosts = field(default_factory=ShareHosts, repr=False)
     _actions: list[Command] = field(default_factory=list, repr=False)
+    # The TaskInfo templates of the members launched: what every launch of members alike shares.
+    _templates: TaskInfoTemplates = field(default_factory=TaskInfoTemplates, repr=False)
 
     # ---------------------------------------------------------------------------------------- entry
     def handle(self, event: Event) -> list[Command]:
@@ -170,6 +175,10 @@ class SchedulerState:
         jobs = self.jobs
         return (job for job in map(jobs.__getitem__, self._placeable) if job.ready_to_place(now))
 
+    def _ready_ids(self, now: float) -> list[str]:
+        jobs = self.jobs
+        return [job_id for job_id in self._placeable if jobs[job_id].ready_to_place(now)]
+
     # ------------------------------------------------------------------------------------- helpers
     def _touch(self, job: JobRecord) -> None:
         self._dirty[job.id] = None
@@ -186,9 +195,10 @@ class SchedulerState:
 
     def _index_state(self, job: JobRecord) -> None:
         if job.state is JobState.PENDING or job.state is JobState.RESTARTING:
-            self._placeable[job.id] = None
+            self._placeable[job.id] = (-job.spec.priority, job.submitted_at, job.id)
         else:
             self._placeable.pop(job.id, None)
+            self._requests.pop(job.id, None)
 
     def _set_state(self, job: JobRecord, state: JobState, now: float, message: str | None = None) -> None:
         if job.state is not state:
@@ -289,10 +299,8 @@ class SchedulerState:
 
     def _on_offers(self, event: OffersReceived) -> None:
         now = event.now
-        ready = sorted(
-            self._ready(now),
-            key=lambda job: (-job.spec.priority, job.submitted_at, job.id),
-        )
+        jobs = self.jobs
+        ready = [jobs[job_id] for job_id in sorted(self._ready_ids(now), key=self._placeable.__getitem__)]
         if not ready or not self.connected:
             if event.offers:
                 self._actions.append(
@@ -300,16 +308,11 @@ class SchedulerState:
                 )
                 self.idle_filters = True
             return
-        patience = self.reserve_after_seconds
-        requests = [
-            GangRequest(job.id, job.spec, job.tasks(),
-                        reserve=patience is not None and now - job.ready_since >= patience)
-            for job in ready
-        ]
+        requests = self._gang_requests(ready, now)
         self.share_hosts.sweep(now)
         plan = self.planner(requests, event.offers, self.share_host_views(now))
-        check_plan(plan, requests)
-        check_share_plan(plan, requests, self.share_hosts)
+        planned = check_plan(plan, requests)
+        check_share_plan(plan, planned, self.share_hosts)
         infos: dict[str, JsonDict] = {}     # the TaskInfo of every task launched, by placement task id
         shares = ShareCycle(self.share_hosts, event.offers, self.settings, now)
         waiting = False
@@ -330,6 +333,22 @@ class SchedulerState:
         self._actions.extend(answers)
         if answers and not waiting:
             self.idle_filters = True    # the accepts' unused remainders are filtered for long too
+
+    def _gang_requests(self, ready: list[JobRecord], now: float) -> list[GangRequest]:
+        """The requests of the `ready` jobs, in that order; a job's request is kept from the last cycle
+        while its spec and `reserve` stay the same."""
+        patience = self.reserve_after_seconds
+        kept = self._requests
+        requests = []
+        for job in ready:
+            reserve = patience is not None and now - job.ready_since >= patience
+            request = kept.get(job.id)
+            tasks = job.tasks()
+            if request is None or request.reserve is not reserve or request.spec is not job.spec \
+                    or request.tasks is not tasks:
+                request = kept[job.id] = GangRequest(job.id, job.spec, tasks, reserve=reserve)
+            requests.append(request)
+        return requests
 
     def _waits(self, job: JobRecord, reason: str) -> None:
         """The job does not fit now: say why (in memory), and forget an earlier "can never fit"."""
@@ -365,33 +384,35 @@ class SchedulerState:
     ) -> None:
         """Start the job's next attempt where `plan` puts its members; their TaskInfos go to `infos`."""
         now = shares.now
-        placed = {placement.task_id: placement for launch in plan.launches for placement in launch.tasks}
-        job.attempt += 1
-        self._set_state(job, JobState.STAGING, now, f"launching attempt {job.attempt}")
+        launches = plan.launches
+        tasks = request.tasks
+        if len(tasks) == 1 and len(launches) == 1 and len(launches[0].tasks) == 1:
+            placed = {tasks[0].name: launches[0].tasks[0]}    # a single task: no gang to look through
+        else:
+            placed = {placement.task_id: placement for launch in launches for placement in launch.tasks}
+        attempt = job.attempt = job.attempt + 1
+        self._set_state(job, JobState.STAGING, now, f"launching attempt {attempt}")
         job.wait_reason = ""
         job.never_fits_since = None
         job.next_attempt_at = None
-        for task in request.tasks:
+        for task in tasks:
             where = placed[task.name]
-            task_id = task_id_for(task.name, job.attempt)
+            task_id = task_id_for(task.name, attempt)
             if task_id in self.launched_task_ids:
                 raise AssertionError(f"task id {task_id} would be launched twice")
-            job.members[task.key] = MemberRecord(
-                key=task.key,
-                attempt=job.attempt,
-                task_id=task_id,
-                state=TaskState.STAGING,
-                agent_id=where.agent_id,
-                hostname=where.hostname,
-                ports=where.ports,
+            member = job.members[task.key] = MemberRecord(
+                task.key, attempt, task_id, TaskState.STAGING, where.agent_id, where.hostname, where.ports
             )
             self.task_index[task_id] = (job.id, task.key)
             self.launched_task_ids.add(task_id)
-            placed_at = Placed(where.agent_id, where.hostname, where.ports, where.to_mesos())
             if where.share is None:
-                infos[where.task_id] = build_task_info(job.spec, task, job.attempt, placed_at, self.settings)
+                resources = where.labels.task_resources(where.request, where.ports)
+                placed_at = Placed(where.agent_id, where.hostname, where.ports, resources)
+                template = self._templates.get(job.spec, task, self.settings)
+                infos[where.task_id] = template.build(job.spec, task, attempt, placed_at)
             else:   # a GPU share: to its share host (opened now, or known)
-                infos[where.task_id] = shares.launch(job.spec, task, job.members[task.key], where, placed_at)
+                placed_at = Placed(where.agent_id, where.hostname, where.ports, where.to_mesos())
+                infos[where.task_id] = shares.launch(job.spec, task, member, where, placed_at)
 
     def _on_status(self, event: StatusReceived) -> None:
         status = event.status

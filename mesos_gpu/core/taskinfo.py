@@ -19,7 +19,7 @@ import copy
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from mesos_gpu.core import tfconfig as tfc
 from mesos_gpu.core.model import Containerizer, Isolation, JobSpec, Role, TaskSpec, task_id_for
@@ -65,11 +65,11 @@ class LaunchSettings:
     share_linger_seconds: float = DEFAULT_LINGER_SECONDS  # how long an empty share host waits to exit
 
 
-@dataclass(frozen=True)
-class Placed:
+class Placed(NamedTuple):
     """Where a member goes and what it takes there, as placement decided: the agent and hostname of its
     offer, the concrete ports, and its resources as Mesos `Resource` JSON labelled like the offer's
-    (role or reservations, allocation_info; see `placement.TaskPlacement.to_mesos`)."""
+    (role or reservations, allocation_info; see `placement.TaskPlacement.to_mesos`). A named tuple: an
+    offer cycle makes one per task launched."""
 
     agent_id: str
     hostname: str
@@ -149,6 +149,121 @@ def build_task_info(
                 "mesos": {"image": {"type": "DOCKER", "docker": {"name": task.image}}},
             }
     return info
+
+
+class TaskInfoTemplate:
+    """What `build_task_info` gives every launch of members alike (same command, image, env, role, index,
+    isolation, uris: `template_key`), worked out once and shared by every job of that shape: `build`
+    makes the TaskInfo of one launch, equal to `build_task_info`'s, key order included (a test holds
+    them equal), of new objects only (nothing is shared between two TaskInfos). A docker member, whose
+    ExecutorInfo repeats the command, is built by `build_task_info` itself."""
+
+    __slots__ = (
+        "_base_env", "_command", "_docker", "_grace", "_image", "_labels", "_tf", "_uris", "settings"
+    )
+
+    def __init__(self, spec: JobSpec, task: TaskSpec, settings: LaunchSettings) -> None:
+        self.settings = settings
+        self._docker = task.containerizer is Containerizer.DOCKER
+        is_tf = task.role is not Role.TASK
+        self._tf = is_tf
+        self._command = tfc.launcher_command(task.command, settings.python) if is_tf else task.command
+        env = dict(task.env)
+        env[ENV_TASK_ROLE] = task.role.value
+        env[ENV_TASK_INDEX] = str(task.index)
+        self._base_env = env
+        self._uris = task_uris(spec, task, settings)
+        self._grace = duration_info(settings.kill_grace_seconds)["nanoseconds"]
+        self._labels = (task.role.value, str(task.index), task.isolation.value)
+        self._image = task.image
+
+    def build(self, spec: JobSpec, task: TaskSpec, attempt: int, placed: Placed) -> dict[str, Any]:
+        """The TaskInfo JSON for launch `attempt` of `task` (of this template's shape: `template_key`) on
+        the agent in `placed`: `build_task_info(spec, task, attempt, placed, settings)`."""
+        if self._docker:
+            return build_task_info(spec, task, attempt, placed, self.settings)
+        name = task.name
+        task_id = task_id_for(name, attempt)
+        env = self._base_env.copy()
+        env[ENV_ATTEMPT] = str(attempt)
+        ports = placed.ports
+        if ports:
+            env["PORT0"] = str(ports[0])
+            env["PORTS"] = ",".join([str(port) for port in ports])
+        if self._tf:
+            env.update(_tf_environment(spec, task, placed, self.settings))
+        command: dict[str, Any] = {
+            "shell": True,
+            "value": self._command,
+            "environment": {"variables": [{"name": key, "value": env[key]} for key in sorted(env)]},
+        }
+        if self._uris:
+            command["uris"] = [dict(uri) for uri in self._uris]
+        role, index, isolation = self._labels
+        info: dict[str, Any] = {
+            "name": name,
+            "task_id": {"value": task_id},
+            "agent_id": {"value": placed.agent_id},
+            "resources": list(placed.resources),
+            "kill_policy": {"grace_period": {"nanoseconds": self._grace}},
+            "labels": {"labels": [
+                {"key": "mesos-gpu/job", "value": task.job_id}, {"key": "mesos-gpu/role", "value": role},
+                {"key": "mesos-gpu/index", "value": index},
+                {"key": "mesos-gpu/attempt", "value": str(attempt)},
+                {"key": LABEL_ISOLATION, "value": isolation},
+            ]},
+            "command": command,
+        }
+        if self._image:
+            info["container"] = {"type": "MESOS",
+                                 "mesos": {"image": {"type": "DOCKER", "docker": {"name": self._image}}}}
+        return info
+
+
+def template_key(spec: JobSpec, task: TaskSpec) -> tuple[Any, ...]:
+    """What a `TaskInfoTemplate` depends on besides the settings: members with equal keys share one."""
+    return (task.command, task.image, task.containerizer, task.role, task.index, task.isolation,
+            tuple(task.env.items()), getattr(spec, "uris", ()))
+
+
+class TaskInfoTemplates:
+    """The templates of the members launched, by `template_key` (at most `limit`: past that, all are
+    dropped and made again on demand)."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._by_key: dict[tuple[Any, ...], TaskInfoTemplate] = {}
+
+    def get(self, spec: JobSpec, task: TaskSpec, settings: LaunchSettings) -> TaskInfoTemplate:
+        """The template of members like `task` of `spec` under `settings` (one `SchedulerState` has
+        one `settings`: it is not part of the key, and a change of it empties the cache)."""
+        templates = self._by_key
+        key = template_key(spec, task)
+        try:
+            template = templates[key]
+        except KeyError:
+            if len(templates) >= self.limit:
+                templates.clear()
+            template = templates[key] = TaskInfoTemplate(spec, task, settings)
+        except TypeError:   # a part that cannot be hashed: not shared
+            return TaskInfoTemplate(spec, task, settings)
+        if template.settings is not settings:
+            templates.clear()
+            template = templates[key] = TaskInfoTemplate(spec, task, settings)
+        return template
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+
+def _tf_environment(
+    spec: JobSpec, task: TaskSpec, placed: Placed, settings: LaunchSettings
+) -> dict[str, str]:
+    """The TF launcher's part of a member's environment (see `member_environment`)."""
+    counts = {role.value: role_spec.instances for role, role_spec in spec.roles.items()}
+    member = tfc.Member(task.role.value, task.index)
+    return tfc.launcher_environment(settings.zk_url, task.job_id, member, counts, host=placed.hostname,
+                                    port=placed.ports[0], timeout=spec.rendezvous_timeout_seconds)
 
 
 def _task_labels(task: TaskSpec, attempt: int) -> dict[str, str]:

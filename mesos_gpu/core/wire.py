@@ -27,6 +27,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -266,7 +267,12 @@ def _add_entry(
         value = scalar.get("value") if type(scalar) is dict or isinstance(scalar, Mapping) else None
         if value is None:
             raise ResourcesError(f"SCALAR resource {name!r} without scalar.value")
-        milli = value * 1000 if type(value) is int and value >= 0 else _milli(name, value)
+        if type(value) is int and value >= 0:
+            milli = value * 1000
+        elif type(value) is float and 0.0 <= value < 1e15:     # finite: `to_milli`'s rounding, inline
+            milli = math.floor(value * 1000 + 0.5)
+        else:
+            milli = _milli(name, value)
         scalars[name] = scalars[name] + milli if name in scalars else milli
     elif kind == "RANGES":
         bounds = [_range(name, item) for item in _inner(entry, "ranges", "range")]

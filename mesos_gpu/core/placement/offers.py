@@ -10,9 +10,13 @@ from types import MappingProxyType
 from typing import Any
 
 from mesos_gpu.core.resources import Resources, from_milli
+from mesos_gpu.core.values import ports_to_ranges
 from mesos_gpu.core.wire import resource_labels, resources_from_mesos_by_role, resources_to_mesos
 
 _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
+#: The scalars a task usually asks for, in the order Mesos lists them (`wire.mesos_order`); ports come next.
+_AGENT_SCALAR_ORDER = ("cpus", "mem", "gpus", "disk")
+_AGENT_SCALARS = frozenset(_AGENT_SCALAR_ORDER)
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,31 @@ class OfferLabels:
             if "reservations" in fields:
                 del entry["role"]
             entry.update(fields)
+        return entries
+
+    def task_resources(self, request: Resources, ports: Sequence[int]) -> list[dict[str, Any]]:
+        """A task's resources as its TaskInfo carries them: `request` plus `ports`, labelled as the offer's;
+        the same JSON as `self.to_mesos(request.plus_ports(ports))` (`TaskPlacement.to_mesos`), made
+        directly for the common task (unreserved, whole scalars of the agent's names, no ranges or sets):
+        one offer cycle makes thousands of them."""
+        if self.role != "*" or not request.names() <= _AGENT_SCALARS:
+            resources = request.plus_ports(ports)
+            if resources.role != self.role or resources.allocation_role != self.allocation_role:
+                resources = resources.with_labels(role=self.role, allocation_role=self.allocation_role)
+            return self.to_mesos(resources)
+        allocation = self.allocation_role if self.allocation_role is not None else request.allocation_role
+        entries: list[dict[str, Any]] = []
+        for name in _AGENT_SCALAR_ORDER:
+            milli = request.scalar_milli(name)
+            if milli:
+                entries.append({"name": name, "type": "SCALAR", "scalar": {"value": milli / 1000},
+                                "role": "*"})
+        if ports:
+            items = [{"begin": begin, "end": end} for begin, end in ports_to_ranges(ports)]
+            entries.append({"name": "ports", "type": "RANGES", "ranges": {"range": items}, "role": "*"})
+        if allocation is not None:
+            for entry in entries:
+                entry["allocation_info"] = {"role": allocation}
         return entries
 
     def __eq__(self, other: object) -> bool:

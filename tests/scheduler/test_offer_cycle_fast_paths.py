@@ -1,0 +1,180 @@
+"""The offer cycle's fast paths give exactly what the slow ones gave: TaskInfo templates against
+`build_task_info`, `OfferLabels.task_resources` against `TaskPlacement.to_mesos`, the scalar fast path
+of the Resource codec against `to_milli`, the request cache, `check_plan`, and a whole seeded scenario's
+commands against the digest taken before the cycle was made faster (`tests/scheduler/cycle_scenario.py`)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mesos_gpu.core.model import JobSpec, TaskKey, TaskSpec
+from mesos_gpu.core.placement import AgentLaunch, CyclePlan, Plan, TaskPlacement
+from mesos_gpu.core.placement.offers import OfferLabels
+from mesos_gpu.core.resources import Resources
+from mesos_gpu.core.scheduling import GangRequest, check_plan
+from mesos_gpu.core.sharing import ShareHostView
+from mesos_gpu.core.state import JobSubmitted, OffersReceived, SchedulerState, Subscribed
+from mesos_gpu.core.taskinfo import (
+    LaunchSettings,
+    Placed,
+    TaskInfoTemplate,
+    TaskInfoTemplates,
+    build_task_info,
+    template_key,
+)
+from mesos_gpu.core.values import to_milli
+from mesos_gpu.core.wire import resources_from_mesos
+from tests.placement.strategies import resources as resources_strategy
+from tests.scheduler import cycle_scenario
+from tests.scheduler.builders import first_fit_planner, offer, record, single_job, tf_job
+from tests.strategies import job_specs
+
+#: sha256 of `cycle_scenario.commands_text()` as the state machine wrote it before the offer cycle was
+#: made faster (issue 17): the TaskInfos, records and every other command, byte for byte.
+REFERENCE_DIGEST = "f715a09657a35ea97df6af06b47d46006ee7aa9c153e02817886c0b0dc12bcb0"
+
+SETTINGS = [
+    LaunchSettings(),
+    LaunchSettings(zk_url="zk://10.0.0.1:2181/mesos-gpu/t", launcher_uri="http://s:1/launcher.pyz",
+                   kill_grace_seconds=2.5, python="/usr/bin/python3"),
+]
+RESERVED = [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 8}, "role": "tf",
+             "reservation": {"principal": "ops"}}]
+
+
+def test_the_scenario_writes_the_same_commands_as_before() -> None:
+    assert cycle_scenario.digest() == REFERENCE_DIGEST
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=job_specs(), which=st.sampled_from(SETTINGS), attempt=st.integers(0, 3),
+       ports=st.lists(st.integers(31000, 31100), max_size=3, unique=True))
+def test_a_template_builds_what_build_task_info_builds(spec: JobSpec, which: LaunchSettings, attempt: int,
+                                                        ports: list[int]) -> None:
+    for task in spec.tasks("job-1"):
+        if task.role.value != "task" and not ports:
+            continue        # a TF member always has its port
+        placed = Placed("S1", "host-1", tuple(ports), [{"name": "cpus", "type": "SCALAR",
+                                                        "scalar": {"value": 1.0}, "role": "*"}])
+        expected = _outcome(functools.partial(build_task_info, spec, task, attempt, placed, which))
+        built = _outcome(functools.partial(_from_template, spec, task, attempt, placed, which))
+        assert built == expected      # equal, key order included (or the same error)
+
+
+def _from_template(spec: JobSpec, task: TaskSpec, attempt: int, placed: Placed,
+                   which: LaunchSettings) -> dict[str, Any]:
+    return TaskInfoTemplate(spec, task, which).build(spec, task, attempt, placed)
+
+
+def _outcome(build: Callable[[], dict[str, Any]]) -> str:
+    try:
+        return json.dumps(build())
+    except Exception as error:  # the slow path's error must be the fast path's
+        return f"{type(error).__name__}: {error}"
+
+
+def test_one_template_serves_jobs_alike_and_shares_no_object_between_taskinfos() -> None:
+    first, second = single_job("a", env={"K": "v"}), single_job("b", env={"K": "v"})
+    task_a, task_b = first.tasks("job-a")[0], second.tasks("job-b")[0]
+    assert template_key(first, task_a) == template_key(second, task_b)
+    template = TaskInfoTemplate(first, task_a, SETTINGS[1])
+    placed = Placed("S1", "h", (31000,), ())
+    one, two = template.build(first, task_a, 0, placed), template.build(second, task_b, 1, placed)
+    assert json.dumps(two) == json.dumps(build_task_info(second, task_b, 1, placed, SETTINGS[1]))
+    assert one["command"]["environment"] is not two["command"]["environment"]
+    assert one["kill_policy"] is not two["kill_policy"] and one["labels"] is not two["labels"]
+
+
+def test_tf_members_differ_in_their_template_by_role_and_index() -> None:
+    spec = tf_job("d", workers=2)
+    tasks = spec.tasks("job-d")
+    assert len({template_key(spec, task) for task in tasks}) == len(tasks)
+
+
+@settings(max_examples=200, deadline=None)
+@given(request=resources_strategy(), ports=st.lists(st.integers(30000, 30500), max_size=4, unique=True),
+       allocation=st.sampled_from([None, "*", "tf"]), reserved=st.booleans())
+def test_task_resources_are_the_placements_resources(request: Resources, ports: list[int],
+                                                     allocation: str | None, reserved: bool) -> None:
+    labels = OfferLabels("tf", allocation, RESERVED) if reserved else OfferLabels("*", allocation)
+    placement = TaskPlacement("j.task-0", "j", "task", 0, "S1", "h", tuple(ports), request, labels)
+    assert json.dumps(labels.task_resources(request, tuple(ports))) == json.dumps(placement.to_mesos())
+
+
+def test_task_resources_keep_the_requests_own_allocation_role_when_the_offer_has_none() -> None:
+    request = Resources.of(cpus=1, mem=32).with_labels(allocation_role="ml")
+    placement = TaskPlacement("j.task-0", "j", "task", 0, "S1", "h", (31000,), request, OfferLabels())
+    assert OfferLabels().task_resources(request, (31000,)) == placement.to_mesos()
+
+
+@given(st.floats(min_value=0, max_value=1e16, allow_nan=False) | st.integers(0, 10**12))
+def test_the_codecs_scalar_fast_path_rounds_as_to_milli(value: float) -> None:
+    entry = {"name": "cpus", "type": "SCALAR", "scalar": {"value": value}}
+    assert resources_from_mesos([entry]).scalar_milli("cpus") == to_milli(value)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -1.0])
+def test_the_codecs_fast_path_leaves_bad_scalars_to_the_checks(value: float) -> None:
+    with pytest.raises(ValueError):
+        resources_from_mesos([{"name": "cpus", "type": "SCALAR", "scalar": {"value": value}}])
+
+
+def _plan_of(job_id: str, *task_ids: str) -> Plan:
+    tasks = tuple(TaskPlacement(task_id, job_id, "task", 0, "S1", "h", (), Resources.of(cpus=1))
+                  for task_id in task_ids)
+    return Plan(job_id, (AgentLaunch("S1", "h", ("O1",), tasks),))
+
+
+def test_check_plan_answers_the_planned_requests_and_refuses_a_plan_with_another_jobs_task() -> None:
+    a, b = single_job("a"), single_job("b")
+    requests = [GangRequest("a", a, a.tasks("a")), GangRequest("b", b, b.tasks("b"))]
+    good = _plan_of("a", "a.task-0")
+    plan = CyclePlan({"a": good}, good.launches, ())
+    assert check_plan(plan, requests) == [requests[0]]
+    stray = _plan_of("a", "a.task-0", "b.task-0")
+    with pytest.raises(AssertionError, match="no member"):
+        check_plan(CyclePlan({"a": stray}, stray.launches, ()), requests)
+    wrong = _plan_of("a", "b.task-0")
+    with pytest.raises(AssertionError, match="partial gang"):
+        check_plan(CyclePlan({"a": wrong}, wrong.launches, ()), requests)
+
+
+def test_a_waiting_jobs_request_is_kept_across_cycles_until_reserve_changes() -> None:
+    state = SchedulerState(first_fit_planner, reserve_after_seconds=10.0)
+    state.handle(Subscribed("F", 0.0))
+    state.handle(JobSubmitted(record("big", single_job("big", gpus=8)), 0.0))
+    seen: list[GangRequest] = []
+
+    def planner(requests: Sequence[GangRequest], offers: Sequence[Mapping[str, Any]],
+                hosts: Sequence[ShareHostView]) -> CyclePlan:
+        seen.extend(requests)
+        return first_fit_planner(requests, offers, hosts)
+
+    state.planner = planner
+    state.handle(OffersReceived((offer("S1", gpus=1),), 1.0))
+    state.handle(OffersReceived((offer("S1", gpus=1),), 2.0))
+    state.handle(OffersReceived((offer("S1", gpus=1),), 11.0))
+    assert seen[0] is seen[1] and not seen[0].reserve
+    assert seen[2].reserve and seen[2].tasks is seen[0].tasks
+    assert state.jobs["big"].members[TaskKey.parse("task-0")].task_id is None
+
+
+def test_the_template_cache_shares_alike_members_and_follows_the_settings_and_its_limit() -> None:
+    cache = TaskInfoTemplates(limit=2)
+    first, second, other = single_job("a"), single_job("b"), single_job("c", command="echo hi")
+    one = cache.get(first, first.tasks("a")[0], SETTINGS[0])
+    assert cache.get(second, second.tasks("b")[0], SETTINGS[0]) is one and len(cache) == 1
+    assert cache.get(first, first.tasks("a")[0], SETTINGS[1]) is not one      # other settings
+    assert one.settings is SETTINGS[0] and len(cache) == 1
+    cache.get(other, other.tasks("c")[0], SETTINGS[1])
+    assert len(cache) == 2
+    cache.get(tf_job("d"), tf_job("d").tasks("d")[0], SETTINGS[1])
+    assert len(cache) == 1      # past the limit: emptied, then the new one kept

@@ -25,6 +25,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "mesos_gpu.commands.submit",
     "mesos_gpu.commands.jobs",
     "mesos_gpu.commands.logs",
+    "mesos_gpu.commands.wait",
     "mesos_gpu.commands.run",
     "mesos_gpu.commands.cluster",
     "mesos_gpu.scheduler_main",
@@ -32,6 +33,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "mesos_gpu.commands.local",  # extends `local` (after mesos_gpu.local.cli): the all-in-one
     "mesos_gpu.demo",
     "mesos_gpu.commands.simulate",
+    "mesos_gpu.commands.completion",
 )
 
 
@@ -39,7 +41,7 @@ SUBCOMMANDS: tuple[str, ...] = (
 # handler pymesos installs when the scheduler's modules are imported (which, with SIGINT ignored, as in a
 # background job, raised "TypeError: 'Handlers' object is not callable" on SIGINT).
 CLIENT_MODULES = frozenset(
-    f"mesos_gpu.commands.{name}" for name in ("submit", "jobs", "logs", "run", "cluster")
+    f"mesos_gpu.commands.{name}" for name in ("submit", "jobs", "logs", "wait", "run", "cluster")
 )
 
 
@@ -128,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 0
+    if getattr(args, "wants_parser", False):  # `completion` writes its script from the whole tree
+        args.parser = parser
     if getattr(func, "__module__", None) in CLIENT_MODULES and started_with is not None:
         signal.signal(signal.SIGINT, started_with)
     try:

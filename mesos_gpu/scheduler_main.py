@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mesos_gpu import gcpolicy
-from mesos_gpu.core.config import SchedulerSettings
+from mesos_gpu.core.config import ENV, LogFormat, SchedulerSettings
 from mesos_gpu.core.errors import ValidationError
+from mesos_gpu.core.logformat import formatter_for
 from mesos_gpu.core.placement.policy import PlacementPolicy
 from mesos_gpu.core.scheduling import CPU_TASKS_ON_GPU_AGENTS, make_planner
 from mesos_gpu.core.taskinfo import LaunchSettings
@@ -270,8 +271,28 @@ def _command(args: argparse.Namespace) -> int:
         for error in exc.errors:
             print(f"mesos-gpu scheduler: {error.path.lstrip('/')}: {error.message}")
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     return run(settings)
+
+
+# Loggers whose DEBUG lines hold what must never be logged: kazoo's show every znode written (job
+# records, with their env values). They log at INFO at most, whatever the level.
+SECRET_DEBUG_LOGGERS = ("kazoo",)
+
+
+def configure_logging(level: int | str, log_format: LogFormat) -> None:
+    """Log to stderr at `level`, as plain lines ("text") or one JSON object per line ("json"); the
+    `SECRET_DEBUG_LOGGERS` never below INFO."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter_for(log_format))
+    logging.basicConfig(level=level, handlers=[handler])
+    for name in SECRET_DEBUG_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
+def log_format_of(env: Mapping[str, str]) -> LogFormat:
+    """`MESOS_GPU_LOG_FORMAT` of `env`, checked as the scheduler checks it (ValidationError if bad)."""
+    return SchedulerSettings.from_env({ENV.LOG_FORMAT: env.get(ENV.LOG_FORMAT, "")}).log_format
 
 
 def register(subparsers: Any) -> None:

@@ -9,7 +9,9 @@ Routes (the OpenAPI document `openapi.json` beside this module is the source of 
     GET    /v1/jobs/{id}/tasks      its tasks
     GET    /v1/jobs/{id}/logs       a chunk of a task's stdout/stderr (through the agent's /files/read)
     GET    /v1/cluster              agents and GPUs (from the master's /state)
-    GET    /v1/health               always 200 while the process runs (leader or standby)
+    GET    /v1/health               200 while the process runs (leader or standby); kept for compatibility
+    GET    /v1/health/live          liveness: 200 while the process and its API loop answer
+    GET    /v1/health/ready         readiness: 200 when this instance can serve its role, else 503
     GET    /metrics                 Prometheus text
     GET    /openapi.json            the OpenAPI 3.1 document
     GET    /v1/launcher.pyz         the TF launcher bundle tasks fetch
@@ -33,7 +35,6 @@ from mesos_gpu.api.auth import TokenAuthenticator
 from mesos_gpu.api.context import ApiContext, ZooKeeperConnection
 from mesos_gpu.api.handlers import (
     ClusterHandler,
-    HealthHandler,
     JobHandler,
     JobLogsHandler,
     JobsHandler,
@@ -43,6 +44,7 @@ from mesos_gpu.api.handlers import (
     NotFoundHandler,
     OpenApiHandler,
 )
+from mesos_gpu.api.health import HealthHandler, LivenessHandler, ReadinessHandler
 from mesos_gpu.api.mesos import MesosReader
 from mesos_gpu.api.service import SchedulerService
 from mesos_gpu.api.uploads import UploadStore
@@ -89,8 +91,8 @@ def make_app(
     (default: a pool of WORKER_THREADS threads; `app.settings["api_executor"]`, shut it down with
     `close_app`). `uploads`: where `POST /v1/uploads` keeps archives and how their URIs start (default:
     `settings.upload_dir` or a temporary directory, `settings.upload_max_mb`, URIs from the address the
-    client used; `close_app` removes a temporary one). The ZooKeeper connection shown by `/v1/health`
-    and `/metrics` comes from
+    client used; `close_app` removes a temporary one). The ZooKeeper connection shown by the health
+    endpoints and `/metrics` (readiness needs it connected) comes from
     `service.store.add_connection_listener` when the service has a store. Other keyword arguments go
     to `tornado.web.Application` (e.g. `debug`).
     """
@@ -116,6 +118,8 @@ def make_app(
         (rf"/v1/jobs/{JOB_ID}/?", JobHandler, args),
         (r"/v1/cluster/?", ClusterHandler, args),
         (r"/v1/health/?", HealthHandler, args),
+        (r"/v1/health/live/?", LivenessHandler, args),
+        (r"/v1/health/ready/?", ReadinessHandler, args),
         (r"/metrics", MetricsHandler, args),
         (r"/openapi\.json", OpenApiHandler, args),
         (r"/v1/launcher\.pyz", LauncherHandler, args),

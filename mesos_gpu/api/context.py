@@ -1,5 +1,5 @@
 """What every API handler shares (`ApiContext`, built by `mesos_gpu.api.app.make_app` and handed to each
-handler's `initialize`), and the job store's connection state as `/v1/health` and `/metrics` show it.
+handler's `initialize`), and the job store's connection state as the health endpoints and `/metrics` show it.
 """
 
 from __future__ import annotations

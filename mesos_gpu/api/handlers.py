@@ -79,7 +79,8 @@ HTTP_CODES = {
 class ApiHandler(tornado.web.RequestHandler):
     """Base of every API handler: JSON out, JSON errors, auth, standby redirects, worker-thread calls."""
 
-    #: False for endpoints every instance serves itself (health, metrics, documents).
+    #: False for endpoints every instance serves itself (health (see mesos_gpu.api.health), metrics,
+    #: documents).
     leader_only = True
     #: False for endpoints that never need a token (health, the OpenAPI document, the launcher).
     authenticated = True
@@ -384,42 +385,13 @@ class JobLogsHandler(ApiHandler):
             return locate_task(state, task_id, agent_id, health.get("framework_id"))
 
 
-# --------------------------------------------------------------------------------- cluster and health
+# ----------------------------------------------------------------------------------------- cluster
 class ClusterHandler(ApiHandler):
     """GET: agents, GPUs per agent (total / used / free, model), from the master's /state."""
 
     async def get(self) -> None:
         state = await self.context.mesos.master_state()
         self.send_json(cluster_json(state, self.context.mesos.master_base()))
-
-
-class HealthHandler(ApiHandler):
-    """GET: 200 whenever the process is up (a standby too, so Marathon keeps it); the body says more."""
-
-    leader_only = False
-    authenticated = False
-
-    async def get(self) -> None:
-        service = self.service
-        try:
-            health = dict(await asyncio.wait_for(self.call(service.health), HEALTH_TIMEOUT))
-        except Exception as exc:  # health must answer whatever the service does
-            health = {"error": f"the scheduler did not report its health: {type(exc).__name__}: {exc}"}
-        leader = bool(service.is_leader)
-        zookeeper = self.context.zookeeper
-        self.send_json(
-            {
-                "status": "ok",
-                "role": "leader" if leader else "standby",
-                "leader": leader,
-                "identifier": service.identifier,
-                "leader_identifier": health.get("leader_identifier"),
-                "framework_id": health.get("framework_id"),
-                "mesos": {"connected": bool(service.mesos_connected)},
-                "zookeeper": {"connected": zookeeper.connected, "state": zookeeper.state},
-                **({"error": health["error"]} if "error" in health else {}),
-            }
-        )
 
 
 class MetricsHandler(ApiHandler):

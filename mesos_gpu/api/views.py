@@ -13,11 +13,15 @@ runs on ([{"index", "uuid"}], either None where not said) as its executor report
 agent, the docker executor, a share host: `core.devicelabels`); None when not said: a real Mesos agent's
 own executors say nothing, and nothing is guessed. A job's `gpus_text` says its GPUs
 for a list without passing a share off as a whole GPU ("1 (4 shares)", "0.3-1 (share)").
+
+Times are epoch seconds (`submitted_at`, ...), each with an ISO-8601 UTC twin (`submitted_at_iso`,
+"2026-12-04T12:36:33.250Z"; None where the time is None) for people and tools that read dates.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from mesos_gpu.core.model import TF_ROLES, Isolation, JobState, ResourceRequest
@@ -31,6 +35,23 @@ _ROLE_ORDER = {role.value: position for position, role in enumerate(TF_ROLES)}
 ACTIVE_TASK_STATES = frozenset(
     {"TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_UNREACHABLE", "TASK_UNKNOWN"}
 )
+
+
+def iso_time(epoch: float | None) -> str | None:
+    """Epoch seconds as ISO-8601 UTC with milliseconds ("2026-12-04T12:36:33.250Z"); None stays None."""
+    if epoch is None:
+        return None
+    moment = datetime.fromtimestamp(float(epoch), tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _times(view: Mapping[str, Any], *names: str) -> JsonDict:
+    """Each time `name` of the view as epoch seconds and as `name_iso`."""
+    out: JsonDict = {}
+    for name in names:
+        out[name] = view.get(name)
+        out[f"{name}_iso"] = iso_time(view.get(name))
+    return out
 
 
 def job_path(job_id: str) -> str:
@@ -221,9 +242,7 @@ def job_summary(view: Mapping[str, Any]) -> JsonDict:
         "state": view["state"],
         "message": view.get("message", ""),
         "wait_reason": view.get("wait_reason", ""),
-        "submitted_at": view.get("submitted_at"),
-        "started_at": view.get("started_at"),
-        "finished_at": view.get("finished_at"),
+        **_times(view, "submitted_at", "started_at", "finished_at"),
         "task_count": len(members),
         "tasks_running": sum(1 for m in members.values() if m.get("state") == "TASK_RUNNING"),
         "gpus": job_gpus(spec),
@@ -240,7 +259,7 @@ def job_json(view: Mapping[str, Any]) -> JsonDict:
     return {
         **job_summary(view),
         "attempt": view.get("attempt", -1),
-        "next_attempt_at": view.get("next_attempt_at"),
+        **_times(view, "next_attempt_at"),
         "kill_requested": bool(view.get("kill_requested", False)),
         "isolation": spec.get("isolation", "exclusive"),
         "terminal": JobState(view["state"]).is_terminal,

@@ -21,8 +21,9 @@ Handler = Callable[[argparse.Namespace], int]
 TERMINAL_JOB_STATES = frozenset(state.value for state in JobState if state.is_terminal)
 
 
-def api_options() -> argparse.ArgumentParser:
-    """A parent parser with the options every API subcommand takes."""
+def api_options(call_timeout: str = "--timeout") -> argparse.ArgumentParser:
+    """A parent parser with the options every API subcommand takes; `call_timeout` names the option of
+    the seconds each API call may take (`wait` keeps `--timeout` for itself)."""
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument(
         "--api",
@@ -36,8 +37,35 @@ def api_options() -> argparse.ArgumentParser:
         help=f"bearer token for the API (default: ${ENV_TOKEN})",
     )
     parent.add_argument("--json", action="store_true", help="print JSON (for scripts)")
-    parent.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each API call")
+    parent.add_argument(
+        call_timeout, dest="timeout", type=float, default=10.0, help="seconds to wait for each API call"
+    )
     return parent
+
+
+OUTPUT_FORMATS = ("json", "wide", "name")
+
+
+def add_output_option(parser: argparse.ArgumentParser) -> None:
+    """`-o json|wide|name` (as kubectl's); `--json` stays an alias of `-o json`."""
+    parser.add_argument(
+        "-o", "--output", choices=OUTPUT_FORMATS, metavar="FORMAT",
+        help="json (as --json), wide (more columns) or name (the job IDs alone, one a line)",
+    )
+
+
+def output_format(args: argparse.Namespace) -> str:
+    """The output asked for: "json", "wide", "name", or "" for the default text."""
+    if getattr(args, "output", None):
+        return str(args.output)
+    return "json" if getattr(args, "json", False) else ""
+
+
+def iso_time(epoch: float | None) -> str:
+    """Epoch seconds as ISO-8601 UTC to the second ("2026-12-04T12:36:33Z"); "-" when unknown."""
+    if not epoch:
+        return "-"
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(epoch)))
 
 
 def client_from(args: argparse.Namespace) -> ApiClient:

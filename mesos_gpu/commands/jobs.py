@@ -9,9 +9,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from mesos_gpu.commands.common import (
+    add_output_option,
     age,
     api_options,
     client_from,
+    iso_time,
+    output_format,
     print_json,
     reports_errors,
     short_state,
@@ -92,12 +95,14 @@ def register(subparsers: Any) -> None:
     )
     jobs.add_argument("--state", help="only jobs in these states (comma-separated, e.g. PENDING,RUNNING)")
     jobs.add_argument("--tenant", help="only this tenant's jobs")
+    add_output_option(jobs)
     jobs.set_defaults(func=list_jobs)
 
     status = subparsers.add_parser(
         "status", parents=[parent], help="show a job", description="Show a job: state, tasks, why it waits."
     )
     status.add_argument("job_id", metavar="ID")
+    add_output_option(status)
     status.set_defaults(func=show_status)
 
     kill = subparsers.add_parser(
@@ -110,42 +115,63 @@ def register(subparsers: Any) -> None:
 @reports_errors
 def list_jobs(args: argparse.Namespace) -> int:
     jobs = list(client_from(args).jobs(args.state, args.tenant))
-    if args.json:
+    shape = output_format(args)
+    if shape == "json":
         print_json(jobs)
-        return 0
-    if not jobs:
+    elif shape == "name":
+        for job in jobs:
+            print(job["id"])
+    elif not jobs:
         print("No jobs.")
-        return 0
-    rows = [
-        (
-            job["id"],
-            job["tenant"],
-            job["state"],
-            f"{job['tasks_running']}/{job['task_count']}",
-            job.get("gpus_text", job["gpus"]),  # "0.3-1 (share)": a share is not shown as a whole GPU
-            age(job["submitted_at"]),
-            job["wait_reason"] if job["state"] == "PENDING" and job["wait_reason"] else job["message"],
-        )
-        for job in jobs
-    ]
-    print(table(("ID", "TENANT", "STATE", "RUNNING", "GPUS", "AGE", "MESSAGE"), rows))
+    else:
+        print(jobs_table(jobs, wide=shape == "wide"))
     return 0
 
 
-def describe(job: dict[str, Any]) -> str:
-    """A job for people: its state, why it waits, every task, the TF cluster."""
+def jobs_table(jobs: list[dict[str, Any]], wide: bool = False) -> str:
+    """The `jobs` table; `wide` adds the job's name, restarts and its times (ISO-8601 UTC)."""
+    headers: tuple[str, ...] = ("ID", "TENANT", "STATE", "RUNNING", "GPUS", "AGE", "MESSAGE")
+    if wide:
+        headers = ("ID", "NAME", "TENANT", "STATE", "RUNNING", "GPUS", "RESTARTS", "SUBMITTED", "STARTED",
+                   "FINISHED", "AGE", "MESSAGE")
+    rows: list[tuple[Any, ...]] = []
+    for job in jobs:
+        when = age(job["submitted_at"])
+        message = job["wait_reason"] if job["state"] == "PENDING" and job["wait_reason"] else job["message"]
+        running = f"{job['tasks_running']}/{job['task_count']}"
+        gpus = job.get("gpus_text", job["gpus"])  # "0.3-1 (share)": a share is not shown as a whole GPU
+        if wide:
+            times = (iso_time(job.get(name)) for name in ("submitted_at", "started_at", "finished_at"))
+            rows.append((job["id"], job["name"], job["tenant"], job["state"], running, gpus, job["restarts"],
+                         *times, when, message))
+        else:
+            rows.append((job["id"], job["tenant"], job["state"], running, gpus, when, message))
+    return table(headers, rows)
+
+
+def describe(job: dict[str, Any], wide: bool = False) -> str:
+    """A job for people: its state, why it waits, every task, the TF cluster; `wide` adds its times
+    (ISO-8601 UTC) and each task's Mesos task id and attempt."""
     lines = [
         f"Job {job['id']} ({job['name']}, tenant {job['tenant']}): {job['state']}",
         f"  submitted {age(job['submitted_at'])} ago"
         + (f", restarts {job['restarts']}" if job["restarts"] else "")
         + (", kill requested" if job["kill_requested"] else ""),
     ]
+    if wide:
+        times = ", ".join(f"{name.removesuffix('_at')} {iso_time(job.get(name))}"
+                          for name in ("submitted_at", "started_at", "finished_at") if job.get(name))
+        lines.append(f"  times: {times}")
     if job.get("message"):
         lines.append(f"  message: {job['message']}")
     if job.get("wait_reason"):
         lines.append(f"  waiting: {job['wait_reason']}")
-    rows = [
-        (
+    headers: tuple[str, ...] = ("TASK", "STATE", "WHERE", "GPUS", "EXIT", "MESSAGE")
+    if wide:
+        headers = ("TASK", "TASK ID", "ATTEMPT", *headers[1:])
+    rows = []
+    for task in job["tasks"]:
+        row: tuple[Any, ...] = (
             task["name"],
             short_state(task["state"]),
             task_place(task),
@@ -153,13 +179,11 @@ def describe(job: dict[str, Any]) -> str:
             "" if task["exit_code"] is None else task["exit_code"],
             task.get("message") or "",
         )
-        for task in job["tasks"]
-    ]
+        if wide:
+            row = (row[0], task.get("task_id") or "-", task.get("attempt", -1), *row[1:])
+        rows.append(row)
     lines.append("")
-    lines.extend(
-        "  " + line
-        for line in table(("TASK", "STATE", "WHERE", "GPUS", "EXIT", "MESSAGE"), rows).splitlines()
-    )
+    lines.extend("  " + line for line in table(headers, rows).splitlines())
     if job.get("tf_cluster"):
         lines.append("")
         lines.append("  TF cluster:")
@@ -171,10 +195,13 @@ def describe(job: dict[str, Any]) -> str:
 @reports_errors
 def show_status(args: argparse.Namespace) -> int:
     job = client_from(args).job(args.job_id)
-    if args.json:
+    shape = output_format(args)
+    if shape == "json":
         print_json(job)
+    elif shape == "name":
+        print(job["id"])
     else:
-        print(describe(job))
+        print(describe(job, wide=shape == "wide"))
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import sys
 from typing import Any
 
@@ -81,10 +82,15 @@ def run_local(args: argparse.Namespace) -> int:
         except NvmlUnavailableError as exc:
             print(f"mesos-gpu: --gpus-per-agent nvml: {exc}", file=sys.stderr)
             return 1
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from mesos_gpu.core.errors import ValidationError
+    from mesos_gpu.scheduler_main import configure_logging, log_format_of
+
+    try:
+        log_format = log_format_of(os.environ)
+    except ValidationError as exc:
+        print(f"mesos-gpu: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(logging.INFO if args.verbose else logging.WARNING, log_format)
     from mesos_gpu.local.zookeeper import ZooKeeperError
     from mesos_gpu.standalone import Standalone, StandaloneError, run_standalone
 

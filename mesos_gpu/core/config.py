@@ -22,6 +22,7 @@ __all__ = [
     "ENV",
     "Containerizer",
     "CpuTasksOnGpuAgents",
+    "LogFormat",
     "LogLevel",
     "SchedulerSettings",
     "zookeeper_url",
@@ -36,6 +37,7 @@ ShareHostPlacement = Literal["pack", "spread"]  # placement.policy.SHARE_HOST_PL
 PlacementStrategy = Literal["default", "random", "first-fit", "best-fit", "worst-fit", "tetris",
                             "gpu-packing", "fgd"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LogFormat = Literal["text", "json"]  # core.logformat: plain lines, or one JSON object per line
 
 ONE_WEEK_SECONDS = 7 * 24 * 3600.0
 # Mesos turns failover_timeout into a Duration (int64 nanoseconds); longer values are rejected.
@@ -69,6 +71,7 @@ class ENV:
     API_TOKENS_FILE = "MESOS_GPU_API_TOKENS_FILE"
     API_AUTH_READS = "MESOS_GPU_API_AUTH_READS"
     LOG_LEVEL = "MESOS_GPU_LOG_LEVEL"
+    LOG_FORMAT = "MESOS_GPU_LOG_FORMAT"
     DEFAULT_CONTAINERIZER = "MESOS_GPU_DEFAULT_CONTAINERIZER"
     CPU_TASKS_ON_GPU_AGENTS = "MESOS_GPU_CPU_TASKS_ON_GPU_AGENTS"
     HEARTBEAT_TIMEOUT = "MESOS_GPU_HEARTBEAT_TIMEOUT"
@@ -116,6 +119,7 @@ class SchedulerSettings:
     api_tokens_file: str | None = None
     api_auth_reads: bool = False
     log_level: LogLevel = "INFO"
+    log_format: LogFormat = "text"
     default_containerizer: Containerizer = "mesos"
     cpu_tasks_on_gpu_agents: CpuTasksOnGpuAgents = "restricted"
     heartbeat_timeout: float = 75.0  # 5 missed heartbeats of 15 s, as scheduler.proto recommends
@@ -170,6 +174,7 @@ class SchedulerSettings:
         tokens_file = reader.optional(ENV.API_TOKENS_FILE, _any)
         auth_reads = reader.get(ENV.API_AUTH_READS, d.api_auth_reads, _boolean)
         log_level = reader.get(ENV.LOG_LEVEL, d.log_level, _log_level)
+        log_format = reader.get(ENV.LOG_FORMAT, d.log_format, _log_format)
         containerizer = reader.get(ENV.DEFAULT_CONTAINERIZER, d.default_containerizer, _containerizer)
         cpu_policy = reader.get(ENV.CPU_TASKS_ON_GPU_AGENTS, d.cpu_tasks_on_gpu_agents, _cpu_policy)
         heartbeat = reader.get(ENV.HEARTBEAT_TIMEOUT, d.heartbeat_timeout, _positive_seconds)
@@ -205,6 +210,7 @@ class SchedulerSettings:
             api_tokens_file=tokens_file,
             api_auth_reads=auth_reads,
             log_level=log_level,
+            log_format=log_format,
             default_containerizer=containerizer,
             cpu_tasks_on_gpu_agents=cpu_policy,
             heartbeat_timeout=heartbeat,
@@ -454,6 +460,10 @@ def _choice(raw: str, allowed: tuple[str, ...], normalise: Callable[[str], str])
 def _log_level(raw: str) -> LogLevel:
     value = raw.strip().upper()
     return cast(LogLevel, _choice("WARNING" if value == "WARN" else value, get_args(LogLevel), str.upper))
+
+
+def _log_format(raw: str) -> LogFormat:
+    return cast(LogFormat, _choice(raw, get_args(LogFormat), str.lower))
 
 
 def _containerizer(raw: str) -> Containerizer:

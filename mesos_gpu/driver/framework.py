@@ -1,7 +1,10 @@
 """pymesos scheduler callbacks turned into state-machine events; no callback ever raises.
 
 pymesos TEARDOWNs the framework (killing every task) when an exception escapes a callback, so each
-callback logs and swallows errors. Messages arrive as addict dicts and leave as plain dicts.
+callback logs and swallows errors. Messages arrive as addict dicts and leave as plain dicts. Each task
+status is logged as it arrives, and the job state changes the state machine decides on it (restarts,
+failures, ends: `eventlog.JobStateLog`) once the sink's future (the runtime's `post_event`) completes
+with the event's commands.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from typing import Any
 
 from pymesos import Scheduler
@@ -23,6 +27,8 @@ from mesos_gpu.core.state import (
     StatusReceived,
     Subscribed,
 )
+
+from .eventlog import JobStateLog, log_status
 
 log = logging.getLogger(__name__)
 
@@ -92,15 +98,28 @@ class FrameworkCallbacks(Scheduler):  # pymesos is untyped (ignore_missing_impor
         self._may_subscribe = may_subscribe
         self._clock = clock
         self._jitter = jitter
+        self._job_states = JobStateLog()
 
     def _emit(self, make: Callable[[], Event | None]) -> None:
         try:
             self._on_activity()
             event = make()
             if event is not None:
-                self._sink(event)
+                self._watch(self._sink(event))
         except Exception:  # never let an exception reach pymesos: it would TEARDOWN the framework
             log.exception("scheduler callback failed; the event was dropped")
+
+    def _watch(self, outcome: object) -> None:
+        """Log the job state changes among an event's commands, once the sink's future has them."""
+        if isinstance(outcome, Future):
+            outcome.add_done_callback(self._decided)
+
+    def _decided(self, future: Future[Any]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return
+        commands = future.result()
+        if isinstance(commands, list):
+            self._job_states.observe(commands)
 
     def subscribing(self, driver: Any) -> bool:
         """Asked by `GuardedSchedulerDriver` before every (re-)SUBSCRIBE: False, and it stops instead
@@ -130,6 +149,10 @@ class FrameworkCallbacks(Scheduler):  # pymesos is untyped (ignore_missing_impor
         self._emit(lambda: OfferRescinded(str(offer_id["value"]), self._clock()))
 
     def statusUpdate(self, driver: Any, status: Any) -> None:  # noqa: N802 - pymesos API
+        try:
+            log_status(status)
+        except Exception:  # a status we cannot describe is still handed on
+            log.exception("could not log a status update")
         self._emit(lambda: StatusReceived(plain(status), self._clock(), self._jitter()))
 
     def frameworkMessage(self, driver: Any, executor_id: Any, agent_id: Any, data: Any) -> None:  # noqa: N802

@@ -28,6 +28,7 @@ from mesos_gpu.core.state import (
     Suppress,
 )
 
+from .eventlog import log_kill, log_launch
 from .framework import ONE_WEEK, FrameworkCallbacks, framework_info
 
 log = logging.getLogger(__name__)
@@ -145,9 +146,11 @@ def pymesos_driver_factory(options: FrameworkOptions, http_timeout: float = 60.0
 
 
 def carry_out(driver: SchedulerDriverLike, command: Command) -> None:
-    """Make the driver call of one command (Persist and ClearRendezvous are the runtime's own)."""
+    """Make the driver call of one command (Persist and ClearRendezvous are the runtime's own); each
+    launch and kill is logged (`eventlog`) before its call."""
     match command:
         case Accept(offer_ids=offer_ids, task_infos=infos, refuse_seconds=refuse):
+            log_launch(command)
             operations = [{"type": "LAUNCH", "launch": {"task_infos": list(infos)}}]
             driver.acceptOffers(
                 [{"value": o} for o in offer_ids], operations, {"refuse_seconds": refuse}
@@ -155,6 +158,7 @@ def carry_out(driver: SchedulerDriverLike, command: Command) -> None:
         case Decline(offer_ids=offer_ids, refuse_seconds=refuse):
             driver.declineOffer([{"value": o} for o in offer_ids], {"refuse_seconds": refuse})
         case KillTask(task_id=task_id):
+            log_kill(command)
             driver.killTask({"value": task_id})
         case Suppress():
             driver.suppressOffers()

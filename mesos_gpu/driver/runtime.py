@@ -261,11 +261,11 @@ class SchedulerRuntime:
                 if future is not None:
                     future.set_result(result)
             except NotLeaderError as exc:  # an event that arrived after leadership ended
-                log.debug("dropped %r: %s", item, exc)
+                log.debug("dropped %s: %s", describe(item), exc)
                 if future is not None:
                     future.set_exception(exc)
             except Exception as exc:  # keep the worker alive whatever happens
-                log.exception("scheduler worker failed on %r", item)
+                log.exception("scheduler worker failed on %s", describe(item))
                 if future is not None:
                     future.set_exception(exc)
 
@@ -311,7 +311,7 @@ class SchedulerRuntime:
             try:
                 self._call(driver, command)
             except Exception:  # a failed call is repaired by reconciliation and the next offers
-                log.exception("driver call failed: %r", command)
+                log.exception("driver call failed: %s", describe(command))
 
     def _clear(self, job_id: str) -> None:
         if self._clear_rendezvous is None:
@@ -506,3 +506,15 @@ def _matching(
     kept = [view for view in views if (wanted is None or view["state"] in wanted)
             and (tenant is None or view["spec"].get("tenant") == tenant)]
     return sorted(kept, key=lambda view: (view["submitted_at"], view["id"]))
+
+
+_NAMED = ("job_id", "task_id", "agent_id")
+
+
+def describe(item: Any) -> str:
+    """An event or command for a log line: its kind and the ids it names, never its contents (records
+    and TaskInfos carry env values, which may be secrets)."""
+    if isinstance(item, tuple):
+        return f"control message {item[0]!r}" if item else "control message"
+    ids = ", ".join(f"{name}={getattr(item, name)}" for name in _NAMED if getattr(item, name, None))
+    return f"{type(item).__name__}({ids})"

@@ -23,6 +23,7 @@ API_COMMANDS = {
     "logs": ["logs", "j1"],
     "run": ["run", "--", "python", "train.py"],
     "cluster": ["cluster"],
+    "wait": ["wait", "j1"],
 }
 
 

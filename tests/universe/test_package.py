@@ -303,11 +303,20 @@ def test_single_instance_or_ha(rendered):
 
 def test_health_check_and_port(rendered):
     _, options, app = rendered
+    # Marathon kills a task whose health check keeps failing: liveness, which a ZooKeeper or Mesos
+    # outage never fails (a standby is live too). Readiness only gates deployments (old tasks are
+    # killed once new ones are ready) and never kills, so it goes in readinessChecks.
     [check] = app["healthChecks"]
-    assert check["path"] == "/v1/health"
+    assert check["path"] == "/v1/health/live"
     assert check["protocol"] == "MESOS_HTTP"
     assert check["portIndex"] == 0
+    [ready] = app["readinessChecks"]
+    assert ready["path"] == "/v1/health/ready"
+    assert ready["protocol"] == "HTTP"
+    assert ready["httpStatusCodesForReady"] == [200]
+    assert ready["timeoutSeconds"] < ready["intervalSeconds"]  # Marathon's rule for the two
     [port] = app["portDefinitions"]
+    assert ready["portName"] == port["name"]
     assert port["name"] == "api" and port["protocol"] == "tcp"
     merged = merged_options(options)
     assert port["port"] == merged["api"]["port"]

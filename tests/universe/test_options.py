@@ -60,7 +60,7 @@ BOOLEANS = sorted(path for path, prop in options(CONFIG) if prop.get("type") == 
 
 
 def test_the_booleans_are_the_ones_this_file_knows() -> None:
-    assert BOOLEANS == ["api.auth_reads", "service.high_availability"]
+    assert BOOLEANS == ["api.auth_reads", "gpu.backfill", "service.high_availability"]
 
 
 @pytest.mark.parametrize("path", BOOLEANS)
@@ -160,3 +160,14 @@ def test_the_repository_has_the_licence_the_package_names() -> None:
     assert "Apache" in licence["name"] and "2.0" in licence["name"]
     text = (REPO / "LICENSE").read_text(encoding="utf-8")
     assert "Apache License" in text and "Version 2.0, January 2004" in text
+
+
+def test_the_placement_and_log_options_reach_the_scheduler() -> None:
+    from mesos_gpu.core.config import SchedulerSettings
+    from tests.universe.test_package import marathon_task_env
+
+    app = render({"gpu": {"placement_strategy": "fgd", "share_hosts": "spread", "backfill": False},
+                  "service": {"log_format": "json"}})
+    settings = SchedulerSettings.from_env(marathon_task_env(app, host="agent-1.example", port=31457))
+    assert (settings.placement_strategy, settings.share_hosts, settings.backfill) == ("fgd", "spread", False)
+    assert settings.log_format == "json"

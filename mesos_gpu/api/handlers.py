@@ -387,11 +387,14 @@ class JobLogsHandler(ApiHandler):
 
 # ----------------------------------------------------------------------------------------- cluster
 class ClusterHandler(ApiHandler):
-    """GET: agents, GPUs per agent (total / used / free, model), from the master's /state."""
+    """GET: agents, GPUs per agent (total / used / free, model), from the master's /state; the share
+    hosts, from the jobs' active share members."""
 
     async def get(self) -> None:
         state = await self.context.mesos.master_state()
-        self.send_json(cluster_json(state, self.context.mesos.master_base()))
+        jobs = await self.call(self.service.jobs)
+        self.send_json({**cluster_json(state, self.context.mesos.master_base()),
+                        "share_hosts": views.share_hosts(jobs)})
 
 
 class MetricsHandler(ApiHandler):
@@ -417,6 +420,7 @@ class MetricsHandler(ApiHandler):
             offers_declined=_optional_int(service, "offers_declined"),
             placement_latency=getattr(service, "placement_latency", None),
             submit_batches=_optional_int(service, "submit_batches"),
+            share_hosts=views.share_hosts(jobs),
         )
         self.set_header("Content-Type", METRICS_CONTENT_TYPE)
         self.finish(render(families))

@@ -1,8 +1,9 @@
 """Prometheus text exposition (format 0.0.4) for `GET /metrics`, and a small thread-safe `Histogram`.
 
 `render(families)` writes metric families; `scheduler_families(...)` builds the scheduler's: jobs by
-state, tasks launched, GPUs allocated, leadership and connections, the API's own request counts and
-latencies, and, when the service keeps them, offers received/declined and placement latency.
+state, tasks launched, GPUs allocated (whole-GPU tasks' and share hosts'), share hosts and GPU shares,
+leadership and connections, the API's own request counts and latencies, and, when the service keeps
+them, offers received/declined and placement latency.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from mesos_gpu.api.service import HistogramLike
 
@@ -21,6 +23,13 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 Labels = tuple[tuple[str, str], ...]
+
+GPUS_ALLOCATED_HELP = (
+    "GPUs held by this framework's active tasks: whole-GPU tasks' GPUs plus the one GPU of each share host "
+    "with an active share task (an empty share host lingering before it exits is not counted)."
+)
+SHARE_HOSTS_HELP = "Share hosts with an active share task (each holds one whole GPU)."
+SHARES_HELP = "Sum of the GPU fractions granted to active share tasks (at most mesos_gpu_share_hosts)."
 
 
 class Histogram:
@@ -124,8 +133,12 @@ def scheduler_families(
     offers_declined: int | None = None,
     placement_latency: HistogramLike | None = None,
     submit_batches: int | None = None,
+    share_hosts: Sequence[Mapping[str, Any]] = (),
 ) -> list[Family]:
-    """Every family `/metrics` shows; the optional ones only when the service provides them."""
+    """Every family `/metrics` shows; the optional ones only when the service provides them.
+
+    `gpus_allocated` is the whole-GPU tasks' GPUs; each of `share_hosts` (`views.share_hosts`: the hosts
+    with an active share task) adds the one GPU it holds, and its tasks' fractions to the shares gauge."""
     jobs = Family("mesos_gpu_jobs", "gauge", "Jobs known to the scheduler, by state.")
     for state, count in sorted(jobs_by_state.items()):
         jobs.add(count, {"state": state})
@@ -134,8 +147,12 @@ def scheduler_families(
         Family("mesos_gpu_tasks_launched_total", "counter", "Tasks handed to Mesos by this process.").add(
             launches
         ),
-        Family("mesos_gpu_gpus_allocated", "gauge", "GPUs held by this framework's active tasks.").add(
-            gpus_allocated
+        Family("mesos_gpu_gpus_allocated", "gauge", GPUS_ALLOCATED_HELP).add(
+            gpus_allocated + len(share_hosts)
+        ),
+        Family("mesos_gpu_share_hosts", "gauge", SHARE_HOSTS_HELP).add(len(share_hosts)),
+        Family("mesos_gpu_gpu_shares_allocated", "gauge", SHARES_HELP).add(
+            round(sum(float(host.get("gpus") or 0) for host in share_hosts), 3)
         ),
         Family("mesos_gpu_leader", "gauge", "1 when this scheduler is the leader.").add(int(leader)),
         Family("mesos_gpu_mesos_connected", "gauge", "1 when subscribed to the Mesos master.").add(

@@ -20,7 +20,7 @@ Times are epoch seconds (`submitted_at`, ...), each with an ISO-8601 UTC twin (`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -229,6 +229,31 @@ def gpus_allocated(view: Mapping[str, Any]) -> int:
         if member.get("state") in ACTIVE_TASK_STATES:
             total += gpu_request(_role_spec(spec, name.rpartition("-")[0])).whole_gpus
     return total
+
+
+def share_hosts(jobs: Iterable[Mapping[str, Any]]) -> list[JsonDict]:
+    """The share hosts holding at least one active share task, derived from the jobs' member records (by
+    host id): agent, hostname, isolation, GPU fraction and memory given (MB) of the device's memory (MB,
+    0: unknown) and the task ids on it. Each holds one whole GPU. A lingering (empty) host holds no
+    active task, so it is not listed: its GPU returns to Mesos within its linger."""
+    hosts: dict[str, JsonDict] = {}
+    for view in jobs:
+        for member in view.get("members", {}).values():
+            share = _share_of(member)
+            if share is None or member.get("state") not in ACTIVE_TASK_STATES or "host" not in share:
+                continue
+            host = hosts.setdefault(str(share["host"]), {
+                "host": str(share["host"]), "agent_id": member.get("agent_id"),
+                "hostname": member.get("hostname"), "isolation": share.get("isolation"),
+                "gpus": 0.0, "gpu_memory": 0, "device_memory": int(share.get("device_memory") or 0),
+                "tasks": [],
+            })
+            host["gpus"] = round(host["gpus"] + float(share.get("gpus") or 0), 3)
+            host["gpu_memory"] += int(share.get("gpu_memory") or 0)
+            host["tasks"].append(member.get("task_id"))
+    for host in hosts.values():
+        host["tasks"].sort(key=str)
+    return [hosts[host_id] for host_id in sorted(hosts)]
 
 
 def job_summary(view: Mapping[str, Any]) -> JsonDict:

@@ -1,4 +1,6 @@
-"""`mesos-gpu cluster`: the agents and their GPUs (total / used / free, model) as a table."""
+"""`mesos-gpu cluster`: the agents and their GPUs (total / used / free, model) as a table, then the share
+hosts (each holds one whole GPU that its share tasks divide): agent, isolation, fraction and memory given,
+tasks."""
 
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ def register(subparsers: Any) -> None:
         "cluster",
         parents=[api_options()],
         help="show agents and GPUs",
-        description="Show every Mesos agent with its GPUs (total, used, free, model), CPUs and memory.",
+        description="Show every Mesos agent with its GPUs (total, used, free, model), CPUs and memory, "
+        "then every share host with an active share task (agent, isolation, GPU fraction and memory given, "
+        "tasks).",
     )
     parser.set_defaults(func=show_cluster)
 
@@ -47,4 +51,31 @@ def show_cluster(args: argparse.Namespace) -> int:
     print(table(("HOST", "AGENT", "GPU MODEL", "GPUS", "USED", "FREE", "CPUS USED", "MEM USED (MB)"), rows))
     gpus = cluster["gpus"]
     print(f"\n{len(rows)} agent(s); GPUs: {gpus['total']} total, {gpus['used']} used, {gpus['free']} free.")
+    hosts = cluster.get("share_hosts") or []
+    if hosts:
+        print(f"\n{share_hosts_text(hosts)}")
     return 0
+
+
+def share_hosts_text(hosts: list[dict[str, Any]]) -> str:
+    """The share hosts as a table, and a line of what they hold and give."""
+    rows = [
+        (
+            host.get("hostname") or "-",
+            host.get("agent_id") or "-",
+            host["host"],
+            host.get("isolation") or "-",
+            _number(float(host.get("gpus") or 0)),
+            f"{host.get('gpu_memory') or 0}/{host.get('device_memory') or '?'}",
+            ", ".join(str(task) for task in host.get("tasks") or ()),
+        )
+        for host in hosts
+    ]
+    given = sum(float(host.get("gpus") or 0) for host in hosts)
+    tasks = sum(len(host.get("tasks") or ()) for host in hosts)
+    header = ("HOST", "AGENT", "SHARE HOST", "ISOLATION", "GPU GIVEN", "GPU MEM GIVEN (MB)", "TASKS")
+    return (
+        f"{table(header, rows)}\n\n{len(hosts)} share host(s) hold {len(hosts)} GPU(s); "
+        f"{_number(round(given, 3))} GPU given to {tasks} share task(s). An empty share host is not listed: "
+        "it gives its GPU back after its linger."
+    )

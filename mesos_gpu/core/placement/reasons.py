@@ -33,6 +33,16 @@ def insufficient(name: str) -> str:
     return f"insufficient {name}"
 
 
+def insufficient_gpus_held(gpus: int) -> str:
+    """Insufficient gpus, where empty share hosts on those agents hold `gpus` whole GPUs that Mesos gets
+    back when each host's linger ends: `insufficient gpus (1 gpu held by an empty share host, ...)`."""
+    if gpus == 1:
+        held = "1 gpu held by an empty share host, returned to mesos when its linger ends"
+    else:
+        held = f"{gpus} gpus held by empty share hosts, returned to mesos when their linger ends"
+    return f"{INSUFFICIENT_GPUS} ({held})"
+
+
 def gpus_text(milli: int) -> str:
     """A GPU amount in thousandths as reasons write it: 500 -> "0.5"."""
     return f"{milli / 1000:g}"

@@ -119,6 +119,9 @@ class ShareLedger:
         self._opened: dict[str, int] = {}
         self._seq = 0
         self.version = 0
+        # agent index -> its hosts empty now that were empty at the start (their GPU returns at the linger)
+        self.empty_on: dict[int, int] = {}
+        self._empty: dict[int, int] = {}  # seq of a host empty at the start -> its `used` then
         for view in hosts:
             agent = capacity.by_id.get(view.agent_id)
             used = view.used
@@ -130,6 +133,19 @@ class ShareLedger:
             self.devices[device.seq] = device
             if agent is not None and view.accepting and not agent.unhealthy:
                 self._index(device)
+            if agent is not None and not view.used:
+                self._empty[device.seq] = used
+                self.empty_on[agent.index] = self.empty_on.get(agent.index, 0) + 1
+
+    def _count_empty(self, device: Device, was_empty: bool) -> None:
+        """Keep `empty_on` as a share lands on (or is given back to) a host empty at the start."""
+        start = self._empty.get(device.seq)
+        if start is None or device.agent is None:
+            return
+        change = int(device.used == start and not device.used_memory) - int(was_empty)
+        if change:
+            index = device.agent.index
+            self.empty_on[index] = self.empty_on.get(index, 0) + change
 
     def _next(self) -> int:
         self._seq += 1
@@ -169,21 +185,25 @@ class ShareLedger:
     def take(self, device: Device, gpus: int, memory: int, mig_index: int | None) -> None:
         """Give `gpus`/`memory` (or MIG instance `mig_index`) of `device` to a share."""
         self._unindex(device)
+        was_empty = self._empty.get(device.seq) == device.used and not device.used_memory
         device.used += gpus
         device.used_memory += memory
         if mig_index is not None:
             device.mig_free = tuple(i for i in device.mig_free if i != mig_index)
         self._index(device)
+        self._count_empty(device, was_empty)
         self.version += 1
 
     def give_back(self, device: Device, gpus: int, memory: int, mig_index: int | None) -> None:
         """Undo `take` exactly."""
         self._unindex(device)
+        was_empty = self._empty.get(device.seq) == device.used and not device.used_memory
         device.used -= gpus
         device.used_memory -= memory
         if mig_index is not None:
             device.mig_free = tuple(sorted((*device.mig_free, mig_index)))
         self._index(device)
+        self._count_empty(device, was_empty)
         self.version += 1
 
     def open(self, agent: AgentState, isolation: Isolation, device_memory: int,
@@ -234,6 +254,7 @@ class ShareStack:
         self.ledger = ShareLedger(capacity, hosts)
         self.table = table if table is not None else FragmentationTable()
         stack.use_fragmentation(self.table, self.ledger.free_on)
+        stack.use_empty_hosts(self.ledger.empty_on)
         self._openers: dict[TaskDemand, TaskDemand] = {}
         self._extra = host_resources()
         self._scale: tuple[float, float] | None = None

@@ -44,6 +44,7 @@ class PlacementStack:
         self._missed: list[AgentState] = []
         self._table: FragmentationTable | None = None
         self._free_on: Mapping[int, int] = {}
+        self._empty_on: Mapping[int, int] = {}
 
     def select(self, task: TaskDemand, job: JobContext) -> tuple[AgentState | None, OrderedCounts]:
         """The best agent for `task` (None if none fits) and, when none fits, the reason counts (largest
@@ -112,6 +113,8 @@ class PlacementStack:
                 _add(counts, reasons.HELD, len(ledger.held))
                 _add(counts, reasons.INSUFFICIENT_GPUS, short)
                 _add(counts, reasons.UNHEALTHY_GPUS, len(ledger.unhealthy))
+                if short and self._empty_on and needs.share is None:
+                    self._note_empty_hosts(counts, whole)
             return feasible
         feasible = self._scan(iter(ledger.cpu_agents.values()), needs, job, AFTER_GPU_FILTERS, counts,
                               limit=1 if exact else 0)
@@ -164,6 +167,21 @@ class PlacementStack:
         `free_on` (an agent's thousandths free on its share hosts) as GPU the agent has free."""
         self._table = table
         self._free_on = free_on
+
+    def use_empty_hosts(self, empty_on: Mapping[int, int]) -> None:
+        """Name, in a whole-GPU task's reasons, the GPUs that `empty_on` (an agent's empty share hosts,
+        each holding one GPU until its linger ends) hold on the agents short of GPUs."""
+        self._empty_on = empty_on
+
+    def _note_empty_hosts(self, counts: Counts, whole: int) -> None:
+        """Say, in the "insufficient gpus" reason, how many GPUs empty share hosts hold on those agents
+        (costs O(agents with an empty share host))."""
+        agents = self.ledger.agents
+        held = sum(n for index, n in self._empty_on.items()
+                   if n and agents[index].gpus // 1000 < whole and not agents[index].held
+                   and not agents[index].unhealthy)
+        if held:
+            counts[reasons.insufficient_gpus_held(held)] = counts.pop(reasons.INSUFFICIENT_GPUS)
 
     def _unstranded(self, candidates: Iterable[AgentState], needs: Needs, job: JobContext,
                     counts: Counts) -> list[AgentState]:

@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from mesos_gpu.core.config import DEFAULT_API_PORT
-from mesos_gpu.local.cli import add_gpu_sharing_arguments, gpu_sharing_options
+from mesos_gpu.local.cli import add_gpu_sharing_arguments, gpu_sharing_options, host_gpus_usable
 
 
 def register(subparsers: Any) -> None:
@@ -74,14 +74,8 @@ def run_local(args: argparse.Namespace) -> int:
     if args.agents < 1:
         print("mesos-gpu: --agents must be at least 1.", file=sys.stderr)
         return 2
-    if gpus is None:
-        from mesos_gpu.local.agent.gpus import NvmlUnavailableError, host_devices
-
-        try:
-            host_devices()  # fail now, with NVML's message, rather than start with 0 GPUs
-        except NvmlUnavailableError as exc:
-            print(f"mesos-gpu: --gpus-per-agent nvml: {exc}", file=sys.stderr)
-            return 1
+    if gpus is None and not host_gpus_usable():
+        return 1
     from mesos_gpu.core.errors import ValidationError
     from mesos_gpu.scheduler_main import configure_logging, log_format_of
 

@@ -76,6 +76,19 @@ def add_gpu_sharing_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def host_gpus_usable() -> bool:
+    """For `--gpus-per-agent nvml`: whether NVML answers; if not, its message on stderr (fail at start
+    rather than run with 0 GPUs)."""
+    from mesos_gpu.local.agent.gpus import NvmlUnavailableError, host_devices
+
+    try:
+        host_devices()
+    except NvmlUnavailableError as exc:
+        print(f"mesos-gpu: --gpus-per-agent nvml: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def gpu_sharing_options(args: argparse.Namespace) -> dict[str, Any]:
     """The LocalCluster arguments of --gpu-memory, --mig and --mps; ValueError with the reason when
     they are not valid (a malformed MIG layout, memory too small for it)."""
@@ -108,14 +121,8 @@ def run_up(args: argparse.Namespace, stop_event: threading.Event | None = None) 
         print(f"mesos-gpu: {exc}", file=sys.stderr)
         return 2
     gpus = _gpus(str(args.gpus_per_agent))
-    if gpus is None:
-        from mesos_gpu.local.agent.gpus import NvmlUnavailableError, host_devices
-
-        try:
-            host_devices()  # fail now, with NVML's message, rather than start with 0 GPUs
-        except NvmlUnavailableError as exc:
-            print(f"mesos-gpu: --gpus-per-agent nvml: {exc}", file=sys.stderr)
-            return 1
+    if gpus is None and not host_gpus_usable():
+        return 1
     done = stop_event or threading.Event()
     zookeeper: Any = None
     zk_url = args.zk

@@ -96,8 +96,10 @@ def test_help_spells_the_real_gpu_mode_nvml() -> None:
     assert "'nvml'" in help_text and "'host' for" not in help_text
 
 
-@pytest.mark.parametrize("mode", ["nvml", "host"])
-def test_gpus_nvml_without_nvml_fails_with_the_nvml_message(mode: str) -> None:
+@pytest.mark.parametrize(("command", "mode"), [(("local", "--port", "0", "--zk", "127.0.0.1:1"), "nvml"),
+                                             (("local", "--port", "0", "--zk", "127.0.0.1:1"), "host"),
+                                             (("local", "up"), "nvml")])
+def test_gpus_nvml_without_nvml_fails_with_the_nvml_message(command: tuple[str, ...], mode: str) -> None:
     from mesos_gpu.local.agent.gpus import NvmlUnavailableError, host_devices
 
     env = {k: v for k, v in os.environ.items() if k != "MESOS_GPU_FAKE_GPUS"}
@@ -109,7 +111,7 @@ def test_gpus_nvml_without_nvml_fails_with_the_nvml_message(mode: str) -> None:
     except NvmlUnavailableError:
         pass
     done = subprocess.run(  # --zk: nothing listens there, so a start that went on would fail too
-        cli_command("local", "--port", "0", "--gpus-per-agent", mode, "--zk", "127.0.0.1:1"),
+        cli_command(*command, "--gpus-per-agent", mode),
         capture_output=True, text=True, timeout=60, check=False, env=env,
     )
     assert done.returncode == 1, done.stderr

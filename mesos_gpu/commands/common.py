@@ -127,3 +127,10 @@ def task_place(task: dict[str, Any]) -> str:
         return "-"
     where = task.get("address") or task["hostname"]
     return f"{where} ({task.get('agent_id')})" if task.get("agent_id") else where
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number above 0."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number above 0: {text!r}")
+    return int(text)

@@ -31,6 +31,7 @@ from mesos_gpu.commands.common import (
     TERMINAL_JOB_STATES,
     api_options,
     client_from,
+    positive_int,
     reports_errors,
     task_place,
 )
@@ -65,7 +66,7 @@ def register(subparsers: Any) -> None:
         "command line ('python a.py | tee log'); several are run as they are (quoted for the shell).",
     )
     parser.add_argument("--gpus", type=_gpus, default=0, help="whole GPUs (1, 2) or a share (0.5); default 0")
-    parser.add_argument("--gpu-memory", type=_positive_int, metavar="MB", help="GPU memory of a share (MB)")
+    parser.add_argument("--gpu-memory", type=positive_int, metavar="MB", help="GPU memory of a share (MB)")
     parser.add_argument("--isolation", choices=ISOLATION_LEVELS, help="isolation of a share (default capped)")
     parser.add_argument("--image", help="a Docker image to run in")
     parser.add_argument("--cpus", type=float, help="CPUs (default: the scheduler's)")
@@ -100,12 +101,6 @@ def _seconds(text: str) -> float:
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be 0 or more seconds: {text!r}")
     return value
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number above 0: {text!r}")
-    return int(text)
 
 
 def command_line(argv: Sequence[str], in_upload: bool) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mesos_gpu.commands.common import positive_int
 from mesos_gpu.sim.report import cpu_tasks_note
 
 EXIT_USAGE = 2
@@ -46,14 +47,14 @@ def register(subparsers: Any) -> None:
                         help="task list CSV (default: the openb trace's, under ../shared/traces)")
     parser.add_argument("--policies", metavar="A,B,...",
                         help="policies to compare (default: all; see docs/simulate.md)")
-    parser.add_argument("--seeds", type=_at_least_one, default=5, metavar="N",
+    parser.add_argument("--seeds", type=positive_int, default=5, metavar="N",
                         help="fill: seeds 0..N-1 (default 5)")
     parser.add_argument("--max-arrived", type=_percent, default=130.0, metavar="PCT",
                         help="fill: stop at this arrived GPU demand, %% of capacity (default 130)")
-    parser.add_argument("--speedup", type=_positive, metavar="F",
+    parser.add_argument("--speedup", type=_number, metavar="F",
                         help="replay: submit times divided by F (default: the replay's, "
                         "see docs/simulate.md)")
-    parser.add_argument("--node-sample", type=_at_least_one, metavar="K",
+    parser.add_argument("--node-sample", type=positive_int, metavar="K",
                         help="replay: every K-th node of the node list (default: 16 for the openb node "
                         "list, where on the whole cluster nothing waits at any speed-up; 1, the whole "
                         "list, for a node list given with --nodes)")
@@ -67,7 +68,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", type=Path, default=Path("simulate-out"), metavar="DIR",
                         help="where the tables, JSON and plots go (default ./simulate-out)")
     parser.add_argument("--json", action="store_true", help="print JSON on stdout instead of the tables")
-    parser.add_argument("--jobs", type=_at_least_one, metavar="N",
+    parser.add_argument("--jobs", type=positive_int, metavar="N",
                         help="worker processes for the fill and the replay (default: one per CPU, "
                         "at most one per run; 1: all in this process)")
     parser.add_argument("--progress", action="store_true",
@@ -85,10 +86,6 @@ def _number(text: str) -> float:
     return value
 
 
-def _positive(text: str) -> float:
-    return _number(text)
-
-
 def _percent(text: str) -> float:
     value = _number(text)
     if value < 1:
@@ -96,10 +93,6 @@ def _percent(text: str) -> float:
     return value
 
 
-def _at_least_one(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number above 0: {text!r}")
-    return int(text)
 
 
 def simulate(args: argparse.Namespace) -> int:

@@ -5,33 +5,16 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Sequence
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mesos_gpu.core.placement import AgentSlot, fgd
-from mesos_gpu.core.placement.strategies import stacks_for
 from mesos_gpu.sim.fill import FragmentationMeter, capacity_of, fill, run_seed, workload_of
 from mesos_gpu.sim.policies import BY_NAME, CASES, PolicyCase
 from mesos_gpu.sim.trace import TraceTask
 from tests.sim.tracefiles import node, task
-
-
-def working(cases: Sequence[PolicyCase]) -> list[PolicyCase]:
-    """The cases whose strategy exists in this build."""
-    found = []
-    for case in cases:
-        try:
-            stacks_for(case.policy())
-        except ValueError:
-            continue
-        found.append(case)
-    return found
-
-
-WORKING = working(CASES)
 
 nodes_st = st.lists(
     st.tuples(st.sampled_from((0, 1, 2, 4, 8)), st.integers(1_000, 64_000)), min_size=1, max_size=5
@@ -48,7 +31,7 @@ tasks_st = st.lists(st.tuples(task_row, st.integers(100, 16_000)), min_size=1, m
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(nodes=nodes_st, tasks=tasks_st, seed=st.integers(0, 2**16), case=st.sampled_from(WORKING),
+@given(nodes=nodes_st, tasks=tasks_st, seed=st.integers(0, 2**16), case=st.sampled_from(CASES),
        fallback=st.booleans())
 def test_fill_accounting(nodes: list[AgentSlot], tasks: list[TraceTask], seed: int, case: PolicyCase,
                          fallback: bool) -> None:
@@ -88,7 +71,7 @@ def test_fill_accounting(nodes: list[AgentSlot], tasks: list[TraceTask], seed: i
 def test_every_policy_sees_the_same_tasks_for_a_seed(tasks: list[TraceTask], seed: int) -> None:
     nodes = [node("a", 8), node("b", 2)]
     arrived = {case.name: [s.arrived for s in run_seed(nodes, tasks, case, seed)[0].samples]
-               for case in WORKING}
+               for case in CASES}
     assert len(set(map(tuple, arrived.values()))) == 1
 
 
@@ -129,13 +112,13 @@ def test_serial_and_parallel_runs_are_identical() -> None:
     nodes = [node("a", 8, 16_000), node("b", 2, 8_000), node("c", 4, 64_000), node("cpu", 0)]
     tasks = [task("w1", 1), task("w2", 2, cpus=6000), task("s", 1, 300), task("s2", 1, 700, 4000),
              task("c", 0, cpus=8000)]
-    serial = fill(nodes, tasks, WORKING, seeds=range(3), jobs=1)
-    parallel = fill(nodes, tasks, WORKING, seeds=range(3), jobs=2)
+    serial = fill(nodes, tasks, CASES, seeds=range(3), jobs=1)
+    parallel = fill(nodes, tasks, CASES, seeds=range(3), jobs=2)
     assert parallel.workers == 2
-    for case in WORKING:
+    for case in CASES:
         assert [run.samples for run in serial.runs[case.name]] == \
             [run.samples for run in parallel.runs[case.name]]
-    assert [run.seed for run in parallel.runs[WORKING[0].name]] == [0, 1, 2]
+    assert [run.seed for run in parallel.runs[CASES[0].name]] == [0, 1, 2]
 
 
 # Two GPU agents, A (2 GPUs) then B (1 GPU); the trace: X (1 GPU) and Y (2 GPUs). Seed 4 draws X then Y
@@ -151,8 +134,6 @@ HAND = {"first-fit": 200 / 3, "worst-fit": 200 / 3, "tetris": 200 / 3, "best-fit
 @pytest.mark.parametrize("name", sorted(HAND))
 def test_fill_known_by_hand_whole_gpus(name: str) -> None:
     case = BY_NAME[name]
-    if not working([case]):
-        pytest.skip(f"strategy {case.strategy!r} is not implemented in this build")
     draws = random.Random(HAND_SEED)
     assert [draws.randrange(2) for _ in range(2)] == [0, 1]     # X, then Y
     run, _ = run_seed([node("A", 2), node("B", 1)], [task("X", 1), task("Y", 2)], case, HAND_SEED)
@@ -163,7 +144,7 @@ def test_fill_known_by_hand_whole_gpus(name: str) -> None:
     assert at.fragmented_pct == pytest.approx(0.0 if HAND[name] == 0 else 100 / 3)
 
 
-@pytest.mark.parametrize("case", WORKING, ids=lambda case: case.name)
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
 def test_fill_known_by_hand_shares(case: PolicyCase) -> None:
     # Two 1-GPU agents; every task a 0.6 share (30 % of the capacity each): two fit, one per GPU, the
     # third and fourth do not (the fourth takes arrived demand to 120 %, past 100 %). Unallocated at

@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
-.PHONY: test demo check lint typecheck imports pytest install system-deps bench clean
+.PHONY: test demo check lint typecheck imports pytest install system-deps bench soak screenshots clean
 
 test: system-deps install check pytest
 
@@ -48,6 +48,15 @@ pytest: install
 
 bench: system-deps install
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# The long fault soak (tests/soak): >= 100 leader kills under load, ZooKeeper outages of 10-30 s, master
+# restarts, task kills (~25 min). `make test` runs its short version. MESOS_GPU_SOAK_SEED repeats a run.
+soak: system-deps install
+	MESOS_GPU_SOAK=long $(BIN)/pytest -s -m soak tests/soak/test_soak.py
+
+# The web page's screenshots in the README (docs/img/web-*.png), from a live local stack and Chromium.
+screenshots: system-deps install
+	$(BIN)/python -m tests.web.screenshots
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -99,6 +99,10 @@ class ContainerSpec:
     pull: bool = False
     ipc_mode: str | None = None  # "host": the host's IPC namespace (CUDA MPS clients need it)
     binds: Mapping[str, str] = field(default_factory=dict)  # more host dirs -> container paths (rw)
+    # Volumes of the task (Mesos ContainerInfo.volumes): (host path or volume name, container path, "ro"
+    # or "rw"); the named volumes among them with their driver and options, created before the container.
+    mounts: Sequence[tuple[str, str, str]] = ()
+    named_volumes: Sequence[tuple[str, str, Mapping[str, str]]] = ()
 
     def all_labels(self) -> dict[str, str]:
         """The labels put on the container: the caller's, plus the mesos-gpu ones."""
@@ -182,6 +186,9 @@ def create_arguments(spec: ContainerSpec, gpus: GpuAccess, image_env: ImageEnv) 
         env["NVIDIA_VISIBLE_DEVICES"] = "void"
     for source, target in spec.binds.items():
         volumes[os.path.abspath(source)] = {"bind": target, "mode": "rw"}
+    for source, target, mode in spec.mounts:
+        key = os.path.abspath(source) if source.startswith("/") else source  # else a named volume
+        volumes[key] = {"bind": target, "mode": mode}
     if spec.ipc_mode is not None:
         kwargs["ipc_mode"] = spec.ipc_mode
     if volumes:

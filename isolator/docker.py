@@ -279,6 +279,8 @@ class DockerLauncher:
         if spec.pull:
             self._pull(spec.image)
         try:
+            for name, driver, options in spec.named_volumes:  # an existing one is kept (same driver)
+                self.client.volumes.create(name=name, driver=driver, driver_opts=dict(options))
             container = self.client.containers.create(**kwargs)
         except docker.errors.ImageNotFound as exc:
             raise ImageNotFoundError(

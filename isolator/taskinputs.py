@@ -31,10 +31,11 @@ class Payload:
     command: str | tuple[str, ...] | None = None
     uris: tuple[Mapping[str, Any], ...] = ()
     network: str | None = None
+    volumes: tuple[Mapping[str, Any], ...] = ()  # Mesos Volume JSON (HOST_PATH, DOCKER_VOLUME sources)
 
 
 def decode_payload(data: str | bytes | None) -> Payload:
-    """Decode the base64 JSON payload `{"image", "command", "uris", ["network"]}`."""
+    """Decode the base64 JSON payload `{"image", "command", "uris", ["network"], ["volumes"]}`."""
     if not data:
         raise PayloadError("no payload: neither TaskInfo.data nor ExecutorInfo.data is set")
     try:
@@ -61,7 +62,11 @@ def decode_payload(data: str | bytes | None) -> Payload:
     network = doc.get("network")
     if network is not None and (not isinstance(network, str) or not network):
         raise PayloadError("the payload's network must be a non-empty string")
-    return Payload(image=image, command=command, uris=tuple(uris), network=network)
+    volumes = doc.get("volumes")
+    volumes = [] if volumes is None else volumes
+    if not isinstance(volumes, list) or not all(isinstance(v, dict) for v in volumes):
+        raise PayloadError("the payload's volumes must be a list of Mesos Volume objects")
+    return Payload(image=image, command=command, uris=tuple(uris), network=network, volumes=tuple(volumes))
 
 
 def task_payload(task: Mapping[str, Any], executor_info: Mapping[str, Any] | None) -> Payload:
@@ -98,15 +103,58 @@ def task_resources(resources: Sequence[Mapping[str, Any]] | None) -> TaskResourc
     )
 
 
-def command_environment(*commands: Mapping[str, Any] | None) -> dict[str, str]:
-    """CommandInfo.environment variables (VALUE type) of these CommandInfos, later ones winning."""
+def command_environment(*commands: Mapping[str, Any] | None, resolved: Mapping[str, str] | None = None
+                        ) -> dict[str, str]:
+    """CommandInfo.environment variables of these CommandInfos, later ones winning: VALUE ones, and SECRET
+    ones from `resolved` (the executor's own environment, where the agent put their values; one the agent
+    did not resolve is left out)."""
     env: dict[str, str] = {}
     for command in commands:
         variables = ((command or {}).get("environment") or {}).get("variables") or []
         for variable in variables:
-            if variable.get("type", "VALUE") == "VALUE" and isinstance(variable.get("name"), str):
-                env[variable["name"]] = str(variable.get("value", ""))
+            name = variable.get("name")
+            if not isinstance(name, str):
+                continue
+            if variable.get("type", "VALUE") == "VALUE":
+                env[name] = str(variable.get("value", ""))
+            elif variable.get("type") == "SECRET" and resolved is not None and name in resolved:
+                env[name] = resolved[name]
     return env
+
+
+class VolumeError(PayloadError):
+    """A volume of the payload the executor cannot mount (its text names the volume, nothing secret)."""
+
+
+def volume_mounts(volumes: Sequence[Mapping[str, Any]], sandbox_mount: str
+                  ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, dict[str, str]]]]:
+    """The container's mounts for the payload's Mesos volumes: (host path or volume name, container path,
+    "ro"/"rw"), a relative container path being in the sandbox mount; and the named volumes to create
+    (name, driver, options). A SECRET or other source cannot be mounted here: VolumeError."""
+    mounts: list[tuple[str, str, str]] = []
+    named: list[tuple[str, str, dict[str, str]]] = []
+    for volume in volumes:
+        path = str(volume.get("container_path", ""))
+        if not path or ".." in path.split("/"):
+            raise VolumeError(f"volume container path {path!r} is not valid")
+        target = path if path.startswith("/") else f"{sandbox_mount}/{path}"
+        mode = "ro" if volume.get("mode") == "RO" else "rw"
+        source = volume.get("source") or {}
+        if source.get("type") == "HOST_PATH":
+            host = str((source.get("host_path") or {}).get("path", ""))
+            if not host.startswith("/"):
+                raise VolumeError(f"volume '{path}': host path {host!r} is not absolute")
+            mounts.append((host, target, mode))
+        elif source.get("type") == "DOCKER_VOLUME":
+            docker = source.get("docker_volume") or {}
+            options = {p.get("key", ""): p.get("value", "")
+                       for p in (docker.get("driver_options") or {}).get("parameter", [])}
+            name = str(docker.get("name", ""))
+            mounts.append((name, target, mode))
+            named.append((name, str(docker.get("driver") or "local"), options))
+        else:
+            raise VolumeError(f"volume '{path}': source type {source.get('type')!r} is not supported here")
+    return mounts, named
 
 
 def shutdown_grace(env: Mapping[str, str]) -> float:

@@ -49,6 +49,7 @@ from isolator.taskinputs import (
     container_name,
     task_payload,
     task_resources,
+    volume_mounts,
 )
 from mesos_gpu.core.sharing import device_labels
 from mesos_gpu.core.wire import kill_grace_seconds
@@ -99,6 +100,7 @@ class TaskRunner:
         on_ended: Callable[[Any], None] = lambda driver: None,
     ) -> None:
         self.config = config
+        self.env = env
         self.inventory = inventory or GpuInventory(config.fake_gpus)
         self._launcher_factory = launcher_factory or (lambda: connect_launcher(config, self.inventory))
         self._launcher: DockerLauncher | None = None
@@ -329,9 +331,10 @@ class TaskRunner:
         self, run: TaskRun, payload: Payload, resources: TaskResources, grant: GpuGrant
     ) -> ContainerSpec:
         executor = run.task.get("executor") or self.executor_info or {}
-        env = command_environment(executor.get("command"), run.task.get("command"))
+        env = command_environment(executor.get("command"), run.task.get("command"), resolved=self.env)
         env.update({"MESOS_TASK_ID": run.task_id, "MESOS_FRAMEWORK_ID": self.config.framework_id,
                     "MESOS_EXECUTOR_ID": self.config.executor_id})  # fmt: skip
+        mounts, named_volumes = volume_mounts(payload.volumes, SANDBOX_MOUNT)
         return ContainerSpec(
             image=payload.image,
             command=payload.command,
@@ -347,6 +350,8 @@ class TaskRunner:
             name=container_name(run.task_id),
             network_mode=payload.network or self.config.network,
             working_dir=SANDBOX_MOUNT,
+            mounts=mounts,
+            named_volumes=named_volumes,
         )
 
     def _wait(self, launcher: DockerLauncher, container_id: str) -> int | None:

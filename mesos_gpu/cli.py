@@ -28,6 +28,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "mesos_gpu.commands.wait",
     "mesos_gpu.commands.run",
     "mesos_gpu.commands.cluster",
+    "mesos_gpu.commands.tenants",
     "mesos_gpu.scheduler_main",
     "mesos_gpu.local.cli",
     "mesos_gpu.commands.local",  # extends `local` (after mesos_gpu.local.cli): the all-in-one
@@ -41,7 +42,7 @@ SUBCOMMANDS: tuple[str, ...] = (
 # handler pymesos installs when the scheduler's modules are imported (which, with SIGINT ignored, as in a
 # background job, raised "TypeError: 'Handlers' object is not callable" on SIGINT).
 CLIENT_MODULES = frozenset(
-    f"mesos_gpu.commands.{name}" for name in ("submit", "jobs", "logs", "wait", "run", "cluster")
+    f"mesos_gpu.commands.{name}" for name in ("submit", "jobs", "logs", "wait", "run", "cluster", "tenants")
 )
 
 

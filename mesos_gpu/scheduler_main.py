@@ -29,6 +29,7 @@ from mesos_gpu.core.placement.policy import PlacementPolicy
 from mesos_gpu.core.scheduling import CPU_TASKS_ON_GPU_AGENTS, make_planner
 from mesos_gpu.core.taskinfo import LaunchSettings
 from mesos_gpu.driver.catalog import AgentCatalog
+from mesos_gpu.driver.retention import RetentionSweeper
 from mesos_gpu.driver.runtime import DriverFactory, FrameworkOptions, SchedulerRuntime
 from mesos_gpu.store.base import FrameworkStore, StoreUnavailable
 
@@ -145,6 +146,7 @@ class SchedulerProcess:
         self._agents: AgentCatalog | None = None
         self._tick_seconds = tick_seconds
         self._own_store = store is None
+        self._retention: RetentionSweeper | None = None
 
     @property
     def api_url(self) -> str:
@@ -160,7 +162,8 @@ class SchedulerProcess:
 
         settings = self.settings
         if self._store is None:
-            self._store = connect(settings.zk_url, settings.framework_name)
+            self._store = connect(settings.zk_url, settings.framework_name,
+                                  session_timeout=settings.zk_session_timeout)
         store = self._store
         server = self._server or ApiServer(settings.api_host, settings.api_port)
         self._server = server
@@ -199,10 +202,15 @@ class SchedulerProcess:
         server.start(app)
         runtime.start()
         agents.start()
+        # finished jobs past MESOS_GPU_RETENTION_*: deleted by the leader (docs/retention.md)
+        self._retention = RetentionSweeper(runtime, settings.retention).start()
         log.info("scheduler %s: API on %s, master %s", settings.framework_name, self.api_url, settings.master)
         return self
 
     def stop(self) -> None:
+        if self._retention is not None:  # first: a sweep step waits on the runtime's worker
+            self._retention.stop()
+            self._retention = None
         if self._agents is not None:
             self._agents.stop()
             self._agents = None

@@ -235,6 +235,7 @@ def run_standalone(local: Standalone, out: TextIO, stop: threading.Event | None 
         gcpolicy.configure(os.environ)
         assert local.cluster is not None and local.runtime is not None
         print(f"mesos-gpu local is running: API {local.api_url}", file=out)
+        print(f"  web page: {local.api_url}/", file=out)
         print(
             f"  Mesos master http://{local.cluster.master_address}, {local.agents} agent(s) with "
             f"{local.gpus_per_agent if local.gpus_per_agent is not None else 'the host'} GPU(s) each; "

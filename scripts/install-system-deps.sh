@@ -3,6 +3,8 @@
 #   zookeeper         the real ZooKeeper server the fixtures and `mesos-gpu local` start
 #   docker.io         a Docker engine the test fixtures start by hand (own roots and socket)
 #   busybox-static    the root filesystem of the locally built test image (no registry is reachable)
+#   chromium          the headless browser of the web page's tests (tests/web, marker `browser`)
+#   chromium-driver   chromedriver, through which Selenium drives that chromium
 # Run as root (or with passwordless sudo). Anything already present is left alone.
 set -euo pipefail
 
@@ -11,6 +13,8 @@ need=()
 command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed" || need+=(busybox-static)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -40,15 +40,17 @@ from mesos_gpu.api.handlers import (
     JobsHandler,
     JobTasksHandler,
     LauncherHandler,
-    MetricsHandler,
     NotFoundHandler,
     OpenApiHandler,
 )
 from mesos_gpu.api.health import HealthHandler, LivenessHandler, ReadinessHandler
 from mesos_gpu.api.mesos import MesosReader
+from mesos_gpu.api.scrape import MetricsHandler
 from mesos_gpu.api.service import SchedulerService
+from mesos_gpu.api.tenants import routes as tenant_routes
 from mesos_gpu.api.uploads import UploadStore
 from mesos_gpu.api.uploads import routes as upload_routes
+from mesos_gpu.api.web import routes as web_routes
 from mesos_gpu.core.config import SchedulerSettings
 from mesos_gpu.core.model import Containerizer
 from mesos_gpu.core.wire import MasterUrl
@@ -124,6 +126,8 @@ def make_app(
         (r"/openapi\.json", OpenApiHandler, args),
         (r"/v1/launcher\.pyz", LauncherHandler, args),
         *upload_routes(context, uploads),
+        *tenant_routes(context, settings),
+        *web_routes(context),
     ]
     app = tornado.web.Application(
         routes,

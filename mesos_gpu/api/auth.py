@@ -23,6 +23,11 @@ def parse_tokens(text: str) -> tuple[str, ...]:
     return tuple(tokens)
 
 
+#: The API's own token header: the same tokens as `Authorization: Bearer`, for clients behind a proxy
+#: that owns `Authorization` (DC/OS Admin Router takes it for the DC/OS login): the web page sends this.
+TOKEN_HEADER = "X-Mesos-GPU-Token"
+
+
 def bearer_token(authorization: str | None) -> str | None:
     """The token of an `Authorization: Bearer <token>` header, or None."""
     if not authorization:
@@ -41,6 +46,7 @@ class TokenAuthenticator:
         auth = TokenAuthenticator(["s3cret"], tokens_file=None, reads=False)
         auth.required("POST")          # True: writes need a token
         auth.accepts("Bearer s3cret")  # True
+        auth.accepts(None, "s3cret")   # True: the X-Mesos-GPU-Token header
     """
 
     def __init__(
@@ -87,14 +93,14 @@ class TokenAuthenticator:
                 self._reload()
         return self._inline + self._file_tokens
 
-    def accepts(self, authorization: str | None) -> bool:
-        """Whether the Authorization header carries a known token (every token is compared, so the
-        time taken does not tell which one matched or how much of it)."""
-        token = bearer_token(authorization)
-        if token is None:
-            return False
-        presented = token.encode("utf-8")
+    def accepts(self, authorization: str | None, token_header: str | None = None) -> bool:
+        """Whether the Authorization header's bearer token, or the `X-Mesos-GPU-Token` header, is a
+        known token (every token is compared, so the time taken does not tell which one matched or how
+        much of it)."""
+        presented = [t for t in (bearer_token(authorization), (token_header or "").strip()) if t]
         matched = False
-        for known in self.tokens():
-            matched |= hmac.compare_digest(presented, known.encode("utf-8"))
+        for token in presented:
+            candidate = token.encode("utf-8")
+            for known in self.tokens():
+                matched |= hmac.compare_digest(candidate, known.encode("utf-8"))
         return matched

@@ -15,6 +15,9 @@ from mesos_gpu.api.metrics import RequestStats
 from mesos_gpu.api.service import SchedulerService
 from mesos_gpu.core.model import Containerizer
 
+#: Seconds an answer may wait for a client that does not read it before its connection is closed.
+WRITE_TIMEOUT = 60.0
+
 
 @dataclass
 class ZooKeeperConnection:
@@ -47,6 +50,7 @@ class ApiContext:
     launcher_etag: str = ""
     # The containerizer of a job that names none (MESOS_GPU_DEFAULT_CONTAINERIZER).
     default_containerizer: Containerizer = Containerizer.MESOS
+    write_timeout: float = WRITE_TIMEOUT
 
     def __post_init__(self) -> None:
         self.launcher_etag = '"' + hashlib.sha256(self.launcher_bundle).hexdigest()[:32] + '"'

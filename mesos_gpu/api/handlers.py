@@ -12,23 +12,23 @@ import asyncio
 import json
 import logging
 import urllib.parse
-from collections import Counter
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
 import tornado.web
+from tornado.ioloop import IOLoop
 
 from mesos_gpu.api import views
+from mesos_gpu.api.auth import TOKEN_HEADER
 from mesos_gpu.api.context import ApiContext
 from mesos_gpu.api.mesos import MAX_LOG_READ, TaskLocation, cluster_json, locate_task
-from mesos_gpu.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from mesos_gpu.api.metrics import render, scheduler_families
+from mesos_gpu.api.metrics import route_of
 from mesos_gpu.api.requests import (
     JSON_TYPE,
     MAX_BODY_BYTES,
     QueryReader,
-    check_content_length,
+    StreamedBody,
     check_json_content_type,
     check_replay,
     check_storable,
@@ -43,7 +43,6 @@ from mesos_gpu.core.errors import (
     NoLeaderError,
     NotFoundError,
     NotLeaderError,
-    TooLargeError,
     UnauthorizedError,
     UnavailableError,
 )
@@ -76,8 +75,9 @@ HTTP_CODES = {
 
 
 # ------------------------------------------------------------------------------------- the base class
-class ApiHandler(tornado.web.RequestHandler):
-    """Base of every API handler: JSON out, JSON errors, auth, standby redirects, worker-thread calls."""
+class ApiHandler(StreamedBody):
+    """Base of every API handler: JSON out, JSON errors, auth, standby redirects, worker-thread calls;
+    the body is read as it arrives, at most `max_body_bytes` kept (see `StreamedBody`)."""
 
     #: False for endpoints every instance serves itself (health (see mesos_gpu.api.health), metrics,
     #: documents).
@@ -94,15 +94,27 @@ class ApiHandler(tornado.web.RequestHandler):
         self.set_header("Cache-Control", "no-store")
 
     async def prepare(self) -> None:
-        auth = self.context.auth
-        if (
-            self.authenticated
-            and auth.required(self.request.method or "GET")
-            and not auth.accepts(self.request.headers.get("Authorization"))
-        ):
-            raise UnauthorizedError("a valid bearer token is required (Authorization: Bearer <token>)")
-        if self.leader_only and not self.service.is_leader:
-            raise NotLeaderError(await self._leader())
+        try:
+            auth = self.context.auth
+            if (
+                self.authenticated
+                and auth.required(self.request.method or "GET")
+                and not auth.accepts(self.request.headers.get("Authorization"),
+                                     self.request.headers.get(TOKEN_HEADER))
+            ):
+                raise UnauthorizedError("a valid bearer token is required (Authorization: Bearer <token>, "
+                                        f"or {TOKEN_HEADER}: <token>)")
+            if self.leader_only and not self.service.is_leader:
+                raise NotLeaderError(await self._leader())
+            self.check_headers()
+        except MesosGpuError as error:
+            if not self._answer_after_body(error):
+                raise
+            return
+        self._expect_body()
+
+    def check_headers(self) -> None:
+        """What an endpoint checks of the request's headers before its body is read (e.g. 415)."""
 
     async def _leader(self) -> str | None:
         try:
@@ -115,6 +127,24 @@ class ApiHandler(tornado.web.RequestHandler):
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a (blocking) service call on the API's worker threads."""
         return await asyncio.get_running_loop().run_in_executor(self.context.executor, fn, *args)
+
+    def flush(self, include_footers: bool = False) -> asyncio.Future[None]:
+        """tornado's flush, with a deadline: a client that has not taken the answer within the
+        context's `write_timeout` (it stopped reading) loses its connection, so it holds no buffer,
+        descriptor or handler forever."""
+        future = super().flush(include_footers)
+        if not future.done():
+            loop = IOLoop.current()
+            deadline = loop.call_later(self.context.write_timeout, self._stalled, future)
+            future.add_done_callback(lambda _: loop.remove_timeout(deadline))
+        return future
+
+    def _stalled(self, future: asyncio.Future[None]) -> None:
+        close = getattr(self.request.connection, "close", None)
+        if not future.done() and callable(close):
+            log.info("%s %s: the client took no answer for %.0f s; closing its connection",
+                     self.request.method, self.request.uri, self.context.write_timeout)
+            close()
 
     def send_json(self, body: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -188,7 +218,7 @@ class ApiHandler(tornado.web.RequestHandler):
 
     def on_finish(self) -> None:
         self.context.requests.record(
-            self.request.method or "", self.get_status(), self.request.request_time()
+            self.request.method or "", self.get_status(), self.request.request_time(), route_of(self)
         )
 
 
@@ -203,25 +233,15 @@ def _defines(cls: type, method: str) -> bool:
 
 
 # ------------------------------------------------------------------------------------------ /v1/jobs
-@tornado.web.stream_request_body
 class JobsHandler(ApiHandler):
     """GET: the jobs, filtered and paginated. POST: submit a job (201, or 200 for an idempotent retry)."""
 
-    async def prepare(self) -> None:
-        self._body = bytearray()
-        self._too_large = False
-        await super().prepare()
+    def check_headers(self) -> None:
         if self.request.method == "POST":
             check_json_content_type(self.request.headers.get("Content-Type"))
-            check_content_length(self.request.headers.get("Content-Length"))
 
-    def data_received(self, chunk: bytes) -> None:
-        if self._too_large or self._finished:
-            return
-        self._body.extend(chunk)
-        if len(self._body) > MAX_BODY_BYTES:
-            self._too_large = True
-            self._body = bytearray()
+    def too_large_message(self) -> str:
+        return f"the job document is larger than {MAX_BODY_BYTES} bytes"
 
     async def get(self) -> None:
         query = QueryReader(self)
@@ -265,10 +285,8 @@ class JobsHandler(ApiHandler):
         return names
 
     async def post(self) -> None:
-        if self._too_large:
-            raise TooLargeError(f"the job document is larger than {MAX_BODY_BYTES} bytes")
+        body = self.body()
         key = idempotency_key_of(self.request.headers.get("Idempotency-Key"))
-        body = bytes(self._body)
         spec = validate_job(parse_json(body), self.context.default_containerizer)
         check_storable(spec, len(body))
         if key is None:
@@ -397,40 +415,6 @@ class ClusterHandler(ApiHandler):
                         "share_hosts": views.share_hosts(jobs)})
 
 
-class MetricsHandler(ApiHandler):
-    """GET: Prometheus text exposition of the scheduler's state and the API's traffic."""
-
-    leader_only = False
-
-    async def get(self) -> None:
-        service = self.service
-        jobs = await self.call(service.jobs)
-        by_state = Counter(job["state"] for job in jobs)
-        for state in JobState:
-            by_state.setdefault(state.value, 0)
-        families = scheduler_families(
-            jobs_by_state=by_state,
-            gpus_allocated=sum(views.gpus_allocated(job) for job in jobs),
-            launches=int(getattr(service, "launches", 0)),
-            leader=bool(service.is_leader),
-            mesos_connected=bool(service.mesos_connected),
-            zookeeper_connected=self.context.zookeeper.connected,
-            requests=self.context.requests,
-            offers_received=_optional_int(service, "offers_received"),
-            offers_declined=_optional_int(service, "offers_declined"),
-            placement_latency=getattr(service, "placement_latency", None),
-            submit_batches=_optional_int(service, "submit_batches"),
-            share_hosts=views.share_hosts(jobs),
-        )
-        self.set_header("Content-Type", METRICS_CONTENT_TYPE)
-        self.finish(render(families))
-
-
-def _optional_int(service: object, name: str) -> int | None:
-    value = getattr(service, name, None)
-    return int(value) if isinstance(value, int | float) else None
-
-
 # ------------------------------------------------------------------------------------------ documents
 class OpenApiHandler(ApiHandler):
     """GET: the OpenAPI 3.1 document (the source of truth for every route and shape)."""
@@ -470,5 +454,5 @@ class NotFoundHandler(ApiHandler):
     leader_only = False
     authenticated = False
 
-    async def prepare(self) -> None:
+    def check_headers(self) -> None:
         raise NotFoundError(f"no such resource: {self.request.path}")

@@ -1,5 +1,6 @@
 """Reading an API request: its query arguments, JSON body, Content-Type and Content-Length, job id
-and Idempotency-Key. Every function raises the `mesos_gpu.core.errors` error the API answers with.
+and Idempotency-Key; `StreamedBody`, the handlers' base, reads the body as it arrives with a size limit.
+Every function raises the `mesos_gpu.core.errors` error the API answers with.
 
 Example::
 
@@ -26,6 +27,7 @@ from mesos_gpu.core.errors import (
     TooLargeError,
     UnsupportedMediaTypeError,
     ValidationError,
+    json_pointer,
 )
 from mesos_gpu.core.joblimits import TEXT_MESSAGE, unicode_problem
 from mesos_gpu.core.model import JobSpec
@@ -41,6 +43,10 @@ from mesos_gpu.store.base import (
 
 JSON_TYPE = "application/json"
 MAX_BODY_BYTES = 1 << 20  # 1 MiB
+#: A body over its endpoint's limit by at most this much is read (and dropped) before the 413, so a
+#: client that sends its whole body before it reads (urllib, http.client) sees the answer instead of a
+#: connection reset; a larger one (or one sent after `Expect: 100-continue`) is answered at once.
+DRAIN_BYTES = 16 << 20  # 16 MiB
 INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
@@ -104,20 +110,62 @@ class QueryReader:
             raise ValidationError(self.errors, "invalid query: " + "; ".join(str(e) for e in self.errors))
 
 
-def parse_json(body: bytes) -> Any:
-    """The request body as JSON; BadJsonError (400) when it is not UTF-8 JSON."""
+def parse_json(body: bytes | bytearray) -> Any:
+    """The request body as JSON; BadJsonError (400) when it is not UTF-8 JSON, holds NaN or Infinity,
+    is nested too deep for the parser, or repeats a key in one object (RFC 8259 leaves what that means
+    to each parser, so one reader could see another job than the next: refused, at the object's path)."""
 
     def no_constants(name: str) -> Any:
         raise ValueError(f"{name} is not valid JSON")
 
+    repeated: list[tuple[dict[str, Any], str]] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(items)
+        if len(obj) != len(items):
+            repeated.append((obj, _first_repeated(items)))
+        return obj
+
     try:
-        text = body.decode("utf-8")
+        text = bytes(body).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadJsonError([FieldError("", f"the body is not UTF-8 text ({exc.reason})")]) from None
     try:
-        return json.loads(text, parse_constant=no_constants)
+        document = json.loads(text, parse_constant=no_constants, object_pairs_hook=pairs)
     except (ValueError, RecursionError) as exc:
         raise BadJsonError([FieldError("", f"the body is not valid JSON: {exc}")]) from None
+    if repeated:
+        errors = []
+        for obj, key in repeated:  # innermost first; one dropped by an outer repeat has no path
+            path = path_to(document, obj)
+            if path is not None:
+                errors.append(FieldError(json_pointer((*path, key)), "this key appears more than once"))
+        raise BadJsonError(sorted(errors), "the body repeats a key in an object: " + str(min(errors)))
+    return document
+
+
+def _first_repeated(items: list[tuple[str, Any]]) -> str:
+    seen: set[str] = set()
+    for key, _ in items:
+        if key in seen:
+            return key
+        seen.add(key)
+    return ""
+
+
+def path_to(document: Any, target: object) -> tuple[str | int, ...] | None:
+    """The path from `document` to the object `target` (found by identity; iterative: any depth), or
+    None when it is not in the document."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), document)]
+    while stack:
+        path, value = stack.pop()
+        if value is target:
+            return path
+        if isinstance(value, dict):
+            stack.extend(((*path, key), item) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend(((*path, index), item) for index, item in enumerate(value))
+    return None
 
 
 def check_json_content_type(header: str | None) -> None:
@@ -139,9 +187,22 @@ def check_json_content_type(header: str | None) -> None:
 
 
 def check_content_length(header: str | None) -> None:
-    """TooLargeError (413) when the announced body is over MAX_BODY_BYTES (before it is read)."""
+    """TooLargeError (413) when the announced body is over MAX_BODY_BYTES (the handlers use
+    `body_too_large`, which reads a body slightly over the limit before answering)."""
     if header is not None and header.strip().isdigit() and int(header) > MAX_BODY_BYTES:
         raise TooLargeError(f"the job document is larger than {MAX_BODY_BYTES} bytes")
+
+
+def body_too_large(headers: Mapping[str, str], limit: int, message: str) -> bool:
+    """Whether the body that `headers` announce (Content-Length) is over `limit` bytes: True when it is
+    to be read and dropped before the 413 (see DRAIN_BYTES); TooLargeError (413, `message`) at once when
+    it is larger than that or the client waits for `Expect: 100-continue`."""
+    announced = (headers.get("Content-Length") or "").strip()
+    if not announced.isdigit() or int(announced) <= limit:
+        return False
+    if int(announced) > limit + DRAIN_BYTES or headers.get("Expect", "").lower() == "100-continue":
+        raise TooLargeError(message)
+    return True
 
 
 def job_id_of(path_part: str) -> str:
@@ -199,3 +260,64 @@ def check_storable(spec: JobSpec, body_size: int) -> None:
         encode_record(new_job_record(f"{spec.name}-00000000", spec, 0.0))
     except TooLarge as exc:
         raise TooLargeError(f"the job is too large to store: {exc}") from None
+
+
+# ------------------------------------------------------------------------------- reading the body
+@tornado.web.stream_request_body
+class StreamedBody(tornado.web.RequestHandler):
+    """A handler that reads its body as it arrives, keeping at most `max_body_bytes` (`body()` gives
+    it, or raises the 413): no route buffers a large body before it is refused, and every refusal is a
+    JSON error (tornado's own answer to a body over its limit is a bare 400). The subclass calls
+    `_expect_body()` once the request may go on, or `_answer_after_body(error)` when it may not."""
+
+    #: The largest body this endpoint takes (a larger one is dropped as it arrives, then answered 413).
+    max_body_bytes = MAX_BODY_BYTES
+    _body: bytearray
+    _body_too_large = False
+
+    def _expect_body(self) -> None:
+        """Let tornado read a body up to `max_body_bytes` + DRAIN_BYTES (a larger announced one is
+        answered 413 at once; a chunked one past it is cut by tornado with a bare 400). A method that
+        takes no body (GET, DELETE, ...) ignores one."""
+        limit = self.max_body_bytes
+        self._body = bytearray()
+        set_max_body_size = getattr(self.request.connection, "set_max_body_size", None)
+        if callable(set_max_body_size):
+            set_max_body_size(limit + DRAIN_BYTES)
+        self._body_too_large = body_too_large(self.request.headers, limit, self.too_large_message())
+
+    def too_large_message(self) -> str:
+        return f"the request body is larger than this endpoint's limit of {self.max_body_bytes} bytes"
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._body_too_large or self._finished:
+            return
+        self._body.extend(chunk)
+        if len(self._body) > self.max_body_bytes:
+            self._body_too_large = True
+            self._body = bytearray()
+
+    def body(self) -> bytes:
+        """The request body; TooLargeError (413) when it was over `max_body_bytes`."""
+        if self._body_too_large:
+            raise TooLargeError(self.too_large_message())
+        return bytes(self._body)
+
+    def _answer_after_body(self, error: MesosGpuError) -> bool:
+        """Whether `error` is answered once the announced body (up to DRAIN_BYTES, dropped as it
+        arrives) is read, so a client that sends its whole body before it reads gets the answer, not a
+        connection reset: the request's method is replaced by one raising `error`."""
+        announced = (self.request.headers.get("Content-Length") or "").strip()
+        if (not announced.isdigit() or not 0 < int(announced) <= DRAIN_BYTES
+                or self.request.headers.get("Expect", "").lower() == "100-continue"):
+            return False
+        set_max_body_size = getattr(self.request.connection, "set_max_body_size", None)
+        if callable(set_max_body_size):
+            set_max_body_size(int(announced))
+        self._body_too_large = True  # nothing of it is kept
+
+        def answer(*args: Any, **kwargs: Any) -> None:
+            raise error
+
+        setattr(self, (self.request.method or "GET").lower(), answer)
+        return True

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import tornado.web
+from tornado.iostream import StreamClosedError
 
 from mesos_gpu.api.context import ApiContext
 from mesos_gpu.api.handlers import ApiHandler
@@ -36,6 +36,8 @@ READ_CHUNK = 256 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 #: An archive may unpack to at most this many times the upload limit (a gzip bomb is refused early).
 MAX_EXPANSION = 20
+#: How long an upload's body may take to arrive (the API's other bodies: `server.BODY_TIMEOUT`).
+UPLOAD_BODY_TIMEOUT = 600.0
 
 
 class BadArchiveError(ValidationError):
@@ -141,7 +143,6 @@ def megabytes(size: int) -> str:
 
 
 # ---------------------------------------------------------------------------------------- handlers
-@tornado.web.stream_request_body
 class UploadsHandler(ApiHandler):
     """POST: keep a gzipped tar (201 {"uri", "sha256", "bytes"}; 200 when it was already kept).
     GET: the limit ({"max_bytes"}). Any scheduler instance serves its own uploads (no redirect)."""
@@ -153,23 +154,23 @@ class UploadsHandler(ApiHandler):
         self.uploads = uploads
         self._spool: IO[bytes] | None = None
         self._received = 0
-        self._too_large = False
+
+    @property
+    def max_body_bytes(self) -> int:  # type: ignore[override]
+        return self.uploads.max_bytes
 
     async def prepare(self) -> None:
-        await super().prepare()
-        if self.request.method != "POST":
+        await super().prepare()  # an announced body over the limit: 413 (read first when a bit over)
+        if self.request.method != "POST" or self._body_too_large:
             return
-        limit = self.uploads.max_bytes
-        announced = self.request.headers.get("Content-Length", "").strip()
-        if announced.isdigit() and int(announced) > limit:
-            raise TooLargeError(self._too_large_message(int(announced)))
-        # tornado's own cap (100 MB) would close the connection; ours answers 413 instead
-        set_max_body_size = getattr(self.request.connection, "set_max_body_size", None)
-        if callable(set_max_body_size):
-            set_max_body_size(limit + READ_CHUNK)
+        set_body_timeout = getattr(self.request.connection, "set_body_timeout", None)
+        if callable(set_body_timeout):
+            set_body_timeout(UPLOAD_BODY_TIMEOUT)
         self._spool = self.uploads.spool()
 
-    def _too_large_message(self, size: int | None) -> str:
+    def too_large_message(self) -> str:
+        announced = self.request.headers.get("Content-Length", "").strip()
+        size = int(announced) if announced.isdigit() else None
         shown = f"{megabytes(size)} " if size is not None else ""
         return (
             f"the upload {shown}is larger than this scheduler's limit of {megabytes(self.uploads.max_bytes)} "
@@ -177,11 +178,11 @@ class UploadsHandler(ApiHandler):
         )
 
     def data_received(self, chunk: bytes) -> None:
-        if self._spool is None or self._too_large:
+        if self._spool is None or self._body_too_large:
             return
         self._received += len(chunk)
         if self._received > self.uploads.max_bytes:
-            self._too_large = True
+            self._body_too_large = True
             self._discard()
             return
         self._spool.write(chunk)
@@ -200,8 +201,8 @@ class UploadsHandler(ApiHandler):
         super().on_finish()
 
     async def post(self) -> None:
-        if self._too_large or self._spool is None:
-            raise TooLargeError(self._too_large_message(None))
+        if self._body_too_large or self._spool is None:
+            raise TooLargeError(self.too_large_message())
         spool, self._spool = self._spool, None
         spool.close()
         if self._received == 0:
@@ -247,7 +248,10 @@ class UploadHandler(ApiHandler):
         with path.open("rb") as handle:
             while chunk := handle.read(READ_CHUNK):
                 self.write(chunk)
-                await self.flush()
+                try:
+                    await self.flush()
+                except StreamClosedError:  # gone, or closed for not reading (ApiHandler.flush)
+                    return
         self.finish()
 
     def head(self, name: str) -> None:

@@ -264,6 +264,7 @@ def job_summary(view: Mapping[str, Any]) -> JsonDict:
         "id": view["id"],
         "name": spec.get("name"),
         "tenant": spec.get("tenant"),
+        "priority": spec.get("priority", 0),
         "state": view["state"],
         "message": view.get("message", ""),
         "wait_reason": view.get("wait_reason", ""),

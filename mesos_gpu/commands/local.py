@@ -11,7 +11,13 @@ import sys
 from typing import Any
 
 from mesos_gpu.core.config import DEFAULT_API_PORT
-from mesos_gpu.local.cli import add_gpu_sharing_arguments, gpu_sharing_options, host_gpus_usable
+from mesos_gpu.local.cli import (
+    add_gpu_sharing_arguments,
+    add_secrets_argument,
+    apply_secrets_dir,
+    gpu_sharing_options,
+    host_gpus_usable,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -41,6 +47,7 @@ def register(subparsers: Any) -> None:
         "between the agents (each GPU to one agent; 'host' is an alias)",
     )
     add_gpu_sharing_arguments(parser)
+    add_secrets_argument(parser)
     parser.add_argument("--workdir", help="where sandboxes go (default: a temporary directory)")
     parser.add_argument("--zk", metavar="HOST:PORT", help="use this ZooKeeper instead of starting one")
     parser.add_argument("--framework-name", default="mesos-gpu")
@@ -73,6 +80,10 @@ def run_local(args: argparse.Namespace) -> int:
         return 2
     if args.agents < 1:
         print("mesos-gpu: --agents must be at least 1.", file=sys.stderr)
+        return 2
+    problem = apply_secrets_dir(args)
+    if problem:
+        print(f"mesos-gpu: {problem}", file=sys.stderr)
         return 2
     if gpus is None and not host_gpus_usable():
         return 1

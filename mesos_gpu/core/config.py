@@ -7,14 +7,47 @@ package's `marathon.json.mustache` sets exactly the variables read here. An empt
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, cast, get_args
 
-from mesos_gpu.core import wire
+from mesos_gpu.core import retention
 from mesos_gpu.core.envreader import EnvReader
+from mesos_gpu.core.settingparsers import (  # the parsers live there; the types are re-exported
+    Containerizer,
+    CpuTasksOnGpuAgents,
+    LogFormat,
+    LogLevel,
+    PlacementStrategy,
+    ShareHostPlacement,
+    _any,
+    _boolean,
+    _command,
+    _containerizer,
+    _cpu_policy,
+    _derived_launcher_base,
+    _failover_timeout,
+    _framework_name,
+    _http_url,
+    _instances,
+    _linger_seconds,
+    _log_format,
+    _log_level,
+    _master,
+    _megabytes,
+    _no_space,
+    _non_negative_seconds,
+    _path,
+    _port,
+    _positive_seconds,
+    _principal,
+    _role,
+    _session_seconds,
+    _share_hosts,
+    _strategy,
+    _tokens,
+    _zk_url,
+    zookeeper_url,
+)
 from mesos_gpu.core.sharing import DEFAULT_LINGER_SECONDS, SHARE_HOST_COMMAND
 from mesos_gpu.core.taskinfo import DOCKER_EXECUTOR_COMMAND
 
@@ -28,23 +61,10 @@ __all__ = [
     "zookeeper_url",
 ]
 
-Containerizer = Literal["mesos", "docker"]
-# restricted: CPU-only tasks never go to GPU agents (Marathon's default `gpu_scheduling_behavior`);
-# fallback: only when no agent without GPUs fits them now; unrestricted: any agent that fits.
-CpuTasksOnGpuAgents = Literal["restricted", "fallback", "unrestricted"]
-ShareHostPlacement = Literal["pack", "spread"]  # placement.policy.SHARE_HOST_PLACEMENTS
-# placement.policy.STRATEGIES: mesos-gpu's own placement, or a published policy it is compared with.
-PlacementStrategy = Literal["default", "random", "first-fit", "best-fit", "worst-fit", "tetris",
-                            "gpu-packing", "fgd"]
-LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-LogFormat = Literal["text", "json"]  # core.logformat: plain lines, or one JSON object per line
 
 ONE_WEEK_SECONDS = 7 * 24 * 3600.0
-# Mesos turns failover_timeout into a Duration (int64 nanoseconds); longer values are rejected.
-MAX_DURATION_SECONDS = (2**63 - 1) / 1e9
 DEFAULT_API_PORT = 8080
 DEFAULT_UPLOAD_MAX_MB = 64
-MAX_UPLOAD_MB = 1 << 20  # 1 TiB: far beyond any sensible limit, but keeps byte counts in range
 
 
 ALL_INTERFACES = "0.0.0.0"
@@ -57,6 +77,7 @@ class ENV:
     FRAMEWORK_NAME = "MESOS_GPU_FRAMEWORK_NAME"
     MASTER = "MESOS_GPU_MASTER"
     ZK = "MESOS_GPU_ZK"
+    ZK_SESSION_TIMEOUT = "MESOS_GPU_ZK_SESSION_TIMEOUT"
     ROLE = "MESOS_GPU_ROLE"
     USER = "MESOS_GPU_USER"
     PRINCIPAL = "MESOS_GPU_PRINCIPAL"
@@ -89,6 +110,9 @@ class ENV:
     DOCKER_EXECUTOR_COMMAND = "MESOS_GPU_DOCKER_EXECUTOR_COMMAND"
     UPLOAD_MAX_MB = "MESOS_GPU_UPLOAD_MAX_MB"
     UPLOAD_DIR = "MESOS_GPU_UPLOAD_DIR"
+    TENANTS_FILE = "MESOS_GPU_TENANTS_FILE"
+    RETENTION_SECONDS = retention.ENV_MAX_AGE
+    RETENTION_MAX_FINISHED = retention.ENV_MAX_FINISHED
 
     @classmethod
     def names(cls) -> frozenset[str]:
@@ -107,6 +131,9 @@ class SchedulerSettings:
     framework_name: str = "mesos-gpu"
     master: str = "127.0.0.1:5050"  # host:port or zk://hosts/path, the two forms pymesos accepts
     zk_url: str = "zk://127.0.0.1:2181/mesos-gpu"
+    # The scheduler's ZooKeeper session (s): a leader killed or cut off keeps leadership this long, so it
+    # bounds failover; ZooKeeper grants 2 to 20 of its ticks (4-40 s at its default tickTime of 2 s).
+    zk_session_timeout: float = 10.0
     role: str = "*"
     user: str | None = None  # FrameworkInfo.user; None: the caller uses the OS user it runs as
     principal: str | None = None
@@ -149,6 +176,14 @@ class SchedulerSettings:
     upload_max_mb: int = DEFAULT_UPLOAD_MAX_MB
     # Where uploads are kept; None: a temporary directory of the scheduler process, removed when it stops.
     upload_dir: str | None = None
+    # A JSON file of tenants and their GPU quotas (docs/tenancy.md; `mesos_gpu.core.tenancy`), read at
+    # start; what `PUT /v1/tenants` stores in ZooKeeper replaces it at run time. None: no quotas, unless
+    # set through the API.
+    tenants_file: str | None = None
+    # Finished jobs are deleted (store and memory) this long after they finished (0: no age limit), and
+    # beyond the newest `retention_max_finished` (0: no count limit); never within an hour of submission.
+    retention_seconds: float = retention.DEFAULT_MAX_AGE_SECONDS
+    retention_max_finished: int = retention.DEFAULT_MAX_FINISHED
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SchedulerSettings:
@@ -158,6 +193,7 @@ class SchedulerSettings:
         name = reader.first(names, d.framework_name, _framework_name)
         master = reader.get(ENV.MASTER, d.master, _master)
         zk_url = reader.get(ENV.ZK, d.zk_url, _zk_url)
+        zk_session = reader.get(ENV.ZK_SESSION_TIMEOUT, d.zk_session_timeout, _session_seconds)
         role = reader.get(ENV.ROLE, d.role, _role)
         user = reader.optional(ENV.USER, _no_space)
         principal = reader.optional(ENV.PRINCIPAL, _principal)
@@ -190,6 +226,11 @@ class SchedulerSettings:
         docker_executor = reader.get(ENV.DOCKER_EXECUTOR_COMMAND, d.docker_executor_command, _command)
         upload_max = reader.get(ENV.UPLOAD_MAX_MB, d.upload_max_mb, _megabytes)
         upload_dir = reader.optional(ENV.UPLOAD_DIR, _path)
+        tenants_file = reader.optional(ENV.TENANTS_FILE, _path)
+        kept_for = reader.get(ENV.RETENTION_SECONDS, d.retention_seconds, retention.parse_max_age)
+        kept_count = reader.get(
+            ENV.RETENTION_MAX_FINISHED, d.retention_max_finished, retention.parse_max_finished
+        )
         if auth_reads and not tokens and tokens_file is None and ENV.API_TOKENS not in reader:
             needs = f"authenticating reads needs tokens ({ENV.API_TOKENS} or {ENV.API_TOKENS_FILE})"
             reader.fail(ENV.API_AUTH_READS, needs)
@@ -198,6 +239,7 @@ class SchedulerSettings:
             framework_name=name,
             master=master,
             zk_url=zk_url,
+            zk_session_timeout=zk_session,
             role=role,
             user=user,
             principal=principal,
@@ -227,7 +269,16 @@ class SchedulerSettings:
             docker_executor_command=docker_executor,
             upload_max_mb=upload_max,
             upload_dir=upload_dir,
+            tenants_file=tenants_file,
+            retention_seconds=kept_for,
+            retention_max_finished=kept_count,
         )
+
+    @property
+    def retention(self) -> retention.RetentionPolicy:
+        """The retention policy of finished jobs (`core.retention`; 0 in a setting: no such limit)."""
+        return retention.RetentionPolicy(max_age_seconds=self.retention_seconds or None,
+                                         max_finished=self.retention_max_finished or None)
 
     @property
     def upload_max_bytes(self) -> int:
@@ -275,233 +326,6 @@ class SchedulerSettings:
         if self.secret_file is not None:
             return read_text(self.secret_file).strip()
         return None
-
-
-# --- parsers: each takes the raw string and returns the value or raises ValueError ------------------
-
-_SPACE = re.compile(r"\s")
-_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?)$")
-
-
-def _any(raw: str) -> str:
-    return raw
-
-
-def _no_space(raw: str) -> str:
-    value = raw.strip()
-    if _SPACE.search(value):
-        raise ValueError("must not contain whitespace")
-    return value
-
-
-def _framework_name(raw: str) -> str:
-    value = raw.strip()
-    if "/" in value or _SPACE.search(value) or value in {".", ".."} or not value.isprintable():
-        raise ValueError("must be one ZooKeeper node name: no '/', no whitespace, not '.' or '..'")
-    return value
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not _HOST.match(host) or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError(f"{text!r} is not host:port")
-    return host, int(port)
-
-
-def _port(raw: str) -> int:
-    value = raw.strip()
-    if not value.isdigit() or not 0 <= int(value) <= 65535:
-        raise ValueError("must be a port number from 0 to 65535")
-    return int(value)
-
-
-def zookeeper_url(url: str) -> wire.ZooKeeperUrl:
-    """`wire.parse_zk_url` plus what the scheduler needs of it: no credentials, a path below the root
-    (`zk://h1:2181,h2:2181/mesos-gpu`), host names as `_HOST` allows; ValueError otherwise."""
-    parsed = wire.parse_zk_url(url)
-    if parsed.auth is not None:
-        raise ValueError("credentials in the ZooKeeper URL are not supported")
-    if parsed.path == "/":
-        raise ValueError("needs a path such as /mesos-gpu")
-    for item in parsed.hosts.split(","):
-        _host_port(item)
-    return parsed
-
-
-def _zk_url(raw: str) -> str:
-    value = raw.strip()
-    zookeeper_url(value)
-    return value
-
-
-def _master(raw: str) -> str:
-    value = raw.strip()
-    if value.startswith("zk://"):
-        zookeeper_url(value)
-        return value
-    if "://" in value or "," in value:
-        raise ValueError("must be host:port or zk://host:port[,host:port]/path")
-    _host_port(value)
-    return value
-
-
-def _role(raw: str) -> str:
-    """Mesos role rules (`src/common/roles.cpp`): `*`, or '/'-separated names without whitespace,
-    never '.', '..', or a name starting with '-'."""
-    value = raw.strip()
-    if value == "*":
-        return value
-    parts = value.split("/")
-    if _SPACE.search(value) or any(p in {"", ".", ".."} or p.startswith("-") or p == "*" for p in parts):
-        raise ValueError("is not a valid Mesos role ('*' or names like 'gpu' or 'team/gpu')")
-    return value
-
-
-def _principal(raw: str) -> str:
-    value = _no_space(raw)
-    if ":" in value:
-        raise ValueError("must not contain ':' (it is sent with HTTP Basic authentication)")
-    return value
-
-
-def _number(raw: str) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ValueError("must be a number of seconds") from None
-    if not math.isfinite(value):
-        raise ValueError("must be a finite number of seconds")
-    return value
-
-
-def _positive_seconds(raw: str) -> float:
-    value = _number(raw)
-    if value <= 0:
-        raise ValueError("must be more than 0 seconds")
-    return value
-
-
-def _non_negative_seconds(raw: str) -> float:
-    value = _number(raw)
-    if value < 0:
-        raise ValueError("must be 0 (never) or more seconds")
-    return value
-
-
-def _linger_seconds(raw: str) -> float:
-    value = _number(raw)
-    if value < 0:
-        raise ValueError("must be 0 (give the GPU back at once) or more seconds")
-    return value
-
-
-def _command(raw: str) -> str:
-    value = raw.strip()
-    if not value.isprintable():
-        raise ValueError("must be one line of printable text (a shell command)")
-    return value
-
-
-def _megabytes(raw: str) -> int:
-    value = raw.strip()
-    if not value.isdigit() or not 1 <= int(value) <= MAX_UPLOAD_MB:
-        raise ValueError(f"must be a whole number of megabytes from 1 to {MAX_UPLOAD_MB}")
-    return int(value)
-
-
-def _path(raw: str) -> str:
-    value = raw.strip()
-    if not value.startswith("/") or "\0" in value:
-        raise ValueError("must be an absolute path")
-    return value
-
-
-def _failover_timeout(raw: str) -> float:
-    value = _positive_seconds(raw)
-    if value > MAX_DURATION_SECONDS:
-        raise ValueError(f"must be at most {MAX_DURATION_SECONDS:.0f} seconds (a Mesos Duration)")
-    return value
-
-
-def _instances(raw: str) -> int:
-    value = raw.strip()
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError("must be a whole number, 1 or more")
-    return int(value)
-
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _boolean(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ValueError("must be true or false")
-
-
-def _tokens(raw: str) -> tuple[str, ...]:
-    tokens = tuple(t.strip() for t in raw.split(",") if t.strip())
-    if any(_SPACE.search(t) for t in tokens):
-        raise ValueError("tokens are separated by commas and must not contain whitespace")
-    return tokens
-
-
-def _choice(raw: str, allowed: tuple[str, ...], normalise: Callable[[str], str]) -> str:
-    value = normalise(raw.strip())
-    if value not in allowed:
-        raise ValueError(f"must be one of {', '.join(allowed)}")
-    return value
-
-
-def _log_level(raw: str) -> LogLevel:
-    value = raw.strip().upper()
-    return cast(LogLevel, _choice("WARNING" if value == "WARN" else value, get_args(LogLevel), str.upper))
-
-
-def _log_format(raw: str) -> LogFormat:
-    return cast(LogFormat, _choice(raw, get_args(LogFormat), str.lower))
-
-
-def _containerizer(raw: str) -> Containerizer:
-    return cast(Containerizer, _choice(raw, get_args(Containerizer), str.lower))
-
-
-def _cpu_policy(raw: str) -> CpuTasksOnGpuAgents:
-    return cast(CpuTasksOnGpuAgents, _choice(raw, get_args(CpuTasksOnGpuAgents), str.lower))
-
-
-def _share_hosts(raw: str) -> ShareHostPlacement:
-    return cast(ShareHostPlacement, _choice(raw, get_args(ShareHostPlacement), str.lower))
-
-
-def _strategy(raw: str) -> PlacementStrategy:
-    return cast(PlacementStrategy, _choice(raw, get_args(PlacementStrategy), str.lower))
-
-
-def _http_url(raw: str) -> str:
-    value = raw.strip().rstrip("/")
-    scheme, sep, rest = value.partition("://")
-    if not sep or scheme not in {"http", "https"} or not rest or _SPACE.search(value):
-        raise ValueError("must be an http:// or https:// URL")
-    return value
-
-
-_WILDCARD_HOSTS = {"0.0.0.0", "::", "[::]", ""}
-
-
-def _derived_launcher_base(advertised: str | None, api_host: str, api_port: int) -> str | None:
-    """`http://<host>:<api port>` from the advertised host (or a specific API bind address); None when
-    neither names a reachable host or the port is not known yet (0)."""
-    host = advertised or (api_host if api_host not in _WILDCARD_HOSTS else None)
-    if host is None or api_port == 0:
-        return None
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"http://{host}:{api_port}"
 
 
 def _check_credentials(

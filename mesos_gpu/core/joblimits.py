@@ -18,7 +18,7 @@ JOB_SCHEMA_PATH = "schemas/job.schema.json"
 JOB_FIELDS = (
     "name", "image", "containerizer", "command", "roles", "cpus", "mem", "disk", "gpus", "gpu_memory", "env",
     "constraints", "restart", "success_policy", "deadline_seconds", "priority", "tenant",
-    "rendezvous_timeout_seconds", "isolation", "labels", "uris",
+    "rendezvous_timeout_seconds", "isolation", "labels", "uris", "secrets", "volumes",
 )  # fmt: skip
 ROLE_FIELDS = ("instances", "cpus", "mem", "disk", "gpus", "gpu_memory", "command", "image", "env")
 RESTART_FIELDS = ("policy", "backoff_limit", "backoff_seconds", "max_backoff_seconds")

@@ -135,6 +135,10 @@ class JobList:
         parts = (itertools.islice(keys, start, None) for keys, start in zip(lists, starts, strict=True))
         return [job_id for _, job_id in itertools.islice(heapq.merge(*parts), limit)], total
 
+    def ids_in(self, state: JobState) -> list[str]:
+        """The ids of every job in `state`, by (submitted_at, id): O(those jobs), not O(all jobs)."""
+        return [job_id for _, job_id in self._lists.get((state, None), ())]
+
     def count(self, states: Collection[JobState] | None = None, tenant: str | None = None) -> int:
         """How many jobs `page` would list in all."""
         return self.page(states, tenant, 0, 0)[1]

@@ -26,7 +26,10 @@ on the agent host), required with docker; `deadline_seconds` counts from submiss
 `rendezvous_timeout_seconds` is how long TF members wait for each other; `isolation` is the level of the
 job's GPU shares (EXCLUSIVE when it has none; whole-GPU members are always EXCLUSIVE: `isolation_of`);
 `priority` and `tenant` are kept for the scheduler and API; `uris` (left out of `to_dict()` when empty) are
-fetched by Mesos into every member's sandbox.
+fetched by Mesos into every member's sandbox; `secrets` (name -> source in the cluster's secret store),
+`secret_env` (variable -> secret name; `to_dict()` writes them in `env` as `{"secret": name}`) and
+`volumes` (`VolumeSpec`, `core.mounts`) apply to every member and are left out of `to_dict()` when empty.
+A job holds secret references only, never a secret's value.
 
 Restart, backoff and success decisions live in `mesos_gpu.core.policy`; validation in
 `mesos_gpu.core.validation`.
@@ -52,6 +55,7 @@ from mesos_gpu.core.jobenums import (
     SuccessPolicy,
     TaskState,
 )
+from mesos_gpu.core.mounts import VolumeSpec
 
 __all__ = [
     "DEFAULT_CPUS",
@@ -315,6 +319,9 @@ class JobSpec:
     isolation: Isolation = Isolation.EXCLUSIVE
     labels: Mapping[str, str] = field(default_factory=dict)
     uris: tuple[UriSpec, ...] = ()  # fetched into every member's sandbox
+    secrets: Mapping[str, str] = field(default_factory=dict)  # name -> source in the secret store
+    secret_env: Mapping[str, str] = field(default_factory=dict)  # variable -> secret name (every member)
+    volumes: tuple[VolumeSpec, ...] = ()  # every member's (`core.mounts`)
 
     # -- shape ---------------------------------------------------------------------------------------
 
@@ -415,7 +422,7 @@ class JobSpec:
             )
             if resources.gpu_memory is not None:
                 out["gpu_memory"] = resources.gpu_memory
-        out["env"] = dict(self.env)
+        out["env"] = {**self.env, **{name: {"secret": secret} for name, secret in self.secret_env.items()}}
         out["constraints"] = [c.to_list() for c in self.constraints]
         out["restart"] = self.restart.to_dict()
         if self.success_policy is not None:
@@ -429,6 +436,10 @@ class JobSpec:
         out["labels"] = dict(self.labels)
         if self.uris:
             out["uris"] = [uri.to_dict() for uri in self.uris]
+        if self.secrets:
+            out["secrets"] = {name: {"source": source} for name, source in self.secrets.items()}
+        if self.volumes:
+            out["volumes"] = [volume.to_dict() for volume in self.volumes]
         return out
 
 

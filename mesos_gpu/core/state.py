@@ -26,7 +26,7 @@ once; one that can never fit says so in its persisted message and fails once tha
 from __future__ import annotations
 
 import heapq
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,13 +60,16 @@ from mesos_gpu.core.events import (
 )
 from mesos_gpu.core.invariants import check_invariants
 from mesos_gpu.core.joblist import JobList
-from mesos_gpu.core.model import JobState, TaskKey, TaskState, task_id_for
+from mesos_gpu.core.model import JobSpec, JobState, TaskKey, TaskState, task_id_for
 from mesos_gpu.core.placement.outcomes import NEVER_FITS_PREFIX, InvalidDemand, NeverFits, Plan
 from mesos_gpu.core.records import JobRecord, MemberRecord, killed_between_attempts, new_job_record
 from mesos_gpu.core.scheduling import GangRequest, Planner, check_plan, offer_answers
 from mesos_gpu.core.sharehosts import ShareCycle, ShareHosts, check_share_plan
 from mesos_gpu.core.sharing import ShareHostView
 from mesos_gpu.core.taskinfo import LaunchSettings, Placed, TaskInfoTemplates
+from mesos_gpu.core.tenancy import TenantsConfig
+from mesos_gpu.core.tenancyadmit import TenantSummary, Waiting, admit, summarize
+from mesos_gpu.core.tenancyusage import tenant_usage, waiting_of
 
 __all__ = [
     "DROPPED_LAUNCH_REASONS", "Accept", "Acknowledge", "ClearRendezvous", "Command", "Decline",
@@ -98,6 +101,10 @@ class SchedulerState:
     # A job placement says can never fit (not even on the empty cluster) fails once that has held this
     # long: an agent that was away may come back meanwhile (None: it waits for ever, saying why).
     never_fits_after_seconds: float | None = 300.0
+    # The tenants' quotas now (`mesos_gpu.core.tenancy`), asked at every offer cycle: jobs their tenant's
+    # quota does not admit (`mesos_gpu.core.tenancyadmit`) are not offered to the planner and say why.
+    # None, or a config of None: no quotas (every job is offered, as before tenants existed).
+    tenancy: Callable[[], TenantsConfig | None] | None = None
 
     jobs: dict[str, JobRecord] = field(default_factory=dict)
     framework_id: str | None = None
@@ -117,6 +124,8 @@ class SchedulerState:
     _placeable: dict[str, tuple[int, float, str]] = field(default_factory=dict, repr=False)
     # The last `GangRequest` of each placeable job (made again when its spec or `reserve` changes).
     _requests: dict[str, GangRequest] = field(default_factory=dict, repr=False)
+    # Each placeable job as tenant admission sees it (made again when its spec changes).
+    _waiting: dict[str, tuple[JobSpec, Waiting]] = field(default_factory=dict, repr=False)
     _deadlines: list[tuple[float, str]] = field(default_factory=list, repr=False)
     # The jobs as `GET /v1/jobs` lists them, by submission per state and tenant (`jobs_page`).
     joblist: JobList = field(default_factory=JobList, repr=False)
@@ -166,6 +175,23 @@ class SchedulerState:
         ids, total = self.joblist.page(states, tenant, offset, limit)
         return [self.jobs[job_id] for job_id in ids], total
 
+    def forget(self, job_ids: Collection[str]) -> None:
+        """Drop finished jobs whose records were deleted (retention, `mesos_gpu.core.retention`) from the
+        jobs and every index; no command follows. ValueError, and nothing dropped, when one is unknown,
+        unfinished or has an active member (its status updates must still find it)."""
+        jobs = [job for job in map(self.jobs.get, dict.fromkeys(job_ids)) if job is not None]
+        done = {job.id for job in jobs if job.state.is_terminal and not job.active_members()}
+        kept = sorted(set(job_ids) - done)
+        if kept:
+            raise ValueError(f"cannot forget jobs that are unknown, unfinished or still active: {kept[:10]}")
+        for job in jobs:
+            del self.jobs[job.id]
+            self.joblist.discard(job.id)
+            self._dirty.pop(job.id, None)
+            attempts = range(job.attempt + 1)   # every attempt's task ids (a failover knows the last only)
+            self.launched_task_ids.difference_update(
+                task_id_for(f"{job.id}.{key}", attempt) for key in job.members for attempt in attempts)
+
     def share_host_views(self, now: float) -> tuple[ShareHostView, ...]:
         """The share hosts as placement sees them now (what each has given, whether it takes more)."""
         return self.share_hosts.views(now)
@@ -199,6 +225,7 @@ class SchedulerState:
         else:
             self._placeable.pop(job.id, None)
             self._requests.pop(job.id, None)
+            self._waiting.pop(job.id, None)
 
     def _set_state(self, job: JobRecord, state: JobState, now: float, message: str | None = None) -> None:
         if job.state is not state:
@@ -301,12 +328,15 @@ class SchedulerState:
         now = event.now
         jobs = self.jobs
         ready = [jobs[job_id] for job_id in sorted(self._ready_ids(now), key=self._placeable.__getitem__)]
+        config = self.tenancy() if self.tenancy is not None and ready else None
+        held = False
+        if config is not None:
+            ready, held = self._admit(config, ready)
         if not ready or not self.connected:
-            if event.offers:
-                self._actions.append(
-                    Decline(tuple(str(o["id"]["value"]) for o in event.offers), self.refuse_seconds_idle)
-                )
-                self.idle_filters = True
+            if event.offers:    # jobs held by their quota: asked again soon (a job may end meanwhile)
+                refuse = self.refuse_seconds_pending if held else self.refuse_seconds_idle
+                self._actions.append(Decline(tuple(str(o["id"]["value"]) for o in event.offers), refuse))
+                self.idle_filters = self.idle_filters or not held
             return
         requests = self._gang_requests(ready, now)
         self.share_hosts.sweep(now)
@@ -315,7 +345,7 @@ class SchedulerState:
         check_share_plan(plan, planned, self.share_hosts)
         infos: dict[str, JsonDict] = {}     # the TaskInfo of every task launched, by placement task id
         shares = ShareCycle(self.share_hosts, event.offers, self.settings, now)
-        waiting = False
+        waiting = held
         for request in requests:
             job = self.jobs[request.job_id]
             outcome = plan.outcomes.get(job.id)
@@ -333,6 +363,39 @@ class SchedulerState:
         self._actions.extend(answers)
         if answers and not waiting:
             self.idle_filters = True    # the accepts' unused remainders are filtered for long too
+
+    def _admit(self, config: TenantsConfig, ready: list[JobRecord]) -> tuple[list[JobRecord], bool]:
+        """The `ready` jobs their tenants' quotas admit now (in order), and whether any was held; each
+        held job says why in its wait reason."""
+        answer = admit(config, self.tenant_usage(), [self._waiting_of(job) for job in ready])
+        if not answer.held:
+            return ready, False
+        admitted = []
+        for job in ready:
+            reason = answer.held.get(job.id)
+            if reason is None:
+                admitted.append(job)
+            else:
+                self._waits(job, reason)
+        return admitted, True
+
+    def _waiting_of(self, job: JobRecord) -> Waiting:
+        """`waiting_of(job)`, kept while its spec stays the same (a cycle may look at 10,000 jobs)."""
+        kept = self._waiting.get(job.id)
+        if kept is None or kept[0] is not job.spec:
+            kept = self._waiting[job.id] = (job.spec, waiting_of(job))
+        return kept[1]
+
+    def tenant_usage(self) -> dict[str, int]:
+        """Thousandths of a GPU each tenant's running and launching tasks hold now: O(active tasks)."""
+        return tenant_usage(self.jobs, self.task_index.values())
+
+    def tenant_summaries(self, now: float) -> list[TenantSummary]:
+        """Each tenant's terms, GPUs in use and borrowed, and jobs waiting (`GET /v1/tenants`, `/metrics`):
+        every tenant listed, and every other one with GPUs in use or jobs ready to place. Without quotas,
+        every tenant is unlisted (the default terms: quota 0, no limit)."""
+        config = (self.tenancy() if self.tenancy is not None else None) or TenantsConfig()
+        return summarize(config, self.tenant_usage(), [waiting_of(job) for job in self._ready(now)])
 
     def _gang_requests(self, ready: list[JobRecord], now: float) -> list[GangRequest]:
         """The requests of the `ready` jobs, in that order; a job's request is kept from the last cycle

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 from mesos_gpu.core import tfconfig as tfc
 from mesos_gpu.core.model import Containerizer, Isolation, JobSpec, Role, TaskSpec, task_id_for
+from mesos_gpu.core.mounts import secret_variable, volume_json
 from mesos_gpu.core.sharing import (
     DEFAULT_LINGER_SECONDS,
     ENV_GPU_MEMORY_LIMIT,
@@ -85,8 +86,31 @@ def _labels(items: Mapping[str, str]) -> dict[str, Any]:
     return {"labels": [{"key": key, "value": value} for key, value in items.items()]}
 
 
-def _environment(env: Mapping[str, str]) -> dict[str, Any]:
-    return {"variables": [{"name": name, "value": value} for name, value in sorted(env.items())]}
+def _environment(env: Mapping[str, str], secrets: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """Environment JSON: the plain variables by name, then the secret ones (`secret_variables`)."""
+    variables = [{"name": name, "value": value} for name, value in sorted(env.items())]
+    return {"variables": variables + [dict(variable) for variable in secrets]}
+
+
+def secret_variables(spec: JobSpec) -> list[dict[str, Any]]:
+    """The job's env variables taken from its secrets: Environment.Variable of type SECRET, each a
+    REFERENCE to the secret's source (the value is the agent's secret resolver's to find), by name."""
+    secret_env = getattr(spec, "secret_env", None) or {}
+    return [secret_variable(name, spec.secrets[secret]) for name, secret in sorted(secret_env.items())]
+
+
+def mesos_container(spec: JobSpec, image: str | None) -> dict[str, Any] | None:
+    """The ContainerInfo of a mesos-containerizer member: type MESOS with its image (if any) and the job's
+    volumes (if any); None when it has neither (the command runs on the agent host, as before)."""
+    volumes = getattr(spec, "volumes", ()) or ()
+    if not image and not volumes:
+        return None
+    container: dict[str, Any] = {"type": "MESOS"}
+    if image:
+        container["mesos"] = {"image": {"type": "DOCKER", "docker": {"name": image}}}
+    if volumes:
+        container["volumes"] = [volume_json(volume, spec.secrets) for volume in volumes]
+    return container
 
 
 def member_environment(
@@ -126,7 +150,7 @@ def build_task_info(
     command: dict[str, Any] = {
         "shell": True,
         "value": tfc.launcher_command(task.command, settings.python) if is_tf else task.command,
-        "environment": _environment(env),
+        "environment": _environment(env, secret_variables(spec)),
     }
     uris = task_uris(spec, task, settings)
     if uris:
@@ -140,14 +164,14 @@ def build_task_info(
         "labels": _labels(_task_labels(task, attempt)),
     }
     if task.containerizer is Containerizer.DOCKER:
-        info["executor"] = _docker_executor(task, task_id, command, placed, settings)
+        container = mesos_container(spec, None)
+        volumes = list(container["volumes"]) if container else []
+        info["executor"] = _docker_executor(task, task_id, command, placed, settings, volumes=volumes)
     else:
         info["command"] = command
-        if task.image:
-            info["container"] = {
-                "type": "MESOS",
-                "mesos": {"image": {"type": "DOCKER", "docker": {"name": task.image}}},
-            }
+        container = mesos_container(spec, task.image)
+        if container is not None:
+            info["container"] = container
     return info
 
 
@@ -159,7 +183,8 @@ class TaskInfoTemplate:
     ExecutorInfo repeats the command, is built by `build_task_info` itself."""
 
     __slots__ = (
-        "_base_env", "_command", "_docker", "_grace", "_image", "_labels", "_tf", "_uris", "settings"
+        "_base_env", "_command", "_container", "_docker", "_grace", "_labels", "_secrets", "_tf", "_uris",
+        "settings",
     )
 
     def __init__(self, spec: JobSpec, task: TaskSpec, settings: LaunchSettings) -> None:
@@ -175,7 +200,8 @@ class TaskInfoTemplate:
         self._uris = task_uris(spec, task, settings)
         self._grace = duration_info(settings.kill_grace_seconds)["nanoseconds"]
         self._labels = (task.role.value, str(task.index), task.isolation.value)
-        self._image = task.image
+        self._container = mesos_container(spec, task.image)
+        self._secrets = secret_variables(spec)
 
     def build(self, spec: JobSpec, task: TaskSpec, attempt: int, placed: Placed) -> dict[str, Any]:
         """The TaskInfo JSON for launch `attempt` of `task` (of this template's shape: `template_key`) on
@@ -197,6 +223,8 @@ class TaskInfoTemplate:
             "value": self._command,
             "environment": {"variables": [{"name": key, "value": env[key]} for key in sorted(env)]},
         }
+        if self._secrets:
+            command["environment"]["variables"].extend(copy.deepcopy(self._secrets))
         if self._uris:
             command["uris"] = [dict(uri) for uri in self._uris]
         role, index, isolation = self._labels
@@ -214,16 +242,17 @@ class TaskInfoTemplate:
             ]},
             "command": command,
         }
-        if self._image:
-            info["container"] = {"type": "MESOS",
-                                 "mesos": {"image": {"type": "DOCKER", "docker": {"name": self._image}}}}
+        if self._container is not None:
+            info["container"] = copy.deepcopy(self._container)
         return info
 
 
 def template_key(spec: JobSpec, task: TaskSpec) -> tuple[Any, ...]:
     """What a `TaskInfoTemplate` depends on besides the settings: members with equal keys share one."""
     return (task.command, task.image, task.containerizer, task.role, task.index, task.isolation,
-            tuple(task.env.items()), getattr(spec, "uris", ()))
+            tuple(task.env.items()), getattr(spec, "uris", ()), getattr(spec, "volumes", ()),
+            tuple(sorted((getattr(spec, "secret_env", None) or {}).items())),
+            tuple(sorted((getattr(spec, "secrets", None) or {}).items())))
 
 
 class TaskInfoTemplates:
@@ -311,10 +340,16 @@ def _b64json(payload: Mapping[str, Any]) -> str:
 
 
 def _docker_executor(
-    task: TaskSpec, task_id: str, command: Mapping[str, Any], placed: Placed, settings: LaunchSettings
+    task: TaskSpec, task_id: str, command: Mapping[str, Any], placed: Placed, settings: LaunchSettings, *,
+    volumes: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """ExecutorInfo of the isolator's nvidia-docker executor; the task's image and command ride in `data`."""
-    payload = {"image": task.image, "command": command["value"], "uris": command.get("uris", [])}
+    """ExecutorInfo of the isolator's nvidia-docker executor; the task's image, command and volumes (Mesos
+    Volume JSON: the executor binds them) ride in `data`; its environment holds the SECRET variables,
+    which the agent resolves for the executor's process and the executor passes on."""
+    payload: dict[str, Any] = {"image": task.image, "command": command["value"],
+                               "uris": command.get("uris", [])}
+    if volumes:
+        payload["volumes"] = list(volumes)
     return {
         "type": "CUSTOM",
         "executor_id": {"value": task_id},

@@ -44,6 +44,7 @@ from mesos_gpu.core.model import (
     RoleSpec,
     SuccessPolicy,
 )
+from mesos_gpu.core.mounts import MountChecker, VolumeSpec
 from mesos_gpu.core.sharevalidation import ShareChecker
 
 __all__ = ["JOB_FIELDS", "JOB_SCHEMA_PATH", "RESTART_FIELDS", "ROLE_FIELDS", "validate_job"]
@@ -66,7 +67,7 @@ def validate_job(data: object, default_containerizer: Containerizer = Containeri
     return spec
 
 
-class _JobChecker(ShareChecker):
+class _JobChecker(ShareChecker, MountChecker):
     """Walks one job document, collecting FieldErrors; each method returns the parsed value or None."""
 
     def __init__(self, default_containerizer: Containerizer = Containerizer.MESOS) -> None:
@@ -87,7 +88,10 @@ class _JobChecker(ShareChecker):
     def image(self, path: Path, value: object) -> str | None:
         return self.text(path, value, limits.IMAGE, limits.MAX_IMAGE_LENGTH, limits.IMAGE_MESSAGE)
 
-    def env(self, path: Path, value: object) -> dict[str, str]:
+    def env(self, path: Path, value: object, secrets: Mapping[str, str] | None = None,
+            secret_env: dict[str, str] | None = None) -> dict[str, str]:
+        """The plain variables; with `secret_env` (the job's env), a `{"secret": NAME}` value (one of
+        `secrets`) goes there instead."""
         raw = self.mapping(path, value, None)
         if raw is None:
             return {}
@@ -102,6 +106,10 @@ class _JobChecker(ShareChecker):
                 )
             elif key in limits.RESERVED_ENV or key.startswith(limits.RESERVED_ENV_PREFIX):
                 self.error((*path, key), "reserved: mesos-gpu sets it")
+            elif isinstance(item, dict) and secret_env is not None:
+                secret = self.secret_reference((*path, key), item, secrets)
+                if secret is not None:
+                    secret_env[key] = secret
             elif not isinstance(item, str) or len(item) > limits.MAX_ENV_VALUE_LENGTH or "\x00" in item:
                 self.error(
                     (*path, key), f"must be a string of at most {limits.MAX_ENV_VALUE_LENGTH} characters"
@@ -155,7 +163,11 @@ class _JobChecker(ShareChecker):
         )
         command = None if doc.get("command") is None else self.command(("command",), doc["command"])
         roles, resources = self.workload(doc)
-        env = self.env(("env",), doc.get("env", {}))
+        secrets = self.secrets(("secrets",), doc.get("secrets", {}))
+        secret_env: dict[str, str] = {}
+        env = self.env(("env",), doc.get("env", {}), secrets, secret_env)
+        volumes = self.job_mounts(doc, containerizer, roles, resources, secret_env=secret_env,
+                                  secrets=secrets)
         constraints = self.constraints(("constraints",), doc.get("constraints", []))
         restart = self.restart(("restart",), doc.get("restart", {}))
         success_policy = self.success_policy(doc)
@@ -167,7 +179,7 @@ class _JobChecker(ShareChecker):
         if self.errors:
             return None
         assert name is not None and restart is not None and roles is not None and constraints is not None
-        assert isolation is not None and uris is not None
+        assert isolation is not None and uris is not None and secrets is not None and volumes is not None
         return JobSpec(
             name=name,
             command=command,
@@ -182,8 +194,43 @@ class _JobChecker(ShareChecker):
             isolation=isolation,
             labels=labels,
             uris=uris,
+            secrets=secrets,
+            secret_env=secret_env,
+            volumes=volumes,
             **queueing,
         )
+
+    def job_mounts(self, doc: Mapping[str, Any], containerizer: Containerizer | None,
+                   roles: Mapping[Role, RoleSpec] | None, resources: ResourceRequest | None, *,
+                   secret_env: Mapping[str, str], secrets: Mapping[str, str] | None,
+                   ) -> tuple[VolumeSpec, ...] | None:
+        """The job's volumes, once checked that its secrets and volumes can reach its tasks, and that no
+        role's env sets a variable the job's env takes from a secret."""
+        self.mounts_supported(doc, containerizer, roles, resources)
+        self.uri_credentials(doc.get("uris"))
+        for role, spec in (roles or {}).items():
+            for key in spec.env.keys() & secret_env.keys():
+                self.error(("roles", role.value, "env", key), "the job's env sets it from a secret")
+        return self.job_volumes(doc, secrets)
+
+    def mounts_supported(self, doc: Mapping[str, Any], containerizer: Containerizer | None,
+                         roles: Mapping[Role, RoleSpec] | None, resources: ResourceRequest | None) -> None:
+        """Secrets and volumes reach a task through Mesos' containerizer or the docker executor (which
+        cannot place a secret file); a share host starts its tasks itself and would drop them."""
+        shares = (resources is not None and resources.is_share) or any(
+            spec.resources().is_share for spec in (roles or {}).values()
+        )
+        for key in ("secrets", "volumes"):
+            if doc.get(key) and shares:
+                self.error((key,), "not supported for a job with GPU shares yet: its share host starts the "
+                                   "tasks itself")
+        volumes = doc.get("volumes")
+        if containerizer is Containerizer.DOCKER and isinstance(volumes, list):
+            for index, volume in enumerate(volumes):
+                if isinstance(volume, dict) and "secret" in volume:
+                    self.error(("volumes", index, "secret"), 'a secret file is not supported with the docker '
+                               'containerizer yet: use "mesos" (with an image, the task runs in it all the '
+                               "same) or an env secret")
 
     def workload(self, doc: Mapping[str, Any]) -> tuple[dict[Role, RoleSpec] | None, ResourceRequest | None]:
         """The job's roles (a TF job) or, for a single-task job, its resources."""

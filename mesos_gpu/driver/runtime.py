@@ -59,6 +59,7 @@ from .mesosdriver import (
     pymesos_driver_factory,
     stop_for_failover,
 )
+from .stall import StallGuard
 
 __all__ = [
     "DriverFactory", "FrameworkOptions", "SchedulerDriverLike", "SchedulerRuntime", "pymesos_driver_factory",
@@ -117,6 +118,7 @@ class SchedulerRuntime:
         self._threads: list[threading.Thread] = []
         self._election = store.leader_election()
         store.fence(self._election)  # every store write of ours is conditional on our leadership
+        self._stall = StallGuard()  # after a pause, ZooKeeper is asked before the next call to the master
         self._submits: GroupCommit[tuple[str, JsonDict, JobSpec], tuple[dict[str, Any], bool]] | None = None
         self.launches = 0  # tasks handed to Mesos by this process (for metrics and tests)
         self.offers_received = 0
@@ -125,10 +127,14 @@ class SchedulerRuntime:
         # Set by the composition (e.g. mesos_gpu.api.metrics.Histogram): sees each offer cycle's
         # decision time in seconds through `observe`.
         self.placement_latency: Any = None
+        # Set by the API (`mesos_gpu.api.tenants`): the tenants' quotas (`store.settings.TenantsBook`); a
+        # new leader reloads them before it places anything, and its state machine asks them every cycle.
+        self.tenancy: Any = None
 
     # ------------------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         self._submits = GroupCommit(self._commit_submits, name="scheduler-submits")
+        self._stall.start()
         for name, target in (("scheduler-worker", self._work), ("scheduler-ticker", self._tick)):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -138,6 +144,7 @@ class SchedulerRuntime:
     def stop(self) -> None:
         """Leave: resign leadership and hand the framework over (tasks keep running)."""
         self._stopped.set()
+        self._stall.stop()
         submits, self._submits = self._submits, None
         if submits is not None:
             submits.close()
@@ -198,8 +205,11 @@ class SchedulerRuntime:
 
     def _become_leader(self) -> None:
         records = self.store.list()
+        if self.tenancy is not None:
+            self.tenancy.reload()
         with self._lock:
             self._state = self._new_state()
+            self._state.tenancy = lambda: None if self.tenancy is None else self.tenancy.current()
             self._versions = {record.id: record.version for record in records}
             self._state.handle(JobsRecovered(tuple(record.data for record in records), self._clock()))
         self._leading = True
@@ -248,6 +258,17 @@ class SchedulerRuntime:
         self._queue.put((event, future))
         return future
 
+    def call_on_worker(self, action: Callable[[Callable[[], bool]], Any]) -> Future[Any]:
+        """Run `action(still_leading)` on the worker thread between two events, while this process leads
+        (else the future fails with NotLeaderError): work that changes the state machine and the store
+        outside an event (the retention sweep, `mesos_gpu.driver.retention`) runs in order with the
+        events, so both stay in step. `still_leading()`: whether the leadership the call started under
+        still holds, as far as this process knows (check it before each store write; the writes are
+        fenced too). The future completes with what `action` returns."""
+        future: Future[Any] = Future()
+        self._queue.put((("call", action), future))
+        return future
+
     def _post(self, control: tuple[str, Any]) -> None:
         self._queue.put((control, None))
 
@@ -279,6 +300,11 @@ class SchedulerRuntime:
                 self._restart_driver("the master removed the framework; registering anew")
             elif kind == "watchdog" and self._leading:
                 self._restart_driver(item[1])
+            elif kind == "call":
+                if not self._leading:
+                    raise NotLeaderError(self._election.leader_identifier())
+                generation = self._generation
+                return item[1](lambda: self._may_act(generation))
             return None
         if not self._leading:
             raise NotLeaderError(self._election.leader_identifier())
@@ -308,10 +334,24 @@ class SchedulerRuntime:
             driver = self._driver
             if driver is None:
                 continue
+            if not self._leads_after_stall():
+                return  # paused past the session, probably: the next leader reconciles
             try:
                 self._call(driver, command)
             except Exception:  # a failed call is repaired by reconciliation and the next offers
                 log.exception("driver call failed: %s", describe(command))
+
+    def _leads_after_stall(self) -> bool:
+        """True unless this process stalled (e.g. SIGSTOP) since ZooKeeper last confirmed it leads and
+        ZooKeeper does not confirm it now (`stall.StallGuard`)."""
+        if not self._stall.in_doubt():
+            return True
+        seen = self._stall.stalls
+        if not self._election.verify_leadership():
+            log.warning("this process stalled and ZooKeeper does not confirm its leadership: no call made")
+            return False
+        self._stall.verified(seen)
+        return True
 
     def _clear(self, job_id: str) -> None:
         if self._clear_rendezvous is None:
@@ -389,8 +429,17 @@ class SchedulerRuntime:
         if submitted.created:
             with self._lock:
                 self._versions[submitted.record.id] = submitted.record.version
-            self.post_event(JobSubmitted(submitted.record.data, self._clock(), spec)).result(timeout)
+            self._hand_over_stored(JobSubmitted(submitted.record.data, self._clock(), spec), timeout)
         return self.job(submitted.record.id), submitted.created
+
+    def _hand_over_stored(self, event: JobSubmitted | JobsSubmitted, timeout: float) -> None:
+        """Give stored jobs to the state machine. Deposed since the fenced write committed, they are
+        answered as created all the same: durable, they are listed by whoever leads next (a 503 here
+        would tell the client to submit again, and without an idempotency key make a second job)."""
+        try:
+            self.post_event(event).result(timeout)
+        except NotLeaderError:
+            log.warning("leadership ended after the submitted jobs were stored: answered as created")
 
     def submit_nowait(self, spec: JobSpec) -> Future[tuple[dict[str, Any], bool]]:
         """`submit` without an idempotency key, without blocking: the future completes with (the job's
@@ -423,7 +472,7 @@ class SchedulerRuntime:
                     self._versions[record.id] = record.version
             now = self._clock()
             each = tuple(JobSubmitted(record.data, now, spec) for record, spec in created)
-            self.post_event(JobsSubmitted(each, now)).result(SUBMIT_TIMEOUT)
+            self._hand_over_stored(JobsSubmitted(each, now), SUBMIT_TIMEOUT)
         with self._lock:
             views = {r.id: self._state_view(r.id) for r in results if isinstance(r, Versioned)}
         answers: list[tuple[dict[str, Any], bool] | Exception] = []
@@ -488,6 +537,12 @@ class SchedulerRuntime:
                 return [dict(job.to_dict(), wait_reason=job.wait_reason) for job in page], total
         views = _matching([dict(record.data, wait_reason="") for record in self.store.list()], states, tenant)
         return views[offset : offset + limit], len(views)
+
+    def tenant_summaries(self) -> list[Any] | None:
+        """Each tenant's quota, GPUs in use and borrowed, and jobs waiting, from the state machine
+        (`SchedulerState.tenant_summaries`); None when this process does not lead."""
+        with self._lock:
+            return self._state.tenant_summaries(self._clock()) if self._leading else None
 
     def health(self) -> dict[str, Any]:
         return {

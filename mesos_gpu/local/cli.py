@@ -6,6 +6,7 @@ Registered through `register(subparsers)` (mesos_gpu/cli.py SUBCOMMANDS lists th
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -34,6 +35,7 @@ def register(subparsers: Any) -> None:
         "(default 2)",
     )
     add_gpu_sharing_arguments(up)
+    add_secrets_argument(up)
     up.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
     up.add_argument("--port", type=int, default=5050, help="master port (default 5050; 0 picks a free one)")
     up.add_argument(
@@ -74,6 +76,29 @@ def add_gpu_sharing_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mps", action="store_true", help="simulate GPUs that can run a CUDA MPS daemon (not with --mig)"
     )
+
+
+def add_secrets_argument(parser: argparse.ArgumentParser) -> None:
+    """--secrets-dir: where the local agents resolve the jobs' secret references (docs/jobs.md)."""
+    parser.add_argument(
+        "--secrets-dir",
+        metavar="DIR",
+        help="resolve the jobs' secrets from this directory, one file per secret name "
+        "(default: $MESOS_GPU_SECRETS_DIR; none: a task using a secret fails)",
+    )
+
+
+def apply_secrets_dir(args: argparse.Namespace) -> str | None:
+    """Give --secrets-dir to the agents this process starts (they read MESOS_GPU_SECRETS_DIR); the
+    reason when it is not a directory, else None."""
+    directory = getattr(args, "secrets_dir", None)
+    if not directory:
+        return None
+    path = os.path.abspath(directory)
+    if not os.path.isdir(path):
+        return f"--secrets-dir {directory}: not a directory"
+    os.environ["MESOS_GPU_SECRETS_DIR"] = path
+    return None
 
 
 def host_gpus_usable() -> bool:
@@ -119,6 +144,10 @@ def run_up(args: argparse.Namespace, stop_event: threading.Event | None = None) 
         sharing = gpu_sharing_options(args)
     except ValueError as exc:
         print(f"mesos-gpu: {exc}", file=sys.stderr)
+        return 2
+    problem = apply_secrets_dir(args)
+    if problem:
+        print(f"mesos-gpu: {problem}", file=sys.stderr)
         return 2
     gpus = _gpus(str(args.gpus_per_agent))
     if gpus is None and not host_gpus_usable():

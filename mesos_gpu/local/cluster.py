@@ -120,6 +120,7 @@ class LocalCluster:
         self._thread: threading.Thread | None = None
         self._own_workdir = False
         self._killed: set[int] = set()
+        self._master_watchers: list[Callable[[Master], None]] = []
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> LocalCluster:
@@ -153,6 +154,7 @@ class LocalCluster:
 
     def _start_on_loop(self) -> None:
         self.server = MasterServer(self.master_config)
+        self._tell_watchers(self.server.master)
         counts = self.agent_gpus if self.agent_gpus is not None else [self.gpus_per_agent] * self.agent_count
         # the host's GPUs (None): listed once and split, each device to exactly one agent
         shares = iter(split_devices(host_devices(), counts.count(None)) if None in counts else [])
@@ -333,6 +335,7 @@ class LocalCluster:
 
     def _replace_master(self, replace: Callable[[], Master], reattach_agents: bool) -> Master:
         master = replace()
+        self._tell_watchers(master)
         for agent in self._live_agents():
             agent.attach_master(master if reattach_agents else None)
         return master
@@ -343,6 +346,22 @@ class LocalCluster:
     def server_or_fail(self) -> MasterServer:
         assert self.server is not None, "LocalCluster.start() first"
         return self.server
+
+    def watch_masters(self, watcher: Callable[[Master], None]) -> None:
+        """Call `watcher(master)` on the loop thread for the current master now and for every master that
+        replaces it (`restart_master`, `start_master`) before that one handles any request: a test's
+        observer of the calls every master receives (e.g. the fault soak's audit)."""
+
+        def add() -> None:
+            self._master_watchers.append(watcher)
+            if self.server is not None:
+                watcher(self.server.master)
+
+        self.call(add)
+
+    def _tell_watchers(self, master: Master) -> None:
+        for watcher in self._master_watchers:
+            watcher(master)
 
     def drop_stream(self, framework_id: str) -> bool:
         """Close the framework's subscription connection (pymesos reconnects and re-subscribes)."""

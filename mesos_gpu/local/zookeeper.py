@@ -89,6 +89,8 @@ class ZooKeeperServer:
     java_dir: Path = DEFAULT_JAVA_DIR
     heap_mb: int = 256
     start_timeout: float = 30.0
+    # ZooKeeper's tick (ms): it grants sessions of 2 to 20 ticks (4-40 s at its default of 2000 ms).
+    tick_ms: int = 2000
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _own_workdir: bool = field(default=False, init=False, repr=False)
 
@@ -120,7 +122,7 @@ class ZooKeeperServer:
         (conf_dir / "zoo.cfg").write_text(
             "\n".join(
                 [
-                    "tickTime=2000",
+                    f"tickTime={self.tick_ms}",
                     f"dataDir={data_dir}",
                     f"clientPort={self.port}",
                     f"clientPortAddress={self.host}",

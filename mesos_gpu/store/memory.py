@@ -44,6 +44,7 @@ class MemoryBackend:
     job_to_key: dict[str, str] = field(default_factory=dict)
     framework_id: str | None = None
     contenders: builtins.list[MemoryLeaderElection] = field(default_factory=builtins.list)
+    settings: dict[str, tuple[bytes, int]] = field(default_factory=dict)  # `mesos_gpu.store.settings`
 
     def update_leadership(self) -> None:
         """The first contender leads; call with `lock` held after any change of `contenders`."""
@@ -185,6 +186,31 @@ class MemoryStore:
         with self.backend.lock:
             self._check_writable()
             self.backend.framework_id = None
+
+    # -- settings records (`mesos_gpu.store.settings`: the tenants) ------------------------------
+
+    def read_setting(self, name: str) -> Versioned[JsonDict] | None:
+        """See `mesos_gpu.store.settings.SettingsStore.read_setting`."""
+        with self.backend.lock:
+            self._check_open()
+            found = self.backend.settings.get(check_job_id(name))
+        return None if found is None else Versioned(name, decode_record(found[0]), found[1])
+
+    def write_setting(self, name: str, data: JsonDict) -> Versioned[JsonDict]:
+        """See `mesos_gpu.store.settings.SettingsStore.write_setting`."""
+        encoded = encode_record(data)
+        with self.backend.lock:
+            self._check_writable()
+            found = self.backend.settings.get(check_job_id(name))
+            version = 0 if found is None else found[1] + 1
+            self.backend.settings[name] = (encoded, version)
+        return Versioned(name, decode_record(encoded), version)
+
+    def delete_setting(self, name: str) -> bool:
+        """See `mesos_gpu.store.settings.SettingsStore.delete_setting`."""
+        with self.backend.lock:
+            self._check_writable()
+            return self.backend.settings.pop(check_job_id(name), None) is not None
 
     # -- session -------------------------------------------------------------------------------
 

@@ -433,6 +433,47 @@ class ZooKeeperStore:
 
         self._call(attempt)
 
+    # -- settings records (`mesos_gpu.store.settings`: the tenants) ------------------------------
+
+    def read_setting(self, name: str) -> Versioned[JsonDict] | None:
+        """See `mesos_gpu.store.settings.SettingsStore.read_setting`: the node `<root>/settings/<name>`."""
+        try:
+            raw, stat = self._call(self._zk.get, f"{self.root}/settings/{check_job_id(name)}")
+        except NoNodeError:
+            return None
+        return Versioned(name, decode_record(raw), stat.version)
+
+    def write_setting(self, name: str, data: JsonDict) -> Versioned[JsonDict]:
+        """See `mesos_gpu.store.settings.SettingsStore.write_setting` (fenced, like every write)."""
+        path, encoded = f"{self.root}/settings/{check_job_id(name)}", encode_record(data)
+        node = self._fence_node()
+
+        def attempt() -> int:
+            self._zk.ensure_path(f"{self.root}/settings")
+            try:
+                return int(self._zk.fenced_write(node, "set_data", path, encoded, -1).version)
+            except NoNodeError:
+                try:
+                    self._zk.fenced_write(node, "create", path, encoded)
+                    return 0
+                except NodeExistsError:
+                    return int(self._zk.fenced_write(node, "set_data", path, encoded, -1).version)
+
+        return Versioned(name, decode_record(encoded), self._call(attempt))
+
+    def delete_setting(self, name: str) -> bool:
+        """See `mesos_gpu.store.settings.SettingsStore.delete_setting` (fenced)."""
+        path, node = f"{self.root}/settings/{check_job_id(name)}", self._fence_node()
+
+        def attempt() -> bool:
+            try:
+                self._zk.fenced_write(node, "delete", path, -1)
+                return True
+            except NoNodeError:
+                return False
+
+        return self._call(attempt)
+
     # -- session -------------------------------------------------------------------------------
 
     def leader_election(self) -> ZooKeeperLeaderElection:

@@ -1,10 +1,15 @@
 """Schema-driven fuzzing: schemathesis generates requests from `/openapi.json` (valid and invalid ones)
 against the live API (real runtime on the in-memory store, a real local Mesos master for /v1/cluster):
-no 5xx, and every response matches the document (status, content type, headers, body schema)."""
+no 5xx, and every response matches the document (status, content type, headers, body schema).
+
+`MESOS_GPU_FUZZ_EXAMPLES` sets the examples per operation (default 30: about 35 s for every route on 2
+cores in `make test`; e.g. MESOS_GPU_FUZZ_EXAMPLES=500 for a deeper run of several minutes)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -19,7 +24,7 @@ from mesos_gpu.local.cluster import LocalCluster
 from mesos_gpu.store.memory import MemoryBackend, MemoryStore
 from tests.api.conftest import LAUNCHER, make_runtime, started
 
-MAX_EXAMPLES = 30
+MAX_EXAMPLES = int(os.environ.get("MESOS_GPU_FUZZ_EXAMPLES", "30"))
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +59,13 @@ schema = schemathesis.openapi.from_dict(openapi_document())
 @schema.parametrize()
 @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_the_api_conforms_to_its_document(case: schemathesis.Case, live_api: str) -> None:
-    excluded = []
+    excluded: list[Any] = []
     if (case.operation.method.upper(), case.operation.path) == ("POST", "/v1/jobs"):
         # The job schema cannot say every rule (job.schema.json lists the server-only ones), so a
         # schema-valid job may get a 400 naming the problem; every other check still applies.
+        excluded.append(positive_data_acceptance)
+    if (case.operation.method.upper(), case.operation.path) == ("PUT", "/v1/tenants"):
+        # Cross-field rules (a limit below its quota) are the server's: a 400 names the field.
         excluded.append(positive_data_acceptance)
     if (case.operation.method.upper(), case.operation.path) == ("POST", "/v1/uploads"):
         # A schema can say "bytes" but not "a complete gzipped tar": generated bodies are refused (400).

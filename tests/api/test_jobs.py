@@ -13,6 +13,7 @@ import pytest
 
 from mesos_gpu.driver.runtime import SchedulerRuntime
 from tests.api.conftest import AppClient, json_of
+from tests.api.promtext import value
 from tests.api.spec import check, documented_statuses
 from tests.waiting import wait_until
 
@@ -133,7 +134,7 @@ def test_concurrent_submits_are_grouped_into_fewer_store_writes_and_each_is_one_
     assert all(job["state"] == "PENDING" for job in jobs)
     assert sum(writes) == 40 and len(writes) < 40        # some submits shared a write
     metrics = client.request("GET", "/metrics").body.decode()
-    assert f"\nmesos_gpu_submit_batches_total {len(writes)}\n" in metrics
+    assert value(metrics, "mesos_gpu_submit_batches_total") == len(writes)
     listed = json_of(client.request("GET", "/v1/jobs?limit=1000"))
     assert {job["id"] for job in jobs} <= {job["id"] for job in listed["jobs"]}
     assert all(runtime.store.get(job["id"]).version == 0 for job in jobs)

@@ -14,6 +14,7 @@ from mesos_gpu.driver.runtime import SchedulerRuntime
 from mesos_gpu.store.base import ConnectionState
 from mesos_gpu.store.memory import MemoryBackend, MemoryStore
 from tests.api.conftest import LAUNCHER, AppClient, app_client, json_of, make_runtime, started
+from tests.api.promtext import value
 from tests.api.spec import check
 from tests.waiting import wait_until
 
@@ -75,15 +76,13 @@ def test_metrics_count_jobs_by_state_gpus_and_requests(leader: SchedulerRuntime)
         assert response.code == 200
         assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         text = response.body.decode()
-        assert 'mesos_gpu_jobs{state="PENDING"} 2' in text
-        assert 'mesos_gpu_jobs{state="RUNNING"} 0' in text
-        assert "mesos_gpu_tasks_launched_total 0" in text
-        assert "mesos_gpu_gpus_allocated 0" in text
-        assert "mesos_gpu_leader 1" in text
-        assert 'mesos_gpu_api_requests_total{code="201",method="POST"} 2' in text
-        assert 'mesos_gpu_api_request_duration_seconds_bucket{le="+Inf"}' in text
-        for line in text.splitlines():
-            assert line.startswith("#") or len(line.rsplit(" ", 1)) == 2
+        assert value(text, "mesos_gpu_jobs", state="PENDING") == 2
+        assert value(text, "mesos_gpu_jobs", state="RUNNING") == 0
+        assert value(text, "mesos_gpu_tasks_launched_total") == 0
+        assert value(text, "mesos_gpu_gpus_allocated") == 0
+        assert value(text, "mesos_gpu_leader") == 1
+        assert value(text, "mesos_gpu_api_requests_total", method="POST", code="201") == 2
+        assert value(text, "mesos_gpu_api_request_duration_seconds_bucket", le="+Inf", route="/v1/jobs") == 2
     finally:
         close(client)
 

@@ -8,6 +8,7 @@ from mesos_gpu.api.auth import TokenAuthenticator, bearer_token, parse_tokens
 from mesos_gpu.api.mesos import agent_base, cluster_json, executor_directory, locate_task
 from mesos_gpu.api.metrics import Histogram, RequestStats, render, scheduler_families
 from mesos_gpu.core.errors import NotFoundError
+from tests.api.promtext import value as sample
 
 
 def test_histogram_is_cumulative_like_prometheus() -> None:
@@ -30,17 +31,16 @@ def test_optional_service_counters_are_rendered_when_present() -> None:
         leader=True,
         mesos_connected=False,
         zookeeper_connected=True,
-        requests=RequestStats(),
         offers_received=10,
         offers_declined=4,
         placement_latency=latency,
     )
     text = render(families)
-    assert "# TYPE mesos_gpu_offers_received_total counter\nmesos_gpu_offers_received_total 10\n" in text
-    assert "mesos_gpu_offers_declined_total 4" in text
-    assert 'mesos_gpu_placement_latency_seconds_bucket{le="0.5"} 1' in text
-    assert 'mesos_gpu_placement_latency_seconds_bucket{le="+Inf"} 1' in text
-    assert "mesos_gpu_placement_latency_seconds_count 1" in text
+    assert "# TYPE mesos_gpu_offers_received_total counter\nmesos_gpu_offers_received_total 10.0\n" in text
+    assert sample(text, "mesos_gpu_offers_declined_total") == 4
+    assert sample(text, "mesos_gpu_placement_latency_seconds_bucket", le="0.5") == 1
+    assert sample(text, "mesos_gpu_placement_latency_seconds_bucket", le="+Inf") == 1
+    assert sample(text, "mesos_gpu_placement_latency_seconds_count") == 1
     without = render(
         scheduler_families(
             jobs_by_state={},
@@ -49,7 +49,6 @@ def test_optional_service_counters_are_rendered_when_present() -> None:
             leader=False,
             mesos_connected=False,
             zookeeper_connected=False,
-            requests=RequestStats(),
         )
     )
     assert "offers" not in without and "placement" not in without
@@ -57,19 +56,10 @@ def test_optional_service_counters_are_rendered_when_present() -> None:
 
 def test_label_values_are_escaped() -> None:
     stats = RequestStats()
-    stats.record('GE"T\n', 200, 0.001)
-    text = render(
-        scheduler_families(
-            jobs_by_state={},
-            gpus_allocated=0,
-            launches=0,
-            leader=False,
-            mesos_connected=False,
-            zookeeper_connected=False,
-            requests=stats,
-        )
-    )
+    stats.record('GE"T\n', 200, 0.001, "/v1/x")
+    text = render([], stats)
     assert 'method="GE\\"T\\n"' in text
+    assert sample(text, "mesos_gpu_api_requests_total", method='GE"T\n', code="200") == 1
 
 
 def test_tokens_and_bearer_headers() -> None:
@@ -81,6 +71,9 @@ def test_tokens_and_bearer_headers() -> None:
     auth = TokenAuthenticator(["x"])
     assert auth.required("POST") and auth.required("DELETE") and not auth.required("GET")
     assert auth.accepts("Bearer x") and not auth.accepts("Bearer xx") and not auth.accepts(None)
+    # the API's own header (behind a proxy that owns Authorization): either header may carry the token
+    assert auth.accepts(None, "x") and auth.accepts("Bearer dcos-login", " x ")
+    assert not auth.accepts(None, "xx") and not auth.accepts(None, "") and not auth.accepts("Bearer y", "z")
     assert not TokenAuthenticator().enabled
     assert not TokenAuthenticator().required("POST")
     assert TokenAuthenticator(["x"], reads=True).required("GET")

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from mesos_gpu.api import views
-from mesos_gpu.api.metrics import RequestStats, render, scheduler_families
+from mesos_gpu.api.metrics import render, scheduler_families
 from mesos_gpu.commands import cluster as cluster_command
 from mesos_gpu.core.model import Isolation
 from mesos_gpu.core.sharing import ShareGrant
+from tests.api.promtext import value
 from tests.api.spec import check
 
 
@@ -59,14 +60,14 @@ def test_share_hosts_are_derived_from_the_active_share_members() -> None:
 
 
 def metric(text: str, name: str) -> str:
-    return next(line.split(" ", 1)[1] for line in text.splitlines() if line.startswith(name + " "))
+    return format(value(text, name), "g")
 
 
 def families(hosts: list[dict[str, Any]]) -> str:
     whole = sum(views.gpus_allocated(view) for view in JOBS)
     return render(scheduler_families(
         jobs_by_state={"RUNNING": 5}, gpus_allocated=whole, launches=5, leader=True,
-        mesos_connected=True, zookeeper_connected=True, requests=RequestStats(), share_hosts=hosts,
+        mesos_connected=True, zookeeper_connected=True, share_hosts=hosts,
     ))
 
 

@@ -9,6 +9,7 @@ import time
 
 from mesos_gpu.client import ApiClient
 from mesos_gpu.standalone import Standalone
+from tests.api.promtext import value
 from tests.api.spec import check
 from tests.cli.test_cli import wait_for_state
 
@@ -61,15 +62,10 @@ def test_gpus_in_use_show_in_the_cluster_view_and_metrics(local: Standalone) -> 
     assert cluster["gpus"]["used"] >= 2
     assert cluster["gpu_models"] == [{"model": "Simulated-GPU", "gpus": 4}]
     _, _, metrics = api.request("GET", "/metrics")
-    assert "mesos_gpu_gpus_allocated 2" in metrics
-    launched = int(
-        next(
-            line.split()[1]
-            for line in metrics.splitlines()
-            if line.startswith("mesos_gpu_tasks_launched_total")
-        )
-    )
-    assert launched >= 1
+    assert value(metrics, "mesos_gpu_gpus_allocated") == 2
+    assert value(metrics, "mesos_gpu_tasks_launched_total") >= 1
+    assert value(metrics, "mesos_gpu_tenant_gpus_allocated", tenant="default") == 2
+    assert value(metrics, "mesos_gpu_cluster_gpus", state="active") == 4   # the master's /state
     api.kill(job["id"])
     wait_for_state(api, job["id"], {"KILLED"})
     deadline = time.monotonic() + 20

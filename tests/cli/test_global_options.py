@@ -24,6 +24,7 @@ API_COMMANDS = {
     "run": ["run", "--", "python", "train.py"],
     "cluster": ["cluster"],
     "wait": ["wait", "j1"],
+    "tenants": ["tenants"],
 }
 
 

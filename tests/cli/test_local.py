@@ -116,3 +116,31 @@ def test_gpus_nvml_without_nvml_fails_with_the_nvml_message(command: tuple[str, 
     )
     assert done.returncode == 1, done.stderr
     assert "--gpus-per-agent nvml: NVML is unavailable" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("command", [("local", "--port", "0", "--zk", "127.0.0.1:1"), ("local", "up")])
+def test_a_secrets_dir_that_is_not_a_directory_is_refused_before_anything_starts(
+    tmp_path, command: tuple[str, ...]  # type: ignore[no-untyped-def]
+) -> None:
+    done = subprocess.run(
+        cli_command(*command, "--secrets-dir", str(tmp_path / "absent")),
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"--secrets-dir {tmp_path / 'absent'}: not a directory" in done.stderr
+
+
+def test_the_secrets_dir_reaches_the_agents_setting(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import argparse
+
+    from mesos_gpu.local.agent.agent import AgentConfig
+    from mesos_gpu.local.cli import apply_secrets_dir
+
+    monkeypatch.delenv("MESOS_GPU_SECRETS_DIR", raising=False)
+    assert apply_secrets_dir(argparse.Namespace(secrets_dir=None)) is None
+    assert "MESOS_GPU_SECRETS_DIR" not in os.environ
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "secrets").mkdir()
+    assert apply_secrets_dir(argparse.Namespace(secrets_dir="secrets")) is None
+    assert os.environ["MESOS_GPU_SECRETS_DIR"] == str(tmp_path / "secrets")
+    assert AgentConfig().secrets_dir == str(tmp_path / "secrets")

@@ -9,6 +9,7 @@ import urllib.request
 
 from mesos_gpu.client import ApiClient
 from mesos_gpu.standalone import Standalone
+from tests.api.promtext import value
 from tests.api.spec import check
 from tests.cli.conftest import run_cli
 
@@ -25,7 +26,7 @@ def running(api: ApiClient, job_id: str, timeout: float = 60) -> dict:
 
 
 def metric(text: str, name: str) -> str:
-    return next(line.split(" ", 1)[1] for line in text.splitlines() if line.startswith(name + " "))
+    return format(value(text, name), "g")
 
 
 def test_a_running_share_shows_its_share_host(local: Standalone) -> None:

@@ -121,6 +121,8 @@ SERVER_ONLY_MESSAGES = (
     "not a valid regular expression",
     "must be at least backoff_seconds",
     joblimits.ELASTIC_ORDER_MESSAGE,
+    # a share isolation level with no share member: a rule across the job and its roles' gpus
+    *(joblimits.SHARE_LEVEL_MESSAGE.format(level=level) for level in ("mig", "mps", "capped", "shared")),
 )
 
 

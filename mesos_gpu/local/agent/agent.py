@@ -112,6 +112,9 @@ class AgentConfig:
     subscription_backoff_max: float = 2.0
     docker: str = "auto"  # "auto": use a reachable Docker engine for image tasks; "off": never
     docker_host: str | None = None  # e.g. unix:///tmp/x/docker.sock; default: DOCKER_HOST / the SDK's
+    # Where REFERENCE secrets are read from (one file per secret name: `local.agent.mounts`); default:
+    # MESOS_GPU_SECRETS_DIR when set, else none (a task using such a secret then fails).
+    secrets_dir: str | None = field(default_factory=lambda: os.environ.get("MESOS_GPU_SECRETS_DIR") or None)
 
 
 class Agent:

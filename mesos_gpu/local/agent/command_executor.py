@@ -73,11 +73,11 @@ def command_argv(command: dict[str, Any]) -> tuple[list[str], str | None]:
 
 
 def command_environment(command: dict[str, Any]) -> dict[str, str]:
-    """CommandInfo.environment VALUE variables (SECRET ones cannot be resolved locally)."""
+    """CommandInfo.environment VALUE variables (SECRET ones are resolved just before the process starts:
+    `local.agent.mounts.secret_environment`)."""
     env: dict[str, str] = {}
     for variable in command.get("environment", {}).get("variables", []):
         if variable.get("type", "VALUE") != "VALUE":
-            log.warning("ignoring secret environment variable %s: no secret resolver", variable.get("name"))
             continue
         env[str(variable["name"])] = str(variable.get("value", ""))
     return env

@@ -21,6 +21,7 @@ from mesos_gpu.core.wire import TERMINAL_TASK_STATES, format_duration, kill_grac
 from mesos_gpu.local.agent.command_executor import with_stderr_tail
 from mesos_gpu.local.agent.containerizer import fetch_then, scalar_resource
 from mesos_gpu.local.agent.gpus import GpuAllocationError
+from mesos_gpu.local.agent.mounts import SecretResolver, secret_environment
 from mesos_gpu.local.agent.records import EventStream, Executor, Queued, Task, launch_failed
 from mesos_gpu.local.agent.runners import LaunchSpec, Runner
 from mesos_gpu.local.agent.sandbox import FetchError, create_sandbox
@@ -139,7 +140,9 @@ class ExecutorLifecycle:
 
     def _start(self, executor: Executor, spec: LaunchSpec, runner: Runner) -> None:
         """Start the executor's process and its registration timeout."""
-        try:
+        try:   # its SECRET environment variables too (an ExecutorInfo's, as Mesos' containerizer does)
+            resolver = SecretResolver(self.agent.config.secrets_dir)
+            spec.env.update(secret_environment(executor.info.get("command") or {}, resolver))
             executor.process = runner.start(spec, lambda status: self.exited(executor, status))
         except Exception as exc:
             log.warning("executor %s failed to launch: %s", executor.executor_id, exc)

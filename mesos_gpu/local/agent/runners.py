@@ -45,6 +45,7 @@ class LaunchSpec:
     task_id: str | None = None
     cpus: float | None = None
     mem_mb: float | None = None
+    binds: list[Any] = field(default_factory=list)  # `mounts.Bind`s: Docker only (host runs get symlinks)
 
 
 class RunningProcess(Protocol):
@@ -277,6 +278,8 @@ class DockerRunner:
             name=spec.name or None,
             network_mode=self.network_mode,
             working_dir=isolator_docker.SANDBOX_MOUNT,
+            mounts=tuple((b.source, b.target, "ro" if b.read_only else "rw") for b in spec.binds),
+            named_volumes=tuple((b.source, b.driver, dict(b.options)) for b in spec.binds if b.driver),
         )
         container_id = self.launcher.run(container)
         return DockerProcess(self.launcher, container_id, spec, self._loop, on_exit)

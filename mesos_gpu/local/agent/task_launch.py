@@ -1,6 +1,7 @@
 """Task launch on the local agent: a command task under Mesos' built-in command executor (its own
 container), and a task group under the emulated DEFAULT executor (mesos-default-executor: one nested
-container per task). Sandbox, GPUs, URIs fetched, then the process through the containerizer. A task's
+container per task). Sandbox, GPUs, URIs fetched, secrets and volumes (`local.agent.mounts`), then the
+process through the containerizer. A task's
 TASK_RUNNING names the GPUs it was given (labels `mesos-gpu/device`, `mesos-gpu/device-index`:
 `core.devicelabels`), which Mesos' own executors do not: the scheduler shows them when they are there.
 
@@ -11,7 +12,9 @@ TASK_RUNNING names the GPUs it was given (labels `mesos-gpu/device`, `mesos-gpu/
 
 from __future__ import annotations
 
+import functools
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mesos_gpu.core.devicelabels import mesos_labels
@@ -20,6 +23,13 @@ from mesos_gpu.local.agent.command_executor import CommandTask, CommandTaskConfi
 from mesos_gpu.local.agent.containerizer import fetch_then, scalar_resource
 from mesos_gpu.local.agent.executors import ExecutorLifecycle
 from mesos_gpu.local.agent.gpus import GpuAllocationError
+from mesos_gpu.local.agent.mounts import (
+    SecretResolver,
+    TaskInputError,
+    prepare_volumes,
+    remove_private,
+    secret_environment,
+)
 from mesos_gpu.local.agent.records import Executor, Task, launch_failed
 from mesos_gpu.local.agent.sandbox import FetchError, Sandbox, create_sandbox, create_task_sandbox
 
@@ -63,8 +73,9 @@ class TaskLauncher:
             return None
         command = task.command = self._command_task(task, pod, sandbox, gpus, gpu_holder)
         uris = list(info.get("command", {}).get("uris", []))
+        start = functools.partial(self._start, task, command, sandbox, gpu_holder)
         if not uris:
-            command.start()
+            start()
             return task
 
         def fetch_failed(exc: FetchError) -> None:
@@ -74,9 +85,34 @@ class TaskLauncher:
 
         # a kill meanwhile ends the task at once (TASK_KILLED, GPUs freed): its fetch then does nothing
         task.fetch = fetch_then(
-            sandbox, uris, then=command.start, failed=fetch_failed, wanted=lambda: command.launchable
+            sandbox, uris, then=start, failed=fetch_failed, wanted=lambda: command.launchable
         )
         return task
+
+    def _private(self, task: Task) -> Path:
+        """The agent-private directory of a task's secret files (outside its sandbox)."""
+        return self.agent.root / "secrets" / task.container_id / task.task_id
+
+    def _start(self, task: Task, command: CommandTask, sandbox: Sandbox, gpu_holder: str) -> None:
+        """Resolve the task's secrets and make its volumes available (after its URIs are fetched, so a
+        fetched file never lands in a volume), then start its process; fail it when they cannot be."""
+        if not command.launchable:
+            return
+        resolver = SecretResolver(self.agent.config.secrets_dir)
+        private = self._private(task)
+        spec = command.spec
+        try:
+            spec.env.update(secret_environment(task.info.get("command") or {}, resolver))
+            spec.binds = prepare_volumes(task.info.get("container"), sandbox.directory, private, resolver,
+                                         in_docker=spec.image is not None)
+        except (TaskInputError, OSError) as exc:
+            remove_private(private)
+            self.agent.gpus.release(gpu_holder)
+            text = str(exc) if isinstance(exc, TaskInputError) else f"volume: {exc.strerror}"
+            sandbox.append_stderr(f"Failed to prepare the container: {text}")
+            self._fail(task, f"Failed to launch container: {text}")
+            return
+        command.start()
 
     def _sandbox(self, task: Task, pod: Executor | None) -> Sandbox | None:
         """The task's sandbox (a nested one in a pod); None after failing the task when it cannot be made."""
@@ -106,6 +142,7 @@ class TaskLauncher:
 
         def terminated(_cmd: CommandTask, _status: int | None) -> None:
             agent.gpus.release_container(gpu_holder)
+            remove_private(self._private(task))
             if pod is not None:
                 self._pod_task_terminated(pod, task)
 

@@ -1,0 +1,120 @@
+"""The soak's checks can fail: each fed the records of the violation it exists to catch (no cluster, fast)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mesos_gpu.core.devicelabels import mesos_labels
+from mesos_gpu.core.sharing import LABEL_DEVICE_INDEX
+from tests.soak.audit import Audit
+from tests.soak.params import FAULTS, soak_params
+from tests.soak.soak import failed_although_finished, stored_although_refused
+
+
+class FakeAgent:
+    agent_id = "S0"
+
+    def __init__(self) -> None:
+        self.launched: list[Any] = []
+        self.updates: list[Any] = []
+
+    def launch(self, framework: Any, task: Any = None, executor: Any = None, task_group: Any = None) -> None:
+        self.launched.append((task, task_group))
+
+    def record_update(self, framework_id: str, status: dict[str, Any]) -> None:
+        self.updates.append(status)
+
+
+class FakeMaster:
+    def __init__(self) -> None:
+        self.refuse = False
+
+    def subscribe(self, call: dict[str, Any], stream: Any, stream_id: str) -> None:
+        pass
+
+    def handle_call(self, call: dict[str, Any], stream_id: str | None) -> int:
+        if self.refuse:
+            raise RuntimeError("wrong stream")
+        return 202
+
+
+def status(task_id: str, state: str, *devices: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"task_id": {"value": task_id}, "state": state}
+    if devices:
+        out["labels"] = mesos_labels({LABEL_DEVICE_INDEX: ",".join(map(str, devices))})
+    return out
+
+
+def wrapped_agent(audit: Audit) -> FakeAgent:
+    agent = FakeAgent()
+    audit._wrap_agent(agent)
+    return agent
+
+
+def test_two_running_tasks_on_one_device_are_a_double_allocation_and_a_freed_device_is_not() -> None:
+    audit = Audit()
+    agent = wrapped_agent(audit)
+    agent.record_update("f", status("a.task-0.0", "TASK_RUNNING", 0, 1))
+    agent.record_update("f", status("b.task-0.0", "TASK_FINISHED"))
+    agent.record_update("f", status("c.task-0.0", "TASK_RUNNING", 1))
+    assert audit.double_allocations == ["S0 GPU 1: a.task-0.0 and c.task-0.0"]
+    agent.record_update("f", status("a.task-0.0", "TASK_KILLED"))
+    agent.record_update("f", status("c.task-0.0", "TASK_FINISHED"))
+    agent.record_update("f", status("d.task-0.0", "TASK_RUNNING", 0, 1))
+    assert len(audit.double_allocations) == 1
+    assert len(agent.updates) == 6  # the agent still records every update
+
+
+def test_a_task_id_launched_twice_is_reported_and_a_gang_counts_each_member() -> None:
+    audit = Audit()
+    agent = wrapped_agent(audit)
+    agent.launch({}, task={"task_id": {"value": "a.task-0.0"}})
+    group = {"tasks": [{"task_id": {"value": "g.worker-0.0"}}, {"task_id": {"value": "g.worker-1.0"}}]}
+    agent.launch({}, executor={}, task_group=group)
+    assert audit.duplicates() == []
+    agent.launch({}, task={"task_id": {"value": "a.task-0.0"}})
+    assert audit.duplicates() == ["a.task-0.0"]
+    assert len(agent.launched) == 3
+
+
+def test_calls_are_traced_to_the_instance_whose_subscription_they_ride_even_when_refused() -> None:
+    audit = Audit()
+    master = FakeMaster()
+    audit._wrap_master(master)
+    subscribe = {"subscribe": {"framework_info": {"webui_url": "http://127.0.0.1:1"}}}
+    master.subscribe(subscribe, object(), "stream-1")
+    assert master.handle_call({"type": "ACCEPT"}, "stream-1") == 202
+    master.refuse = True
+    with pytest.raises(RuntimeError):
+        master.handle_call({"type": "REVIVE"}, "stream-1")
+    calls = audit.calls_from("http://127.0.0.1:1", 0, float("inf"))
+    assert [(c.kind, c.accepted) for c in calls] == [("SUBSCRIBE", True), ("ACCEPT", True), ("REVIVE", False)]
+    assert audit.first_subscribe_after(0, "http://127.0.0.1:1") is None
+    assert audit.first_subscribe_after(0, "http://127.0.0.1:2") == calls[0].at
+    assert audit.count("TEARDOWN") == 0
+
+
+def test_a_second_job_of_a_name_submitted_without_a_key_and_refused_with_503_is_reported() -> None:
+    ids = ("x-1", "x-2", "y-1", "z-1", "z-2")
+    stored = [{"id": job_id, "name": job_id[0], "state": "SUCCEEDED"} for job_id in ids]
+    # z's tries include a lost answer (not in `unambiguous`): two jobs are the client's own doing.
+    assert stored_although_refused(stored, {"x": "x-2", "y": "y-1"}) == [
+        "stored although answered 503: x has jobs ['x-1', 'x-2'], acknowledged x-2"]
+
+
+def test_a_failed_job_whose_last_attempt_finished_on_every_agent_is_reported() -> None:
+    tasks = {"j.task-0.0": "TASK_FAILED", "j.task-0.1": "TASK_FINISHED", "k.task-0.0": "TASK_FAILED",
+             "g.worker-0.0": "TASK_FINISHED", "g.worker-1.0": "TASK_FINISHED"}
+    found = failed_although_finished({"j": "FAILED", "k": "FAILED", "g": "SUCCEEDED"}, tasks)
+    assert found == ["job j FAILED although its agents finished every task of attempt 1"]
+
+
+def test_the_schedule_is_seeded_starts_with_a_kill_and_the_long_run_kills_at_least_100_leaders() -> None:
+    short = soak_params({"MESOS_GPU_SOAK_SEED": "7"})
+    assert short.schedule() == soak_params({"MESOS_GPU_SOAK_SEED": "7"}).schedule()
+    assert short.schedule()[0] == "kill" and set(short.schedule()) == set(FAULTS)
+    long = soak_params({"MESOS_GPU_SOAK": "long", "MESOS_GPU_SOAK_SEED": "7"})
+    assert long.leader_kills >= 100 and long.zookeeper_outage == (10.0, 30.0)
+    assert sorted(long.schedule()) == sorted(k for k, n in long.counts.items() for _ in range(n))

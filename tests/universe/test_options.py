@@ -171,3 +171,71 @@ def test_the_placement_and_log_options_reach_the_scheduler() -> None:
     settings = SchedulerSettings.from_env(marathon_task_env(app, host="agent-1.example", port=31457))
     assert (settings.placement_strategy, settings.share_hosts, settings.backfill) == ("fgd", "spread", False)
     assert settings.log_format == "json"
+
+
+# Each new scheduler setting set alone, at its bounds: option path -> (value, variable, settings field, read).
+NUMBERS_ALONE = [
+    ("service.zk_session_timeout", 1, "MESOS_GPU_ZK_SESSION_TIMEOUT", "zk_session_timeout", 1.0),
+    ("service.zk_session_timeout", 600, "MESOS_GPU_ZK_SESSION_TIMEOUT", "zk_session_timeout", 600.0),
+    ("service.zk_session_timeout", 2.5, "MESOS_GPU_ZK_SESSION_TIMEOUT", "zk_session_timeout", 2.5),
+    ("jobs.retention_seconds", 0, "MESOS_GPU_RETENTION_SECONDS", "retention_seconds", 0.0),
+    ("jobs.retention_seconds", 3600.5, "MESOS_GPU_RETENTION_SECONDS", "retention_seconds", 3600.5),
+    ("jobs.retention_max_finished", 0, "MESOS_GPU_RETENTION_MAX_FINISHED", "retention_max_finished", 0),
+    ("jobs.retention_max_finished", 2**31 - 1, "MESOS_GPU_RETENTION_MAX_FINISHED", "retention_max_finished",
+     2**31 - 1),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "variable", "field", "read"), NUMBERS_ALONE)
+def test_each_new_setting_alone_renders_a_valid_app_the_scheduler_reads(
+        path: str, value: Any, variable: str, field: str, read: Any) -> None:
+    from mesos_gpu.core.config import SchedulerSettings
+
+    app = render(nested(path, value))
+    jsonschema.Draft4Validator(APP_SCHEMA).validate(app)
+    settings = SchedulerSettings.from_env(app["env"])
+    assert getattr(settings, field) == read, app["env"][variable]
+
+
+@pytest.mark.parametrize(("path", "value"), [
+    ("service.zk_session_timeout", 0.99), ("service.zk_session_timeout", 600.5),
+    ("jobs.retention_seconds", -0.5), ("jobs.retention_max_finished", -1),
+    ("jobs.retention_max_finished", 2**31), ("jobs.retention_max_finished", 10.5),
+])
+def test_each_new_setting_out_of_range_is_refused_by_the_form(path: str, value: Any) -> None:
+    with pytest.raises(jsonschema.ValidationError) as info:
+        render(nested(path, value))
+    assert list(info.value.path) == path.split(".")
+
+
+def test_the_form_ranges_are_the_schedulers() -> None:
+    # What the form accepts at its edges the scheduler accepts, and just beyond them it refuses too.
+    from mesos_gpu.core.config import SchedulerSettings
+    from mesos_gpu.core.errors import ValidationError
+
+    prop = dict(options(CONFIG))["service.zk_session_timeout"]
+    for raw, ok in ((prop["minimum"], True), (prop["maximum"], True),
+                    (prop["minimum"] - 0.5, False), (prop["maximum"] + 1, False)):
+        env = {"MESOS_GPU_ZK_SESSION_TIMEOUT": str(raw)}
+        if ok:
+            assert SchedulerSettings.from_env(env).zk_session_timeout == raw
+        else:
+            with pytest.raises(ValidationError):
+                SchedulerSettings.from_env(env)
+    assert dict(options(CONFIG))["jobs.retention_seconds"]["minimum"] == 0
+    assert dict(options(CONFIG))["jobs.retention_max_finished"]["minimum"] == 0
+
+
+def test_the_dcos_tenants_commands_parse_with_the_real_parser() -> None:
+    dcos = (REPO / "docs" / "dcos.md").read_text(encoding="utf-8")
+    section = dcos.split("## 11. Tenants and GPU quotas", 1)[1].split("\n## ", 1)[0]
+    lines = [line.split("#", 1)[0].strip() for line in section.splitlines()]
+    commands = [shlex.split(line)[1:] for line in lines if line.startswith("mesos-gpu ")]
+    assert ["--api", "http://mesos-gpu.marathon.l4lb.thisdcos.directory", "tenants", "set", "--file",
+            "tenants.json"] in commands
+    parser = cli.build_parser()
+    for argv in commands:
+        args = parser.parse_args(argv)
+        assert args.action in ("show", "set", "reset"), argv
+        assert callable(args.func), argv
+    assert "PUT" in section and "X-Mesos-GPU-Token" in section and "/service/mesos-gpu/v1/tenants" in section

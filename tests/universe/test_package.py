@@ -110,7 +110,7 @@ def test_missing_defaults_finds_a_required_option_without_one():
 def test_the_defaults_alone_satisfy_config_json():
     config = FILES["config"]
     defaults = extract_defaults(config)
-    assert set(defaults) == {"service", "api", "gpu"}
+    assert set(defaults) == {"service", "api", "gpu", "jobs"}
     jsonschema.Draft4Validator(config).validate(defaults)
 
 
@@ -168,12 +168,16 @@ OPTION_SETS: dict[str, dict[str, Any]] = {
                                      "mesos_master": "zk://zk-1.example:2181,zk-2.example:2181/mesos"}},
     "custom-role": {"service": {"role": "gpu-team", "principal": "mesos-gpu-principal",
                                 "secret_name": "mesos-gpu/service-secret"}},
+    "retention-off": {"jobs": {"retention_seconds": 0, "retention_max_finished": 0}},
+    "retention-long": {"jobs": {"retention_seconds": 3e9}},
+    "fast-failover": {"service": {"high_availability": True, "zk_session_timeout": 4}},
     "everything": {
         "service": {
             "name": "gpu-prod", "user": "root", "cpus": 0.5, "mem": 2048, "high_availability": True,
             "instances": 3, "zookeeper": "10.0.0.1:2181", "mesos_master": "10.0.0.2:5050",
             "role": "ml/gpu", "principal": "gpu-prod", "secret_name": "gpu-prod/secret",
-            "failover_timeout": 3000000000, "heartbeat_timeout": 30.5, "log_level": "DEBUG",
+            "failover_timeout": 3000000000, "heartbeat_timeout": 30.5, "zk_session_timeout": 4.5,
+            "log_level": "DEBUG",
             "docker_image": "registry.example.com/gpu/scheduler:0.1.0",
             "docker_credentials_uri": "https://config.example.com/docker.tar.gz",
             "placement_constraints": [{"field": "rack", "operator": "MAX_PER", "value": "1"}],
@@ -181,6 +185,7 @@ OPTION_SETS: dict[str, dict[str, Any]] = {
         "api": {"port": 10080, "auth_token_secret": "gpu-prod/tokens", "auth_reads": False},
         "gpu": {"default_containerizer": "docker", "cpu_tasks_on_gpu_agents": "fallback",
                 "reserve_after_seconds": 0},
+        "jobs": {"retention_seconds": 86400.5, "retention_max_finished": 2147483647},
     },
     "escaping": {"service": {"principal": 'odd"prin\\cipal',
                              "secret_name": 'path/with "quotes" \\ and \u00e9',
@@ -204,13 +209,17 @@ EXPECTED: dict[str, dict[str, Any]] = {
                          "master": "zk://zk-1.example:2181,zk-2.example:2181/mesos"},
     "custom-role": {"role": "gpu-team", "principal": "mesos-gpu-principal",
                     "secret": "secret-from-the-secret-store"},
+    "retention-off": {"retention_seconds": 0.0, "retention_max_finished": 0},
+    "retention-long": {"retention_seconds": 3e9},
+    "fast-failover": {"instances": 2, "zk_session_timeout": 4.0},
     "everything": {
         "framework_name": "gpu-prod", "user": "root", "instances": 3, "zk_url": "zk://10.0.0.1:2181/mesos-gpu",
         "master": "10.0.0.2:5050", "role": "ml/gpu", "principal": "gpu-prod",
         "secret": "secret-from-the-secret-store", "failover_timeout": 3e9, "heartbeat_timeout": 30.5,
         "log_level": "DEBUG", "api_tokens": ("token-from-the-secret-store",), "api_auth_reads": False,
         "default_containerizer": "docker", "cpu_tasks_on_gpu_agents": "fallback",
-        "reserve_after_seconds": 0.0,
+        "reserve_after_seconds": 0.0, "zk_session_timeout": 4.5, "retention_seconds": 86400.5,
+        "retention_max_finished": 2147483647,
     },
     "escaping": {"principal": 'odd"prin\\cipal', "secret": "secret-from-the-secret-store"},
 }
@@ -222,6 +231,8 @@ DEFAULT_SETTINGS = {
     "api_tokens": (), "api_tokens_file": None, "api_auth_reads": False, "log_level": "INFO",
     "default_containerizer": "mesos", "cpu_tasks_on_gpu_agents": "restricted", "heartbeat_timeout": 75.0,
     "instances": 1, "launcher_uri_base": None, "reserve_after_seconds": 300.0,
+    "zk_session_timeout": 10.0, "retention_seconds": 604800.0, "retention_max_finished": 10000,
+    "tenants_file": None,
 }
 
 SECRET_STORE = {"token": "token-from-the-secret-store", "secret": "secret-from-the-secret-store"}
@@ -374,6 +385,25 @@ def test_big_numbers_render_as_java_doubles_that_the_scheduler_still_reads():
     assert app["cpus"] == 0.5 and app["mem"] == 2048
 
 
+def test_the_defaults_render_the_session_and_retention_variables():
+    env = render({})["env"]
+    assert env["MESOS_GPU_ZK_SESSION_TIMEOUT"] == "10"
+    assert env["MESOS_GPU_RETENTION_SECONDS"] == "604800"
+    assert env["MESOS_GPU_RETENTION_MAX_FINISHED"] == "10000"
+    assert "MESOS_GPU_TENANTS_FILE" not in env  # tenants are set at run time on DC/OS (docs/dcos.md)
+    # The package's defaults are the scheduler's own, so rendering them changes nothing.
+    assert SchedulerSettings.from_env(env).retention == SchedulerSettings().retention
+
+
+def test_retention_limits_of_zero_turn_them_off_in_the_scheduler():
+    app = render(OPTION_SETS["retention-off"])
+    assert app["env"]["MESOS_GPU_RETENTION_SECONDS"] == "0"
+    assert app["env"]["MESOS_GPU_RETENTION_MAX_FINISHED"] == "0"
+    policy = SchedulerSettings.from_env(app["env"]).retention
+    assert (policy.max_age_seconds, policy.max_finished) == (None, None)
+    assert render(OPTION_SETS["retention-long"])["env"]["MESOS_GPU_RETENTION_SECONDS"] == "3.0E9"
+
+
 INVALID = {
     "no-instances": {"service": {"high_availability": True, "instances": 0}},
     "auth-reads-without-token": {"api": {"auth_reads": True}},
@@ -393,6 +423,17 @@ INVALID = {
     "bad-containerizer": {"gpu": {"default_containerizer": "podman"}},
     "zero-failover": {"service": {"failover_timeout": 0}},
     "port-too-big": {"api": {"port": 70000}},
+    "zk-session-zero": {"service": {"zk_session_timeout": 0}},
+    "zk-session-under-a-second": {"service": {"zk_session_timeout": 0.5}},
+    "zk-session-too-long": {"service": {"zk_session_timeout": 601}},
+    "zk-session-text": {"service": {"zk_session_timeout": "10"}},
+    "retention-negative": {"jobs": {"retention_seconds": -1}},
+    "retention-text": {"jobs": {"retention_seconds": "7d"}},
+    "max-finished-negative": {"jobs": {"retention_max_finished": -1}},
+    "max-finished-fraction": {"jobs": {"retention_max_finished": 1.5}},
+    # 2^31 would reach the template as a Java Double ("2.147483648E9"), which is no whole number.
+    "max-finished-beyond-int": {"jobs": {"retention_max_finished": 2147483648}},
+    "unknown-jobs-option": {"jobs": {"retention_days": 7}},
 }
 
 

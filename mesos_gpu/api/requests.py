@@ -186,13 +186,6 @@ def check_json_content_type(header: str | None) -> None:
     raise UnsupportedMediaTypeError(f"send the job as {JSON_TYPE} (Content-Type was {shown})")
 
 
-def check_content_length(header: str | None) -> None:
-    """TooLargeError (413) when the announced body is over MAX_BODY_BYTES (the handlers use
-    `body_too_large`, which reads a body slightly over the limit before answering)."""
-    if header is not None and header.strip().isdigit() and int(header) > MAX_BODY_BYTES:
-        raise TooLargeError(f"the job document is larger than {MAX_BODY_BYTES} bytes")
-
-
 def body_too_large(headers: Mapping[str, str], limit: int, message: str) -> bool:
     """Whether the body that `headers` announce (Content-Length) is over `limit` bytes: True when it is
     to be read and dropped before the 413 (see DRAIN_BYTES); TooLargeError (413, `message`) at once when

@@ -194,8 +194,9 @@ def bench_state_machine(agents: list[AgentSlot], specs: list[JobSpec], offers: i
         commands = []
         state = SchedulerState(make_planner())
         state.handle(Subscribed("bench-0000", 0.0))
-        for number, spec in enumerate(specs):
-            state.handle(JobSubmitted(new_job_record(f"job-{number}", spec, float(number)), float(number)))
+        for number, spec in enumerate(specs):    # as the runtime hands them over: the API's spec with them
+            record = new_job_record(f"job-{number}", spec, float(number))
+            state.handle(JobSubmitted(record, float(number), spec))
         state.handle(OffersReceived((), float(len(specs))))     # an earlier cycle without offers
         # The jobs of a running scheduler were submitted long before and sit in the collector's oldest
         # generation; here they were made just now, so they are moved there first (as they would be).

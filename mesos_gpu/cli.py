@@ -38,11 +38,12 @@ SUBCOMMANDS: tuple[str, ...] = (
 )
 
 
-# Commands that only talk to the API: they keep the SIGINT disposition the process started with, not the
-# handler pymesos installs when the scheduler's modules are imported (which, with SIGINT ignored, as in a
-# background job, raised "TypeError: 'Handlers' object is not callable" on SIGINT).
+# Commands that only talk to the API, and `simulate` (no driver): they keep the SIGINT disposition the
+# process started with, not the handler pymesos installs when the scheduler's modules are imported (which,
+# with SIGINT ignored, as in a background job, raised "TypeError: 'Handlers' object is not callable").
 CLIENT_MODULES = frozenset(
-    f"mesos_gpu.commands.{name}" for name in ("submit", "jobs", "logs", "wait", "run", "cluster", "tenants")
+    f"mesos_gpu.commands.{name}" for name in ("submit", "jobs", "logs", "wait", "run", "cluster", "tenants",
+                                             "simulate")
 )
 
 

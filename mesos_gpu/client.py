@@ -29,6 +29,9 @@ from typing import Any
 DEFAULT_API = "http://127.0.0.1:8080"
 ENV_API = "MESOS_GPU_API"
 ENV_TOKEN = "MESOS_GPU_API_TOKEN"
+ENV_DCOS_TOKEN = "MESOS_GPU_DCOS_TOKEN"
+#: The header the API reads its own token from when `Authorization` carries the DC/OS token.
+TOKEN_HEADER = "X-Mesos-GPU-Token"
 MAX_REDIRECTS = 3
 
 JsonDict = dict[str, Any]
@@ -45,11 +48,13 @@ class ApiUnreachable(ClientError):  # noqa: N818 - reads as "API unreachable"
 class ApiError(ClientError):
     """The API answered with an error."""
 
-    def __init__(self, status: int, code: str, message: str, details: list[JsonDict] | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, details: list[JsonDict] | None = None,
+                 hint: str = "") -> None:
         self.status = status
         self.code = code
         self.message = message
         self.details = list(details or [])
+        self.hint = hint
         super().__init__(self.sentence())
 
     def sentence(self) -> str:
@@ -60,6 +65,8 @@ class ApiError(ClientError):
             line = f"  {detail.get('path') or '/'}: {detail.get('message')}"
             if line not in shown:
                 lines.append(line)
+        if self.hint:
+            lines.append(self.hint)
         return "\n".join(lines)
 
 
@@ -71,14 +78,20 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 
 class ApiClient:
-    """Calls the API at `base_url`; `token` is sent as `Authorization: Bearer`."""
+    """Calls the API at `base_url` (which may carry a path prefix, e.g. DC/OS Admin Router's
+    `https://<dcos>/service/mesos-gpu`). `token` (the API's own) is sent as `Authorization: Bearer`;
+    with a `dcos_token`, that goes in `Authorization: token=<dcos_token>` (what Admin Router reads) and
+    `token` in `X-Mesos-GPU-Token`, and a redirect to another origin (a standby naming its leader's
+    address inside the cluster) is not followed: the DC/OS token is never sent past Admin Router."""
 
-    def __init__(self, base_url: str = DEFAULT_API, token: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str = DEFAULT_API, token: str | None = None, timeout: float = 10.0,
+                 dcos_token: str | None = None) -> None:
         base = base_url.strip().rstrip("/")
         if "://" not in base:
             base = f"http://{base}"
         self.base_url = base
         self.token = token
+        self.dcos_token = dcos_token
         self.timeout = timeout
         self._opener = urllib.request.build_opener(_NoRedirects())
 
@@ -103,17 +116,45 @@ class ApiClient:
         if body is not None:
             data = json.dumps(body).encode("utf-8")
             all_headers["Content-Type"] = "application/json"
-        if self.token:
-            all_headers["Authorization"] = f"Bearer {self.token}"
+        all_headers.update(self._credentials())
         for _ in range(MAX_REDIRECTS + 1):
             status, reply_headers, payload = self._send(method, url, data, all_headers)
             if status in (307, 308) and reply_headers.get("Location"):
-                url = urllib.parse.urljoin(url, reply_headers["Location"])
+                target = urllib.parse.urljoin(url, reply_headers["Location"])
+                if self.dcos_token and _origin(target) != _origin(url):
+                    raise ApiError(status, "redirect_refused", f"the API at {self.base_url} redirected to "
+                                   f"{target} (a standby naming its leader); not followed with a DC/OS "
+                                   "token: try again (Admin Router picks an instance)")
+                url = target
                 continue
             if status >= 400 or status in (307, 308):
-                raise _api_error(status, payload)
+                raise _api_error(status, payload, self._hint(status, payload))
             return status, reply_headers, payload
         raise ApiError(508, "redirect_loop", f"too many redirects, last to {url}")
+
+    def _credentials(self) -> dict[str, str]:
+        """The headers that carry the tokens (see the class docstring)."""
+        if self.dcos_token:
+            own = {TOKEN_HEADER: self.token} if self.token else {}
+            return {"Authorization": f"token={self.dcos_token}", **own}
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def _hint(self, status: int, payload: Any = None) -> str:
+        """What the user can do about a 401: the API's own token when the API answered (its JSON error),
+        else the DC/OS token a proxy in front of it (Admin Router) asks for. No hint for other statuses."""
+        if status != 401:
+            return ""
+        ours = isinstance(payload, dict) and isinstance(payload.get("error"), dict)
+        if not ours:
+            if self.dcos_token:
+                return ("Admin Router (or a proxy) refused the DC/OS token given "
+                        f"(--dcos-token or {ENV_DCOS_TOKEN}).")
+            return (f"A proxy in front of the API (DC/OS Admin Router?) asks for a login: give a DC/OS token "
+                    f"with --dcos-token or {ENV_DCOS_TOKEN} (e.g. "
+                    f"`export {ENV_DCOS_TOKEN}=$(dcos config show core.dcos_acs_token)`).")
+        if self.token:
+            return f"The API refused the token given (--token or {ENV_TOKEN}): check it."
+        return f"Give the API's token with --token or in {ENV_TOKEN}."
 
     def _send(
         self, method: str, url: str, data: bytes | None, headers: Mapping[str, str]
@@ -185,9 +226,12 @@ class ApiClient:
         length: int = 65536,
         *,
         attempt: int | None = None,
+        tail: int | None = None,
     ) -> JsonDict:
-        """A chunk of a task's output; `attempt`: launch attempt N (0 first; default the current one)."""
-        query = {"task": task, "stream": stream, "offset": offset, "length": length, "attempt": attempt}
+        """A chunk of a task's output; `attempt`: launch attempt N (0 first; default the current one);
+        `tail`: the last N lines instead (at most `length` bytes; `offset` is ignored), read by the server."""
+        query = {"task": task, "stream": stream, "offset": offset, "length": length, "attempt": attempt,
+                 "tail": tail}
         return self._get(f"/v1/jobs/{_quote(job_id)}/logs", query)
 
     def upload_limit(self) -> int | None:
@@ -225,6 +269,11 @@ class ApiClient:
         return dict(payload)
 
 
+def _origin(url: str) -> tuple[str, str]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
 def _quote(job_id: str) -> str:
     return urllib.parse.quote(job_id, safe="")
 
@@ -239,7 +288,7 @@ def _parse(raw: bytes, headers: Any) -> Any:
     return raw.decode("utf-8", "replace")
 
 
-def _api_error(status: int, payload: Any) -> ApiError:
+def _api_error(status: int, payload: Any, hint: str = "") -> ApiError:
     error = payload.get("error") if isinstance(payload, dict) else None
     if isinstance(error, dict):
         return ApiError(
@@ -247,9 +296,11 @@ def _api_error(status: int, payload: Any) -> ApiError:
             str(error.get("code", "error")),
             str(error.get("message") or f"the API answered HTTP {status}"),
             [d for d in error.get("details", []) if isinstance(d, dict)],
+            hint,
         )
     text = str(payload).strip()[:200] if payload else ""
-    return ApiError(status, "error", f"the API answered HTTP {status}" + (f": {text}" if text else ""))
+    message = f"the API answered HTTP {status}" + (f": {text}" if text else "")
+    return ApiError(status, "error", message, hint=hint)
 
 
 def _unreachable(base_url: str, reason: object) -> str:

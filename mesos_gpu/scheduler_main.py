@@ -184,9 +184,10 @@ class SchedulerProcess:
             clear_rendezvous=rendezvous_cleaner(store),
             reserve_after_seconds=settings.reserve_after_seconds or None,
             never_fits_after_seconds=settings.never_fits_after_seconds or None,
+            placement_latency=Histogram(),
+            preemption_grace_seconds=settings.preemption_grace_seconds if settings.preemption else None,
         )
         self.runtime = runtime
-        runtime.placement_latency = Histogram()
         master_url = _master_http_url(settings.master, runtime)
         agents.master_url = master_url
         agents.active = lambda: runtime.is_leader   # standbys do not read the master
@@ -278,6 +279,11 @@ def _command(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         for error in exc.errors:
             print(f"mesos-gpu scheduler: {error.path.lstrip('/')}: {error.message}")
+        return 2
+    from mesos_gpu.store.settings import tenants_file_problem  # a bad file: one line, before ZooKeeper
+
+    if problem := tenants_file_problem(settings.tenants_file):
+        print(f"mesos-gpu scheduler: {ENV.TENANTS_FILE}: {problem}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
     return run(settings)

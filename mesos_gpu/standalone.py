@@ -53,7 +53,9 @@ class StandaloneError(RuntimeError):
 
 #: The scheduler variables `mesos-gpu local` honours (the rest of its settings are its own).
 LOCAL_VARIABLES = (ENV.SHARE_HOST_COMMAND, ENV.DOCKER_EXECUTOR_COMMAND, ENV.SHARE_LINGER, ENV.UPLOAD_MAX_MB,
-                   ENV.SHARE_HOSTS, ENV.PLACEMENT_STRATEGY, ENV.BACKFILL)
+                   ENV.SHARE_HOSTS, ENV.PLACEMENT_STRATEGY, ENV.BACKFILL,
+                   ENV.TENANTS_FILE, ENV.API_TOKENS, ENV.API_TOKENS_FILE, ENV.API_AUTH_READS,
+                   ENV.RETENTION_SECONDS, ENV.RETENTION_MAX_FINISHED, ENV.PREEMPTION, ENV.PREEMPTION_GRACE)
 
 
 def local_settings(env: Mapping[str, str]) -> SchedulerSettings:
@@ -162,7 +164,7 @@ class Standalone:
             user=getpass.getuser(),
             api_host=self.host,
             api_port=port,
-            api_tokens=self.api_tokens,
+            api_tokens=self.api_tokens or local.api_tokens,
             cpu_tasks_on_gpu_agents="fallback",
             share_host_command=self.share_host_command or local.share_host_command,
             docker_executor_command=local.docker_executor_command,
@@ -172,6 +174,13 @@ class Standalone:
             placement_strategy=local.placement_strategy,
             backfill=local.backfill,
             upload_dir=str(Path(self.workdir).resolve() / "uploads") if self.workdir else None,
+            tenants_file=local.tenants_file,
+            api_tokens_file=local.api_tokens_file,
+            api_auth_reads=local.api_auth_reads,
+            retention_seconds=local.retention_seconds,
+            retention_max_finished=local.retention_max_finished,
+            preemption=local.preemption,
+            preemption_grace_seconds=local.preemption_grace_seconds,
         )
         self.process = SchedulerProcess(
             settings, store=self.store, server=self.server, tick_seconds=self.tick_seconds

@@ -9,6 +9,7 @@ leader), then the request itself (415, 413, 400, 404, ...).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import urllib.parse
@@ -22,8 +23,10 @@ from tornado.ioloop import IOLoop
 from mesos_gpu.api import views
 from mesos_gpu.api.auth import TOKEN_HEADER
 from mesos_gpu.api.context import ApiContext
+from mesos_gpu.api.logtail import read_tail
 from mesos_gpu.api.mesos import MAX_LOG_READ, TaskLocation, cluster_json, locate_task
 from mesos_gpu.api.metrics import route_of
+from mesos_gpu.api.profiles import cluster_profile
 from mesos_gpu.api.requests import (
     JSON_TYPE,
     MAX_BODY_BYTES,
@@ -56,6 +59,8 @@ T = TypeVar("T")
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 DEFAULT_LOG_READ = 64 * 1024
+#: The most lines `GET /v1/jobs/{id}/logs?tail=N` takes.
+MAX_TAIL_LINES = 1_000_000
 HEALTH_TIMEOUT = 2.0
 SUBMIT_TIMEOUT = 30.0  # a submit waits this long for the scheduler to make the job durable
 LOG_STREAMS = ("stdout", "stderr")
@@ -348,6 +353,7 @@ class JobLogsHandler(ApiHandler):
         offset = query.integer("offset", 0, 0, 2**53)
         length = query.integer("length", DEFAULT_LOG_READ, 1, MAX_LOG_READ)
         attempt = query.integer("attempt", -1, 0, 2**31)
+        tail = query.integer("tail", -1, 0, MAX_TAIL_LINES)
         query.check()
         view = await self.call(self.service.job, job_id_of(job_id))
         name, member = self._member(view, wanted)
@@ -362,9 +368,14 @@ class JobLogsHandler(ApiHandler):
         if 0 <= attempt < current:  # an earlier attempt: the master's completed tasks say where it ran
             task_id, agent_id = f"{str(task_id).rpartition('.')[0]}.{attempt}", None
         location = await self._locate(str(task_id), None if agent_id is None else str(agent_id))
-        reply = await self.context.mesos.read_sandbox(location, stream, offset, length)
-        data = str(reply["data"])
-        start = int(reply.get("offset", offset))
+        extra: dict[str, Any] = {}
+        if tail >= 0:   # the last `tail` lines, at most `length` bytes of them, read backwards from the end
+            last = await read_tail(functools.partial(self.context.mesos.read_sandbox, location, stream),
+                                   tail, length)
+            data, start, extra = last.data, last.offset, {"tail": tail, "truncated": last.truncated}
+        else:
+            reply = await self.context.mesos.read_sandbox(location, stream, offset, length)
+            data, start = str(reply["data"]), int(reply.get("offset", offset))
         self.send_json(
             {
                 "job_id": view["id"],
@@ -378,6 +389,7 @@ class JobLogsHandler(ApiHandler):
                 "next_offset": start + len(data.encode("utf-8")),
                 "task_state": member.get("state") if agent_id is not None else None,
                 "job_state": view["state"],
+                **extra,
             }
         )
 
@@ -406,13 +418,14 @@ class JobLogsHandler(ApiHandler):
 # ----------------------------------------------------------------------------------------- cluster
 class ClusterHandler(ApiHandler):
     """GET: agents, GPUs per agent (total / used / free, model), from the master's /state; the share
-    hosts, from the jobs' active share members."""
+    hosts, from the jobs' active share members; the GPU profile in force and the next (`api.profiles`)."""
 
     async def get(self) -> None:
         state = await self.context.mesos.master_state()
         jobs = await self.call(self.service.jobs)
+        profile = cluster_profile(self.service)     # only when profiles are configured
         self.send_json({**cluster_json(state, self.context.mesos.master_base()),
-                        "share_hosts": views.share_hosts(jobs)})
+                        "share_hosts": views.share_hosts(jobs), **({"profile": profile} if profile else {})})
 
 
 # ------------------------------------------------------------------------------------------ documents

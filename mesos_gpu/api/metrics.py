@@ -116,6 +116,36 @@ class RequestStats:
         self._latency.labels(route).observe(seconds)
 
 
+# ---------------------------------------------------------------------------------------- tenants
+TENANT_TERMS_HELP = {
+    "mesos_gpu_tenant_quota_gpus": "GPUs guaranteed to each tenant (its quota) while quotas are in force.",
+    "mesos_gpu_tenant_limit_gpus": "The most GPUs each tenant may hold (its limit, or its quota when it may "
+                                   "not borrow); no series for a tenant without a bound.",
+    "mesos_gpu_tenant_borrowed_gpus": "GPUs each tenant holds beyond its quota (borrowed from idle quota).",
+}
+TENANT_WAITING_HELP = {
+    "mesos_gpu_tenant_waiting_jobs": "Jobs of each tenant waiting to be placed (leader only).",
+    "mesos_gpu_tenant_waiting_gpus": "GPUs asked for by each tenant's waiting jobs (leader only).",
+}
+
+
+def tenant_families(summaries: Sequence[Any], quotas: bool) -> list[Metric]:
+    """The per-tenant families of `summaries` (`core.tenancyadmit.TenantSummary`, thousandths of a GPU):
+    waiting jobs and GPUs always; quota, limit and borrowed GPUs only when `quotas` are in force."""
+    waiting = {"mesos_gpu_tenant_waiting_jobs": {s.name: s.waiting_jobs for s in summaries},
+               "mesos_gpu_tenant_waiting_gpus": {s.name: s.waiting_gpus / 1000 for s in summaries}}
+    families: list[Metric] = [_by_label(name, TENANT_WAITING_HELP[name], "tenant", values)
+                              for name, values in waiting.items()]
+    if quotas:
+        terms = {"mesos_gpu_tenant_quota_gpus": {s.name: s.terms.quota / 1000 for s in summaries},
+                 "mesos_gpu_tenant_limit_gpus": {s.name: s.terms.ceiling / 1000 for s in summaries
+                                                 if s.terms.ceiling is not None},
+                 "mesos_gpu_tenant_borrowed_gpus": {s.name: s.borrowed / 1000 for s in summaries}}
+        families += [_by_label(name, TENANT_TERMS_HELP[name], "tenant", values)
+                     for name, values in terms.items()]
+    return families
+
+
 # ----------------------------------------------------------------------------------------- routes
 _GROUP = re.compile(r"\((\?P<(?P<name>\w+)>)?[^()]*\)")
 

@@ -110,10 +110,11 @@ class QueryReader:
             raise ValidationError(self.errors, "invalid query: " + "; ".join(str(e) for e in self.errors))
 
 
-def parse_json(body: bytes | bytearray) -> Any:
-    """The request body as JSON; BadJsonError (400) when it is not UTF-8 JSON, holds NaN or Infinity,
-    is nested too deep for the parser, or repeats a key in one object (RFC 8259 leaves what that means
-    to each parser, so one reader could see another job than the next: refused, at the object's path)."""
+def parse_json(body: bytes | bytearray, what: str = "job") -> Any:
+    """The request body (a `what`, as the messages name it) as JSON; BadJsonError (400) when it is not
+    UTF-8 JSON, holds NaN or Infinity, is nested too deep for the parser, or repeats a key in one object
+    (RFC 8259 leaves what that means to each parser, so one reader could see another job than the next:
+    refused, at the object's path)."""
 
     def no_constants(name: str) -> Any:
         raise ValueError(f"{name} is not valid JSON")
@@ -129,18 +130,21 @@ def parse_json(body: bytes | bytearray) -> Any:
     try:
         text = bytes(body).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadJsonError([FieldError("", f"the body is not UTF-8 text ({exc.reason})")]) from None
+        error = FieldError("", f"the body is not UTF-8 text ({exc.reason})")
+        raise BadJsonError([error], f"invalid {what}: {error}") from None
     try:
         document = json.loads(text, parse_constant=no_constants, object_pairs_hook=pairs)
     except (ValueError, RecursionError) as exc:
-        raise BadJsonError([FieldError("", f"the body is not valid JSON: {exc}")]) from None
+        error = FieldError("", f"the body is not valid JSON: {exc}")
+        raise BadJsonError([error], f"invalid {what}: {error}") from None
     if repeated:
         errors = []
         for obj, key in repeated:  # innermost first; one dropped by an outer repeat has no path
             path = path_to(document, obj)
             if path is not None:
                 errors.append(FieldError(json_pointer((*path, key)), "this key appears more than once"))
-        raise BadJsonError(sorted(errors), "the body repeats a key in an object: " + str(min(errors)))
+        message = f"invalid {what}: the body repeats a key in an object: {min(errors)}"
+        raise BadJsonError(sorted(errors), message)
     return document
 
 
@@ -168,7 +172,7 @@ def path_to(document: Any, target: object) -> tuple[str | int, ...] | None:
     return None
 
 
-def check_json_content_type(header: str | None) -> None:
+def check_json_content_type(header: str | None, what: str = "job") -> None:
     """Accept `application/json` (or `application/*+json`), charset utf-8 if one is named;
     UnsupportedMediaTypeError (415) otherwise."""
     media, *params = (header or "").split(";")
@@ -183,7 +187,7 @@ def check_json_content_type(header: str | None) -> None:
     ):
         return
     shown = f"{header!r}" if header else "none"
-    raise UnsupportedMediaTypeError(f"send the job as {JSON_TYPE} (Content-Type was {shown})")
+    raise UnsupportedMediaTypeError(f"send the {what} as {JSON_TYPE} (Content-Type was {shown})")
 
 
 def body_too_large(headers: Mapping[str, str], limit: int, message: str) -> bool:

@@ -21,7 +21,14 @@ from typing import Any
 from mesos_gpu.api import views
 from mesos_gpu.api.handlers import ApiHandler
 from mesos_gpu.api.mesos import MesosReader
-from mesos_gpu.api.metrics import CONTENT_TYPE, ClusterCapacity, cluster_capacity, render, scheduler_families
+from mesos_gpu.api.metrics import (
+    CONTENT_TYPE,
+    ClusterCapacity,
+    cluster_capacity,
+    render,
+    scheduler_families,
+    tenant_families,
+)
 from mesos_gpu.api.service import SchedulerService
 from mesos_gpu.core.errors import MesosGpuError
 from mesos_gpu.core.model import JobState
@@ -42,6 +49,8 @@ class JobFigures:
     gpus_allocated: int             # whole-GPU tasks' GPUs
     share_hosts: list[dict[str, Any]]
     tenant_gpus: dict[str, float]
+    tenants: list[Any] | None = None     # the leader's `TenantSummary`s (None on a standby)
+    quotas: bool = False                 # whether tenants' quotas are in force
 
 
 def job_figures(service: SchedulerService) -> JobFigures:
@@ -59,7 +68,17 @@ def job_figures(service: SchedulerService) -> JobFigures:
         gpus_allocated=sum(views.gpus_allocated(job) for job in holding),
         share_hosts=views.share_hosts(holding),
         tenant_gpus=tenant_gpus(holding),
+        **tenant_terms(service),
     )
+
+
+def tenant_terms(service: SchedulerService) -> dict[str, Any]:
+    """The leader's tenant summaries and whether quotas are in force (`JobFigures.tenants`, `.quotas`)."""
+    summaries = getattr(service, "tenant_summaries", None)
+    tenants = summaries() if callable(summaries) else None
+    book = getattr(service, "tenancy", None)
+    current = getattr(book, "current", None)
+    return {"tenants": tenants, "quotas": bool(callable(current) and current() is not None)}
 
 
 def tenant_gpus(jobs: Iterable[Mapping[str, Any]]) -> dict[str, float]:
@@ -121,6 +140,8 @@ class MetricsHandler(ApiHandler):
             tenant_gpus=figures.tenant_gpus,
             cluster=await cache.get(self.context.mesos),
         )
+        if figures.tenants is not None:
+            families += tenant_families(figures.tenants, figures.quotas)
         self.set_header("Content-Type", CONTENT_TYPE)
         self.finish(render(families, self.context.requests))
 

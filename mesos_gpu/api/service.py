@@ -17,7 +17,8 @@ JobView = dict[str, Any]
 class SchedulerService(Protocol):
     """The scheduler's service object. Every method but `submit_nowait` may block (store I/O): the API
     calls them from its worker threads, never from the IOLoop. Write calls raise `NotLeaderError` on a
-    standby."""
+    standby. On the leader, `job`, `jobs`, `jobs_page` and `health` read the snapshot the runtime publishes
+    after each event (`mesos_gpu.driver.snapshot`): they never wait for an offer cycle."""
 
     identifier: str  # this process's API address, "host:port" (what the election publishes)
     launches: int  # tasks handed to Mesos by this process
@@ -30,9 +31,12 @@ class SchedulerService(Protocol):
 
     def submit(self, spec: JobSpec, idempotency_key: str | None = None) -> tuple[JobView, bool]: ...
 
-    def submit_nowait(self, spec: JobSpec) -> Future[tuple[JobView, bool]]:
-        """`submit` without an idempotency key, without blocking (the API calls it on its IOLoop):
-        raises NotLeaderError at once on a standby, else the future completes as `submit` returns."""
+    def submit_nowait(
+        self, spec: JobSpec, idempotency_key: str | None = None
+    ) -> Future[tuple[JobView, bool]]:
+        """`submit` without blocking (the API calls it on its IOLoop): raises NotLeaderError at once on a
+        standby, else the future completes as `submit` returns. With or without a key, every submit goes
+        through the same group commit."""
         ...
 
     def kill(self, job_id: str) -> JobView: ...

@@ -29,6 +29,9 @@ __all__ = ["TenantsHandler", "routes", "tenants_json"]
 
 log = logging.getLogger(__name__)
 
+#: What the errors of `PUT /v1/tenants` call its body.
+TENANTS_DOCUMENT = "tenants document"
+
 #: The largest tenants document accepted (the record must fit one ZooKeeper node).
 MAX_TENANTS_BODY = 512 * 1024
 
@@ -78,7 +81,7 @@ class TenantsHandler(ApiHandler):
 
     def check_headers(self) -> None:
         if self.request.method == "PUT":
-            check_json_content_type(self.request.headers.get("Content-Type"))
+            check_json_content_type(self.request.headers.get("Content-Type"), TENANTS_DOCUMENT)
 
     def too_large_message(self) -> str:
         return f"the tenants document is larger than {MAX_TENANTS_BODY} bytes"
@@ -87,7 +90,7 @@ class TenantsHandler(ApiHandler):
         self.send_json(await self.call(self._view))
 
     async def put(self) -> None:
-        document = parse_json(self.body())
+        document = parse_json(self.body(), TENANTS_DOCUMENT)
         await self.call(self.book.replace, document)
         self.send_json(await self.call(self._view))
 

@@ -33,6 +33,7 @@ import tornado.web
 from mesos_gpu.api.context import ApiContext
 from mesos_gpu.api.gpumap import WAITING_LISTED, gpu_map
 from mesos_gpu.api.handlers import HTTP_CODES, ApiHandler
+from mesos_gpu.api.metrics import route_of
 from mesos_gpu.api.requests import JSON_TYPE
 from mesos_gpu.core.errors import MesosGpuError, NotFoundError
 from mesos_gpu.core.model import JobState
@@ -131,7 +132,16 @@ class MapHandler(ApiHandler):
 
 class _JsonErrors(tornado.web.RequestHandler):
     """Errors of the page's handlers as the API's JSON errors: a missing file is a 404 like any other,
-    a method other than GET or HEAD a 405 naming them (Allow)."""
+    a method other than GET or HEAD a 405 naming them (Allow). Each request is counted in the API's
+    request metrics (`context.requests`) with its route pattern, as the API's own handlers are."""
+
+    context: ApiContext | None = None
+
+    def on_finish(self) -> None:
+        if self.context is not None:
+            self.context.requests.record(
+                self.request.method or "", self.get_status(), self.request.request_time(), route_of(self)
+            )
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         if status_code == 403:  # tornado's answer to a path outside the directory: not one of ours
@@ -155,6 +165,9 @@ class _JsonErrors(tornado.web.RequestHandler):
 class PageHandler(_JsonErrors):
     """GET: the page itself (static/index.html), with a strict content security policy."""
 
+    def initialize(self, context: ApiContext | None = None) -> None:
+        self.context = context
+
     def head(self) -> None:
         self.get()
 
@@ -169,6 +182,11 @@ class PageHandler(_JsonErrors):
 
 class StaticHandler(_JsonErrors, tornado.web.StaticFileHandler):
     """The page's files: revalidated on every load (ETag), so an upgraded scheduler serves new ones."""
+
+    def initialize(self, path: str, default_filename: str | None = None,  # type: ignore[override]
+                   context: ApiContext | None = None) -> None:
+        super().initialize(path, default_filename)
+        self.context = context
 
     def set_extra_headers(self, path: str) -> None:
         self.set_header("Cache-Control", "no-cache")
@@ -188,7 +206,7 @@ def routes(context: ApiContext) -> list[Any]:
     """The page's routes for `make_app` (one MapSource shared by every request)."""
     source = MapSource(context)
     return [
-        (r"/", PageHandler),
-        (r"/static/(.*)", StaticHandler, {"path": str(STATIC_DIR)}),
+        (r"/", PageHandler, {"context": context}),
+        (r"/static/(.*)", StaticHandler, {"path": str(STATIC_DIR), "context": context}),
         (r"/v1/cluster/map/?", MapHandler, {"context": context, "source": source}),
     ]

@@ -1,6 +1,6 @@
 """`mesos-gpu cluster`: the agents and their GPUs (total / used / free, model) as a table, then the share
 hosts (each holds one whole GPU that its share tasks divide): agent, isolation, fraction and memory given,
-tasks."""
+tasks; then the GPU profile in force and the next switch, when profiles are configured."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def register(subparsers: Any) -> None:
         help="show agents and GPUs",
         description="Show every Mesos agent with its GPUs (total, used, free, model), CPUs and memory, "
         "then every share host with an active share task (agent, isolation, GPU fraction and memory given, "
-        "tasks).",
+        "tasks), and the GPU profile in force and the next one when profiles are configured.",
     )
     parser.set_defaults(func=show_cluster)
 
@@ -54,7 +54,30 @@ def show_cluster(args: argparse.Namespace) -> int:
     hosts = cluster.get("share_hosts") or []
     if hosts:
         print(f"\n{share_hosts_text(hosts)}")
+    profile = cluster.get("profile")
+    if profile:
+        print(f"\n{profile_text(profile)}")
     return 0
+
+
+def profile_text(profile: dict[str, Any]) -> str:
+    """The GPU profile in force, the next switch, and what drains (`GET /v1/cluster`'s `profile`)."""
+    zone = profile.get("time_zone") or "UTC"
+    current = profile.get("current")
+    if current is None:
+        line = f"GPU profile: none in force (no schedule entry has fired; time zone {zone})."
+    else:
+        line = f"GPU profile: {current} since {profile.get('since')} ({zone})."
+    if profile.get("next") is not None:
+        line += f" Next: {profile['next']} at {profile.get('next_at')}."
+    else:
+        line += " No switch scheduled."
+    draining = profile.get("draining_share_hosts") or []
+    if draining:
+        line += f"\nDraining (no new shares): {', '.join(draining)}"
+        deadline = profile.get("drain_deadline")
+        line += f"; their share tasks are killed at {deadline}." if deadline else "; running shares finish."
+    return line
 
 
 def share_hosts_text(hosts: list[dict[str, Any]]) -> str:

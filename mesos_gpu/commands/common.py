@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mesos_gpu.client import DEFAULT_API, ENV_API, ENV_TOKEN, ApiClient, ClientError
+from mesos_gpu.client import DEFAULT_API, ENV_API, ENV_DCOS_TOKEN, ENV_TOKEN, ApiClient, ClientError
 from mesos_gpu.core.model import JobState
 
 Handler = Callable[[argparse.Namespace], int]
@@ -35,6 +35,13 @@ def api_options(call_timeout: str = "--timeout") -> argparse.ArgumentParser:
         "--token",
         default=os.environ.get(ENV_TOKEN),
         help=f"bearer token for the API (default: ${ENV_TOKEN})",
+    )
+    parent.add_argument(
+        "--dcos-token",
+        default=os.environ.get(ENV_DCOS_TOKEN),
+        metavar="TOKEN",
+        help=f"a DC/OS login token, for an --api URL through Admin Router (https://<dcos>/service/<name>): "
+        f"sent as 'Authorization: token=...', --token then in X-Mesos-GPU-Token (default: ${ENV_DCOS_TOKEN})",
     )
     parent.add_argument("--json", action="store_true", help="print JSON (for scripts)")
     parent.add_argument(
@@ -69,7 +76,8 @@ def iso_time(epoch: float | None) -> str:
 
 
 def client_from(args: argparse.Namespace) -> ApiClient:
-    return ApiClient(args.api, token=args.token, timeout=args.timeout)
+    return ApiClient(args.api, token=args.token, timeout=args.timeout,
+                     dcos_token=getattr(args, "dcos_token", None))
 
 
 def reports_errors(handler: Handler) -> Handler:

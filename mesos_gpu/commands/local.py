@@ -85,6 +85,12 @@ def run_local(args: argparse.Namespace) -> int:
     if problem:
         print(f"mesos-gpu: {problem}", file=sys.stderr)
         return 2
+    from mesos_gpu.store.settings import tenants_file_problem
+
+    problem = tenants_file_problem(os.environ.get("MESOS_GPU_TENANTS_FILE"))
+    if problem:     # one line before anything starts (the API would refuse it after the cluster started)
+        print(f"mesos-gpu: MESOS_GPU_TENANTS_FILE: {problem}", file=sys.stderr)
+        return 2
     if gpus is None and not host_gpus_usable():
         return 1
     from mesos_gpu.core.errors import ValidationError

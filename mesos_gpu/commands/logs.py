@@ -6,11 +6,12 @@ when more than one task is shown (as `kubectl logs --prefix` and `docker compose
 `--no-prefix` decide it yourself); `--task` selects one. With `--follow` the tasks' lines are merged as
 they arrive (whole lines only, so two tasks' lines never mix) until the job ends.
 
-`--tail N` keeps each task's last N lines (read client-side: the API reads by byte offset from the
-start). `--since` takes a duration ("10m", "1h30m") or an ISO-8601 time; the sandbox files carry no time
-per line, so it is decided per job from its start and end times: a job that ended before it shows
-nothing, one that started after it shows everything, and one running across it shows everything with a
-note on stderr saying so.
+`--tail N` keeps each task's last N lines: the API reads them backwards from the end of the file
+(`?tail=N`, at most 1 MiB a task), so a long log is not fetched whole; a scheduler without `tail`
+(older) is read from the start and cut here. `--since` takes a duration ("10m", "1h30m") or an
+ISO-8601 time; the sandbox files carry no time per line, so it is decided per job from its start and
+end times: a job that ended before it shows nothing, one that started after it shows everything, and
+one running across it shows everything with a note on stderr saying so.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from mesos_gpu.client import ApiClient, ApiError
 from mesos_gpu.commands.common import TERMINAL_JOB_STATES, api_options, client_from, reports_errors
 
 CHUNK = 65536
+#: The most bytes of a task's last lines `--tail` asks the API for (its largest read).
+TAIL_BYTES = 1 << 20
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -159,11 +162,29 @@ def read_chunk(api: ApiClient, args: argparse.Namespace, output: TaskOutput) -> 
     return api.logs(args.job_id, output.name, args.stream, output.offset, CHUNK, attempt=args.attempt)
 
 
+def read_tail(api: ApiClient, args: argparse.Namespace, output: TaskOutput) -> dict[str, Any] | None:
+    """The task's last --tail lines read by the server (`output.offset` moved past them), or None when
+    the server does not read tails (its answer has no `tail`)."""
+    chunk = api.logs(args.job_id, output.name, args.stream, 0, TAIL_BYTES, attempt=args.attempt,
+                     tail=args.tail)
+    if "tail" not in chunk:
+        return None
+    output.offset = chunk["next_offset"]
+    if chunk.get("truncated"):
+        shown = f"only the lines in the last {TAIL_BYTES >> 20} MiB shown"
+        print(f"mesos-gpu: {output.name}: {shown}.", file=sys.stderr)
+    return chunk
+
+
 def read_all(api: ApiClient, args: argparse.Namespace, output: TaskOutput, out: TextIO) -> None:
     """Print one task's stream as it is now (its last --tail lines); a task not launched yet, or
     without the asked attempt, is said on stderr when several tasks are shown (an error otherwise)."""
     data = []
     try:
+        tailed = read_tail(api, args, output) if args.tail is not None else None
+        if tailed is not None:
+            emit(args, output, tailed["data"], out, tailed, tail=None, final=True)
+            return
         while True:
             chunk = read_chunk(api, args, output)
             if not chunk["data"]:
@@ -227,8 +248,12 @@ def follow_once(api: ApiClient, args: argparse.Namespace, output: TaskOutput) ->
         output.offset, output.task_id = 0, chunk["task_id"]
         return True
     output.task_id = chunk["task_id"]
-    if not output.started and args.tail is not None:  # everything there is now, then its last N lines
+    if not output.started and args.tail is not None:  # its last N lines as they are now, then what comes
         output.started = True
+        tailed = read_tail(api, args, output)
+        if tailed is not None:
+            emit(args, output, tailed["data"], sys.stdout, tailed, tail=None)
+            return bool(tailed["data"])
         data = []
         while chunk["data"]:
             data.append(chunk["data"])

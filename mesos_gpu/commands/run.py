@@ -166,7 +166,8 @@ def upload_directory(api: ApiClient, root: Path, exclude: Sequence[str], err: Te
     for link in archive.skipped_links:
         say(err, f"left out {link}: a symbolic link to outside the directory.")
     say(err, f"uploading {root} ({archive.files} files, {megabytes(len(archive.data))} compressed).")
-    uploader = ApiClient(api.base_url, token=api.token, timeout=max(api.timeout, UPLOAD_TIMEOUT))
+    uploader = ApiClient(api.base_url, token=api.token, timeout=max(api.timeout, UPLOAD_TIMEOUT),
+                         dcos_token=api.dcos_token)
     return str(uploader.upload(archive.data)["uri"])
 
 

@@ -1,7 +1,8 @@
 """`mesos-gpu simulate [fill|replay|all]`: the trace-driven simulator on the product's own placement code.
 
 `fill` fills the cluster with tasks drawn from the trace (FGD's protocol, `sim.fill`); `replay` replays
-the trace in simulated time (`sim.replay`). Each writes a text table, a JSON document and a PNG plot to
+the trace in simulated time (`sim.replay`); `tenants` replays it split among tenants, without and with
+quotas (`sim.tenants`; not part of `all`). Each writes a text table, a JSON document and a PNG plot to
 `--out` and prints the table (or, with `--json`, the JSON). Exit status: 0 when done, 2 for bad
 arguments or unreadable trace files (one line on stderr), 130 on Ctrl-C (runs not started are cancelled,
 the worker processes stopped; "interrupted" on stderr).
@@ -21,7 +22,7 @@ from mesos_gpu.sim.report import cpu_tasks_note
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT): 128 + 2, as a shell reports it
-EXPERIMENTS = ("fill", "replay", "all")
+EXPERIMENTS = ("fill", "replay", "tenants", "all")
 FALLBACK_REASON = cpu_tasks_note(True)
 RESTRICTED_REASON = cpu_tasks_note(False)
 
@@ -40,7 +41,7 @@ def register(subparsers: Any) -> None:
         "(queueing delay, job completion time, GPU allocation). Writes a table, JSON and a PNG plot.",
     )
     parser.add_argument("experiment", nargs="?", choices=EXPERIMENTS, default="all",
-                        help="which experiment (default all)")
+                        help="which experiment (default all: fill and replay)")
     parser.add_argument("--nodes", type=Path, metavar="PATH",
                         help="node list CSV (default: the openb trace's, under ../shared/traces)")
     parser.add_argument("--tasks", type=Path, metavar="PATH",
@@ -63,6 +64,9 @@ def register(subparsers: Any) -> None:
                         help="replay: only the trace's dense window (the default)")
     window.add_argument("--whole-trace", dest="dense_window", action="store_false",
                         help="replay: the whole trace")
+    parser.add_argument("--tenant-seed", type=_seed, default=0, metavar="N",
+                        help="tenants: the seed of the synthetic tenants' draw (default 0; see "
+                        "docs/simulate.md)")
     parser.add_argument("--cpu-tasks-on-gpu-agents", choices=("restricted", "fallback"), default="fallback",
                         help="where CPU tasks may go (default fallback, as in the trace's own cluster)")
     parser.add_argument("--out", type=Path, default=Path("simulate-out"), metavar="DIR",
@@ -83,6 +87,16 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be above 0: {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
     return value
 
 
@@ -126,7 +140,7 @@ def _simulate(args: argparse.Namespace) -> int:
     fallback = args.cpu_tasks_on_gpu_agents == "fallback"   # each table's header says which, and why
     documents: dict[str, Any] = {}
     for experiment in experiments:
-        runner = _run_fill if experiment == "fill" else _run_replay
+        runner = {"fill": _run_fill, "replay": _run_replay, "tenants": _run_tenants}[experiment]
         result, plotter = runner(args, nodes, tasks, chosen, fallback)
         documents[experiment] = result.to_json()
         text = result.table()
@@ -198,6 +212,34 @@ def _run_replay(args: argparse.Namespace, nodes: Any, tasks: Any, chosen: Any,
     finally:
         bar.close()
     return result, replay.plot_replay
+
+
+def _run_tenants(args: argparse.Namespace, nodes: Any, tasks: Any, chosen: Any,
+                 fallback: bool) -> tuple[Any, Callable[[Any, Path], None]]:
+    from mesos_gpu.sim import replay, tenants
+    from mesos_gpu.sim.policies import BY_NAME
+
+    if chosen is not None and len(chosen) > 1:
+        raise UsageError("the tenants replay runs one policy: give one with --policies")
+    case = chosen[0] if chosen else BY_NAME["default"]
+    speedup = args.speedup or replay.DEFAULT_SPEEDUP
+    every = args.node_sample or (1 if args.nodes else replay.DEFAULT_NODE_SAMPLE)
+    sampled = replay.sample_nodes(nodes, every)
+    if every > 1 and not _has_gpu(sampled) and _has_gpu(nodes):
+        raise UsageError(f"the node sample (one in {every}) has no GPU: give a smaller --node-sample")
+    print(f"tenants: {len(sampled)} of {len(nodes)} nodes (one in {every}), submit times sped up "
+          f"{speedup:g}x, policy {case.name}, tenant seed {args.tenant_seed}",
+          file=sys.stderr if args.json else sys.stdout)
+    bar = _bar(args, "tenants")
+    try:
+        result = tenants.replay_tenants(sampled, tasks, case, speedup=speedup, dense_window=args.dense_window,
+                                        cpu_fallback=fallback, seed=args.tenant_seed, progress=bar,
+                                        workers=args.jobs)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        bar.close()
+    return result, tenants.plot_tenants
 
 
 def _has_gpu(nodes: Any) -> bool:

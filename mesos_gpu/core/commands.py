@@ -44,6 +44,14 @@ class KillTask:
 
 
 @dataclass(frozen=True)
+class GracefulKill(KillTask):
+    """A KILL with its own `kill_policy.grace_period` (SIGTERM, then SIGKILL after `grace_seconds`): a
+    preemption's. A driver that handles only `KillTask` sends a plain KILL (the TaskInfo's grace applies)."""
+
+    grace_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
 class Suppress:
     pass
 

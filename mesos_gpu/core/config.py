@@ -111,6 +111,8 @@ class ENV:
     UPLOAD_MAX_MB = "MESOS_GPU_UPLOAD_MAX_MB"
     UPLOAD_DIR = "MESOS_GPU_UPLOAD_DIR"
     TENANTS_FILE = "MESOS_GPU_TENANTS_FILE"
+    PREEMPTION = "MESOS_GPU_PREEMPTION"
+    PREEMPTION_GRACE = "MESOS_GPU_PREEMPTION_GRACE_SECONDS"
     RETENTION_SECONDS = retention.ENV_MAX_AGE
     RETENTION_MAX_FINISHED = retention.ENV_MAX_FINISHED
 
@@ -168,6 +170,9 @@ class SchedulerSettings:
     placement_strategy: PlacementStrategy = "default"
     # Jobs behind one that waits may be placed in the same cycle (False: strict FIFO in priority order).
     backfill: bool = True
+    # Waiting jobs may preempt running ones (core.preempt), whose tasks get this grace after SIGTERM.
+    preemption: bool = False
+    preemption_grace_seconds: float = 30.0
     # The shell command that starts a share host executor on an agent.
     share_host_command: str = SHARE_HOST_COMMAND
     # The shell command that starts the Docker executor (`"containerizer": "docker"` tasks) on an agent.
@@ -227,6 +232,8 @@ class SchedulerSettings:
         upload_max = reader.get(ENV.UPLOAD_MAX_MB, d.upload_max_mb, _megabytes)
         upload_dir = reader.optional(ENV.UPLOAD_DIR, _path)
         tenants_file = reader.optional(ENV.TENANTS_FILE, _path)
+        preemption = reader.get(ENV.PREEMPTION, d.preemption, _boolean)
+        preemption_grace = reader.get(ENV.PREEMPTION_GRACE, d.preemption_grace_seconds, _non_negative_seconds)
         kept_for = reader.get(ENV.RETENTION_SECONDS, d.retention_seconds, retention.parse_max_age)
         kept_count = reader.get(
             ENV.RETENTION_MAX_FINISHED, d.retention_max_finished, retention.parse_max_finished
@@ -270,6 +277,8 @@ class SchedulerSettings:
             upload_max_mb=upload_max,
             upload_dir=upload_dir,
             tenants_file=tenants_file,
+            preemption=preemption,
+            preemption_grace_seconds=preemption_grace,
             retention_seconds=kept_for,
             retention_max_finished=kept_count,
         )

@@ -24,7 +24,7 @@ ROLE_FIELDS = ("instances", "cpus", "mem", "disk", "gpus", "gpu_memory", "comman
 RESTART_FIELDS = ("policy", "backoff_limit", "backoff_seconds", "max_backoff_seconds")
 RESOURCE_FIELDS = ("cpus", "mem", "disk", "gpus", "gpu_memory")
 ELASTIC_FIELDS = ("min", "max")
-URI_FIELDS = ("value", "extract", "executable", "output_file")
+URI_FIELDS = ("value", "extract", "executable", "output_file", "cache")
 
 # (low, high, whole number?) for each numeric field.
 CPUS_RANGE = (0.01, 1024, False)
@@ -116,7 +116,9 @@ URI_SCHEME_MESSAGE = (
     '"{scheme}://" URLs are not fetched here: use an http://, https:// or file:/// URL or an absolute path '
     "on the agent"
 )
-URI_ITEM_MESSAGE = 'must be a URI string or an object {"value", "extract", "executable", "output_file"}'
+URI_ITEM_MESSAGE = (
+    'must be a URI string or an object {"value", "extract", "executable", "output_file", "cache"}'
+)
 OUTPUT_FILE_MESSAGE = (
     f"must be a file name in the sandbox: 1 to {MAX_OUTPUT_FILE_LENGTH} characters, no '/', not '.' or "
     "'..', no NUL"

@@ -187,11 +187,14 @@ class UriSpec:
     extract: bool = True
     executable: bool = False
     output_file: str | None = None
+    cache: bool = False     # Mesos' fetcher cache (CommandInfo.URI.cache); shown only when true
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"value": self.value, "extract": self.extract, "executable": self.executable}
         if self.output_file is not None:
             out["output_file"] = self.output_file
+        if self.cache:
+            out["cache"] = True
         return out
 
 

@@ -16,9 +16,10 @@ from mesos_gpu.core.validation import validate_job
 JsonDict = dict[str, Any]
 
 
-@dataclass
+@dataclass(slots=True)
 class MemberRecord:
-    """One member's current launch attempt (attempt -1 and no task before its first launch)."""
+    """One member's current launch attempt (attempt -1 and no task before its first launch). Slotted:
+    an offer cycle makes one per task launched (thousands)."""
 
     key: TaskKey
     attempt: int = -1
@@ -134,7 +135,7 @@ class JobRecord:
     def to_dict(self) -> JsonDict:
         return {
             "id": self.id,
-            "spec": self.spec.to_dict(),
+            "spec": spec_json(self.spec),
             "state": self.state.value,
             "submitted_at": self.submitted_at,
             "started_at": self.started_at,
@@ -170,6 +171,18 @@ class JobRecord:
             message=str(data.get("message", "")),
             kill_requested=bool(data.get("kill_requested", False)),
         )
+
+
+def spec_json(spec: JobSpec) -> JsonDict:
+    """`spec.to_dict()`, made once per spec (specs are immutable) and shared by every record of it: a job
+    is persisted at each change of state, and its spec was most of the record's cost. Never mutate it."""
+    kept: dict[str, Any] | None = getattr(spec, "__dict__", None)
+    if kept is None:        # a slotted spec: nowhere to keep it
+        return spec.to_dict()
+    out: JsonDict | None = kept.get("_record_json")
+    if out is None:
+        out = kept["_record_json"] = spec.to_dict()     # not a field: equality and repr ignore it
+    return out
 
 
 def new_job_record(job_id: str, spec: JobSpec, now: float) -> JsonDict:

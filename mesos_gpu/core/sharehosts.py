@@ -13,19 +13,28 @@ at once when Mesos says its executor ended (`executor_ended`) or when no task on
 executor may never have run). The ledger is not persisted: each share member's record carries its grant
 and what its host's ExecutorInfo is built from, and `restore` rebuilds the hosts from the active members
 of recovered jobs.
+
+Profiles (`mesos_gpu.core.profiles`): given `profiles` (what returns the profiles section in force),
+`views(now)` hands placement the profile in force with the views (`ShareHostViews`), so hosts that leave
+the share set take no new share; `overdue(now)` names the share tasks still on such hosts once the
+profile's drain deadline has passed (the state machine kills them with the note). Which group an agent
+belongs to is read from the attributes of its last offers (`note_offers`; `ShareCycle` notes them).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mesos_gpu.core.devicelabels import status_labels
 from mesos_gpu.core.model import Isolation, JobSpec, TaskSpec, TaskState
+from mesos_gpu.core.placement.offers import attributes_from_mesos
 from mesos_gpu.core.placement.outcomes import CyclePlan, TaskPlacement
 from mesos_gpu.core.placement.shares import NEW_HOST_PREFIX  # placement's provisional ids
+from mesos_gpu.core.profiles import AgentGroup, ProfilesConfig
+from mesos_gpu.core.profilesapply import draining, overdue, profile_view
 from mesos_gpu.core.resources import Resources
 from mesos_gpu.core.sharing import (
     ATTR_GPU_MIG,
@@ -35,6 +44,7 @@ from mesos_gpu.core.sharing import (
     SHARE_HOST_RESOURCES,
     ShareGrant,
     ShareHostView,
+    ShareHostViews,
     milli,
     parse_mig_layout,
 )
@@ -145,11 +155,60 @@ class ShareHostRecord:
 
 
 class ShareHosts(dict[str, ShareHostRecord]):
-    """The share hosts the scheduler knows, by host id (= executor id)."""
+    """The share hosts the scheduler knows, by host id (= executor id). `profiles`: what returns the
+    profiles section in force (None, or returning None: no profile)."""
 
-    def views(self, now: float) -> tuple[ShareHostView, ...]:
-        """What placement is told of each host (those whose executor has not ended)."""
-        return tuple(host.view(now) for host in self.values() if not host.ended)
+    def __init__(self, profiles: Callable[[], ProfilesConfig | None] | None = None) -> None:
+        super().__init__()
+        self.profiles = profiles
+        self.attributes: dict[str, Mapping[str, str]] = {}   # agent id -> attributes of its last offer
+
+    def config(self) -> ProfilesConfig | None:
+        return self.profiles() if self.profiles is not None else None
+
+    def views(self, now: float) -> ShareHostViews:
+        """What placement is told of each host (those whose executor has not ended), with the profile in
+        force at `now`."""
+        config = self.config()
+        profile = config.at(now).profile if config is not None else None
+        return ShareHostViews(tuple(host.view(now) for host in self.values() if not host.ended), profile)
+
+    def note_offers(self, offers: Sequence[Mapping[str, Any]]) -> None:
+        """Remember each offering agent's attributes (text and scalar values as text)."""
+        for offer in offers:
+            agent_id = offer.get("agent_id", {}).get("value")
+            if agent_id is not None:
+                self.attributes[str(agent_id)] = attributes_from_mesos(offer.get("attributes", ()))
+
+    def _group_of(self, config: ProfilesConfig, now: float) -> Callable[[str], AgentGroup | None]:
+        profile = config.at(now).profile
+
+        def group_of(agent_id: str) -> AgentGroup | None:
+            attributes = self.attributes.get(agent_id)
+            return None if profile is None or attributes is None else profile.group_of(attributes)
+        return group_of
+
+    def overdue(self, now: float) -> list[tuple[str, str, str]]:
+        """(task id, agent id, note) of each share task to kill now: on a host leaving the share set
+        after the drain deadline of the profile in force (none without profiles or before it)."""
+        config = self.config()
+        if config is None:
+            return []
+        at = config.at(now)
+        views = [host.view(now) for host in self.values() if not host.ended]
+        drain = draining(views, self._group_of(config, now))
+        tasks = {task_id: host.host_id for host in self.values() for task_id in host.tasks}
+        agents = {task_id: self[host_id].agent_id for task_id, host_id in tasks.items()}
+        return [(task_id, agents[task_id], note)
+                for task_id, note in overdue(tasks, drain, at.profile, at.drain_deadline, now)]
+
+    def profile_view(self, now: float) -> dict[str, Any] | None:
+        """The current and next profile, and the hosts draining (`profilesapply.profile_view`)."""
+        config = self.config()
+        if config is None:
+            return None
+        views = [host.view(now) for host in self.values() if not host.ended]
+        return profile_view(config, now, views, self._group_of(config, now))
 
     def add(self, host: ShareHostRecord, task_id: str, grant: ShareGrant) -> None:
         host.tasks[task_id] = grant
@@ -238,6 +297,9 @@ class ShareCycle:
     settings: LaunchSettings
     now: float
     renames: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.hosts.note_offers(self.offers)
 
     def launch(self, spec: JobSpec, task: TaskSpec, member: MemberRecord, where: TaskPlacement,
                placed: Placed) -> dict[str, Any]:

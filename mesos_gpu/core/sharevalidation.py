@@ -11,7 +11,7 @@ Rules (docs/sharing.md tells users):
   "exclusive" with a share -> an error at each share's `gpus`; a share level (mig, mps, capped, shared)
   when no member asks for a share -> an error at `isolation`; "mig" with an elastic share -> an error at
   that `gpus` (MIG sizes are fixed).
-- `uris`: a list of URL strings or objects {"value", "extract", "executable", "output_file"} (Mesos
+- `uris`: a list of URL strings or objects {"value", "extract", "executable", "output_file", "cache"} (Mesos
   CommandInfo.URI); only what every fetcher here fetches (the local agent's, the share host's): http://,
   https://, file:/// URLs and absolute agent paths (another scheme is refused by name), saved under
   `output_file`, a plain file name in the sandbox (no '/', not '.' or '..').
@@ -164,12 +164,13 @@ class ShareChecker(DocumentChecker):
             url = self.url((*path, "value"), raw["value"])
         extract = self.boolean((*path, "extract"), raw.get("extract", True))
         executable = self.boolean((*path, "executable"), raw.get("executable", False))
+        cache = self.boolean((*path, "cache"), raw.get("cache", False))
         output_file = None
         if raw.get("output_file") is not None:
             output_file = self.output_file((*path, "output_file"), raw["output_file"])
-        if len(self.errors) > before or url is None or extract is None or executable is None:
+        if len(self.errors) > before or url is None or extract is None or executable is None or cache is None:
             return None
-        return UriSpec(url, extract=extract, executable=executable, output_file=output_file)
+        return UriSpec(url, extract=extract, executable=executable, output_file=output_file, cache=cache)
 
     def url(self, path: Path, value: object) -> str | None:
         """A URI's value: what every fetcher here fetches; another scheme is named in its error."""

@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from mesos_gpu.core.model import Isolation
+from mesos_gpu.core.profiles import Profile
 
 __all__ = [
     "ATTR_GPU_MEMORY", "ATTR_GPU_MIG", "ATTR_GPU_MPS", "DEFAULT_LINGER_SECONDS", "ENV_GPU_MEMORY_LIMIT",
     "ENV_GPU_SHARE", "ENV_ISOLATION", "LABEL_DEVICE", "LABEL_DEVICE_INDEX", "LABEL_ENFORCEMENT",
     "LABEL_GPU_MEMORY", "LABEL_ISOLATION", "LABEL_SHARE", "LABEL_SHARE_HOST", "LINGER_MARGIN_SECONDS",
     "MIG_SLICES", "SHARE_HOST_COMMAND", "SHARE_HOST_RESOURCES", "STATEMENTS", "MigProfile", "ShareGrant",
-    "ShareHostView", "ShareNeed", "device_labels", "milli", "parse_mig_layout", "statement",
+    "ShareHostView", "ShareHostViews", "ShareNeed", "device_labels", "milli", "parse_mig_layout", "statement",
 ]
 
 # -- agent attributes (Mesos agent `--attributes`, written by `mesos-gpu-agent config`) -----------------
@@ -232,3 +233,17 @@ class ShareGrant:
             out["mig_index"] = self.mig_index
             out["mig_profile"] = self.mig_profile
         return out
+
+
+class ShareHostViews(tuple[ShareHostView, ...]):
+    """The share hosts placement is given, with the GPU profile in force (`mesos_gpu.core.profiles`; None:
+    none): its agent groups cap the GPUs holding share hosts per agent and the levels and sizes offered,
+    and the hosts that leave the share set take no new share (`mesos_gpu.core.profilesapply.draining`).
+    A plain tuple of views is read as no profile."""
+
+    profile: Profile | None
+
+    def __new__(cls, views: Sequence[ShareHostView] = (), profile: Profile | None = None) -> ShareHostViews:
+        made = super().__new__(cls, views)
+        made.profile = profile
+        return made

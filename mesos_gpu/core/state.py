@@ -62,6 +62,8 @@ from mesos_gpu.core.invariants import check_invariants
 from mesos_gpu.core.joblist import JobList
 from mesos_gpu.core.model import JobSpec, JobState, TaskKey, TaskState, task_id_for
 from mesos_gpu.core.placement.outcomes import NEVER_FITS_PREFIX, InvalidDemand, NeverFits, Plan
+from mesos_gpu.core.preempt import Preemption
+from mesos_gpu.core.profiledrain import drain_overdue
 from mesos_gpu.core.records import JobRecord, MemberRecord, killed_between_attempts, new_job_record
 from mesos_gpu.core.scheduling import GangRequest, Planner, check_plan, offer_answers
 from mesos_gpu.core.sharehosts import ShareCycle, ShareHosts, check_share_plan
@@ -105,6 +107,8 @@ class SchedulerState:
     # quota does not admit (`mesos_gpu.core.tenancyadmit`) are not offered to the planner and say why.
     # None, or a config of None: no quotas (every job is offered, as before tenants existed).
     tenancy: Callable[[], TenantsConfig | None] | None = None
+    # Preemption after each offer cycle (`mesos_gpu.core.preempt`; None: never preempt).
+    preemption: Preemption | None = None
 
     jobs: dict[str, JobRecord] = field(default_factory=dict)
     framework_id: str | None = None
@@ -307,6 +311,7 @@ class SchedulerState:
     def _on_tick(self, event: Tick) -> None:
         now = event.now
         self.share_hosts.sweep(now)
+        drain_overdue(self, now)   # share tasks past a GPU profile's drain deadline
         deadlines = self._deadlines
         while deadlines and deadlines[0][0] <= now:
             _, job_id = heapq.heappop(deadlines)
@@ -327,6 +332,8 @@ class SchedulerState:
     def _on_offers(self, event: OffersReceived) -> None:
         now = event.now
         jobs = self.jobs
+        if self.share_hosts.config() is not None:   # GPU profiles select agents by their attributes
+            self.share_hosts.note_offers(event.offers)
         ready = [jobs[job_id] for job_id in sorted(self._ready_ids(now), key=self._placeable.__getitem__)]
         config = self.tenancy() if self.tenancy is not None and ready else None
         held = False
@@ -358,6 +365,8 @@ class SchedulerState:
             else:
                 self._waits(job, outcome.summary if outcome else "not considered in this offer cycle")
                 waiting = True
+        if waiting and self.preemption is not None:
+            self.preemption.round(self, requests, plan, event.offers, now)
         refuse = self.refuse_seconds_pending if waiting else self.refuse_seconds_idle
         answers = offer_answers(plan, event.offers, infos, refuse)
         self._actions.extend(answers)
@@ -531,6 +540,8 @@ class SchedulerState:
 
     def _on_member_ended(self, job: JobRecord, member: MemberRecord, event: StatusReceived) -> None:
         now = event.now
+        if self.preemption is not None and self.preemption.ended_in_grace(self, job, member, now):
+            return  # a preempted job's member finished during its grace: the job succeeded
         if job.state.is_terminal or job.state is JobState.RESTARTING:
             return  # clean-up of a finished job, or of a gang waiting to restart
         if job.kill_requested:

@@ -183,8 +183,8 @@ class TaskInfoTemplate:
     ExecutorInfo repeats the command, is built by `build_task_info` itself."""
 
     __slots__ = (
-        "_base_env", "_command", "_container", "_docker", "_grace", "_labels", "_secrets", "_tf", "_uris",
-        "settings",
+        "_base_env", "_command", "_container", "_docker", "_grace", "_labels", "_order", "_order_ports",
+        "_secrets", "_tf", "_uris", "settings",
     )
 
     def __init__(self, spec: JobSpec, task: TaskSpec, settings: LaunchSettings) -> None:
@@ -197,6 +197,10 @@ class TaskInfoTemplate:
         env[ENV_TASK_ROLE] = task.role.value
         env[ENV_TASK_INDEX] = str(task.index)
         self._base_env = env
+        # The variables in name order, for a launch without ports and one with: (name, value), the value
+        # None for those each launch sets (its attempt, its ports).
+        self._order = _variable_order(env, (ENV_ATTEMPT,))
+        self._order_ports = _variable_order(env, (ENV_ATTEMPT, "PORT0", "PORTS"))
         self._uris = task_uris(spec, task, settings)
         self._grace = duration_info(settings.kill_grace_seconds)["nanoseconds"]
         self._labels = (task.role.value, str(task.index), task.isolation.value)
@@ -210,18 +214,26 @@ class TaskInfoTemplate:
             return build_task_info(spec, task, attempt, placed, self.settings)
         name = task.name
         task_id = task_id_for(name, attempt)
-        env = self._base_env.copy()
-        env[ENV_ATTEMPT] = str(attempt)
+        count = str(attempt)
         ports = placed.ports
-        if ports:
-            env["PORT0"] = str(ports[0])
-            env["PORTS"] = ",".join([str(port) for port in ports])
         if self._tf:
+            env = self._base_env.copy()
+            env[ENV_ATTEMPT] = count
+            if ports:
+                env["PORT0"] = str(ports[0])
+                env["PORTS"] = ",".join([str(port) for port in ports])
             env.update(_tf_environment(spec, task, placed, self.settings))
+            variables = [{"name": key, "value": env[key]} for key in sorted(env)]
+        elif ports:
+            each = {ENV_ATTEMPT: count, "PORT0": str(ports[0]),
+                    "PORTS": ",".join([str(port) for port in ports])}
+            variables = [{"name": key, "value": each[key] if value is None else value}
+                         for key, value in self._order_ports]
+        else:
+            variables = [{"name": key, "value": count if value is None else value}
+                         for key, value in self._order]
         command: dict[str, Any] = {
-            "shell": True,
-            "value": self._command,
-            "environment": {"variables": [{"name": key, "value": env[key]} for key in sorted(env)]},
+            "shell": True, "value": self._command, "environment": {"variables": variables},
         }
         if self._secrets:
             command["environment"]["variables"].extend(copy.deepcopy(self._secrets))
@@ -237,7 +249,7 @@ class TaskInfoTemplate:
             "labels": {"labels": [
                 {"key": "mesos-gpu/job", "value": task.job_id}, {"key": "mesos-gpu/role", "value": role},
                 {"key": "mesos-gpu/index", "value": index},
-                {"key": "mesos-gpu/attempt", "value": str(attempt)},
+                {"key": "mesos-gpu/attempt", "value": count},
                 {"key": LABEL_ISOLATION, "value": isolation},
             ]},
             "command": command,
@@ -247,12 +259,21 @@ class TaskInfoTemplate:
         return info
 
 
+def _variable_order(env: Mapping[str, str], each: tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:
+    """`env` plus the variables `each` launch sets (their value None: theirs win), in name order."""
+    merged: dict[str, str | None] = {**env, **dict.fromkeys(each)}
+    return tuple((name, merged[name]) for name in sorted(merged))
+
+
 def template_key(spec: JobSpec, task: TaskSpec) -> tuple[Any, ...]:
     """What a `TaskInfoTemplate` depends on besides the settings: members with equal keys share one."""
+    env = task.env
+    secret_env = getattr(spec, "secret_env", None)
+    secrets = getattr(spec, "secrets", None)
     return (task.command, task.image, task.containerizer, task.role, task.index, task.isolation,
-            tuple(task.env.items()), getattr(spec, "uris", ()), getattr(spec, "volumes", ()),
-            tuple(sorted((getattr(spec, "secret_env", None) or {}).items())),
-            tuple(sorted((getattr(spec, "secrets", None) or {}).items())))
+            tuple(env.items()) if env else (), getattr(spec, "uris", ()), getattr(spec, "volumes", ()),
+            tuple(sorted(secret_env.items())) if secret_env else (),
+            tuple(sorted(secrets.items())) if secrets else ())
 
 
 class TaskInfoTemplates:

@@ -21,6 +21,7 @@ The document (a JSON file named by `MESOS_GPU_TENANTS_FILE`, or `PUT /v1/tenants
   its `limit`. Absent: `{"limit": null, "may_borrow": true, "weight": 1}`.
 - `unassigned_gpus`: GPUs of the cluster that no tenant is guaranteed, borrowable by every tenant that
   may borrow (default 0: only idle guarantees are borrowable).
+- `profiles` (optional): time-based GPU profiles and their schedule (`mesos_gpu.core.profiles`).
 
 `TenantsConfig.of(document)` validates (raises `ValidationError` listing every problem with its JSON
 Pointer) and `to_dict()` gives the canonical document back (`of(c.to_dict()) == c`). With no config at
@@ -38,6 +39,7 @@ from typing import Any
 
 from mesos_gpu.core import joblimits as limits
 from mesos_gpu.core.errors import FieldError, ValidationError, json_pointer
+from mesos_gpu.core.profiles import ProfilesConfig
 
 __all__ = ["MAX_GPUS", "MAX_TENANTS", "TenantQuota", "TenantsConfig", "gpus_text", "milli_gpus"]
 
@@ -51,7 +53,7 @@ MAX_WEIGHT = 1000.0
 
 _TENANT_KEYS = ("quota", "limit", "may_borrow", "weight")
 _DEFAULT_KEYS = ("limit", "may_borrow", "weight")
-_TOP_KEYS = ("tenants", "default", "unassigned_gpus")
+_TOP_KEYS = ("tenants", "default", "unassigned_gpus", "profiles")
 
 
 def milli_gpus(gpus: float) -> int:
@@ -99,6 +101,8 @@ class TenantsConfig:
     tenants: Mapping[str, TenantQuota] = field(default_factory=dict)
     default: TenantQuota = field(default_factory=TenantQuota)
     unassigned: int = 0  # thousandths of a GPU
+    # Time-based GPU profiles (`mesos_gpu.core.profiles`; None: none, the document has no "profiles").
+    profiles: ProfilesConfig | None = None
 
     def of_tenant(self, name: str) -> TenantQuota:
         """`name`'s terms: its own when listed, else the default's."""
@@ -111,11 +115,14 @@ class TenantsConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The canonical document (every default written out, tenants sorted by name)."""
-        return {
+        out: dict[str, Any] = {
             "tenants": {name: self.tenants[name].to_dict() for name in sorted(self.tenants)},
             "default": self.default.to_dict(with_quota=False),
             "unassigned_gpus": _gpus_json(self.unassigned),
         }
+        if self.profiles is not None:
+            out["profiles"] = self.profiles.to_dict()
+        return out
 
     @classmethod
     def of(cls, document: object) -> TenantsConfig:
@@ -166,7 +173,16 @@ def _parse(document: object, errors: list[FieldError]) -> TenantsConfig | None:
         parsed = _terms(document["default"], ("default",), _DEFAULT_KEYS, errors)
         default = parsed if parsed is not None else default
     unassigned = _amount(document.get("unassigned_gpus", 0), ("unassigned_gpus",), errors)
-    return TenantsConfig(tenants, default, 0 if unassigned is None else unassigned)
+    profiles = None
+    if "profiles" in document:
+        profiles = ProfilesConfig.parse(document["profiles"], ("profiles",), errors, _profile_terms)
+    return TenantsConfig(tenants, default, 0 if unassigned is None else unassigned, profiles)
+
+
+def _profile_terms(terms: object, path: tuple[str | int, ...],
+                   errors: list[FieldError]) -> TenantQuota | None:
+    """A tenant's terms while a profile is in force (as in `tenants`)."""
+    return _terms(terms, path, _TENANT_KEYS, errors)
 
 
 def _terms(terms: object, path: tuple[str | int, ...], known: tuple[str, ...],

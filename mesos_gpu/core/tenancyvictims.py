@@ -1,10 +1,10 @@
-"""Which running jobs a waiting job may preempt, and in what order (pure; issue 14 part 2, NOT wired yet).
+"""Which running jobs a waiting job may preempt, and in what order (pure; issue 14 part 2).
 
 `choose_victims(claim, running, config=, usage=, now=, spared=)` answers the jobs to stop so that `claim` (a
 job ready to place) gets its GPUs, or None when it may not preempt or preempting would not free enough.
 It counts GPUs only: which agents the freed GPUs sit on is placement's question (the caller must plan the
-whole gang on the freed agents before it kills anything, and call this again otherwise). Nothing in the
-scheduler calls it yet: preemption (graceful kills, the victims' state, requeueing) is still to be built.
+whole gang on the freed agents before it kills anything, and call this again otherwise): the preemption
+round, `mesos_gpu.core.preempt`, does.
 
 Who may be a victim:
 

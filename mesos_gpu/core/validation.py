@@ -110,6 +110,9 @@ class _JobChecker(ShareChecker, MountChecker):
                 secret = self.secret_reference((*path, key), item, secrets)
                 if secret is not None:
                     secret_env[key] = secret
+            elif isinstance(item, dict) and "secret" in item:
+                self.error((*path, key), "a secret goes in the job's env (every task gets it), not a "
+                                         "role's: set it in the top-level `env`")
             elif not isinstance(item, str) or len(item) > limits.MAX_ENV_VALUE_LENGTH or "\x00" in item:
                 self.error(
                     (*path, key), f"must be a string of at most {limits.MAX_ENV_VALUE_LENGTH} characters"

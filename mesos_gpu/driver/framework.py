@@ -91,6 +91,7 @@ class FrameworkCallbacks(Scheduler):  # pymesos is untyped (ignore_missing_impor
         may_subscribe: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
+        job_states: JobStateLog | None = None,
     ) -> None:
         self._sink = sink
         self._on_activity = on_activity
@@ -98,7 +99,7 @@ class FrameworkCallbacks(Scheduler):  # pymesos is untyped (ignore_missing_impor
         self._may_subscribe = may_subscribe
         self._clock = clock
         self._jitter = jitter
-        self._job_states = JobStateLog()
+        self._job_states = job_states if job_states is not None else JobStateLog()
 
     def _emit(self, make: Callable[[], Event | None]) -> None:
         try:

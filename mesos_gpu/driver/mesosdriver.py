@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from pymesos import MesosSchedulerDriver
 
+from mesos_gpu.core.commands import GracefulKill
 from mesos_gpu.core.state import (
     Accept,
     Acknowledge,
@@ -122,6 +123,15 @@ class GuardedSchedulerDriver(MesosSchedulerDriver):  # pymesos is untyped (ignor
         _close_detector(detector)
         return b""  # the connection writes nothing; the I/O loop sees the stop before anything else
 
+    def killTaskWithGrace(self, task_id: Any, grace_seconds: float) -> None:  # noqa: N802
+        """pymesos's `killTask` with the KILL call's `kill_policy.grace_period` (Call.Kill in the v1
+        scheduler API): the agent sends SIGTERM, then SIGKILL after this grace instead of the TaskInfo's."""
+        if not self.connected:
+            return
+        grace = {"grace_period": {"nanoseconds": int(grace_seconds * 1e9)}}
+        kill = {"task_id": task_id, "kill_policy": grace}
+        self._send({"type": "KILL", "framework_id": {"value": self.framework_id}, "kill": kill})
+
 
 def pymesos_driver_factory(options: FrameworkOptions, http_timeout: float = 60.0) -> DriverFactory:
     """Make real pymesos drivers (`GuardedSchedulerDriver`): explicit acknowledgements, addict messages,
@@ -157,6 +167,13 @@ def carry_out(driver: SchedulerDriverLike, command: Command) -> None:
             )
         case Decline(offer_ids=offer_ids, refuse_seconds=refuse):
             driver.declineOffer([{"value": o} for o in offer_ids], {"refuse_seconds": refuse})
+        case GracefulKill(task_id=task_id, grace_seconds=grace):
+            log_kill(command)
+            graceful = getattr(driver, "killTaskWithGrace", None)   # a driver without it: plain KILL
+            if graceful is None:
+                driver.killTask({"value": task_id})
+            else:
+                graceful({"value": task_id}, grace)
         case KillTask(task_id=task_id):
             log_kill(command)
             driver.killTask({"value": task_id})

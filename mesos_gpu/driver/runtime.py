@@ -1,16 +1,20 @@
 """The scheduler runtime: one leader (ZooKeeper election) runs the state machine against pymesos.
 
-Threads: pymesos's I/O thread turns callbacks into events; a ticker posts `Tick`s and watches the
-master's heartbeats; the election thread reports leadership; ONE worker thread applies every event to
-`SchedulerState` and carries out the resulting commands in order (store writes, driver calls). Only
-the leader holds a Mesos subscription. Losing leadership stops acting at once and hands over with
-`stop(failover=True)`, so tasks keep running for the next leader, which subscribes with the stored
-framework id and reconciles. Each driver call first checks the election's flag (dropped as ZooKeeper's
-connection drops); each (re-)SUBSCRIBE asks ZooKeeper (`_may_subscribe`); each store write is fenced
-(`store.fence`: ZooKeeper commits it only while our election node exists, else NotLeaderError).
+ONE worker thread owns leadership and state: it alone writes the leadership flags (`_leading`,
+`_generation`, `_driver`), the state machine and the store versions, applying in order every item of its
+queue: the state machine's events (pymesos's I/O thread turns callbacks into them; the ticker posts
+`Tick`s) and the runtime's typed messages (`mesos_gpu.driver.control`: `Elected`, `LeadershipLost`,
+`WatchdogFired`, `DriverError`, `JobsStored`, `WorkerCall`, `Stop`). The other threads only post. After
+each item the worker carries out the commands in order (store writes, driver calls) and publishes an
+immutable snapshot of the jobs (`mesos_gpu.driver.snapshot`) that every API read is served from, so a
+GET never waits for an offer cycle.
 
-The REST API calls `submit`, `kill`, `job`, `jobs`, `jobs_page` and `health` from its own thread. How
-the driver is made and how each command becomes a driver call is `mesos_gpu.driver.mesosdriver`'s.
+Only the leader holds a Mesos subscription. Losing leadership stops acting at once (every command first
+checks the election's own flag, dropped as ZooKeeper's connection drops) and the worker then hands over
+with `stop(failover=True)`, so tasks keep running for the next leader, which subscribes with the stored
+framework id and reconciles. Each (re-)SUBSCRIBE asks ZooKeeper (`_may_subscribe`); each store write is
+fenced (`store.fence`: ZooKeeper commits it only while our election node exists, else NotLeaderError).
+New jobs, with or without an idempotency key, go through one group-committed path (`.submits`).
 """
 
 from __future__ import annotations
@@ -20,18 +24,18 @@ import queue
 import random
 import threading
 import time
-import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Future
 from typing import Any
 
 from mesos_gpu.core.errors import NotFoundError, NotLeaderError
 from mesos_gpu.core.model import JobSpec, JobState
+from mesos_gpu.core.preempt import Preemption
+from mesos_gpu.core.profiles import ProfilesConfig
+from mesos_gpu.core.profilesapply import effective_tenants
+from mesos_gpu.core.sharehosts import ShareHosts
 from mesos_gpu.core.state import (
-    Accept,
-    ClearRendezvous,
     Command,
-    Decline,
     Event,
     JobsRecovered,
     JobsSubmitted,
@@ -41,38 +45,57 @@ from mesos_gpu.core.state import (
     Persist,
     Planner,
     SchedulerState,
+    StatusReceived,
     Subscribed,
     Tick,
-    new_job_record,
 )
 from mesos_gpu.core.taskinfo import LaunchSettings
-from mesos_gpu.store.base import Conflict, FrameworkStore, JsonDict, NotFound, StoreError, Versioned
+from mesos_gpu.core.tenancy import TenantsConfig
+from mesos_gpu.store.base import FrameworkStore, NotFound
 
+from . import snapshot
+from .actions import CommandRunner
+from .control import (
+    DriverError,
+    Elected,
+    Item,
+    JobsStored,
+    LeadershipLost,
+    Stop,
+    WatchdogFired,
+    WorkerCall,
+    describe,
+)
+from .eventlog import JobStateLog
 from .framework import FrameworkCallbacks
-from .groupcommit import GroupCommit, GroupCommitClosedError
 from .mesosdriver import (
     DriverFactory,
     FrameworkOptions,
     SchedulerDriverLike,
-    carry_out,
     framework_info_of,
     pymesos_driver_factory,
     stop_for_failover,
 )
-from .stall import StallGuard
+from .snapshot import Snapshot
+from .submits import SUBMIT_TIMEOUT, SubmitPath
 
 __all__ = [
-    "DriverFactory", "FrameworkOptions", "SchedulerDriverLike", "SchedulerRuntime", "pymesos_driver_factory",
+    "DriverFactory", "FrameworkOptions", "SchedulerDriverLike", "SchedulerRuntime", "describe",
+    "pymesos_driver_factory",
 ]
 
 log = logging.getLogger(__name__)
 
 FRAMEWORK_REMOVED = "Framework has been removed"
-SUBMIT_TIMEOUT = 30.0  # how long a submit waits for the state machine to take its job
+JobView = dict[str, Any]
 
 
-class SchedulerRuntime:
-    """Runs the scheduler for as long as it is started; campaigns for leadership at `start()`."""
+class SchedulerRuntime(CommandRunner):
+    """Runs the scheduler for as long as it is started; campaigns for leadership at `start()`.
+
+    Collaborators come in here: `placement_latency` (e.g. `mesos_gpu.api.metrics.Histogram`) sees each
+    offer cycle's decision time through `observe`; `tenancy` (`store.settings.TenantsBook`) holds the
+    tenants' quotas, reloaded by each new leader before it places anything and asked every cycle."""
 
     def __init__(
         self,
@@ -90,8 +113,11 @@ class SchedulerRuntime:
         clear_rendezvous: Callable[[str], None] | None = None,
         reserve_after_seconds: float | None = 300.0,
         never_fits_after_seconds: float | None = 300.0,
+        placement_latency: Any = None,
+        tenancy: Any = None,
+        preemption_grace_seconds: float | None = None,
     ) -> None:
-        self.store = store
+        super().__init__(store, clear_rendezvous)
         self.options = options
         self.identifier = identifier
         self._planner = planner
@@ -101,39 +127,36 @@ class SchedulerRuntime:
         self._tick_seconds = tick_seconds
         self._clock = clock
         self._jitter = jitter
-        # Deletes a TF job's rendezvous nodes (see ClearRendezvous); None: nothing to delete.
-        self._clear_rendezvous = clear_rendezvous
+        self.placement_latency = placement_latency
+        # (the API's tenants routes may still replace it with their own book: read at each use)
+        self.tenancy = tenancy
+        self._preemption_grace = preemption_grace_seconds   # None: never preempt
 
-        self._lock = threading.RLock()  # guards _state and _versions for readers on other threads
+        # Held by the worker while the state machine changes, for the few readers of the live state
+        # (`tenant_summaries`; the retention sweep runs on the worker). API reads use the snapshot.
+        self._lock = threading.RLock()
+        self._job_states = JobStateLog()   # shared with each driver's callbacks: one line per change
         self._reserve_after = reserve_after_seconds
         self._never_fits_after = never_fits_after_seconds
         self._state = self._new_state()
-        self._versions: dict[str, int] = {}
-        self._queue: queue.Queue[tuple[Any, Future[Any] | None]] = queue.Queue()
-        self._leading = False
-        self._generation = 0
-        self._driver: SchedulerDriverLike | None = None
+        self._snapshot = Snapshot()
+        self._queue: queue.Queue[tuple[Item, Future[Any] | None]] = queue.Queue()
         self._last_activity = clock()
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
         self._election = store.leader_election()
         store.fence(self._election)  # every store write of ours is conditional on our leadership
-        self._stall = StallGuard()  # after a pause, ZooKeeper is asked before the next call to the master
-        self._submits: GroupCommit[tuple[str, JsonDict, JobSpec], tuple[dict[str, Any], bool]] | None = None
-        self.launches = 0  # tasks handed to Mesos by this process (for metrics and tests)
-        self.offers_received = 0
-        self.offers_declined = 0
-        self.submit_batches = 0  # store writes that carried submitted jobs (one group commit each)
-        # Set by the composition (e.g. mesos_gpu.api.metrics.Histogram): sees each offer cycle's
-        # decision time in seconds through `observe`.
-        self.placement_latency: Any = None
-        # Set by the API (`mesos_gpu.api.tenants`): the tenants' quotas (`store.settings.TenantsBook`); a
-        # new leader reloads them before it places anything, and its state machine asks them every cycle.
-        self.tenancy: Any = None
+        self._submits = SubmitPath(store, may_act=self._may_act, leader=self._election.leader_identifier,
+                                   hand_over=self._post, view=self.job, clock=clock)
+
+    @property
+    def submit_batches(self) -> int:
+        """Store writes that carried submitted jobs (one group commit each)."""
+        return self._submits.batches
 
     # ------------------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        self._submits = GroupCommit(self._commit_submits, name="scheduler-submits")
+        self._submits.start()
         self._stall.start()
         for name, target in (("scheduler-worker", self._work), ("scheduler-ticker", self._tick)):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -145,14 +168,15 @@ class SchedulerRuntime:
         """Leave: resign leadership and hand the framework over (tasks keep running)."""
         self._stopped.set()
         self._stall.stop()
-        submits, self._submits = self._submits, None
-        if submits is not None:
-            submits.close()
+        self._submits.close()
         self._election.resign()
-        self._stop_driver()
-        self._queue.put((None, None))
+        self._queue.put((Stop(), None))
         for thread in self._threads:
             thread.join(10)
+        driver = self._driver
+        if driver is not None and any(thread.is_alive() for thread in self._threads):
+            log.warning("the scheduler worker did not stop in time: stopping the Mesos driver from here")
+            stop_for_failover(driver)
 
     def teardown(self) -> None:
         """Unregister the framework for good: Mesos kills every task (used by uninstall)."""
@@ -165,10 +189,6 @@ class SchedulerRuntime:
     @property
     def is_leader(self) -> bool:
         return self._may_act()
-
-    def _may_act(self, generation: int | None = None) -> bool:
-        """Still the leader (of `generation`, when given), as far as this process knows without asking."""
-        return self._leading and generation in (None, self._generation) and self._election.is_leader
 
     def _may_subscribe(self) -> bool:
         """Before each (re-)SUBSCRIBE (pymesos's thread): ZooKeeper's word where the election has one."""
@@ -187,21 +207,137 @@ class SchedulerRuntime:
         driver = self._driver
         return bool(driver is not None and driver.connected)
 
-    # ------------------------------------------------------------------------------ leadership
+    # ------------------------------------------------------------------------------ callbacks: post only
     def _elected(self) -> None:
         log.info("elected leader as %s", self.identifier)
-        self._post(("elected", None))
+        self._post(Elected())
 
     def _lost(self, reason: str) -> None:
         log.warning("leadership lost (%s): stopping at once, tasks keep running", reason)
-        self._leading = False
-        self._generation += 1
-        self._stop_driver()
-        self._post(("lost", None))
+        self._post(LeadershipLost(reason))
 
+    def _activity(self) -> None:
+        self._last_activity = self._clock()
+
+    def _master_error(self, message: str) -> None:
+        self._post(DriverError(message))
+
+    def post_event(self, event: Event) -> Future[Any]:
+        """Queue an event for the state machine; the future completes once its commands ran."""
+        return self._post(event)
+
+    def call_on_worker(self, action: Callable[[Callable[[], bool]], Any]) -> Future[Any]:
+        """Run `action(still_leading)` on the worker thread between two events, while this process leads
+        (else the future fails with NotLeaderError): work that changes the state machine and the store
+        outside an event (the retention sweep, `mesos_gpu.driver.retention`) runs in order with the
+        events, so both stay in step. `still_leading()`: whether the leadership the call started under
+        still holds, as far as this process knows (check it before each store write; the writes are
+        fenced too). The future completes with what `action` returns."""
+        return self._post(WorkerCall(action))
+
+    def _post(self, item: Item) -> Future[Any]:
+        future: Future[Any] = Future()
+        self._queue.put((item, future))
+        return future
+
+    # ------------------------------------------------------------------------------ the worker
+    def _work(self) -> None:
+        while True:
+            item, future = self._queue.get()
+            if isinstance(item, Stop):
+                self._step_down()
+                if future is not None:
+                    future.set_result(None)
+                return
+            try:
+                result = self._apply(item)
+                if future is not None:
+                    future.set_result(result)
+            except NotLeaderError as exc:  # an event that arrived after leadership ended
+                log.debug("dropped %s: %s", describe(item), exc)
+                if future is not None:
+                    future.set_exception(exc)
+            except Exception as exc:  # keep the worker alive whatever happens
+                log.exception("scheduler worker failed on %s", describe(item))
+                if future is not None:
+                    future.set_exception(exc)
+
+    def _apply(self, item: Item) -> Any:
+        match item:
+            case Elected():
+                if not self._stopped.is_set():
+                    self._become_leader()
+            case LeadershipLost():
+                self._step_down()
+                self._publish()
+            case WatchdogFired(why=why) if self._leading:
+                self._restart_driver(why)
+            case DriverError(message=message) if self._leading and FRAMEWORK_REMOVED in message:
+                # Mesos forgot this framework (failover timeout passed, or torn down): register anew.
+                self.store.clear_framework_id()
+                self._restart_driver("the master removed the framework; registering anew")
+            case JobsStored():
+                self._versions.update(item.versions)
+                return self._handle(item.event)
+            case WorkerCall(action=action):
+                self._require_leading()
+                generation = self._generation
+                try:
+                    return action(lambda: self._may_act(generation))
+                finally:
+                    self._publish(listed=True)
+            case Elected() | LeadershipLost() | WatchdogFired() | DriverError() | Stop():
+                pass  # not for this process now
+            case _:
+                return self._handle(item)
+        return None
+
+    def _handle(self, event: Event) -> Any:
+        """One state machine event: apply it, publish the snapshot, carry out its commands."""
+        self._require_leading()
+        generation = self._generation
+        named = named_jobs(self._state, event)   # before: a task that ends leaves the task index
+        started = time.perf_counter()
+        with self._lock:
+            commands = self._state.handle(event)
+        if isinstance(event, JobsRecovered):
+            self._snapshot = snapshot.full(self._state, self._leading)
+        else:
+            self._publish(records=changed_records(event, commands, self._snapshot), named=named,
+                          waiting=isinstance(event, OffersReceived))
+        self.after_decision(event, started)
+        if isinstance(event, Tick | KillRequested):   # decided without a Mesos update (pymesos's are
+            self._job_states.observe(commands)          # logged by FrameworkCallbacks once decided)
+        if isinstance(event, Subscribed) and event.framework_id != self.store.get_framework_id():
+            self.store.set_framework_id(event.framework_id)
+        self._execute(commands, generation)
+        return commands
+
+    def _require_leading(self) -> None:
+        if not self._leading:
+            raise NotLeaderError(self._election.leader_identifier())
+
+    def _publish(self, *, records: Mapping[str, Mapping[str, Any]] | None = None, named: Collection[str] = (),
+                 listed: bool = False, waiting: bool = False) -> None:
+        self._snapshot = snapshot.following(self._snapshot, self._state, self._leading,
+                                            records=records or {}, named=named, listed=listed,
+                                            waiting=waiting)
+
+    # ------------------------------------------------------------------------------ leadership (worker)
     def _new_state(self) -> SchedulerState:
         return SchedulerState(self._planner, self._launch, reserve_after_seconds=self._reserve_after,
-                              never_fits_after_seconds=self._never_fits_after)
+                              never_fits_after_seconds=self._never_fits_after,
+                              share_hosts=ShareHosts(profiles=self._profiles),
+                              preemption=None if self._preemption_grace is None
+                              else Preemption(self._preemption_grace))
+
+    def _profiles(self) -> ProfilesConfig | None:
+        config = self.tenancy.current() if self.tenancy is not None else None
+        return None if config is None else config.profiles
+
+    def _tenants(self) -> TenantsConfig | None:
+        """The tenants document with the quota overrides of the GPU profile in force now."""
+        return None if self.tenancy is None else effective_tenants(self.tenancy.current(), self._clock())
 
     def _become_leader(self) -> None:
         records = self.store.list()
@@ -209,11 +345,18 @@ class SchedulerRuntime:
             self.tenancy.reload()
         with self._lock:
             self._state = self._new_state()
-            self._state.tenancy = lambda: None if self.tenancy is None else self.tenancy.current()
+            self._state.tenancy = self._tenants
             self._versions = {record.id: record.version for record in records}
             self._state.handle(JobsRecovered(tuple(record.data for record in records), self._clock()))
         self._leading = True
+        self._snapshot = snapshot.full(self._state, True)
         self._start_driver()
+
+    def _step_down(self) -> None:
+        """Stop acting: the flags first (commands in flight check them), then the driver (failover)."""
+        self._leading = False
+        self._generation += 1
+        self._stop_driver()
 
     def _start_driver(self) -> None:
         framework_id = self.store.get_framework_id()
@@ -224,6 +367,7 @@ class SchedulerRuntime:
             may_subscribe=self._may_subscribe,
             clock=self._clock,
             jitter=self._jitter,
+            job_states=self._job_states,
         )
         self._last_activity = self._clock()
         driver = self._driver_factory(callbacks, framework_info_of(self.options, framework_id))
@@ -243,148 +387,13 @@ class SchedulerRuntime:
         if self._leading and not self._stopped.is_set():
             self._start_driver()
 
-    def _activity(self) -> None:
-        self._last_activity = self._clock()
-
-    def _master_error(self, message: str) -> None:
-        if FRAMEWORK_REMOVED in message:
-            # Mesos forgot this framework (failover timeout passed, or torn down): register anew.
-            self._post(("framework_removed", None))
-
-    # ------------------------------------------------------------------------------ the worker
-    def post_event(self, event: Event) -> Future[Any]:
-        """Queue an event for the state machine; the future completes once its commands ran."""
-        future: Future[Any] = Future()
-        self._queue.put((event, future))
-        return future
-
-    def call_on_worker(self, action: Callable[[Callable[[], bool]], Any]) -> Future[Any]:
-        """Run `action(still_leading)` on the worker thread between two events, while this process leads
-        (else the future fails with NotLeaderError): work that changes the state machine and the store
-        outside an event (the retention sweep, `mesos_gpu.driver.retention`) runs in order with the
-        events, so both stay in step. `still_leading()`: whether the leadership the call started under
-        still holds, as far as this process knows (check it before each store write; the writes are
-        fenced too). The future completes with what `action` returns."""
-        future: Future[Any] = Future()
-        self._queue.put((("call", action), future))
-        return future
-
-    def _post(self, control: tuple[str, Any]) -> None:
-        self._queue.put((control, None))
-
-    def _work(self) -> None:
-        while True:
-            item, future = self._queue.get()
-            if item is None:
-                return
-            try:
-                result = self._apply(item)
-                if future is not None:
-                    future.set_result(result)
-            except NotLeaderError as exc:  # an event that arrived after leadership ended
-                log.debug("dropped %s: %s", describe(item), exc)
-                if future is not None:
-                    future.set_exception(exc)
-            except Exception as exc:  # keep the worker alive whatever happens
-                log.exception("scheduler worker failed on %s", describe(item))
-                if future is not None:
-                    future.set_exception(exc)
-
-    def _apply(self, item: Any) -> Any:
-        if isinstance(item, tuple):
-            kind = item[0]
-            if kind == "elected" and not self._stopped.is_set():
-                self._become_leader()
-            elif kind == "framework_removed" and self._leading:
-                self.store.clear_framework_id()
-                self._restart_driver("the master removed the framework; registering anew")
-            elif kind == "watchdog" and self._leading:
-                self._restart_driver(item[1])
-            elif kind == "call":
-                if not self._leading:
-                    raise NotLeaderError(self._election.leader_identifier())
-                generation = self._generation
-                return item[1](lambda: self._may_act(generation))
-            return None
-        if not self._leading:
-            raise NotLeaderError(self._election.leader_identifier())
-        generation = self._generation
-        started = time.perf_counter()
-        with self._lock:
-            commands = self._state.handle(item)
-        if isinstance(item, OffersReceived):
-            self.offers_received += len(item.offers)
-            if self.placement_latency is not None:
-                self.placement_latency.observe(time.perf_counter() - started)
-        if isinstance(item, Subscribed) and item.framework_id != self.store.get_framework_id():
-            self.store.set_framework_id(item.framework_id)
-        self._execute(commands, generation)
-        return commands
-
-    def _execute(self, commands: list[Command], generation: int) -> None:
-        for command in commands:
-            if not self._may_act(generation):
-                return  # leadership ended (or is in doubt): the next leader reconciles from the store
-            if isinstance(command, Persist):
-                self._persist(command)
-                continue
-            if isinstance(command, ClearRendezvous):
-                self._clear(command.job_id)
-                continue
-            driver = self._driver
-            if driver is None:
-                continue
-            if not self._leads_after_stall():
-                return  # paused past the session, probably: the next leader reconciles
-            try:
-                self._call(driver, command)
-            except Exception:  # a failed call is repaired by reconciliation and the next offers
-                log.exception("driver call failed: %s", describe(command))
-
-    def _leads_after_stall(self) -> bool:
-        """True unless this process stalled (e.g. SIGSTOP) since ZooKeeper last confirmed it leads and
-        ZooKeeper does not confirm it now (`stall.StallGuard`)."""
-        if not self._stall.in_doubt():
-            return True
-        seen = self._stall.stalls
-        if not self._election.verify_leadership():
-            log.warning("this process stalled and ZooKeeper does not confirm its leadership: no call made")
-            return False
-        self._stall.verified(seen)
-        return True
-
-    def _clear(self, job_id: str) -> None:
-        if self._clear_rendezvous is None:
-            return
-        try:
-            self._clear_rendezvous(job_id)
-        except Exception:  # garbage left behind; the next attempt's members replace stale nodes
-            log.warning("could not delete the rendezvous nodes of job %s", job_id, exc_info=True)
-
-    def _persist(self, command: Persist) -> None:
-        try:
-            with self._lock:
-                version = self._versions[command.job_id]
-            record = self.store.compare_and_set(command.job_id, command.record, version)
-            with self._lock:
-                self._versions[command.job_id] = record.version
-        except (Conflict, NotFound, KeyError, StoreError) as exc:
-            # Someone else writes our jobs (another leader) or the store is gone: stop acting now.
-            log.error("cannot persist job %s (%s): stepping down", command.job_id, exc)
-            self._leading = False
-            self._generation += 1
-            self._stop_driver()
-            self._election.resign()
-            if not self._stopped.is_set():
-                self._election.campaign(self.identifier, self._elected, self._lost)
-            raise
-
-    def _call(self, driver: SchedulerDriverLike, command: Command) -> None:
-        if isinstance(command, Decline):
-            self.offers_declined += len(command.offer_ids)
-        carry_out(driver, command)
-        if isinstance(command, Accept):
-            self.launches += len(command.task_infos)
+    def _cannot_persist(self, job_id: str, exc: Exception) -> None:
+        """Someone else writes our jobs (another leader) or the store is gone: stop acting now."""
+        log.error("cannot persist job %s (%s): stepping down", job_id, exc)
+        self._step_down()
+        self._election.resign()
+        if not self._stopped.is_set():
+            self._election.campaign(self.identifier, self._elected, self._lost)
 
     # ------------------------------------------------------------------------------ the ticker
     def _tick(self) -> None:
@@ -397,179 +406,123 @@ class SchedulerRuntime:
             if driver is None:
                 continue
             if driver.aborted:
-                self._post(("watchdog", "the driver thread stopped"))
+                self._post(WatchdogFired("the driver thread stopped"))
             elif driver.connected and now - self._last_activity > self._heartbeat_timeout:
                 # pymesos has no heartbeat watchdog: a silent master would hold us forever.
                 self._last_activity = now
-                self._post(("watchdog", f"no event from the master for {self._heartbeat_timeout:.0f} s"))
+                self._post(WatchdogFired(f"no event from the master for {self._heartbeat_timeout:.0f} s"))
 
     # ------------------------------------------------------------------------------ for the API
-    def _require_leader(self) -> None:
-        if not self._may_act():
-            raise NotLeaderError(self._election.leader_identifier())
-
-    def submit(self, spec: JobSpec, idempotency_key: str | None = None, timeout: float = 30.0) -> tuple[
-        dict[str, Any], bool
-    ]:
+    def submit(self, spec: JobSpec, idempotency_key: str | None = None, timeout: float = SUBMIT_TIMEOUT
+               ) -> tuple[JobView, bool]:
         """Persist a new job (at most once per idempotency key) and hand it to the state machine.
 
         Returns the job's view and whether it was created now (False: an earlier submit with the same
-        key created it). The job is durable before this returns.
-        """
-        if idempotency_key is None:
-            return self.submit_nowait(spec).result(timeout)
-        self._require_leader()
-        job_id = f"{spec.name}-{uuid.uuid4().hex[:8]}"
-        record = new_job_record(job_id, spec, self._clock())
-        # Store errors are MesosGpuErrors already: unavailable 503, invalid 400, too large 413.
+        key created it). The job is durable before this returns. Blocks: `submit_nowait` does not."""
         try:
-            submitted = self.store.submit(job_id, record, idempotency_key)
-        except NotLeaderError:  # deposed meanwhile (the store's fence refused it): nothing was stored
-            raise NotLeaderError(self._election.leader_identifier()) from None
-        if submitted.created:
-            with self._lock:
-                self._versions[submitted.record.id] = submitted.record.version
-            self._hand_over_stored(JobSubmitted(submitted.record.data, self._clock(), spec), timeout)
-        return self.job(submitted.record.id), submitted.created
-
-    def _hand_over_stored(self, event: JobSubmitted | JobsSubmitted, timeout: float) -> None:
-        """Give stored jobs to the state machine. Deposed since the fenced write committed, they are
-        answered as created all the same: durable, they are listed by whoever leads next (a 503 here
-        would tell the client to submit again, and without an idempotency key make a second job)."""
-        try:
-            self.post_event(event).result(timeout)
+            pending = self._submits.submit(spec, idempotency_key)
         except NotLeaderError:
-            log.warning("leadership ended after the submitted jobs were stored: answered as created")
+            raise NotLeaderError(self._election.leader_identifier()) from None
+        return pending.result(timeout)
 
-    def submit_nowait(self, spec: JobSpec) -> Future[tuple[dict[str, Any], bool]]:
-        """`submit` without an idempotency key, without blocking: the future completes with (the job's
-        view, True) once the job is durable and the state machine has it, or with the store's error.
-        Concurrent submits share one store write and one state-machine event (a group commit).
-        Raises NotLeaderError at once on a standby."""
-        submits = self._submits
-        if not self._may_act() or submits is None:
-            raise NotLeaderError(None)  # the API asks the election who leads, off the IOLoop
-        job_id = f"{spec.name}-{uuid.uuid4().hex[:8]}"
-        record = new_job_record(job_id, spec, self._clock())
-        try:
-            return submits.submit((job_id, record, spec))
-        except GroupCommitClosedError:
-            raise NotLeaderError(None) from None      # stopping: this process leads no more
+    def submit_nowait(
+        self, spec: JobSpec, idempotency_key: str | None = None
+    ) -> Future[tuple[JobView, bool]]:
+        """`submit` without blocking: the future completes with (the job's view, created) once the job is
+        durable and the state machine has it, or with the store's error. Concurrent submits share one
+        group commit and one state-machine event. Raises NotLeaderError(None) at once on a standby."""
+        return self._submits.submit(spec, idempotency_key)
 
-    def _commit_submits(
-        self, batch: list[tuple[str, JsonDict, JobSpec]]
-    ) -> list[tuple[dict[str, Any], bool] | Exception]:
-        """The group commit of new jobs: one `create_many`, then one event for all that were created;
-        answered with their views once the state machine has them, as `submit` promises."""
-        self._require_leader()
-        self.submit_batches += 1
-        results = self.store.create_many([(job_id, record) for job_id, record, _ in batch])
-        created = [(result, spec) for result, (_, _, spec) in zip(results, batch, strict=True)
-                   if isinstance(result, Versioned)]
-        if created:
-            with self._lock:
-                for record, _ in created:
-                    self._versions[record.id] = record.version
-            now = self._clock()
-            each = tuple(JobSubmitted(record.data, now, spec) for record, spec in created)
-            self._hand_over_stored(JobsSubmitted(each, now), SUBMIT_TIMEOUT)
-        with self._lock:
-            views = {r.id: self._state_view(r.id) for r in results if isinstance(r, Versioned)}
-        answers: list[tuple[dict[str, Any], bool] | Exception] = []
-        refused = any(isinstance(result, NotLeaderError) for result in results)  # by the store's fence
-        leader = self._election.leader_identifier() if refused else None  # API: 307 there, or 503
-        for result in results:
-            if isinstance(result, Versioned):
-                view = views[result.id]
-                # Not in the state machine (rare): read the store, with no lock held.
-                answers.append((view if view is not None else self.job(result.id), True))
-            else:
-                answers.append(NotLeaderError(leader) if isinstance(result, NotLeaderError) else result)
-        return answers
-
-    def _state_view(self, job_id: str) -> dict[str, Any] | None:
-        """The job's view from the state machine (hold `_lock`), None when it is not there."""
-        job = self._state.jobs.get(job_id)
-        if job is None:
-            return None
-        view = job.to_dict()
-        view["wait_reason"] = job.wait_reason
-        return view
-
-    def kill(self, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
-        self._require_leader()
+    def kill(self, job_id: str, timeout: float = 30.0) -> JobView:
+        if not self._may_act():
+            raise NotLeaderError(self._election.leader_identifier())
         self.job(job_id)  # NotFoundError when unknown
         self.post_event(KillRequested(job_id, self._clock())).result(timeout)
         return self.job(job_id)
 
-    def job(self, job_id: str) -> dict[str, Any]:
-        """The job's view: its record plus what is only in memory (why it waits)."""
-        with self._lock:
-            job = self._state.jobs.get(job_id)
-            if job is not None:
-                view = job.to_dict()
-                view["wait_reason"] = job.wait_reason
-                return view
+    def job(self, job_id: str) -> JobView:
+        """The job's view (its record plus why it waits) from the last snapshot, else from the store."""
+        view = self._snapshot.job(job_id)
+        if view is not None:
+            return view
         try:
             return dict(self.store.get(job_id).data, wait_reason="")
         except NotFound as exc:
             raise NotFoundError(f"no job {job_id!r}") from exc
 
-    def jobs(self, state: JobState | None = None, tenant: str | None = None) -> list[dict[str, Any]]:
+    def jobs(self, state: JobState | None = None, tenant: str | None = None) -> list[JobView]:
         """Every job's view (of `state`, of `tenant`), by (submitted_at, id): O(all jobs), see `jobs_page`."""
-        if self._leading:
-            with self._lock:
-                jobs = self._state.jobs.values()
-                views = [dict(job.to_dict(), wait_reason=job.wait_reason) for job in jobs]
-        else:
-            views = [dict(record.data, wait_reason="") for record in self.store.list()]
-        return _matching(views, None if state is None else (state,), tenant)
+        states = None if state is None else (state,)
+        current = self._snapshot
+        if current.leading:
+            return current.all(states, tenant)
+        return snapshot.matching([dict(record.data, wait_reason="") for record in self.store.list()],
+                                 states, tenant)
 
     def jobs_page(
         self, states: Collection[JobState] | None = None, tenant: str | None = None, offset: int = 0,
         limit: int = 100,
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[JobView], int]:
         """`jobs()[offset : offset + limit]` for any of `states` (None: all), and how many jobs match in
-        all. While leading, from the state machine's job list: views of the page's jobs only."""
-        if self._leading:
-            with self._lock:
-                page, total = self._state.jobs_page(states, tenant, offset, limit)
-                return [dict(job.to_dict(), wait_reason=job.wait_reason) for job in page], total
-        views = _matching([dict(record.data, wait_reason="") for record in self.store.list()], states, tenant)
+        all. While leading, from the snapshot's job list: views of the page's jobs only."""
+        current = self._snapshot
+        if current.leading:
+            return current.page(states, tenant, offset, limit)
+        views = snapshot.matching([dict(record.data, wait_reason="") for record in self.store.list()],
+                                  states, tenant)
         return views[offset : offset + limit], len(views)
 
     def tenant_summaries(self) -> list[Any] | None:
-        """Each tenant's quota, GPUs in use and borrowed, and jobs waiting, from the state machine
-        (`SchedulerState.tenant_summaries`); None when this process does not lead."""
+        """Each tenant's quota, GPUs in use and borrowed, and jobs waiting, from the live state machine
+        (`SchedulerState.tenant_summaries`: waits for the event in progress); None when not leading."""
         with self._lock:
             return self._state.tenant_summaries(self._clock()) if self._leading else None
 
+    def profile_view(self, now: float) -> dict[str, Any] | None:
+        """The GPU profile in force and the next switch (`ShareHosts.profile_view`), from the live state
+        machine (waits for the event in progress); None when not leading or without profiles."""
+        with self._lock:
+            return self._state.share_hosts.profile_view(now) if self._leading else None
+
     def health(self) -> dict[str, Any]:
+        current = self._snapshot
         return {
-            "leader": self._leading,
+            "leader": current.leading,
             "leader_identifier": self._election.leader_identifier(),
             "mesos_connected": self.mesos_connected,
-            "framework_id": self._state.framework_id,
+            "framework_id": current.framework_id,
         }
 
 
-def _matching(
-    views: list[dict[str, Any]], states: Collection[JobState] | None, tenant: str | None
-) -> list[dict[str, Any]]:
-    """The views in one of `states` of `tenant` (None: any), by (submitted_at, id): the list's order."""
-    wanted = None if states is None else {state.value for state in states}
-    kept = [view for view in views if (wanted is None or view["state"] in wanted)
-            and (tenant is None or view["spec"].get("tenant") == tenant)]
-    return sorted(kept, key=lambda view: (view["submitted_at"], view["id"]))
+def changed_records(
+    event: Event, commands: list[Command], previous: Snapshot
+) -> dict[str, Mapping[str, Any]]:
+    """Job id -> the new record of each job `event` changed: what each `Persist` of `commands` writes, and
+    the record of each job a submit hands over that `previous` did not have (`new_job_record`: its
+    `to_dict()`; a job submitted again is the one known already)."""
+    records: dict[str, Mapping[str, Any]] = {
+        command.job_id: command.record for command in commands if isinstance(command, Persist)}
+    for job_id, record in submitted(event).items():
+        if job_id not in records and job_id not in previous:
+            records[job_id] = record
+    return records
 
 
-_NAMED = ("job_id", "task_id", "agent_id")
+def submitted(event: Event) -> dict[str, Mapping[str, Any]]:
+    """Job id -> record of each job a submit event hands over (`new_job_record`: its `to_dict()`)."""
+    if isinstance(event, JobsSubmitted):
+        return {str(each.record["id"]): each.record for each in event.submitted}
+    if isinstance(event, JobSubmitted):
+        return {str(event.record["id"]): event.record}
+    return {}
 
 
-def describe(item: Any) -> str:
-    """An event or command for a log line: its kind and the ids it names, never its contents (records
-    and TaskInfos carry env values, which may be secrets)."""
-    if isinstance(item, tuple):
-        return f"control message {item[0]!r}" if item else "control message"
-    ids = ", ".join(f"{name}={getattr(item, name)}" for name in _NAMED if getattr(item, name, None))
-    return f"{type(item).__name__}({ids})"
+def named_jobs(state: SchedulerState, event: Event) -> list[str]:
+    """The jobs `event` names (a kill, a status update's task): their views are made again."""
+    match event:
+        case KillRequested():
+            return [event.job_id]
+        case StatusReceived():
+            ref = state.task_index.get(str(event.status.get("task_id", {}).get("value", "")))
+            return [ref[0]] if ref is not None else []
+    return []

@@ -41,6 +41,7 @@ from mesos_gpu.core.scheduling import GangRequest, make_planner
 from mesos_gpu.core.sharing import ShareHostView
 from mesos_gpu.core.state import SchedulerState
 from mesos_gpu.core.taskinfo import LaunchSettings
+from mesos_gpu.core.tenancy import TenantsConfig
 from mesos_gpu.core.validation import validate_job
 from mesos_gpu.sim.replay_master import FRAMEWORK_ID, SimMaster, status
 from mesos_gpu.sim.trace import TraceTask
@@ -115,6 +116,8 @@ class CaseRun:
     jobs: Sequence[ReplayJob]
     policy: PlacementPolicy
     on_decided: Callable[[int], None] | None = None
+    # The tenants' quotas, as the scheduler's tenant admission applies them (None: no quotas).
+    tenancy: TenantsConfig | None = None
 
     def __post_init__(self) -> None:
         self.master = SimMaster(self.nodes)
@@ -133,7 +136,8 @@ class CaseRun:
         self.state = SchedulerState(
             planner, LaunchSettings(share_linger_seconds=SETTINGS.share_linger_seconds),
             reserve_after_seconds=SETTINGS.reserve_after_seconds or None,
-            never_fits_after_seconds=SETTINGS.never_fits_after_seconds or None)
+            never_fits_after_seconds=SETTINGS.never_fits_after_seconds or None,
+            tenancy=None if self.tenancy is None else self._tenancy)
         self.launch: dict[str, float] = {}
         self.launches: dict[str, int] = {}     # launches per job (a dropped launch is placed again)
         self.agent_of: dict[str, int] = {}     # the agent (index into nodes) each job runs on
@@ -147,6 +151,9 @@ class CaseRun:
         self._events: list[tuple[float, int, int, Any]] = []
         self._seq = 0
         self._waiting: set[str] = set()
+
+    def _tenancy(self) -> TenantsConfig | None:
+        return self.tenancy
 
     # --------------------------------------------------------------------------------------- loop
     def run(self, drain: bool = False) -> CaseRun:

@@ -24,12 +24,18 @@ from mesos_gpu.core.errors import ValidationError
 from mesos_gpu.core.tenancy import TenantsConfig
 from mesos_gpu.store.base import JsonDict, Versioned
 
-__all__ = ["TENANTS", "SettingsStore", "TenantsBook", "read_tenants_file"]
+__all__ = ["TENANTS", "TENANTS_BASE", "SettingsStore", "TenantsBook", "read_tenants_file",
+           "tenants_file_problem"]
 
 log = logging.getLogger(__name__)
 
 TENANTS = "tenants"
 """The name of the tenants' settings record."""
+
+TENANTS_BASE = "tenants-base"
+"""A record `{"base": N}` added to the tenants record's own version, which restarts at 0 when the record
+is created again after a reset: a reset raises the base past the last version shown, so the version
+`/v1/tenants` shows never goes back."""
 
 
 class SettingsStore(Protocol):
@@ -61,6 +67,18 @@ def read_tenants_file(path: str | Path) -> TenantsConfig:
     except ValidationError as exc:
         problems = "; ".join(f"{error.path or '/'}: {error.message}" for error in exc.errors)
         raise ValueError(f"the tenants file {path} is not valid: {problems}") from None
+
+
+def tenants_file_problem(path: str | Path | None) -> str | None:
+    """What is wrong with the tenants file `path` (one line naming the file), or None when it reads as a
+    valid tenants document or no file is named: a process checks it before it connects to anything."""
+    if not path:
+        return None
+    try:
+        read_tenants_file(path)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 class TenantsBook:
@@ -100,7 +118,7 @@ class TenantsBook:
         config, version = self.fallback, None
         if record is not None:
             try:
-                config, version = TenantsConfig.of(record.data), record.version
+                config, version = TenantsConfig.of(record.data), self._base() + record.version
             except ValidationError as exc:
                 log.error("the stored tenants record is not valid (%s); using %s instead", exc.errors,
                           self.fallback_file or "no quotas")
@@ -108,21 +126,31 @@ class TenantsBook:
             self._config, self._version = config, version
         return config
 
+    def _base(self) -> int:
+        """What the tenants record's own version is offset by (`TENANTS_BASE`; 0 when none)."""
+        record = self.store.read_setting(TENANTS_BASE) if self.store is not None else None
+        base = record.data.get("base") if record is not None else 0
+        return base if isinstance(base, int) and base >= 0 else 0
+
     def replace(self, document: object) -> TenantsConfig:
         """Validate `document` (ValidationError with JSON paths), store it, apply it from the next cycle."""
         config = TenantsConfig.of(document)
         if self.store is None:
             raise RuntimeError("no store to keep the tenants in")
+        base = self._base()
         record = self.store.write_setting(TENANTS, config.to_dict())
         with self._lock:
-            self._config, self._version = config, record.version
+            self._config, self._version = config, base + record.version
         return config
 
     def reset(self) -> TenantsConfig | None:
         """Forget the stored record: the file's terms (or none) apply from the next cycle."""
         if self.store is None:
             raise RuntimeError("no store to keep the tenants in")
-        self.store.delete_setting(TENANTS)
+        record = self.store.read_setting(TENANTS)
+        if record is not None:      # the next record starts past every version shown so far
+            self.store.write_setting(TENANTS_BASE, {"base": self._base() + record.version + 1})
+            self.store.delete_setting(TENANTS)
         with self._lock:
             self._config, self._version = self.fallback, None
         return self.fallback

@@ -67,7 +67,8 @@ def test_a_page_builds_the_views_of_its_own_jobs_only(
         built.clear()
         page = check("JobList", client.request("GET", f"/v1/jobs?{query}").body)
         assert page["total"] in (30, 10) and len(page["jobs"]) == 2
-        assert sorted(built) == sorted(job["id"] for job in page["jobs"]), query
+        # none of the other jobs' views (served from the runtime's snapshot: none is built at all)
+        assert set(built) <= {job["id"] for job in page["jobs"]}, query
 
 
 def naive(leader: SchedulerRuntime, states: list[str] | None, tenant: str | None) -> list[str]:

@@ -72,3 +72,17 @@ def test_gpus_in_use_show_in_the_cluster_view_and_metrics(local: Standalone) -> 
     while api.cluster()["gpus"]["used"] != 0:
         assert time.monotonic() < deadline, "the GPUs were not released"
         time.sleep(0.2)
+
+
+def test_logs_tail_reads_the_last_lines_from_the_agent(local: Standalone) -> None:
+    api = ApiClient(local.api_url)
+    job, _ = api.submit({"name": "lines", "command": "seq 1 20000", "cpus": 0.1, "mem": 32})
+    assert wait_for_state(api, job["id"], {"SUCCEEDED", "FAILED"})["state"] == "SUCCEEDED"
+    whole = "".join(f"{i}\n" for i in range(1, 20001))
+    last = api.logs(job["id"], tail=3)
+    assert (last["data"], last["tail"], last["truncated"]) == ("19998\n19999\n20000\n", 3, False)
+    assert last["next_offset"] == len(whole) and last["offset"] == len(whole) - len(last["data"])
+    assert api.logs(job["id"], tail=0)["data"] == ""
+    capped = api.logs(job["id"], tail=20000, length=100)     # more lines than 100 bytes hold
+    assert capped["truncated"] and capped["data"] == whole[-100:][whole[-100:].index("\n") + 1:]
+    assert api.logs(job["id"], offset=last["next_offset"])["data"] == ""      # follow on from the tail

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from mesos_gpu.api.logtail import last_lines
 from mesos_gpu.cli import build_parser
 from mesos_gpu.client import ApiError
 from mesos_gpu.commands import logs
@@ -20,7 +21,8 @@ class FakeApi:
     (409). `growth`: text appended to a task's output at each read of it after the first (for --follow)."""
 
     def __init__(self, outputs: dict[str, str], *, size: int = 3, state: str = "SUCCEEDED",
-                 times: dict[str, float | None] | None = None) -> None:
+                 times: dict[str, float | None] | None = None, server_tail: bool = False) -> None:
+        self.server_tail = server_tail  # True: answers `tail=N` itself (False: an older scheduler)
         self.outputs = dict(outputs)
         self.size = size
         self.state = state
@@ -31,13 +33,18 @@ class FakeApi:
         return {"id": job_id, "state": self.state, "tasks": [{"name": n} for n in NAMES], **self.times}
 
     def logs(self, job_id: str, task: str | None, stream: str, offset: int, length: int, *,
-             attempt: int | None = None) -> dict[str, Any]:
+             attempt: int | None = None, tail: int | None = None) -> dict[str, Any]:
         self.reads.append(str(task))
         if task not in self.outputs:
             raise ApiError(409, "conflict", f"task {task} of job {job_id} has not been launched yet")
+        base = {"task": task, "task_id": f"{task}.0", "job_state": self.state, "task_state": "TASK_FINISHED"}
+        if tail is not None and self.server_tail:
+            whole = self.outputs[task]
+            data = last_lines(whole, tail)
+            return {**base, "data": data, "offset": len(whole) - len(data), "next_offset": len(whole),
+                    "tail": tail, "truncated": False}
         data = self.outputs[task].encode()[offset:offset + self.size].decode()
-        return {"task": task, "task_id": f"{task}.0", "data": data, "next_offset": offset + len(data),
-                "job_state": self.state, "task_state": "TASK_FINISHED"}
+        return {**base, "data": data, "next_offset": offset + len(data)}
 
 
 def run_logs(api: FakeApi, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
@@ -165,3 +172,25 @@ def test_labelled_lines_lose_nothing_whatever_the_chunking(chunks: list[str]) ->
     text = "".join(chunks)
     expected = text if text.endswith("\n") else text + "\n"
     assert shown == "".join(f"[t-0] {line}\n" for line in expected.splitlines())
+
+
+@pytest.mark.parametrize("server_tail", [True, False], ids=["server-tail", "older-server"])
+def test_tail_is_read_by_the_server_when_it_can(monkeypatch, capsys, server_tail: bool) -> None:
+    big = {"chief-0": "".join(f"c{i}\n" for i in range(300)), "worker-0": "w0-a\nw0-b", "worker-1": ""}
+    api = FakeApi(big, server_tail=server_tail)
+    out = run_logs(api, monkeypatch, capsys, "--tail", "2")[1]
+    assert out == "[chief-0] c298\n[chief-0] c299\n[worker-0] w0-a\n[worker-0] w0-b\n"
+    if server_tail:
+        assert api.reads == ["chief-0", "worker-0", "worker-1"]     # one read a task, not the whole file
+    else:
+        assert len(api.reads) > 300
+
+
+def test_follow_with_a_server_tail_goes_on_from_its_end(monkeypatch, capsys) -> None:
+    import json
+
+    api = FakeApi({"chief-0": "a\nb\nc\n", "worker-0": "", "worker-1": ""}, size=4, server_tail=True)
+    out = run_logs(api, monkeypatch, capsys, "--follow", "--tail", "2", "--task", "chief-0")[1]
+    assert out == "b\nc\n"
+    tailed = json.loads(run_logs(api, monkeypatch, capsys, "--json", "--tail", "1")[1].splitlines()[0])
+    assert (tailed["data"], tailed["offset"], tailed["next_offset"]) == ("c\n", 4, 6)

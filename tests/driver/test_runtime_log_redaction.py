@@ -4,6 +4,7 @@ records and TaskInfos carry env values, which may be secrets."""
 from __future__ import annotations
 
 from mesos_gpu.core.commands import ClearRendezvous, KillTask
+from mesos_gpu.driver.control import DriverError, LeadershipLost, WatchdogFired
 from mesos_gpu.driver.runtime import describe
 
 
@@ -26,4 +27,6 @@ def test_contents_never_reach_the_text() -> None:
 
 
 def test_control_messages_show_their_kind_only() -> None:
-    assert describe(("watchdog", "no heartbeat from the master")) == "control message 'watchdog'"
+    assert describe(WatchdogFired("no heartbeat from the master")) == "WatchdogFired()"
+    assert describe(DriverError("token s3cret refused")) == "DriverError()"
+    assert describe(LeadershipLost("suspended")) == "LeadershipLost()"

@@ -49,7 +49,8 @@ BAD: list[tuple[str, dict[str, Any], list[tuple[str, str]], bool]] = [
                         "alphanumeric)")], True),
     ("role-env-secret", {"name": "j", "command": "c", "secrets": SECRETS,
                          "roles": {"worker": {"env": {"P": {"secret": "db"}}}}},
-     [("/roles/worker/env/P", "must be a string of at most 32768 characters")], True),
+     [("/roles/worker/env/P", "a secret goes in the job's env (every task gets it), not a role's: set it "
+                              "in the top-level `env`")], True),
     ("role-env-shadows-secret", {"name": "j", "command": "c", "secrets": SECRETS,
                                  "env": {"P": {"secret": "db"}},
                                  "roles": {"worker": {"env": {"P": "plain"}}}},

@@ -146,8 +146,8 @@ BAD: list[Case] = [
     ),
     Case(
         "uri-unknown-field",
-        single(uris=[{"value": "https://x/a", "cache": True}]),
-        [("/uris/0/cache", "unknown field")],
+        single(uris=[{"value": "https://x/a", "checksum": "sha256:0"}]),
+        [("/uris/0/checksum", "unknown field")],
     ),
     *(
         Case(

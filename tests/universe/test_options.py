@@ -60,7 +60,7 @@ BOOLEANS = sorted(path for path, prop in options(CONFIG) if prop.get("type") == 
 
 
 def test_the_booleans_are_the_ones_this_file_knows() -> None:
-    assert BOOLEANS == ["api.auth_reads", "gpu.backfill", "service.high_availability"]
+    assert BOOLEANS == ["api.auth_reads", "gpu.backfill", "gpu.preemption", "service.high_availability"]
 
 
 @pytest.mark.parametrize("path", BOOLEANS)

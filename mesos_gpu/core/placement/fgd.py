@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 from mesos_gpu.core.model import Isolation
 from mesos_gpu.core.placement.demand import Needs, TaskDemand
-from mesos_gpu.core.placement.filters import AFTER_GPU_FILTERS, FILTERS, SIMPLE_FILTERS, Filter
+from mesos_gpu.core.placement.filters import AFTER_GPU_FILTERS, FILTERS, SIMPLE_CHECK, Filter
 from mesos_gpu.core.placement.fragmentation import FragmentationTable, TaskSizes
 from mesos_gpu.core.placement.policy import PlacementPolicy
 from mesos_gpu.core.placement.shares import Device, ShareChoice, ShareLedger, ShareStack, granted_memory
@@ -234,7 +234,7 @@ class FgdStack(PlacementStack):
             filters = FILTERS
         else:
             tiers = [[a for bucket in ledger.gpu_buckets[needs.gpu_slots:] for a in bucket.values()]]
-            filters = SIMPLE_FILTERS if needs.is_simple else AFTER_GPU_FILTERS
+            filters = SIMPLE_CHECK if needs.is_simple else AFTER_GPU_FILTERS
         for candidates in tiers:
             best = self._least(candidates, needs, job, filters)
             if best is not None:

@@ -108,6 +108,24 @@ AFTER_GPU_FILTERS: tuple[Filter, ...] = FILTERS[4:]
 SIMPLE_FILTERS: tuple[Filter, ...] = (enough_cpus, enough_mem, enough_disk, enough_ports)
 
 
+def simple_failure(agent: AgentState, needs: Needs, job: JobContext, policy: PlacementPolicy) -> str | None:
+    """`SIMPLE_FILTERS` in one call (same reasons, same order): for a simple demand (`Needs.is_simple`:
+    no fixed ranges, so ports are a count), where the scans visit tens of thousands of agents a cycle."""
+    if agent.cpus < needs.cpus:
+        return reasons.INSUFFICIENT_CPUS
+    if agent.mem < needs.mem:
+        return reasons.INSUFFICIENT_MEM
+    if agent.disk < needs.disk:
+        return reasons.INSUFFICIENT_DISK
+    if agent.port_count < needs.ports:
+        return reasons.INSUFFICIENT_PORTS
+    return None
+
+
+#: `SIMPLE_FILTERS` as one filter (see `simple_failure`).
+SIMPLE_CHECK: tuple[Filter, ...] = (simple_failure,)
+
+
 def first_failure(agent: AgentState, needs: Needs, job: JobContext, policy: PlacementPolicy,
                   filters: tuple[Filter, ...] = FILTERS) -> str | None:
     """The reason of the first filter `agent` fails for `needs`, or None when it fits."""

@@ -52,6 +52,10 @@ class TaskSizes:
         self._changed = 0
         self.version = 0
 
+    def knows(self, job_id: str) -> bool:
+        """Whether `observe` has counted `job_id` (and would ignore it again)."""
+        return job_id in self._seen
+
     def observe(self, job_id: str, tasks: Iterable[tuple[int, int, int]]) -> None:
         """Count a job's GPU tasks once, each as (thousandths per device, devices, cpus in thousandths);
         later calls for the same job are ignored."""

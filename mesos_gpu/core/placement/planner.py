@@ -224,12 +224,15 @@ class PlacementCycle:
         """Place every member of `job` or none; the outcome is also kept for `finish()`."""
         demand = job if isinstance(job, JobDemand) else JobDemand.of(job)
         members = demand.members
-        if len(members) == 1:
+        sizes = self._sizes
+        if sizes.knows(demand.job_id):
+            pass    # counted once, when first seen (a job waits through many cycles)
+        elif len(members) == 1:
             first = members[0]
             if first.share is not None or first.needs.gpus:    # CPU tasks are not GPU sizes
-                self._sizes.observe(demand.job_id, device_sizes(first))
+                sizes.observe(demand.job_id, device_sizes(first))
         else:
-            self._sizes.observe(demand.job_id, [size for member in members for size in device_sizes(member)])
+            sizes.observe(demand.job_id, [size for member in members for size in device_sizes(member)])
         if len(members) == 1 and not demand.running:
             outcome = self._place_alone(demand, members[0])
         else:

@@ -21,12 +21,16 @@ Rules (`ShareStack.select`):
 - an elastic share gets its max on an existing host or a new one, else the largest free part >= min;
 - granted memory: the stated one, else floor(fraction * device memory / 1000) (0 when unknown).
 Every share also debits its own cpus/mem/disk/ports from the agent's offer.
+
+The GPU profile in force (`ShareHostViews.profile`; `profilesapply.ProfileGate` says what it allows): per
+agent group, the levels and sizes offered and the most share hosts per agent; draining hosts are not
+indexed. The published strategies' own choices do not check the sizes on existing hosts.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from mesos_gpu.core.model import Isolation
@@ -38,6 +42,7 @@ from mesos_gpu.core.placement.fragmentation import FragmentationTable
 from mesos_gpu.core.placement.policy import PlacementPolicy
 from mesos_gpu.core.placement.stack import OrderedCounts, PlacementStack
 from mesos_gpu.core.placement.state import AgentState, CapacityLedger, Debit, JobContext
+from mesos_gpu.core.profilesapply import ProfileGate
 from mesos_gpu.core.resources import Resources
 from mesos_gpu.core.sharing import SHARE_HOST_RESOURCES, ShareGrant, ShareHostView, ShareNeed
 
@@ -122,6 +127,10 @@ class ShareLedger:
         # agent index -> its hosts empty now that were empty at the start (their GPU returns at the linger)
         self.empty_on: dict[int, int] = {}
         self._empty: dict[int, int] = {}  # seq of a host empty at the start -> its `used` then
+        # What the GPU profile in force allows (None: no profile; `ShareHostViews.profile`).
+        profile = getattr(hosts, "profile", None)
+        self.gate = None if profile is None else ProfileGate(profile, hosts, self._attributes_of)
+        drain = frozenset() if self.gate is None else self.gate.draining
         for view in hosts:
             agent = capacity.by_id.get(view.agent_id)
             used = view.used
@@ -131,11 +140,19 @@ class ShareLedger:
             device = Device(self._next(), view.host_id, agent, view.agent_id, view.isolation,
                             view.device_memory, used, view.used_memory, view.accepting, tuple(view.mig_free))
             self.devices[device.seq] = device
-            if agent is not None and view.accepting and not agent.unhealthy:
+            if agent is not None and view.accepting and not agent.unhealthy and view.host_id not in drain:
                 self._index(device)
             if agent is not None and not view.used:
                 self._empty[device.seq] = used
                 self.empty_on[agent.index] = self.empty_on.get(agent.index, 0) + 1
+
+    def _attributes_of(self, agent_id: str) -> Mapping[str, str] | None:
+        agent = self.capacity.by_id.get(agent_id)
+        return None if agent is None else agent.attributes
+
+    def profile_allows(self, agent: AgentState, need: ShareNeed, opening: bool) -> bool:
+        """Whether the profile in force lets `need` go to `agent` (`opening`: on a new host there)."""
+        return self.gate is None or self.gate.allows(agent.agent_id, need, opening)
 
     def _count_empty(self, device: Device, was_empty: bool) -> None:
         """Keep `empty_on` as a share lands on (or is given back to) a host empty at the start."""
@@ -214,6 +231,8 @@ class ShareLedger:
         device = Device(self._next(), f"{NEW_HOST_PREFIX}{agent.agent_id}:{n}", agent, agent.agent_id,
                         isolation, device_memory, 0, 0, True, mig_free, new=True)
         self.devices[device.seq] = device
+        if self.gate is not None:
+            self.gate.opened(agent.agent_id, 1)
         self._index(device)
         self.version += 1
         return device
@@ -222,6 +241,8 @@ class ShareLedger:
         """Forget a host opened in this cycle (the last one opened on its agent)."""
         self._unindex(device)
         del self.devices[device.seq]
+        if self.gate is not None:
+            self.gate.opened(device.agent_id, -1)
         self._opened[device.agent_id] -= 1
         if not self._opened[device.agent_id]:
             del self._opened[device.agent_id]
@@ -288,8 +309,12 @@ class ShareStack:
         else:
             agent = self._new_agent(opener, need, job)
         counts: OrderedCounts = ()
+        refused = 0
         if agent is None:
             agent, counts = self.stack.select(opener, job)   # the reasons (or an agent the scan missed)
+            if agent is not None and not self.ledger.profile_allows(agent, need, True):
+                agent, counts = None, ((reasons.INSUFFICIENT_GPUS, len(self.capacity.agents)),)
+            refused = 0 if self.ledger.gate is None else self.ledger.gate.refused(self.capacity, need)
         if agent is not None:
             return self._new(agent, need), ()
         if need.elastic and need.isolation is not Isolation.MIG:
@@ -297,12 +322,21 @@ class ShareStack:
             if choice is not None:
                 return choice, ()
         short = reasons.no_share_room(need.gpus_min)
-        return None, reasons.ordered_counts(
-            {short if reason == reasons.INSUFFICIENT_GPUS else reason: n for reason, n in counts})
+        said = {short if reason == reasons.INSUFFICIENT_GPUS else reason: n for reason, n in counts}
+        if refused and said.get(short):
+            moved = min(refused, said[short])   # agents the profile refuses: said so, not "no room"
+            said[short] -= moved
+            said[self.ledger.gate.reason(need)] = moved  # type: ignore[union-attr]  # refused: a gate
+        return None, reasons.ordered_counts(said)
 
     def _fits(self, agent: AgentState | None, needs: Needs, job: JobContext) -> bool:
-        return agent is not None and not agent.held and \
-            first_failure(agent, needs, job, self.policy, AFTER_GPU_FILTERS) is None
+        if agent is None or agent.held:
+            return False
+        # A new host's demand carries the share (`opener`): the profile in force may refuse it there.
+        if needs.share is not None and self.ledger.gate is not None and \
+                not self.ledger.profile_allows(agent, needs.share, True):
+            return False
+        return first_failure(agent, needs, job, self.policy, AFTER_GPU_FILTERS) is None
 
     def _score(self, agent: AgentState, device: Device | None, gpus: int, cpus: int) -> float:
         """How much placing a share of `gpus` (and `cpus`) on `device` of `agent` (None: a new host)
@@ -340,7 +374,8 @@ class ShareStack:
             for device in by_free[free].values():
                 memory = granted_memory(need, gpus, device.device_memory)
                 if (device.device_memory and device.used_memory + memory > device.device_memory) or \
-                        not self._fits(device.agent, needs, job):
+                        not self._fits(device.agent, needs, job) or (self.ledger.gate is not None and not
+                        self.ledger.profile_allows(device.agent, need, False)):  # type: ignore[arg-type]
                     if best is None:
                         missed.append(device)
                     else:
@@ -452,7 +487,8 @@ class ShareStack:
             if index is None:
                 continue
             size = (layout[index].slices, layout[index].memory)
-            if (best is None or size < best[0]) and self._fits(device.agent, task.needs, job):
+            if (best is None or size < best[0]) and self._fits(device.agent, task.needs, job) and \
+                    self.ledger.profile_allows(device.agent, need, False):
                 best = (size, device, index)
         if best is None:
             return None

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 
 from mesos_gpu.core.placement import reasons
 from mesos_gpu.core.placement.demand import Needs, TaskDemand
-from mesos_gpu.core.placement.filters import AFTER_GPU_FILTERS, FILTERS, SIMPLE_FILTERS, Filter, first_failure
+from mesos_gpu.core.placement.filters import AFTER_GPU_FILTERS, FILTERS, SIMPLE_CHECK, Filter, first_failure
 from mesos_gpu.core.placement.fragmentation import FragmentationTable
 from mesos_gpu.core.placement.policy import PlacementPolicy
 from mesos_gpu.core.placement.scorers import best_agent
@@ -141,7 +141,7 @@ class PlacementStack:
         missed = self._missed
         feasible: list[AgentState] = []
         if filters is AFTER_GPU_FILTERS and needs.is_simple:
-            filters = SIMPLE_FILTERS    # the others pass a simple demand whatever the agent
+            filters = SIMPLE_CHECK      # the others pass a simple demand whatever the agent
         for agent in candidates:
             for check in filters:
                 reason = check(agent, needs, job, policy)
@@ -196,7 +196,7 @@ class PlacementStack:
         r = self._table.gpu_per_cpu  # type: ignore[union-attr]  # only called with a table
         free_on = self._free_on
         policy, missed = self.policy, self._missed
-        filters = SIMPLE_FILTERS if needs.is_simple else AFTER_GPU_FILTERS
+        filters = SIMPLE_CHECK if needs.is_simple else AFTER_GPU_FILTERS
         gpus, cpus = needs.gpus, needs.cpus
         limit = policy.candidate_limit
         budget = limit * 4

@@ -71,7 +71,7 @@ from typing import Any
 
 from mesos_gpu.core.model import Isolation
 from mesos_gpu.core.placement.demand import Needs, TaskDemand
-from mesos_gpu.core.placement.filters import AFTER_GPU_FILTERS, FILTERS, SIMPLE_FILTERS, Filter, first_failure
+from mesos_gpu.core.placement.filters import AFTER_GPU_FILTERS, FILTERS, SIMPLE_CHECK, Filter, first_failure
 from mesos_gpu.core.placement.policy import PlacementPolicy
 from mesos_gpu.core.placement.shares import WHOLE, Device, ShareChoice, ShareStack, granted_memory
 from mesos_gpu.core.placement.stack import OrderedCounts, PlacementStack
@@ -127,7 +127,7 @@ def _tiers(ledger: CapacityLedger, needs: Needs,
            policy: PlacementPolicy) -> Iterator[tuple[list[AgentState], tuple[Filter, ...]]]:
     """The candidate agents of a whole-GPU or CPU task, tier by tier (a later tier only when no agent of
     the earlier ones fits), with the filters they must pass: the default stack's order."""
-    after = SIMPLE_FILTERS if needs.is_simple else AFTER_GPU_FILTERS
+    after = SIMPLE_CHECK if needs.is_simple else AFTER_GPU_FILTERS
     if needs.gpus:
         yield [agent for bucket in ledger.gpu_buckets[needs.gpu_slots:] for agent in bucket.values()], after
         return

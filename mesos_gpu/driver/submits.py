@@ -1,0 +1,136 @@
+"""The one submit path: every new job, with or without an idempotency key, goes through one group commit.
+
+`SubmitPath.submit(spec, key)` queues (job id, record, spec, key) and returns a future at once. The group
+commit's writer (`mesos_gpu.driver.groupcommit`) takes what queued during the last write and stores it:
+the jobs without a key in one `create_many` (one ZooKeeper transaction), each job with a key in its own
+`submit` transaction (the key and the job are written atomically: the store has no batch of those). The
+jobs created are then handed to the runtime's worker in ONE `JobsStored` message (their versions and one
+`JobsSubmitted` event), and each caller is answered with its job's view once the state machine has it.
+
+Every write is fenced (the store's `fence`): a deposed leader's write fails with NotLeaderError and
+stores nothing. A job stored before leadership ended is answered as created all the same: it is durable,
+and whoever leads next lists it (a 503 would make a client without a key submit a second job).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from mesos_gpu.core.errors import NotLeaderError
+from mesos_gpu.core.model import JobSpec
+from mesos_gpu.core.state import JobsSubmitted, JobSubmitted, new_job_record
+from mesos_gpu.store.base import FrameworkStore, JsonDict, Versioned
+
+from .control import JobsStored
+from .groupcommit import GroupCommit, GroupCommitClosedError
+
+log = logging.getLogger(__name__)
+
+SUBMIT_TIMEOUT = 30.0  # how long a submit waits for the state machine to take its job
+
+JobView = dict[str, Any]
+Answer = tuple[JobView, bool]
+
+
+@dataclass(frozen=True)
+class _Item:
+    job_id: str
+    record: JsonDict
+    spec: JobSpec
+    key: str | None
+
+
+class SubmitPath:
+    """See the module docstring. `may_act()`: whether this process leads now; `leader()`: who leads (asks
+    the election); `hand_over(message)`: posts a `JobsStored` to the worker, its future completing once
+    the state machine has the jobs; `view(job_id)`: the job's view (snapshot, else store)."""
+
+    def __init__(
+        self, store: FrameworkStore, *, may_act: Callable[[], bool], leader: Callable[[], str | None],
+        hand_over: Callable[[JobsStored], Future[Any]], view: Callable[[str], JobView],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._may_act = may_act
+        self._leader = leader
+        self._hand_over = hand_over
+        self._view = view
+        self._clock = clock
+        self._commit: GroupCommit[_Item, Answer] | None = None
+        self.batches = 0  # store writes that carried submitted jobs (one group commit each)
+
+    def start(self) -> None:
+        self._commit = GroupCommit(self._write, name="scheduler-submits")
+
+    def close(self) -> None:
+        commit, self._commit = self._commit, None
+        if commit is not None:
+            commit.close()
+
+    def submit(self, spec: JobSpec, key: str | None = None) -> Future[Answer]:
+        """Queue a new job; the future completes with (its view, created now) once it is durable and the
+        state machine has it (created False: an earlier submit with the same key made it), or with the
+        store's error. NotLeaderError(None) at once on a standby or once stopped."""
+        commit = self._commit
+        if commit is None or not self._may_act():
+            raise NotLeaderError(None)  # the API asks the election who leads, off the IOLoop
+        job_id = f"{spec.name}-{uuid.uuid4().hex[:8]}"
+        try:
+            return commit.submit(_Item(job_id, new_job_record(job_id, spec, self._clock()), spec, key))
+        except GroupCommitClosedError:
+            raise NotLeaderError(None) from None  # stopping: this process leads no more
+
+    def _write(self, batch: list[_Item]) -> list[Answer | Exception]:
+        """One batch: the store writes, one hand-over of every job created, then each caller's answer."""
+        if not self._may_act():
+            raise NotLeaderError(self._leader())
+        self.batches += 1
+        stored = self._store_batch(batch)
+        created = [(result, item) for result, item in zip(stored, batch, strict=True)
+                   if isinstance(result, tuple) and result[1]]
+        if created:
+            now = self._clock()
+            each = tuple(JobSubmitted(record.data, now, item.spec) for (record, _), item in created)
+            versions = tuple((record.id, record.version) for (record, _), _ in created)
+            try:
+                self._hand_over(JobsStored(versions, JobsSubmitted(each, now))).result(SUBMIT_TIMEOUT)
+            except NotLeaderError:
+                log.warning("leadership ended after the submitted jobs were stored: answered as created")
+        refused = any(isinstance(result, NotLeaderError) for result in stored)  # by the store's fence
+        leader = self._leader() if refused else None  # API: 307 there, or 503
+        answers: list[Answer | Exception] = []
+        for result in stored:
+            if isinstance(result, NotLeaderError):
+                answers.append(NotLeaderError(leader))
+            elif isinstance(result, Exception):
+                answers.append(result)
+            else:
+                try:
+                    answers.append((self._view(result[0].id), result[1]))
+                except Exception as exc:  # e.g. a keyed job deleted meanwhile: that caller's answer
+                    answers.append(exc)
+        return answers
+
+    def _store_batch(self, batch: list[_Item]) -> list[tuple[Versioned, bool] | Exception]:
+        """Each item's (record, created) or the store's error: the unkeyed in one `create_many`."""
+        results: list[tuple[Versioned, bool] | Exception] = [Exception("not written")] * len(batch)
+        plain = [index for index, item in enumerate(batch) if item.key is None]
+        if plain:
+            created = self._store.create_many([(batch[index].job_id, batch[index].record) for index in plain])
+            for index, result in zip(plain, created, strict=True):
+                results[index] = (result, True) if isinstance(result, Versioned) else result
+        for index, item in enumerate(batch):
+            if item.key is None:
+                continue
+            try:   # Store errors are MesosGpuErrors already: unavailable 503, invalid 400, too large 413.
+                submitted = self._store.submit(item.job_id, item.record, item.key)
+                results[index] = (submitted.record, submitted.created)
+            except Exception as exc:
+                results[index] = exc
+        return results

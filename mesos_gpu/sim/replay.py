@@ -121,8 +121,15 @@ def _allocation(run: CaseRun, capacity_milli: int,
                 window_end: float) -> tuple[float, list[tuple[float, float]]]:
     """Time-weighted mean allocated % over [0, window_end] (the arrivals), and the sampled curve up to
     the end of the run."""
+    return held_curve(run, run.jobs, capacity_milli, window_end, max(run.end, window_end))
+
+
+def held_curve(run: CaseRun, jobs: Sequence[ReplayJob], capacity_milli: int, window_end: float,
+               end: float) -> tuple[float, list[tuple[float, float]]]:
+    """Time-weighted mean % of the cluster's GPUs (`capacity_milli`) that `jobs` held in `run` over
+    [0, window_end], and the curve sampled `SAMPLES` times up to `end`."""
     changes: list[tuple[float, int]] = []
-    for job in run.jobs:
+    for job in jobs:
         launched = run.launch.get(job.job_id)
         if launched is not None:
             demand = job.task.gpu_demand
@@ -145,13 +152,9 @@ def _allocation(run: CaseRun, capacity_milli: int,
         stop = min(times[i + 1] if i + 1 < len(times) else window_end, window_end)
         area += levels[i] * (stop - start)
     mean = 100.0 * area / (capacity_milli * window_end) if window_end > 0 else 0.0
-    end = max(run.end, window_end)
     step = end / SAMPLES if end > 0 else 1.0
-    curve = []
-    for k in range(SAMPLES + 1):
-        at = k * step
-        level = levels[bisect.bisect_right(times, at) - 1]
-        curve.append((at, 100.0 * level / capacity_milli))
+    curve = [(k * step, 100.0 * levels[bisect.bisect_right(times, k * step) - 1] / capacity_milli)
+             for k in range(SAMPLES + 1)]
     return mean, curve
 
 

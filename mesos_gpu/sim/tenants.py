@@ -25,7 +25,6 @@ GPUs it held over the arrivals, and that share over time (`TenantsResult.table()
 
 from __future__ import annotations
 
-import bisect
 import random
 import statistics
 from collections.abc import Callable, Sequence
@@ -38,7 +37,7 @@ from mesos_gpu.core.placement import AgentSlot
 from mesos_gpu.core.tenancy import TenantsConfig
 from mesos_gpu.sim.policies import PolicyCase
 from mesos_gpu.sim.pool import worker_pool
-from mesos_gpu.sim.replay import SAMPLES, replay_jobs
+from mesos_gpu.sim.replay import held_curve, replay_jobs
 from mesos_gpu.sim.replay_run import CaseRun, ReplayJob
 from mesos_gpu.sim.trace import NO_GPU, WHOLE, TraceTask
 
@@ -145,35 +144,6 @@ def _quantile(ordered: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def _share_curve(run: CaseRun, jobs: Sequence[ReplayJob], capacity_milli: int, window_end: float,
-                 end: float) -> tuple[float, list[tuple[float, float]]]:
-    """Time-weighted mean % of the cluster's GPUs that `jobs` held over [0, window_end], and the curve."""
-    changes: list[tuple[float, int]] = []
-    for job in jobs:
-        launched = run.launch.get(job.job_id)
-        if launched is not None:
-            changes += [(launched, job.task.gpu_demand), (launched + job.duration, -job.task.gpu_demand)]
-    changes.sort()
-    times, levels = [0.0], [0]
-    for at, delta in changes:
-        if at == times[-1]:
-            levels[-1] += delta
-        else:
-            times.append(at)
-            levels.append(levels[-1] + delta)
-    area = 0.0
-    for i, start in enumerate(times):
-        if start >= window_end:
-            break
-        stop = min(times[i + 1] if i + 1 < len(times) else window_end, window_end)
-        area += levels[i] * (stop - start)
-    mean = 100.0 * area / (capacity_milli * window_end) if window_end > 0 else 0.0
-    step = end / SAMPLES if end > 0 else 1.0
-    curve = [(k * step, 100.0 * levels[bisect.bisect_right(times, k * step) - 1] / capacity_milli)
-             for k in range(SAMPLES + 1)]
-    return mean, curve
-
-
 def summarize_tenants(run: CaseRun, capacity_milli: int, end: float,
                       config: TenantsConfig | None) -> dict[str, TenantFigures]:
     """Each tenant's figures in one finished run (`end`: where the share curves stop)."""
@@ -186,7 +156,7 @@ def summarize_tenants(run: CaseRun, capacity_milli: int, end: float,
         jobs = by_tenant[name]
         waits = sorted(run.launch[job.job_id] - job.submit for job in jobs if job.job_id in run.launch)
         failed = sum(1 for job in jobs if job.job_id in run.failed)
-        mean, curve = _share_curve(run, jobs, capacity_milli, window_end, end)
+        mean, curve = held_curve(run, jobs, capacity_milli, window_end, end)
         quota = None if config is None else config.of_tenant(name).quota / 1000
         out[name] = TenantFigures(
             jobs=len(jobs), placed=len(waits), never_placed=len(jobs) - len(waits) - failed,

@@ -163,6 +163,19 @@ def app_client(
 
 
 @pytest.fixture
+def mem_client(memory_store: Any) -> Iterator[AppClient]:
+    """An API client of a leading runtime on the in-memory store."""
+    runtime = started(make_runtime(memory_store))
+    client = app_client(runtime)
+    try:
+        yield client
+    finally:
+        client.tearDown()
+        close_app(client.application)
+        runtime.stop()
+
+
+@pytest.fixture
 def client(runtime: SchedulerRuntime) -> Iterator[AppClient]:
     c = app_client(runtime)
     try:

@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mesos_gpu.api.app import close_app
-from mesos_gpu.store.memory import MemoryStore
-from tests.api.conftest import AppClient, app_client, json_of, make_runtime, started
+from tests.api.conftest import AppClient, json_of
 from tests.api.spec import check
-
-
-@pytest.fixture
-def mem_client(memory_store: MemoryStore) -> Iterator[AppClient]:
-    runtime = started(make_runtime(memory_store))
-    client = app_client(runtime)
-    try:
-        yield client
-    finally:
-        client.tearDown()
-        close_app(client.application)
-        runtime.stop()
 
 
 def error_of(response) -> dict:  # type: ignore[no-untyped-def]

@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from mesos_gpu.api.app import close_app
-from mesos_gpu.store.memory import MemoryStore
-from tests.api.conftest import AppClient, app_client, json_of, make_runtime, started
-
-
-@pytest.fixture
-def tenants_client(memory_store: MemoryStore) -> Iterator[AppClient]:
-    runtime = started(make_runtime(memory_store))
-    client = app_client(runtime)
-    try:
-        yield client
-    finally:
-        client.tearDown()
-        close_app(client.application)
-        runtime.stop()
+from tests.api.conftest import json_of
 
 
 @pytest.mark.parametrize(
@@ -34,8 +18,8 @@ def tenants_client(memory_store: MemoryStore) -> Iterator[AppClient]:
     ],
     ids=["content-type", "not-json", "not-utf8", "repeated-key", "invalid"],
 )
-def test_put_tenants_errors_name_the_tenants_document(tenants_client, body, headers, status, path):
-    response = tenants_client.request("PUT", "/v1/tenants", body=body, headers=headers)
+def test_put_tenants_errors_name_the_tenants_document(mem_client, body, headers, status, path):
+    response = mem_client.request("PUT", "/v1/tenants", body=body, headers=headers)
     error = json_of(response)["error"]
     assert response.code == status
     assert "job" not in error["message"], error["message"]

@@ -39,10 +39,15 @@ from mesos_gpu.core.tenancyvictims import Claim, Running, choose_victims
 if TYPE_CHECKING:
     from mesos_gpu.core.state import SchedulerState
 
-__all__ = ["DEFAULT_GRACE_SECONDS", "Preemption", "freed_offers", "with_freed"]
+__all__ = [
+    "DEFAULT_GRACE_SECONDS", "Preemption", "ended_in_grace", "freed_offers", "stopped_to_requeue",
+    "with_freed",
+]
 
 DEFAULT_GRACE_SECONDS = 30.0
 PREEMPTED_PREFIX = "preempted by job "
+DRAINED_PREFIX = "killed by the GPU profile switch"   # `profilesapply.drain_note`
+STOPPED_PREFIXES = (PREEMPTED_PREFIX, DRAINED_PREFIX)
 
 JsonDict = dict[str, Any]
 
@@ -57,6 +62,11 @@ class Preemption:
     # pending: each claim sorts the running jobs).
     max_claims: int = 16
     spared: dict[str, set[str]] = field(default_factory=dict)
+    # Once a claim's victims have all ended, how long their freed GPUs are waited for (Mesos offers them
+    # again after its allocation interval and any decline filter: 2 s while jobs wait) before the claim
+    # may preempt anew; claim job id -> when its victims were first seen ended.
+    settle_seconds: float = 10.0
+    freed_at: dict[str, float] = field(default_factory=dict)
     # The attributes each agent's last offer carried (synthetic offers of freed capacity need them).
     attributes: dict[str, list[JsonDict]] = field(default_factory=dict)
 
@@ -69,6 +79,7 @@ class Preemption:
             return
         for claim_id in [c for c in self.spared if c not in state.jobs or state.jobs[c].state.is_terminal]:
             del self.spared[claim_id]   # the memory of claims that ended
+            self.freed_at.pop(claim_id, None)
         placed = {job_id for job_id, outcome in plan.outcomes.items() if isinstance(outcome, Plan)}
         running = [job for job in _running(state) if job.job_id not in placed]   # not what it just launched
         if not running:
@@ -82,8 +93,8 @@ class Preemption:
         usage = state.tenant_usage()
         for request in claims:
             job = state.jobs[request.job_id]
-            if self._dying(state, job.id):
-                continue    # its victims are still being killed: what they free is already its
+            if self._dying(state, job.id, now):
+                continue    # its victims are still being killed, or what they freed is not offered yet
             victims = self._victims(job, running=running, config=config, usage=usage, chosen=chosen, now=now)
             if victims is None:
                 continue
@@ -91,21 +102,31 @@ class Preemption:
             trial = state.planner([_fresh(request)], with_freed(spare, extra), state.share_host_views(now))
             if not isinstance(trial.outcomes.get(job.id), Plan):
                 continue    # would still not fit: never preempt for it
+            used = {launch.agent_id for launch in trial.accepts}   # the next claim may not count them again
+            spare = [o for o in spare if str(o["agent_id"]["value"]) not in used]
             chosen.update(victims)
             self.spared.setdefault(job.id, set()).update(victims)
             for victim_id in victims:
                 self._preempt(state, state.jobs[victim_id], job, config=config, usage=usage, now=now)
-            for victim_id in victims:     # what the next claim sees: the victims' GPUs are spoken for
+            for victim_id in victims:     # what the next claim sees: the victims' GPUs are freed
                 victim = state.jobs[victim_id]
                 gpus = sum(member_gpus(victim, m.key) for m in victim.active_members())
                 usage[victim.spec.tenant] = usage.get(victim.spec.tenant, 0) - gpus
-                usage[job.spec.tenant] = usage.get(job.spec.tenant, 0) + gpus
+            usage[job.spec.tenant] = usage.get(job.spec.tenant, 0) + round(job.spec.total_gpus * 1000)
 
-    def _dying(self, state: SchedulerState, claim_id: str) -> bool:
-        """Whether a job preempted for `claim_id` still has tasks being killed."""
+    def _dying(self, state: SchedulerState, claim_id: str, now: float) -> bool:
+        """Whether a job preempted for `claim_id` still has tasks being killed, or all ended less than
+        `settle_seconds` ago and one is not placed again yet (its GPUs may not have been offered yet)."""
         jobs = state.jobs
-        return any(jobs[victim].state is JobState.RESTARTING and jobs[victim].active_members()
-                   for victim in self.spared.get(claim_id, ()) if victim in jobs)
+        waiting = [jobs[v] for v in self.spared.get(claim_id, ())
+                   if v in jobs and jobs[v].state is JobState.RESTARTING]
+        if any(victim.active_members() for victim in waiting):
+            self.freed_at.pop(claim_id, None)
+            return True
+        if not waiting:
+            self.freed_at.pop(claim_id, None)
+            return False
+        return now - self.freed_at.setdefault(claim_id, now) < self.settle_seconds
 
     def _victims(self, job: JobRecord, *, running: Sequence[Running], config: TenantsConfig,
                  usage: Mapping[str, int], chosen: set[str], now: float) -> tuple[str, ...] | None:
@@ -125,18 +146,25 @@ class Preemption:
             if member.is_active and member.task_id is not None:
                 state._actions.append(GracefulKill(member.task_id, member.agent_id, self.grace_seconds))
 
-    def ended_in_grace(self, state: SchedulerState, job: JobRecord, member: MemberRecord, now: float) -> bool:
-        """A preempted job's member FINISHED during its grace and the job's success policy is met: the job
-        SUCCEEDED (it is not run again). Whether that was the case."""
-        if (job.state is not JobState.RESTARTING or member.state is not TaskState.FINISHED
-                or not job.message.startswith(PREEMPTED_PREFIX)):
-            return False
-        finished = [m.key for m in job.members.values() if m.state is TaskState.FINISHED]
-        if not policy.job_succeeded(job.spec, finished):
-            return False
-        message = f"succeeded: {member.key} finished while being preempted"
-        state._set_state(job, JobState.SUCCEEDED, now, message)
-        return True
+
+
+def stopped_to_requeue(job: JobRecord) -> bool:
+    """Whether `job` waits in RESTARTING because a preemption or a GPU profile's drain stopped it (its
+    message says so) rather than after a failure."""
+    return job.state is JobState.RESTARTING and job.message.startswith(STOPPED_PREFIXES)
+
+
+def ended_in_grace(state: SchedulerState, job: JobRecord, member: MemberRecord, now: float) -> bool:
+    """A preempted or drained job's member FINISHED during its grace and the job's success policy is met:
+    the job SUCCEEDED (it is not run again). Whether that was the case."""
+    if member.state is not TaskState.FINISHED or job.kill_requested or not stopped_to_requeue(job):
+        return False
+    finished = [m.key for m in job.members.values() if m.state is TaskState.FINISHED]
+    if not policy.job_succeeded(job.spec, finished):
+        return False
+    message = f"succeeded: {member.key} finished while being stopped"
+    state._set_state(job, JobState.SUCCEEDED, now, message)
+    return True
 
 
 def _fresh(request: GangRequest) -> GangRequest:

@@ -6,7 +6,8 @@ running shares may finish (`core.placement.shares`); once the profile's `drain_s
 is (`core.preempt`): back in the queue at once (RESTARTING, its restart count untouched: not a failure),
 its message says which profile drained it and when, and every active task gets a graceful KILL (SIGTERM,
 then SIGKILL after the grace: the preemption grace when preemption is on, else
-`DEFAULT_GRACE_SECONDS`). A job already stopped this way (RESTARTING) is not stopped again.
+`DEFAULT_GRACE_SECONDS`). A job already stopped this way (RESTARTING), or being killed on request, is
+not stopped again.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def drain_overdue(state: SchedulerState, now: float) -> list[str]:
         if found is None:
             continue
         job = state.jobs.get(found[0])
-        if job is None or job.state.is_terminal or job.state is JobState.RESTARTING:
+        if job is None or job.state.is_terminal or job.state is JobState.RESTARTING or job.kill_requested:
             continue
         job.next_attempt_at = now
         state._set_state(job, JobState.RESTARTING, now, f"{note}; back in the queue once its tasks ended")

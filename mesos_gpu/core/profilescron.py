@@ -3,7 +3,8 @@
 The fields are the classic crontab(5) ones: minute (0-59), hour (0-23), day of month (1-31), month
 (1-12 or jan-dec) and day of week (0-7, 0 and 7 both Sunday, or sun-sat). Each field is `*`, a number,
 a range `a-b`, a step `*/n` or `a-b/n`, or a comma-separated list of these. As in Vixie cron, when both
-day of month and day of week are restricted (neither starts with `*`), a day matches when EITHER does.
+day of month and day of week are restricted (neither starts with `*`), a day matches when EITHER does;
+when one starts with `*` (`*` itself, or `*/2`), when BOTH do.
 
 Times are wall-clock times in the schedule's time zone (`zoneinfo`). Across daylight-saving changes: a
 time skipped by a spring-forward gap fires at the instant it would have had before the change (02:30
@@ -42,7 +43,7 @@ def _value(text: str, spec: _Spec) -> int:
     lowered = text.lower()
     if lowered in names:
         return names.index(lowered) + offset
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise CronError(f"{name}: {text!r} is not a number" + (f" or a name ({names[0]}-{names[-1]})"
                                                                  if names else ""))
     number = int(text)
@@ -58,7 +59,7 @@ def _field(text: str, spec: _Spec) -> frozenset[int]:
         span, _, step_text = part.partition("/")
         step = 1
         if step_text:
-            if not step_text.isdigit() or int(step_text) < 1:
+            if not (step_text.isascii() and step_text.isdigit()) or int(step_text) < 1:
                 raise CronError(f"{name}: step {step_text!r} must be a whole number above 0")
             step = int(step_text)
         if span == "*":
@@ -109,12 +110,8 @@ class Cron:
             return False
         in_month = day.day in self.days
         in_week = (day.isoweekday() % 7) in self.weekdays
-        if self.any_day and self.any_weekday:
-            return True
-        if self.any_day:
-            return in_week
-        if self.any_weekday:
-            return in_month
+        if self.any_day or self.any_weekday:   # a field starting with "*" (e.g. "*/2"): both must match
+            return in_month and in_week
         return in_month or in_week      # both restricted: either (Vixie cron)
 
     def _instants(self, day: date, zone: ZoneInfo) -> list[float]:

@@ -62,7 +62,7 @@ from mesos_gpu.core.invariants import check_invariants
 from mesos_gpu.core.joblist import JobList
 from mesos_gpu.core.model import JobSpec, JobState, TaskKey, TaskState, task_id_for
 from mesos_gpu.core.placement.outcomes import NEVER_FITS_PREFIX, InvalidDemand, NeverFits, Plan
-from mesos_gpu.core.preempt import Preemption
+from mesos_gpu.core.preempt import Preemption, ended_in_grace
 from mesos_gpu.core.profiledrain import drain_overdue
 from mesos_gpu.core.records import JobRecord, MemberRecord, killed_between_attempts, new_job_record
 from mesos_gpu.core.scheduling import GangRequest, Planner, check_plan, offer_answers
@@ -540,14 +540,16 @@ class SchedulerState:
 
     def _on_member_ended(self, job: JobRecord, member: MemberRecord, event: StatusReceived) -> None:
         now = event.now
-        if self.preemption is not None and self.preemption.ended_in_grace(self, job, member, now):
-            return  # a preempted job's member finished during its grace: the job succeeded
-        if job.state.is_terminal or job.state is JobState.RESTARTING:
-            return  # clean-up of a finished job, or of a gang waiting to restart
-        if job.kill_requested:
+        if ended_in_grace(self, job, member, now):
+            return  # a preempted or drained job's member finished during its grace: the job succeeded
+        if job.state.is_terminal:
+            return  # clean-up of a finished job
+        if job.kill_requested:   # before RESTARTING: a job killed while it waits to restart ends KILLED
             if not job.active_members():
                 self._set_state(job, JobState.KILLED, now, "killed on request")
             return
+        if job.state is JobState.RESTARTING:
+            return  # clean-up of a gang waiting to restart
         if member.state is TaskState.FINISHED:
             finished = [m.key for m in job.members.values() if m.state is TaskState.FINISHED]
             if policy.job_succeeded(job.spec, finished):

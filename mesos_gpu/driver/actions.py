@@ -56,10 +56,12 @@ class CommandRunner:
             if self.placement_latency is not None:
                 self.placement_latency.observe(time.perf_counter() - started)
 
-    def _execute(self, commands: list[Command], generation: int) -> None:
+    def _execute(self, commands: list[Command], generation: int) -> bool:
+        """Carry out `commands` in order; False when leadership ended (or is in doubt) before all were:
+        the rest is left to the next leader, which reconciles from the store."""
         for command in commands:
             if not self._may_act(generation):
-                return  # leadership ended (or is in doubt): the next leader reconciles from the store
+                return False
             if isinstance(command, Persist):
                 self._persist(command)
                 continue
@@ -70,11 +72,12 @@ class CommandRunner:
             if driver is None:
                 continue
             if not self._leads_after_stall():
-                return  # paused past the session, probably: the next leader reconciles
+                return False  # paused past the session, probably: the next leader reconciles
             try:
                 self._call(driver, command)
             except Exception:  # a failed call is repaired by reconciliation and the next offers
                 log.exception("driver call failed: %s", describe(command))
+        return True
 
     def _leads_after_stall(self) -> bool:
         """True unless this process stalled (e.g. SIGSTOP) since ZooKeeper last confirmed it leads and

@@ -85,6 +85,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+NO_DRIVER = "no Mesos driver"   # the watchdog's reason when a leader has none
 
 FRAMEWORK_REMOVED = "Framework has been removed"
 JobView = dict[str, Any]
@@ -266,18 +267,20 @@ class SchedulerRuntime(CommandRunner):
         match item:
             case Elected():
                 if not self._stopped.is_set():
-                    self._become_leader()
+                    self._take_charge()
             case LeadershipLost():
                 self._step_down()
                 self._publish()
             case WatchdogFired(why=why) if self._leading:
-                self._restart_driver(why)
+                if why != NO_DRIVER or self._driver is None:   # (a driver started since it was posted)
+                    self._restart_driver(why)
             case DriverError(message=message) if self._leading and FRAMEWORK_REMOVED in message:
                 # Mesos forgot this framework (failover timeout passed, or torn down): register anew.
                 self.store.clear_framework_id()
                 self._restart_driver("the master removed the framework; registering anew")
-            case JobsStored():
-                self._versions.update(item.versions)
+            case JobsStored():   # versions the worker holds already are newer (a late batch: keep them)
+                for job_id, version in item.versions:
+                    self._versions.setdefault(job_id, version)
                 return self._handle(item.event)
             case WorkerCall(action=action):
                 self._require_leading()
@@ -310,11 +313,14 @@ class SchedulerRuntime(CommandRunner):
             self._job_states.observe(commands)          # logged by FrameworkCallbacks once decided)
         if isinstance(event, Subscribed) and event.framework_id != self.store.get_framework_id():
             self.store.set_framework_id(event.framework_id)
-        self._execute(commands, generation)
+        if not self._execute(commands, generation):   # e.g. a kill decided but never stored: not done
+            raise NotLeaderError(self._election.leader_identifier())
         return commands
 
     def _require_leading(self) -> None:
-        if not self._leading:
+        """NotLeaderError unless this process leads, by its own flag AND the election's (a loss the worker
+        has not reached yet counts: its LeadershipLost may be queued behind this item)."""
+        if not self._may_act():
             raise NotLeaderError(self._election.leader_identifier())
 
     def _publish(self, *, records: Mapping[str, Mapping[str, Any]] | None = None, named: Collection[str] = (),
@@ -387,13 +393,25 @@ class SchedulerRuntime(CommandRunner):
         if self._leading and not self._stopped.is_set():
             self._start_driver()
 
-    def _cannot_persist(self, job_id: str, exc: Exception) -> None:
-        """Someone else writes our jobs (another leader) or the store is gone: stop acting now."""
-        log.error("cannot persist job %s (%s): stepping down", job_id, exc)
+    def _take_charge(self) -> None:
+        """Become the leader; if that fails (e.g. the store cannot be listed), give the leadership up so
+        that a standby can take it rather than holding the election while scheduling nothing."""
+        try:
+            self._become_leader()
+        except Exception:
+            log.exception("taking charge as the leader failed: resigning")
+            self._resign()
+
+    def _resign(self) -> None:
         self._step_down()
         self._election.resign()
         if not self._stopped.is_set():
             self._election.campaign(self.identifier, self._elected, self._lost)
+
+    def _cannot_persist(self, job_id: str, exc: Exception) -> None:
+        """Someone else writes our jobs (another leader) or the store is gone: stop acting now."""
+        log.error("cannot persist job %s (%s): stepping down", job_id, exc)
+        self._resign()
 
     # ------------------------------------------------------------------------------ the ticker
     def _tick(self) -> None:
@@ -403,7 +421,8 @@ class SchedulerRuntime(CommandRunner):
             now = self._clock()
             self.post_event(Tick(now))
             driver = self._driver
-            if driver is None:
+            if driver is None:   # its start failed (e.g. the store was slow): try again each tick
+                self._post(WatchdogFired(NO_DRIVER))
                 continue
             if driver.aborted:
                 self._post(WatchdogFired("the driver thread stopped"))

@@ -3,7 +3,7 @@ Hypothesis against a brute-force minute-by-minute reading."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -155,3 +155,25 @@ def test_sunday_is_0_and_7(text):
     assert all(0 <= day <= 6 for day in cron.weekdays)
     if parts[4] in ("0", "7"):
         assert cron.weekdays == frozenset({0})
+
+
+DAY_RULE = [
+    # (expression, days of December 2026 it fires on): 2026-12-01 is a Tuesday
+    ("0 8 */2 * *", [d for d in range(1, 32) if d % 2 == 1]),       # a step on "*": every other day
+    ("0 8 * * */2", [d for d in range(1, 32) if (d + 1) % 7 % 2 == 0]),   # Sun, Tue, Thu, Sat
+    ("0 8 */10 * 1", [21]),                  # "*"-led day of month: AND with Mondays (1, 11, 21, 31)
+    ("0 8 1 * 1", [1, 7, 14, 21, 28]),       # both restricted: either (Vixie cron)
+    ("0 8 * * 1", [7, 14, 21, 28]),
+]
+
+
+@pytest.mark.parametrize(("text", "days"), DAY_RULE, ids=[d[0] for d in DAY_RULE])
+def test_a_star_led_day_field_is_anded_as_vixie_cron_does(text, days):
+    cron = Cron.parse(text)
+    assert [d for d in range(1, 32) if cron.matches_day(date(2026, 12, d))] == days
+
+
+def test_a_non_ascii_digit_is_refused_as_a_cron_error():
+    for text in ("\u00b2 * * * *", "*/\u00b2 * * * *"):
+        with pytest.raises(CronError):
+            Cron.parse(text)

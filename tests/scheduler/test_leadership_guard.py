@@ -139,9 +139,11 @@ def test_once_the_elections_flag_drops_no_write_and_no_driver_call(leading: Any)
         runtime.submit(validate_job(JOB), idempotency_key="k")
     assert refused.value.leader_url == "b:2"  # the API redirects there
     assert len(store.list()) == stored
-    # An offer is launched on or declined while leading (the test below): no driver call now.
+    # An offer is launched on or declined while leading (the test below): now it is refused before the
+    # state machine sees it (its LeadershipLost may still be queued), and no driver call is made.
     calls = len(driver.calls)
-    runtime.post_event(OffersReceived((offer("S1", gpus=0),), time.time())).result(5)
+    with pytest.raises(NotLeaderError):
+        runtime.post_event(OffersReceived((offer("S1", gpus=0),), time.time())).result(5)
     assert driver.calls[calls:] == []
 
 

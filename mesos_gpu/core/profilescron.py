@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo
 
 __all__ = ["SEARCH_DAYS", "Cron", "CronError"]
 
-SEARCH_DAYS = 366 * 8 + 2
-"""How far (days) `next_after` and `last_at_or_before` look: a schedule matching only 29 February of a
-weekday recurs within 28 years, but no real schedule needs more than a leap-year cycle and some."""
+SEARCH_DAYS = 366 * 40 + 2
+"""How far (days) `next_after` and `last_at_or_before` look: a day of month on a weekday (`* * 1 4 */7`,
+1 April on a Sunday; 29 February on a Monday) recurs within 28 years inside a century and within 40 across
+a century year that is not a leap year."""
 
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")

@@ -21,6 +21,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -198,16 +199,19 @@ async def bench(url: str, seconds: float, clients: int) -> bool:
     return post_ok and get_ok
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per phase (default 8)")
-    parser.add_argument("--clients", type=int, default=CLIENTS)
-    args = parser.parse_args()
+def zk_hosts_from_env() -> str | None:
+    """`host:port,...` of ZOOKEEPER_URL (zk://hosts/path), or None: the benchmark starts its own."""
     zk_env = os.environ.get("ZOOKEEPER_URL")
-    zk_hosts = zk_env.removeprefix("zk://").split("/", 1)[0] if zk_env else None
+    return zk_env.removeprefix("zk://").split("/", 1)[0] if zk_env else None
+
+
+def run_against_server(target: Callable[..., None], target_args: tuple[Any, ...],
+                       body: Callable[[str], bool]) -> int:
+    """Start `target(conn, *target_args)` (a `serve`) in a spawned process, run `body(url)` against the
+    URL it sends, stop it; the exit status: 0 when `body` answered True."""
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
-    process = context.Process(target=serve, args=(child, zk_hosts), daemon=True)
+    process = context.Process(target=target, args=(child, *target_args), daemon=True)
     process.start()
     try:
         if not parent.poll(90):
@@ -217,11 +221,7 @@ def main() -> int:
         if not url:
             print("the scheduler did not become leader", file=sys.stderr)
             return 1
-        print(
-            f"API {url}: {args.clients} concurrent clients, {args.seconds:.0f} s per phase, "
-            f"on {os.cpu_count()} CPU(s)"
-        )
-        ok = asyncio.run(bench(url, args.seconds, args.clients))
+        ok = body(url)
     finally:
         parent.send("stop")
         parent.poll(30)
@@ -229,6 +229,22 @@ def main() -> int:
         if process.is_alive():
             process.kill()
     return 0 if ok else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per phase (default 8)")
+    parser.add_argument("--clients", type=int, default=CLIENTS)
+    args = parser.parse_args()
+
+    def body(url: str) -> bool:
+        print(
+            f"API {url}: {args.clients} concurrent clients, {args.seconds:.0f} s per phase, "
+            f"on {os.cpu_count()} CPU(s)"
+        )
+        return asyncio.run(bench(url, args.seconds, args.clients))
+
+    return run_against_server(serve, (zk_hosts_from_env(),), body)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import multiprocessing
 import os
 import sys
 import time
@@ -90,26 +89,13 @@ def main() -> int:
     parser.add_argument("--pages", type=int, default=5, help="open pages polling the map (default 5)")
     parser.add_argument("--jobs-view", action="store_true", help="the pages show the Jobs view")
     args = parser.parse_args()
-    zk_env = os.environ.get("ZOOKEEPER_URL")
-    zk_hosts = zk_env.removeprefix("zk://").split("/", 1)[0] if zk_env else None
-    context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe()
-    process = context.Process(target=api.serve, args=(child, zk_hosts), daemon=True)
-    process.start()
-    try:
-        if not parent.poll(90) or not (url := parent.recv()):
-            print("the scheduler did not start", file=sys.stderr)
-            return 1
+
+    def body(url: str) -> bool:
         print(f"API {url}: {args.clients} clients, {args.seconds:.0f} s per phase, {args.pages} page(s), "
               f"on {os.cpu_count()} CPU(s)")
-        ok = asyncio.run(run(url, args.seconds, args.clients, args.pages, args.jobs_view))
-    finally:
-        parent.send("stop")
-        parent.poll(30)
-        process.join(30)
-        if process.is_alive():
-            process.kill()
-    return 0 if ok else 1
+        return asyncio.run(run(url, args.seconds, args.clients, args.pages, args.jobs_view))
+
+    return api.run_against_server(api.serve, (api.zk_hosts_from_env(),), body)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
 import random
 import sys
@@ -30,7 +29,7 @@ from typing import Any, cast
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.api import Connection11, percentile, run_phase  # noqa: E402
+from benchmarks.api import Connection11, percentile, run_against_server, run_phase  # noqa: E402
 
 JOBS = 10_000
 PAGE = 10
@@ -217,28 +216,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per phase (default 3)")
     args = parser.parse_args()
     _raise_file_limit()
-    context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe()
-    process = context.Process(target=serve, args=(child, args.jobs), daemon=True)
-    process.start()
-    try:
-        if not parent.poll(90):
-            print("the scheduler did not start within 90 s", file=sys.stderr)
-            return 1
-        url = parent.recv()
-        if not url:
-            print("the scheduler did not become leader", file=sys.stderr)
-            return 1
+
+    def body(url: str) -> bool:
         print(f"API {url}: {args.jobs} stored jobs, {args.seconds:.0f} s per phase, "
               f"on {os.cpu_count()} CPU(s)")
-        ok = asyncio.run(bench(url, args.jobs, args.seconds))
-    finally:
-        parent.send("stop")
-        parent.poll(30)
-        process.join(30)
-        if process.is_alive():
-            process.kill()
-    return 0 if ok else 1
+        return asyncio.run(bench(url, args.jobs, args.seconds))
+
+    return run_against_server(serve, (args.jobs,), body)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,8 @@ def replay_jobs(tasks: Sequence[TraceTask], *, speedup: float = 1.0,
     return jobs, left_out
 
 
-def _quantile(ordered: Sequence[float], q: float) -> float:
+def quantile(ordered: Sequence[float], q: float) -> float:
+    """The `q` quantile of sorted `ordered`, interpolated linearly (0.0 when empty)."""
     if not ordered:
         return 0.0
     position = q * (len(ordered) - 1)
@@ -177,8 +178,8 @@ def _tenants(run: CaseRun, delays: dict[str, float]) -> dict[str, dict[str, floa
     out = {}
     for tenant, jobs in sorted(by_tenant.items()):
         waits = sorted(delays[job.job_id] for job in jobs if job.job_id in delays)
-        out[tenant] = {"jobs": len(jobs), "placed": len(waits), "delay_p50": _quantile(waits, 0.5),
-                       "delay_p99": _quantile(waits, 0.99),
+        out[tenant] = {"jobs": len(jobs), "placed": len(waits), "delay_p50": quantile(waits, 0.5),
+                       "delay_p99": quantile(waits, 0.99),
                        "delay_mean": statistics.fmean(waits) if waits else 0.0}
     return out
 
@@ -196,7 +197,7 @@ def summarize_case(case: PolicyCase, run: CaseRun, capacity_milli: int) -> CaseR
     return CaseResult(
         name=case.name, description=case.description, backfill=case.backfill, jobs=len(jobs),
         placed=len(delays), failed=len(run.failed), never_placed=len(jobs) - len(delays) - len(run.failed),
-        delay_p50=_quantile(ordered, 0.5), delay_p99=_quantile(ordered, 0.99),
+        delay_p50=quantile(ordered, 0.5), delay_p99=quantile(ordered, 0.99),
         delay_mean=statistics.fmean(ordered) if ordered else 0.0,
         jct_mean=statistics.fmean(jct) if jct else 0.0, allocation_mean_pct=mean,
         waited_past_reserve=sum(1 for wait in waits if wait > patience),

@@ -37,7 +37,7 @@ from mesos_gpu.core.placement import AgentSlot
 from mesos_gpu.core.tenancy import TenantsConfig
 from mesos_gpu.sim.policies import PolicyCase
 from mesos_gpu.sim.pool import worker_pool
-from mesos_gpu.sim.replay import held_curve, replay_jobs
+from mesos_gpu.sim.replay import held_curve, quantile, replay_jobs
 from mesos_gpu.sim.replay_run import CaseRun, ReplayJob
 from mesos_gpu.sim.trace import NO_GPU, WHOLE, TraceTask
 
@@ -135,15 +135,6 @@ class TenantsResult:
         return tenants_table(self)
 
 
-def _quantile(ordered: Sequence[float], q: float) -> float:
-    if not ordered:
-        return 0.0
-    position = q * (len(ordered) - 1)
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 def summarize_tenants(run: CaseRun, capacity_milli: int, end: float,
                       config: TenantsConfig | None) -> dict[str, TenantFigures]:
     """Each tenant's figures in one finished run (`end`: where the share curves stop)."""
@@ -160,7 +151,7 @@ def summarize_tenants(run: CaseRun, capacity_milli: int, end: float,
         quota = None if config is None else config.of_tenant(name).quota / 1000
         out[name] = TenantFigures(
             jobs=len(jobs), placed=len(waits), never_placed=len(jobs) - len(waits) - failed,
-            delay_p50=_quantile(waits, 0.5), delay_p99=_quantile(waits, 0.99),
+            delay_p50=quantile(waits, 0.5), delay_p99=quantile(waits, 0.99),
             delay_mean=statistics.fmean(waits) if waits else 0.0, share_mean_pct=mean, quota_gpus=quota,
             share=curve)
     return out

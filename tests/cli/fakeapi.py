@@ -55,12 +55,19 @@ def fake_api(answer: Answer) -> Iterator[FakeApi]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    api.url = f"http://127.0.0.1:{server.server_address[1]}"
+    with http_thread(Handler) as port:
+        api.url = f"http://127.0.0.1:{port}"
+        yield api
+
+
+@contextmanager
+def http_thread(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """`handler` served on a loopback port in a thread (the port yielded; stopped on exit)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield api
+        yield server.server_address[1]
     finally:
         server.shutdown()
         server.server_close()

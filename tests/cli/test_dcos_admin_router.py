@@ -5,12 +5,11 @@ front of the real API with tokens; not tried on a DC/OS cluster."""
 
 from __future__ import annotations
 
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from mesos_gpu import cli
 from mesos_gpu.client import ApiClient, ApiError
 from mesos_gpu.core.config import SchedulerSettings
 from tests.api.rawhttp import serving
-from tests.cli.fakeapi import fake_api
+from tests.cli.fakeapi import fake_api, http_thread
 
 PREFIX = "/service/mesos-gpu"
 DCOS_TOKEN = "dcos-acs-1"
@@ -63,15 +62,8 @@ def admin_router(upstream: str) -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}{PREFIX}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with http_thread(Proxy) as port:
+        yield f"http://127.0.0.1:{port}{PREFIX}"
 
 
 @pytest.fixture

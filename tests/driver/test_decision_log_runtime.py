@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -19,44 +19,11 @@ from mesos_gpu.core.taskinfo import LaunchSettings
 from mesos_gpu.core.validation import validate_job
 from mesos_gpu.driver.framework import FrameworkCallbacks
 from mesos_gpu.driver.runtime import FrameworkOptions, SchedulerRuntime
-from mesos_gpu.store.memory import MemoryBackend, MemoryStore
+from tests.driver.fakes import Driver, Store
 from tests.scheduler.builders import offer, status
 from tests.waiting import wait_until
 
 SECRET = "hunter2-Very-Secret"
-
-
-class Election:
-    is_leader = True
-
-    def campaign(self, identifier: str, on_elected: Callable[[], None], on_lost: Any) -> None:
-        on_elected()
-
-    def resign(self) -> None:
-        self.is_leader = False
-
-    def verify_leadership(self) -> bool:
-        return self.is_leader
-
-    def leader_identifier(self) -> str | None:
-        return "a:1"
-
-
-class Store(MemoryStore):
-    def __init__(self) -> None:
-        super().__init__(MemoryBackend())
-        self.election = Election()
-
-    def leader_election(self) -> Any:
-        return self.election
-
-
-class Driver:
-    connected = True
-    aborted = False
-
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        return lambda *args, **kwargs: None
 
 
 class Scheduler:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -87,3 +88,28 @@ def wait_for(predicate: Callable[[], Any], timeout: float, message: str) -> Any:
             return value
         time.sleep(0.05)
     raise AssertionError(message)
+
+
+class LogRecords(logging.Handler):
+    """Every log record of the process, formatted with its arguments."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture(scope="module")
+def records() -> Iterator[LogRecords]:
+    """The root logger's records (at DEBUG) for the module's tests: what a secret must never be in."""
+    handler, root = LogRecords(), logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)

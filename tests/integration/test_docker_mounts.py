@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import secrets as random
 import sys
 import uuid
@@ -26,7 +25,7 @@ from mesos_gpu.core.validation import validate_job
 from mesos_gpu.driver.runtime import FrameworkOptions, SchedulerRuntime
 from mesos_gpu.local.cluster import LocalCluster
 from mesos_gpu.store.zk import connect
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import LogRecords, wait_for
 
 pytestmark = [pytest.mark.zookeeper, pytest.mark.docker, pytest.mark.slow]
 
@@ -37,28 +36,6 @@ SCRIPT = (
     "if touch /data/x 2>/dev/null; then echo data-writable; else echo data-read-only; fi; "
     "echo cached > /cache/note && echo cache-written"
 )
-
-
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-
-@pytest.fixture(scope="module")
-def records() -> Iterator[_Records]:
-    handler, root = _Records(), logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +59,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, docker_daemon: Any) -> Ite
 
 
 @pytest.fixture(scope="module")
-def runtime(cluster: LocalCluster, docker_daemon: Any, zk_hosts: str, records: _Records,
+def runtime(cluster: LocalCluster, docker_daemon: Any, zk_hosts: str, records: LogRecords,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[SchedulerRuntime]:
     chroot = f"/test-mounts-{uuid.uuid4().hex[:12]}"
     store = connect(f"zk://{zk_hosts}{chroot}", "it")
@@ -122,7 +99,7 @@ def engine(docker_image: str, docker_client: Any, host_data: Path) -> tuple[str,
 
 @pytest.mark.parametrize("containerizer", ["mesos", "docker"])
 def test_an_image_task_gets_its_secret_and_its_volumes_as_mounts(
-    runtime: SchedulerRuntime, cluster: LocalCluster, engine: tuple[str, Any, Path], records: _Records,
+    runtime: SchedulerRuntime, cluster: LocalCluster, engine: tuple[str, Any, Path], records: LogRecords,
     containerizer: str,
 ) -> None:
     docker_image, docker_client, host_data = engine

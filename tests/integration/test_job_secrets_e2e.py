@@ -11,7 +11,6 @@ import hashlib
 import http.server
 import io
 import json
-import logging
 import secrets as random
 import sys
 import tarfile
@@ -27,6 +26,7 @@ import pytest
 from mesos_gpu.client import ApiClient
 from mesos_gpu.standalone import Standalone
 from tests.cli.conftest import run_cli
+from tests.integration.conftest import LogRecords
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.zookeeper, pytest.mark.slow]
@@ -40,17 +40,6 @@ print("env", hashlib.sha256(os.environ["DB_PASSWORD"].encode()).hexdigest())
 print("file", hashlib.sha256(pathlib.Path("secrets/db").read_bytes()).hexdigest())
 print("data", pathlib.Path("inputs/data/greeting.txt").read_text().strip())
 """
-
-
-class _Records(logging.Handler):
-    """Every log record of the process, formatted with its arguments."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
 
 
 @pytest.fixture(scope="module")
@@ -85,20 +74,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def records() -> Iterator[_Records]:
-    handler = _Records()
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
-
-
-@pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A host directory the job mounts read-only."""
     directory = tmp_path_factory.mktemp("data")
@@ -107,7 +82,8 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def stack(zk_hosts: str, tmp_path_factory: pytest.TempPathFactory, records: _Records) -> Iterator[Standalone]:
+def stack(zk_hosts: str, tmp_path_factory: pytest.TempPathFactory,
+          records: LogRecords) -> Iterator[Standalone]:
     secrets_dir = tmp_path_factory.mktemp("secrets")
     (secrets_dir / "team").mkdir()
     (secrets_dir / "team" / "db").write_text(VALUE)
@@ -144,7 +120,7 @@ def finished(client: ApiClient, job_id: str) -> dict[str, Any]:
 
 
 def test_the_task_sees_the_secret_and_no_view_or_log_shows_it(
-    stack: Standalone, served: str, data: Path, records: _Records
+    stack: Standalone, served: str, data: Path, records: LogRecords
 ) -> None:
     client = ApiClient(stack.api_url)
     submitted, _ = client.submit(job(served, data))

@@ -19,8 +19,8 @@ from mesos_gpu.core.taskinfo import LaunchSettings
 from mesos_gpu.core.validation import validate_job
 from mesos_gpu.driver.framework import FrameworkCallbacks, framework_info
 from mesos_gpu.driver.runtime import FrameworkOptions, SchedulerRuntime
-from mesos_gpu.store.memory import MemoryBackend, MemoryStore
 from mesos_gpu.store.zk import ZooKeeperStore, connect
+from tests.driver.fakes import Driver, Store
 from tests.scheduler.builders import offer
 from tests.waiting import wait_until
 
@@ -77,31 +77,17 @@ class FakeElection:
         return ["b:2"]
 
 
-class FakeElectionStore(MemoryStore):
+class FakeElectionStore(Store):
     def __init__(self) -> None:
-        super().__init__(MemoryBackend())
-        self.election = FakeElection()
-
-    def leader_election(self) -> Any:
-        return self.election
-
-
-class RecordingDriver:
-    connected = True
-    aborted = False
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        return lambda *args, **kwargs: self.calls.append(name)
+        super().__init__()
+        self.election = FakeElection()  # type: ignore[assignment]
 
 
 @pytest.fixture
 def leading() -> Iterator[tuple[SchedulerRuntime, FakeElectionStore, list[FrameworkCallbacks], Any]]:
     store = FakeElectionStore()
     callbacks: list[FrameworkCallbacks] = []
-    driver = RecordingDriver()
+    driver = Driver()
 
     def factory(made: FrameworkCallbacks, info: dict[str, Any]) -> Any:
         callbacks.append(made)
@@ -203,7 +189,7 @@ def test_a_submit_carried_out_after_the_leaders_session_expired_is_refused_not_s
     store, standby = zk_stores
     runtime = SchedulerRuntime(
         store=store, planner=make_planner(), options=FrameworkOptions(master="127.0.0.1:1"),
-        launch=LaunchSettings(), identifier="a:1", driver_factory=lambda made, info: RecordingDriver(),
+        launch=LaunchSettings(), identifier="a:1", driver_factory=lambda made, info: Driver(),
         tick_seconds=0.05,
     )
     runtime.start()

@@ -53,6 +53,30 @@ def infos(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [build_task_info(spec, task, 0, PLACED, SETTINGS) for task in spec.tasks("j-1")]
 
 
+# The Mesos Volumes of VOLUMES[:2] (a host path, a Docker volume with driver options).
+MESOS_VOLUMES = [
+    {
+        "container_path": "data",
+        "mode": "RO",
+        "source": {"type": "HOST_PATH", "host_path": {"path": "/srv/data"}},
+    },
+    {
+        "container_path": "/cache",
+        "mode": "RW",
+        "source": {
+            "type": "DOCKER_VOLUME",
+            "docker_volume": {
+                "driver": "rexray/ebs",
+                "name": "cache",
+                "driver_options": {
+                    "parameter": [{"key": "iops", "value": "100"}, {"key": "size", "value": "10"}]
+                },
+            },
+        },
+    },
+]
+
+
 def test_secret_env_is_a_secret_variable_with_a_reference() -> None:
     (info,) = infos(doc())
     variables = info["command"]["environment"]["variables"]
@@ -71,25 +95,7 @@ def test_volumes_are_mesos_volumes_with_sources() -> None:
         "type": "MESOS",
         "mesos": {"image": {"type": "DOCKER", "docker": {"name": "img:1"}}},
         "volumes": [
-            {
-                "container_path": "data",
-                "mode": "RO",
-                "source": {"type": "HOST_PATH", "host_path": {"path": "/srv/data"}},
-            },
-            {
-                "container_path": "/cache",
-                "mode": "RW",
-                "source": {
-                    "type": "DOCKER_VOLUME",
-                    "docker_volume": {
-                        "driver": "rexray/ebs",
-                        "name": "cache",
-                        "driver_options": {
-                            "parameter": [{"key": "iops", "value": "100"}, {"key": "size", "value": "10"}]
-                        },
-                    },
-                },
-            },
+            *MESOS_VOLUMES,
             {
                 "container_path": "secrets/tok",
                 "mode": "RO",
@@ -174,26 +180,6 @@ def test_a_docker_member_carries_volumes_in_its_payload_and_secrets_in_the_execu
     assert protojson.strict_errors(info, "TaskInfo") == []
     executor = info["executor"]
     payload = json.loads(base64.b64decode(executor["data"]))
-    assert payload["volumes"] == [
-        {
-            "container_path": "data",
-            "mode": "RO",
-            "source": {"type": "HOST_PATH", "host_path": {"path": "/srv/data"}},
-        },
-        {
-            "container_path": "/cache",
-            "mode": "RW",
-            "source": {
-                "type": "DOCKER_VOLUME",
-                "docker_volume": {
-                    "driver": "rexray/ebs",
-                    "name": "cache",
-                    "driver_options": {
-                        "parameter": [{"key": "iops", "value": "100"}, {"key": "size", "value": "10"}]
-                    },
-                },
-            },
-        },
-    ]
+    assert payload["volumes"] == MESOS_VOLUMES
     assert executor["command"]["environment"]["variables"][-1]["type"] == "SECRET"
     assert "container" not in info  # the executor mounts them into the task's own container

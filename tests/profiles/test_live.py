@@ -2,10 +2,7 @@
 the real scheduler and API): by day a 0.5 share runs on a share host; at the scheduled minute the night
 profile (no share hosts) comes into force: a new share waits with the profile's reason instead of joining
 the running host, and a job needing two whole GPUs (the other agent's are busy) gets the host's GPU once
-the running share has ended and its host has exited.
-
-Runs once the scheduler applies profiles (the runtime's hook: `SchedulerState(share_hosts=
-ShareHosts(profiles=...))`, effective tenants, and `SchedulerRuntime.profile_view`); skipped before."""
+the running share has ended and its host has exited."""
 
 from __future__ import annotations
 
@@ -17,15 +14,10 @@ from datetime import UTC, datetime
 import pytest
 
 from mesos_gpu.client import ApiClient
-from mesos_gpu.driver.runtime import SchedulerRuntime
 from mesos_gpu.standalone import Standalone
 from tests.cli.conftest import run_cli
 
-pytestmark = [
-    pytest.mark.slow, pytest.mark.zookeeper,
-    pytest.mark.skipif(not hasattr(SchedulerRuntime, "profile_view"),
-                       reason="the scheduler does not apply GPU profiles yet (the lead's runtime hook)"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.zookeeper]
 
 
 @pytest.fixture

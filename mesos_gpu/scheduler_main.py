@@ -32,6 +32,7 @@ from mesos_gpu.driver.catalog import AgentCatalog
 from mesos_gpu.driver.retention import RetentionSweeper
 from mesos_gpu.driver.runtime import DriverFactory, FrameworkOptions, SchedulerRuntime
 from mesos_gpu.store.base import FrameworkStore, StoreUnavailable
+from mesos_gpu.store.settings import TenantsBook, read_tenants_file
 
 if TYPE_CHECKING:
     from mesos_gpu.api.uploads import UploadStore
@@ -185,6 +186,7 @@ class SchedulerProcess:
             reserve_after_seconds=settings.reserve_after_seconds or None,
             never_fits_after_seconds=settings.never_fits_after_seconds or None,
             placement_latency=Histogram(),
+            tenancy=tenants_book(store, settings),
             preemption_grace_seconds=settings.preemption_grace_seconds if settings.preemption else None,
         )
         self.runtime = runtime
@@ -232,6 +234,16 @@ class SchedulerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def tenants_book(store: FrameworkStore, settings: SchedulerSettings) -> TenantsBook:
+    """The process's tenants' terms (`store.settings.TenantsBook`): the store's record, else the tenants
+    file's (`settings.tenants_file`; ValueError naming the file and each problem when it is not a valid
+    tenants document). Handed to the runtime, whose state machine applies it, and used by the API's
+    `/v1/tenants` routes (they read it from the runtime)."""
+    fallback = read_tenants_file(settings.tenants_file) if settings.tenants_file else None
+    records: Any = store if hasattr(store, "read_setting") else None   # a store without settings: the file's
+    return TenantsBook(records, fallback, settings.tenants_file)
 
 
 def rendezvous_cleaner(store: FrameworkStore) -> Callable[[str], None] | None:

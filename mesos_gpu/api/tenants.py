@@ -1,7 +1,10 @@
 """`/v1/tenants`: the tenants' GPU quotas, what each uses, borrows and has waiting; changed at run time.
 
     GET    /v1/tenants   where the terms come from, the terms, and per tenant: quota, limit, may_borrow,
-                         weight, GPUs used and borrowed, jobs and GPUs waiting (leader only, as /v1/jobs)
+                         weight, GPUs used and borrowed, jobs and GPUs waiting (leader only, as /v1/jobs);
+                         the GPU profile in force (`profile`: current and next, and the tenants' terms it
+                         overrides, which the tenants' rows then show, `profile_terms: true`; null
+                         without profiles)
     PUT    /v1/tenants   replace the terms (a tenants document, `mesos_gpu.core.tenancy`): validated
                          (400 with the JSON path of each problem), stored in ZooKeeper (a fenced write:
                          a new leader applies it too), in force from the next offer cycle
@@ -15,6 +18,7 @@ it to the scheduler runtime (`service.tenancy`), whose state machine applies it.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from mesos_gpu.api.context import ApiContext
@@ -22,6 +26,7 @@ from mesos_gpu.api.handlers import ApiHandler
 from mesos_gpu.api.requests import check_json_content_type, parse_json
 from mesos_gpu.core.config import SchedulerSettings
 from mesos_gpu.core.errors import MesosGpuError
+from mesos_gpu.core.profilesapply import active_profile
 from mesos_gpu.core.tenancyadmit import TenantSummary
 from mesos_gpu.store.settings import TenantsBook, read_tenants_file
 
@@ -42,7 +47,9 @@ def routes(context: ApiContext, settings: SchedulerSettings) -> list[Any]:
     service = context.service
     store = getattr(service, "store", None)
     fallback = read_tenants_file(settings.tenants_file) if settings.tenants_file else None
-    book = TenantsBook(store if hasattr(store, "read_setting") else None, fallback, settings.tenants_file)
+    given = getattr(service, "tenancy", None)   # the book scheduler_main gave the runtime, when it has one
+    book = given if isinstance(given, TenantsBook) else TenantsBook(
+        store if hasattr(store, "read_setting") else None, fallback, settings.tenants_file)
     try:
         book.reload()       # a leader elected before the API was made applies the stored terms too
     except MesosGpuError as exc:
@@ -52,18 +59,24 @@ def routes(context: ApiContext, settings: SchedulerSettings) -> list[Any]:
     return [(r"/v1/tenants/?", TenantsHandler, {"context": context, "book": book})]
 
 
-def tenants_json(book: TenantsBook, summaries: list[TenantSummary] | None) -> dict[str, Any]:
+def tenants_json(book: TenantsBook, summaries: list[TenantSummary] | None,
+                 now: float | None = None) -> dict[str, Any]:
     """The body of every `/v1/tenants` answer. Without quotas, each tenant shows its usage only (its
-    quota, limit and borrowed GPUs are null)."""
+    quota, limit and borrowed GPUs are null). `profile`: the GPU profile in force at `now` (default:
+    the clock's), see `profilesapply.active_profile`."""
     described = book.describe()
     config = described.pop("config")
+    current = book.current()
+    profile = active_profile(getattr(current, "profiles", None), time.time() if now is None else now)
+    overridden = profile["tenants"] if profile is not None else {}
     tenants = []
     for summary in summaries or ():
         item = summary.to_dict()
         if config is None:
             item.update(quota=None, limit=None, borrowed_gpus=None, listed=False)
+        item["profile_terms"] = summary.name in overridden
         tenants.append(item)
-    return {**described, "quotas": config is not None,
+    return {**described, "quotas": config is not None, "profile": profile,
             "default": None if config is None else config["default"],
             "unassigned_gpus": None if config is None else config["unassigned_gpus"],
             "tenants": tenants}

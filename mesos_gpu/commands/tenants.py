@@ -1,7 +1,7 @@
 """`mesos-gpu tenants`: each tenant's GPU quota, limit, borrowing, weight, GPUs used and borrowed, and jobs
-waiting, as a table (or JSON); `tenants set --file F` replaces the tenants document (stored in ZooKeeper,
-in force from the scheduler's next offer cycle); `tenants reset` forgets it (the scheduler's tenants file
-applies again, or no quotas)."""
+waiting, as a table (or JSON), then the GPU profile in force with the terms it overrides (marked `*`);
+`tenants set --file F` replaces the tenants document (stored in ZooKeeper, in force from the scheduler's
+next offer cycle); `tenants reset` forgets it (the scheduler's tenants file applies again, or no quotas)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from mesos_gpu.client import ClientError
+from mesos_gpu.commands.cluster import profile_text
 from mesos_gpu.commands.common import (
     add_output_option,
     api_options,
@@ -29,7 +30,9 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "tenants", parents=[api_options()], help="show or set the tenants' GPU quotas",
         description="Show every tenant: its guaranteed GPUs (quota), limit, whether it may borrow idle "
-        "quota of others, its weight in fair sharing, the GPUs it uses and borrows, and its jobs waiting. "
+        "quota of others, its weight in fair sharing, the GPUs it uses and borrows, and its jobs waiting; "
+        "then the GPU profile in force, the next switch, and the tenants' terms the profile overrides "
+        "(their rows marked *). "
         "`set --file F` replaces the tenants document (validated, stored in ZooKeeper, in force from the "
         "next offer cycle; docs/tenancy.md); `reset` forgets it (the scheduler's MESOS_GPU_TENANTS_FILE "
         "applies again, or no quotas).",
@@ -101,7 +104,8 @@ def tenants_text(body: dict[str, Any]) -> str:
     """The tenants as a table, then where the terms come from."""
     rows = [
         (
-            tenant["name"] + ("" if tenant.get("listed", True) or not body.get("quotas") else " (default)"),
+            tenant["name"] + ("" if tenant.get("listed", True) or not body.get("quotas") else " (default)")
+            + (" *" if tenant.get("profile_terms") else ""),
             _gpus(tenant.get("quota")),
             _gpus(tenant.get("limit")) if body.get("quotas") else "-",
             ("yes" if tenant.get("may_borrow") else "no") if body.get("quotas") else "-",
@@ -124,4 +128,20 @@ def tenants_text(body: dict[str, Any]) -> str:
     else:
         lines.append(f"\nQuotas from the file {body.get('file')}; "
                      f"{_gpus(body.get('unassigned_gpus'))} unassigned GPU(s) borrowable.")
+    profile = body.get("profile")
+    if profile:
+        lines.append(profile_text(profile))
+        lines.append(overrides_text(profile.get("tenants") or {}, profile.get("current")))
     return "\n".join(lines)
+
+
+def overrides_text(overrides: dict[str, Any], current: str | None) -> str:
+    """The tenants' terms the profile in force overrides (`GET /v1/tenants`' `profile.tenants`)."""
+    if current is None:
+        return "No profile in force: every tenant has its own terms."
+    if not overrides:
+        return f"Profile {current} overrides no tenant's terms."
+    parts = [f"{name} (quota {_gpus(terms.get('quota'))}, limit {_gpus(terms.get('limit'))}, "
+             f"borrows {'yes' if terms.get('may_borrow') else 'no'})"
+             for name, terms in sorted(overrides.items())]
+    return f"Terms of profile {current} in force (*): " + "; ".join(parts) + "."

@@ -1,47 +1,60 @@
-"""The preemption round (pure): after an offer cycle, stop running jobs so that a waiting one gets its GPUs.
+"""The preemption round (pure): stop running jobs so that a waiting one gets its GPUs.
 
-`Preemption.round(state, requests, plan, offers, now)` is called by the state machine after placement,
-for the jobs placement said must wait (`WaitReason`; jobs held by their tenant's quota are not claims).
-For each such claim, in queue order (highest priority first):
+`Preemption.round(state, requests, plan, offers, now, held=)` is called by the state machine after each
+offer cycle in which jobs wait: the claims are the jobs placement said must wait (`WaitReason`) and the
+jobs their tenant's quota held (`held`). `Preemption.on_tick(state, now)` runs a round on a Tick when no
+round ran for `idle_seconds` (a cluster with nothing unallocated gets no offers at all: without it, the
+waiting jobs of a full cluster would never preempt). For each claim, in queue order (highest priority
+first, at most `max_claims`):
 
-1. `mesos_gpu.core.tenancyvictims.choose_victims` picks the running jobs it may stop (borrowers first,
-   then lower priority, fewest GPU-hours lost first), never one already preempted for this claim
-   (`spared`: no preemption loops) and never one chosen for an earlier claim of the same round.
+1. Victims: for a claim placement held, `mesos_gpu.core.tenancyvictims.choose_victims` (borrowers first,
+   then lower priority, fewest GPU-hours lost first); for a claim its quota held (its tenant at its limit,
+   or unable to borrow more), `choose_own_victims`: only its own tenant's lower-priority jobs, and only so
+   many that its tenant then admits it without using more than it does now (or its quota): Kueue's
+   `withinClusterQueue: LowerPriority`. Never a job already preempted for this claim (`spared`: no
+   preemption loops; persisted in the victim's record as `preempted_for`, so a new leader knows it), nor
+   one chosen for an earlier claim of the same round. GPU-share jobs may be victims: their share counts in
+   GPU thousandths for quotas, but for placement a share host's GPU is freed only when every share on it
+   is a victim (`mesos_gpu.core.preemptoffers`); when the share victims chosen first do not make the
+   gang fit, the choice is made again among whole-GPU jobs only.
 2. The whole gang is planned BEFORE anything is killed, with the same planner, on what the victims
-   would free (their members' resources on their agents) plus this cycle's offers nobody took. When the
-   claim would still not fit, nothing is killed (more victims are not tried: the order is fixed).
+   would free plus this cycle's offers nobody took. When the claim would still not fit, nothing is killed.
 3. Each victim goes back to the queue (RESTARTING, ready again as soon as its members ended), WITHOUT
    counting as a restart, whatever its restart policy (a preemption is not a failure, as Kueue requeues
    preempted workloads); its message says who preempted it and why. Its active members get `GracefulKill`
-   with `grace_seconds` (Mesos `Call.Kill.kill_policy.grace_period`: SIGTERM, then SIGKILL after it).
+   with `grace_seconds` (Mesos `Call.Kill.kill_policy.grace_period`: SIGTERM, then SIGKILL after it);
+   after a reconnection those kills are sent again with the same grace (`kill_again`). A share host all of
+   whose shares are victims takes no new share (it is marked ended: its executor exits at its linger and
+   its GPU is offered again), and the claim waits that linger longer before it may preempt anew.
 
-Only whole-GPU jobs are victims (a GPU share frees a fraction of a device that placement cannot give to
-a whole-GPU gang). Without a tenants config every tenant is treated alike (quota 0), so only priority
-decides. The round is in memory: `spared` is lost on failover (a new leader may preempt again).
+Without a tenants config every tenant is treated alike (quota 0), so only priority decides.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from mesos_gpu.core import policy
 from mesos_gpu.core.commands import GracefulKill
 from mesos_gpu.core.model import JobState, TaskState
 from mesos_gpu.core.placement.outcomes import CyclePlan, Plan, WaitReason
+from mesos_gpu.core.preemptoffers import freed_offers, vacated_hosts, with_freed
 from mesos_gpu.core.records import JobRecord, MemberRecord
 from mesos_gpu.core.scheduling import GangRequest
 from mesos_gpu.core.tenancy import TenantsConfig, gpus_text
-from mesos_gpu.core.tenancyusage import member_gpus
-from mesos_gpu.core.tenancyvictims import Claim, Running, choose_victims
+from mesos_gpu.core.tenancyadmit import Waiting, admit
+from mesos_gpu.core.tenancyusage import member_gpus, waiting_of
+from mesos_gpu.core.tenancyvictims import Claim, Running, choose_own_victims, choose_victims
 
 if TYPE_CHECKING:
     from mesos_gpu.core.state import SchedulerState
 
 __all__ = [
-    "DEFAULT_GRACE_SECONDS", "Preemption", "ended_in_grace", "freed_offers", "stopped_to_requeue",
-    "with_freed",
+    "DEFAULT_GRACE_SECONDS", "Preemption", "ended_in_grace", "freed_offers", "kill_again", "stop_grace",
+    "stopped_to_requeue", "with_freed",
 ]
 
 DEFAULT_GRACE_SECONDS = 30.0
@@ -50,6 +63,8 @@ DRAINED_PREFIX = "killed by the GPU profile switch"   # `profilesapply.drain_not
 STOPPED_PREFIXES = (PREEMPTED_PREFIX, DRAINED_PREFIX)
 
 JsonDict = dict[str, Any]
+# A claim: the waiting job, and its placement request (None: its tenant's quota held it).
+ClaimOf = tuple[JobRecord, GangRequest | None]
 
 
 @dataclass
@@ -67,56 +82,141 @@ class Preemption:
     # may preempt anew; claim job id -> when its victims were first seen ended.
     settle_seconds: float = 10.0
     freed_at: dict[str, float] = field(default_factory=dict)
+    # Claim job id -> the longest linger of the share hosts its victims vacated (added to the settle).
+    settle_extra: dict[str, float] = field(default_factory=dict)
     # The attributes each agent's last offer carried (synthetic offers of freed capacity need them).
     attributes: dict[str, list[JsonDict]] = field(default_factory=dict)
+    # A round on Tick once no round ran for this long while jobs have been ready that long (None: never).
+    idle_seconds: float | None = 10.0
+    last_round_at: float | None = None
+    _restored: bool = field(default=False, repr=False)
 
-    def round(self, state: SchedulerState, requests: Sequence[GangRequest], plan: CyclePlan,
-              offers: Sequence[Mapping[str, Any]], now: float) -> None:
-        """One preemption round after placement (see the module docstring); commands go to `state`."""
-        claims = [r for r in requests if isinstance(plan.outcomes.get(r.job_id), WaitReason)]
-        del claims[self.max_claims:]
+    def round(self, state: SchedulerState, requests: Sequence[GangRequest], plan: CyclePlan | None,
+              offers: Sequence[Mapping[str, Any]], now: float, *, held: Sequence[JobRecord] = ()) -> None:
+        """One preemption round after an offer cycle (see the module docstring); commands go to `state`.
+        `plan`: the cycle's (None: nothing was offered to placement); `held`: jobs admission looked at
+        (those not in `requests` are the ones their quota held)."""
+        self.last_round_at = now
+        outcomes = plan.outcomes if plan is not None else {}
+        requested = {request.job_id for request in requests} if held else set()
+        # both in queue order: the first `max_claims` of each (a cycle may hold 10,000 waiting jobs)
+        waiting = ((state.jobs[r.job_id], r) for r in requests
+                   if isinstance(outcomes.get(r.job_id), WaitReason))
+        claims: list[ClaimOf] = list(islice(waiting, self.max_claims))
+        claims += islice(((job, None) for job in held if job.id not in requested), self.max_claims)
+        for offer in offers:
+            self.attributes[str(offer["agent_id"]["value"])] = list(offer.get("attributes", ()))
+        taken = {launch.agent_id for launch in plan.accepts} if plan is not None else set()
+        spare: list[Mapping[str, Any]] = [o for o in offers if str(o["agent_id"]["value"]) not in taken]
+        placed = {job_id for job_id, outcome in outcomes.items() if isinstance(outcome, Plan)}
+        self._run(state, claims, spare, placed, now)
+
+    def on_tick(self, state: SchedulerState, now: float) -> None:
+        """A round without offers, when none ran for `idle_seconds` (no offer cycle with waiting jobs came)
+        and jobs have been ready at least that long: planned on what the victims free only."""
+        idle = self.idle_seconds
+        if idle is None or not state.connected:
+            return
+        if self.last_round_at is None:
+            self.last_round_at = now    # a new term: count from its first tick
+            return
+        if now - self.last_round_at < idle:
+            return
+        self.last_round_at = now
+        ids = sorted(state._ready_ids(now), key=state._placeable.__getitem__)
+        ready = [job for job in map(state.jobs.__getitem__, ids) if now - job.ready_since >= idle]
+        del ready[self.max_claims:]
+        if not ready:
+            return
+        config = state.tenancy() if state.tenancy is not None else None
+        held: set[str] = set()
+        if config is not None:
+            held = set(admit(config, state.tenant_usage(), [waiting_of(job) for job in ready]).held)
+        admitted = [job for job in ready if job.id not in held]
+        claims: list[ClaimOf] = list(zip(admitted, state._gang_requests(admitted, now), strict=True))
+        claims += [(job, None) for job in ready if job.id in held]
+        self._run(state, claims, [], set(), now)
+
+    def _run(self, state: SchedulerState, claims: list[ClaimOf], spare: list[Mapping[str, Any]],
+             placed: set[str], now: float) -> None:
         if not claims:
             return
+        self._restore(state)
         for claim_id in [c for c in self.spared if c not in state.jobs or state.jobs[c].state.is_terminal]:
             del self.spared[claim_id]   # the memory of claims that ended
             self.freed_at.pop(claim_id, None)
-        placed = {job_id for job_id, outcome in plan.outcomes.items() if isinstance(outcome, Plan)}
+            self.settle_extra.pop(claim_id, None)
         running = [job for job in _running(state) if job.job_id not in placed]   # not what it just launched
         if not running:
             return
-        for offer in offers:
-            self.attributes[str(offer["agent_id"]["value"])] = list(offer.get("attributes", ()))
-        taken = {launch.agent_id for launch in plan.accepts}
-        spare = [o for o in offers if str(o["agent_id"]["value"]) not in taken]
+        queue = state._placeable
+        claims = sorted(claims, key=lambda c: queue.get(c[0].id, (0, 0.0, c[0].id)))[:self.max_claims]
         config = (state.tenancy() if state.tenancy is not None else None) or TenantsConfig()
         chosen: set[str] = set()
         usage = state.tenant_usage()
-        for request in claims:
-            job = state.jobs[request.job_id]
+        round_ = _Round(state, running, spare, config, usage, chosen, now)
+        for job, request in claims:
             if self._dying(state, job.id, now):
                 continue    # its victims are still being killed, or what they freed is not offered yet
-            victims = self._victims(job, running=running, config=config, usage=usage, chosen=chosen, now=now)
-            if victims is None:
-                continue
-            extra = freed_offers([state.jobs[v] for v in victims], self.attributes)
-            trial = state.planner([_fresh(request)], with_freed(spare, extra), state.share_host_views(now))
-            if not isinstance(trial.outcomes.get(job.id), Plan):
-                continue    # would still not fit: never preempt for it
+            found = self._try(round_, job, request)
+            if found is None:
+                continue    # nobody may be stopped for it, or it would still not fit: never preempt
+            victims, trial = found
             used = {launch.agent_id for launch in trial.accepts}   # the next claim may not count them again
-            spare = [o for o in spare if str(o["agent_id"]["value"]) not in used]
+            spare[:] = [o for o in spare if str(o["agent_id"]["value"]) not in used]
             chosen.update(victims)
             self.spared.setdefault(job.id, set()).update(victims)
-            for victim_id in victims:
-                self._preempt(state, state.jobs[victim_id], job, config=config, usage=usage, now=now)
-            for victim_id in victims:     # what the next claim sees: the victims' GPUs are freed
-                victim = state.jobs[victim_id]
+            records = [state.jobs[v] for v in victims]
+            self._close_hosts(state, job.id, records)
+            for victim in records:
+                self._preempt(state, victim, job, config=config, usage=usage, held=request is None, now=now)
+            for victim in records:     # what the next claim sees: the victims' GPUs are freed
                 gpus = sum(member_gpus(victim, m.key) for m in victim.active_members())
                 usage[victim.spec.tenant] = usage.get(victim.spec.tenant, 0) - gpus
             usage[job.spec.tenant] = usage.get(job.spec.tenant, 0) + round(job.spec.total_gpus * 1000)
 
+    def _try(self, round_: _Round, job: JobRecord,
+             request: GangRequest | None) -> tuple[tuple[str, ...], CyclePlan] | None:
+        """The victims to stop for `job` and the plan that shows its gang fits afterwards, or None: first
+        among all running jobs, then (when that did not fit and share jobs were candidates) among whole-GPU
+        jobs only. `request` None: the claim's quota held it."""
+        state, running, config, usage, now = (round_.state, round_.running, round_.config, round_.usage,
+                                              round_.now)
+        spec = job.spec
+        claim = Claim(job.id, spec.tenant, spec.priority, round(spec.total_gpus * 1000))
+        spared = self.spared.get(job.id, set()) | round_.chosen
+        held = request is None
+        gang = state._gang_requests([job], now)[0] if request is None else request
+        whole = [r for r in running if not _has_share(state.jobs[r.job_id])]
+        for candidates in (running, whole) if len(whole) < len(running) else (running,):
+            if held:
+                admits = _admits(claim, config, usage)
+                victims = choose_own_victims(claim, candidates, admits=admits, now=now, spared=spared)
+            else:
+                victims = choose_victims(claim, candidates, config=config, usage=usage, now=now,
+                                         spared=spared)
+            if victims is None:
+                continue
+            extra = freed_offers([state.jobs[v] for v in victims], self.attributes, state.share_hosts)
+            offers = with_freed(round_.spare, extra)
+            trial = state.planner([_fresh(gang)], offers, state.share_host_views(now))
+            if isinstance(trial.outcomes.get(job.id), Plan):
+                return victims, trial
+        return None
+
+    def _restore(self, state: SchedulerState) -> None:
+        """Once per term: who was preempted for whom, from the records (`JobRecord.preempted_for`)."""
+        if self._restored:
+            return
+        self._restored = True
+        for job in state.jobs.values():
+            for claim_id in job.preempted_for:
+                self.spared.setdefault(claim_id, set()).add(job.id)
+
     def _dying(self, state: SchedulerState, claim_id: str, now: float) -> bool:
         """Whether a job preempted for `claim_id` still has tasks being killed, or all ended less than
-        `settle_seconds` ago and one is not placed again yet (its GPUs may not have been offered yet)."""
+        `settle_seconds` (plus the linger of the share hosts they vacated) ago and one is not placed again
+        yet (its GPUs may not have been offered yet)."""
         jobs = state.jobs
         waiting = [jobs[v] for v in self.spared.get(claim_id, ())
                    if v in jobs and jobs[v].state is JobState.RESTARTING]
@@ -126,26 +226,84 @@ class Preemption:
         if not waiting:
             self.freed_at.pop(claim_id, None)
             return False
-        return now - self.freed_at.setdefault(claim_id, now) < self.settle_seconds
+        settle = self.settle_seconds + self.settle_extra.get(claim_id, 0.0)
+        return now - self.freed_at.setdefault(claim_id, now) < settle
 
-    def _victims(self, job: JobRecord, *, running: Sequence[Running], config: TenantsConfig,
-                 usage: Mapping[str, int], chosen: set[str], now: float) -> tuple[str, ...] | None:
-        spec = job.spec
-        claim = Claim(job.id, spec.tenant, spec.priority, round(spec.total_gpus * 1000))
-        spared = self.spared.get(job.id, set()) | chosen
-        return choose_victims(claim, running, config=config, usage=usage, now=now, spared=spared)
+    def _close_hosts(self, state: SchedulerState, claim_id: str, victims: Sequence[JobRecord]) -> None:
+        """The share hosts the victims vacate take no new share (marked ended: they are forgotten when their
+        last task ends, and their executors exit at their linger, giving the GPU back to Mesos)."""
+        for host in vacated_hosts(victims, state.share_hosts):
+            host.ended = True
+            self.settle_extra[claim_id] = max(self.settle_extra.get(claim_id, 0.0), host.linger_seconds)
 
     def _preempt(self, state: SchedulerState, victim: JobRecord, claim: JobRecord, *, config: TenantsConfig,
-                 usage: Mapping[str, int], now: float) -> None:
-        """Requeue `victim` (not a failure) saying who preempted it and why; kill its members gracefully."""
-        why = _why(victim, claim, config, usage)
+                 usage: Mapping[str, int], held: bool, now: float) -> None:
+        """Requeue `victim` (not a failure) saying who preempted it and why; kill its members gracefully;
+        its record remembers the claim (live claims only), so that it is never preempted for it again."""
+        why = _why(victim, claim, config, usage, held)
         message = f"{PREEMPTED_PREFIX}{claim.id} ({why}); back in the queue once its tasks ended"
+        jobs = state.jobs
+        live = [c for c in victim.preempted_for
+                if c != claim.id and c in jobs and not jobs[c].state.is_terminal]
+        victim.preempted_for = (*live, claim.id)
         victim.next_attempt_at = now
         state._set_state(victim, JobState.RESTARTING, now, message)
         for member in victim.members.values():
             if member.is_active and member.task_id is not None:
                 state._actions.append(GracefulKill(member.task_id, member.agent_id, self.grace_seconds))
 
+
+@dataclass
+class _Round:
+    """What the claims of one round share: the running jobs, the spare offers left, the tenants' terms
+    and usage (updated as victims are chosen), the victims chosen so far, and the time."""
+
+    state: SchedulerState
+    running: list[Running]
+    spare: list[Mapping[str, Any]]
+    config: TenantsConfig
+    usage: dict[str, int]
+    chosen: set[str]
+    now: float
+
+
+def _admits(claim: Claim, config: TenantsConfig, usage: Mapping[str, int]) -> Callable[[int], bool]:
+    """For a claim its quota held: whether freeing `freed` thousandths of its own tenant's GPUs gets it
+    admitted, its tenant then using no more than it does now or its quota (so that the claim takes no
+    more borrowed GPUs than its tenant gives back)."""
+    tenant = claim.tenant
+    now_used = usage.get(tenant, 0)
+    bound = max(now_used, config.of_tenant(tenant).quota)
+    waiting = Waiting(claim.job_id, tenant, claim.gpus)
+
+    def admits(freed: int) -> bool:
+        after = {**usage, tenant: now_used - freed}
+        return after[tenant] + claim.gpus <= bound and bool(admit(config, after, [waiting]).admitted)
+
+    return admits
+
+
+def _has_share(job: JobRecord) -> bool:
+    return any(member.share is not None for member in job.members.values())
+
+
+def stop_grace(state: SchedulerState) -> float:
+    """The grace of a preemption's or a drain's kill: the preemption's when it is on, else the default."""
+    return state.preemption.grace_seconds if state.preemption is not None else DEFAULT_GRACE_SECONDS
+
+
+def kill_again(state: SchedulerState, job: JobRecord) -> None:
+    """Send again the kills of `job`'s active members after a (re)subscription (the driver dropped those
+    sent while disconnected): a job stopped by a preemption or a drain keeps its grace (a plain KILL would
+    fall back to the TaskInfo's `kill_policy` and, on Mesos' command executor, shorten a grace already
+    running: a kill may only shorten it); any other job gets a plain KILL, as before."""
+    if job.kill_requested or not stopped_to_requeue(job):
+        state._kill_active(job)
+        return
+    grace = stop_grace(state)
+    for member in job.members.values():
+        if member.is_active and member.task_id is not None:
+            state._actions.append(GracefulKill(member.task_id, member.agent_id, grace))
 
 
 def stopped_to_requeue(job: JobRecord) -> bool:
@@ -172,8 +330,12 @@ def _fresh(request: GangRequest) -> GangRequest:
     return GangRequest(request.job_id, request.spec, request.tasks, reserve=False)
 
 
-def _why(victim: JobRecord, claim: JobRecord, config: TenantsConfig, usage: Mapping[str, int]) -> str:
+def _why(victim: JobRecord, claim: JobRecord, config: TenantsConfig, usage: Mapping[str, int],
+         held: bool = False) -> str:
     tenant, own = victim.spec.tenant, claim.spec.tenant
+    if held:    # its own tenant's quota held the claim: a lower-priority job of the same tenant makes room
+        return (f"{own} is at its quota or limit; priority {claim.spec.priority} > {victim.spec.priority} "
+                f"within {own}")
     if tenant != own and usage.get(tenant, 0) > config.of_tenant(tenant).quota:
         quota = gpus_text(config.of_tenant(own).quota)
         return (f"{tenant} borrows GPUs beyond its quota; {own} reclaims its guaranteed {quota} GPUs"
@@ -184,76 +346,23 @@ def _why(victim: JobRecord, claim: JobRecord, config: TenantsConfig, usage: Mapp
 
 
 def _running(state: SchedulerState) -> list[Running]:
-    """The jobs preemption may stop: running or staging, whole GPUs only, not being killed already."""
+    """The jobs preemption may stop: running or staging, not being killed already (GPU shares too: each
+    counts the thousandths its shares hold)."""
     seen: dict[str, Running] = {}
     skip: set[str] = set()
     for job_id, _key in state.task_index.values():
         if job_id in seen or job_id in skip:
             continue
         job = state.jobs[job_id]
-        if (job.state not in (JobState.RUNNING, JobState.STAGING) or job.kill_requested
-                or any(m.share is not None for m in job.members.values())):
+        if job.state not in (JobState.RUNNING, JobState.STAGING) or job.kill_requested:
             skip.add(job_id)
             continue
         gpus = sum(member_gpus(job, m.key) for m in job.active_members())
         started = job.started_at if job.started_at is not None else job.submitted_at
-        seen[job_id] = Running(job_id, job.spec.tenant, job.spec.priority, gpus, started)
+        shares = [m for m in job.active_members() if m.share is not None]
+        hosts = {str(m.share["host"]) for m in shares if m.share is not None}
+        frees = None    # a share frees at most its hosts' whole GPUs (if it is their last share)
+        if shares:
+            frees = gpus - sum(member_gpus(job, m.key) for m in shares) + 1000 * len(hosts)
+        seen[job_id] = Running(job_id, job.spec.tenant, job.spec.priority, gpus, started, frees)
     return list(seen.values())
-
-
-def freed_offers(victims: Sequence[JobRecord], attributes: Mapping[str, list[JsonDict]]) -> list[JsonDict]:
-    """Synthetic offers of what `victims`' active members hold, one per agent (never accepted: used only
-    to plan a claim before anything is killed)."""
-    totals: dict[str, dict[str, float]] = {}
-    hostnames: dict[str, str] = {}
-    ports: dict[str, list[int]] = {}
-    for job in victims:
-        tasks = {task.key: task for task in job.tasks()}
-        for member in job.active_members():
-            if member.agent_id is None or member.key not in tasks:
-                continue
-            wanted = tasks[member.key].resources
-            total = totals.setdefault(member.agent_id, {"cpus": 0.0, "mem": 0.0, "disk": 0.0, "gpus": 0.0})
-            for name in total:
-                total[name] += float(getattr(wanted, name))
-            hostnames[member.agent_id] = member.hostname or member.agent_id
-            ports.setdefault(member.agent_id, []).extend(member.ports)
-    return [_offer(agent, hostnames[agent], total, ports[agent], attributes.get(agent, []))
-            for agent, total in sorted(totals.items())]
-
-
-def _offer(agent: str, hostname: str, total: Mapping[str, float], ports: Sequence[int],
-           attributes: list[JsonDict]) -> JsonDict:
-    resources: list[JsonDict] = [{"name": name, "type": "SCALAR", "scalar": {"value": value}, "role": "*"}
-                                 for name, value in total.items() if value > 0]
-    if ports:
-        ranges = [{"begin": p, "end": p} for p in sorted(set(ports))]
-        resources.append({"name": "ports", "type": "RANGES", "ranges": {"range": ranges}, "role": "*"})
-    return {"id": {"value": f"preemption-plan-{agent}"}, "agent_id": {"value": agent}, "hostname": hostname,
-            "resources": resources, "attributes": attributes}
-
-
-def with_freed(offers: Sequence[Mapping[str, Any]], freed: Sequence[JsonDict]) -> list[Mapping[str, Any]]:
-    """`offers` with each freed offer added: into the offer of the same agent (one offer per agent, its
-    unreserved scalars and ports summed), or as an offer of its own."""
-    by_agent = {str(offer["agent_id"]["value"]): offer for offer in offers}
-    merged: dict[str, Mapping[str, Any]] = dict(by_agent)
-    for extra in freed:
-        agent = str(extra["agent_id"]["value"])
-        offer = by_agent.get(agent)
-        merged[agent] = extra if offer is None else _merge(offer, extra)
-    return list(merged.values())
-
-
-def _merge(offer: Mapping[str, Any], extra: Mapping[str, Any]) -> JsonDict:
-    resources = [dict(resource) for resource in offer.get("resources", ())]
-    for added in extra["resources"]:
-        same = next((r for r in resources if r.get("name") == added["name"] and r.get("type") == added["type"]
-                     and not r.get("reservations") and not r.get("reservation")), None)
-        if same is None:
-            resources.append(dict(added))
-        elif added["type"] == "SCALAR":
-            same["scalar"] = {"value": float(same["scalar"]["value"]) + float(added["scalar"]["value"])}
-        else:
-            same["ranges"] = {"range": [*same["ranges"]["range"], *added["ranges"]["range"]]}
-    return {**offer, "resources": resources}

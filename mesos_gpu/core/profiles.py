@@ -16,8 +16,9 @@ paths, and which profile is in force at an instant.
 - A profile's `groups` are agent groups, each chosen by a `selector` (agent attributes that must all be
   equal, as Mesos reports them as text; `{}`: every agent). An agent belongs to the FIRST group whose
   selector it matches; an agent in no group has no profile limit (as without profiles). Per group:
-  `share_gpus`, the most GPUs of each agent that may hold share hosts (null: no cap); `isolation`, the
-  share levels offered (default: every one); `share_sizes`, the fractions offered (null: any).
+  `share_gpus`, the GPUs of each agent kept for share hosts and the most that may hold them (null: no cap,
+  nothing kept; `mesos_gpu.core.placement.sharekeep`); `isolation`, the share levels offered (default:
+  every one); `share_sizes`, the fractions offered (null: any).
 - `tenants`: per-tenant terms (as in the tenants document's `tenants`) that replace that tenant's terms
   while the profile is in force (`mesos_gpu.core.profilesapply.effective_tenants`).
 - `schedule`: 5-field cron expressions (`mesos_gpu.core.profilescron`) in `time_zone` (default "UTC");
@@ -73,7 +74,8 @@ _ENTRY_KEYS = ("at", "profile")
 @dataclass(frozen=True)
 class AgentGroup:
     """Agents whose attributes include `selector`, and what their GPUs offer shares under a profile.
-    `share_gpus` None: no cap; `share_sizes` (thousandths) empty: any size."""
+    `share_gpus` None: no cap (and nothing kept for share hosts); `share_sizes` (thousandths) empty: any
+    size."""
 
     selector: Mapping[str, str] = field(default_factory=dict)
     share_gpus: int | None = None

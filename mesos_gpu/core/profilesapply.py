@@ -10,6 +10,8 @@
 - `overdue(views, tasks, draining, deadline, now)`: the share tasks to kill, with their note, once the
   profile's drain deadline has passed.
 - `profile_view(config, now)`: the current and next profile as `GET /v1/cluster` shows them.
+- `active_profile(config, now)`: the same with the tenants' terms the current profile overrides, as
+  `GET /v1/tenants` shows it.
 - `ProfileGate`: the above for one placement cycle (which agent may take which share, the cap counted).
 """
 
@@ -27,7 +29,9 @@ if TYPE_CHECKING:
     from mesos_gpu.core.sharing import ShareHostView, ShareNeed
     from mesos_gpu.core.tenancy import TenantsConfig
 
-__all__ = ["ProfileGate", "drain_note", "draining", "effective_tenants", "overdue", "profile_view"]
+__all__ = [
+    "ProfileGate", "active_profile", "drain_note", "draining", "effective_tenants", "overdue", "profile_view",
+]
 
 
 def effective_tenants(config: TenantsConfig | None, now: float) -> TenantsConfig | None:
@@ -103,6 +107,19 @@ def profile_view(config: ProfilesConfig | None, now: float,
         "drain_deadline": _iso(at.drain_deadline, config), "drain_deadline_epoch": at.drain_deadline,
         "draining_share_hosts": drain,
     }
+
+
+def active_profile(config: ProfilesConfig | None, now: float) -> dict[str, Any] | None:
+    """`profile_view` without the share hosts, with `tenants`: the terms the current profile gives each
+    tenant it overrides (tenant -> terms; empty without a current profile). None: no profiles."""
+    shown = profile_view(config, now)
+    if shown is None or config is None:
+        return None
+    shown.pop("draining_share_hosts")
+    current = config.at(now).profile
+    overrides = {} if current is None else current.tenants
+    shown["tenants"] = {name: overrides[name].to_dict() for name in sorted(overrides)}
+    return shown
 
 
 class ProfileGate:

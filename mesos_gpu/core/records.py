@@ -99,6 +99,8 @@ class JobRecord:
     next_attempt_at: float | None = None
     message: str = ""
     kill_requested: bool = False
+    # The claims (job ids) it was preempted for, live ones only: never again for those (`core.preempt`).
+    preempted_for: tuple[str, ...] = ()
     wait_reason: str = ""  # not persisted: recomputed at every offer cycle
     # Not persisted: since when placement has said the job can never fit (None: it has not, or it fits).
     never_fits_since: float | None = None
@@ -146,6 +148,7 @@ class JobRecord:
             "message": self.message,
             "kill_requested": self.kill_requested,
             "members": {str(key): member.to_dict() for key, member in self.members.items()},
+            **({"preempted_for": list(self.preempted_for)} if self.preempted_for else {}),  # only if any
         }
 
     @classmethod
@@ -170,6 +173,7 @@ class JobRecord:
             next_attempt_at=data.get("next_attempt_at"),
             message=str(data.get("message", "")),
             kill_requested=bool(data.get("kill_requested", False)),
+            preempted_for=tuple(str(claim) for claim in data.get("preempted_for", ())),
         )
 
 

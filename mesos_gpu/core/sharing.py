@@ -237,8 +237,9 @@ class ShareGrant:
 
 class ShareHostViews(tuple[ShareHostView, ...]):
     """The share hosts placement is given, with the GPU profile in force (`mesos_gpu.core.profiles`; None:
-    none): its agent groups cap the GPUs holding share hosts per agent and the levels and sizes offered,
-    and the hosts that leave the share set take no new share (`mesos_gpu.core.profilesapply.draining`).
+    none): its agent groups keep GPUs of each agent for share hosts and cap the GPUs holding them
+    (`mesos_gpu.core.placement.sharekeep`), offer levels and sizes, and the hosts that leave the share set
+    take no new share (`mesos_gpu.core.profilesapply.draining`).
     A plain tuple of views is read as no profile."""
 
     profile: Profile | None

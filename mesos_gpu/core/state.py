@@ -62,7 +62,7 @@ from mesos_gpu.core.invariants import check_invariants
 from mesos_gpu.core.joblist import JobList
 from mesos_gpu.core.model import JobSpec, JobState, TaskKey, TaskState, task_id_for
 from mesos_gpu.core.placement.outcomes import NEVER_FITS_PREFIX, InvalidDemand, NeverFits, Plan
-from mesos_gpu.core.preempt import Preemption, ended_in_grace
+from mesos_gpu.core.preempt import Preemption, ended_in_grace, kill_again
 from mesos_gpu.core.profiledrain import drain_overdue
 from mesos_gpu.core.records import JobRecord, MemberRecord, killed_between_attempts, new_job_record
 from mesos_gpu.core.scheduling import GangRequest, Planner, check_plan, offer_answers
@@ -280,7 +280,7 @@ class SchedulerState:
         # Kills sent while disconnected were dropped by the driver: send them again.
         for job in self.jobs.values():
             if job.state.is_terminal or job.kill_requested or job.state is JobState.RESTARTING:
-                self._kill_active(job)
+                kill_again(self, job)   # a preempted or drained job's kills keep their grace
 
     def _on_submitted(self, event: JobSubmitted) -> None:
         job = JobRecord.from_dict(event.record, event.spec)
@@ -312,6 +312,8 @@ class SchedulerState:
         now = event.now
         self.share_hosts.sweep(now)
         drain_overdue(self, now)   # share tasks past a GPU profile's drain deadline
+        if self.preemption is not None:
+            self.preemption.on_tick(self, now)   # a round when no offer cycle ran one for a while
         deadlines = self._deadlines
         while deadlines and deadlines[0][0] <= now:
             _, job_id = heapq.heappop(deadlines)
@@ -337,9 +339,12 @@ class SchedulerState:
         ready = [jobs[job_id] for job_id in sorted(self._ready_ids(now), key=self._placeable.__getitem__)]
         config = self.tenancy() if self.tenancy is not None and ready else None
         held = False
+        queue = ready   # before admission: the quota-held ones may preempt within their tenant
         if config is not None:
             ready, held = self._admit(config, ready)
         if not ready or not self.connected:
+            if held and self.connected and self.preemption is not None:
+                self.preemption.round(self, (), None, event.offers, now, held=queue)
             if event.offers:    # jobs held by their quota: asked again soon (a job may end meanwhile)
                 refuse = self.refuse_seconds_pending if held else self.refuse_seconds_idle
                 self._actions.append(Decline(tuple(str(o["id"]["value"]) for o in event.offers), refuse))
@@ -366,7 +371,7 @@ class SchedulerState:
                 self._waits(job, outcome.summary if outcome else "not considered in this offer cycle")
                 waiting = True
         if waiting and self.preemption is not None:
-            self.preemption.round(self, requests, plan, event.offers, now)
+            self.preemption.round(self, requests, plan, event.offers, now, held=queue if held else ())
         refuse = self.refuse_seconds_pending if waiting else self.refuse_seconds_idle
         answers = offer_answers(plan, event.offers, infos, refuse)
         self._actions.extend(answers)

@@ -17,27 +17,39 @@ Never a job of a tenant at or below its quota for another tenant's claim, never 
 priority unless it borrows and the claim reclaims, never a job in `spared` (already preempted once for this
 claim: no preemption loops). Order: borrowers first, then lower priority first, then the fewest GPU-hours
 lost (GPUs held x time running) first; the shortest prefix of that order that frees `claim.gpus` is chosen.
+
+`choose_own_victims(claim, running, admits=, now=, spared=)` is for a claim its tenant's quota holds (at
+its limit, or unable to borrow more: Kueue's `withinClusterQueue: LowerPriority`): only its own tenant's
+lower-priority jobs, lower priority first, then the fewest GPU-hours lost; the shortest prefix after
+which `admits(freed thousandths)` says the claim would be admitted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from mesos_gpu.core.tenancy import TenantsConfig
 
-__all__ = ["Claim", "Running", "choose_victims"]
+__all__ = ["Claim", "Running", "choose_own_victims", "choose_victims"]
 
 
 @dataclass(frozen=True)
 class Running:
-    """A running job as preemption sees it: GPUs held (thousandths) since `started_at` (seconds)."""
+    """A running job as preemption sees it: GPUs held (thousandths) since `started_at` (seconds), and what
+    stopping it may free for placement (`frees`, thousandths; None: `gpus`): a GPU share frees its share
+    host's whole GPU when it is the host's last (the caller plans on what actually frees)."""
 
     job_id: str
     tenant: str
     priority: int
     gpus: int
     started_at: float
+    frees: int | None = None
+
+    @property
+    def freed(self) -> int:
+        return self.gpus if self.frees is None else self.frees
 
 
 @dataclass(frozen=True)
@@ -71,7 +83,7 @@ def choose_victims(claim: Claim, running: Sequence[Running], *, config: TenantsC
             continue
         chosen.append(job.job_id)
         used[job.tenant] = used.get(job.tenant, 0) - job.gpus
-        freed += job.gpus
+        freed += job.freed
         if freed >= claim.gpus:
             return tuple(chosen)
     return None
@@ -83,3 +95,22 @@ def _may_take(claim: Claim, job: Running, config: TenantsConfig, used: Mapping[s
         return job.priority < claim.priority
     borrows = used.get(job.tenant, 0) > config.of_tenant(job.tenant).quota
     return borrows and (reclaim or job.priority < claim.priority)
+
+
+def choose_own_victims(claim: Claim, running: Sequence[Running], *, admits: Callable[[int], bool], now: float,
+                       spared: Collection[str] = ()) -> tuple[str, ...] | None:
+    """The claim's own tenant's lower-priority jobs to preempt so that its quota admits it, in kill order,
+    or None (see the module docstring; None too when it is admitted without any)."""
+    if claim.gpus <= 0 or admits(0):
+        return None
+    mine = [job for job in running if job.tenant == claim.tenant and job.priority < claim.priority
+            and job.job_id not in spared and job.gpus > 0]
+    mine.sort(key=lambda job: (job.priority, job.gpus * max(0.0, now - job.started_at), job.job_id))
+    chosen: list[str] = []
+    freed = 0
+    for job in mine:
+        chosen.append(job.job_id)
+        freed += job.gpus
+        if admits(freed):
+            return tuple(chosen)
+    return None

@@ -30,16 +30,23 @@ class LeadershipLost:
 
 @dataclass(frozen=True)
 class WatchdogFired:
-    """The ticker found the driver dead or the master silent past the heartbeat timeout: restart it."""
+    """The ticker found the driver dead or the master silent past the heartbeat timeout: restart it.
+
+    `driver`: the driver it found so (None: there was none). Applied only while that is still the
+    runtime's driver: a message queued about an old driver never restarts the one started since."""
 
     why: str
+    driver: object | None
 
 
 @dataclass(frozen=True)
 class DriverError:
-    """The master sent ERROR (pymesos's `error` callback); "Framework has been removed": register anew."""
+    """The master sent ERROR (pymesos's `error` callback); "Framework has been removed": register anew.
+
+    `driver`: the driver that received it; ignored once another driver replaced it (as `WatchdogFired`)."""
 
     message: str
+    driver: object | None
 
 
 @dataclass(frozen=True)

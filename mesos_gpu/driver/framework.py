@@ -79,15 +79,16 @@ def framework_info(
 
 
 class FrameworkCallbacks(Scheduler):  # pymesos is untyped (ignore_missing_imports)
-    """Feeds `sink` with events; reports liveness (`on_activity`) and master errors (`on_error`);
-    answers whether the driver may (re-)subscribe (`may_subscribe`, see `subscribing`)."""
+    """Feeds `sink` with events; reports liveness (`on_activity`) and master errors (`on_error(message,
+    driver)`: the driver that received it, so an error of a replaced driver is told apart); answers
+    whether the driver may (re-)subscribe (`may_subscribe`, see `subscribing`)."""
 
     def __init__(
         self,
         sink: Callable[[Event], object],
         *,
         on_activity: Callable[[], None] = lambda: None,
-        on_error: Callable[[str], None] = lambda message: None,
+        on_error: Callable[[str, Any], None] = lambda message, driver: None,
         may_subscribe: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
@@ -172,7 +173,7 @@ class FrameworkCallbacks(Scheduler):  # pymesos is untyped (ignore_missing_impor
     def error(self, driver: Any, message: str) -> None:
         log.error("master error: %s", message)
         try:
-            self._on_error(str(message))
+            self._on_error(str(message), driver)
         except Exception:
             log.exception("error handler failed")
 

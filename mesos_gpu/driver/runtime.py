@@ -35,17 +35,12 @@ from mesos_gpu.core.profiles import ProfilesConfig
 from mesos_gpu.core.profilesapply import effective_tenants
 from mesos_gpu.core.sharehosts import ShareHosts
 from mesos_gpu.core.state import (
-    Command,
     Event,
     JobsRecovered,
-    JobsSubmitted,
-    JobSubmitted,
     KillRequested,
     OffersReceived,
-    Persist,
     Planner,
     SchedulerState,
-    StatusReceived,
     Subscribed,
     Tick,
 )
@@ -55,6 +50,7 @@ from mesos_gpu.store.base import FrameworkStore, NotFound
 
 from . import snapshot
 from .actions import CommandRunner
+from .changes import changed_records, named_jobs
 from .control import (
     DriverError,
     Elected,
@@ -129,8 +125,7 @@ class SchedulerRuntime(CommandRunner):
         self._clock = clock
         self._jitter = jitter
         self.placement_latency = placement_latency
-        # (the API's tenants routes may still replace it with their own book: read at each use)
-        self.tenancy = tenancy
+        self.tenancy = tenancy   # built by scheduler_main; the API's tenants routes use this one
         self._preemption_grace = preemption_grace_seconds   # None: never preempt
 
         # Held by the worker while the state machine changes, for the few readers of the live state
@@ -220,8 +215,8 @@ class SchedulerRuntime(CommandRunner):
     def _activity(self) -> None:
         self._last_activity = self._clock()
 
-    def _master_error(self, message: str) -> None:
-        self._post(DriverError(message))
+    def _master_error(self, message: str, driver: object) -> None:
+        self._post(DriverError(message, driver))
 
     def post_event(self, event: Event) -> Future[Any]:
         """Queue an event for the state machine; the future completes once its commands ran."""
@@ -271,10 +266,10 @@ class SchedulerRuntime(CommandRunner):
             case LeadershipLost():
                 self._step_down()
                 self._publish()
-            case WatchdogFired(why=why) if self._leading:
-                if why != NO_DRIVER or self._driver is None:   # (a driver started since it was posted)
-                    self._restart_driver(why)
-            case DriverError(message=message) if self._leading and FRAMEWORK_REMOVED in message:
+            case WatchdogFired(why=why, driver=driver) if self._leading and driver is self._driver:
+                self._restart_driver(why)   # (about an older driver, or None since one started: ignored)
+            case DriverError(message=message, driver=driver) if (
+                    self._leading and driver is self._driver and FRAMEWORK_REMOVED in message):
                 # Mesos forgot this framework (failover timeout passed, or torn down): register anew.
                 self.store.clear_framework_id()
                 self._restart_driver("the master removed the framework; registering anew")
@@ -314,14 +309,18 @@ class SchedulerRuntime(CommandRunner):
         if isinstance(event, Subscribed) and event.framework_id != self.store.get_framework_id():
             self.store.set_framework_id(event.framework_id)
         if not self._execute(commands, generation):   # e.g. a kill decided but never stored: not done
-            raise NotLeaderError(self._election.leader_identifier())
+            raise NotLeaderError(None)
         return commands
 
     def _require_leading(self) -> None:
         """NotLeaderError unless this process leads, by its own flag AND the election's (a loss the worker
-        has not reached yet counts: its LeadershipLost may be queued behind this item)."""
+        has not reached yet counts: its LeadershipLost may be queued behind this item).
+
+        The error names no leader: the worker never asks ZooKeeper (up to its 15 s deadline while
+        ZooKeeper is away, holding every event behind it). The API answers 503 "retry soon"; the
+        retry, refused by this process's own flag, is redirected to the leader (asked off the worker)."""
         if not self._may_act():
-            raise NotLeaderError(self._election.leader_identifier())
+            raise NotLeaderError(None)
 
     def _publish(self, *, records: Mapping[str, Mapping[str, Any]] | None = None, named: Collection[str] = (),
                  listed: bool = False, waiting: bool = False) -> None:
@@ -354,8 +353,10 @@ class SchedulerRuntime(CommandRunner):
             self._state.tenancy = self._tenants
             self._versions = {record.id: record.version for record in records}
             self._state.handle(JobsRecovered(tuple(record.data for record in records), self._clock()))
-        self._leading = True
+        # The new term's snapshot first: a reader that sees this process lead (`is_leader`) must never
+        # be answered from the previous term's snapshot.
         self._snapshot = snapshot.full(self._state, True)
+        self._leading = True
         self._start_driver()
 
     def _step_down(self) -> None:
@@ -404,6 +405,7 @@ class SchedulerRuntime(CommandRunner):
 
     def _resign(self) -> None:
         self._step_down()
+        self._publish()   # readers (health, lists) no longer see a leader's snapshot
         self._election.resign()
         if not self._stopped.is_set():
             self._election.campaign(self.identifier, self._elected, self._lost)
@@ -422,14 +424,15 @@ class SchedulerRuntime(CommandRunner):
             self.post_event(Tick(now))
             driver = self._driver
             if driver is None:   # its start failed (e.g. the store was slow): try again each tick
-                self._post(WatchdogFired(NO_DRIVER))
+                self._post(WatchdogFired(NO_DRIVER, None))
                 continue
             if driver.aborted:
-                self._post(WatchdogFired("the driver thread stopped"))
+                self._post(WatchdogFired("the driver thread stopped", driver))
             elif driver.connected and now - self._last_activity > self._heartbeat_timeout:
                 # pymesos has no heartbeat watchdog: a silent master would hold us forever.
                 self._last_activity = now
-                self._post(WatchdogFired(f"no event from the master for {self._heartbeat_timeout:.0f} s"))
+                silent = f"no event from the master for {self._heartbeat_timeout:.0f} s"
+                self._post(WatchdogFired(silent, driver))
 
     # ------------------------------------------------------------------------------ for the API
     def submit(self, spec: JobSpec, idempotency_key: str | None = None, timeout: float = SUBMIT_TIMEOUT
@@ -461,7 +464,8 @@ class SchedulerRuntime(CommandRunner):
 
     def job(self, job_id: str) -> JobView:
         """The job's view (its record plus why it waits) from the last snapshot, else from the store."""
-        view = self._snapshot.job(job_id)
+        current = self._snapshot
+        view = current.job(job_id) if current.leading else None   # a past term's snapshot is not read
         if view is not None:
             return view
         try:
@@ -512,36 +516,3 @@ class SchedulerRuntime(CommandRunner):
             "framework_id": current.framework_id,
         }
 
-
-def changed_records(
-    event: Event, commands: list[Command], previous: Snapshot
-) -> dict[str, Mapping[str, Any]]:
-    """Job id -> the new record of each job `event` changed: what each `Persist` of `commands` writes, and
-    the record of each job a submit hands over that `previous` did not have (`new_job_record`: its
-    `to_dict()`; a job submitted again is the one known already)."""
-    records: dict[str, Mapping[str, Any]] = {
-        command.job_id: command.record for command in commands if isinstance(command, Persist)}
-    for job_id, record in submitted(event).items():
-        if job_id not in records and job_id not in previous:
-            records[job_id] = record
-    return records
-
-
-def submitted(event: Event) -> dict[str, Mapping[str, Any]]:
-    """Job id -> record of each job a submit event hands over (`new_job_record`: its `to_dict()`)."""
-    if isinstance(event, JobsSubmitted):
-        return {str(each.record["id"]): each.record for each in event.submitted}
-    if isinstance(event, JobSubmitted):
-        return {str(event.record["id"]): event.record}
-    return {}
-
-
-def named_jobs(state: SchedulerState, event: Event) -> list[str]:
-    """The jobs `event` names (a kill, a status update's task): their views are made again."""
-    match event:
-        case KillRequested():
-            return [event.job_id]
-        case StatusReceived():
-            ref = state.task_index.get(str(event.status.get("task_id", {}).get("value", "")))
-            return [ref[0]] if ref is not None else []
-    return []

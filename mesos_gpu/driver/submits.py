@@ -9,7 +9,9 @@ jobs created are then handed to the runtime's worker in ONE `JobsStored` message
 
 Every write is fenced (the store's `fence`): a deposed leader's write fails with NotLeaderError and
 stores nothing. A job stored before leadership ended is answered as created all the same: it is durable,
-and whoever leads next lists it (a 503 would make a client without a key submit a second job).
+and whoever leads next lists it (a 503 would make a client without a key submit a second job). So nothing
+after the store writes may fail the whole batch: a failed hand-over, a failed view (answered from the
+record written) or a failed leader lookup (the refused jobs get "not the leader", no address: 503).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from mesos_gpu.core.errors import NotLeaderError
+from mesos_gpu.core.errors import NotFoundError, NotLeaderError
 from mesos_gpu.core.model import JobSpec
 from mesos_gpu.core.state import JobsSubmitted, JobSubmitted, new_job_record
 from mesos_gpu.store.base import FrameworkStore, JsonDict, Versioned
@@ -89,7 +91,7 @@ class SubmitPath:
     def _write(self, batch: list[_Item]) -> list[Answer | Exception]:
         """One batch: the store writes, one hand-over of every job created, then each caller's answer."""
         if not self._may_act():
-            raise NotLeaderError(self._leader())
+            raise NotLeaderError(self._leader_or_none())
         self.batches += 1
         stored = self._store_batch(batch)
         created = [(result, item) for result, item in zip(stored, batch, strict=True)
@@ -102,20 +104,36 @@ class SubmitPath:
                 self._hand_over(JobsStored(versions, JobsSubmitted(each, now))).result(SUBMIT_TIMEOUT)
             except NotLeaderError:
                 log.warning("leadership ended after the submitted jobs were stored: answered as created")
+            except Exception:   # stored all the same: answered as created, the next leader lists them
+                log.exception("the state machine did not take %d stored jobs; answered as created", len(each))
         refused = any(isinstance(result, NotLeaderError) for result in stored)  # by the store's fence
-        leader = self._leader() if refused else None  # API: 307 there, or 503
-        answers: list[Answer | Exception] = []
-        for result in stored:
-            if isinstance(result, NotLeaderError):
-                answers.append(NotLeaderError(leader))
-            elif isinstance(result, Exception):
-                answers.append(result)
-            else:
-                try:
-                    answers.append((self._view(result[0].id), result[1]))
-                except Exception as exc:  # e.g. a keyed job deleted meanwhile: that caller's answer
-                    answers.append(exc)
-        return answers
+        leader = self._leader_or_none() if refused else None  # API: 307 there, or 503
+        return [self._answer(result, leader) for result in stored]
+
+    def _answer(self, result: tuple[Versioned, bool] | Exception, leader: str | None) -> Answer | Exception:
+        """One caller's answer: its job's view (from the record written when the view cannot be had), or
+        its error (refused by the fence: "not the leader", naming `leader`)."""
+        if isinstance(result, NotLeaderError):
+            return NotLeaderError(leader)
+        if isinstance(result, Exception):
+            return result
+        record, created = result
+        try:
+            return self._view(record.id), created
+        except NotFoundError as exc:   # a keyed job deleted meanwhile (retention): that caller's answer
+            if not created:
+                return exc
+        except Exception:   # e.g. the store unreachable now: the job is stored, answer what was written
+            log.warning("no view of stored job %s; answered from its record", record.id, exc_info=True)
+        return dict(record.data, wait_reason=""), created
+
+    def _leader_or_none(self) -> str | None:
+        """Who leads, as the election says; None when it cannot say now (ZooKeeper away)."""
+        try:
+            return self._leader()
+        except Exception as exc:
+            log.warning("could not ask who leads (%s): the refused submits are answered 503", exc)
+            return None
 
     def _store_batch(self, batch: list[_Item]) -> list[tuple[Versioned, bool] | Exception]:
         """Each item's (record, created) or the store's error: the unkeyed in one `create_many`."""

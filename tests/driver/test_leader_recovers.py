@@ -78,7 +78,7 @@ def test_a_driver_whose_restart_failed_is_started_again_on_a_later_tick() -> Non
     try:
         wait_for(lambda: runtime.is_leader and len(made) == 1)
         fail[0] = True
-        runtime._post(WatchdogFired("no event from the master for 75 s"))
+        runtime._post(WatchdogFired("no event from the master for 75 s", made[0]))
         wait_for(lambda: not fail[0])             # the restart's start failed: no driver now
         wait_for(lambda: len(made) == 2 and runtime._driver is made[1])
     finally:

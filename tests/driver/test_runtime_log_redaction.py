@@ -27,6 +27,6 @@ def test_contents_never_reach_the_text() -> None:
 
 
 def test_control_messages_show_their_kind_only() -> None:
-    assert describe(WatchdogFired("no heartbeat from the master")) == "WatchdogFired()"
-    assert describe(DriverError("token s3cret refused")) == "DriverError()"
+    assert describe(WatchdogFired("no heartbeat from the master", None)) == "WatchdogFired()"
+    assert describe(DriverError("token s3cret refused", None)) == "DriverError()"
     assert describe(LeadershipLost("suspended")) == "LeadershipLost()"

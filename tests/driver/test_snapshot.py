@@ -16,7 +16,7 @@ from mesos_gpu.core.scheduling import make_planner
 from mesos_gpu.core.state import SchedulerState
 from mesos_gpu.core.validation import validate_job
 from mesos_gpu.driver import snapshot
-from mesos_gpu.driver.runtime import changed_records, named_jobs
+from mesos_gpu.driver.changes import changed_records, named_jobs
 from mesos_gpu.driver.snapshot import Snapshot
 
 SPECS = {tenant: validate_job({"name": "j", "command": "true", "cpus": 1, "mem": 64, "tenant": tenant})

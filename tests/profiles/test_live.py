@@ -1,8 +1,9 @@
 """A profile switch at a scheduled time on the live local cluster (real ZooKeeper, local master and agents,
-the real scheduler and API): by day a 0.5 share runs on a share host; at the scheduled minute the night
-profile (no share hosts) comes into force: a new share waits with the profile's reason instead of joining
-the running host, and a job needing two whole GPUs (the other agent's are busy) gets the host's GPU once
-the running share has ended and its host has exited."""
+the real scheduler and API). By day (one GPU of each agent kept for share hosts) a whole-GPU job waits with
+the profile's reason although a GPU is idle, a 0.5 share runs on a share host; at the scheduled minute the
+night profile (no share hosts, nothing kept) comes into force: the waiting job gets the idle GPU at once, a
+new share waits with the profile's reason instead of joining the running host, and a whole-GPU job gets
+the host's GPU once the running share has ended and its host has exited."""
 
 from __future__ import annotations
 
@@ -65,19 +66,28 @@ def test_a_scheduled_switch_moves_a_gpu_from_shares_to_whole_gpu_work(local: Sta
         },
     }
     api.request("PUT", "/v1/tenants", document)
-    # One agent's two GPUs busy with whole-GPU work; the share then opens its host on the other agent.
-    filler, _ = api.submit({"name": "filler", "command": "sleep 600", "gpus": 2, "cpus": 0.1, "mem": 32})
-    poll(lambda: state_of(api, filler["id"]), lambda s: s == "TASK_RUNNING")
-    share, _ = api.submit({"name": "day-share", "command": "sleep 600", "gpus": 0.5, "cpus": 0.1, "mem": 32})
+    small = {"command": "sleep 600", "cpus": 0.1, "mem": 32}
+    # By day one GPU of each agent (two GPUs each) is kept for share hosts: one whole GPU each for work.
+    fillers = [api.submit({"name": f"filler-{n}", "gpus": 1, **small})[0] for n in range(2)]
+    for filler in fillers:
+        poll(lambda job=filler: state_of(api, job["id"]), lambda s: s == "TASK_RUNNING")
+    share, _ = api.submit({"name": "day-share", "gpus": 0.5, **small})
     poll(lambda: state_of(api, share["id"]), lambda s: s == "TASK_RUNNING")
     profile = api.cluster()["profile"]
     assert (profile["current"], profile["next"], profile["next_at_epoch"]) == ("day", "night", night_at)
     assert "GPU profile: day since" in run_cli("cluster", api=local.api_url).stdout
-    # Two whole GPUs: only the share host's agent can have them, once its host has gone.
-    whole, _ = api.submit({"name": "night-train", "command": "sleep 600", "gpus": 2, "cpus": 0.1, "mem": 32})
+    # The other agent's second GPU is idle, but kept for share hosts: a whole-GPU job waits, saying so.
+    day_train, _ = api.submit({"name": "day-train", "gpus": 1, **small})
+    reason = poll(lambda: api.job(day_train["id"]).get("wait_reason") or "",
+                  lambda r: "kept for gpu shares by profile 'day'" in r)
+    assert "1 gpu kept for gpu shares by profile 'day'" in reason, reason
+    assert time.time() < night_at, "the day ended before the job was seen waiting: the test is too slow"
+    # One whole GPU more: only the share host's agent can have it, once its host has gone.
+    whole, _ = api.submit({"name": "night-train", "gpus": 1, **small})
 
     poll(lambda: api.cluster()["profile"]["current"], lambda c: c == "night", timeout=100)
-    late, _ = api.submit({"name": "night-share", "command": "sleep 600", "gpus": 0.5, "cpus": 0.1, "mem": 32})
+    poll(lambda: state_of(api, day_train["id"]), lambda s: s == "TASK_RUNNING", timeout=60)
+    late, _ = api.submit({"name": "night-share", "gpus": 0.5, **small})
     reason = poll(lambda: api.job(late["id"]).get("wait_reason") or "", lambda r: "gpu profile 'night'" in r)
     assert "no new share host" in reason
     assert api.cluster()["profile"]["draining_share_hosts"]          # the day host drains
@@ -87,5 +97,5 @@ def test_a_scheduled_switch_moves_a_gpu_from_shares_to_whole_gpu_work(local: Sta
     poll(lambda: (api.job(whole["id"])["state"], api.job(whole["id"]).get("wait_reason"),
                   api.cluster()["share_hosts"]), lambda seen: seen[0] == "RUNNING", timeout=60)
     assert api.job(late["id"])["state"] == "PENDING"
-    for job in (whole, late, filler):
+    for job in (whole, late, day_train, *fillers):
         api.kill(job["id"])

@@ -123,3 +123,22 @@ def test_at_the_drain_deadline_a_tick_stops_the_overdue_share_gracefully_and_req
     assert "profile switch to 'night'" in job.message
     h.now += 1
     assert not [c for c in h(Tick(h.now)) if isinstance(c, GracefulKill)]   # stopped once only
+
+
+def test_by_day_a_kept_gpu_waits_for_shares_and_at_night_whole_gpu_work_gets_it():
+    # Day keeps one GPU of the agent for share hosts: with no share yet, the whole-GPU job waits saying
+    # so although the GPU is offered and idle; at night (share_gpus 0) the same offer places it.
+    h = harness(utc(2026, 12, 4, 12))
+    h.submit("w", single_job("w", gpus=1))
+    assert accepted(h.offers(offer("a", gpus=1))) == []
+    assert h.job("w").state is JobState.PENDING
+    assert "insufficient gpus (1 gpu kept for gpu shares by profile 'day')" in h.job("w").wait_reason
+    h.submit("s1", share_job("s1"))                             # a share opens its host on the kept GPU
+    (share_task,) = accepted(h.offers(offer("a", gpus=1)))
+    (s1,) = h.job("s1").members.values()
+    assert share_task == s1.task_id and h.job("w").state is JobState.PENDING
+
+    h.now = utc(2026, 12, 4, 20, 0, 30)
+    (launched,) = accepted(h.offers(offer("b", gpus=1)))        # another agent's GPU: nothing kept at night
+    (member,) = h.job("w").members.values()
+    assert launched == member.task_id

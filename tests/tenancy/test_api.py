@@ -52,10 +52,10 @@ def test_without_quotas_each_tenant_shows_its_usage_only(served: tuple[Scheduler
     runtime.submit(single_job("j1", gpus=2, tenant="team-a"))
     body = json_of(client.request("GET", "/v1/tenants"))
     assert body == {"source": "none", "version": None, "file": None, "quotas": False, "default": None,
-                    "unassigned_gpus": None, "tenants": [
+                    "unassigned_gpus": None, "profile": None, "tenants": [
                         {"name": "team-a", "listed": False, "quota": None, "limit": None, "may_borrow": True,
                          "weight": 1, "used_gpus": 0, "borrowed_gpus": None, "waiting_jobs": 1,
-                         "waiting_gpus": 2}]}
+                         "waiting_gpus": 2, "profile_terms": False}]}
 
 
 def test_put_stores_validates_and_applies_the_document(served: tuple[SchedulerRuntime, AppClient]) -> None:

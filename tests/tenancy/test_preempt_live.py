@@ -81,3 +81,70 @@ def test_the_owner_reclaims_lent_gpus_gracefully_and_the_borrower_runs_again(loc
     assert again["restarts"] == 0
     for job_id in borrowers:
         api.kill(job_id)
+
+
+def test_a_tenant_at_its_quota_preempts_its_own_lower_priority_job(local: Standalone, tmp_path: Path) -> None:
+    """Issue 14: a job its tenant's quota holds (team-a may not borrow: its 2 GPUs are in use by its own
+    lower-priority job, while team-b's 2 GPUs sit idle) stops that job gracefully and runs; the victim
+    waits for the quota (not for the idle GPUs it may not borrow) and runs again once the claim ended."""
+    api = ApiClient(local.api_url)
+    api.request("PUT", "/v1/tenants", {"tenants": {"team-a": {"quota": 2, "may_borrow": False},
+                                                   "team-b": {"quota": 2}}})
+    low, _ = api.submit({"name": "low", "command": polite(tmp_path, "low"), "gpus": 2, "cpus": 0.1,
+                         "mem": 32, "tenant": "team-a", "priority": 0})
+    poll(lambda: api.job(low["id"])["state"], lambda s: s == "RUNNING")
+    high, _ = api.submit({"name": "high", "command": "sleep 4", "gpus": 2, "cpus": 0.1, "mem": 32,
+                          "tenant": "team-a", "priority": 10})
+    message = poll(lambda: api.job(low["id"])["message"], lambda m: m.startswith("preempted by job"))
+    assert f"preempted by job {high['id']} (team-a is at its quota or limit; priority 10 > 0" in message
+    term_file, done_file = tmp_path / "low.term", tmp_path / "low.done"
+    poll(done_file.exists, bool)
+    assert float(done_file.read_text().split()[0]) - float(term_file.read_text().split()[0]) >= 1.9
+    poll(lambda: api.job(high["id"])["state"], lambda s: s == "SUCCEEDED")
+    again = poll(lambda: api.job(low["id"]), lambda j: j["state"] == "RUNNING" and j["attempt"] >= 1)
+    assert again["restarts"] == 0
+    api.kill(low["id"])
+
+
+@pytest.fixture
+def lingering(zk_hosts: str, tmp_path_factory: pytest.TempPathFactory,
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[Standalone]:
+    """The local cluster with preemption on and share hosts that exit 8 s after their last share ended (an
+    empty host takes new shares for the first 3 s of it: `LINGER_MARGIN_SECONDS`)."""
+    monkeypatch.setenv("MESOS_GPU_PREEMPTION", "true")
+    monkeypatch.setenv("MESOS_GPU_PREEMPTION_GRACE_SECONDS", "20")
+    stack = Standalone(zk_hosts=zk_hosts, framework_name=f"preempt-{uuid.uuid4().hex[:8]}",
+                       workdir=tmp_path_factory.mktemp("preempt"), tick_seconds=0.2, share_linger_seconds=8,
+                       cluster_options={"allocation_interval": 0.2})
+    with stack:
+        yield stack
+
+
+def test_a_gpu_share_job_is_preempted_and_its_hosts_gpu_goes_to_the_whole_gpu_job(lingering: Standalone,
+                                                                                 tmp_path: Path) -> None:
+    """Issue 14: every GPU in use (a 0.5 share on one share host, higher-priority whole-GPU jobs on the other
+    three), a whole-GPU job of priority 10 stops the share job (priority 0) gracefully; the share host, its
+    last share gone, takes no new share and exits, and its GPU goes to the waiting job."""
+    api = ApiClient(lingering.api_url)
+    small = {"cpus": 0.1, "mem": 32}
+    share, _ = api.submit({"name": "share", "command": polite(tmp_path, "share"), "gpus": 0.5, "priority": 0,
+                           **small})
+    poll(lambda: api.job(share["id"])["state"], lambda s: s == "RUNNING")
+    fillers = []
+    for name, gpus in (("pair", 2), ("single", 1)):     # the other agent's two GPUs, then the share's agent's
+        job, _ = api.submit({"name": name, "command": "sleep 600", "gpus": gpus, "priority": 20, **small})
+        poll(lambda j=job: api.job(j["id"])["state"], lambda s: s == "RUNNING")
+        fillers.append(job)
+    claim, _ = api.submit({"name": "claim", "command": "sleep 600", "gpus": 1, "priority": 10, **small})
+    message = poll(lambda: api.job(share["id"])["message"], lambda m: m.startswith("preempted by job"))
+    assert f"preempted by job {claim['id']} (priority 10 > 0)" in message
+    term_file, done_file = tmp_path / "share.term", tmp_path / "share.done"
+    poll(done_file.exists, bool)
+    assert float(done_file.read_text().split()[0]) - float(term_file.read_text().split()[0]) >= 1.9
+    poll(lambda: api.job(claim["id"])["state"], lambda s: s == "RUNNING", timeout=60)
+    # the fillers (higher priority) were never touched; the share waits for a GPU, not counted as a restart
+    assert all(api.job(job["id"])["state"] == "RUNNING" for job in fillers)
+    again = api.job(share["id"])
+    assert again["state"] == "RESTARTING" and again["restarts"] == 0
+    for job in (claim, share, *fillers):
+        api.kill(job["id"])

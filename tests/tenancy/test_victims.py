@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mesos_gpu.core.tenancy import TenantQuota, TenantsConfig
-from mesos_gpu.core.tenancyvictims import Claim, Running, choose_victims
+from mesos_gpu.core.tenancyvictims import Claim, Running, choose_own_victims, choose_victims
 
 G = 1000
 CONFIG = TenantsConfig({"owner": TenantQuota(4 * G), "borrower": TenantQuota(0),
@@ -91,3 +91,44 @@ def test_victims_free_enough_and_never_take_a_tenant_below_its_quota_for_another
         left[job.tenant] -= job.gpus
     # minimal: without the last victim it would not be enough
     assert sum(job.gpus for job in victims) - by_id[chosen[-1]].gpus < claim.gpus
+
+
+# ------------------------------------------------------ a quota-held claim: its own tenant, lower priority
+def test_a_held_claim_takes_its_own_lower_priority_jobs_lowest_priority_first() -> None:
+    running = [Running("a-prio1", "steady", 1, 1 * G, 0), Running("a-prio0", "steady", 0, 1 * G, 50),
+               Running("a-equal", "steady", 5, 2 * G, 0), Running("borrowed", "borrower", 0, 4 * G, 0)]
+    claim = Claim("want", "steady", 5, 2 * G)
+    # enough once 1 GPU is freed: only the lowest priority is taken
+    assert choose_own_victims(claim, running, admits=lambda freed: freed >= 1 * G, now=100) == ("a-prio0",)
+    assert choose_own_victims(claim, running, admits=lambda freed: freed >= 2 * G, now=100) == (
+        "a-prio0", "a-prio1")
+    # never an equal priority, never another tenant: when those would be needed, nobody
+    assert choose_own_victims(claim, running, admits=lambda freed: freed >= 3 * G, now=100) is None
+    assert choose_own_victims(claim, running, admits=lambda freed: freed > 0, now=100,
+                              spared={"a-prio0"}) == ("a-prio1",)
+    # admitted without a victim: nobody
+    assert choose_own_victims(claim, running, admits=lambda freed: True, now=100) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(jobs, st.integers(0, 3), st.integers(1, 8), st.integers(0, 8))
+def test_held_victims_are_own_lower_priority_and_a_minimal_prefix(running: list[Running], priority: int,
+                                                                  halves: int, needed_halves: int) -> None:
+    claim = Claim("want", "steady", priority, halves * 500)
+    calls: list[int] = []
+
+    def admits(freed: int) -> bool:
+        calls.append(freed)
+        return freed >= needed_halves * 500
+
+    chosen = choose_own_victims(claim, running, admits=admits, now=100)
+    by_id = {job.job_id: job for job in running}
+    lower = [job for job in running if job.tenant == "steady" and job.priority < priority]
+    if chosen is None:     # admitted without a victim, or even every lower-priority job is not enough
+        assert needed_halves == 0 or sum(job.gpus for job in lower) < needed_halves * 500
+        return
+    victims = [by_id[job_id] for job_id in chosen]
+    assert all(job.tenant == "steady" and job.priority < priority for job in victims)
+    freed = sum(job.gpus for job in victims)
+    assert freed >= needed_halves * 500 and freed - victims[-1].gpus < needed_halves * 500
+    assert [job.priority for job in victims] == sorted(job.priority for job in victims)

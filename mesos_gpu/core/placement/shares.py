@@ -1,9 +1,8 @@
-"""Placement of GPU shares (pure): the per-device share ledger and the choice of a device for a share.
+"""Placement of GPU shares (pure): the choice of a device for a share.
 
 A share (`TaskDemand.share`, a fraction of one GPU) runs on a share host: an executor holding one whole
-GPU. `ShareLedger` knows, per agent of the cycle, the share hosts the scheduler reported
-(`ShareHostView`: fraction and memory given, isolation, accepting, free MIG instances) and the hosts
-opened tentatively in this cycle; every debit can be credited back exactly (gang roll-back).
+GPU. The cycle's share hosts are in a `ShareLedger` (`shareledger`); every debit can be credited back
+exactly (gang roll-back).
 
 Rules (`ShareStack.select`):
 - never more than 1000 thousandths, nor more than the device's memory (when known), on one device;
@@ -23,14 +22,16 @@ Rules (`ShareStack.select`):
 Every share also debits its own cpus/mem/disk/ports from the agent's offer.
 
 The GPU profile in force (`ShareHostViews.profile`; `profilesapply.ProfileGate` says what it allows): per
-agent group, the levels and sizes offered and the most share hosts per agent; draining hosts are not
-indexed. The published strategies' own choices do not check the sizes on existing hosts.
+agent group, the levels and sizes offered (on existing hosts and new ones) and the most share hosts per
+agent; draining hosts are not indexed. The GPUs it keeps for share hosts (`sharekeep.KeptGpus`) are out of
+whole-GPU placement; a new host goes first to an agent with a kept GPU (then as above), and a host
+opened on an agent with one takes a kept GPU.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from mesos_gpu.core.model import Isolation
@@ -40,52 +41,21 @@ from mesos_gpu.core.placement.demand import Needs, TaskDemand
 from mesos_gpu.core.placement.filters import AFTER_GPU_FILTERS, first_failure
 from mesos_gpu.core.placement.fragmentation import FragmentationTable
 from mesos_gpu.core.placement.policy import PlacementPolicy
+from mesos_gpu.core.placement.sharekeep import KeptGpus, explain_kept
+from mesos_gpu.core.placement.shareledger import NEW_HOST_PREFIX, WHOLE, Device, ShareLedger
 from mesos_gpu.core.placement.stack import OrderedCounts, PlacementStack
 from mesos_gpu.core.placement.state import AgentState, CapacityLedger, Debit, JobContext
-from mesos_gpu.core.profilesapply import ProfileGate
 from mesos_gpu.core.resources import Resources
 from mesos_gpu.core.sharing import SHARE_HOST_RESOURCES, ShareGrant, ShareHostView, ShareNeed
 
-NEW_HOST_PREFIX = "new:"
-WHOLE = 1000
+__all__ = [
+    "CANDIDATES", "NEW_HOST_PREFIX", "WHOLE", "Device", "ShareChoice", "ShareDebit", "ShareLedger",
+    "ShareStack", "device_sizes", "granted_memory", "host_resources",
+]
+
 CANDIDATES = 16  # feasible devices (or agents, for a new host) scored per share
 PER_BUCKET = 2  # agents scored per count of whole GPUs free (cpu-rich and cpu-poor agents both seen)
 SCAN_BUDGET = 32  # devices (agents) visited after the first feasible one, at most
-
-
-class Device:
-    """One share host's GPU in the ledger: what its shares take, and where it is indexed."""
-
-    __slots__ = ("accepting", "agent", "agent_id", "device_memory", "host_id", "isolation", "mig_free",
-                 "new", "seq", "used", "used_memory")
-
-    def __init__(  # noqa: PLR0917
-            self, seq: int, host_id: str, agent: AgentState | None, agent_id: str, isolation: Isolation,
-            device_memory: int, used: int = 0, used_memory: int = 0, accepting: bool = True,
-            mig_free: tuple[int, ...] = (), new: bool = False) -> None:
-        self.seq = seq
-        self.host_id = host_id
-        self.agent = agent
-        self.agent_id = agent_id
-        self.isolation = isolation
-        self.device_memory = device_memory
-        self.used = used
-        self.used_memory = used_memory
-        self.accepting = accepting
-        self.mig_free = mig_free
-        self.new = new
-
-    @property
-    def free(self) -> int:
-        return WHOLE - self.used
-
-    def view(self) -> ShareHostView:
-        """As the state machine would report it (tests feed these back as the next cycle's hosts)."""
-        return ShareHostView(self.host_id, self.agent_id, self.isolation, self.device_memory, self.used,
-                             self.used_memory, self.accepting, self.mig_free)
-
-    def __repr__(self) -> str:
-        return f"Device({self.host_id!r}, {self.isolation.value}, used={self.used}, mem={self.used_memory})"
 
 
 class ShareChoice(NamedTuple):
@@ -108,148 +78,7 @@ class ShareDebit(NamedTuple):
     device: Device
     grant: ShareGrant
     opened: bool
-
-
-class ShareLedger:
-    """Every share host's device of the cycle, indexed by isolation and free thousandths."""
-
-    def __init__(self, capacity: CapacityLedger, hosts: Sequence[ShareHostView] = ()) -> None:
-        self.capacity = capacity
-        self.devices: dict[int, Device] = {}
-        # level -> free thousandths -> devices (usable this cycle: accepting, on a healthy offered agent)
-        self.index: dict[Isolation, dict[int, dict[int, Device]]] = {}
-        self.mig: dict[int, Device] = {}
-        self.free_on: dict[int, int] = {}  # agent index -> thousandths free on its indexed (non-MIG) devices
-        self.on_agent: dict[int, dict[int, Device]] = {}  # agent index -> its indexed (non-MIG) devices
-        self._opened: dict[str, int] = {}
-        self._seq = 0
-        self.version = 0
-        # agent index -> its hosts empty now that were empty at the start (their GPU returns at the linger)
-        self.empty_on: dict[int, int] = {}
-        self._empty: dict[int, int] = {}  # seq of a host empty at the start -> its `used` then
-        # What the GPU profile in force allows (None: no profile; `ShareHostViews.profile`).
-        profile = getattr(hosts, "profile", None)
-        self.gate = None if profile is None else ProfileGate(profile, hosts, self._attributes_of)
-        drain = frozenset() if self.gate is None else self.gate.draining
-        for view in hosts:
-            agent = capacity.by_id.get(view.agent_id)
-            used = view.used
-            if view.isolation is Isolation.MIG and agent is not None:
-                layout = caps_of(agent).mig
-                used = WHOLE - sum(layout[i].gpus for i in view.mig_free if i < len(layout))
-            device = Device(self._next(), view.host_id, agent, view.agent_id, view.isolation,
-                            view.device_memory, used, view.used_memory, view.accepting, tuple(view.mig_free))
-            self.devices[device.seq] = device
-            if agent is not None and view.accepting and not agent.unhealthy and view.host_id not in drain:
-                self._index(device)
-            if agent is not None and not view.used:
-                self._empty[device.seq] = used
-                self.empty_on[agent.index] = self.empty_on.get(agent.index, 0) + 1
-
-    def _attributes_of(self, agent_id: str) -> Mapping[str, str] | None:
-        agent = self.capacity.by_id.get(agent_id)
-        return None if agent is None else agent.attributes
-
-    def profile_allows(self, agent: AgentState, need: ShareNeed, opening: bool) -> bool:
-        """Whether the profile in force lets `need` go to `agent` (`opening`: on a new host there)."""
-        return self.gate is None or self.gate.allows(agent.agent_id, need, opening)
-
-    def _count_empty(self, device: Device, was_empty: bool) -> None:
-        """Keep `empty_on` as a share lands on (or is given back to) a host empty at the start."""
-        start = self._empty.get(device.seq)
-        if start is None or device.agent is None:
-            return
-        change = int(device.used == start and not device.used_memory) - int(was_empty)
-        if change:
-            index = device.agent.index
-            self.empty_on[index] = self.empty_on.get(index, 0) + change
-
-    def _next(self) -> int:
-        self._seq += 1
-        return self._seq
-
-    def _index(self, device: Device) -> None:
-        if device.isolation is Isolation.MIG:
-            if device.mig_free:
-                self.mig[device.seq] = device
-            return
-        by_free = self.index.setdefault(device.isolation, {})
-        bucket = by_free.get(device.free)
-        if bucket is None:
-            by_free[device.free] = {device.seq: device}
-        else:
-            bucket[device.seq] = device
-        index = device.agent.index  # type: ignore[union-attr]  # only devices on offered agents are indexed
-        self.free_on[index] = self.free_on.get(index, 0) + device.free
-        self.on_agent.setdefault(index, {})[device.seq] = device
-
-    def _unindex(self, device: Device) -> None:
-        if device.isolation is Isolation.MIG:
-            self.mig.pop(device.seq, None)
-            return
-        by_free = self.index.get(device.isolation, {})
-        bucket = by_free.get(device.free)
-        if bucket is not None and bucket.pop(device.seq, None) is not None:
-            if not bucket:
-                del by_free[device.free]
-            index = device.agent.index  # type: ignore[union-attr]
-            self.free_on[index] -= device.free
-            on = self.on_agent[index]
-            del on[device.seq]
-            if not on:
-                del self.on_agent[index]
-
-    def take(self, device: Device, gpus: int, memory: int, mig_index: int | None) -> None:
-        """Give `gpus`/`memory` (or MIG instance `mig_index`) of `device` to a share."""
-        self._unindex(device)
-        was_empty = self._empty.get(device.seq) == device.used and not device.used_memory
-        device.used += gpus
-        device.used_memory += memory
-        if mig_index is not None:
-            device.mig_free = tuple(i for i in device.mig_free if i != mig_index)
-        self._index(device)
-        self._count_empty(device, was_empty)
-        self.version += 1
-
-    def give_back(self, device: Device, gpus: int, memory: int, mig_index: int | None) -> None:
-        """Undo `take` exactly."""
-        self._unindex(device)
-        was_empty = self._empty.get(device.seq) == device.used and not device.used_memory
-        device.used -= gpus
-        device.used_memory -= memory
-        if mig_index is not None:
-            device.mig_free = tuple(sorted((*device.mig_free, mig_index)))
-        self._index(device)
-        self._count_empty(device, was_empty)
-        self.version += 1
-
-    def open(self, agent: AgentState, isolation: Isolation, device_memory: int,
-             mig_free: tuple[int, ...]) -> Device:
-        """A new host (provisional id "new:<agent_id>:<n>") on `agent`, empty."""
-        n = self._opened.get(agent.agent_id, 0) + 1
-        self._opened[agent.agent_id] = n
-        device = Device(self._next(), f"{NEW_HOST_PREFIX}{agent.agent_id}:{n}", agent, agent.agent_id,
-                        isolation, device_memory, 0, 0, True, mig_free, new=True)
-        self.devices[device.seq] = device
-        if self.gate is not None:
-            self.gate.opened(agent.agent_id, 1)
-        self._index(device)
-        self.version += 1
-        return device
-
-    def close(self, device: Device) -> None:
-        """Forget a host opened in this cycle (the last one opened on its agent)."""
-        self._unindex(device)
-        del self.devices[device.seq]
-        if self.gate is not None:
-            self.gate.opened(device.agent_id, -1)
-        self._opened[device.agent_id] -= 1
-        if not self._opened[device.agent_id]:
-            del self._opened[device.agent_id]
-        self.version += 1
-
-    def views(self) -> list[ShareHostView]:
-        return [device.view() for device in self.devices.values()]
+    kept: bool = False      # the host opened with a GPU the profile kept for share hosts (`sharekeep`)
 
 
 def host_resources() -> Resources:
@@ -276,6 +105,10 @@ class ShareStack:
         self.table = table if table is not None else FragmentationTable()
         stack.use_fragmentation(self.table, self.ledger.free_on)
         stack.use_empty_hosts(self.ledger.empty_on)
+        #: The GPUs the profile in force keeps for share hosts (None: none), out of whole-GPU placement.
+        self.kept = KeptGpus.of(capacity, self.ledger.gate)
+        if self.kept is not None:
+            explain_kept(stack, self.kept)      # whole-GPU tasks' reasons name the kept GPUs
         self._openers: dict[TaskDemand, TaskDemand] = {}
         self._extra = host_resources()
         self._scale: tuple[float, float] | None = None
@@ -400,11 +233,36 @@ class ShareStack:
         return ShareChoice(device.agent, device, gpus, memory,  # type: ignore[arg-type]
                            device.device_memory, None, None)
 
+    def openable(self) -> Iterator[AgentState]:
+        """The agents where a new host could open: those whose only whole GPUs free are kept for share
+        hosts (`KeptGpus.starved`), then every agent with a whole GPU free, fewest first."""
+        if self.kept is not None:
+            yield from self.kept.starved()
+        for bucket in self.capacity.gpu_buckets[1:]:
+            yield from bucket.values()
+
+    def _kept_agent(self, opener: TaskDemand, need: ShareNeed, job: JobContext) -> AgentState | None:
+        """Among the agents with a GPU kept for share hosts, the one that fits whose placement fragments
+        least (`_score`; ties: fewest whole GPUs free); None when none fits (or none is kept)."""
+        if self.kept is None:
+            return None
+        needs = opener.needs
+        best: tuple[float, int, AgentState] | None = None
+        for agent in self.kept.agents():
+            if self._fits(agent, needs, job):
+                score = self._score(agent, None, need.gpus, needs.cpus)
+                if best is None or (score, agent.gpus) < best[:2]:
+                    best = (score, agent.gpus, agent)
+        return None if best is None else best[2]
+
     def _new_agent(self, opener: TaskDemand, need: ShareNeed, job: JobContext) -> AgentState | None:
-        """The agent to open a new host on: among `CANDIDATES` agents that fit, at most `PER_BUCKET` of
-        each count of whole GPUs free, fewest free first (GPU best fit), the one whose placement
-        fragments least (`_score`; ties: fewest whole GPUs free, so whole agents stay free for
-        whole-GPU tasks)."""
+        """The agent to open a new host on: one with a kept GPU (`_kept_agent`), else among `CANDIDATES`
+        agents that fit, at most `PER_BUCKET` of each count of whole GPUs free, fewest free first (GPU
+        best fit), the one whose placement fragments least (`_score`; ties: fewest whole GPUs free, so
+        whole agents stay free for whole-GPU tasks)."""
+        kept = self._kept_agent(opener, need, job)
+        if kept is not None:
+            return kept
         needs = opener.needs
         best: tuple[float, int, AgentState] | None = None
         found = budget = 0
@@ -435,13 +293,17 @@ class ShareStack:
         return best[2] if best is not None else None
 
     def _spread_agent(self, opener: TaskDemand, need: ShareNeed, job: JobContext) -> AgentState | None:
-        """The agent to open a new host on with `share_hosts="spread"`: among `CANDIDATES` agents
-        that fit, visited most whole GPUs free first, the one with the highest Tetris alignment (the dot
-        product of the task's (cpus, GPU) with the agent's free (cpus, GPU), each normalised by the
-        largest agent's capacity; ties: the first visited). After `4 * SCAN_BUDGET` agents that do not
+        """The agent to open a new host on with `share_hosts="spread"`: one with a kept GPU
+        (`_kept_agent`), else among `CANDIDATES` agents that fit, visited most whole GPUs free first,
+        the one with the highest Tetris alignment (the dot product of the task's (cpus, GPU) with the
+        agent's free (cpus, GPU), each normalised by the largest agent's capacity; ties: the first
+        visited). After `4 * SCAN_BUDGET` agents that do not
         fit, the search ends (the caller then asks the stack). Measured on the openb trace (CPU
         fallback): 16, 32 or 64 candidates place 99.30, 99.31 and 99.36 % of the tasks, the more the
         slower."""
+        kept = self._kept_agent(opener, need, job)
+        if kept is not None:
+            return kept
         needs = opener.needs
         cpu_scale, gpu_scale = self._scales()
         weight_cpus = needs.cpus / (cpu_scale * cpu_scale)
@@ -515,7 +377,9 @@ class ShareStack:
         device = choice.device
         need = task.share
         assert need is not None
+        kept = False
         if device is None:
+            kept = self.kept is not None and self.kept.release(choice.agent)   # a kept GPU first
             debit = self.capacity.debit(choice.agent, self.opener(task).needs)
             mig_all = tuple(range(len(caps_of(choice.agent).mig))) if need.isolation is Isolation.MIG else ()
             device = ledger.open(choice.agent, need.isolation, choice.device_memory, mig_all)
@@ -526,7 +390,7 @@ class ShareStack:
         ledger.take(device, choice.gpus, choice.memory, choice.mig_index)
         grant = ShareGrant(device.host_id, opened or device.new, need.isolation, choice.gpus, choice.memory,
                            choice.device_memory, choice.mig_index, choice.mig_profile)
-        return ShareDebit(debit, device, grant, opened)
+        return ShareDebit(debit, device, grant, opened, kept)
 
     def credit(self, share: ShareDebit) -> None:
         """Give back exactly what `debit` took (gang roll-back)."""
@@ -535,6 +399,8 @@ class ShareStack:
         if share.opened:
             self.ledger.close(share.device)
         self.capacity.credit(share.debit)
+        if share.kept:
+            self.kept.keep_again(share.debit.agent)  # type: ignore[union-attr]  # kept: a KeptGpus released it
 
 
 def device_sizes(task: TaskDemand) -> list[tuple[int, int, int]]:

@@ -11,10 +11,16 @@ Common rules of the heuristics below (`HEURISTICS`):
   unheld agents with enough whole GPUs free (`CapacityLedger.gpu_buckets`); a CPU task visits the CPU
   agents, then, only when none fits and the policy allows it (`cpu_tasks_on_gpu_agents`), the GPU
   agents, then the unhealthy ones (the product's "fallback"); a share visits the existing share hosts
-  with room (`ShareLedger.index`) and the agents where a new host can open (whole GPU free). Each
-  candidate passes the product's filters (`filters.first_failure`, `ShareStack._fits`, the device's
-  memory) before it can be chosen, so held and unhealthy agents are treated exactly as the default
-  treats them. The search is exhaustive: whenever a feasible placement exists, one is found.
+  with room (`ShareLedger.index`) and the agents where a new host can open (`ShareStack.openable`: a
+  whole GPU free, or one the GPU profile in force keeps for share hosts). Each candidate passes the
+  product's filters (`filters.first_failure`, `ShareStack._fits`, the device's memory, and on an
+  existing host the level and size the profile offers there) before it can be chosen, so held and
+  unhealthy agents, and the profile, are treated exactly as the default treats them. The search is
+  exhaustive: whenever a feasible placement exists, one is found.
+- GPUs the profile in force keeps for share hosts (`sharekeep`) are out of every whole-GPU choice, and
+  a whole-GPU task's reasons name them (`sharekeep.explain_kept`). While some agent has one, a share's
+  new host goes only to such an agent (the heuristic's choice among them; "random": drawn among them),
+  and takes the kept GPU; when none of them fits, as the heuristic chooses among all.
 - When none fits, the answer is the default stack's (its reason counts; an elastic share may still get
   its smallest fraction there, as the default gives it).
 - Ties go to the agent earlier in the node list (lower index), or the older device.
@@ -306,11 +312,20 @@ class _HeuristicShares(ShareStack):
         return [device for free in sorted(by_free) if free >= want for device in by_free[free].values()]
 
     def _room_fits(self, device: Device, task: TaskDemand, need: ShareNeed, job: JobContext) -> bool:
-        """The share fits on existing `device`: its memory, and the task's own resources on the agent."""
+        """The share fits on existing `device`: its memory, the task's own resources on the agent, and
+        the GPU profile in force offers its level and size there."""
         memory = granted_memory(need, need.gpus, device.device_memory)
         if device.device_memory and device.used_memory + memory > device.device_memory:
             return False
-        return self._fits(device.agent, task.needs, job)
+        return self._fits(device.agent, task.needs, job) and \
+            self.ledger.profile_allows(device.agent, need, False)  # type: ignore[arg-type]  # indexed: has one
+
+    def _open_pools(self) -> list[Iterable[AgentState]]:
+        """The agents where a new host may open, in turn: those with a GPU the profile keeps for share
+        hosts (when one of them fits, a new host goes there), then every agent that can open one."""
+        if self.kept is None:
+            return [self.openable()]
+        return [self.kept.agents(), self.openable()]
 
     @staticmethod
     def _grant(device: Device, need: ShareNeed) -> ShareChoice:
@@ -337,13 +352,19 @@ class _HeuristicShares(ShareStack):
         if agent_key is not None:
             opener = self.opener(task).needs
             cpus, mem = opener.cpus, opener.mem
-            for bucket in self.capacity.gpu_buckets[1:]:
-                for agent in bucket.values():
+            for pool in self._open_pools():
+                fits = False
+                for agent in pool:
                     if agent.cpus < cpus or agent.mem < mem:
                         continue
                     rank = agent_key(agent)
-                    if (best is None or rank < best[0]) and self._fits(agent, opener, job):
-                        best = (rank, agent, None)
+                    better = best is None or rank < best[0]
+                    if (better or not fits) and self._fits(agent, opener, job):
+                        fits = True
+                        if better:
+                            best = (rank, agent, None)
+                if fits:
+                    break
         if best is None:
             return None
         _, agent, room = best
@@ -360,7 +381,8 @@ class RandomShares(_HeuristicShares):
             if device.agent is not None:
                 rooms.setdefault(device.agent.index, []).append(device)
                 agents[device.agent.index] = device.agent
-        openable = {agent.index for bucket in self.capacity.gpu_buckets[1:] for agent in bucket.values()}
+        kept = self.kept.agents() if self.kept is not None else []   # new hosts there first, when any
+        openable = {agent.index for agent in (kept or self.openable())}
         for index in openable:
             agents.setdefault(index, self.capacity.agents[index])
         pool = sorted(agents)

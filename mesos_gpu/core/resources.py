@@ -236,6 +236,12 @@ class Resources:
         """The scalar `name` in thousandths (0 when absent): exact, for comparisons."""
         return self._scalars.get(name, 0)
 
+    def scalar_key(self) -> tuple[tuple[str, int], ...] | None:
+        """The scalars as (name, thousandths) pairs, hashable; None when there are ranges or sets."""
+        if self._ranges or self._sets:
+            return None
+        return tuple(self._scalars.items())
+
     def scalars_milli(self) -> dict[str, int]:
         """A copy of every scalar, in thousandths."""
         return dict(self._scalars)

@@ -179,13 +179,22 @@ class TaskInfoTemplate:
     """What `build_task_info` gives every launch of members alike (same command, image, env, role, index,
     isolation, uris: `template_key`), worked out once and shared by every job of that shape: `build`
     makes the TaskInfo of one launch, equal to `build_task_info`'s, key order included (a test holds
-    them equal), of new objects only (nothing is shared between two TaskInfos). A docker member, whose
-    ExecutorInfo repeats the command, is built by `build_task_info` itself."""
+    them equal). A docker member, whose ExecutorInfo repeats the command, is built by `build_task_info`
+    itself.
+
+    TaskInfos are values: nothing changes one after it is built (the driver serialises them, the event
+    log and the replay read them). So the parts alike launches have in common are made once and shared
+    between their TaskInfos: the kill policy, the role/index/isolation labels, and, for a member without
+    ports or TF rendezvous, its whole `command` per attempt (an offer cycle builds thousands of
+    TaskInfos; most of them first attempts of alike members)."""
 
     __slots__ = (
-        "_base_env", "_command", "_container", "_docker", "_grace", "_labels", "_order", "_order_ports",
-        "_secrets", "_tf", "_uris", "settings",
+        "_attempt_labels", "_base_env", "_command", "_commands", "_container", "_docker", "_fixed_labels",
+        "_isolation_label", "_kill_policy", "_order", "_order_ports", "_secrets", "_tf", "_uris", "settings",
     )
+
+    #: Attempts whose `command` (members without ports or TF) and attempt label are kept per template.
+    KEPT_ATTEMPTS = 8
 
     def __init__(self, spec: JobSpec, task: TaskSpec, settings: LaunchSettings) -> None:
         self.settings = settings
@@ -200,12 +209,21 @@ class TaskInfoTemplate:
         # The variables in name order, for a launch without ports and one with: (name, value), the value
         # None for those each launch sets (its attempt, its ports).
         self._order = _variable_order(env, (ENV_ATTEMPT,))
-        self._order_ports = _variable_order(env, (ENV_ATTEMPT, "PORT0", "PORTS"))
+        self._order_ports = tuple(
+            (name, None if value is None else {"name": name, "value": value})
+            for name, value in _variable_order(env, (ENV_ATTEMPT, "PORT0", "PORTS"))
+        )
         self._uris = task_uris(spec, task, settings)
-        self._grace = duration_info(settings.kill_grace_seconds)["nanoseconds"]
-        self._labels = (task.role.value, str(task.index), task.isolation.value)
+        self._kill_policy = {"grace_period": duration_info(settings.kill_grace_seconds)}
+        self._fixed_labels = (
+            {"key": "mesos-gpu/role", "value": task.role.value},
+            {"key": "mesos-gpu/index", "value": str(task.index)},
+        )
+        self._attempt_labels: dict[int, tuple[dict[str, str], dict[str, str]]] = {}
+        self._commands: dict[int, dict[str, Any]] = {}
         self._container = mesos_container(spec, task.image)
         self._secrets = secret_variables(spec)
+        self._isolation_label = task.isolation.value
 
     def build(self, spec: JobSpec, task: TaskSpec, attempt: int, placed: Placed) -> dict[str, Any]:
         """The TaskInfo JSON for launch `attempt` of `task` (of this template's shape: `template_key`) on
@@ -213,7 +231,37 @@ class TaskInfoTemplate:
         if self._docker:
             return build_task_info(spec, task, attempt, placed, self.settings)
         name = task.name
-        task_id = task_id_for(name, attempt)
+        ports = placed.ports
+        if self._tf or ports:
+            command = self._command_for(spec, task, attempt, placed)
+        else:
+            command = self._commands.get(attempt)
+            if command is None:
+                command = self._command_for(spec, task, attempt, placed)
+                if attempt < self.KEPT_ATTEMPTS:
+                    self._commands[attempt] = command
+        labels = self._attempt_labels.get(attempt)
+        if labels is None:
+            labels = ({"key": "mesos-gpu/attempt", "value": str(attempt)},
+                      {"key": LABEL_ISOLATION, "value": self._isolation_label})
+            if attempt < self.KEPT_ATTEMPTS:
+                self._attempt_labels[attempt] = labels
+        info: dict[str, Any] = {
+            "name": name,
+            "task_id": {"value": task_id_for(name, attempt)},
+            "agent_id": {"value": placed.agent_id},
+            "resources": list(placed.resources),
+            "kill_policy": self._kill_policy,
+            "labels": {"labels": [{"key": "mesos-gpu/job", "value": task.job_id}, *self._fixed_labels,
+                                  *labels]},
+            "command": command,
+        }
+        if self._container is not None:
+            info["container"] = self._container
+        return info
+
+    def _command_for(self, spec: JobSpec, task: TaskSpec, attempt: int, placed: Placed) -> dict[str, Any]:
+        """The `command` of launch `attempt` on `placed` (its variables in name order)."""
         count = str(attempt)
         ports = placed.ports
         if self._tf:
@@ -227,36 +275,18 @@ class TaskInfoTemplate:
         elif ports:
             each = {ENV_ATTEMPT: count, "PORT0": str(ports[0]),
                     "PORTS": ",".join([str(port) for port in ports])}
-            variables = [{"name": key, "value": each[key] if value is None else value}
-                         for key, value in self._order_ports]
+            variables = [{"name": key, "value": each[key]} if fixed is None else fixed
+                         for key, fixed in self._order_ports]
         else:
             variables = [{"name": key, "value": count if value is None else value}
                          for key, value in self._order]
+        variables.extend(self._secrets)
         command: dict[str, Any] = {
             "shell": True, "value": self._command, "environment": {"variables": variables},
         }
-        if self._secrets:
-            command["environment"]["variables"].extend(copy.deepcopy(self._secrets))
         if self._uris:
-            command["uris"] = [dict(uri) for uri in self._uris]
-        role, index, isolation = self._labels
-        info: dict[str, Any] = {
-            "name": name,
-            "task_id": {"value": task_id},
-            "agent_id": {"value": placed.agent_id},
-            "resources": list(placed.resources),
-            "kill_policy": {"grace_period": {"nanoseconds": self._grace}},
-            "labels": {"labels": [
-                {"key": "mesos-gpu/job", "value": task.job_id}, {"key": "mesos-gpu/role", "value": role},
-                {"key": "mesos-gpu/index", "value": index},
-                {"key": "mesos-gpu/attempt", "value": count},
-                {"key": LABEL_ISOLATION, "value": isolation},
-            ]},
-            "command": command,
-        }
-        if self._container is not None:
-            info["container"] = copy.deepcopy(self._container)
-        return info
+            command["uris"] = self._uris
+        return command
 
 
 def _variable_order(env: Mapping[str, str], each: tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:

@@ -119,8 +119,7 @@ def _split(lists: list[Keys], rank: int) -> list[int]:
 
 
 def _copied(joblist: JobList) -> dict[Group, Keys]:
-    # (`JobList._lists`: each group's sorted keys; read here, never written: see the report of stream D)
-    return {group: Keys(list(keys), len(keys)) for group, keys in joblist._lists.items()}
+    return {group: Keys(list(keys), len(keys)) for group, keys in joblist.lists().items()}
 
 
 def full(state: SchedulerState, leading: bool) -> Snapshot:
@@ -203,7 +202,7 @@ def _relisted(previous: Snapshot, current: JobList, changed: Mapping[str, Held])
             keys.items.extend(new_keys)          # past every earlier snapshot's bound
             lists[group] = Keys(keys.items, keys.n + len(new_keys))
             continue
-        live = current._lists.get(group)
+        live = current.lists().get(group)
         if live is None:
             lists.pop(group, None)
         else:

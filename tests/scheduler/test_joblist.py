@@ -159,6 +159,27 @@ def test_the_index_pages_as_the_naive_filter_sort_and_slice(ops: list[Any], aske
     assert index == JobList.of((job_id, *entry) for job_id, entry in jobs.items())
 
 
+@settings(max_examples=300, deadline=None)
+@given(operations, st.lists(queries, min_size=1, max_size=8))
+def test_state_changes_batched_before_a_read_page_as_the_naive_index(ops: list[Any], asked: list[Any]
+                                                                     ) -> None:
+    """Many state changes (an offer cycle's launches) noted before any read: the pages after them are
+    the naive ones, whatever moved where and back in between."""
+    index = JobList()
+    jobs: dict[str, tuple[float, JobState, str]] = {}
+    for kind, number, at, state, tenant in ops:
+        job_id = f"j{number}"
+        if kind == "add" and job_id not in jobs:
+            index.add(job_id, float(at), state, tenant)
+            jobs[job_id] = (float(at), state, tenant)
+        elif kind in ("state", "discard") and job_id in jobs:     # a discard here is a second change
+            index.set_state(job_id, state)
+            jobs[job_id] = (jobs[job_id][0], state, jobs[job_id][2])
+    for states, tenant_, offset, limit in asked:
+        assert index.page(states, tenant_, offset, limit) == naive(jobs, states, tenant_, offset, limit)
+    assert index == JobList.of((job_id, *entry) for job_id, entry in jobs.items())
+
+
 RESTART = {"policy": "OnFailure", "backoff_limit": 2, "backoff_seconds": 5}
 TASK_STATES = ["TASK_RUNNING", "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST"]
 events = st.one_of(

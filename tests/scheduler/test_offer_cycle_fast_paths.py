@@ -5,6 +5,7 @@ commands against the digest taken before the cycle was made faster (`tests/sched
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import math
@@ -81,16 +82,23 @@ def _outcome(build: Callable[[], dict[str, Any]]) -> str:
         return f"{type(error).__name__}: {error}"
 
 
-def test_one_template_serves_jobs_alike_and_shares_no_object_between_taskinfos() -> None:
+def test_one_template_serves_jobs_alike_sharing_only_what_is_alike() -> None:
     first, second = single_job("a", env={"K": "v"}), single_job("b", env={"K": "v"})
     task_a, task_b = first.tasks("job-a")[0], second.tasks("job-b")[0]
     assert template_key(first, task_a) == template_key(second, task_b)
     template = TaskInfoTemplate(first, task_a, SETTINGS[1])
-    placed = Placed("S1", "h", (31000,), ())
-    one, two = template.build(first, task_a, 0, placed), template.build(second, task_b, 1, placed)
-    assert json.dumps(two) == json.dumps(build_task_info(second, task_b, 1, placed, SETTINGS[1]))
-    assert one["command"]["environment"] is not two["command"]["environment"]
-    assert one["kill_policy"] is not two["kill_policy"] and one["labels"] is not two["labels"]
+    for ports in ((31000,), ()):
+        placed = Placed("S1", "h", ports, ())
+        one = template.build(first, task_a, 0, placed)
+        before = copy.deepcopy(one)
+        two, three = template.build(second, task_b, 1, placed), template.build(second, task_b, 0, placed)
+        assert one == before        # building others changed nothing of it
+        assert json.dumps(two) == json.dumps(build_task_info(second, task_b, 1, placed, SETTINGS[1]))
+        assert json.dumps(three) == json.dumps(build_task_info(second, task_b, 0, placed, SETTINGS[1]))
+        assert one["kill_policy"] is two["kill_policy"]     # alike parts are made once
+        assert one["labels"] is not two["labels"] and one["task_id"] is not three["task_id"]
+        if not ports:   # the whole command of an attempt is alike for members without ports
+            assert one["command"] is three["command"] and one["command"] is not two["command"]
 
 
 def test_tf_members_differ_in_their_template_by_role_and_index() -> None:

@@ -17,6 +17,24 @@ _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
 #: The scalars a task usually asks for, in the order Mesos lists them (`wire.mesos_order`); ports come next.
 _AGENT_SCALAR_ORDER = ("cpus", "mem", "gpus", "disk")
 _AGENT_SCALARS = frozenset(_AGENT_SCALAR_ORDER)
+#: The scalar entries of a task's resources by (allocation role, scalars): TaskInfos are values, never
+#: changed once built (`mesos_gpu.core.taskinfo.TaskInfoTemplate`), so tasks alike share these entries.
+_SCALAR_ENTRIES: dict[tuple[str | None, tuple[tuple[str, int], ...]], tuple[dict[str, Any], ...]] = {}
+_SCALAR_ENTRIES_LIMIT = 4096
+
+
+def _scalar_entries(milli: Mapping[str, int], allocation: str | None) -> tuple[dict[str, Any], ...]:
+    """The unreserved SCALAR entries of `milli` (thousandths by name) in the agent's order."""
+    entries = []
+    for name in _AGENT_SCALAR_ORDER:
+        value = milli.get(name, 0)
+        if value:
+            entry: dict[str, Any] = {"name": name, "type": "SCALAR", "scalar": {"value": value / 1000},
+                                     "role": "*"}
+            if allocation is not None:
+                entry["allocation_info"] = {"role": allocation}
+            entries.append(entry)
+    return tuple(entries)
 
 
 @dataclass(frozen=True)
@@ -191,24 +209,27 @@ class OfferLabels:
         the same JSON as `self.to_mesos(request.plus_ports(ports))` (`TaskPlacement.to_mesos`), made
         directly for the common task (unreserved, whole scalars of the agent's names, no ranges or sets):
         one offer cycle makes thousands of them."""
-        if self.role != "*" or not request.names() <= _AGENT_SCALARS:
+        key = request.scalar_key() if self.role == "*" else None
+        if key is None or not _AGENT_SCALARS.issuperset(name for name, _ in key):
             resources = request.plus_ports(ports)
             if resources.role != self.role or resources.allocation_role != self.allocation_role:
                 resources = resources.with_labels(role=self.role, allocation_role=self.allocation_role)
             return self.to_mesos(resources)
         allocation = self.allocation_role if self.allocation_role is not None else request.allocation_role
-        entries: list[dict[str, Any]] = []
-        for name in _AGENT_SCALAR_ORDER:
-            milli = request.scalar_milli(name)
-            if milli:
-                entries.append({"name": name, "type": "SCALAR", "scalar": {"value": milli / 1000},
-                                "role": "*"})
+        shared = _SCALAR_ENTRIES.get((allocation, key))
+        if shared is None:
+            shared = _scalar_entries(dict(key), allocation)
+            if len(_SCALAR_ENTRIES) >= _SCALAR_ENTRIES_LIMIT:
+                _SCALAR_ENTRIES.clear()
+            _SCALAR_ENTRIES[(allocation, key)] = shared
+        entries = list(shared)
         if ports:
             items = [{"begin": begin, "end": end} for begin, end in ports_to_ranges(ports)]
-            entries.append({"name": "ports", "type": "RANGES", "ranges": {"range": items}, "role": "*"})
-        if allocation is not None:
-            for entry in entries:
+            entry: dict[str, Any] = {"name": "ports", "type": "RANGES", "ranges": {"range": items},
+                                     "role": "*"}
+            if allocation is not None:
                 entry["allocation_info"] = {"role": allocation}
+            entries.append(entry)
         return entries
 
     def __eq__(self, other: object) -> bool:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from mesos_gpu.core.devicelabels import status_labels
 from mesos_gpu.core.model import Isolation, JobSpec, TaskSpec, TaskState
 from mesos_gpu.core.placement.offers import attributes_from_mesos
-from mesos_gpu.core.placement.outcomes import CyclePlan, TaskPlacement
+from mesos_gpu.core.placement.outcomes import CyclePlan, Plan, TaskPlacement
 from mesos_gpu.core.placement.shares import NEW_HOST_PREFIX  # placement's provisional ids
 from mesos_gpu.core.profiles import AgentGroup, ProfilesConfig
 from mesos_gpu.core.profilesapply import draining, overdue, profile_view
@@ -350,11 +350,18 @@ class ShareCycle:
 def check_share_plan(plan: CyclePlan, requests: Sequence[GangRequest], hosts: ShareHosts) -> None:
     """Before anything changes: a share task placed with a grant, other tasks without, and every grant
     on an existing host names a known host of that agent (or a plan from a buggy planner is refused)."""
-    shares = {task.name: task.resources.is_share for request in requests for task in request.tasks}
-    for outcome in plan.plans():
+    outcomes = plan.outcomes
+    for request in requests:    # the planned ones (`check_plan`: each plan places its request's tasks)
+        outcome = outcomes.get(request.job_id)
+        if not isinstance(outcome, Plan):
+            continue
+        tasks = request.tasks
+        single = tasks[0].resources.is_share if len(tasks) == 1 else None
+        shares = None if single is not None else {task.name: task.resources.is_share for task in tasks}
         for where in outcome.placements:
             grant = where.share
-            if (grant is not None) != shares.get(where.task_id, False):
+            is_share = single if shares is None else shares.get(where.task_id, False)
+            if (grant is not None) != is_share:
                 raise AssertionError(f"task {where.task_id}: share grant {grant} does not fit its request")
             if grant is None:
                 continue

@@ -151,7 +151,7 @@ def test_a_whole_gpu_gang_does_not_take_kept_gpus(strategy):
 SIZES = Profile("day", (AgentGroup({}, 2, frozenset({Isolation.CAPPED}), frozenset({500})),))
 
 
-@pytest.mark.parametrize("strategy", [s for s in STRATEGIES if s != "fgd"])
+@pytest.mark.parametrize("strategy", STRATEGIES)
 def test_a_size_not_offered_does_not_join_an_existing_host(strategy):
     # The host has room for 0.25 (0.5 used), but the profile offers 0.5 only: the share waits.
     (outcome,) = place(share("s", 0.25), agents=[agent("a").gpus(0)], hosts=[host("h1", used=500)],
@@ -199,7 +199,7 @@ def test_no_whole_gpu_placement_takes_a_kept_gpu(strategy, agents, keep, jobs):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.sampled_from([s for s in STRATEGIES if s != "fgd"]),
+@given(st.sampled_from(STRATEGIES),
        st.lists(st.tuples(st.sampled_from([250, 500, 750]), st.booleans()), min_size=1, max_size=4),
        st.lists(st.sampled_from([0.25, 0.5, 0.75]), min_size=1, max_size=8))
 def test_no_share_of_a_size_not_offered_lands_anywhere(strategy, hosts, sizes):

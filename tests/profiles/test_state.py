@@ -11,6 +11,7 @@ from typing import Any
 
 from mesos_gpu.core.commands import Accept, GracefulKill
 from mesos_gpu.core.model import JobState
+from mesos_gpu.core.placement.offers import catalog_from_master_state
 from mesos_gpu.core.scheduling import make_planner
 from mesos_gpu.core.sharehosts import FORGET_AFTER_SECONDS, ShareHosts
 from mesos_gpu.core.sharing import DEFAULT_LINGER_SECONDS
@@ -142,3 +143,26 @@ def test_by_day_a_kept_gpu_waits_for_shares_and_at_night_whole_gpu_work_gets_it(
     (launched,) = accepted(h.offers(offer("b", gpus=1)))        # another agent's GPU: nothing kept at night
     (member,) = h.job("w").members.values()
     assert launched == member.task_id
+
+
+def test_a_job_waiting_only_for_kept_gpus_gets_no_agents_held_for_it():
+    # Past its patience a waiting job gets agents held (Volcano's reserve); but holding an agent whose
+    # GPU the day profile keeps frees nothing for it and would keep shares off it all day. Outside the
+    # keep (night), the same wait does hold the agent.
+    agents = catalog_from_master_state({"slaves": [
+        {"id": "a", "hostname": "h-a", "resources": {"cpus": 8.0, "mem": 16384.0, "gpus": 1.0}}]})
+    h = harness(utc(2026, 12, 4, 12))
+    h.state.planner = make_planner(catalog=lambda: agents)
+    h.state.reserve_after_seconds = 1.0
+    h.submit("w", single_job("w", gpus=1))
+    h.offers(offer("a", gpus=1))
+    h.now += 5
+    h.offers(offer("a", gpus=1))
+    reason = h.job("w").wait_reason
+    assert "kept for gpu shares by profile 'day'" in reason and "holding" not in reason, reason
+    h.submit("s1", share_job("s1"))                 # the share still opens its host there
+    assert len(accepted(h.offers(offer("a", gpus=1)))) == 1
+
+    h.now = utc(2026, 12, 4, 20, 0, 30)             # night: the GPU is the share host's until it ends
+    h.offers(offer("a", gpus=0))
+    assert "holding a for it" in h.job("w").wait_reason, h.job("w").wait_reason

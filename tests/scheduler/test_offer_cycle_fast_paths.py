@@ -6,6 +6,7 @@ commands against the digest taken before the cycle was made faster (`tests/sched
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import json
 import math
@@ -16,12 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mesos_gpu.core.model import JobSpec, TaskKey, TaskSpec
+from mesos_gpu.core.model import Isolation, JobSpec, TaskKey, TaskSpec
 from mesos_gpu.core.placement import AgentLaunch, CyclePlan, Plan, TaskPlacement
 from mesos_gpu.core.placement.offers import OfferLabels
 from mesos_gpu.core.resources import Resources
 from mesos_gpu.core.scheduling import GangRequest, check_plan
-from mesos_gpu.core.sharing import ShareHostView
+from mesos_gpu.core.sharehosts import ShareHosts, check_share_plan
+from mesos_gpu.core.sharing import ShareGrant, ShareHostView
 from mesos_gpu.core.state import JobSubmitted, OffersReceived, SchedulerState, Subscribed
 from mesos_gpu.core.taskinfo import (
     LaunchSettings,
@@ -35,7 +37,7 @@ from mesos_gpu.core.values import to_milli
 from mesos_gpu.core.wire import resources_from_mesos
 from tests.placement.strategies import resources as resources_strategy
 from tests.scheduler import cycle_scenario
-from tests.scheduler.builders import first_fit_planner, offer, record, single_job, tf_job
+from tests.scheduler.builders import first_fit_planner, offer, record, share_job, single_job, tf_job
 from tests.strategies import job_specs
 
 #: sha256 of `cycle_scenario.commands_text()` as the state machine wrote it before the offer cycle was
@@ -153,6 +155,29 @@ def test_check_plan_answers_the_planned_requests_and_refuses_a_plan_with_another
     wrong = _plan_of("a", "b.task-0")
     with pytest.raises(AssertionError, match="partial gang"):
         check_plan(CyclePlan({"a": wrong}, wrong.launches, ()), requests)
+
+
+def test_check_share_plan_refuses_a_grant_that_does_not_fit_the_request() -> None:
+    whole, shared = single_job("a"), share_job("s")
+    grant = ShareGrant("new:S1:0", True, Isolation.CAPPED, 250, 0, 0)
+    requests = [GangRequest("a", whole, whole.tasks("a")), GangRequest("s", shared, shared.tasks("s"))]
+
+    def plan(job_id: str, task_id: str, share: ShareGrant | None) -> CyclePlan:
+        placed = _plan_of(job_id, task_id)
+        task = placed.launches[0].tasks[0]._replace(share=share)
+        one = Plan(job_id, (AgentLaunch("S1", "h", ("O1",), (task,)),))
+        return CyclePlan({job_id: one}, one.launches, ())
+
+    hosts = ShareHosts()
+    check_share_plan(plan("a", "a.task-0", None), requests, hosts)
+    check_share_plan(plan("s", "s.task-0", grant), requests, hosts)
+    with pytest.raises(AssertionError, match="does not fit its request"):
+        check_share_plan(plan("a", "a.task-0", grant), requests, hosts)
+    with pytest.raises(AssertionError, match="does not fit its request"):
+        check_share_plan(plan("s", "s.task-0", None), requests, hosts)
+    with pytest.raises(AssertionError, match="is not one of"):
+        elsewhere = dataclasses.replace(grant, host_id="h9", new_host=False)
+        check_share_plan(plan("s", "s.task-0", elsewhere), requests, hosts)
 
 
 def test_a_waiting_jobs_request_is_kept_across_cycles_until_reserve_changes() -> None:

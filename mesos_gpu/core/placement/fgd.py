@@ -318,7 +318,7 @@ class FgdShareStack(ShareStack):
                 memory = granted_memory(need, size, device.device_memory)
                 if device.device_memory and device.used_memory + memory > device.device_memory:
                     continue
-                if self._fits(agent, needs, job):
+                if self._fits(agent, needs, job) and self.ledger.profile_allows(agent, need, False):
                     best, choice = key, (agent, device)
                 seen.add(agent.index)
         opener = self.opener(task).needs

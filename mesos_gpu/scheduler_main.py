@@ -188,6 +188,7 @@ class SchedulerProcess:
             placement_latency=Histogram(),
             tenancy=tenants_book(store, settings),
             preemption_grace_seconds=settings.preemption_grace_seconds if settings.preemption else None,
+            agent_catalog=agents.current,
         )
         self.runtime = runtime
         master_url = _master_http_url(settings.master, runtime)

@@ -11,8 +11,8 @@
     DELETE /v1/tenants   forget the stored terms: the file's (`MESOS_GPU_TENANTS_FILE`) apply, or none
 
 Writes need a bearer token when the API has tokens (as every write; there is no separate admin token).
-`routes(context, settings)` builds the process's `TenantsBook` (`mesos_gpu.store.settings`) and hands
-it to the scheduler runtime (`service.tenancy`), whose state machine applies it.
+`routes(context, settings)` uses the scheduler runtime's `TenantsBook` (`service.tenancy`, whose state
+machine applies it); for a service built without one it builds the book and hands it over.
 """
 
 from __future__ import annotations
@@ -48,14 +48,14 @@ def routes(context: ApiContext, settings: SchedulerSettings) -> list[Any]:
     store = getattr(service, "store", None)
     fallback = read_tenants_file(settings.tenants_file) if settings.tenants_file else None
     given = getattr(service, "tenancy", None)   # the book scheduler_main gave the runtime, when it has one
-    book = given if isinstance(given, TenantsBook) else TenantsBook(
+    book = given if given is not None else TenantsBook(
         store if hasattr(store, "read_setting") else None, fallback, settings.tenants_file)
     try:
         book.reload()       # a leader elected before the API was made applies the stored terms too
     except MesosGpuError as exc:
         log.warning("the stored tenants could not be read now (%s); a new leader reads them again", exc)
-    if hasattr(service, "tenancy"):
-        service.tenancy = book
+    if given is None and hasattr(service, "tenancy"):
+        service.tenancy = book   # a service built without a book gets this one (a given one is kept)
     return [(r"/v1/tenants/?", TenantsHandler, {"context": context, "book": book})]
 
 

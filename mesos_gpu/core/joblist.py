@@ -123,9 +123,11 @@ class JobList:
             if entry.state is before:
                 continue
             key = (entry.submitted_at, job_id)
-            for group in ((before, entry.tenant), (before, None)):
+            was: tuple[Group, Group] = ((before, entry.tenant), (before, None))
+            now: tuple[Group, Group] = ((entry.state, entry.tenant), (entry.state, None))
+            for group in was:
                 left.setdefault(group, set()).add(job_id)
-            for group in ((entry.state, entry.tenant), (entry.state, None)):
+            for group in now:
                 joined.setdefault(group, []).append(key)
         self._moved.clear()
         lists = self._lists

@@ -15,17 +15,25 @@ first, at most `max_claims`):
    preemption loops; persisted in the victim's record as `preempted_for`, so a new leader knows it), nor
    one chosen for an earlier claim of the same round. GPU-share jobs may be victims: their share counts in
    GPU thousandths for quotas, but for placement a share host's GPU is freed only when every share on it
-   is a victim (`mesos_gpu.core.preemptoffers`); when the share victims chosen first do not make the
-   gang fit, the choice is made again among whole-GPU jobs only.
+   is a victim (`mesos_gpu.core.preemptoffers`): the victims are chosen by what the chosen SET frees
+   (`FreedGpus`), first needing the claim's GPUs less those idle in the spare offers, then all of them;
+   when the share victims chosen first do not make the gang fit, the choice is made again among whole-GPU
+   jobs only.
 2. The whole gang is planned BEFORE anything is killed, with the same planner, on what the victims
-   would free plus this cycle's offers nobody took. When the claim would still not fit, nothing is killed.
+   would free plus this cycle's offers nobody took, the share hosts they vacate left out (a GPU profile
+   keeps GPUs for share hosts again once those are gone). When the claim would still not fit, nothing is
+   killed. Victims it fits without are then left out (`_prune`: the dearest first, each planned again).
+   Freed capacity carries its agents' attributes: those of each agent's last offer (`note_offers`, every
+   offer cycle), else the agent catalog's (`catalog`).
 3. Each victim goes back to the queue (RESTARTING, ready again as soon as its members ended), WITHOUT
    counting as a restart, whatever its restart policy (a preemption is not a failure, as Kueue requeues
    preempted workloads); its message says who preempted it and why. Its active members get `GracefulKill`
    with `grace_seconds` (Mesos `Call.Kill.kill_policy.grace_period`: SIGTERM, then SIGKILL after it);
    after a reconnection those kills are sent again with the same grace (`kill_again`). A share host all of
-   whose shares are victims takes no new share (it is marked ended: its executor exits at its linger and
-   its GPU is offered again), and the claim waits that linger longer before it may preempt anew.
+   whose shares are victims takes no new share (it is marked closing: placement still sees it, not
+   accepting, until its executor exits at its linger and its GPU is offered again; a new leader marks it
+   again from the stopped jobs' records, `ShareHosts.restore`), and the claim waits that linger longer
+   before it may preempt anew.
 
 Without a tenants config every tenant is treated alike (quota 0), so only priority decides.
 """
@@ -40,10 +48,12 @@ from typing import TYPE_CHECKING, Any
 from mesos_gpu.core import policy
 from mesos_gpu.core.commands import GracefulKill
 from mesos_gpu.core.model import JobState, TaskState
+from mesos_gpu.core.placement.offers import AgentSlot
 from mesos_gpu.core.placement.outcomes import CyclePlan, Plan, WaitReason
-from mesos_gpu.core.preemptoffers import freed_offers, vacated_hosts, with_freed
+from mesos_gpu.core.preemptoffers import FreedGpus, freed_offers, vacated_hosts, with_freed
 from mesos_gpu.core.records import JobRecord, MemberRecord
 from mesos_gpu.core.scheduling import GangRequest
+from mesos_gpu.core.sharing import ShareHostViews
 from mesos_gpu.core.tenancy import TenantsConfig, gpus_text
 from mesos_gpu.core.tenancyadmit import Waiting, admit
 from mesos_gpu.core.tenancyusage import member_gpus, waiting_of
@@ -89,6 +99,10 @@ class Preemption:
     # A round on Tick once no round ran for this long while jobs have been ready that long (None: never).
     idle_seconds: float | None = 10.0
     last_round_at: float | None = None
+    # The most plans one claim's victims are pruned with (`_prune`).
+    max_prunes: int = 4
+    # Every agent with its attributes (`mesos_gpu.driver.catalog`), for agents no offer was seen from.
+    catalog: Callable[[], Sequence[AgentSlot] | None] | None = None
     _restored: bool = field(default=False, repr=False)
 
     def round(self, state: SchedulerState, requests: Sequence[GangRequest], plan: CyclePlan | None,
@@ -104,12 +118,26 @@ class Preemption:
                    if isinstance(outcomes.get(r.job_id), WaitReason))
         claims: list[ClaimOf] = list(islice(waiting, self.max_claims))
         claims += islice(((job, None) for job in held if job.id not in requested), self.max_claims)
-        for offer in offers:
-            self.attributes[str(offer["agent_id"]["value"])] = list(offer.get("attributes", ()))
         taken = {launch.agent_id for launch in plan.accepts} if plan is not None else set()
         spare: list[Mapping[str, Any]] = [o for o in offers if str(o["agent_id"]["value"]) not in taken]
         placed = {job_id for job_id, outcome in outcomes.items() if isinstance(outcome, Plan)}
         self._run(state, claims, spare, placed, now)
+
+    def note_offers(self, offers: Sequence[Mapping[str, Any]]) -> None:
+        """Remember each offering agent's attributes (called on every offer cycle: the synthetic offers of
+        a round on Tick need them, when no offer comes)."""
+        for offer in offers:
+            self.attributes[str(offer["agent_id"]["value"])] = list(offer.get("attributes", ()))
+
+    def attributes_of(self) -> Mapping[str, list[JsonDict]]:
+        """Each agent's attributes: from its last offer, else from the agent catalog (`catalog`: a new
+        leader of a full cluster gets no offers)."""
+        agents = self.catalog() if self.catalog is not None else None
+        if not agents:
+            return self.attributes
+        known = {agent.agent_id: [{"name": name, "type": "TEXT", "text": {"value": value}}
+                                  for name, value in agent.attributes.items()] for agent in agents}
+        return {**known, **self.attributes}
 
     def on_tick(self, state: SchedulerState, now: float) -> None:
         """A round without offers, when none ran for `idle_seconds` (no offer cycle with waiting jobs came)
@@ -124,14 +152,15 @@ class Preemption:
             return
         self.last_round_at = now
         ids = sorted(state._ready_ids(now), key=state._placeable.__getitem__)
-        ready = [job for job in map(state.jobs.__getitem__, ids) if now - job.ready_since >= idle]
+        queue = list(map(state.jobs.__getitem__, ids))
+        ready = [job for job in queue if now - job.ready_since >= idle]
         del ready[self.max_claims:]
         if not ready:
             return
         config = state.tenancy() if state.tenancy is not None else None
         held: set[str] = set()
-        if config is not None:
-            held = set(admit(config, state.tenant_usage(), [waiting_of(job) for job in ready]).held)
+        if config is not None:    # on the whole queue, as an offer cycle admits (a job behind another)
+            held = set(admit(config, state.tenant_usage(), [waiting_of(job) for job in queue]).held)
         admitted = [job for job in ready if job.id not in held]
         claims: list[ClaimOf] = list(zip(admitted, state._gang_requests(admitted, now), strict=True))
         claims += [(job, None) for job in ready if job.id in held]
@@ -192,17 +221,56 @@ class Preemption:
             if held:
                 admits = _admits(claim, config, usage)
                 victims = choose_own_victims(claim, candidates, admits=admits, now=now, spared=spared)
-            else:
-                victims = choose_victims(claim, candidates, config=config, usage=usage, now=now,
-                                         spared=spared)
-            if victims is None:
+                trial = None if victims is None else self._trial(round_, gang, victims)
+                if victims is not None and trial is not None:
+                    return victims, trial
                 continue
-            extra = freed_offers([state.jobs[v] for v in victims], self.attributes, state.share_hosts)
-            offers = with_freed(round_.spare, extra)
-            trial = state.planner([_fresh(gang)], offers, state.share_host_views(now))
-            if isinstance(trial.outcomes.get(job.id), Plan):
-                return victims, trial
+            # the victims must free the claim's GPUs, less those idle in the spare offers (first: the
+            # plan tells whether they are usable), counting what the chosen SET frees (`FreedGpus`)
+            idle = _idle_gpus(round_.spare)
+            for needed in dict.fromkeys((claim.gpus - idle, claim.gpus)):
+                frees = FreedGpus(state.jobs, state.share_hosts).add
+                victims = choose_victims(claim, candidates, config=config, usage=usage, now=now,
+                                         spared=spared, frees=frees, needed=needed)
+                trial = None if victims is None else self._trial(round_, gang, victims)
+                if victims is not None and trial is not None:
+                    return self._prune(round_, gang, max(1, needed), victims, trial)
         return None
+
+    def _trial(self, round_: _Round, gang: GangRequest, victims: Sequence[str]) -> CyclePlan | None:
+        """The plan of `gang` on the spare offers plus what `victims` free, the share hosts they vacate
+        left out (once gone, a profile keeps GPUs for them again), or None when it does not fit."""
+        state = round_.state
+        records = [state.jobs[v] for v in victims]
+        extra = freed_offers(records, self.attributes_of(), state.share_hosts)
+        gone = {host.host_id for host in vacated_hosts(records, state.share_hosts)}
+        views = state.share_host_views(round_.now)
+        if gone:
+            profile = views.profile if isinstance(views, ShareHostViews) else None
+            views = ShareHostViews([view for view in views if view.host_id not in gone], profile)
+        trial = state.planner([_fresh(gang)], with_freed(round_.spare, extra), views)
+        return trial if isinstance(trial.outcomes.get(gang.job_id), Plan) else None
+
+    def _prune(self, round_: _Round, gang: GangRequest, needed: int, victims: tuple[str, ...],
+               trial: CyclePlan) -> tuple[tuple[str, ...], CyclePlan]:
+        """`victims` less those the claim fits without (the dearest first; e.g. a share whose host keeps
+        another share frees no GPU): a victim is left out only when the rest still frees `needed`
+        thousandths and the gang is planned again on what the rest frees (at most `max_prunes` plans)."""
+        state = round_.state
+        kept = list(victims)
+        plans = 0
+        for victim in reversed(victims):
+            if plans >= self.max_prunes or len(kept) == 1:
+                break
+            rest = [v for v in kept if v != victim]
+            counter = FreedGpus(state.jobs, state.share_hosts)
+            if sum(map(counter.add, rest)) < needed:
+                continue
+            plans += 1
+            again = self._trial(round_, gang, rest)
+            if again is not None:
+                kept, trial = rest, again
+        return tuple(kept), trial
 
     def _restore(self, state: SchedulerState) -> None:
         """Once per term: who was preempted for whom, from the records (`JobRecord.preempted_for`)."""
@@ -230,10 +298,11 @@ class Preemption:
         return now - self.freed_at.setdefault(claim_id, now) < settle
 
     def _close_hosts(self, state: SchedulerState, claim_id: str, victims: Sequence[JobRecord]) -> None:
-        """The share hosts the victims vacate take no new share (marked ended: they are forgotten when their
-        last task ends, and their executors exit at their linger, giving the GPU back to Mesos)."""
+        """The share hosts the victims vacate take no new share (marked closing: placement still sees them,
+        holding their GPU, until their executors exit at their linger, giving the GPU back to Mesos, and
+        they are forgotten)."""
         for host in vacated_hosts(victims, state.share_hosts):
-            host.ended = True
+            host.closing = True
             self.settle_extra[claim_id] = max(self.settle_extra.get(claim_id, 0.0), host.linger_seconds)
 
     def _preempt(self, state: SchedulerState, victim: JobRecord, claim: JobRecord, *, config: TenantsConfig,
@@ -281,6 +350,13 @@ def _admits(claim: Claim, config: TenantsConfig, usage: Mapping[str, int]) -> Ca
         return after[tenant] + claim.gpus <= bound and bool(admit(config, after, [waiting]).admitted)
 
     return admits
+
+
+def _idle_gpus(offers: Sequence[Mapping[str, Any]]) -> int:
+    """Thousandths of GPUs in `offers` (a round's spare offers)."""
+    return sum(round(float(resource.get("scalar", {}).get("value", 0)) * 1000)
+               for offer in offers for resource in offer.get("resources", ())
+               if resource.get("name") == "gpus")
 
 
 def _has_share(job: JobRecord) -> bool:
@@ -359,10 +435,5 @@ def _running(state: SchedulerState) -> list[Running]:
             continue
         gpus = sum(member_gpus(job, m.key) for m in job.active_members())
         started = job.started_at if job.started_at is not None else job.submitted_at
-        shares = [m for m in job.active_members() if m.share is not None]
-        hosts = {str(m.share["host"]) for m in shares if m.share is not None}
-        frees = None    # a share frees at most its hosts' whole GPUs (if it is their last share)
-        if shares:
-            frees = gpus - sum(member_gpus(job, m.key) for m in shares) + 1000 * len(hosts)
-        seen[job_id] = Running(job_id, job.spec.tenant, job.spec.priority, gpus, started, frees)
+        seen[job_id] = Running(job_id, job.spec.tenant, job.spec.priority, gpus, started)
     return list(seen.values())

@@ -21,17 +21,19 @@ from typing import Any
 from mesos_gpu.core.records import JobRecord
 from mesos_gpu.core.sharehosts import ShareHostRecord
 from mesos_gpu.core.sharing import SHARE_HOST_RESOURCES
+from mesos_gpu.core.tenancyusage import member_gpus
 
-__all__ = ["freed_offers", "vacated_hosts", "with_freed"]
+__all__ = ["FreedGpus", "freed_offers", "vacated_hosts", "with_freed"]
 
 JsonDict = dict[str, Any]
 _SCALARS = ("cpus", "mem", "disk", "gpus")
+WHOLE_GPU = 1000    # thousandths
 
 
 def vacated_hosts(victims: Sequence[JobRecord],
                   hosts: Mapping[str, ShareHostRecord]) -> list[ShareHostRecord]:
-    """The share hosts (not ended) every task of which belongs to a victim: their GPUs come back once the
-    victims ended and the host's executor exited."""
+    """The share hosts (not ended nor closing) every task of which belongs to a victim: their GPUs come
+    back once the victims ended and the host's executor exited."""
     victim_tasks = {member.task_id for job in victims for member in job.active_members()
                     if member.share is not None and member.task_id is not None}
     wanted = {str(member.share["host"]) for job in victims for member in job.active_members()
@@ -39,9 +41,38 @@ def vacated_hosts(victims: Sequence[JobRecord],
     out = []
     for host_id in sorted(wanted):
         host = hosts.get(host_id)
-        if host is not None and not host.ended and host.tasks and set(host.tasks) <= victim_tasks:
+        if host is None or host.ended or host.closing:
+            continue
+        if host.tasks and set(host.tasks) <= victim_tasks:
             out.append(host)
     return out
+
+
+class FreedGpus:
+    """What a growing set of victims frees for placement, in GPU thousandths (`add` each job in turn: it
+    answers what that job adds): a whole-GPU member its GPUs; a share member nothing, but its share host's
+    whole GPU once every task on the host is in the set (as `vacated_hosts` counts)."""
+
+    def __init__(self, jobs: Mapping[str, JobRecord], hosts: Mapping[str, ShareHostRecord]) -> None:
+        self.jobs = jobs
+        self.hosts = hosts
+        self._left: dict[str, int] = {}     # host id -> its tasks not in the set yet
+
+    def add(self, job_id: str) -> int:
+        job = self.jobs[job_id]
+        freed = 0
+        for member in job.active_members():
+            if member.share is None:
+                freed += member_gpus(job, member.key)
+                continue
+            host = self.hosts.get(str(member.share["host"]))
+            if host is None or host.ended or host.closing or member.task_id not in host.tasks:
+                continue
+            left = self._left.get(host.host_id, len(host.tasks)) - 1
+            self._left[host.host_id] = left
+            if left == 0:
+                freed += WHOLE_GPU
+        return freed
 
 
 def freed_offers(victims: Sequence[JobRecord], attributes: Mapping[str, list[JsonDict]],

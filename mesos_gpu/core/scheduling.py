@@ -21,7 +21,6 @@ from mesos_gpu.core.placement.offers import AgentSlot, OfferView
 from mesos_gpu.core.placement.outcomes import CyclePlan, Plan, WaitReason
 from mesos_gpu.core.placement.planner import GangPlanner, PlacementCycle
 from mesos_gpu.core.placement.policy import PlacementPolicy
-from mesos_gpu.core.placement.sharekeep import waits_for_kept
 from mesos_gpu.core.resources import Resources
 from mesos_gpu.core.sharing import ShareHostView, ShareNeed, milli
 
@@ -120,10 +119,9 @@ def make_planner(
             # One job at a time gets agents held (the first in priority order that waits and can fit
             # somewhere), as Volcano's reserve does; a few tries bound the cost of a long queue. Its
             # WaitReason in the cycle's outcomes names the agents held.
-            # (Not for a job waiting only for GPUs a profile keeps for shares: holding agents frees nothing
-            # for it until the profile changes, and would keep shares off them meanwhile.)
-            starving = request.reserve and isinstance(outcome, WaitReason) \
-                and not waits_for_kept(outcome.counts)
+            # (Agents where it would fit only on GPUs a profile keeps for shares are not held for it:
+            # `PlacementCycle.reserve` plans without those GPUs.)
+            starving = request.reserve and isinstance(outcome, WaitReason)
             if starving and not held and attempts < MAX_RESERVE_TRIES:
                 attempts += 1
                 taken = _hold_again(cycle, request.job_id, kept.get(request.job_id), agents)

@@ -103,6 +103,11 @@ class ShareHostRecord:
     empty_since: float | None = None
     started: bool = False
     ended: bool = False
+    # A preemption stopped every task on it (`mesos_gpu.core.preempt`): it takes no new share, but its
+    # executor still holds the GPU until it exits at its linger, so placement still sees it (a profile's
+    # kept GPUs count it) until it is forgotten (`sweep`, `executor_ended`). Rebuilt after a failover
+    # from the stopped jobs' records (`restore`).
+    closing: bool = False
     # Rebuilt from the records of a recovered leader: no share is placed on it until Mesos has confirmed
     # a task on it (a status after the new subscription): its executor may have ended meanwhile.
     restored: bool = False
@@ -128,7 +133,7 @@ class ShareHostRecord:
     def accepting(self, now: float) -> bool:
         """Whether it takes new shares: its executor has not ended, and it is busy or has been empty for
         less than its linger less the margin (it exits by itself at the linger)."""
-        if self.ended or self.restored:
+        if self.ended or self.closing or self.restored:
             return False
         since = self.empty_since
         return since is None or now - since < self.linger_seconds - LINGER_MARGIN_SECONDS
@@ -167,8 +172,8 @@ class ShareHosts(dict[str, ShareHostRecord]):
         return self.profiles() if self.profiles is not None else None
 
     def views(self, now: float) -> ShareHostViews:
-        """What placement is told of each host (those whose executor has not ended), with the profile in
-        force at `now`."""
+        """What placement is told of each host (those whose executor has not ended; closing ones too, not
+        accepting: they still hold their GPU), with the profile in force at `now`."""
         config = self.config()
         profile = config.at(now).profile if config is not None else None
         return ShareHostViews(tuple(host.view(now) for host in self.values() if not host.ended), profile)
@@ -195,7 +200,7 @@ class ShareHosts(dict[str, ShareHostRecord]):
         if config is None:
             return []
         at = config.at(now)
-        views = [host.view(now) for host in self.values() if not host.ended]
+        views = [host.view(now) for host in self.values() if not (host.ended or host.closing)]
         drain = draining(views, self._group_of(config, now))
         tasks = {task_id: host.host_id for host in self.values() for task_id in host.tasks}
         agents = {task_id: self[host_id].agent_id for task_id, host_id in tasks.items()}
@@ -207,7 +212,7 @@ class ShareHosts(dict[str, ShareHostRecord]):
         config = self.config()
         if config is None:
             return None
-        views = [host.view(now) for host in self.values() if not host.ended]
+        views = [host.view(now) for host in self.values() if not (host.ended or host.closing)]
         return profile_view(config, now, views, self._group_of(config, now))
 
     def add(self, host: ShareHostRecord, task_id: str, grant: ShareGrant) -> None:
@@ -217,7 +222,7 @@ class ShareHosts(dict[str, ShareHostRecord]):
 
     def release(self, task_id: str, host_id: str, now: float) -> None:
         """Task `task_id` ended: its grant returns to the host, which lingers once empty (or is forgotten
-        at once when its executor ended or never ran a task)."""
+        at once when its executor ended or never ran a task); a closing one lingers too, taking nothing."""
         host = self.get(host_id)
         if host is None or host.tasks.pop(task_id, None) is None or host.tasks:
             return
@@ -266,9 +271,11 @@ class ShareHosts(dict[str, ShareHostRecord]):
         for host_id in gone:
             del self[host_id]
 
-    def restore(self, member: MemberRecord, settings: LaunchSettings, now: float) -> None:
+    def restore(self, member: MemberRecord, settings: LaunchSettings, now: float, *,
+                closing: bool = False) -> None:
         """Put active share member `member` (of a recovered job) on its host, rebuilding the host, with
-        the very ExecutorInfo it was opened with, when it is not known yet."""
+        the very ExecutorInfo it was opened with, when it is not known yet. `closing`: a preemption (or a
+        drain) stopped the member's job: a host rebuilt with such members only is closing again."""
         share = member.share
         if share is None or not member.is_active or member.task_id is None:
             return
@@ -279,7 +286,9 @@ class ShareHosts(dict[str, ShareHostRecord]):
             executor = share_executor_info(grant.host_id, grant.isolation, grant.device_memory, params)
             host = ShareHostRecord(grant.host_id, member.agent_id or "", member.hostname or "",
                                    grant.isolation, grant.device_memory, params, executor, opened_at=now,
-                                   restored=True)
+                                   restored=True, closing=closing)
+        elif host.restored:
+            host.closing = host.closing and closing
         host.started = host.started or member.ever_started
         self.add(host, member.task_id, grant)
 
@@ -370,6 +379,6 @@ def check_share_plan(plan: CyclePlan, requests: Sequence[GangRequest], hosts: Sh
                     raise AssertionError(f"task {where.task_id}: new share host id {grant.host_id!r}")
                 continue
             host = hosts.get(grant.host_id)
-            if host is None or host.agent_id != where.agent_id or host.ended:
+            if host is None or host.agent_id != where.agent_id or host.ended or host.closing:
                 raise AssertionError(f"task {where.task_id}: share host {grant.host_id} is not one of "
                                      f"{where.agent_id} that takes shares")

@@ -62,13 +62,14 @@ from mesos_gpu.core.invariants import check_invariants
 from mesos_gpu.core.joblist import JobList
 from mesos_gpu.core.model import JobSpec, JobState, TaskKey, TaskState, task_id_for
 from mesos_gpu.core.placement.outcomes import NEVER_FITS_PREFIX, InvalidDemand, NeverFits, Plan
-from mesos_gpu.core.preempt import Preemption, ended_in_grace, kill_again
+from mesos_gpu.core.preempt import Preemption, ended_in_grace, kill_again, stopped_to_requeue
 from mesos_gpu.core.profiledrain import drain_overdue
 from mesos_gpu.core.records import JobRecord, MemberRecord, killed_between_attempts, new_job_record
 from mesos_gpu.core.scheduling import GangRequest, Planner, check_plan, offer_answers
 from mesos_gpu.core.sharehosts import ShareCycle, ShareHosts, check_share_plan
 from mesos_gpu.core.sharing import ShareHostView
-from mesos_gpu.core.taskinfo import LaunchSettings, Placed, TaskInfoTemplates
+from mesos_gpu.core.taskinfo import LaunchSettings, Placed
+from mesos_gpu.core.tasktemplates import TaskInfoTemplates
 from mesos_gpu.core.tenancy import TenantsConfig
 from mesos_gpu.core.tenancyadmit import TenantSummary, Waiting, admit, summarize
 from mesos_gpu.core.tenancyusage import tenant_usage, waiting_of
@@ -294,7 +295,8 @@ class SchedulerState:
         for job in jobs:
             self._add_job(job, listed=True)
             for member in job.members.values():
-                self.share_hosts.restore(member, self.settings, event.now)   # the hosts of its shares
+                self.share_hosts.restore(member, self.settings, event.now,   # the hosts of its shares
+                                         closing=stopped_to_requeue(job))   # a preemption closed them
 
     def _on_kill(self, event: KillRequested) -> None:
         job = self.jobs.get(event.job_id)
@@ -312,8 +314,6 @@ class SchedulerState:
         now = event.now
         self.share_hosts.sweep(now)
         drain_overdue(self, now)   # share tasks past a GPU profile's drain deadline
-        if self.preemption is not None:
-            self.preemption.on_tick(self, now)   # a round when no offer cycle ran one for a while
         deadlines = self._deadlines
         while deadlines and deadlines[0][0] <= now:
             _, job_id = heapq.heappop(deadlines)
@@ -322,6 +322,8 @@ class SchedulerState:
                 continue
             self._set_state(job, JobState.FAILED, now, f"deadline of {job.spec.deadline_seconds} s exceeded")
             self._kill_active(job)
+        if self.preemption is not None:   # after the deadlines: a job failed on this tick preempts nobody
+            self.preemption.on_tick(self, now)   # a round when no offer cycle ran one for a while
         if (
             self.connected
             and self.reconcile_pending
@@ -336,6 +338,8 @@ class SchedulerState:
         jobs = self.jobs
         if self.share_hosts.config() is not None:   # GPU profiles select agents by their attributes
             self.share_hosts.note_offers(event.offers)
+        if self.preemption is not None:     # freed capacity is planned with its agents' attributes
+            self.preemption.note_offers(event.offers)
         ready = [jobs[job_id] for job_id in sorted(self._ready_ids(now), key=self._placeable.__getitem__)]
         config = self.tenancy() if self.tenancy is not None and ready else None
         held = False

@@ -17,6 +17,8 @@ Never a job of a tenant at or below its quota for another tenant's claim, never 
 priority unless it borrows and the claim reclaims, never a job in `spared` (already preempted once for this
 claim: no preemption loops). Order: borrowers first, then lower priority first, then the fewest GPU-hours
 lost (GPUs held x time running) first; the shortest prefix of that order that frees `claim.gpus` is chosen.
+What a prefix frees is what the SET frees (`frees`, called with each job added in turn: a GPU share frees
+its share host's GPU only once every share on that host is in the set); without `frees`, each job's GPUs.
 
 `choose_own_victims(claim, running, admits=, now=, spared=)` is for a claim its tenant's quota holds (at
 its limit, or unable to borrow more: Kueue's `withinClusterQueue: LowerPriority`): only its own tenant's
@@ -36,20 +38,13 @@ __all__ = ["Claim", "Running", "choose_own_victims", "choose_victims"]
 
 @dataclass(frozen=True)
 class Running:
-    """A running job as preemption sees it: GPUs held (thousandths) since `started_at` (seconds), and what
-    stopping it may free for placement (`frees`, thousandths; None: `gpus`): a GPU share frees its share
-    host's whole GPU when it is the host's last (the caller plans on what actually frees)."""
+    """A running job as preemption sees it: GPUs held (thousandths) since `started_at` (seconds)."""
 
     job_id: str
     tenant: str
     priority: int
     gpus: int
     started_at: float
-    frees: int | None = None
-
-    @property
-    def freed(self) -> int:
-        return self.gpus if self.frees is None else self.frees
 
 
 @dataclass(frozen=True)
@@ -63,11 +58,16 @@ class Claim:
 
 
 def choose_victims(claim: Claim, running: Sequence[Running], *, config: TenantsConfig,
-                   usage: Mapping[str, int], now: float,
-                   spared: Collection[str] = ()) -> tuple[str, ...] | None:
-    """The running jobs to preempt for `claim`, in kill order, or None (see the module docstring)."""
+                   usage: Mapping[str, int], now: float, spared: Collection[str] = (),
+                   frees: Callable[[str], int] | None = None,
+                   needed: int | None = None) -> tuple[str, ...] | None:
+    """The running jobs to preempt for `claim`, in kill order, or None (see the module docstring).
+    `frees(job_id)`: the thousandths adding that job to those chosen before it frees (a fresh one per
+    call: it counts the set); `needed`: the thousandths the victims must free (default `claim.gpus`;
+    less when idle GPUs may make up the rest)."""
     if claim.gpus <= 0:
         return None
+    enough = max(1, claim.gpus if needed is None else min(needed, claim.gpus))
     own = config.of_tenant(claim.tenant)
     reclaim = usage.get(claim.tenant, 0) + claim.gpus <= own.quota
     used = dict(usage)
@@ -83,8 +83,8 @@ def choose_victims(claim: Claim, running: Sequence[Running], *, config: TenantsC
             continue
         chosen.append(job.job_id)
         used[job.tenant] = used.get(job.tenant, 0) - job.gpus
-        freed += job.freed
-        if freed >= claim.gpus:
+        freed += job.gpus if frees is None else frees(job.job_id)
+        if freed >= enough:
             return tuple(chosen)
     return None
 

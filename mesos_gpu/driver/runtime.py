@@ -6,8 +6,8 @@ queue: the state machine's events (pymesos's I/O thread turns callbacks into the
 `Tick`s) and the runtime's typed messages (`mesos_gpu.driver.control`: `Elected`, `LeadershipLost`,
 `WatchdogFired`, `DriverError`, `JobsStored`, `WorkerCall`, `Stop`). The other threads only post. After
 each item the worker carries out the commands in order (store writes, driver calls) and publishes an
-immutable snapshot of the jobs (`mesos_gpu.driver.snapshot`) that every API read is served from, so a
-GET never waits for an offer cycle.
+immutable snapshot of the jobs (`mesos_gpu.driver.snapshot`) that every API read is served from
+(`.reads`), so a GET never waits for an offer cycle.
 
 Only the leader holds a Mesos subscription. Losing leadership stops acting at once (every command first
 checks the election's own flag, dropped as ZooKeeper's connection drops) and the worker then hands over
@@ -24,12 +24,13 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from mesos_gpu.core.errors import NotFoundError, NotLeaderError
-from mesos_gpu.core.model import JobSpec, JobState
+from mesos_gpu.core.errors import NotLeaderError, UnavailableError
+from mesos_gpu.core.model import JobSpec
+from mesos_gpu.core.placement.offers import AgentSlot
 from mesos_gpu.core.preempt import Preemption
 from mesos_gpu.core.profiles import ProfilesConfig
 from mesos_gpu.core.profilesapply import effective_tenants
@@ -46,7 +47,7 @@ from mesos_gpu.core.state import (
 )
 from mesos_gpu.core.taskinfo import LaunchSettings
 from mesos_gpu.core.tenancy import TenantsConfig
-from mesos_gpu.store.base import FrameworkStore, NotFound
+from mesos_gpu.store.base import FrameworkStore
 
 from . import snapshot
 from .actions import CommandRunner
@@ -72,6 +73,7 @@ from .mesosdriver import (
     pymesos_driver_factory,
     stop_for_failover,
 )
+from .reads import JobReads
 from .snapshot import Snapshot
 from .submits import SUBMIT_TIMEOUT, SubmitPath
 
@@ -87,7 +89,7 @@ FRAMEWORK_REMOVED = "Framework has been removed"
 JobView = dict[str, Any]
 
 
-class SchedulerRuntime(CommandRunner):
+class SchedulerRuntime(CommandRunner, JobReads):
     """Runs the scheduler for as long as it is started; campaigns for leadership at `start()`.
 
     Collaborators come in here: `placement_latency` (e.g. `mesos_gpu.api.metrics.Histogram`) sees each
@@ -113,6 +115,7 @@ class SchedulerRuntime(CommandRunner):
         placement_latency: Any = None,
         tenancy: Any = None,
         preemption_grace_seconds: float | None = None,
+        agent_catalog: Callable[[], Sequence[AgentSlot] | None] | None = None,
     ) -> None:
         super().__init__(store, clear_rendezvous)
         self.options = options
@@ -127,6 +130,7 @@ class SchedulerRuntime(CommandRunner):
         self.placement_latency = placement_latency
         self.tenancy = tenancy   # built by scheduler_main; the API's tenants routes use this one
         self._preemption_grace = preemption_grace_seconds   # None: never preempt
+        self._agent_catalog = agent_catalog     # every agent's attributes, for preemption's trial plans
 
         # Held by the worker while the state machine changes, for the few readers of the live state
         # (`tenant_summaries`; the retention sweep runs on the worker). API reads use the snapshot.
@@ -136,6 +140,7 @@ class SchedulerRuntime(CommandRunner):
         self._never_fits_after = never_fits_after_seconds
         self._state = self._new_state()
         self._snapshot = Snapshot()
+        self._framework_id: str | None = None   # the worker's: as stored when its driver started, or since
         self._queue: queue.Queue[tuple[Item, Future[Any] | None]] = queue.Queue()
         self._last_activity = clock()
         self._stopped = threading.Event()
@@ -143,7 +148,8 @@ class SchedulerRuntime(CommandRunner):
         self._election = store.leader_election()
         store.fence(self._election)  # every store write of ours is conditional on our leadership
         self._submits = SubmitPath(store, may_act=self._may_act, leader=self._election.leader_identifier,
-                                   hand_over=self._post, view=self.job, clock=clock)
+                                   hand_over=self._post, known=self._snapshot_view, view=self.job,
+                                   clock=clock)
 
     @property
     def submit_batches(self) -> int:
@@ -265,7 +271,6 @@ class SchedulerRuntime(CommandRunner):
                     self._take_charge()
             case LeadershipLost():
                 self._step_down()
-                self._publish()
             case WatchdogFired(why=why, driver=driver) if self._leading and driver is self._driver:
                 self._restart_driver(why)   # (about an older driver, or None since one started: ignored)
             case DriverError(message=message, driver=driver) if (
@@ -276,7 +281,7 @@ class SchedulerRuntime(CommandRunner):
             case JobsStored():   # versions the worker holds already are newer (a late batch: keep them)
                 for job_id, version in item.versions:
                     self._versions.setdefault(job_id, version)
-                return self._handle(item.event)
+                return self._take_stored(item)
             case WorkerCall(action=action):
                 self._require_leading()
                 generation = self._generation
@@ -306,8 +311,9 @@ class SchedulerRuntime(CommandRunner):
         self.after_decision(event, started)
         if isinstance(event, Tick | KillRequested):   # decided without a Mesos update (pymesos's are
             self._job_states.observe(commands)          # logged by FrameworkCallbacks once decided)
-        if isinstance(event, Subscribed) and event.framework_id != self.store.get_framework_id():
-            self.store.set_framework_id(event.framework_id)
+        if isinstance(event, Subscribed) and event.framework_id != self._framework_id:
+            self.store.set_framework_id(event.framework_id)   # (compared with the id the worker holds:
+            self._framework_id = event.framework_id            # no ZooKeeper read per SUBSCRIBED)
         if not self._execute(commands, generation):   # e.g. a kill decided but never stored: not done
             raise NotLeaderError(None)
         return commands
@@ -316,9 +322,11 @@ class SchedulerRuntime(CommandRunner):
         """NotLeaderError unless this process leads, by its own flag AND the election's (a loss the worker
         has not reached yet counts: its LeadershipLost may be queued behind this item).
 
-        The error names no leader: the worker never asks ZooKeeper (up to its 15 s deadline while
-        ZooKeeper is away, holding every event behind it). The API answers 503 "retry soon"; the
-        retry, refused by this process's own flag, is redirected to the leader (asked off the worker)."""
+        The error names no leader: the worker does not ask ZooKeeper who leads (up to its 15 s deadline
+        while ZooKeeper is away, holding every event behind it). The API answers 503 "retry soon"; the
+        retry, refused by this process's own flag, is redirected to the leader (asked off the worker).
+        (The worker reads ZooKeeper only to take charge, to start a driver (the framework id), after a
+        stall (`verify_leadership`) and to resign: never per event or per SUBSCRIBED.)"""
         if not self._may_act():
             raise NotLeaderError(None)
 
@@ -334,7 +342,7 @@ class SchedulerRuntime(CommandRunner):
                               never_fits_after_seconds=self._never_fits_after,
                               share_hosts=ShareHosts(profiles=self._profiles),
                               preemption=None if self._preemption_grace is None
-                              else Preemption(self._preemption_grace))
+                              else Preemption(self._preemption_grace, catalog=self._agent_catalog))
 
     def _profiles(self) -> ProfilesConfig | None:
         config = self.tenancy.current() if self.tenancy is not None else None
@@ -359,14 +367,29 @@ class SchedulerRuntime(CommandRunner):
         self._leading = True
         self._start_driver()
 
+    def _take_stored(self, item: JobsStored) -> Any:
+        """The jobs a submit batch stored. Should the state machine fail on them, they are stored (and
+        answered created) but unknown to this leader: resign, so that the next leader lists them."""
+        try:
+            return self._handle(item.event)
+        except NotLeaderError:
+            raise
+        except Exception:
+            log.exception("the state machine failed on %d stored jobs: resigning so that they are listed",
+                          len(item.versions))
+            self._resign()
+            raise
+
     def _step_down(self) -> None:
-        """Stop acting: the flags first (commands in flight check them), then the driver (failover)."""
+        """Stop acting: the flags first (commands in flight check them) and a snapshot that no longer
+        leads (readers: health, lists), then the driver (failover; its thread may take a while)."""
         self._leading = False
         self._generation += 1
+        self._publish()
         self._stop_driver()
 
     def _start_driver(self) -> None:
-        framework_id = self.store.get_framework_id()
+        framework_id = self._framework_id = self.store.get_framework_id()
         callbacks = FrameworkCallbacks(
             self.post_event,
             on_activity=self._activity,
@@ -378,8 +401,8 @@ class SchedulerRuntime(CommandRunner):
         )
         self._last_activity = self._clock()
         driver = self._driver_factory(callbacks, framework_info_of(self.options, framework_id))
-        self._driver = driver
-        driver.start()
+        driver.start()   # first: pymesos reports an unstarted driver aborted (the ticker would restart it)
+        self._driver = driver   # (a failed start leaves None: the ticker's NO_DRIVER watchdog retries)
         log.info("driver started for framework %s (id %s) at %s", self.options.name, framework_id,
                  self.options.master)
 
@@ -404,8 +427,7 @@ class SchedulerRuntime(CommandRunner):
             self._resign()
 
     def _resign(self) -> None:
-        self._step_down()
-        self._publish()   # readers (health, lists) no longer see a leader's snapshot
+        self._step_down()   # readers (health, lists) no longer see a leader's snapshot
         self._election.resign()
         if not self._stopped.is_set():
             self._election.campaign(self.identifier, self._elected, self._lost)
@@ -445,7 +467,11 @@ class SchedulerRuntime(CommandRunner):
             pending = self._submits.submit(spec, idempotency_key)
         except NotLeaderError:
             raise NotLeaderError(self._election.leader_identifier()) from None
-        return pending.result(timeout)
+        try:
+            return pending.result(timeout)
+        except TimeoutError:   # e.g. ZooKeeper away: the job may be stored (a key makes the retry safe)
+            raise UnavailableError(f"the scheduler did not take the job within {timeout:.0f} s; it may "
+                                   "still run: submit it again with the same idempotency key") from None
 
     def submit_nowait(
         self, spec: JobSpec, idempotency_key: str | None = None
@@ -461,39 +487,6 @@ class SchedulerRuntime(CommandRunner):
         self.job(job_id)  # NotFoundError when unknown
         self.post_event(KillRequested(job_id, self._clock())).result(timeout)
         return self.job(job_id)
-
-    def job(self, job_id: str) -> JobView:
-        """The job's view (its record plus why it waits) from the last snapshot, else from the store."""
-        current = self._snapshot
-        view = current.job(job_id) if current.leading else None   # a past term's snapshot is not read
-        if view is not None:
-            return view
-        try:
-            return dict(self.store.get(job_id).data, wait_reason="")
-        except NotFound as exc:
-            raise NotFoundError(f"no job {job_id!r}") from exc
-
-    def jobs(self, state: JobState | None = None, tenant: str | None = None) -> list[JobView]:
-        """Every job's view (of `state`, of `tenant`), by (submitted_at, id): O(all jobs), see `jobs_page`."""
-        states = None if state is None else (state,)
-        current = self._snapshot
-        if current.leading:
-            return current.all(states, tenant)
-        return snapshot.matching([dict(record.data, wait_reason="") for record in self.store.list()],
-                                 states, tenant)
-
-    def jobs_page(
-        self, states: Collection[JobState] | None = None, tenant: str | None = None, offset: int = 0,
-        limit: int = 100,
-    ) -> tuple[list[JobView], int]:
-        """`jobs()[offset : offset + limit]` for any of `states` (None: all), and how many jobs match in
-        all. While leading, from the snapshot's job list: views of the page's jobs only."""
-        current = self._snapshot
-        if current.leading:
-            return current.page(states, tenant, offset, limit)
-        views = snapshot.matching([dict(record.data, wait_reason="") for record in self.store.list()],
-                                  states, tenant)
-        return views[offset : offset + limit], len(views)
 
     def tenant_summaries(self) -> list[Any] | None:
         """Each tenant's quota, GPUs in use and borrowed, and jobs waiting, from the live state machine

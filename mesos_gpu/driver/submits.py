@@ -12,6 +12,12 @@ stores nothing. A job stored before leadership ended is answered as created all 
 and whoever leads next lists it (a 503 would make a client without a key submit a second job). So nothing
 after the store writes may fail the whole batch: a failed hand-over, a failed view (answered from the
 record written) or a failed leader lookup (the refused jobs get "not the leader", no address: 503).
+
+Answering never reads the store for a job this batch created (its view comes from the snapshot while
+leading, else from the record written): while ZooKeeper is away each read would wait up to its command
+deadline, one job after another, past the API's `SUBMIT_TIMEOUT`. Only a replayed key whose job the
+leading snapshot lacks is read back. The hand-over waits `HAND_OVER_TIMEOUT`, the leader lookup (refused
+jobs only) up to ZooKeeper's deadline: together well below `SUBMIT_TIMEOUT`.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from .groupcommit import GroupCommit, GroupCommitClosedError
 log = logging.getLogger(__name__)
 
 SUBMIT_TIMEOUT = 30.0  # how long a submit waits for the state machine to take its job
+HAND_OVER_TIMEOUT = 10.0  # how long a batch waits for the state machine before answering (stored: created)
 
 JobView = dict[str, Any]
 Answer = tuple[JobView, bool]
@@ -51,17 +58,20 @@ class _Item:
 class SubmitPath:
     """See the module docstring. `may_act()`: whether this process leads now; `leader()`: who leads (asks
     the election); `hand_over(message)`: posts a `JobsStored` to the worker, its future completing once
-    the state machine has the jobs; `view(job_id)`: the job's view (snapshot, else store)."""
+    the state machine has the jobs; `known(job_id)`: the job's view from the leading snapshot, None when
+    it has none (never reads the store); `view(job_id)`: the job's view (snapshot, else store), asked for
+    replayed keys only."""
 
     def __init__(
         self, store: FrameworkStore, *, may_act: Callable[[], bool], leader: Callable[[], str | None],
-        hand_over: Callable[[JobsStored], Future[Any]], view: Callable[[str], JobView],
-        clock: Callable[[], float] = time.time,
+        hand_over: Callable[[JobsStored], Future[Any]], known: Callable[[str], JobView | None],
+        view: Callable[[str], JobView], clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._may_act = may_act
         self._leader = leader
         self._hand_over = hand_over
+        self._known = known
         self._view = view
         self._clock = clock
         self._commit: GroupCommit[_Item, Answer] | None = None
@@ -101,7 +111,7 @@ class SubmitPath:
             each = tuple(JobSubmitted(record.data, now, item.spec) for (record, _), item in created)
             versions = tuple((record.id, record.version) for (record, _), _ in created)
             try:
-                self._hand_over(JobsStored(versions, JobsSubmitted(each, now))).result(SUBMIT_TIMEOUT)
+                self._hand_over(JobsStored(versions, JobsSubmitted(each, now))).result(HAND_OVER_TIMEOUT)
             except NotLeaderError:
                 log.warning("leadership ended after the submitted jobs were stored: answered as created")
             except Exception:   # stored all the same: answered as created, the next leader lists them
@@ -112,14 +122,19 @@ class SubmitPath:
 
     def _answer(self, result: tuple[Versioned, bool] | Exception, leader: str | None) -> Answer | Exception:
         """One caller's answer: its job's view (from the record written when the view cannot be had), or
-        its error (refused by the fence: "not the leader", naming `leader`)."""
+        its error (refused by the fence: "not the leader", naming `leader`). A job created now is never
+        read back from the store (see the module docstring)."""
         if isinstance(result, NotLeaderError):
             return NotLeaderError(leader)
         if isinstance(result, Exception):
             return result
         record, created = result
         try:
-            return self._view(record.id), created
+            known = self._known(record.id)
+            if known is not None:
+                return known, created
+            if not created:   # a replayed key: the snapshot lacks its job (deleted meanwhile?): the store
+                return self._view(record.id), created
         except NotFoundError as exc:   # a keyed job deleted meanwhile (retention): that caller's answer
             if not created:
                 return exc

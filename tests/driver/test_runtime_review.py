@@ -116,6 +116,10 @@ def test_a_leader_never_shows_the_previous_terms_snapshot(
     wait_until(lambda: runtime.is_leader and len(leading.drivers) == 2, 5, "the second term")
     assert seen, "the new term built no snapshot"
     assert (True, True) not in seen, "a reader saw this process lead with the deleted job still there"
+    # The order itself (review 8): the leading flag rises only once the new term's snapshot is there, so
+    # that no reader sees this process lead with a snapshot from before (one still leading, e.g. read
+    # just before `_step_down` published, would be served as this term's).
+    assert not any(leader for leader, _ in seen), "the flag rose before the new term's snapshot"
     with pytest.raises(NotFoundError):
         runtime.job(job_id)
 

@@ -37,6 +37,10 @@ def unavailable(*_: Any) -> Any:
     raise StoreUnavailable("ZooKeeper did not answer")
 
 
+def no_view(job_id: str) -> None:
+    return None   # the snapshot does not lead, or lacks the job
+
+
 def handed(message: JobsStored) -> Future[Any]:
     future: Future[Any] = Future()
     future.set_result([])
@@ -55,7 +59,7 @@ def stored_view(store: Store) -> Any:
 
 @pytest.mark.parametrize(("leader_fails", "view_fails", "hand_over"), [
     (True, False, handed),        # who leads cannot be asked now
-    (False, True, handed),        # the stored job's view cannot be read now
+    (False, True, handed),        # no leading snapshot holds the stored job's view
     (False, False, not_taken),    # the state machine did not take the stored jobs
     (True, True, not_taken),      # all of it
 ])
@@ -64,7 +68,8 @@ def test_stored_jobs_are_answered_created_and_refused_ones_not_the_leader(
 ) -> None:
     store = KeyedRefused()
     path = SubmitPath(store, may_act=lambda: True, leader=unavailable if leader_fails else lambda: "b:2",
-                      hand_over=hand_over, view=unavailable if view_fails else stored_view(store),
+                      hand_over=hand_over, known=no_view if view_fails else stored_view(store),
+                      view=unavailable,   # a job created now is never read back from the store
                       clock=lambda: NOW)
     batch = [_Item(job_id, new_job_record(job_id, SPEC, NOW), SPEC, key)
              for job_id, key in (("plain-1", None), ("keyed-1", "k-1"), ("plain-2", None))]
@@ -85,7 +90,7 @@ def test_stored_jobs_are_answered_created_and_refused_ones_not_the_leader(
 def test_a_batch_refused_before_any_write_names_nobody_when_the_election_cannot_be_asked() -> None:
     store = Store()
     path = SubmitPath(store, may_act=lambda: False, leader=unavailable, hand_over=handed,
-                      view=stored_view(store), clock=lambda: NOW)
+                      known=lambda job_id: None, view=stored_view(store), clock=lambda: NOW)
     with pytest.raises(NotLeaderError) as refused:
         path._write([_Item("plain-1", new_job_record("plain-1", SPEC, NOW), SPEC, None)])
     assert refused.value.leader_url is None and store.list() == []

@@ -56,3 +56,22 @@ def test_the_runtime_is_built_with_the_book_the_api_then_changes(
         assert runtime.tenancy is book and sorted(book.current().to_dict()["tenants"]) == ["team-a", "team-b"]
     finally:
         process.stop()
+
+
+def test_preemption_gets_the_agent_catalog_for_agents_no_offer_was_seen_from() -> None:
+    # A new leader of a full cluster sees no offer: the preemption round's trial plans take the agents'
+    # attributes (constraints, profile groups, share capabilities) from the scheduler's agent catalog.
+    settings = SchedulerSettings.from_env({ENV.API_PORT: "0", ENV.MASTER: "127.0.0.1:1",
+                                           ENV.ZK: "zk://127.0.0.1:1/unused", ENV.PREEMPTION: "true"})
+    process = scheduler_main.SchedulerProcess(settings, store=Store(), tick_seconds=3600,
+                                              driver_factory=lambda callbacks, info: Driver())  # type: ignore
+    process.start()
+    try:
+        runtime = process.runtime
+        assert runtime is not None
+        wait_until(lambda: runtime.is_leader, 5, "leadership")
+        preemption = runtime._state.preemption
+        assert preemption is not None and preemption.catalog is not None
+        assert preemption.catalog == process._agents.current
+    finally:
+        process.stop()

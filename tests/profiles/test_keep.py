@@ -11,11 +11,14 @@ from hypothesis import strategies as st
 
 from mesos_gpu.core.model import Isolation
 from mesos_gpu.core.placement import GangPlanner, JobDemand, PlacementPolicy, Plan, WaitReason
-from mesos_gpu.core.placement.sharekeep import kept_reason, waits_for_kept
+from mesos_gpu.core.placement.offers import catalog_from_master_state
+from mesos_gpu.core.placement.sharekeep import kept_reason
 from mesos_gpu.core.placement.strategies import HEURISTICS
 from mesos_gpu.core.profiles import AgentGroup, Profile
+from mesos_gpu.core.scheduling import GangRequest, make_planner
 from mesos_gpu.core.sharing import ShareHostView, ShareHostViews
 from tests.placement.builders import agent, task, view
+from tests.scheduler.builders import offer, single_job
 
 STRATEGIES = ["default", "fgd", *sorted(HEURISTICS)]
 DAY = Profile("day", (AgentGroup({"pool": "interactive"}, 1),))
@@ -117,7 +120,6 @@ def test_the_wait_reason_names_the_kept_gpus(strategy):
     assert waiting.summary == \
         f"0/3 agents fit: 2 {kept_reason(2, 'day')}, 1 insufficient gpus", waiting.summary
     assert "2 insufficient gpus (2 gpus kept for gpu shares by profile 'day')" in waiting.summary
-    assert waits_for_kept(waiting.counts)
 
 
 def test_a_job_that_would_not_fit_anyway_is_not_told_about_kept_gpus():
@@ -125,7 +127,6 @@ def test_a_job_that_would_not_fit_anyway_is_not_told_about_kept_gpus():
     assert isinstance(waiting, WaitReason)
     assert "kept" not in waiting.summary
     assert "insufficient gpus" in waiting.summary
-    assert not waits_for_kept(waiting.counts)
 
 
 def test_a_gang_rolled_back_keeps_the_gpu_again():
@@ -210,3 +211,21 @@ def test_no_share_of_a_size_not_offered_lands_anywhere(strategy, hosts, sizes):
         outcome = planned.place(JobDemand(f"j{n}", (share(f"j{n}", size).build(),)))
         if isinstance(outcome, Plan):
             assert outcome.placements[0].share.gpus == 500, (size, outcome)
+
+
+def test_agents_are_held_for_a_waiting_job_only_where_it_fits_beside_the_kept_gpus():
+    # Past its patience, a job gets agents held where it would fit once they free up (Volcano's
+    # reserve): not S0, whose 2 GPUs hold only 1 beside the one kept for shares, but S1 (no profile group).
+    agents = catalog_from_master_state({"slaves": [
+        {"id": "S0", "hostname": "h0", "resources": {"cpus": 8.0, "mem": 16384.0, "gpus": 2.0},
+         "attributes": {"pool": "interactive"}},
+        {"id": "S1", "hostname": "h1", "resources": {"cpus": 8.0, "mem": 16384.0, "gpus": 2.0}},
+    ]})
+    small, big = single_job("small", gpus=1), single_job("big", gpus=2)
+    requests = [GangRequest("big", big, big.tasks("big"), reserve=True),
+                GangRequest("small", small, small.tasks("small"))]
+    offers = (offer("S0", gpus=2, attributes={"pool": "interactive"}), offer("S1", gpus=1))
+    plan = make_planner(catalog=lambda: agents)(requests, offers, ShareHostViews((), DAY))
+    waiting = plan.outcomes["big"]
+    assert isinstance(waiting, WaitReason) and waiting.held == ("S1",), waiting.summary
+    assert [launch.agent_id for launch in plan.accepts] == ["S0"]       # small beside the kept GPU

@@ -5,22 +5,15 @@ and through the real API and CLI on a runtime with the memory store."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from mesos_gpu.api.app import close_app, make_app
-from mesos_gpu.api.server import ApiServer
 from mesos_gpu.client import ApiClient
 from mesos_gpu.commands.tenants import tenants_text
-from mesos_gpu.core.config import SchedulerSettings
 from mesos_gpu.core.profiles import ProfilesConfig
 from mesos_gpu.core.profilesapply import active_profile
 from mesos_gpu.core.tenancy import TenantsConfig
-from mesos_gpu.store.memory import MemoryBackend, MemoryStore
-from tests.api.conftest import LAUNCHER, make_runtime, started
 from tests.cli.conftest import run_cli
+from tests.tenancy.test_cli import api  # noqa: F401 - the real API on a memory-store runtime (fixture)
 
 #: "day" fires every minute (always in force, next switch within a minute); "night" never fires first.
 DOCUMENT = {
@@ -79,24 +72,7 @@ def test_the_cli_text_marks_the_profile_terms():
     assert "GPU profile" not in tenants_text(body)
 
 
-@pytest.fixture
-def api() -> Iterator[str]:
-    """The real API on a port, on a runtime with the memory store (no Mesos: jobs stay PENDING)."""
-    runtime = make_runtime(MemoryStore(MemoryBackend()))
-    app = make_app(runtime, settings=SchedulerSettings(), launcher_bundle=LAUNCHER, master_url="127.0.0.1:1")
-    server = ApiServer("127.0.0.1", 0)
-    server.bind()
-    server.start(app)
-    started(runtime)
-    try:
-        yield server.url
-    finally:
-        server.stop()
-        close_app(app)
-        runtime.stop()
-
-
-def test_get_tenants_and_the_cli_show_the_profile_in_force(api: str, tmp_path: Path) -> None:
+def test_get_tenants_and_the_cli_show_the_profile_in_force(api: str, tmp_path: Path) -> None:  # noqa: F811
     client = ApiClient(api)
     _, _, before = client.request("GET", "/v1/tenants")
     assert before["profile"] is None

@@ -221,11 +221,11 @@ def _apply(h: Harness, kind: str, a: int, b: str, submitted: list[str]) -> None:
     elif kind == "tick":
         h(Tick(h.tick(a)))
     elif kind == "recover":
-        # Jobs a predecessor stored (a leader recovers them), submitted at any time, some ended.
+        # Jobs a predecessor stored (a leader recovers them), submitted at any time before now, some ended.
         records = []
         for number in range(a):
             job_id = f"r{len(submitted)}"
-            records.append(record(job_id, single_job(job_id, tenant=b), float((number * 7) % 5)))
+            records.append(record(job_id, single_job(job_id, tenant=b), min(float((number * 7) % 5), h.now)))
             if number % 2:
                 records[-1].update(state="SUCCEEDED", finished_at=h.now)
             submitted.append(job_id)

@@ -25,14 +25,8 @@ from mesos_gpu.core.scheduling import GangRequest, check_plan
 from mesos_gpu.core.sharehosts import ShareHosts, check_share_plan
 from mesos_gpu.core.sharing import ShareGrant, ShareHostView
 from mesos_gpu.core.state import JobSubmitted, OffersReceived, SchedulerState, Subscribed
-from mesos_gpu.core.taskinfo import (
-    LaunchSettings,
-    Placed,
-    TaskInfoTemplate,
-    TaskInfoTemplates,
-    build_task_info,
-    template_key,
-)
+from mesos_gpu.core.taskinfo import LaunchSettings, Placed, build_task_info
+from mesos_gpu.core.tasktemplates import TaskInfoTemplate, TaskInfoTemplates, template_key
 from mesos_gpu.core.values import to_milli
 from mesos_gpu.core.wire import resources_from_mesos
 from tests.placement.strategies import resources as resources_strategy

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from mesos_gpu.core.records import JobRecord, MemberRecord, new_job_record, spec_json
-from mesos_gpu.core.taskinfo import LaunchSettings, Placed, TaskInfoTemplate, build_task_info
+from mesos_gpu.core.taskinfo import LaunchSettings, Placed, build_task_info
+from mesos_gpu.core.tasktemplates import TaskInfoTemplate
 from mesos_gpu.core.validation import validate_job
 
 CPUS = [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.0}, "role": "*"}]

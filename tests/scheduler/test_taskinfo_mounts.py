@@ -11,13 +11,8 @@ from typing import Any
 
 import pytest
 
-from mesos_gpu.core.taskinfo import (
-    LaunchSettings,
-    Placed,
-    TaskInfoTemplate,
-    TaskInfoTemplates,
-    build_task_info,
-)
+from mesos_gpu.core.taskinfo import LaunchSettings, Placed, build_task_info
+from mesos_gpu.core.tasktemplates import TaskInfoTemplate, TaskInfoTemplates
 from mesos_gpu.core.validation import validate_job
 from mesos_gpu.local import protojson
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mesos_gpu.core.commands import GracefulKill, KillTask
-from mesos_gpu.core.events import Disconnected, JobsRecovered, KillRequested, Subscribed
+from mesos_gpu.core.events import Disconnected, ExecutorEnded, JobsRecovered, KillRequested, Subscribed
 from mesos_gpu.core.model import JobState
 from mesos_gpu.core.records import JobRecord
 from mesos_gpu.core.state import Tick
@@ -37,8 +37,11 @@ def test_a_share_job_is_a_victim_when_it_vacates_its_hosts_gpu() -> None:
     s1 = h.job("s1")
     assert s1.state is JobState.RESTARTING and s1.restarts == 0 and "priority 10 > 0" in s1.message
     # its host takes no new share (else the requeued share would land on it again and the GPU never frees)
-    assert not host.accepting(h.now) and host.ended
+    assert not host.accepting(h.now) and host.closing and not host.ended
     h.update(task_of(h, "s1"), "TASK_KILLED")
+    # still seen by placement (not accepting) while its executor lingers holding the GPU, until it exits
+    assert [(v.host_id, v.accepting) for v in h.state.share_host_views(h.now)] == [(host.host_id, False)]
+    h(ExecutorEnded("S1", host.host_id, h.tick()))
     assert host.host_id not in h.state.share_hosts
     # the host's executor exits at its linger: the claim waits that long before preempting anyone else
     assert h.state.preemption is not None
@@ -254,9 +257,19 @@ def test_offer_cycles_with_waiting_jobs_keep_the_tick_round_away() -> None:
     h.offers(offer("S1", gpus=2))
     run(h, "low")
     h.submit("big", single_job("big", gpus=4, priority=10))     # fits nowhere, even with "low" stopped
+    preemption = h.state.preemption
+    assert preemption is not None and preemption.idle_seconds is not None
     for _ in range(30):
         assert of_type(h.offers(offer("S1", gpus=0)), KillTask) == []
+        cycle = h.now
+        assert preemption.last_round_at == cycle        # the offer cycle's round ran
         assert of_type(h(Tick(h.tick())), KillTask) == []
+        assert preemption.last_round_at == cycle        # and no round on the Tick after it
+    # once no offer comes for idle_seconds, a Tick round runs
+    start = h.now
+    while preemption.last_round_at == cycle and h.now - start <= 2 * preemption.idle_seconds:
+        h(Tick(h.tick()))
+    assert preemption.last_round_at == h.now and h.now - cycle >= preemption.idle_seconds
 
 
 # -------------------------------------------------------------------- kills re-sent after a reconnection

@@ -69,7 +69,7 @@ def test_the_owner_reclaims_lent_gpus_gracefully_and_the_borrower_runs_again(loc
     victim_id = victim[0]
     assert f"preempted by job {owner['id']}" in api.job(victim_id)["message"]
     term_file, done_file = tmp_path / f"{names[victim_id]}.term", tmp_path / f"{names[victim_id]}.done"
-    poll(done_file.exists, bool)
+    poll(lambda: done_file.exists() and done_file.read_text().strip(), bool)   # created, then written
     other = next(name for job_id, name in names.items() if job_id != victim_id)
     assert not (tmp_path / f"{other}.term").exists()     # the other borrower never saw a SIGTERM
     # SIGTERM seen, and the 2 s "checkpoint" completed: no SIGKILL before the grace
@@ -98,7 +98,7 @@ def test_a_tenant_at_its_quota_preempts_its_own_lower_priority_job(local: Standa
     message = poll(lambda: api.job(low["id"])["message"], lambda m: m.startswith("preempted by job"))
     assert f"preempted by job {high['id']} (team-a is at its quota or limit; priority 10 > 0" in message
     term_file, done_file = tmp_path / "low.term", tmp_path / "low.done"
-    poll(done_file.exists, bool)
+    poll(lambda: done_file.exists() and done_file.read_text().strip(), bool)   # created, then written
     assert float(done_file.read_text().split()[0]) - float(term_file.read_text().split()[0]) >= 1.9
     poll(lambda: api.job(high["id"])["state"], lambda s: s == "SUCCEEDED")
     again = poll(lambda: api.job(low["id"]), lambda j: j["state"] == "RUNNING" and j["attempt"] >= 1)
@@ -139,7 +139,7 @@ def test_a_gpu_share_job_is_preempted_and_its_hosts_gpu_goes_to_the_whole_gpu_jo
     message = poll(lambda: api.job(share["id"])["message"], lambda m: m.startswith("preempted by job"))
     assert f"preempted by job {claim['id']} (priority 10 > 0)" in message
     term_file, done_file = tmp_path / "share.term", tmp_path / "share.done"
-    poll(done_file.exists, bool)
+    poll(lambda: done_file.exists() and done_file.read_text().strip(), bool)   # created, then written
     assert float(done_file.read_text().split()[0]) - float(term_file.read_text().split()[0]) >= 1.9
     poll(lambda: api.job(claim["id"])["state"], lambda s: s == "RUNNING", timeout=60)
     # the fillers (higher priority) were never touched; the share waits for a GPU, not counted as a restart

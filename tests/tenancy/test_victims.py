@@ -132,3 +132,27 @@ def test_held_victims_are_own_lower_priority_and_a_minimal_prefix(running: list[
     freed = sum(job.gpus for job in victims)
     assert freed >= needed_halves * 500 and freed - victims[-1].gpus < needed_halves * 500
     assert [job.priority for job in victims] == sorted(job.priority for job in victims)
+
+
+def test_the_choice_counts_what_the_set_frees_and_may_need_less_than_the_claim() -> None:
+    # two half-GPU shares of one host free its GPU together (the second one added frees it), a third
+    # share elsewhere keeps its host: the prefix grows until the SET frees the claim's GPU
+    running = [Running("s1", "borrower", 0, G // 2, 99), Running("s2", "borrower", 0, G // 2, 98),
+               Running("s3", "borrower", 0, G // 2, 97)]
+    host_of = {"s1": "h1", "s2": "h1", "s3": "h2"}
+    left = {"h1": 2, "h2": 2}
+
+    def frees(job_id: str) -> int:
+        left[host_of[job_id]] -= 1
+        return G if left[host_of[job_id]] == 0 else 0
+
+    claim = Claim("want", "owner", 0, 1 * G)
+    usage = usage_of(running)
+    assert choose_victims(claim, running, config=CONFIG, usage=usage, now=100, frees=frees) == ("s1", "s2")
+    # without `frees`, each share counts its own thousandths (s1 + s2 make one GPU too)
+    assert choose_victims(claim, running, config=CONFIG, usage=usage, now=100) == ("s1", "s2")
+    # idle GPUs may make up the rest: the victims need free only `needed`
+    whole = [Running("b1", "borrower", 0, 1 * G, 50), Running("b2", "borrower", 0, 1 * G, 0)]
+    two = Claim("want", "owner", 0, 2 * G)
+    assert choose_victims(two, whole, config=CONFIG, usage=usage_of(whole), now=100, needed=G) == ("b1",)
+    assert choose_victims(two, whole, config=CONFIG, usage=usage_of(whole), now=100) == ("b1", "b2")

@@ -18,7 +18,7 @@ _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
 _AGENT_SCALAR_ORDER = ("cpus", "mem", "gpus", "disk")
 _AGENT_SCALARS = frozenset(_AGENT_SCALAR_ORDER)
 #: The scalar entries of a task's resources by (allocation role, scalars): TaskInfos are values, never
-#: changed once built (`mesos_gpu.core.taskinfo.TaskInfoTemplate`), so tasks alike share these entries.
+#: changed once built (`mesos_gpu.core.tasktemplates.TaskInfoTemplate`), so tasks alike share these entries.
 _SCALAR_ENTRIES: dict[tuple[str | None, tuple[tuple[str, int], ...]], tuple[dict[str, Any], ...]] = {}
 _SCALAR_ENTRIES_LIMIT = 4096
 

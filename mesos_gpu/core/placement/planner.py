@@ -28,6 +28,7 @@ from mesos_gpu.core.placement.outcomes import (
     WaitReason,
 )
 from mesos_gpu.core.placement.policy import PlacementPolicy
+from mesos_gpu.core.placement.sharekeep import ONE_GPU
 from mesos_gpu.core.placement.shares import ShareDebit, ShareStack, device_sizes
 from mesos_gpu.core.placement.stack import OrderedCounts, PlacementStack
 from mesos_gpu.core.placement.state import AgentState, CapacityLedger, Debit, JobContext
@@ -330,6 +331,7 @@ class PlacementCycle:
             key=lambda slot: -free_now.get(slot.agent_id, -1),
         )
         ledger = CapacityLedger(candidates, self.policy)
+        self._keep_for_shares(ledger)
         debits, failed, _, _ = _Gang(ledger, PlacementStack(ledger, self.policy), self.policy).place(demand)
         if failed is not None:
             return ()
@@ -342,6 +344,19 @@ class PlacementCycle:
             if agent_id in self.ledger.by_id:
                 self.ledger.hold(agent_id)
         return held
+
+    def _keep_for_shares(self, ledger: CapacityLedger) -> None:
+        """Take out of `ledger` (the empty catalog `reserve` plans on) the whole GPUs the profile in force
+        keeps for share hosts on each agent of its groups: holding an agent for a job that could only
+        use those frees nothing for it until the profile changes, and keeps shares off the agent."""
+        gate = self.shares.ledger.gate
+        if gate is None:
+            return
+        for agent in ledger.agents:
+            group = gate.group_of(agent.agent_id) if agent.is_gpu else None
+            if group is not None and group.share_gpus:
+                for _ in range(min(group.share_gpus, agent.gpus // ONE_GPU.gpus)):
+                    ledger.debit(agent, ONE_GPU)
 
     def remaining(self, agent_id: str) -> Resources:
         """What is left of an agent's offers after this cycle's placements."""

@@ -28,7 +28,7 @@ from mesos_gpu.core.placement.stack import OrderedCounts, PlacementStack
 from mesos_gpu.core.placement.state import AgentState, CapacityLedger, Debit, JobContext
 from mesos_gpu.core.profilesapply import ProfileGate
 
-__all__ = ["ONE_GPU", "KeptGpus", "explain_kept", "kept_reason", "waits_for_kept"]
+__all__ = ["ONE_GPU", "KeptGpus", "explain_kept", "kept_reason"]
 
 WHOLE = 1000
 #: What keeping one GPU takes from an agent's offer in the cycle.
@@ -42,13 +42,6 @@ def kept_reason(gpus: int, profile: str) -> str:
     """Insufficient gpus, where the profile keeps `gpus` whole GPUs of those agents for share hosts."""
     plural = "" if gpus == 1 else "s"
     return f"{reasons.INSUFFICIENT_GPUS} ({gpus} gpu{plural} {_KEPT} {profile!r})"
-
-
-def waits_for_kept(counts: OrderedCounts) -> bool:
-    """Whether a wait's reason counts name GPUs a profile keeps for share hosts: holding agents for such a
-    job (`PlacementCycle.reserve`) frees nothing for it until the profile changes, and keeps shares off
-    those agents meanwhile."""
-    return any(_KEPT in reason for reason, _ in counts)
 
 
 class KeptGpus:

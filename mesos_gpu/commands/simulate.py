@@ -189,10 +189,10 @@ def _run_fill(args: argparse.Namespace, nodes: Any, tasks: Any, chosen: Any,
     return result, plot_fill
 
 
-def _run_replay(args: argparse.Namespace, nodes: Any, tasks: Any, chosen: Any,
-                fallback: bool) -> tuple[Any, Callable[[Any, Path], None]]:
+def _replay_nodes(args: argparse.Namespace, nodes: Any) -> tuple[float, int, Any]:
+    """A replay's speed-up, node sampling step and sampled nodes, as the options ask; UsageError when the
+    sample has no GPU while the node list has."""
     from mesos_gpu.sim import replay
-    from mesos_gpu.sim.policies import CASES, FIFO_FIRST_FIT
 
     speedup = args.speedup or replay.DEFAULT_SPEEDUP
     # The default sample is for the openb node list (see --help); a node list of one's own: all of it.
@@ -200,6 +200,15 @@ def _run_replay(args: argparse.Namespace, nodes: Any, tasks: Any, chosen: Any,
     sampled = replay.sample_nodes(nodes, every)
     if every > 1 and not _has_gpu(sampled) and _has_gpu(nodes):
         raise UsageError(f"the node sample (one in {every}) has no GPU: give a smaller --node-sample")
+    return speedup, every, sampled
+
+
+def _run_replay(args: argparse.Namespace, nodes: Any, tasks: Any, chosen: Any,
+                fallback: bool) -> tuple[Any, Callable[[Any, Path], None]]:
+    from mesos_gpu.sim import replay
+    from mesos_gpu.sim.policies import CASES, FIFO_FIRST_FIT
+
+    speedup, every, sampled = _replay_nodes(args, nodes)
     print(f"replay: {len(sampled)} of {len(nodes)} nodes (one in {every}), submit times sped up "
           f"{speedup:g}x", file=sys.stderr if args.json else sys.stdout)
     bar = _bar(args, "replay")
@@ -216,17 +225,13 @@ def _run_replay(args: argparse.Namespace, nodes: Any, tasks: Any, chosen: Any,
 
 def _run_tenants(args: argparse.Namespace, nodes: Any, tasks: Any, chosen: Any,
                  fallback: bool) -> tuple[Any, Callable[[Any, Path], None]]:
-    from mesos_gpu.sim import replay, tenants
+    from mesos_gpu.sim import tenants
     from mesos_gpu.sim.policies import BY_NAME
 
     if chosen is not None and len(chosen) > 1:
         raise UsageError("the tenants replay runs one policy: give one with --policies")
     case = chosen[0] if chosen else BY_NAME["default"]
-    speedup = args.speedup or replay.DEFAULT_SPEEDUP
-    every = args.node_sample or (1 if args.nodes else replay.DEFAULT_NODE_SAMPLE)
-    sampled = replay.sample_nodes(nodes, every)
-    if every > 1 and not _has_gpu(sampled) and _has_gpu(nodes):
-        raise UsageError(f"the node sample (one in {every}) has no GPU: give a smaller --node-sample")
+    speedup, every, sampled = _replay_nodes(args, nodes)
     print(f"tenants: {len(sampled)} of {len(nodes)} nodes (one in {every}), submit times sped up "
           f"{speedup:g}x, policy {case.name}, tenant seed {args.tenant_seed}",
           file=sys.stderr if args.json else sys.stdout)

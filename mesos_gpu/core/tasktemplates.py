@@ -82,12 +82,13 @@ class TaskInfoTemplate:
             return build_task_info(spec, task, attempt, placed, self.settings)
         name = task.name
         ports = placed.ports
-        kept = None if self._tf or ports else self._commands.get(attempt)
+        alike = not (self._tf or ports)     # the command of this attempt is every such launch's
+        kept = self._commands.get(attempt) if alike else None
         if kept is not None:
             command = kept
         else:
             command = self._command_for(spec, task, attempt, placed)
-            if not (self._tf or ports) and attempt < self.KEPT_ATTEMPTS:
+            if alike and attempt < self.KEPT_ATTEMPTS:
                 self._commands[attempt] = command
         labels = self._attempt_labels.get(attempt)
         if labels is None:

@@ -21,6 +21,8 @@ launch per agent, and the offers to decline. A planned job is launched whole; an
 once; one that can never fit says so in its persisted message and fails once that has held for
 `never_fits_after_seconds` (an agent may join meanwhile). A failed member restarts the whole gang
 (after its backoff): TF addresses change when a member moves, so every member must rendezvous again.
+The offer cycle itself (admission, planning, launches, the answers to the offers) is in
+`mesos_gpu.core.offercycle`.
 """
 
 from __future__ import annotations
@@ -61,17 +63,17 @@ from mesos_gpu.core.events import (
 from mesos_gpu.core.invariants import check_invariants
 from mesos_gpu.core.joblist import JobList
 from mesos_gpu.core.model import JobSpec, JobState, TaskKey, TaskState, task_id_for
-from mesos_gpu.core.placement.outcomes import NEVER_FITS_PREFIX, InvalidDemand, NeverFits, Plan
+from mesos_gpu.core.offercycle import on_offers
 from mesos_gpu.core.preempt import Preemption, ended_in_grace, kill_again, stopped_to_requeue
 from mesos_gpu.core.profiledrain import drain_overdue
 from mesos_gpu.core.records import JobRecord, MemberRecord, killed_between_attempts, new_job_record
-from mesos_gpu.core.scheduling import GangRequest, Planner, check_plan, offer_answers
-from mesos_gpu.core.sharehosts import ShareCycle, ShareHosts, check_share_plan
+from mesos_gpu.core.scheduling import GangRequest, Planner
+from mesos_gpu.core.sharehosts import ShareHosts
 from mesos_gpu.core.sharing import ShareHostView
-from mesos_gpu.core.taskinfo import LaunchSettings, Placed
+from mesos_gpu.core.taskinfo import LaunchSettings
 from mesos_gpu.core.tasktemplates import TaskInfoTemplates
 from mesos_gpu.core.tenancy import TenantsConfig
-from mesos_gpu.core.tenancyadmit import TenantSummary, Waiting, admit, summarize
+from mesos_gpu.core.tenancyadmit import TenantSummary, Waiting, summarize
 from mesos_gpu.core.tenancyusage import tenant_usage, waiting_of
 
 __all__ = [
@@ -151,7 +153,7 @@ class SchedulerState:
             case Disconnected():
                 self.connected = False
             case OffersReceived():
-                self._on_offers(event)
+                on_offers(self, event)
             case OfferRescinded():
                 pass  # offers are decided at once, never held: nothing to undo
             case StatusReceived():
@@ -333,70 +335,6 @@ class SchedulerState:
             self._actions.append(Reconcile(tuple(sorted(self.reconcile_pending.items()))))
             self.last_reconcile_at = now
 
-    def _on_offers(self, event: OffersReceived) -> None:
-        now = event.now
-        jobs = self.jobs
-        if self.share_hosts.config() is not None:   # GPU profiles select agents by their attributes
-            self.share_hosts.note_offers(event.offers)
-        if self.preemption is not None:     # freed capacity is planned with its agents' attributes
-            self.preemption.note_offers(event.offers)
-        ready = [jobs[job_id] for job_id in sorted(self._ready_ids(now), key=self._placeable.__getitem__)]
-        config = self.tenancy() if self.tenancy is not None and ready else None
-        held = False
-        queue = ready   # before admission: the quota-held ones may preempt within their tenant
-        if config is not None:
-            ready, held = self._admit(config, ready)
-        if not ready or not self.connected:
-            if held and self.connected and self.preemption is not None:
-                self.preemption.round(self, (), None, event.offers, now, held=queue)
-            if event.offers:    # jobs held by their quota: asked again soon (a job may end meanwhile)
-                refuse = self.refuse_seconds_pending if held else self.refuse_seconds_idle
-                self._actions.append(Decline(tuple(str(o["id"]["value"]) for o in event.offers), refuse))
-                self.idle_filters = self.idle_filters or not held
-            return
-        requests = self._gang_requests(ready, now)
-        self.share_hosts.sweep(now)
-        plan = self.planner(requests, event.offers, self.share_host_views(now))
-        planned = check_plan(plan, requests)
-        check_share_plan(plan, planned, self.share_hosts)
-        infos: dict[str, JsonDict] = {}     # the TaskInfo of every task launched, by placement task id
-        shares = ShareCycle(self.share_hosts, event.offers, self.settings, now)
-        waiting = held
-        for request in requests:
-            job = self.jobs[request.job_id]
-            outcome = plan.outcomes.get(job.id)
-            if isinstance(outcome, Plan):
-                self._launch(job, request, outcome, infos, shares)
-            elif isinstance(outcome, InvalidDemand):
-                self._set_state(job, JobState.FAILED, now, f"cannot be placed: {outcome.message}")
-            elif isinstance(outcome, NeverFits):
-                waiting = self._never_fits(job, outcome, now) or waiting
-            else:
-                self._waits(job, outcome.summary if outcome else "not considered in this offer cycle")
-                waiting = True
-        if waiting and self.preemption is not None:
-            self.preemption.round(self, requests, plan, event.offers, now, held=queue if held else ())
-        refuse = self.refuse_seconds_pending if waiting else self.refuse_seconds_idle
-        answers = offer_answers(plan, event.offers, infos, refuse)
-        self._actions.extend(answers)
-        if answers and not waiting:
-            self.idle_filters = True    # the accepts' unused remainders are filtered for long too
-
-    def _admit(self, config: TenantsConfig, ready: list[JobRecord]) -> tuple[list[JobRecord], bool]:
-        """The `ready` jobs their tenants' quotas admit now (in order), and whether any was held; each
-        held job says why in its wait reason."""
-        answer = admit(config, self.tenant_usage(), [self._waiting_of(job) for job in ready])
-        if not answer.held:
-            return ready, False
-        admitted = []
-        for job in ready:
-            reason = answer.held.get(job.id)
-            if reason is None:
-                admitted.append(job)
-            else:
-                self._waits(job, reason)
-        return admitted, True
-
     def _waiting_of(self, job: JobRecord) -> Waiting:
         """`waiting_of(job)`, kept while its spec stays the same (a cycle may look at 10,000 jobs)."""
         kept = self._waiting.get(job.id)
@@ -431,69 +369,6 @@ class SchedulerState:
             requests.append(request)
         return requests
 
-    def _waits(self, job: JobRecord, reason: str) -> None:
-        """The job does not fit now: say why (in memory), and forget an earlier "can never fit"."""
-        job.wait_reason = reason
-        # (the message may also be a recovered one: `never_fits_since` is not persisted)
-        if job.never_fits_since is not None or job.message.startswith(NEVER_FITS_PREFIX):
-            job.never_fits_since = None
-            job.message = "waiting for offers"
-            self._touch(job)
-
-    def _never_fits(self, job: JobRecord, outcome: NeverFits, now: float) -> bool:
-        """The job fits nowhere, not even on the empty cluster: say so in its persisted message, and
-        fail it once that has held for `never_fits_after_seconds`. Whether it still waits."""
-        summary = outcome.summary
-        since = job.never_fits_since
-        if since is None:
-            since = job.never_fits_since = now
-        limit = self.never_fits_after_seconds
-        # Only a job that never ran is failed: one that did fitted once (its agents may be away for a
-        # while, e.g. rebooting or partitioned) and keeps waiting under its restart policy.
-        if limit is not None and now - since >= limit and job.attempt < 0:
-            job.never_fits_since = None
-            self._set_state(job, JobState.FAILED, now, f"{summary} (for {now - since:.0f} s)")
-            return False
-        job.wait_reason = summary
-        if job.message != summary:
-            job.message = summary       # persisted: the job says so, not only in memory
-            self._touch(job)
-        return True
-
-    def _launch(
-        self, job: JobRecord, request: GangRequest, plan: Plan, infos: dict[str, JsonDict], shares: ShareCycle
-    ) -> None:
-        """Start the job's next attempt where `plan` puts its members; their TaskInfos go to `infos`."""
-        now = shares.now
-        launches = plan.launches
-        tasks = request.tasks
-        if len(tasks) == 1 and len(launches) == 1 and len(launches[0].tasks) == 1:
-            placed = {tasks[0].name: launches[0].tasks[0]}    # a single task: no gang to look through
-        else:
-            placed = {placement.task_id: placement for launch in launches for placement in launch.tasks}
-        attempt = job.attempt = job.attempt + 1
-        self._set_state(job, JobState.STAGING, now, f"launching attempt {attempt}")
-        job.wait_reason = ""
-        job.never_fits_since = None
-        job.next_attempt_at = None
-        for task in tasks:
-            where = placed[task.name]
-            task_id = task_id_for(task.name, attempt)
-            if task_id in self.launched_task_ids:
-                raise AssertionError(f"task id {task_id} would be launched twice")
-            member = job.members[task.key] = MemberRecord(
-                task.key, attempt, task_id, TaskState.STAGING, where.agent_id, where.hostname, where.ports
-            )
-            self.task_index[task_id] = (job.id, task.key)
-            self.launched_task_ids.add(task_id)
-            if where.share is None:
-                resources = where.labels.task_resources(where.request, where.ports)
-                placed_at = Placed(where.agent_id, where.hostname, where.ports, resources)
-                template = self._templates.get(job.spec, task, self.settings)
-                infos[where.task_id] = template.build(job.spec, task, attempt, placed_at)
-            else:   # a GPU share: to its share host (opened now, or known)
-                placed_at = Placed(where.agent_id, where.hostname, where.ports, where.to_mesos())
-                infos[where.task_id] = shares.launch(job.spec, task, member, where, placed_at)
 
     def _on_status(self, event: StatusReceived) -> None:
         status = event.status

@@ -95,11 +95,8 @@ def where(outcome) -> str | None:
     return placement.share.host_id if placement.share is not None else placement.agent_id
 
 
-#: FGD's own choice of a new host does not visit kept GPUs first (core/placement/fgd.py; it still never
-#: gives them to whole-GPU work): the preference row runs for the other strategies.
-PREFERS_KEPT = TABLE[8][0]
-CASES = [pytest.param(case, strategy, id=f"{case[0]}-{strategy}") for case in TABLE for strategy in STRATEGIES
-         if not (strategy == "fgd" and case[0] == PREFERS_KEPT)]
+CASES = [pytest.param(case, strategy, id=f"{case[0]}-{strategy}")
+         for case in TABLE for strategy in STRATEGIES]
 
 
 @pytest.mark.parametrize(("case", "strategy"), CASES)

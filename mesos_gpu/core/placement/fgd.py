@@ -29,7 +29,7 @@ with prefix tables over the shapes' cpus and sizes, memoised by node state (cpus
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import accumulate
 from typing import NamedTuple
 
@@ -322,6 +322,11 @@ class FgdShareStack(ShareStack):
                     best, choice = key, (agent, device)
                 seen.add(agent.index)
         opener = self.opener(task).needs
+        kept = self._kept_hosts(opener, job, size, node, frees_of)
+        if kept is not None:    # a new host goes to a GPU the profile keeps for shares first
+            if best is None or kept[0] < best:
+                choice = (kept[1], None)
+            return choice
         for agents in self.capacity.gpu_buckets[1:]:
             for state in agents.values():
                 if state.cpus < opener.cpus:
@@ -333,6 +338,27 @@ class FgdShareStack(ShareStack):
                 if (best is None or key < best) and self._fits(state, opener, job):
                     best, choice = key, (state, None)
         return choice
+
+    def _kept_hosts(self, opener: Needs, job: JobContext, size: int,
+                    node: Callable[[int, tuple[int, ...]], float],
+                    frees_of: Callable[[AgentState], tuple[int, ...]]
+                    ) -> tuple[tuple[float, int, int], AgentState] | None:
+        """The best new host on a GPU the profile keeps for shares (its key, its agent), as the other
+        strategies open one there first; None when no GPU is kept or no agent with one fits. A kept GPU
+        is out of the ledger (`sharekeep.KeptGpus`): it counts as wholly free before and after."""
+        if self.kept is None:
+            return None
+        best: tuple[tuple[float, int, int], AgentState] | None = None
+        for state in self.kept.agents():
+            if state.cpus < opener.cpus or not self._fits(state, opener, job):
+                continue
+            whole = frees_of(state)
+            before = tuple(sorted((*whole, WHOLE)))
+            opened = tuple(sorted((*whole, WHOLE - size)))
+            key = (node(state.cpus - opener.cpus, opened) - node(state.cpus, before), 1, WHOLE)
+            if best is None or key < best[0]:
+                best = (key, state)
+        return best
 
 
 #: The FGD strategy's stacks (`strategies.stacks_for` returns them for "fgd").

@@ -253,10 +253,17 @@ class Preemption:
 
     def _prune(self, round_: _Round, gang: GangRequest, needed: int, victims: tuple[str, ...],
                trial: CyclePlan) -> tuple[tuple[str, ...], CyclePlan]:
-        """`victims` less those the claim fits without (the dearest first; e.g. a share whose host keeps
-        another share frees no GPU): a victim is left out only when the rest still frees `needed`
-        thousandths and the gang is planned again on what the rest frees (at most `max_prunes` plans)."""
+        """`victims` less those the claim fits without: first, in one plan, every victim whose removal
+        leaves what the set frees unchanged (e.g. a share whose host keeps another share frees no GPU;
+        when the gang no longer fits, the full list stays); then the dearest first: a victim is left out
+        only when the rest still frees `needed` thousandths and the gang is planned again on what the rest
+        frees (at most `max_prunes` plans)."""
         state = round_.state
+        useful = _useful(victims, lambda chosen: FreedGpus(state.jobs, state.share_hosts).total(chosen))
+        if 0 < len(useful) < len(victims):     # one plan without every victim that frees nothing
+            again = self._trial(round_, gang, useful)
+            if again is not None:
+                victims, trial = useful, again
         kept = list(victims)
         plans = 0
         for victim in reversed(victims):
@@ -273,13 +280,24 @@ class Preemption:
         return tuple(kept), trial
 
     def _restore(self, state: SchedulerState) -> None:
-        """Once per term: who was preempted for whom, from the records (`JobRecord.preempted_for`)."""
+        """Once per term: who was preempted for whom, from the records (`JobRecord.preempted_for`), and
+        the linger of the share hosts a victim still waiting to run again left closing, added to its
+        claim's settle wait (`settle_extra`, as `_close_hosts` adds it)."""
         if self._restored:
             return
         self._restored = True
+        hosts = state.share_hosts
         for job in state.jobs.values():
             for claim_id in job.preempted_for:
                 self.spared.setdefault(claim_id, set()).add(job.id)
+            if not job.preempted_for or job.state is not JobState.RESTARTING:
+                continue
+            claim_id = job.preempted_for[-1]    # the claim that stopped it last
+            for member in job.members.values():
+                host = hosts.get(str(member.share["host"])) if member.share is not None else None
+                if host is not None and host.closing and not host.ended:
+                    extra = max(self.settle_extra.get(claim_id, 0.0), host.linger_seconds)
+                    self.settle_extra[claim_id] = extra
 
     def _dying(self, state: SchedulerState, claim_id: str, now: float) -> bool:
         """Whether a job preempted for `claim_id` still has tasks being killed, or all ended less than
@@ -350,6 +368,14 @@ def _admits(claim: Claim, config: TenantsConfig, usage: Mapping[str, int]) -> Ca
         return after[tenant] + claim.gpus <= bound and bool(admit(config, after, [waiting]).admitted)
 
     return admits
+
+
+def _useful(victims: tuple[str, ...], total: Callable[[Sequence[str]], int]) -> tuple[str, ...]:
+    """`victims` without each one whose removal leaves `total` (what a set frees) unchanged. Leaving
+    them all out at once keeps the total: such a victim is a share on a host another share keeps, and
+    fewer victims never vacate more hosts."""
+    whole = total(victims)
+    return tuple(v for v in victims if total([u for u in victims if u != v]) != whole)
 
 
 def _idle_gpus(offers: Sequence[Mapping[str, Any]]) -> int:

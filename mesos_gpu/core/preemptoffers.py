@@ -74,6 +74,10 @@ class FreedGpus:
                 freed += WHOLE_GPU
         return freed
 
+    def total(self, job_ids: Sequence[str]) -> int:
+        """What the set `job_ids` frees (on a fresh counter: add each in turn)."""
+        return sum(map(self.add, job_ids))
+
 
 def freed_offers(victims: Sequence[JobRecord], attributes: Mapping[str, list[JsonDict]],
                  hosts: Mapping[str, ShareHostRecord] | None = None) -> list[JsonDict]:

@@ -47,7 +47,7 @@ from mesos_gpu.core.state import (
 )
 from mesos_gpu.core.taskinfo import LaunchSettings
 from mesos_gpu.core.tenancy import TenantsConfig
-from mesos_gpu.store.base import FrameworkStore
+from mesos_gpu.store.base import FrameworkStore, Versioned
 
 from . import snapshot
 from .actions import CommandRunner
@@ -73,6 +73,7 @@ from .mesosdriver import (
     pymesos_driver_factory,
     stop_for_failover,
 )
+from .quarantine import StoredFailures, recover_quarantining
 from .reads import JobReads
 from .snapshot import Snapshot
 from .submits import SUBMIT_TIMEOUT, SubmitPath
@@ -131,6 +132,7 @@ class SchedulerRuntime(CommandRunner, JobReads):
         self.tenancy = tenancy   # built by scheduler_main; the API's tenants routes use this one
         self._preemption_grace = preemption_grace_seconds   # None: never preempt
         self._agent_catalog = agent_catalog     # every agent's attributes, for preemption's trial plans
+        self._stored_failures = StoredFailures()   # stored jobs the state machine failed on (the worker's)
 
         # Held by the worker while the state machine changes, for the few readers of the live state
         # (`tenant_summaries`; the retention sweep runs on the worker). API reads use the snapshot.
@@ -357,19 +359,25 @@ class SchedulerRuntime(CommandRunner, JobReads):
         if self.tenancy is not None:
             self.tenancy.reload()
         with self._lock:
-            self._state = self._new_state()
-            self._state.tenancy = self._tenants
-            self._versions = {record.id: record.version for record in records}
-            self._state.handle(JobsRecovered(tuple(record.data for record in records), self._clock()))
+            recover_quarantining(self._recover, records, self._stored_failures, self.store, self._clock())
         # The new term's snapshot first: a reader that sees this process lead (`is_leader`) must never
         # be answered from the previous term's snapshot.
         self._snapshot = snapshot.full(self._state, True)
         self._leading = True
         self._start_driver()
 
+    def _recover(self, records: Sequence[Versioned[dict[str, Any]]]) -> None:
+        """A new term's state, from the stored records."""
+        self._state = self._new_state()
+        self._state.tenancy = self._tenants
+        self._versions = {record.id: record.version for record in records}
+        self._state.handle(JobsRecovered(tuple(record.data for record in records), self._clock()))
+
     def _take_stored(self, item: JobsStored) -> Any:
         """The jobs a submit batch stored. Should the state machine fail on them, they are stored (and
-        answered created) but unknown to this leader: resign, so that the next leader lists them."""
+        answered created) but unknown to this leader: resign, so that the next leader lists them (the
+        failure is counted: should a new term's recovery fail on them again, they are quarantined
+        rather than bouncing leadership, `mesos_gpu.driver.quarantine`)."""
         try:
             return self._handle(item.event)
         except NotLeaderError:
@@ -377,6 +385,7 @@ class SchedulerRuntime(CommandRunner, JobReads):
         except Exception:
             log.exception("the state machine failed on %d stored jobs: resigning so that they are listed",
                           len(item.versions))
+            self._stored_failures.failed(job_id for job_id, _ in item.versions)
             self._resign()
             raise
 

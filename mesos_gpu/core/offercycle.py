@@ -36,7 +36,7 @@ def on_offers(state: SchedulerState, event: OffersReceived) -> None:
     now = event.now
     jobs = state.jobs
     if state.share_hosts.config() is not None:   # GPU profiles select agents by their attributes
-        state.share_hosts.note_offers(event.offers)
+        state.share_hosts.note_offers(event.offers, now, state.task_index)   # + GPUs free (reclaim)
     if state.preemption is not None:     # freed capacity is planned with its agents' attributes
         state.preemption.note_offers(event.offers)
     ready = [jobs[job_id] for job_id in sorted(state._ready_ids(now), key=state._placeable.__getitem__)]

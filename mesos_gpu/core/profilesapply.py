@@ -4,7 +4,9 @@
   (each replaces that tenant's terms; the others are kept); the config itself when no profile is in force.
 - `draining(views, group_of)`: which share hosts leave the share set under the profile's groups: on each
   agent, a host whose level the group no longer offers, and beyond the group's `share_gpus` the hosts
-  with the least granted (ties: the larger id), so the fullest keep their tasks. A draining host takes no
+  with the least granted (ties: the larger id), so the fullest keep their tasks. Closing hosts (a
+  preemption closed them) are already leaving: they are not counted, and so never push a live host
+  beyond the cap. A draining host takes no
   new share; its running shares finish, it empties, lingers and exits, and its GPU returns to Mesos for
   whole-GPU work (`mesos_gpu.core.placement.shares` reads this through `ShareHostViews.profile`).
 - `overdue(views, tasks, draining, deadline, now)`: the share tasks to kill, with their note, once the
@@ -50,6 +52,8 @@ def draining(views: Iterable[ShareHostView],
     agent's group by agent id (None: no limit there, nothing drains)."""
     by_agent: dict[str, list[ShareHostView]] = {}
     for view in views:
+        if view.closing:    # already leaving (a preemption closed it): neither drained nor counted
+            continue
         by_agent.setdefault(view.agent_id, []).append(view)
     out: set[str] = set()
     for agent_id, hosts in by_agent.items():

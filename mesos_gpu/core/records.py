@@ -101,6 +101,9 @@ class JobRecord:
     kill_requested: bool = False
     # The claims (job ids) it was preempted for, live ones only: never again for those (`core.preempt`).
     preempted_for: tuple[str, ...] = ()
+    # The GPU profile switch (its instant) whose kept GPUs stopped this whole-GPU job: never again for it
+    # (`core.profilereclaim`; None: none).
+    drained_for: float | None = None
     wait_reason: str = ""  # not persisted: recomputed at every offer cycle
     # Not persisted: since when placement has said the job can never fit (None: it has not, or it fits).
     never_fits_since: float | None = None
@@ -149,6 +152,7 @@ class JobRecord:
             "kill_requested": self.kill_requested,
             "members": {str(key): member.to_dict() for key, member in self.members.items()},
             **({"preempted_for": list(self.preempted_for)} if self.preempted_for else {}),  # only if any
+            **({"drained_for": self.drained_for} if self.drained_for is not None else {}),  # only if set
         }
 
     @classmethod
@@ -174,6 +178,7 @@ class JobRecord:
             message=str(data.get("message", "")),
             kill_requested=bool(data.get("kill_requested", False)),
             preempted_for=tuple(str(claim) for claim in data.get("preempted_for", ())),
+            drained_for=None if (drained := data.get("drained_for")) is None else float(drained),
         )
 
 

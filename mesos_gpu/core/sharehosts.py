@@ -24,7 +24,7 @@ belongs to is read from the attributes of its last offers (`note_offers`; `Share
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from mesos_gpu.core.placement.outcomes import CyclePlan, Plan, TaskPlacement
 from mesos_gpu.core.placement.shares import NEW_HOST_PREFIX  # placement's provisional ids
 from mesos_gpu.core.profiles import AgentGroup, ProfilesConfig
 from mesos_gpu.core.profilesapply import draining, overdue, profile_view
+from mesos_gpu.core.profiletrack import ReclaimTrack
 from mesos_gpu.core.resources import Resources
 from mesos_gpu.core.sharing import (
     ATTR_GPU_MIG,
@@ -151,7 +152,7 @@ class ShareHostRecord:
 
     def view(self, now: float) -> ShareHostView:
         return ShareHostView(self.host_id, self.agent_id, self.isolation, self.device_memory, self.used,
-                             self.used_memory, self.accepting(now), self.mig_free())
+                             self.used_memory, self.accepting(now), self.mig_free(), self.closing)
 
     def member_share(self, grant: ShareGrant) -> dict[str, Any]:
         """A member's `share` record for `grant` on this host (the device, and what is enforced, are
@@ -167,6 +168,7 @@ class ShareHosts(dict[str, ShareHostRecord]):
         super().__init__()
         self.profiles = profiles
         self.attributes: dict[str, Mapping[str, str]] = {}   # agent id -> attributes of its last offer
+        self.reclaim = ReclaimTrack()   # for the whole-GPU tasks a switch's kept GPUs need (profilereclaim)
 
     def config(self) -> ProfilesConfig | None:
         return self.profiles() if self.profiles is not None else None
@@ -178,8 +180,21 @@ class ShareHosts(dict[str, ShareHostRecord]):
         profile = config.at(now).profile if config is not None else None
         return ShareHostViews(tuple(host.view(now) for host in self.values() if not host.ended), profile)
 
-    def note_offers(self, offers: Sequence[Mapping[str, Any]]) -> None:
-        """Remember each offering agent's attributes (text and scalar values as text)."""
+    def note_offers(self, offers: Sequence[Mapping[str, Any]], now: float | None = None,
+                    active: Container[str] = ()) -> None:
+        """Remember each offering agent's attributes (text and scalar values as text); given `now` (an
+        offer cycle's start) and the active task ids, while the profile in force keeps GPUs for shares,
+        also its whole GPUs free and share hosts (`ReclaimTrack.note_offers`)."""
+        if now is not None and self.reclaim.connected_since is None:
+            self.reclaim.connected_since = now      # offers come only while connected
+        config = self.config() if now is not None else None
+        profile = config.at(now).profile if config is not None and now is not None else None
+        if now is not None and profile is not None and any(group.share_gpus for group in profile.groups):
+            on: dict[str, int] = {}
+            for host in self.values():
+                if not host.ended:
+                    on[host.agent_id] = on.get(host.agent_id, 0) + 1
+            self.reclaim.note_offers(offers, on, now, active)
         for offer in offers:
             agent_id = offer.get("agent_id", {}).get("value")
             if agent_id is not None:

@@ -207,6 +207,8 @@ class ShareHostView:
     used_memory: int  # MB given to shares
     accepting: bool = True
     mig_free: tuple[int, ...] = ()
+    # A preemption closed it (`ShareHostRecord.closing`): it still holds its GPU but is already leaving.
+    closing: bool = False
 
 
 @dataclass(frozen=True)

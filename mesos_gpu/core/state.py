@@ -66,6 +66,7 @@ from mesos_gpu.core.model import JobSpec, JobState, TaskKey, TaskState, task_id_
 from mesos_gpu.core.offercycle import on_offers
 from mesos_gpu.core.preempt import Preemption, ended_in_grace, kill_again, stopped_to_requeue
 from mesos_gpu.core.profiledrain import drain_overdue
+from mesos_gpu.core.profilereclaim import reclaim_kept
 from mesos_gpu.core.records import JobRecord, MemberRecord, killed_between_attempts, new_job_record
 from mesos_gpu.core.scheduling import GangRequest, Planner
 from mesos_gpu.core.sharehosts import ShareHosts
@@ -316,6 +317,7 @@ class SchedulerState:
         now = event.now
         self.share_hosts.sweep(now)
         drain_overdue(self, now)   # share tasks past a GPU profile's drain deadline
+        reclaim_kept(self, now)    # whole-GPU jobs on GPUs a switch keeps for shares, past it too
         deadlines = self._deadlines
         while deadlines and deadlines[0][0] <= now:
             _, job_id = heapq.heappop(deadlines)

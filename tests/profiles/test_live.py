@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +100,70 @@ def test_a_scheduled_switch_moves_a_gpu_from_shares_to_whole_gpu_work(local: Sta
     assert api.job(late["id"])["state"] == "PENDING"
     for job in (whole, late, day_train, *fillers):
         api.kill(job["id"])
+
+
+def polite(marks: Path, name: str) -> str:
+    """A command that, on SIGTERM, notes the time, takes 2 s to "checkpoint", notes again and exits 143."""
+    term, done = marks / f"{name}.term", marks / f"{name}.done"
+    return f"trap 'date +%s.%N >> {term}; sleep 2; date +%s.%N >> {done}; exit 143' TERM; sleep 600 & wait"
+
+
+def test_at_day_plus_drain_seconds_a_whole_gpu_job_on_a_kept_gpu_is_stopped_and_a_share_gets_it(
+        local: Standalone, tmp_path: Path) -> None:
+    # Night (nothing kept): four whole-GPU jobs take the four GPUs (2 agents x 2). Day keeps one GPU of
+    # each agent for share hosts, drain_seconds 3: until then they all run; then, on each agent, the job
+    # that lost the fewest GPU-hours (the last started there) is stopped gracefully and requeued, and a
+    # waiting share lands on a freed GPU; the requeued jobs wait for the kept GPUs, the others run on.
+    api = ApiClient(local.api_url)
+    now = time.time()
+    night_at = now // 60 * 60
+    day_at = night_at + 60 * (2 if now - night_at > 25 else 1)      # the next minute at least 35 s away
+    document = {
+        "default": {"limit": None, "may_borrow": True}, "unassigned_gpus": 100,
+        "profiles": {
+            "time_zone": "UTC",
+            "profiles": {"day": {"groups": [{"share_gpus": 1}], "drain_seconds": 3},
+                         "night": {"groups": [{"share_gpus": 0}]}},
+            "schedule": [{"at": cron_at(night_at), "profile": "night"},
+                         {"at": cron_at(day_at), "profile": "day"}],
+        },
+    }
+    api.request("PUT", "/v1/tenants", document)
+    names: dict[str, str] = {}
+    for n in range(4):
+        job, _ = api.submit({"name": f"w{n}", "command": polite(tmp_path, f"w{n}"), "gpus": 1, "cpus": 0.1,
+                             "mem": 32})
+        names[job["id"]] = f"w{n}"
+        poll(lambda j=job: state_of(api, j["id"]), lambda s: s == "TASK_RUNNING")   # one after another
+    assert time.time() < day_at, "the night ended before the jobs ran: the test is too slow"
+    share, _ = api.submit({"name": "day-share", "gpus": 0.5, "command": "sleep 600", "cpus": 0.1, "mem": 32})
+    poll(lambda: api.cluster()["profile"]["current"], lambda c: c == "day", timeout=100)
+    assert all(api.job(j)["state"] == "RUNNING" for j in names)       # before the deadline: all run
+    poll(lambda: state_of(api, share["id"]), lambda s: s == "TASK_RUNNING", timeout=60)
+    assert time.time() >= day_at + 3
+
+    jobs = {j: api.job(j) for j in names}
+    stopped = [j for j, job in jobs.items() if "profile switch to 'day'" in job["message"]]
+    assert len(stopped) == 2, {names[j]: (job["state"], job["message"]) for j, job in jobs.items()}
+    agents = {}
+    for j in stopped:
+        assert jobs[j]["state"] in ("RESTARTING", "PENDING") and jobs[j]["restarts"] == 0
+        assert "kept for share hosts" in jobs[j]["message"]
+        term = (tmp_path / f"{names[j]}.term").read_text().split()
+        done = (tmp_path / f"{names[j]}.done").read_text().split()
+        assert float(done[0]) - float(term[0]) >= 1.9                  # SIGTERM seen, grace honoured
+    for j, job in jobs.items():
+        agents.setdefault(job["tasks"][0]["agent_id"], []).append(j)
+    for on_agent in agents.values():                                   # one per agent: the last started
+        assert len(on_agent) == 2
+        last = max(on_agent, key=lambda j: jobs[j]["started_at"])
+        assert [j for j in on_agent if j in stopped] == [last]
+    running = [j for j in names if j not in stopped]
+    assert all(api.job(j)["state"] == "RUNNING" for j in running)
+    assert not any((tmp_path / f"{names[j]}.term").exists() for j in running)
+    assert api.job(share["id"])["tasks"][0]["agent_id"] in agents
+    for j in stopped:
+        reason = poll(lambda j=j: api.job(j).get("wait_reason") or "", lambda r: "kept for gpu shares" in r)
+        assert api.job(j)["state"] in ("PENDING", "RESTARTING"), reason
+    for j in (*names, share["id"]):
+        api.kill(j)

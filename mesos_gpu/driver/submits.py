@@ -18,6 +18,11 @@ leading, else from the record written): while ZooKeeper is away each read would 
 deadline, one job after another, past the API's `SUBMIT_TIMEOUT`. Only a replayed key whose job the
 leading snapshot lacks is read back. The hand-over waits `HAND_OVER_TIMEOUT`, the leader lookup (refused
 jobs only) up to ZooKeeper's deadline: together well below `SUBMIT_TIMEOUT`.
+
+A job's id is its name and 32 random bits (`new_job_id`), so two jobs of one name may draw the same id:
+the store refuses the second (Conflict), and that job is written again under a fresh id, up to
+`ID_ATTEMPTS` draws in all (then 503: nothing stored, safe to submit again). A client never sees a 409
+for an id it did not choose, and the job holding the id is never touched.
 """
 
 from __future__ import annotations
@@ -27,13 +32,13 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from mesos_gpu.core.errors import NotFoundError, NotLeaderError
+from mesos_gpu.core.errors import NotFoundError, NotLeaderError, UnavailableError
 from mesos_gpu.core.model import JobSpec
 from mesos_gpu.core.state import JobsSubmitted, JobSubmitted, new_job_record
-from mesos_gpu.store.base import FrameworkStore, JsonDict, Versioned
+from mesos_gpu.store.base import Conflict, FrameworkStore, JsonDict, VersionConflict, Versioned
 
 from .control import JobsStored
 from .groupcommit import GroupCommit, GroupCommitClosedError
@@ -42,9 +47,15 @@ log = logging.getLogger(__name__)
 
 SUBMIT_TIMEOUT = 30.0  # how long a submit waits for the state machine to take its job
 HAND_OVER_TIMEOUT = 10.0  # how long a batch waits for the state machine before answering (stored: created)
+ID_ATTEMPTS = 4  # ids drawn for one job whose id another job holds (32 random bits: a second draw is rare)
 
 JobView = dict[str, Any]
 Answer = tuple[JobView, bool]
+
+
+def new_job_id(name: str) -> str:
+    """A new job's id: `name`, a dash and 32 random bits in hex (another job of the name may hold it)."""
+    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True)
@@ -92,7 +103,7 @@ class SubmitPath:
         commit = self._commit
         if commit is None or not self._may_act():
             raise NotLeaderError(None)  # the API asks the election who leads, off the IOLoop
-        job_id = f"{spec.name}-{uuid.uuid4().hex[:8]}"
+        job_id = new_job_id(spec.name)
         try:
             return commit.submit(_Item(job_id, new_job_record(job_id, spec, self._clock()), spec, key))
         except GroupCommitClosedError:
@@ -151,6 +162,32 @@ class SubmitPath:
             return None
 
     def _store_batch(self, batch: list[_Item]) -> list[tuple[Versioned, bool] | Exception]:
+        """Each item's (record, created) or the store's error; an item whose id another job holds is
+        written again under a fresh id (its result names it), `ID_ATTEMPTS` draws in all."""
+        batch = list(batch)   # the caller's list keeps its items (only their specs are read afterwards)
+        results: list[tuple[Versioned, bool] | Exception] = [Exception("not written")] * len(batch)
+        todo = list(range(len(batch)))
+        for draw in range(ID_ATTEMPTS):
+            if draw:
+                for index in todo:
+                    item = batch[index]
+                    job_id = new_job_id(item.spec.name)
+                    log.warning("job id %s is taken by another job: the new job gets %s", item.job_id, job_id)
+                    record = new_job_record(job_id, item.spec, float(item.record["submitted_at"]))
+                    batch[index] = replace(item, job_id=job_id, record=record)
+            written = self._write_items([batch[index] for index in todo])
+            for index, result in zip(todo, written, strict=True):
+                results[index] = result
+            todo = [index for index in todo if _id_taken(results[index])]
+            if not todo:
+                return results
+        for index in todo:
+            name = batch[index].spec.name
+            results[index] = UnavailableError(f"no free job id for {name!r} in {ID_ATTEMPTS} draws; nothing "
+                                              "was stored: submit it again")
+        return results
+
+    def _write_items(self, batch: list[_Item]) -> list[tuple[Versioned, bool] | Exception]:
         """Each item's (record, created) or the store's error: the unkeyed in one `create_many`."""
         results: list[tuple[Versioned, bool] | Exception] = [Exception("not written")] * len(batch)
         plain = [index for index, item in enumerate(batch) if item.key is None]
@@ -167,3 +204,8 @@ class SubmitPath:
             except Exception as exc:
                 results[index] = exc
         return results
+
+
+def _id_taken(result: tuple[Versioned, bool] | Exception) -> bool:
+    """Whether the store refused a create because the job id exists (not a lost compare-and-set)."""
+    return isinstance(result, Conflict) and not isinstance(result, VersionConflict)

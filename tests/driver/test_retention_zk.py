@@ -162,12 +162,19 @@ def test_the_sweeper_thread_runs_on_the_leader_only(backend: ZooKeeperStoreBacke
     standby.start()
     policy = RetentionPolicy(max_age_seconds=HOUR, max_finished=None)
     sweepers: list[Any] = [RetentionSweeper(rt, policy, interval=0.05).start() for rt in (first, standby)]
+    store = backend.open()
     try:
-        finished_jobs(first, clock, 3, 1.0)
-        assert len(backend.open().ids()) == 3
+        ids = finished_jobs(first, clock, 3, 1.0)
+        # Each submit returned once its job was stored, and none is due (an hour's age): exactly these three.
+        assert sorted(store.ids()) == sorted(ids)
+        assert sweepers[0].deleted == sweepers[1].deleted == 0
         clock.now += 2 * HOUR
-        wait_until(lambda: not backend.open().ids(), 20, "the leader's sweeper to delete the jobs")
+        wait_until(lambda: not store.ids(), 20, "the leader's sweeper to delete the jobs")
+        # The sweeper counts its deletes after the store's deletes and the state's forgetting (its step's
+        # `finally`): the store can be empty a moment before `deleted` says 3, so wait for the count too.
+        wait_until(lambda: sweepers[0].deleted >= 3, 10, "the leader's sweeper to count its deletes")
         assert sweepers[0].deleted == 3 and sweepers[1].deleted == 0
+        assert not set(ids) & {job["id"] for job in first.jobs()}
     finally:
         for sweeper in sweepers:
             sweeper.stop()

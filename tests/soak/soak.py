@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,10 @@ from tests.soak.submitter import Submitter
 
 TERMINAL_JOB = {"SUCCEEDED", "FAILED", "KILLED"}
 SCHEDULER_ENV = {"MESOS_GPU_HEARTBEAT_TIMEOUT": "5", "MESOS_GPU_NEVER_FITS_AFTER_SECONDS": "0",
-                 "MESOS_GPU_CPU_TASKS_ON_GPU_AGENTS": "unrestricted"}
+                 "MESOS_GPU_CPU_TASKS_ON_GPU_AGENTS": "unrestricted",
+                 # share hosts run by this interpreter, lingering briefly (GPUs go share -> whole -> share)
+                 "MESOS_GPU_SHARE_HOST_COMMAND": f"{sys.executable} -m isolator.sharehost",
+                 "MESOS_GPU_SHARE_LINGER_SECONDS": "8"}
 SESSION_VARIABLE = "MESOS_GPU_ZK_SESSION_TIMEOUT"
 
 
@@ -40,7 +44,7 @@ class Report:
     violations: list[str] = field(default_factory=list)
 
     def rows(self) -> list[tuple[str, str]]:
-        f, s = self.faults.figures, self.faults.submitter
+        f, s, audit = self.faults.figures, self.faults.submitter, self.faults.audit
         takeovers = sorted(f.takeovers)
         lost = [j for j, state in self.job_states.items() if state == "MISSING"]
         stuck = [j for j, state in self.job_states.items() if state not in TERMINAL_JOB | {"MISSING"}]
@@ -62,6 +66,10 @@ class Report:
             ("jobs stuck (not ended)", str(len(stuck))),
             ("task ids launched twice", str(len(self.faults.audit.duplicates()))),
             ("double GPU allocations", str(len(self.faults.audit.double_allocations))),
+            ("GPU shares run / peak on one GPU", f"{audit.shares_seen} / {audit.peak_share / 1000:g} GPU"),
+            ("GPUs that ran shares / also whole tasks", f"{len(audit.share_gpus)} / "
+                                                        f"{len(audit.share_gpus & audit.whole_gpus)}"),
+            ("GPU share violations", str(len(audit.share_violations))),
             ("TEARDOWN calls", str(self.faults.audit.count("TEARDOWN"))),
             ("takeover p50 / max", f"{_pct(takeovers, 50):.1f} / {max(takeovers, default=0):.1f} s"
                                    if takeovers else "-"),
@@ -218,6 +226,9 @@ def check(report: Report) -> None:
     violations += [f"stuck: task {t} is {s} on its agent after the drain" for t, s in tasks.items()
                    if s not in TERMINAL]
     violations += [f"double GPU allocation: {d}" for d in audit.double_allocations]
+    violations += [f"GPU share: {v}" for v in audit.share_violations]
+    if not audit.shares_seen and any(kind.startswith("share") for kind in faults.submitter.jobs().values()):
+        violations.append("no GPU share ran although share jobs were acknowledged (share checks vacuous)")
     if audit.count("TEARDOWN"):
         violations.append(f"{audit.count('TEARDOWN')} TEARDOWN call(s) reached the master")
     for pause in figures.pauses:

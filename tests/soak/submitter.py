@@ -6,8 +6,10 @@ job counts as acknowledged only once a 2xx names it. Half of the submits carry a
 retry then cannot make a second job); the others do not (a retry after a lost answer may make one,
 which is the client's choice: such jobs are never "acknowledged" twice, and must still end).
 
-The mix (seeded): single-task jobs (with and without a GPU), 2-member gangs, and `exit 1` jobs restarted
-OnFailure with a short backoff (issue 20 item 1: a kill while one waits out its backoff).
+The mix (seeded): single-task jobs (with and without a GPU), 2-member gangs, `exit 1` jobs restarted
+OnFailure with a short backoff (issue 20 item 1: a kill while one waits out its backoff), and GPU shares
+(issue 17: 0.25 or 0.5 of a GPU, single tasks and 2-member gangs, at the default `capped` level) that
+the cluster's share hosts run on its simulated GPUs.
 """
 
 from __future__ import annotations
@@ -25,11 +27,17 @@ FLAKY_RESTART = {"policy": "OnFailure", "backoff_limit": 2, "backoff_seconds": 2
 
 
 def job_of(kind: str, number: int, rng: random.Random) -> dict[str, Any]:
-    """The job body of `kind` ("single", "gpu", "gang", "flaky")."""
-    name = f"soak-{kind}-{number}"
+    """The job body of `kind` ("single", "gpu", "gang", "flaky", "share", "share_gang")."""
+    name = f"soak-{kind.replace('_', '-')}-{number}"
     if kind == "gang":
         return {"name": name, "command": f"sleep {rng.uniform(0.5, 3):.1f}",
                 "roles": {"worker": {"instances": 2, "cpus": 0.1, "mem": 32, "gpus": 1}}}
+    if kind == "share":
+        return {"name": name, "command": f"sleep {rng.uniform(0.5, 4):.1f}", "cpus": 0.1, "mem": 32,
+                "gpus": rng.choice((0.25, 0.5))}
+    if kind == "share_gang":
+        worker = {"instances": 2, "cpus": 0.1, "mem": 32, "gpus": rng.choice((0.25, 0.5))}
+        return {"name": name, "command": f"sleep {rng.uniform(0.5, 3):.1f}", "roles": {"worker": worker}}
     if kind == "flaky":
         return {"name": name, "command": "sleep 0.3; exit 1", "cpus": 0.1, "mem": 32,
                 "restart": FLAKY_RESTART}
@@ -63,8 +71,8 @@ class Submitter:
     _threads: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    KINDS = ("single", "gpu", "gang", "flaky")
-    WEIGHTS = (3, 3, 2, 1)
+    KINDS = ("single", "gpu", "gang", "flaky", "share", "share_gang")
+    WEIGHTS = (3, 2, 2, 1, 3, 2)
 
     def start(self) -> Submitter:
         for index in range(self.threads):

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from mesos_gpu.core.devicelabels import mesos_labels
-from mesos_gpu.core.sharing import LABEL_DEVICE_INDEX
+from mesos_gpu.core.sharing import LABEL_DEVICE, LABEL_DEVICE_INDEX, LABEL_SHARE, LABEL_SHARE_HOST
 from tests.soak.audit import Audit
 from tests.soak.params import FAULTS, soak_params
 from tests.soak.soak import failed_although_finished, stored_although_refused
@@ -47,8 +47,23 @@ def status(task_id: str, state: str, *devices: int) -> dict[str, Any]:
     return out
 
 
-def wrapped_agent(audit: Audit) -> FakeAgent:
+def whole(task_id: str, state: str, *uuids: str) -> dict[str, Any]:
+    """A whole-GPU task's status naming its devices as the local agent does (UUIDs and indices)."""
+    out = status(task_id, state, *(int(u.rsplit("-", 1)[1]) for u in uuids))
+    if uuids:
+        out["labels"]["labels"].append({"key": LABEL_DEVICE, "value": ",".join(uuids)})
+    return out
+
+
+def share(task_id: str, state: str, uuid: str, fraction: str, host: str = "host-1") -> dict[str, Any]:
+    """A share task's status as its share host reports it (device UUID, share, host; no index)."""
+    labels = {LABEL_DEVICE: uuid, LABEL_SHARE: fraction, LABEL_SHARE_HOST: host}
+    return {"task_id": {"value": task_id}, "state": state, "labels": mesos_labels(labels)}
+
+
+def wrapped_agent(audit: Audit, agent_id: str = "S0") -> FakeAgent:
     agent = FakeAgent()
+    agent.agent_id = agent_id
     audit._wrap_agent(agent)
     return agent
 
@@ -65,6 +80,51 @@ def test_two_running_tasks_on_one_device_are_a_double_allocation_and_a_freed_dev
     agent.record_update("f", status("d.task-0.0", "TASK_RUNNING", 0, 1))
     assert len(audit.double_allocations) == 1
     assert len(agent.updates) == 6  # the agent still records every update
+
+
+def test_shares_up_to_one_gpu_on_one_host_pass_and_the_gpu_then_goes_whole_once_they_end() -> None:
+    audit = Audit()
+    agent = wrapped_agent(audit)
+    for task_id, fraction in (("a.task-0.0", "0.5"), ("b.task-0.0", "0.25"), ("c.task-0.0", "0.25")):
+        agent.record_update("f", share(task_id, "TASK_RUNNING", "GPU-0", fraction))
+    agent.record_update("f", share("a.task-0.0", "TASK_RUNNING", "GPU-0", "0.5"))  # a repeated update
+    agent.record_update("f", share("d.task-0.0", "TASK_RUNNING", "GPU-1", "0.5", host="host-2"))
+    agent.record_update("f", whole("e.task-0.0", "TASK_RUNNING", "GPU-2"))
+    for task_id in ("a.task-0.0", "b.task-0.0", "c.task-0.0"):
+        agent.record_update("f", share(task_id, "TASK_FINISHED", "GPU-0", "0"))
+    agent.record_update("f", whole("f.task-0.0", "TASK_RUNNING", "GPU-0"))
+    agent.record_update("f", share("a.task-0.0", "TASK_RUNNING", "GPU-2", "0.5"))  # late: after its end
+    assert (audit.share_violations, audit.double_allocations) == ([], [])
+    assert (audit.shares_seen, audit.peak_share) == (4, 1000)
+    assert audit.share_gpus & audit.whole_gpus == {("S0", "GPU-0")}  # GPU-2: its share came late
+
+
+@pytest.mark.parametrize(("updates", "violation"), [
+    ([share("a.t-0.0", "TASK_RUNNING", "GPU-0", "0.5"), share("b.t-0.0", "TASK_RUNNING", "GPU-0", "0.75")],
+     "S0 GPU GPU-0: shares ['a.t-0.0', 'b.t-0.0'] sum to 1.25 GPU"),
+    ([share("a.t-0.0", "TASK_RUNNING", "GPU-0", "0.25"), share("b.t-0.0", "TASK_RUNNING", "GPU-0", "0.25",
+                                                                 host="host-2")],
+     "S0 GPU GPU-0: shares of 2 share hosts ['host-1', 'host-2'] at once"),
+    ([whole("w.t-0.0", "TASK_RUNNING", "GPU-0"), share("a.t-0.0", "TASK_RUNNING", "GPU-0", "0.25")],
+     "S0 GPU GPU-0: share a.t-0.0 runs on the GPU given whole to w.t-0.0"),
+    ([share("a.t-0.0", "TASK_RUNNING", "GPU-1", "0.25"), whole("w.t-0.0", "TASK_RUNNING", "GPU-0", "GPU-1")],
+     "S0 GPU GPU-1 given whole to w.t-0.0 while shares ['a.t-0.0'] run on it"),
+    ([share("a.t-0.0", "TASK_RUNNING", "GPU-0", "half")], "a.t-0.0 RUNNING with share 'half'"),
+])
+def test_each_share_violation_is_reported(updates: list[dict[str, Any]], violation: str) -> None:
+    audit = Audit()
+    agent = wrapped_agent(audit)
+    for update in updates:
+        agent.record_update("f", update)
+    assert audit.share_violations == [violation]
+
+
+def test_the_same_gpu_uuid_on_two_agents_is_two_gpus() -> None:
+    audit = Audit()
+    first, second = wrapped_agent(audit), wrapped_agent(audit, "S1")
+    first.record_update("f", share("a.t-0.0", "TASK_RUNNING", "GPU-0", "0.75"))
+    second.record_update("f", share("b.t-0.0", "TASK_RUNNING", "GPU-0", "0.75", host="host-2"))
+    assert audit.share_violations == []
 
 
 def test_a_task_id_launched_twice_is_reported_and_a_gang_counts_each_member() -> None:

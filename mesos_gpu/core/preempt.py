@@ -170,7 +170,7 @@ class Preemption:
              placed: set[str], now: float) -> None:
         if not claims:
             return
-        self._restore(state)
+        self._restore(state, now)
         for claim_id in [c for c in self.spared if c not in state.jobs or state.jobs[c].state.is_terminal]:
             del self.spared[claim_id]   # the memory of claims that ended
             self.freed_at.pop(claim_id, None)
@@ -279,25 +279,21 @@ class Preemption:
                 kept, trial = rest, again
         return tuple(kept), trial
 
-    def _restore(self, state: SchedulerState) -> None:
+    def _restore(self, state: SchedulerState, now: float) -> None:
         """Once per term: who was preempted for whom, from the records (`JobRecord.preempted_for`), and
         the linger of the share hosts a victim still waiting to run again left closing, added to its
         claim's settle wait (`settle_extra`, as `_close_hosts` adds it)."""
         if self._restored:
             return
         self._restored = True
-        hosts = state.share_hosts
         for job in state.jobs.values():
             for claim_id in job.preempted_for:
                 self.spared.setdefault(claim_id, set()).add(job.id)
-            if not job.preempted_for or job.state is not JobState.RESTARTING:
-                continue
-            claim_id = job.preempted_for[-1]    # the claim that stopped it last
-            for member in job.members.values():
-                host = hosts.get(str(member.share["host"])) if member.share is not None else None
-                if host is not None and host.closing and not host.ended:
-                    extra = max(self.settle_extra.get(claim_id, 0.0), host.linger_seconds)
-                    self.settle_extra[claim_id] = extra
+            if job.preempted_for and job.state is JobState.RESTARTING:
+                claim_id = job.preempted_for[-1]    # the claim that stopped it last
+                extra = max((_linger_left(state, m, now) for m in job.members.values()), default=0.0)
+                if extra > 0:
+                    self.settle_extra[claim_id] = max(self.settle_extra.get(claim_id, 0.0), extra)
 
     def _dying(self, state: SchedulerState, claim_id: str, now: float) -> bool:
         """Whether a job preempted for `claim_id` still has tasks being killed, or all ended less than
@@ -368,6 +364,25 @@ def _admits(claim: Claim, config: TenantsConfig, usage: Mapping[str, int]) -> Ca
         return after[tenant] + claim.gpus <= bound and bool(admit(config, after, [waiting]).admitted)
 
     return admits
+
+
+def _linger_left(state: SchedulerState, member: MemberRecord, now: float) -> float:
+    """How much longer the share host of a stopped job's `member` may still hold its GPU after a failover:
+    its linger, from the member's record (`share["executor"]`: the host is rebuilt from active members
+    only, so a host whose share already ended is unknown to a new leader, yet its executor lingers),
+    counted from when the host emptied when that is known; 0 for a host known not to close (another
+    live share keeps it) or ended, and for a member that is no share."""
+    share = member.share
+    if share is None:
+        return 0.0
+    host = state.share_hosts.get(str(share.get("host")))
+    if host is not None:
+        if not host.closing or host.ended:
+            return 0.0
+        since = host.empty_since
+        return host.linger_seconds if since is None else max(0.0, since + host.linger_seconds - now)
+    executor = share.get("executor") or {}
+    return float(executor.get("linger_seconds", state.settings.share_linger_seconds))
 
 
 def _useful(victims: tuple[str, ...], total: Callable[[Sequence[str]], int]) -> tuple[str, ...]:

@@ -12,19 +12,22 @@ it, at most `share_gpus` less the share hosts there (closing and lingering ones 
 less the whole GPUs free in the agent's last offers (`core.profiletrack.ReclaimTrack.note_offers`, at
 the start of each offer cycle) less the GPUs of jobs already stopped for this switch whose GPU no offer
 has shown free since. An agent not offered since the switch (and since this leader connected) counts as
-having no free GPU. The jobs to stop (`choose`) are the fewest GPU-hours lost first (a gang counts all
-its GPUs: stopping one member stops the gang), only jobs holding a GPU of an agent still short, and of
-those only the ones the cover needs (each chosen job is needed for it). A stopped job's record keeps the
-switch (`JobRecord.drained_for`): it is never stopped twice for one switch, also after a failover. A new
-leader waits `OFFER_SETTLE_SECONDS` after connecting for the agents' offers before it stops anything.
-While nothing waits, offers are suppressed or filtered for long: the first time a short agent has had no
-offer since the switch, a REVIVE asks for them, nothing is stopped for `OFFER_SETTLE_SECONDS`, and
-offers are suppressed again afterwards (an agent with every GPU busy may not be offered at all: only then
-does "no offer" stand for "no free GPU").
+having no free GPU. The jobs to stop (`choose`) are the lowest priority, then fewest GPU-hours lost
+first (a gang counts all its GPUs: stopping one member stops the gang), only jobs holding a GPU of an
+agent still short, and of those only the ones the cover needs (each chosen job is needed for it). A
+stopped job's record keeps the switch (`JobRecord.drained_for`): it is never stopped twice for one
+switch, also after a failover (rebuilt only from jobs still RESTARTING for it). A leader waits
+`OFFER_SETTLE_SECONDS` after (re)connecting for the agents' offers before it stops anything. While
+nothing waits, offers are suppressed or filtered for long: the first time a short agent has had no offer
+since the switch (and since this leader last connected), a REVIVE asks for them, nothing is stopped for
+`OFFER_SETTLE_SECONDS`, and offers are suppressed again once that has passed, whatever the tick does
+(an agent with every GPU busy may not be offered at all: only then does "no offer" stand for "no free
+GPU").
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +49,7 @@ __all__ = ["OFFER_SETTLE_SECONDS", "Holder", "choose", "reclaim_kept", "reclaim_
 #: After (re)connecting, how long a leader waits for the agents' offers before it stops anything.
 OFFER_SETTLE_SECONDS = 5.0
 WHOLE = 1000
+_RUNNING = frozenset((JobState.RUNNING, JobState.STAGING))
 
 
 @dataclass(frozen=True)
@@ -55,34 +59,42 @@ class Holder:
     job_id: str
     gpus: Mapping[str, int]
     lost: float
+    priority: int = 0
 
 
 def choose(shortfall: Mapping[str, int], holders: Sequence[Holder]) -> list[str]:
-    """The jobs to stop (fewest GPU-hours lost first) so that their GPUs cover each agent's shortfall as
-    far as the holders can; a job holding no GPU of a short agent is never chosen, and each chosen job is
-    needed (without it some agent would be covered less)."""
+    """The jobs to stop (lowest priority first, then fewest GPU-hours lost, as preemption orders victims)
+    so that their GPUs cover each agent's shortfall as far as the holders can; a job holding no GPU of a
+    short agent is never chosen, and each chosen job is needed (without it some agent would be covered
+    less). O(n log n) in the holders plus their agents: per-agent running totals, no re-summing."""
     need = {agent: short for agent, short in shortfall.items() if short > 0}
     left = dict(need)
+    open_agents = len(left)
     chosen: list[Holder] = []
-    for holder in sorted(holders, key=lambda h: (h.lost, sum(h.gpus.values()), h.job_id)):
+    for holder in sorted(holders, key=lambda h: (h.priority, h.lost, sum(h.gpus.values()), h.job_id)):
+        if not open_agents:
+            break
         if any(left.get(agent, 0) > 0 and gpus > 0 for agent, gpus in holder.gpus.items()):
             chosen.append(holder)
             for agent, gpus in holder.gpus.items():
                 if agent in left:
+                    was = left[agent]
                     left[agent] -= gpus
-        if all(short <= 0 for short in left.values()):
-            break
-
-    def covered(jobs: Sequence[Holder]) -> dict[str, int]:
-        return {agent: min(short, sum(job.gpus.get(agent, 0) for job in jobs))
-                for agent, short in need.items()}
-
-    target = covered(chosen)
-    for holder in sorted(chosen, key=lambda h: (-h.lost, h.job_id)):    # the costliest go first
-        rest = [job for job in chosen if job is not holder]
-        if covered(rest) == target:
-            chosen = rest
-    return [holder.job_id for holder in chosen]
+                    if was > 0 >= left[agent]:
+                        open_agents -= 1
+    total = {agent: short - left[agent] for agent, short in need.items()}   # GPUs the chosen hold there
+    kept: list[Holder] = []
+    for holder in sorted(chosen, key=lambda h: (-h.priority, -h.lost, h.job_id)):    # costliest go first
+        # Dropping it keeps every agent's cover iff each short agent it holds GPUs on stays covered.
+        if all(total[agent] - gpus >= need[agent] for agent, gpus in holder.gpus.items()
+               if agent in need and gpus > 0):
+            for agent, gpus in holder.gpus.items():
+                if agent in need:
+                    total[agent] -= gpus
+        else:
+            kept.append(holder)
+    order = {id(holder): n for n, holder in enumerate(chosen)}
+    return [holder.job_id for holder in sorted(kept, key=lambda h: order[id(h)])]
 
 
 def reclaim_note(profile: str, deadline: float) -> str:
@@ -100,11 +112,13 @@ def reclaim_kept(state: SchedulerState, now: float) -> list[str]:
     """Stop the whole-GPU jobs the switch's kept GPUs need at `now` (see the module docstring); their ids."""
     hosts = state.share_hosts
     track = hosts.reclaim
-    if not state.connected:
+    if not state.connected:     # earlier offers are stale once reconnected: ask afresh (a new REVIVE)
         track.connected_since = None
+        track.revived_for, track.suppress_after = None, False
         return []
     if track.connected_since is None:
         track.connected_since = now
+    _resuppress(state, track, now)      # before any early return: never left revived while "suppressed"
     config = hosts.config()
     at = config.at(now) if config is not None else None
     if config is None or at is None or at.profile is None or at.since is None or at.drain_deadline is None \
@@ -135,13 +149,17 @@ def _awaiting_offers(state: SchedulerState, track: ReclaimTrack, since: float, u
         if state.suppressed or state.idle_filters:
             state._actions.append(Revive())    # `suppressed` is left as it was: no SUPPRESS follows at once
             state.idle_filters = False
-    if track.revived_for == since and now < track.revived_at + OFFER_SETTLE_SECONDS:
-        return True
-    if track.suppress_after:
+    return track.revived_for == since and now < track.revived_at + OFFER_SETTLE_SECONDS
+
+
+def _resuppress(state: SchedulerState, track: ReclaimTrack, now: float) -> None:
+    """Once `OFFER_SETTLE_SECONDS` after our REVIVE have passed (whatever the tick does next), SUPPRESS
+    again if the state machine still believes offers suppressed: Mesos and the state never disagree for
+    longer than that."""
+    if track.suppress_after and now >= track.revived_at + OFFER_SETTLE_SECONDS:
         track.suppress_after = False
         if state.suppressed:     # still nothing waits: as the state machine believes, suppressed again
             state._actions.append(Suppress())
-    return False
 
 
 def _follow(state: SchedulerState, track: ReclaimTrack, since: float, now: float) -> None:
@@ -151,7 +169,7 @@ def _follow(state: SchedulerState, track: ReclaimTrack, since: float, now: float
         track.switch = since
         track.stopped = {}
         for job in state.jobs.values():
-            if job.drained_for == since:
+            if job.drained_for == since and job.state is JobState.RESTARTING:   # not a relaunched one
                 for member in job.active_members():
                     if member.share is None and member.task_id is not None and member.agent_id:
                         gpus = member_gpus(job, member.key) // WHOLE
@@ -168,6 +186,10 @@ def _shortfall(state: SchedulerState, track: ReclaimTrack, profile: Profile, pre
     settled = max(since, track.connected_since or since)
     out: dict[str, int] = {}
     unseen = False
+    counts: Counter[str | None] | None = None
+    stopped: dict[str, list[tuple[int, float | None]]] = {}     # agent -> its stopped tasks, once per tick
+    for where, gpus, ended in track.stopped.values():
+        stopped.setdefault(where, []).append((gpus, ended))
     for agent in agents:
         attributes = hosts.attributes.get(agent) if agent else None
         if agent is None or attributes is None:
@@ -179,10 +201,11 @@ def _shortfall(state: SchedulerState, track: ReclaimTrack, profile: Profile, pre
         seen = track.offered.get(agent)
         fresh = seen if seen is not None and seen.at >= settled else None
         free = fresh.free if fresh is not None else 0
-        on = fresh.hosts if fresh is not None else sum(
-            1 for host in hosts.values() if host.agent_id == agent and not host.ended)
-        covering = sum(gpus for where, gpus, ended in track.stopped.values() if where == agent
-                       and (ended is None or fresh is None or fresh.at < ended))
+        if fresh is None and counts is None:    # one pass over the share hosts per tick, not per agent
+            counts = Counter(host.agent_id for host in hosts.values() if not host.ended)
+        on = fresh.hosts if fresh is not None else (counts[agent] if counts is not None else 0)
+        covering = sum(gpus for gpus, ended in stopped.get(agent, ())
+                       if ended is None or fresh is None or fresh.at < ended)
         short = min(more, keep - on - free - covering)
         if short > 0:
             out[agent] = short
@@ -197,7 +220,7 @@ def _holders(state: SchedulerState, shortfall: Mapping[str, int], since: float, 
         if job_id in out:
             continue
         job = state.jobs[job_id]
-        if job.state not in (JobState.RUNNING, JobState.STAGING) or job.kill_requested \
+        if job.state not in _RUNNING or job.kill_requested \
                 or job.drained_for == since:
             continue
         holder = _holder(job, now)
@@ -217,7 +240,7 @@ def _holder(job: JobRecord, now: float) -> Holder | None:
     if not gpus:
         return None     # a GPU-share job (or one without GPUs): not this module's
     started = job.started_at if job.started_at is not None else job.submitted_at
-    return Holder(job.id, gpus, total / WHOLE * max(0.0, now - started) / 3600)
+    return Holder(job.id, gpus, total / WHOLE * max(0.0, now - started) / 3600, job.spec.priority)
 
 
 def _stop(state: SchedulerState, job: JobRecord, since: float, note: str, *, grace: float,

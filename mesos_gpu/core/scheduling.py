@@ -124,7 +124,7 @@ def make_planner(
             starving = request.reserve and isinstance(outcome, WaitReason)
             if starving and not held and attempts < MAX_RESERVE_TRIES:
                 attempts += 1
-                taken = _hold_again(cycle, demand, kept.get(request.job_id), agents, share_hosts)
+                taken = _hold_again(cycle, demand, kept.get(request.job_id), agents)
                 if not taken:
                     taken = cycle.reserve(demand)
                 held = bool(taken)
@@ -143,24 +143,20 @@ def make_planner(
 
 
 def _hold_again(cycle: PlacementCycle, demand: JobDemand, agent_ids: tuple[str, ...] | None,
-                agents: tuple[AgentSlot, ...] | None,
-                share_hosts: Sequence[ShareHostView] = ()) -> tuple[str, ...]:
+                agents: tuple[AgentSlot, ...] | None) -> tuple[str, ...]:
     """Hold `agent_ids` (held for the job in the last cycle) for it again, when all are still in the
-    catalog and, should the GPU profile in force keep GPUs for shares on one of them, the job still fits
-    on them without those GPUs (as `PlacementCycle.reserve` plans: a profile switched since, e.g. night
-    -> day, may keep GPUs there now); the job's `WaitReason` names them. The agents held (none: choose
-    afresh)."""
+    catalog and, should the GPU profile in force keep GPUs for shares on one of them (offered in this
+    cycle or not), the job still fits on them without those GPUs (`PlacementCycle.reserve` among those
+    agents only: a profile switched since, e.g. night -> day, may keep GPUs there now); the job's
+    `WaitReason` names them. The agents held (none: choose afresh)."""
     if not agent_ids or agents is None:
         return ()
     known = {slot.agent_id: slot for slot in agents}
     if any(agent_id not in known for agent_id in agent_ids):
         return ()
-    if _keeps_gpus_on(cycle, agent_ids):
-        again = PlacementCycle(OfferView(cycle.view.slots, tuple(known[a] for a in agent_ids)), cycle.policy,
-                               share_hosts=share_hosts)
-        agent_ids = again.reserve(demand)    # on the held agents only, their kept GPUs left out
-        if not agent_ids:
-            return ()
+    slots = tuple(known[agent_id] for agent_id in agent_ids)
+    if _keeps_gpus_on(cycle, slots):
+        return cycle.reserve(demand, among=slots)    # on the held agents only, their kept GPUs left out
     job_id = demand.job_id
     ledger = cycle.ledger
     for agent_id in agent_ids:
@@ -172,13 +168,11 @@ def _hold_again(cycle: PlacementCycle, demand: JobDemand, agent_ids: tuple[str, 
     return agent_ids
 
 
-def _keeps_gpus_on(cycle: PlacementCycle, agent_ids: Sequence[str]) -> bool:
-    """Whether the GPU profile in force keeps GPUs for share hosts on one of `agent_ids`."""
-    gate = cycle.shares.ledger.gate
-    if gate is None:
-        return False
-    return any((group := gate.group_of(agent_id)) is not None and bool(group.share_gpus)
-               for agent_id in agent_ids)
+def _keeps_gpus_on(cycle: PlacementCycle, slots: Sequence[AgentSlot]) -> bool:
+    """Whether the GPU profile in force keeps GPUs for share hosts on one of the catalog's `slots`."""
+    shares = cycle.shares.ledger
+    return any((group := shares.group_of(slot.agent_id, slot.attributes)) is not None
+               and bool(group.share_gpus) for slot in slots)
 
 
 def behind(demand: JobDemand, blocker: str, agents: int) -> WaitReason:

@@ -3,15 +3,24 @@
 A submit batch is stored before the state machine sees it (`JobsStored`). When the state machine raises on
 it, the leader resigns so that the next leader lists the jobs from the store (`SchedulerRuntime.
 _take_stored`). Should the failure be deterministic, every new leader fails on the same records when it
-recovers them, resigns, and leadership bounces forever. So the failures are counted per job set
-(`StoredFailures`); when a new term's recovery fails and a set that failed before is among the records,
-its count grows, and once it reaches the bound (`QUARANTINE_AFTER`), if the recovery succeeds without them
-(they are to blame), those records are quarantined instead of resigning again: written back FAILED with a
-message saying why (`quarantined`), and the recovery is run again (without them, should it still fail
-with them FAILED). The first failure still resigns, and so does a recovery that fails without them.
+recovers them, resigns, and leadership bounces forever. So failures are counted per job set
+(`StoredFailures`): a batch the state machine failed on, and every record of a recovery that failed with no
+such batch among its records (a record that fails only at recovery). The first failure resigns (a fault of
+this process gives another one a chance). When a new term's recovery fails again with a counted set among
+the records (`QUARANTINE_AFTER`), the jobs really at fault are found (`blame`: a 1-minimal reduction, by
+halves, of that set, bounded by `MAX_TRIALS` trial recoveries) and only they are quarantined: written back
+FAILED (fenced) with a `quarantined` marker and a message saying why; a batch-mate is never marked.
 
-Only what this process saw is counted (another process's failures are not known here): with several
-schedulers, a set is quarantined by the first one that fails on it `QUARANTINE_AFTER` times.
+Should the state machine fail on such a record even FAILED, its marker says `skip`: every later recovery,
+on any process, leaves it out (logged once per term). It stays in the store: GET /jobs/{id} answers its
+stored record (FAILED, the message saying why); the list, made from the state machine, omits it.
+
+Should the reduction not single out culprits (a recovery without the whole set fails too, or the bound is
+reached), nothing is written and the leader resigns as after a first failure; the whole record set is then
+counted, so the next term of this process searches all records (with one culprit among n records the
+search takes about 2 log2 n + 1 recoveries: `MAX_TRIALS` covers one culprit among ~30 000 records).
+Counts are this process's own (another process's failures are not known here, and a restart forgets them):
+with several schedulers, a set is quarantined by the first one that fails on it `QUARANTINE_AFTER` times.
 """
 
 from __future__ import annotations
@@ -22,16 +31,22 @@ from typing import Any
 
 from mesos_gpu.store.base import JobStore, Versioned
 
-__all__ = ["QUARANTINE_AFTER", "StoredFailures", "quarantined", "recover_quarantining"]
+__all__ = ["MARKER", "MAX_TRIALS", "QUARANTINE_AFTER", "StoredFailures", "blame", "quarantined",
+           "recover_quarantining", "skipped"]
 
 log = logging.getLogger(__name__)
 JsonDict = dict[str, Any]
+Recover = Callable[[Sequence[Versioned[JsonDict]]], None]
 
-#: Failures on one job set before its records are quarantined (the first one resigns, as before).
+#: Failures on one job set before its culprits are quarantined (the first one resigns, as before).
 QUARANTINE_AFTER = 2
+#: Trial recoveries one term may run to find the culprits (past it: nothing written, resign).
+MAX_TRIALS = 32
+#: The record field (additive: older records load without it) marking a quarantined job.
+MARKER = "quarantined"
 
 QUARANTINE_MESSAGE = ("quarantined: the scheduler's state machine failed on this job {failures} times "
-                      "(when it was stored and when a leader recovered it); it will not be run")
+                      "(when it was stored or when a leader recovered it); it will not be run")
 
 
 class StoredFailures:
@@ -53,62 +68,136 @@ class StoredFailures:
 
     def to_quarantine(self, present: Collection[str]) -> set[str]:
         """Count one more failure on each suspect set among `present` (a recovery failed with them); the
-        job ids of those now at the bound (empty: resign, as after a first failure)."""
+        job ids of those now at the bound (empty: resign, as after a first failure). They are suspects:
+        `blame` finds those at fault."""
         out: set[str] = set()
         for key in self.suspects(present):
             if self.failed(key) >= self.bound:
                 out |= key & set(present)
         return out
 
+    def count_of(self, job_ids: Collection[str]) -> int:
+        """The most failures counted on a set among `job_ids`."""
+        return max((self.counts[key] for key in self.suspects(job_ids)), default=0)
+
     def forget(self, job_ids: Iterable[str]) -> None:
-        """Drop the sets of `job_ids` (quarantined, or recovered fine)."""
+        """Drop the sets of `job_ids` (quarantined)."""
         if not self.counts:
-            return      # the common case: nothing ever failed (a term recovers every record)
+            return      # the common case: nothing ever failed
         ids = set(job_ids)
         for key in [key for key in self.counts if not key.isdisjoint(ids)]:
             del self.counts[key]
 
 
-def quarantined(data: dict[str, Any], failures: int, now: float) -> dict[str, Any]:
-    """The job record `data` marked FAILED, its message saying it was quarantined and why."""
+def skipped(data: JsonDict) -> bool:
+    """Whether the record was quarantined and the state machine fails on it even FAILED: never recovered."""
+    marker = data.get(MARKER)
+    return isinstance(marker, dict) and marker.get("skip") is True
+
+
+def quarantined(data: JsonDict, failures: int, now: float, *, skip: bool = False) -> JsonDict:
+    """The job record `data` marked FAILED, its message saying it was quarantined and why, with the marker
+    (the state it was in; `skip`: later recoveries leave it out)."""
     out = dict(data)
+    before = data.get(MARKER)
+    was = before.get("was") if isinstance(before, dict) else data.get("state")
     out["state"] = "FAILED"
     out["message"] = QUARANTINE_MESSAGE.format(failures=failures)
-    out["finished_at"] = now
+    out["finished_at"] = data.get("finished_at") if isinstance(before, dict) else now
+    out[MARKER] = {"at": now, "failures": failures, "was": was, "skip": skip}
     return out
 
 
-def recover_quarantining(recover: Callable[[Sequence[Versioned[JsonDict]]], None],
-                         records: Sequence[Versioned[JsonDict]], failures: StoredFailures, store: JobStore,
-                         now: float) -> None:
-    """`recover(records)` (a new term's recovery, on a fresh state each call). Should it raise with a job
-    set that failed before among `records`, count it; at the bound, write those records back FAILED
-    (`quarantined`, fenced like every write of ours) once a recovery without them succeeded (they are to
-    blame), log it, and recover again with them FAILED, or, should that still raise, without them. Any
-    other failure raises (the caller resigns)."""
+def blame(recover: Recover, records: Sequence[Versioned[JsonDict]], suspects: Collection[str],
+          max_trials: int = MAX_TRIALS) -> set[str] | None:
+    """The suspects at fault for a recovery of `records` that failed: a set B of suspects such that the
+    recovery without B succeeds and, for each job in B, fails with it kept in (1-minimal, found by halves:
+    a half that recovers kept in is cleared at once). None when the recovery without all the suspects fails
+    too (they are not alone to blame), or past `max_trials` recoveries. Assumes, as for a record the state
+    machine always fails on, that keeping more records in never makes a failing recovery succeed."""
+    trials = 0
+
+    def recovers_without(blamed: set[str]) -> bool:
+        nonlocal trials
+        trials += 1
+        try:
+            recover([record for record in records if record.id not in blamed])
+        except Exception:
+            return False
+        return True
+
+    blamed = set(suspects)
+    if not recovers_without(blamed):
+        return None
+    order = sorted(blamed)
+    pending = [order[len(order) // 2:], order[:len(order) // 2]] if len(order) > 1 else []
+    while pending:
+        chunk = pending.pop()
+        if not chunk:
+            continue
+        if trials >= max_trials:
+            log.error("no culprit found among %d suspect jobs within %d trial recoveries", len(suspects),
+                      max_trials)
+            return None
+        if recovers_without(blamed - set(chunk)):
+            blamed -= set(chunk)                # recovered with the chunk kept in: not to blame
+        elif len(chunk) > 1:
+            pending += [chunk[len(chunk) // 2:], chunk[:len(chunk) // 2]]
+    return blamed
+
+
+def _leave_out_skipped(records: Sequence[Versioned[JsonDict]]) -> list[Versioned[JsonDict]]:
+    out = [record for record in records if not skipped(record.data)]
+    if len(out) < len(records):
+        log.warning("not recovering quarantined jobs the state machine fails on even FAILED: %s",
+                    ", ".join(record.id for record in records if skipped(record.data)))
+    return out
+
+
+def recover_quarantining(recover: Recover, records: Sequence[Versioned[JsonDict]], failures: StoredFailures,
+                         store: JobStore, now: float) -> None:
+    """`recover(records)` (a new term's recovery, on a fresh state each call), leaving out records marked
+    `skipped`. Should it raise: the first time, count every record (a record failing only at recovery) and
+    raise (the caller resigns); with a set that failed before now at the bound among the records, write
+    back FAILED, fenced, the jobs at fault (`blame`) and recover with them FAILED or, should that still
+    raise, mark them `skip` and recover without them. Raises when no culprit is found."""
+    records = _leave_out_skipped(records)
+    present = [record.id for record in records]
     try:
         recover(records)
-    except Exception:
-        ids = failures.to_quarantine([record.id for record in records])
-        if not ids:
-            raise
-        log.exception("the state machine failed again on stored jobs %s: quarantining them",
-                      ", ".join(sorted(ids)))
+    except Exception as exc:
+        first = exc
     else:
-        failures.forget(record.id for record in records)
+        failures.counts.clear()   # every counted set left is recovered fine or no longer stored
         return
-    count = max(failures.counts[key] for key in failures.suspects(ids))
-    without = [record for record in records if record.id not in ids]
-    recover(without)    # raises when they are not (alone) to blame: nothing is quarantined, resign
+    suspects = failures.to_quarantine(present)
+    at_fault = blame(recover, records, suspects) if suspects else None
+    if not at_fault:
+        if frozenset(present) not in failures.counts:
+            failures.failed(present)    # the next failed term searches every record
+        raise first
+    log.error("the state machine failed again on stored jobs, at fault: %s (among %d suspects): "
+              "quarantining them", ", ".join(sorted(at_fault)), len(suspects), exc_info=first)
+    _quarantine(recover, records, at_fault, count=failures.count_of(at_fault), store=store, now=now)
+    failures.forget(at_fault)
+
+
+def _quarantine(recover: Recover, records: Sequence[Versioned[JsonDict]], at_fault: set[str], *,
+                count: int, store: JobStore, now: float) -> None:
+    """Write the `at_fault` records FAILED (fenced: the listed versions) and recover with them; should
+    that raise, mark them `skip` (fenced again) and recover without them."""
     marked = [store.compare_and_set(record.id, quarantined(record.data, count, now), record.version)
-              if record.id in ids else record for record in records]
-    failures.forget(ids)
-    for job_id in sorted(ids):
+              if record.id in at_fault else record for record in records]
+    for job_id in sorted(at_fault):
         log.error("job %s quarantined (marked FAILED): the state machine failed on it %d times",
                   job_id, count)
     try:
         recover(marked)
     except Exception:
-        log.exception("the state machine fails on quarantined jobs %s even FAILED: recovering without them",
-                      ", ".join(sorted(ids)))
-        recover(without)
+        log.exception("the state machine fails on quarantined jobs %s even FAILED: recovering without "
+                      "them, and every later recovery will too", ", ".join(sorted(at_fault)))
+        for record in marked:
+            if record.id in at_fault:
+                store.compare_and_set(record.id, quarantined(record.data, count, now, skip=True),
+                                      record.version)
+        recover([record for record in records if record.id not in at_fault])

@@ -358,8 +358,9 @@ class SchedulerRuntime(CommandRunner, JobReads):
         records = self.store.list()
         if self.tenancy is not None:
             self.tenancy.reload()
-        with self._lock:
-            recover_quarantining(self._recover, records, self._stored_failures, self.store, self._clock())
+        # (not under self._lock: a quarantine writes to the store; each trial state is swapped in under it,
+        # and readers of the live state answer None until this process leads)
+        recover_quarantining(self._recover, records, self._stored_failures, self.store, self._clock())
         # The new term's snapshot first: a reader that sees this process lead (`is_leader`) must never
         # be answered from the previous term's snapshot.
         self._snapshot = snapshot.full(self._state, True)
@@ -368,10 +369,12 @@ class SchedulerRuntime(CommandRunner, JobReads):
 
     def _recover(self, records: Sequence[Versioned[dict[str, Any]]]) -> None:
         """A new term's state, from the stored records."""
-        self._state = self._new_state()
-        self._state.tenancy = self._tenants
-        self._versions = {record.id: record.version for record in records}
-        self._state.handle(JobsRecovered(tuple(record.data for record in records), self._clock()))
+        state = self._new_state()
+        state.tenancy = self._tenants
+        state.handle(JobsRecovered(tuple(record.data for record in records), self._clock()))
+        with self._lock:
+            self._state = state
+            self._versions = {record.id: record.version for record in records}
 
     def _take_stored(self, item: JobsStored) -> Any:
         """The jobs a submit batch stored. Should the state machine fail on them, they are stored (and

@@ -2,22 +2,16 @@
 
 1. victims that free nothing (shares on a host another share keeps) were pruned at most `max_prunes` at a
    time, so with more of them useless shares were killed along with the useful victim: they are now all
-   left out in one plan;
+   left out in one plan (`_useful` is checked against `FreedGpus` in test_useful_freed.py);
 2. after a failover, a claim's settle wait did not include the linger of the share hosts its victims
    closed (`settle_extra`), so it stopped a second victim while the closed host still held its GPU.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from hypothesis import given
-from hypothesis import strategies as st
-
 from mesos_gpu.core.commands import KillTask
 from mesos_gpu.core.events import Subscribed
 from mesos_gpu.core.model import JobState
-from mesos_gpu.core.preempt import _useful
 from tests.scheduler.builders import offer, share_job, single_job
 from tests.scheduler.test_state import of_type
 from tests.tenancy.test_preempt import preempting, run, task_of
@@ -49,29 +43,6 @@ def test_shares_that_free_no_gpu_are_never_killed_however_many_there_are() -> No
         kills = of_type(h.offers(offer("W", gpus=0)), KillTask)
         assert [k.task_id for k in kills] == [task_of(h, "w")], hosts
         assert all(h.job(f"s{i}").state is JobState.RUNNING for i in range(1, hosts + 1))
-
-
-@given(st.lists(st.sampled_from(["whole", "a", "b", "c"]), min_size=1, max_size=8),
-       st.dictionaries(st.sampled_from(["a", "b", "c"]), st.integers(0, 3)))
-def test_the_useless_victims_left_out_together_free_what_the_whole_set_frees(
-        kinds: list[str], others: dict[str, int]) -> None:
-    # victim i: a whole GPU, or a share on host a/b/c, which also holds `others[host]` non-victim shares
-    victims = tuple(f"v{i}" for i in range(len(kinds)))
-    kind = dict(zip(victims, kinds, strict=True))
-
-    def total(chosen: Sequence[str]) -> int:
-        whole = sum(1000 for v in chosen if kind[v] == "whole")
-        on = {host: sum(1 for v in chosen if kind[v] == host) for host in "abc"}
-        share_hosts = sum(1000 for host in "abc"
-                          if on[host] and on[host] == kinds.count(host) and not others.get(host))
-        return whole + share_hosts
-
-    useful = _useful(victims, total)
-    assert total(useful) == total(victims)
-    for v in set(victims) - set(useful):      # every one left out frees nothing by itself leaving
-        assert total([u for u in victims if u != v]) == total(victims)
-    for v in useful:                          # every one kept is needed for that total
-        assert total([u for u in useful if u != v]) < total(victims)
 
 
 def closed_host_claim(failover: bool) -> list[KillTask]:

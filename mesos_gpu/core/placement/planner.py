@@ -313,21 +313,23 @@ class PlacementCycle:
             return None
         return self._catalog.never_fits(job)
 
-    def reserve(self, job: JobLike) -> tuple[str, ...]:
+    def reserve(self, job: JobLike, among: Sequence[AgentSlot] | None = None) -> tuple[str, ...]:
         """Hold, for the rest of this cycle, the agents where `job` would fit once they are free, so
         that jobs placed after it cannot take what frees up there and starve it (Volcano's reserve).
 
         The agents are those of a placement of the job on the catalog (every agent, empty), visiting
         first, among agents alike, those with the most GPUs free now. Needs the view's catalog;
         returns the held agent ids (none without a catalog, or when the job can never fit). The job's
-        `WaitReason` in this cycle's outcomes names them."""
+        `WaitReason` in this cycle's outcomes names them. `among`: plan on these catalog slots only
+        (e.g. the agents held for the job in the last cycle) instead of the whole catalog."""
         if self._catalog is None:
             return ()
         demand = job if isinstance(job, JobDemand) else JobDemand.of(job)
         free_now = {agent.agent_id: agent.gpus for agent in self.ledger.agents
                     if agent.agent_id not in self._held}
         candidates = sorted(
-            (slot for slot in self._catalog.catalog if slot.agent_id not in self._held),
+            (slot for slot in (self._catalog.catalog if among is None else among)
+             if slot.agent_id not in self._held),
             key=lambda slot: -free_now.get(slot.agent_id, -1),
         )
         ledger = CapacityLedger(candidates, self.policy)
@@ -349,11 +351,11 @@ class PlacementCycle:
         """Take out of `ledger` (the empty catalog `reserve` plans on) the whole GPUs the profile in force
         keeps for share hosts on each agent of its groups: holding an agent for a job that could only
         use those frees nothing for it until the profile changes, and keeps shares off the agent."""
-        gate = self.shares.ledger.gate
-        if gate is None:
+        shares = self.shares.ledger
+        if shares.gate is None:
             return
-        for agent in ledger.agents:
-            group = gate.group_of(agent.agent_id) if agent.is_gpu else None
+        for agent in ledger.agents:    # offered or not (a busy agent is often not offered)
+            group = shares.group_of(agent.agent_id, agent.attributes) if agent.is_gpu else None
             if group is not None and group.share_gpus:
                 for _ in range(min(group.share_gpus, agent.gpus // ONE_GPU.gpus)):
                     ledger.debit(agent, ONE_GPU)

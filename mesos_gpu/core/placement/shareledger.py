@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from mesos_gpu.core.model import Isolation
 from mesos_gpu.core.placement.capabilities import caps_of
 from mesos_gpu.core.placement.state import AgentState, CapacityLedger
+from mesos_gpu.core.profiles import AgentGroup
 from mesos_gpu.core.profilesapply import ProfileGate
 from mesos_gpu.core.sharing import ShareHostView, ShareNeed
 
@@ -77,6 +78,7 @@ class ShareLedger:
         # agent index -> its hosts empty now that were empty at the start (their GPU returns at the linger)
         self.empty_on: dict[int, int] = {}
         self._empty: dict[int, int] = {}  # seq of a host empty at the start -> its `used` then
+        self._unoffered: dict[str, AgentGroup | None] = {}  # agent id -> its group (`group_of`)
         # What the GPU profile in force allows (None: no profile; `ShareHostViews.profile`).
         profile = getattr(hosts, "profile", None)
         self.gate = None if profile is None else ProfileGate(profile, hosts, self._attributes_of)
@@ -99,6 +101,19 @@ class ShareLedger:
     def _attributes_of(self, agent_id: str) -> Mapping[str, str] | None:
         agent = self.capacity.by_id.get(agent_id)
         return None if agent is None else agent.attributes
+
+    def group_of(self, agent_id: str, attributes: Mapping[str, str]) -> AgentGroup | None:
+        """The group of the profile in force of agent `agent_id`, offered in this cycle or not (None: no
+        profile, or no group): `attributes` (the catalog's, `AgentSlot.attributes`) are read when it is not
+        offered (the gate knows only the offered agents: a busy agent is often not offered)."""
+        gate = self.gate
+        if gate is None:
+            return None
+        if agent_id in self.capacity.by_id:
+            return gate.group_of(agent_id)
+        if agent_id not in self._unoffered:
+            self._unoffered[agent_id] = gate.profile.group_of(attributes)
+        return self._unoffered[agent_id]
 
     def profile_allows(self, agent: AgentState, need: ShareNeed, opening: bool) -> bool:
         """Whether the profile in force lets `need` go to `agent` (`opening`: on a new host there)."""

@@ -17,6 +17,7 @@ from mesos_gpu.core.commands import Decline
 from mesos_gpu.core.events import OffersReceived
 from mesos_gpu.core.model import JobState, TaskState, task_id_for
 from mesos_gpu.core.placement.outcomes import NEVER_FITS_PREFIX, InvalidDemand, NeverFits, Plan
+from mesos_gpu.core.profilereclaim import whole_gpus_by_agent
 from mesos_gpu.core.records import JobRecord, MemberRecord
 from mesos_gpu.core.scheduling import GangRequest, check_plan, offer_answers
 from mesos_gpu.core.sharehosts import ShareCycle, check_share_plan
@@ -36,7 +37,8 @@ def on_offers(state: SchedulerState, event: OffersReceived) -> None:
     now = event.now
     jobs = state.jobs
     if state.share_hosts.config() is not None:   # GPU profiles select agents by their attributes
-        state.share_hosts.note_offers(event.offers, now, state.task_index)   # + GPUs free (reclaim)
+        state.share_hosts.note_offers(event.offers, now, state.task_index,    # + GPUs free (reclaim)
+                                      lambda: whole_gpus_by_agent(state))
     if state.preemption is not None:     # freed capacity is planned with its agents' attributes
         state.preemption.note_offers(event.offers)
     ready = [jobs[job_id] for job_id in sorted(state._ready_ids(now), key=state._placeable.__getitem__)]

@@ -182,6 +182,7 @@ def _shortfall(state: SchedulerState, track: ReclaimTrack, profile: Profile, pre
     """Per agent with whole-GPU tasks of ours, the kept GPUs still missing there (only positive ones), and
     whether one of those agents has had no offer since the switch."""
     hosts = state.share_hosts
+    ours = whole_gpus_by_agent(state)
     agents = {state.jobs[job_id].members[key].agent_id for job_id, key in state.task_index.values()}
     settled = max(since, track.connected_since or since)
     out: dict[str, int] = {}
@@ -200,17 +201,32 @@ def _shortfall(state: SchedulerState, track: ReclaimTrack, profile: Profile, pre
             continue
         seen = track.offered.get(agent)
         fresh = seen if seen is not None and seen.at >= settled else None
-        free = fresh.free if fresh is not None else 0
+        # What the offer showed free, plus the GPUs our tasks there held then and hold no more (ended
+        # since: Mesos has them back although offers may be suppressed), less those we took since.
+        free = max(fresh.free + fresh.ours - ours.get(agent, 0), 0) if fresh is not None else 0
         if fresh is None and counts is None:    # one pass over the share hosts per tick, not per agent
             counts = Counter(host.agent_id for host in hosts.values() if not host.ended)
         on = fresh.hosts if fresh is not None else (counts[agent] if counts is not None else 0)
-        covering = sum(gpus for gpus, ended in stopped.get(agent, ())
-                       if ended is None or fresh is None or fresh.at < ended)
+        covering = sum(gpus for gpus, ended in stopped.get(agent, ())   # an ended one is in `free` once
+                       if ended is None or fresh is None)
         short = min(more, keep - on - free - covering)
         if short > 0:
             out[agent] = short
             unseen = unseen or fresh is None
     return out, unseen
+
+
+def whole_gpus_by_agent(state: SchedulerState) -> dict[str, int]:
+    """Whole GPUs our active whole-GPU tasks hold, per agent: O(active tasks)."""
+    out: dict[str, int] = {}
+    for job_id, key in state.task_index.values():
+        job = state.jobs[job_id]
+        member = job.members[key]
+        if member.share is None and member.agent_id and member.is_active:
+            gpus = member_gpus(job, key) // WHOLE
+            if gpus:
+                out[member.agent_id] = out.get(member.agent_id, 0) + gpus
+    return out
 
 
 def _holders(state: SchedulerState, shortfall: Mapping[str, int], since: float, now: float) -> list[Holder]:

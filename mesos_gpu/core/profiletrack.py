@@ -22,6 +22,7 @@ class Offered(NamedTuple):
     at: float
     free: int
     hosts: int
+    ours: int = 0   # whole GPUs our tasks held there then (fewer now: some of ours ended since, freeing GPUs)
 
 
 @dataclass
@@ -40,10 +41,10 @@ class ReclaimTrack:
     _previous: dict[float, Profile | None] = field(default_factory=dict)
 
     def note_offers(self, offers: Sequence[Mapping[str, Any]], hosts: Mapping[str, int], now: float,
-                    active: Container[str] = ()) -> None:
-        """An offer cycle's offers (before anything is placed): each agent's whole GPUs free, and its
-        share hosts (`hosts`: agent id -> hosts not ended); a stopped task not `active` (task ids) ended
-        by now (`ended`)."""
+                    active: Container[str] = (), ours: Mapping[str, int] | None = None) -> None:
+        """An offer cycle's offers (before anything is placed): each agent's whole GPUs free, its share
+        hosts (`hosts`: agent id -> hosts not ended) and the whole GPUs our tasks hold there (`ours`); a
+        stopped task not `active` (task ids) ended by now (`ended`)."""
         self.ended(active, now)
         if self.connected_since is None:    # offers come only while connected
             self.connected_since = now
@@ -56,7 +57,8 @@ class ReclaimTrack:
                         if r.get("name") == "gpus")
             gpus[str(agent)] = gpus.get(str(agent), 0.0) + total
         for agent, total in gpus.items():
-            self.offered[agent] = Offered(now, int(total + 1e-9), hosts.get(agent, 0))
+            self.offered[agent] = Offered(now, int(total + 1e-9), hosts.get(agent, 0),
+                                          ours.get(agent, 0) if ours is not None else 0)
 
     def ended(self, active: Container[str], now: float) -> None:
         """Note `now` as when each stopped task not in `active` was first seen ended: an offer of its agent

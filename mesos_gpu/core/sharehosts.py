@@ -181,7 +181,7 @@ class ShareHosts(dict[str, ShareHostRecord]):
         return ShareHostViews(tuple(host.view(now) for host in self.values() if not host.ended), profile)
 
     def note_offers(self, offers: Sequence[Mapping[str, Any]], now: float | None = None,
-                    active: Container[str] = ()) -> None:
+                    active: Container[str] = (), ours: Callable[[], Mapping[str, int]] | None = None) -> None:
         """Remember each offering agent's attributes (text and scalar values as text); given `now` (an
         offer cycle's start) and the active task ids, while the profile in force keeps GPUs for shares,
         also its whole GPUs free and share hosts (`ReclaimTrack.note_offers`)."""
@@ -194,7 +194,7 @@ class ShareHosts(dict[str, ShareHostRecord]):
             for host in self.values():
                 if not host.ended:
                     on[host.agent_id] = on.get(host.agent_id, 0) + 1
-            self.reclaim.note_offers(offers, on, now, active)
+            self.reclaim.note_offers(offers, on, now, active, ours() if ours is not None else None)
         for offer in offers:
             agent_id = offer.get("agent_id", {}).get("value")
             if agent_id is not None:

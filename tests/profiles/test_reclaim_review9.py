@@ -169,3 +169,21 @@ def test_choose_covers_as_far_as_possible_and_each_chosen_is_needed(jobs: Any, s
     assert covered(chosen) == covered(list(by_id))          # as far as the holders can
     for job_id in chosen:                                    # each chosen one is needed
         assert covered([j for j in chosen if j != job_id]) != covered(chosen)
+
+
+def test_gpus_our_tasks_freed_after_the_last_offer_count_as_free() -> None:
+    """Review finding 2: agent a was offered after the switch with all 4 GPUs busy; then w2 (2 GPUs)
+    finishes while offers are suppressed (nothing waits). At the deadline its 2 GPUs are idle and cover
+    the keep (2): nothing is stopped (before the fix, the stale "0 free" stopped w1 and w3)."""
+    h = harness(utc(2026, 12, 4, 21), profiles())
+    night_jobs(h)
+    h.now = utc(2026, 12, 5, 8, 1)
+    h.offers(offer("a", gpus=0, cpus=16))            # e.g. while some job waited; then suppressed again
+    assert h.state.suppressed
+    h.now = utc(2026, 12, 5, 8, 5)
+    h.update(task_of(h, "w2"), "TASK_FINISHED", agent="a")   # 2 GPUs now idle, never offered
+    h.now = utc(2026, 12, 5, 8, 10)
+    commands = h(Tick(h.now))
+    h.now += OFFER_SETTLE_SECONDS + 1
+    commands += h(Tick(h.now))
+    assert kills(commands) == [], f"stopped although 2 GPUs are idle: {kills(commands)}"

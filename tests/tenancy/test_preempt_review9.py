@@ -45,9 +45,9 @@ def test_shares_that_free_no_gpu_are_never_killed_however_many_there_are() -> No
         assert all(h.job(f"s{i}").state is JobState.RUNNING for i in range(1, hosts + 1))
 
 
-def closed_host_claim(failover: bool) -> list[KillTask]:
-    """s1 (a share, alone on its host) is preempted for `big`; its host closes and lingers. Then offer
-    cycles over ~30 s, well within the host's linger (its GPU not offered again yet): the kills sent."""
+def share_preempted_for_big() -> Tenanted:
+    """w runs whole on S2; s1 (a share, alone on its host on S1) is preempted for `big` (priority 10): its
+    host closes and lingers at least 30 s."""
     h = preempting(None, grace=30.0)
     h.submit("w", single_job("w", gpus=1, priority=0))
     assert h.launched(h.offers(offer("S2", gpus=1))) == ["w"]
@@ -61,6 +61,13 @@ def closed_host_claim(failover: bool) -> list[KillTask]:
     assert [k.task_id for k in kills] == [task_of(h, "s1")]
     (host,) = h.state.share_hosts.values()
     assert host.closing and host.linger_seconds >= 30    # the cycles below span 30 s
+    return h
+
+
+def closed_host_claim(failover: bool) -> list[KillTask]:
+    """s1 (a share, alone on its host) is preempted for `big`; its host closes and lingers. Then offer
+    cycles over ~30 s, well within the host's linger (its GPU not offered again yet): the kills sent."""
+    h = share_preempted_for_big()
     if failover:
         h = recovered(h, None)
         h(Subscribed("F", h.tick()))

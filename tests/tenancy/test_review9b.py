@@ -16,27 +16,16 @@ from mesos_gpu.core.events import Subscribed
 from mesos_gpu.core.model import JobState
 from mesos_gpu.core.scheduling import make_planner
 from mesos_gpu.core.sharing import ShareHostViews
-from tests.scheduler.builders import offer, share_job, single_job
+from tests.scheduler.builders import offer
 from tests.scheduler.test_state import of_type
 from tests.tenancy.test_hold_review9 import DAY, NIGHT, POOL, agents, held, waiting
-from tests.tenancy.test_preempt import preempting, run, task_of
+from tests.tenancy.test_preempt import task_of
 from tests.tenancy.test_preempt_gaps import recovered
+from tests.tenancy.test_preempt_review9 import share_preempted_for_big
 
 
 def test_a_failover_after_the_victim_ended_within_the_linger_stops_no_second_victim() -> None:
-    h = preempting(None, grace=30.0)
-    h.submit("w", single_job("w", gpus=1, priority=0))
-    assert h.launched(h.offers(offer("S2", gpus=1))) == ["w"]
-    run(h, "w", "S2")
-    h.now += 1000
-    h.submit("s1", share_job("s1", gpus=0.5, priority=0))
-    assert h.launched(h.offers(offer("S1", gpus=1, gpu_memory=16000))) == ["s1"]
-    run(h, "s1")
-    h.submit("big", single_job("big", gpus=1, priority=10))
-    kills = of_type(h.offers(offer("S1", gpus=0, gpu_memory=16000)), KillTask)
-    assert [k.task_id for k in kills] == [task_of(h, "s1")]
-    (host,) = h.state.share_hosts.values()
-    assert host.closing and host.linger_seconds >= 30
+    h = share_preempted_for_big()
     h.update(task_of(h, "s1"), "TASK_KILLED")       # s1 ended: its host lingers 30 s, holding the GPU
     h.now += 1
     h = recovered(h, None)                             # failover now: the host is unknown to the new leader

@@ -105,7 +105,8 @@ class StoreUnavailable(StoreError, UnavailableError):  # noqa: N818 - the store'
 
 class NotLeader(StoreError, NotLeaderError):  # noqa: N818 - the store's NotLeaderError
     """A write of a fenced store (`FrameworkStore.fence`) whose election does not lead (any more):
-    nothing was written. `leader_url` is None: the caller asks the election who leads."""
+    nothing was written (a create retried after a lost answer checks what the lost attempt stored).
+    `leader_url` is None: the caller asks the election who leads."""
 
     def __init__(self, message: str = "") -> None:
         NotLeaderError.__init__(self, None, message or "not the leader (any more): the write was refused")
@@ -306,8 +307,11 @@ class FrameworkStore(JobStore, FrameworkIdStore, Protocol):
         its own election node, `leader_node`) and commits only if that term still holds (ZooKeeper:
         a `check` of that node in the same transaction, so a write carried out after the session
         expired, e.g. by a paused process, fails). A refused write raises NotLeader (in
-        `create_many`: each item is NotLeader) and stores nothing. Without a fence, writes are
-        unconditional (tools, tests). `election` must come from this store's `leader_election()`."""
+        `create_many`: each item is NotLeader) and stores nothing. A create or submit retried after a
+        lost answer and then refused is answered from what the lost attempt left: created when it
+        stored the job, NotLeader when not, StoreUnavailable when that cannot be told. Without a
+        fence, writes are unconditional (tools, tests). `election` must come from this store's
+        `leader_election()`."""
         ...
 
     def close(self) -> None:

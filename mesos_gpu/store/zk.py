@@ -25,6 +25,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, NotEmptyError
 
 from mesos_gpu.core.wire import parse_zk_url
+from mesos_gpu.store import zkrecover
 from mesos_gpu.store.base import (
     MAX_RECORD_BYTES,
     Conflict,
@@ -55,6 +56,7 @@ from mesos_gpu.store.zkclient import (
     BoundedCalls,
     attempt_timeout,
     call_with_retry,
+    packed,
     start_client,
     stop_client,
     store_root,
@@ -66,9 +68,6 @@ __all__ = ["DEFAULT_ROOT", "ZooKeeperLeaderElection", "ZooKeeperStore", "connect
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
-
-#: Bytes a create in a multi-op transaction adds besides its data and path (headers, ACL, flags).
-MULTI_OP_OVERHEAD = 64
 
 
 def connect(
@@ -111,7 +110,8 @@ class ZooKeeperStore:
 
     Every operation retries connection loss with `zkclient.command_retry()` and raises StoreUnavailable when
     it gives up. A retried write whose first attempt did succeed is recognised (same data at the
-    next version, our own idempotency record) and reported as the success it was.
+    next version, our own idempotency record) and reported as the success it was; for creates and
+    submits also when the retry is refused as NotLeader (`zkrecover`).
     """
 
     def __init__(
@@ -160,24 +160,15 @@ class ZooKeeperStore:
         except NotLeader as exc:
             return [exc] * len(items)
         results: builtins.list[CreateResult | None] = []
-        chunks: builtins.list[builtins.list[tuple[int, str, bytes]]] = [[]]
-        size = 0
+        creates: builtins.list[tuple[int, str, bytes]] = []
         for job_id, data in items:
             try:
-                path, encoded = self._job_path(job_id), encode_record(data)
+                creates.append((len(results), self._job_path(job_id), encode_record(data)))
+                results.append(None)
             except Exception as exc:  # each item fails alone, whatever it raises
                 results.append(item_error(job_id, exc))
-                continue
-            cost = len(encoded) + len(path) + MULTI_OP_OVERHEAD
-            if chunks[-1] and size + cost > MAX_RECORD_BYTES:
-                chunks.append([])
-                size = 0
-            chunks[-1].append((len(results), path, encoded))
-            size += cost
-            results.append(None)
-        for chunk in chunks:
-            if chunk:
-                self._create_chunk(chunk, results, node)
+        for chunk in packed(creates, MAX_RECORD_BYTES):
+            self._create_chunk(chunk, results, node)
         done = [result for result in results if result is not None]
         assert len(done) == len(items)
         return done
@@ -187,7 +178,7 @@ class ZooKeeperStore:
         """ZooKeeper commits a transaction all or nothing: when it is refused (a job id taken) or
         fails otherwise than by an outage, each item is created alone to find which one. A transaction
         whose answer was lost and that was retried counts the nodes it finds holding its own data as
-        created by it."""
+        created by it, also when the retry is refused as NotLeader (`zkrecover`)."""
         attempts = 0
 
         def attempt() -> builtins.list[Any]:
@@ -204,8 +195,12 @@ class ZooKeeperStore:
             committed = not any(isinstance(result, Exception) for result in self._call(attempt))
             maybe_ours = attempts > 1
         except StoreError as exc:
-            for position, _, _ in chunk:
-                results[position] = exc
+            answers: builtins.list[CreateResult] = [exc] * len(chunk)
+            if isinstance(exc, NotLeader) and attempts > 1:  # the lost attempt may have committed
+                entries = [(path.rsplit("/", 1)[-1], path, encoded) for _, path, encoded in chunk]
+                answers = zkrecover.look_up_creates(self._zk, self._deadline, entries, exc)
+            for (position, _, _), answer in zip(chunk, answers, strict=True):
+                results[position] = answer
             return
         except Exception:  # it may have been applied: a node holding exactly our data is ours
             log.exception("a create_many transaction of %d job(s) failed; creating each alone", len(chunk))
@@ -224,7 +219,7 @@ class ZooKeeperStore:
         self, job_id: str, path: str, encoded: bytes, maybe_ours: bool, node: str | None
     ) -> Versioned[JsonDict]:
         """One create (fenced by `node`); a node already there with exactly `encoded` counts as ours
-        when `maybe_ours` (an earlier attempt whose answer was lost wrote it)."""
+        when `maybe_ours` (an earlier attempt whose answer was lost wrote it), also when refused."""
         attempts = 0
 
         def attempt() -> None:
@@ -237,7 +232,12 @@ class ZooKeeperStore:
                     return
                 raise Conflict(f"job {job_id!r} already exists") from None
 
-        self._call(attempt)
+        try:
+            self._call(attempt)
+        except NotLeader as refused:  # an earlier attempt may have committed: look
+            if not (maybe_ours or attempts > 1):
+                raise
+            return zkrecover.look_up_create(self._zk, self._deadline, (job_id, path, encoded), refused)
         return Versioned(job_id, decode_record(encoded), 0)
 
     def submit(self, job_id: str, data: JsonDict, idempotency_key: str | None) -> Submitted:
@@ -265,7 +265,13 @@ class ZooKeeperStore:
 
                 return self._zk.fenced_commit(node, operations)
 
-            results = self._call(attempt)
+            try:
+                results = self._call(attempt)
+            except NotLeader as refused:  # the lost attempt may have committed: our key node tells
+                if attempts == 1:
+                    raise
+                ours = Versioned(job_id, decode_record(encoded), 0)
+                return zkrecover.look_up_submit(self._zk, self._deadline, key_path, ours, refused)
             if not any(isinstance(result, Exception) for result in results):
                 return Submitted(Versioned(job_id, decode_record(encoded), 0), created=True)
             if isinstance(results[0], NodeExistsError):
@@ -311,15 +317,9 @@ class ZooKeeperStore:
 
         def read_all() -> builtins.list[Versioned[JsonDict]]:
             ids = sorted(self._zk.get_children(self._jobs))
-            pending = [(job_id, self._client.get_async(f"{self._jobs}/{job_id}")) for job_id in ids]
-            records = []
-            for job_id, result in pending:
-                try:
-                    raw, stat = self._zk.wait(result)
-                except NoNodeError:
-                    continue
-                records.append(Versioned(job_id, decode_record(raw), stat.version))
-            return records
+            found = self._zk.get_many([f"{self._jobs}/{job_id}" for job_id in ids])
+            return [Versioned(job_id, decode_record(node[0]), node[1].version)
+                    for job_id, node in zip(ids, found, strict=True) if node is not None]
 
         return self._call(read_all)
 

@@ -66,6 +66,25 @@ def store_root(path: str, framework_name: str | None = None) -> str:
     return base + "/" + framework_name
 
 
+MULTI_OP_OVERHEAD = 64
+"""Bytes a create in a multi-op transaction adds besides its data and path (headers, ACL, flags)."""
+
+
+def packed(creates: list[tuple[int, str, bytes]], limit: int) -> list[list[tuple[int, str, bytes]]]:
+    """`creates` (position, path, data), in order, in groups whose transaction stays under `limit` bytes
+    (one ZooKeeper packet); a create over it alone is a group of its own."""
+    groups: list[list[tuple[int, str, bytes]]] = []
+    size = 0
+    for create in creates:
+        cost = len(create[1]) + len(create[2]) + MULTI_OP_OVERHEAD
+        if not groups or size + cost > limit:
+            groups.append([])
+            size = 0
+        groups[-1].append(create)
+        size += cost
+    return groups
+
+
 _PLAIN_CALLS = {"create": "create", "set_data": "set", "delete": "delete"}
 """The `BoundedCalls` method of each transaction operation (the writes of an unfenced store)."""
 
@@ -181,6 +200,18 @@ class BoundedCalls:
         self._ready()
         return self.wait(self.client.get_async(path))
 
+    def get_many(self, paths: list[str]) -> list[Any]:
+        """(data, stat) of each of `paths`, None where it does not exist: pipelined reads, one round trip."""
+        self._ready()
+        pending = [self.client.get_async(path) for path in paths]
+        found: list[Any] = []
+        for result in pending:
+            try:
+                found.append(self.wait(result))
+            except NoNodeError:
+                found.append(None)
+        return found
+
     def get_children(self, path: str) -> list[str]:
         """The children's names of `path`."""
         self._ready()
@@ -214,7 +245,8 @@ class BoundedCalls:
     def fenced_commit(self, node: str | None, operations: Callable[[Any], None]) -> list[Any]:
         """`commit(operations)` preceded by a check of the leader's election `node` (at version 0: an
         ephemeral election node is never modified), unless `node` is None; NotLeader when the check
-        fails (nothing was written). Returns the results of `operations` only."""
+        fails (this attempt wrote nothing: an earlier one whose answer was lost may have, which the
+        store looks up, `zkrecover`). Returns the results of `operations` only."""
 
         def fenced(transaction: Any) -> None:
             if node is not None:
@@ -225,7 +257,7 @@ class BoundedCalls:
         if node is None:
             return results
         if isinstance(results[0], (NoNodeError, BadVersionError)):
-            raise NotLeader(f"not the leader any more: the election node {node} is gone; nothing was written")
+            raise NotLeader(f"not the leader any more: the election node {node} is gone; write refused")
         return results[1:]
 
     def fenced_write(self, node: str | None, operation: str, *args: Any) -> Any:

@@ -5,7 +5,8 @@ The jobs ready to place, in priority order, pass their tenants' quotas (`core.te
 launches where its `Plan` puts it (the next attempt's TaskInfos, built from the templates of
 `core.tasktemplates`, or a GPU share through its share host), fails (`InvalidDemand`; `NeverFits` once
 that has held for `never_fits_after_seconds`) or waits with its reason. A preemption round follows when
-a job waits (`core.preempt`), and every offer is answered (`scheduling.offer_answers`). Split out of
+a job waits (`core.preempt`), and every offer is answered (`scheduling.offer_answers`; while a job
+waits, with filters that end in step: `core.declinegrid`). Split out of
 `core.state`: the functions read and change the `SchedulerState` they are given, as its methods would.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mesos_gpu.core.commands import Decline
+from mesos_gpu.core.declinegrid import aligned_refuse
 from mesos_gpu.core.events import OffersReceived
 from mesos_gpu.core.model import JobState, TaskState, task_id_for
 from mesos_gpu.core.placement.outcomes import NEVER_FITS_PREFIX, InvalidDemand, NeverFits, Plan
@@ -51,7 +53,7 @@ def on_offers(state: SchedulerState, event: OffersReceived) -> None:
         if held and state.connected and state.preemption is not None:
             state.preemption.round(state, (), None, event.offers, now, held=queue)
         if event.offers:    # jobs held by their quota: asked again soon (a job may end meanwhile)
-            refuse = state.refuse_seconds_pending if held else state.refuse_seconds_idle
+            refuse = aligned_refuse(now, state.refuse_seconds_pending) if held else state.refuse_seconds_idle
             state._actions.append(Decline(tuple(str(o["id"]["value"]) for o in event.offers), refuse))
             state.idle_filters = state.idle_filters or not held
         return
@@ -77,7 +79,7 @@ def on_offers(state: SchedulerState, event: OffersReceived) -> None:
             waiting = True
     if waiting and state.preemption is not None:
         state.preemption.round(state, requests, plan, event.offers, now, held=queue if held else ())
-    refuse = state.refuse_seconds_pending if waiting else state.refuse_seconds_idle
+    refuse = aligned_refuse(now, state.refuse_seconds_pending) if waiting else state.refuse_seconds_idle
     answers = offer_answers(plan, event.offers, infos, refuse)
     state._actions.extend(answers)
     if answers and not waiting:

@@ -282,8 +282,10 @@ class SchedulerState:
         self.reconcile_pending = dict(known)
         self.last_reconcile_at = event.now
         # Kills sent while disconnected were dropped by the driver: send them again.
+        # (A PENDING job's active members are the left-overs of a gang placed again: killed too.)
         for job in self.jobs.values():
-            if job.state.is_terminal or job.kill_requested or job.state is JobState.RESTARTING:
+            if job.state.is_terminal or job.kill_requested or job.state is JobState.RESTARTING \
+                    or job.state is JobState.PENDING:
                 kill_again(self, job)   # a preempted or drained job's kills keep their grace
 
     def _on_submitted(self, event: JobSubmitted) -> None:
@@ -403,6 +405,9 @@ class SchedulerState:
         note_devices(member, status)
         if state in (TaskState.STARTING, TaskState.RUNNING):
             member.ever_started = True
+            if job.state is JobState.PENDING:   # a left-over of a gang placed again: its kill was lost
+                self._actions.append(KillTask(task_id, member.agent_id))
+                return
             if state is TaskState.RUNNING:
                 self._maybe_running(job, event.now)
             return
@@ -417,7 +422,7 @@ class SchedulerState:
             self._actions.append(ClearRendezvous(job.id))   # before any relaunch of the gang
 
     def _maybe_running(self, job: JobRecord, now: float) -> None:
-        if job.state is not JobState.STAGING and job.state is not JobState.PENDING:
+        if job.state is not JobState.STAGING:
             return
         if all(m.state in (TaskState.RUNNING, TaskState.FINISHED) for m in job.members.values()):
             if job.started_at is None:
@@ -434,8 +439,8 @@ class SchedulerState:
             if not job.active_members():
                 self._set_state(job, JobState.KILLED, now, "killed on request")
             return
-        if job.state is JobState.RESTARTING:
-            return  # clean-up of a gang waiting to restart
+        if job.state is JobState.RESTARTING or job.state is JobState.PENDING:
+            return  # clean-up of a gang waiting to restart, or placed again after a dropped launch
         if member.state is TaskState.FINISHED:
             finished = [m.key for m in job.members.values() if m.state is TaskState.FINISHED]
             if policy.job_succeeded(job.spec, finished):

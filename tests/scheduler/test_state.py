@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mesos_gpu.core.declinegrid import aligned_refuse
 from mesos_gpu.core.model import JobState, TaskState
 from mesos_gpu.core.state import (
     Accept,
@@ -134,7 +135,7 @@ def test_a_gang_is_placed_all_at_once_or_not_at_all(h: Harness) -> None:
     commands = h.offers(offer("S1", gpus=2))
     assert of_type(commands, Accept) == []
     (decline,) = of_type(commands, Decline)
-    assert decline.refuse_seconds == h.state.refuse_seconds_pending
+    assert decline.refuse_seconds == aligned_refuse(h.now, h.state.refuse_seconds_pending)
     assert h.job("dist").state is JobState.PENDING
     assert h.job("dist").wait_reason == "0/1 agents fit"
 

@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mesos_gpu.client import ApiError, ClientError
 from mesos_gpu.local.cluster import LocalCluster
@@ -170,7 +171,11 @@ def _drain(faults: Faults, report: Report) -> None:
             break
         time.sleep(2)
     try:
-        report.stored = [{"id": j["id"], "name": j["name"], "state": j["state"]} for j in faults.api().jobs()]
+        report.stored = [{"id": j["id"], "name": j["name"], "state": j["state"],
+                          "wait_reason": j.get("wait_reason"), "message": j.get("message"),
+                          "tasks": [{key: task.get(key) for key in ("task_id", "state", "agent_id")}
+                                    for task in j.get("tasks") or ()]}
+                         for j in faults.api().jobs()]
     except ClientError as exc:
         report.violations.append(f"the jobs could not be listed after the drain: {exc}")
 
@@ -212,15 +217,26 @@ def failed_although_finished(job_states: dict[str, str], tasks: dict[str, str]) 
     return out
 
 
+def why(job: dict[str, Any] | None) -> str:
+    """What a stuck job's view says of it: its wait reason, message and tasks (for the next diagnosis)."""
+    if not job:
+        return ""
+    tasks = ", ".join(f"{task.get('task_id')} {task.get('state')} on {task.get('agent_id')}"
+                      for task in job.get("tasks") or ())
+    return f" (wait reason: {job.get('wait_reason') or '-'}; message: {job.get('message') or '-'}; " \
+           f"tasks: {tasks or '-'})"
+
+
 def check(report: Report) -> None:
     """Every violation the records show, appended to `report.violations`."""
     faults, violations = report.faults, report.violations
     audit, figures = faults.audit, faults.figures
+    views = {job["id"]: job for job in report.stored}
     for job_id, state in sorted(report.job_states.items()):
         if state == "MISSING":
             violations.append(f"lost: acknowledged job {job_id} does not exist")
         elif state not in TERMINAL_JOB:
-            violations.append(f"stuck: job {job_id} is {state} after the drain")
+            violations.append(f"stuck: job {job_id} is {state} after the drain{why(views.get(job_id))}")
     _, launches, tasks = audit.snapshot()
     violations += [f"launched twice: task {t}" for t in audit.duplicates()]
     violations += [f"stuck: task {t} is {s} on its agent after the drain" for t, s in tasks.items()
@@ -240,7 +256,7 @@ def check(report: Report) -> None:
         if task_id not in launches:
             violations.append(f"job {job_id} left RESTARTING at a leader kill never launched {task_id}")
     violations += [f"client: {u}" for u in faults.submitter.unexpected]
-    violations += [f"stuck: job {j['id']} (never acknowledged) is {j['state']} after the drain"
+    violations += [f"stuck: job {j['id']} (never acknowledged) is {j['state']} after the drain{why(j)}"
                    for j in report.stored
                    if j["state"] not in TERMINAL_JOB and j["id"] not in report.job_states]
     violations += stored_although_refused(report.stored, faults.submitter.unambiguous)

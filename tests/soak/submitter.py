@@ -23,6 +23,11 @@ from typing import Any
 
 from mesos_gpu.client import ApiClient, ApiError, ApiUnreachable
 
+#: How long a gang's members wait for each other: well below the drains (90 s short, 300 s long), so a
+#: member left alone (its partner's launch lost) frees its GPU and the gang is placed again, instead of
+#: holding the GPU for the whole drain (the default is 300 s).
+GANG_RENDEZVOUS_SECONDS = 45
+
 FLAKY_RESTART = {"policy": "OnFailure", "backoff_limit": 2, "backoff_seconds": 2, "max_backoff_seconds": 2}
 
 
@@ -31,13 +36,15 @@ def job_of(kind: str, number: int, rng: random.Random) -> dict[str, Any]:
     name = f"soak-{kind.replace('_', '-')}-{number}"
     if kind == "gang":
         return {"name": name, "command": f"sleep {rng.uniform(0.5, 3):.1f}",
+                "rendezvous_timeout_seconds": GANG_RENDEZVOUS_SECONDS,
                 "roles": {"worker": {"instances": 2, "cpus": 0.1, "mem": 32, "gpus": 1}}}
     if kind == "share":
         return {"name": name, "command": f"sleep {rng.uniform(0.5, 4):.1f}", "cpus": 0.1, "mem": 32,
                 "gpus": rng.choice((0.25, 0.5))}
     if kind == "share_gang":
         worker = {"instances": 2, "cpus": 0.1, "mem": 32, "gpus": rng.choice((0.25, 0.5))}
-        return {"name": name, "command": f"sleep {rng.uniform(0.5, 3):.1f}", "roles": {"worker": worker}}
+        return {"name": name, "command": f"sleep {rng.uniform(0.5, 3):.1f}", "roles": {"worker": worker},
+                "rendezvous_timeout_seconds": GANG_RENDEZVOUS_SECONDS}
     if kind == "flaky":
         return {"name": name, "command": "sleep 0.3; exit 1", "cpus": 0.1, "mem": 32,
                 "restart": FLAKY_RESTART}

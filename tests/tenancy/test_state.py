@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mesos_gpu.core.declinegrid import aligned_refuse
 from mesos_gpu.core.model import JobState
 from mesos_gpu.core.placement import CyclePlan
 from mesos_gpu.core.sharing import ShareHostView
@@ -64,7 +65,7 @@ def test_offers_are_declined_with_the_short_filter_while_jobs_are_held_and_no_re
     for _ in range(3):
         commands = h.offers(offer("S1", gpus=4))
         (decline,) = of_type(commands, Decline)
-        assert decline.refuse_seconds == h.state.refuse_seconds_pending
+        assert decline.refuse_seconds == aligned_refuse(h.now, h.state.refuse_seconds_pending)
         assert not of_type(commands, Revive)
     assert h.offered == []      # never offered to the planner
     assert "team-a uses 0 of its 0 GPUs" in h.job("a1").wait_reason

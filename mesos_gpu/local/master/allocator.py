@@ -196,7 +196,10 @@ class Allocator:
     def add_filter(
         self, framework: FrameworkRecord, agent_id: str, resources: Resources, filters: Any
     ) -> None:
-        """Refuse `resources` of the agent for `refuse_seconds`; a live refusal grows and lasts longer."""
+        """Refuse `resources` of the agent for `refuse_seconds`; a live refusal grows and lasts longer. As
+        Mesos' `HierarchicalAllocatorProcess::expire`, the end of a refusal only drops it: the agent is
+        offered again by the next allocation (the periodic batch, every `allocation_interval`), together
+        with every other agent whose refusal has ended by then, not alone at that instant."""
         refuse = refuse_seconds(filters)
         if refuse <= 0 or resources.is_empty():
             return
@@ -206,7 +209,6 @@ class Allocator:
             resources = resources + existing.resources
             expires = max(expires, existing.expires)
         framework.filters[agent_id] = OfferFilter(resources, expires)
-        self.loop.call_later(refuse + 0.01, self.request)
 
     def revive(self, framework: FrameworkRecord, roles: set[str]) -> None:
         """Offers again for `roles` (filters are the framework's, whatever the role: all go)."""

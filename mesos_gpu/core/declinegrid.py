@@ -25,8 +25,9 @@ __all__ = ["aligned_refuse"]
 def aligned_refuse(now: float, refuse: float) -> float:
     """The `refuse_seconds` that ends a filter set at `now` on the grid of multiples of `refuse`: the first
     grid instant at least `refuse / 2` away (so the filter lasts between `refuse / 2` and `1.5 * refuse`,
-    `refuse` on average). `refuse` itself when it is not a positive finite number, or `now` is not finite."""
+    `refuse` on average), in whole milliseconds. `refuse` itself when it is not a positive finite number,
+    or `now` is not finite."""
     if not (math.isfinite(refuse) and refuse > 0 and math.isfinite(now)):
         return refuse
     end = math.ceil((now + refuse / 2) / refuse) * refuse
-    return max(end - now, refuse / 2)
+    return round(max(end - now, refuse / 2), 3)

@@ -734,6 +734,28 @@ def test_item_28_accept_remainder_is_filtered_for_refuse_seconds(cluster, sessio
     assert cpus == pytest.approx(3.9)
 
 
+def test_item_28_each_refusal_hides_what_it_holds_until_its_own_end(cluster, sessions):
+    """Mesos keeps each DECLINE's (and accepted remainder's) `RefusedOfferFilter` apart: a short refusal of
+    the agent's whole free resources ends when its own time is up, although a long refusal of a part of
+    them still lives (merged into one, the long one hid everything the agent had, for an hour)."""
+    session = sessions()
+    first, other = session.offers()[:2]
+    agent = first["agent_id"]
+    brief = task(first, "brief", "sleep 0.3")
+    assert launch(session, [first], [brief], filters={"refuse_seconds": 3600}) == 202
+    session.call("DECLINE", {"offer_ids": [other["id"]], "filters": {"refuse_seconds": 3600}})
+    for state in ("TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"):
+        session.ack(session.update("brief", state))
+    # The task's resources came back: the agent's free resources are more than the long refusal holds.
+    whole = session.offers(timeout=5)
+    assert [o["agent_id"] for o in whole] == [agent]
+    session.call("DECLINE", {"offer_ids": [whole[0]["id"]], "filters": {"refuse_seconds": 1.0}})
+    assert session.no_event("OFFERS", 0.7)
+    again = session.offers(timeout=3)    # the short refusal ended: the long one does not hold all of it
+    assert [o["agent_id"] for o in again] == [agent]
+    assert again[0]["resources"] == whole[0]["resources"]
+
+
 def test_item_29_offers_of_one_agent_combine_in_one_accept(cluster, sessions):
     session = sessions()
     offers = session.offers()

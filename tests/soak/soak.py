@@ -43,6 +43,7 @@ class Report:
     job_states: dict[str, str] = field(default_factory=dict)  # acknowledged job -> its last state
     stored: list[dict[str, str]] = field(default_factory=list)  # every job the scheduler lists at the end
     violations: list[str] = field(default_factory=list)
+    master: list[str] = field(default_factory=list)   # the master's view when something was stuck
 
     def rows(self) -> list[tuple[str, str]]:
         f, s, audit = self.faults.figures, self.faults.submitter, self.faults.audit
@@ -91,6 +92,7 @@ class Report:
         width = max(len(k) for k, _ in self.rows())
         lines = [f"  {key:<{width}}  {value}" for key, value in self.rows()]
         lines += [f"  ! {v}" for v in self.violations[:50]]
+        lines += [f"  master: {line}" for line in self.master]
         return "fault soak figures:\n" + "\n".join(lines)
 
 
@@ -170,6 +172,11 @@ def _drain(faults: Faults, report: Report) -> None:
         if all(s in TERMINAL_JOB | {"MISSING"} for s in report.job_states.values()) and not open_tasks:
             break
         time.sleep(2)
+    if any(s not in TERMINAL_JOB | {"MISSING"} for s in report.job_states.values()):
+        try:
+            report.master = faults.cluster.call(lambda: master_picture(faults.cluster.master))
+        except Exception as exc:   # a diagnosis only: the run's figures stand without it
+            report.master = [f"could not be read: {exc!r}"]
     try:
         report.stored = [{"id": j["id"], "name": j["name"], "state": j["state"],
                           "wait_reason": j.get("wait_reason"), "message": j.get("message"),
@@ -215,6 +222,26 @@ def failed_although_finished(job_states: dict[str, str], tasks: dict[str, str]) 
         if all(s == "TASK_FINISHED" for t, s in mine.items() if t.endswith(f".{last}")):
             out.append(f"job {job_id} FAILED although its agents finished every task of attempt {last}")
     return out
+
+
+def master_picture(master: Any) -> list[str]:
+    """What the local master holds when jobs are stuck (read on its loop): each agent's total, used,
+    offered and available resources; each framework's connection, suppressed roles, outstanding offers
+    (with their agents) and live decline filters (with the seconds left)."""
+    now = time.monotonic()
+    lines = []
+    for agent in sorted(master.agents.values(), key=lambda a: a.agent_id):
+        lines.append(f"agent {agent.agent_id}: total {agent.total} used {agent.used} offered {agent.offered} "
+                     f"available {agent.available()} executors {len(agent.executors)}")
+    for framework in master.frameworks.values():
+        offers = [(o, master.allocator.offers.get(o)) for o in sorted(framework.offers)]
+        lines.append(f"framework {framework.framework_id}: connected {framework.connected} suppressed "
+                     f"{sorted(framework.suppressed_roles)} tasks {len(framework.tasks)} offers "
+                     + (", ".join(f"{o} on {r.agent_id if r else '?'}" for o, r in offers) or "-"))
+        for agent_id, refusals in sorted(framework.filters.items()):
+            lines += [f"  filter on {agent_id}: {refused.resources}, {refused.expires - now:.1f} s left"
+                      for refused in refusals]
+    return lines
 
 
 def why(job: dict[str, Any] | None) -> str:

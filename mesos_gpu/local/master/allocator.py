@@ -129,13 +129,16 @@ class Allocator:
         everything the agent has free (an expired refusal is dropped here)."""
         if agent.has_gpus and self.config.filter_gpu_resources and not framework.has("GPU_RESOURCES"):
             return False
-        refused = framework.filters.get(agent.agent_id)
-        if refused is None:
+        refusals = framework.filters.get(agent.agent_id)
+        if not refusals:
             return True
-        if refused.expires <= now:
-            del framework.filters[agent.agent_id]
-            return True
-        return not refused.resources.contains(available)
+        live = [refused for refused in refusals if refused.expires > now]
+        if len(live) < len(refusals):
+            if live:
+                framework.filters[agent.agent_id] = live
+            else:
+                del framework.filters[agent.agent_id]
+        return not any(refused.resources.contains(available) for refused in live)
 
     def _make_offer(
         self, framework: FrameworkRecord, agent: AgentRecord, resources: Resources
@@ -196,19 +199,17 @@ class Allocator:
     def add_filter(
         self, framework: FrameworkRecord, agent_id: str, resources: Resources, filters: Any
     ) -> None:
-        """Refuse `resources` of the agent for `refuse_seconds`; a live refusal grows and lasts longer. As
-        Mesos' `HierarchicalAllocatorProcess::expire`, the end of a refusal only drops it: the agent is
-        offered again by the next allocation (the periodic batch, every `allocation_interval`), together
-        with every other agent whose refusal has ended by then, not alone at that instant."""
+        """Refuse `resources` of the agent for `refuse_seconds`, beside the agent's other live refusals: as
+        Mesos' `RefusedOfferFilter`s, each hides what it contains until its own end (the agent is filtered
+        while one of them contains everything it has free), never merged into one that would hide more,
+        or longer. As Mesos' `HierarchicalAllocatorProcess::expire`, the end of a refusal only drops it:
+        the agent is offered again by the next allocation (the periodic batch, every
+        `allocation_interval`), together with every other agent whose refusal has ended by then, not
+        alone at that instant."""
         refuse = refuse_seconds(filters)
         if refuse <= 0 or resources.is_empty():
             return
-        existing = framework.filters.get(agent_id)
-        expires = time.monotonic() + refuse
-        if existing is not None and existing.expires > time.monotonic():
-            resources = resources + existing.resources
-            expires = max(expires, existing.expires)
-        framework.filters[agent_id] = OfferFilter(resources, expires)
+        framework.filters.setdefault(agent_id, []).append(OfferFilter(resources, time.monotonic() + refuse))
 
     def revive(self, framework: FrameworkRecord, roles: set[str]) -> None:
         """Offers again for `roles` (filters are the framework's, whatever the role: all go)."""

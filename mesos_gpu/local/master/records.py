@@ -147,7 +147,7 @@ class FrameworkRecord:
     recovered: bool = False  # known only from an agent's report (master restarted)
     suppressed_roles: set[str] = field(default_factory=set)  # no offers for these roles
     heartbeats: bool = True
-    filters: dict[str, OfferFilter] = field(default_factory=dict)
+    filters: dict[str, list[OfferFilter]] = field(default_factory=dict)   # agent id -> live refusals
     offers: set[str] = field(default_factory=set)
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
     completed_tasks: deque[TaskRecord] = field(default_factory=lambda: deque(maxlen=COMPLETED_TASKS_KEPT))

@@ -254,16 +254,32 @@ def why(job: dict[str, Any] | None) -> str:
            f"tasks: {tasks or '-'})"
 
 
+def stuck(job_states: dict[str, str], stored: list[dict[str, Any]]) -> list[str]:
+    """The acknowledged jobs not ended at the drain's last pass (`job_states`), each described by one view
+    of it: the final listing's (`stored`, read after that pass). A job that ended in between says so: its
+    state from the pass beside its message from the listing read as a job RUNNING although it had
+    "succeeded: worker-0 finished" (the long soak's rerun of 2026-12-05)."""
+    views = {job["id"]: job for job in stored}
+    lines = []
+    for job_id, state in sorted(job_states.items()):
+        if state in TERMINAL_JOB or state == "MISSING":
+            continue
+        view = views.get(job_id)
+        if view is not None and view.get("state") != state:
+            lines.append(f"stuck: job {job_id} was {state} at the drain's last pass, {view.get('state')} "
+                         f"when listed after it{why(view)}")
+        else:
+            lines.append(f"stuck: job {job_id} is {state} after the drain{why(view)}")
+    return lines
+
+
 def check(report: Report) -> None:
     """Every violation the records show, appended to `report.violations`."""
     faults, violations = report.faults, report.violations
     audit, figures = faults.audit, faults.figures
-    views = {job["id"]: job for job in report.stored}
-    for job_id, state in sorted(report.job_states.items()):
-        if state == "MISSING":
-            violations.append(f"lost: acknowledged job {job_id} does not exist")
-        elif state not in TERMINAL_JOB:
-            violations.append(f"stuck: job {job_id} is {state} after the drain{why(views.get(job_id))}")
+    violations += [f"lost: acknowledged job {job_id} does not exist"
+                   for job_id, state in sorted(report.job_states.items()) if state == "MISSING"]
+    violations += stuck(report.job_states, report.stored)
     _, launches, tasks = audit.snapshot()
     violations += [f"launched twice: task {t}" for t in audit.duplicates()]
     violations += [f"stuck: task {t} is {s} on its agent after the drain" for t, s in tasks.items()

@@ -10,7 +10,7 @@ from mesos_gpu.core.devicelabels import mesos_labels
 from mesos_gpu.core.sharing import LABEL_DEVICE, LABEL_DEVICE_INDEX, LABEL_SHARE, LABEL_SHARE_HOST
 from tests.soak.audit import Audit
 from tests.soak.params import FAULTS, soak_params
-from tests.soak.soak import failed_although_finished, stored_although_refused
+from tests.soak.soak import failed_although_finished, stored_although_refused, stuck
 
 
 class FakeAgent:
@@ -178,3 +178,16 @@ def test_the_schedule_is_seeded_starts_with_a_kill_and_the_long_run_kills_at_lea
     long = soak_params({"MESOS_GPU_SOAK": "long", "MESOS_GPU_SOAK_SEED": "7"})
     assert long.leader_kills >= 100 and long.zookeeper_outage == (10.0, 30.0)
     assert sorted(long.schedule()) == sorted(k for k, n in long.counts.items() for _ in range(n))
+
+
+def test_a_stuck_job_is_described_by_one_view_and_one_that_ended_after_the_last_pass_says_so() -> None:
+    # The pass read g RUNNING; the listing after it, g SUCCEEDED with its message: not "RUNNING, succeeded".
+    stored = [{"id": "g", "state": "SUCCEEDED", "wait_reason": "", "message": "succeeded: worker-0 finished"},
+              {"id": "p", "state": "PENDING", "wait_reason": "no fit", "message": "waiting for offers"}]
+    found = stuck({"g": "RUNNING", "p": "PENDING", "s": "SUCCEEDED", "m": "MISSING", "u": "RUNNING"}, stored)
+    assert found == [
+        "stuck: job g was RUNNING at the drain's last pass, SUCCEEDED when listed after it (wait reason: -; "
+        "message: succeeded: worker-0 finished; tasks: -)",
+        "stuck: job p is PENDING after the drain (wait reason: no fit; message: waiting for offers; "
+        "tasks: -)",
+        "stuck: job u is RUNNING after the drain"]

@@ -16,8 +16,16 @@ record written) or a failed leader lookup (the refused jobs get "not the leader"
 Answering never reads the store for a job this batch created (its view comes from the snapshot while
 leading, else from the record written): while ZooKeeper is away each read would wait up to its command
 deadline, one job after another, past the API's `SUBMIT_TIMEOUT`. Only a replayed key whose job the
-leading snapshot lacks is read back. The hand-over waits `HAND_OVER_TIMEOUT`, the leader lookup (refused
-jobs only) up to ZooKeeper's deadline: together well below `SUBMIT_TIMEOUT`.
+leading snapshot lacks is read back.
+
+How long a batch takes: each store write is over within ZooKeeper's command deadline (`COMMAND_DEADLINE_S`,
+15 s), its retries, its last attempt and the look-up after a refused retry included (they share it:
+`mesos_gpu.store.zkrecover`). A batch of jobs without a key (one `create_many`, one transaction while
+their records fit one ZooKeeper packet) whose jobs are created is answered within that plus the
+hand-over's `HAND_OVER_TIMEOUT` (10 s): 25 s, below `SUBMIT_TIMEOUT` (30 s). Refused jobs instead ask the
+election who leads (a read, up to the command deadline again: 30 s at worst), and each keyed job is its
+own store call, one after another: while ZooKeeper is slow or away those may pass `SUBMIT_TIMEOUT`, and
+the API answers 503 (the job may be stored: list the jobs before submitting it again).
 
 A job's id is its name and 32 random bits (`new_job_id`), so two jobs of one name may draw the same id:
 the store refuses the second (Conflict), and that job is written again under a fresh id, up to

@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -109,9 +110,10 @@ class ZooKeeperStore:
         store.close()
 
     Every operation retries connection loss with `zkclient.command_retry()` and raises StoreUnavailable when
-    it gives up. A retried write whose first attempt did succeed is recognised (same data at the
-    next version, our own idempotency record) and reported as the success it was; for creates and
-    submits also when the retry is refused as NotLeader (`zkrecover`).
+    it gives up, within `command_deadline` s (its last attempt included). A retried write whose first
+    attempt did succeed is recognised (same data at the next version, our own idempotency record) and
+    reported as the success it was; for creates and submits also when the retry is refused as NotLeader
+    (`zkrecover`, within what is left of the write's deadline).
     """
 
     def __init__(
@@ -150,7 +152,8 @@ class ZooKeeperStore:
     def create(self, job_id: str, data: JsonDict) -> Versioned[JsonDict]:
         """See `JobStore.create`."""
         path, encoded = self._job_path(job_id), encode_record(data)
-        return self._create_one(job_id, path, encoded, maybe_ours=False, node=self._fence_node())
+        node = self._fence_node()
+        return self._create_one(job_id, path, encoded, False, node, since=self._zk.seen_zxid())
 
     def create_many(self, items: Sequence[tuple[str, JsonDict]]) -> builtins.list[CreateResult]:
         """See `JobStore.create_many`: one multi-op transaction creates the valid items (several when
@@ -178,8 +181,10 @@ class ZooKeeperStore:
         """ZooKeeper commits a transaction all or nothing: when it is refused (a job id taken) or
         fails otherwise than by an outage, each item is created alone to find which one. A transaction
         whose answer was lost and that was retried counts the nodes it finds holding its own data as
-        created by it, also when the retry is refused as NotLeader (`zkrecover`)."""
+        created by it, also when the retry is refused as NotLeader (`zkrecover`: the look-up gets what
+        is left of this transaction's deadline)."""
         attempts = 0
+        since, started = self._zk.seen_zxid(), time.monotonic()
 
         def attempt() -> builtins.list[Any]:
             nonlocal attempts
@@ -198,7 +203,7 @@ class ZooKeeperStore:
             answers: builtins.list[CreateResult] = [exc] * len(chunk)
             if isinstance(exc, NotLeader) and attempts > 1:  # the lost attempt may have committed
                 entries = [(path.rsplit("/", 1)[-1], path, encoded) for _, path, encoded in chunk]
-                answers = zkrecover.look_up_creates(self._zk, self._deadline, entries, exc)
+                answers = zkrecover.look_up_creates(self._zk, self._left(started), entries, exc, since)
             for (position, _, _), answer in zip(chunk, answers, strict=True):
                 results[position] = answer
             return
@@ -211,16 +216,18 @@ class ZooKeeperStore:
                 results[position] = Versioned(job_id, decode_record(encoded), 0)
                 continue
             try:
-                results[position] = self._create_one(job_id, path, encoded, maybe_ours, node)
+                results[position] = self._create_one(job_id, path, encoded, maybe_ours, node, since=since)
             except Exception as exc:  # each item fails alone, whatever it raises
                 results[position] = item_error(job_id, exc)
 
     def _create_one(
-        self, job_id: str, path: str, encoded: bytes, maybe_ours: bool, node: str | None
+        self, job_id: str, path: str, encoded: bytes, maybe_ours: bool, node: str | None, *, since: int
     ) -> Versioned[JsonDict]:
         """One create (fenced by `node`); a node already there with exactly `encoded` counts as ours
-        when `maybe_ours` (an earlier attempt whose answer was lost wrote it), also when refused."""
+        when `maybe_ours` (an earlier attempt whose answer was lost wrote it), also when refused (`since`:
+        a zxid seen before the first of those attempts, `zkrecover.look_up_creates`)."""
         attempts = 0
+        started = time.monotonic()
 
         def attempt() -> None:
             nonlocal attempts
@@ -237,7 +244,8 @@ class ZooKeeperStore:
         except NotLeader as refused:  # an earlier attempt may have committed: look
             if not (maybe_ours or attempts > 1):
                 raise
-            return zkrecover.look_up_create(self._zk, self._deadline, (job_id, path, encoded), refused)
+            entry = (job_id, path, encoded)
+            return zkrecover.look_up_create(self._zk, self._left(started), entry, refused, since)
         return Versioned(job_id, decode_record(encoded), 0)
 
     def submit(self, job_id: str, data: JsonDict, idempotency_key: str | None) -> Submitted:
@@ -252,7 +260,7 @@ class ZooKeeperStore:
         key_record = json.dumps({"job_id": job_id, "key": idempotency_key}, sort_keys=True).encode()
 
         for _ in range(5):
-            attempts = 0
+            attempts, started = 0, time.monotonic()
 
             def attempt() -> builtins.list[Any]:
                 nonlocal attempts
@@ -271,7 +279,7 @@ class ZooKeeperStore:
                 if attempts == 1:
                     raise
                 ours = Versioned(job_id, decode_record(encoded), 0)
-                return zkrecover.look_up_submit(self._zk, self._deadline, key_path, ours, refused)
+                return zkrecover.look_up_submit(self._zk, self._left(started), key_path, ours, refused)
             if not any(isinstance(result, Exception) for result in results):
                 return Submitted(Versioned(job_id, decode_record(encoded), 0), created=True)
             if isinstance(results[0], NodeExistsError):
@@ -527,6 +535,10 @@ class ZooKeeperStore:
         if self._fence is not None and node is None:
             raise NotLeader()
         return node
+
+    def _left(self, started: float) -> float:
+        """What is left of the command deadline of an operation that started at `started` (monotonic)."""
+        return max(0.0, self._deadline - (time.monotonic() - started))
 
     def _call(self, func: Callable[..., R], *args: Any) -> R:
         if self._closed:

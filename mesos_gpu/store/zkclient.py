@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -109,14 +110,36 @@ def connection_retry() -> KazooRetry:
     return KazooRetry(**ZOOKEEPER_RECONNECT)
 
 
+_call_end = threading.local()
+"""`end`: the monotonic time by which this thread's `call_with_retry` must be over (None outside one)."""
+
+
+def time_left() -> float | None:
+    """Seconds left of this thread's `call_with_retry` deadline; None outside one."""
+    end: float | None = getattr(_call_end, "end", None)
+    return None if end is None else end - time.monotonic()
+
+
 def call_with_retry(deadline: float, func: Callable[..., R], *args: Any) -> R:
-    """`func(*args)` under `command_retry(deadline)`; StoreUnavailable when the policy gives up."""
+    """`func(*args)` under `command_retry(deadline)`; StoreUnavailable when the policy gives up.
+
+    The call is over within `deadline` seconds, its last attempt included: each `BoundedCalls` wait
+    made meanwhile on this thread is cut to what is left (a nested call keeps the outer end)."""
+    outer: float | None = getattr(_call_end, "end", None)
+    now = time.monotonic()
+    end = now + max(0.0, deadline)
+    if outer is not None:
+        end = min(end, outer)
+    deadline = max(0.0, end - now)
+    _call_end.end = end
     try:
         return command_retry(deadline)(func, *args)
     except UNAVAILABLE as exc:
         raise StoreUnavailable(
             f"ZooKeeper did not answer within {deadline:g} s ({type(exc).__name__}: {exc})"
         ) from exc
+    finally:
+        _call_end.end = outer
 
 
 def start_client(
@@ -153,6 +176,7 @@ def stop_client(client: KazooClient) -> None:
 class BoundedCalls:
     """kazoo calls that give up: each waits at most `timeout` s for a connection, then as long for
     its answer, and raises ConnectionLoss / OperationTimeoutError (both retried by `command_retry`).
+    Within `call_with_retry` no wait goes past the call's deadline (`time_left`).
 
     kazoo's synchronous calls wait forever while the client is disconnected (a request made then
     sits in its queue until a server answers); these never do. A request that timed out may still
@@ -184,16 +208,29 @@ class BoundedCalls:
         else:
             self._connected.clear()
 
+    def _limit(self) -> float:
+        """How long the next wait may last: `timeout`, or less when the call's deadline is nearer."""
+        left = time_left()
+        return self.timeout if left is None else max(0.0, min(self.timeout, left))
+
     def _ready(self) -> None:
-        if not self._connected.wait(self.timeout):
-            raise ConnectionLoss(f"not connected to ZooKeeper for {self.timeout} s")
+        limit = self._limit()
+        if not self._connected.wait(limit):
+            raise ConnectionLoss(f"not connected to ZooKeeper for {limit:.3g} s")
 
     def wait(self, result: Any) -> Any:
-        """The answer of a kazoo async result, or OperationTimeoutError after `timeout` s."""
+        """The answer of a kazoo async result, or OperationTimeoutError after `timeout` s (or when the
+        call's deadline comes first)."""
+        limit = self._limit()
         try:
-            return result.get(timeout=self.timeout)
+            return result.get(timeout=limit)
         except KazooTimeoutError as exc:
-            raise OperationTimeoutError(f"no answer from ZooKeeper within {self.timeout} s") from exc
+            raise OperationTimeoutError(f"no answer from ZooKeeper within {limit:.3g} s") from exc
+
+    def seen_zxid(self) -> int:
+        """The latest ZooKeeper transaction id this client has seen (0: none yet in this session): a write
+        sent after this call commits with a higher one."""
+        return int(getattr(self.client, "last_zxid", 0) or 0)
 
     def get(self, path: str) -> Any:
         """(data, stat) of `path`."""

@@ -41,7 +41,7 @@ class Report:
     faults: Faults
     seconds: float
     job_states: dict[str, str] = field(default_factory=dict)  # acknowledged job -> its last state
-    stored: list[dict[str, str]] = field(default_factory=list)  # every job the scheduler lists at the end
+    stored: list[dict[str, Any]] = field(default_factory=list)  # every job the scheduler lists at the end
     violations: list[str] = field(default_factory=list)
     master: list[str] = field(default_factory=list)   # the master's view when something was stuck
 
@@ -86,7 +86,7 @@ class Report:
     @property
     def relaunched(self) -> int:
         _, launches, _ = self.faults.audit.snapshot()
-        return sum(1 for _, task_id in self.faults.figures.relaunch_checks if task_id in launches)
+        return sum(1 for _, task_id in self.faults.figures.relaunch_checks if relaunched(task_id, launches))
 
     def table(self) -> str:
         width = max(len(k) for k, _ in self.rows())
@@ -200,7 +200,7 @@ def _job_states(faults: Faults, jobs: dict[str, str]) -> dict[str, str]:
     return states
 
 
-def stored_although_refused(stored: list[dict[str, str]], unambiguous: dict[str, str | None]) -> list[str]:
+def stored_although_refused(stored: list[dict[str, Any]], unambiguous: dict[str, str | None]) -> list[str]:
     """Jobs sent without a key whose failed tries were all 503s or refused connections (`unambiguous`):
     one job each may be `stored` (a 503 must mean "not stored"); a second of the name came of a 503."""
     names: dict[str, list[str]] = {}
@@ -273,6 +273,19 @@ def stuck(job_states: dict[str, str], stored: list[dict[str, Any]]) -> list[str]
     return lines
 
 
+def relaunched(task_id: str, launches: dict[str, int]) -> bool:
+    """Whether the attempt of `task_id` or a later attempt of the same task was launched.
+
+    A leader killed after it stored the next attempt but before its LAUNCH reached the master leaves
+    that attempt unknown to the master: the next leader's reconciliation answers TASK_UNKNOWN and the
+    job is placed again under a new attempt number (persist before launch), which is a relaunch too.
+    """
+    prefix, _, attempt = task_id.rpartition(".")
+    later = (launched.rpartition(".") for launched in launches)
+    return any(other == prefix and number.isdigit() and int(number) >= int(attempt)
+               for other, _, number in later)
+
+
 def check(report: Report) -> None:
     """Every violation the records show, appended to `report.violations`."""
     faults, violations = report.faults, report.violations
@@ -296,7 +309,7 @@ def check(report: Report) -> None:
             kinds = sorted({c.kind for c in woken})
             violations.append(f"woken paused leader {pause.instance} sent {len(woken)} call(s) {kinds}")
     for job_id, task_id in figures.relaunch_checks:
-        if task_id not in launches:
+        if not relaunched(task_id, launches):
             violations.append(f"job {job_id} left RESTARTING at a leader kill never launched {task_id}")
     violations += [f"client: {u}" for u in faults.submitter.unexpected]
     violations += [f"stuck: job {j['id']} (never acknowledged) is {j['state']} after the drain{why(j)}"

@@ -10,7 +10,7 @@ from mesos_gpu.core.devicelabels import mesos_labels
 from mesos_gpu.core.sharing import LABEL_DEVICE, LABEL_DEVICE_INDEX, LABEL_SHARE, LABEL_SHARE_HOST
 from tests.soak.audit import Audit
 from tests.soak.params import FAULTS, soak_params
-from tests.soak.soak import failed_although_finished, stored_although_refused, stuck
+from tests.soak.soak import failed_although_finished, relaunched, stored_although_refused, stuck
 
 
 class FakeAgent:
@@ -191,3 +191,11 @@ def test_a_stuck_job_is_described_by_one_view_and_one_that_ended_after_the_last_
         "stuck: job p is PENDING after the drain (wait reason: no fit; message: waiting for offers; "
         "tasks: -)",
         "stuck: job u is RUNNING after the drain"]
+
+
+def test_a_restarting_job_counts_as_relaunched_by_its_next_attempt_or_a_later_one_only() -> None:
+    # a leader killed between storing attempt 1 and its LAUNCH: the next leader learns TASK_UNKNOWN
+    # and launches attempt 2 (the long soak of seed 871587490 at 14:03:35)
+    assert relaunched("job-3.task-0.1", {"job-3.task-0.0": 1, "job-3.task-0.2": 1})
+    assert relaunched("job-3.task-0.1", {"job-3.task-0.1": 1})
+    assert not relaunched("job-3.task-0.1", {"job-3.task-0.0": 1, "job-33.task-0.2": 1, "job-3.task-1.2": 1})

@@ -8,9 +8,10 @@ metrics (`ProcessCollector`: CPU, memory, open files) and `mesos_gpu_build_info{
 `scheduler_families(...)` builds the scheduler's families from what the handler read (`MetricsInput`):
 jobs by state, tasks launched, GPUs allocated (whole-GPU tasks' and share hosts'), share hosts and GPU
 shares, GPUs allocated per tenant, leadership and connections, the cluster's GPUs by agent state (when
-the master answered) and, when the service keeps them, offers received/declined, submit batches and
-placement latency. `render(families, stats)` writes them and the app's registry in the Prometheus text
-format 0.0.4 through prometheus_client's own exposition.
+the master answered) and, when the service keeps them, offers received/declined, submit batches,
+placement latency and the stored jobs no recovery loads (quarantined, leader only). `render(families,
+stats)` writes them and the app's registry in the Prometheus text format 0.0.4 through prometheus_client's
+own exposition.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ CLUSTER_GPUS_HELP = (
     "GPUs of the agents the Mesos master knows, by agent state (active, inactive, deactivated, draining)."
 )
 CLUSTER_AGENTS_HELP = "Agents the Mesos master knows, by agent state (as mesos_gpu_cluster_gpus)."
+QUARANTINED_SKIPPED_HELP = (
+    "Stored jobs no recovery loads: quarantined, the state machine fails on them even FAILED (not in "
+    "mesos_gpu_jobs; retention deletes them as finished jobs). Leader only."
+)
 
 
 class Histogram:
@@ -256,12 +261,14 @@ def scheduler_families(
     share_hosts: Sequence[Mapping[str, Any]] = (),
     tenant_gpus: Mapping[str, float] | None = None,
     cluster: ClusterCapacity | None = None,
+    quarantined_skipped: int | None = None,
 ) -> list[Metric]:
     """Every scheduler family `/metrics` shows; the optional ones only when given.
 
     `gpus_allocated` is the whole-GPU tasks' GPUs; each of `share_hosts` (`views.share_hosts`: the hosts
     with an active share task) adds the one GPU it holds, and its tasks' fractions to the shares gauge.
-    `tenant_gpus`: GPUs held per tenant; `cluster`: the master's agents and GPUs by agent state."""
+    `tenant_gpus`: GPUs held per tenant; `cluster`: the master's agents and GPUs by agent state;
+    `quarantined_skipped`: the stored jobs no recovery loads (the leader's)."""
     families: list[Metric] = [
         _by_label("mesos_gpu_jobs", "Jobs known to the scheduler, by state.", "state", jobs_by_state),
         CounterMetricFamily("mesos_gpu_tasks_launched_total", "Tasks handed to Mesos by this process.",
@@ -275,6 +282,9 @@ def scheduler_families(
         _gauge("mesos_gpu_zookeeper_connected", "1 when the job store's ZooKeeper is connected.",
                int(zookeeper_connected)),
     ]
+    if quarantined_skipped is not None:
+        families.append(_gauge("mesos_gpu_jobs_quarantined_skipped", QUARANTINED_SKIPPED_HELP,
+                               quarantined_skipped))
     if tenant_gpus is not None:
         families.append(_by_label("mesos_gpu_tenant_gpus_allocated", TENANT_GPUS_HELP, "tenant", tenant_gpus))
     if cluster is not None:

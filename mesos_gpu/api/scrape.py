@@ -3,7 +3,8 @@
 
 On the leader the figures come from the state machine's indexes: jobs by state are counts of the job
 list (no job is copied) and the GPU figures come from the views of the unfinished jobs only, so a scrape
-costs O(unfinished jobs), not O(every job ever kept). A standby reads the store once. The cluster's GPUs
+costs O(unfinished jobs), not O(every job ever kept); it also counts the stored jobs no recovery loads
+(quarantined, `mesos_gpu.driver.quarantine`). A standby reads the store once. The cluster's GPUs
 by agent state come from the master's `/state`, read at most every `CLUSTER_REFRESH_SECONDS` per app and
 left out while the master cannot be read (a scrape never waits more than `CLUSTER_TIMEOUT_SECONDS` on it).
 """
@@ -33,7 +34,7 @@ from mesos_gpu.api.service import SchedulerService
 from mesos_gpu.core.errors import MesosGpuError
 from mesos_gpu.core.model import JobState
 
-__all__ = ["MetricsHandler", "job_figures"]
+__all__ = ["MetricsHandler", "job_figures", "quarantined_skipped"]
 
 UNFINISHED = tuple(state for state in JobState if not state.is_terminal)
 ALL_JOBS = 1 << 62
@@ -51,6 +52,7 @@ class JobFigures:
     tenant_gpus: dict[str, float]
     tenants: list[Any] | None = None     # the leader's `TenantSummary`s (None on a standby)
     quotas: bool = False                 # whether tenants' quotas are in force
+    quarantined_skipped: int | None = None   # stored jobs no recovery loads (None on a standby)
 
 
 def job_figures(service: SchedulerService) -> JobFigures:
@@ -68,8 +70,16 @@ def job_figures(service: SchedulerService) -> JobFigures:
         gpus_allocated=sum(views.gpus_allocated(job) for job in holding),
         share_hosts=views.share_hosts(holding),
         tenant_gpus=tenant_gpus(holding),
+        quarantined_skipped=quarantined_skipped(service),
         **tenant_terms(service),
     )
+
+
+def quarantined_skipped(service: SchedulerService) -> int | None:
+    """How many stored jobs the leader's recovery left out (quarantined, marked `skip`: the runtime's
+    `quarantined_skipped`, `mesos_gpu.driver.quarantine`); None on a standby (it recovers nothing)
+    or for a service without them."""
+    return _optional_int(service, "quarantined_skipped") if service.is_leader else None
 
 
 def tenant_terms(service: SchedulerService) -> dict[str, Any]:
@@ -139,6 +149,7 @@ class MetricsHandler(ApiHandler):
             share_hosts=figures.share_hosts,
             tenant_gpus=figures.tenant_gpus,
             cluster=await cache.get(self.context.mesos),
+            quarantined_skipped=figures.quarantined_skipped,
         )
         if figures.tenants is not None:
             families += tenant_families(figures.tenants, figures.quotas)

@@ -12,8 +12,11 @@ halves, of that set, bounded by `MAX_TRIALS` trial recoveries) and only they are
 FAILED (fenced) with a `quarantined` marker and a message saying why; a batch-mate is never marked.
 
 Should the state machine fail on such a record even FAILED, its marker says `skip`: every later recovery,
-on any process, leaves it out (logged once per term). It stays in the store: GET /jobs/{id} answers its
-stored record (FAILED, the message saying why); the list, made from the state machine, omits it.
+on any process, leaves it out (logged once per term). It stays in the store until retention deletes it as
+it deletes a finished job (`mesos_gpu.driver.retention`): until then GET /jobs/{id} answers its stored
+record (FAILED, the message saying why); the list, made from the state machine, omits it. The leader keeps
+the skip records it listed or marked (`StoredFailures.skipped`: their versions, for the sweep's fenced
+deletes, and when their age counts from, `age_from`); `mesos_gpu_jobs_quarantined_skipped` counts them.
 
 Should the reduction not single out culprits (a recovery without the whole set fails too, or the bound is
 reached), nothing is written and the leader resigns as after a first failure; the whole record set is then
@@ -26,13 +29,15 @@ with several schedulers, a set is quarantined by the first one that fails on it 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Sequence
+import math
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from mesos_gpu.store.base import JobStore, Versioned
 
-__all__ = ["MARKER", "MAX_TRIALS", "QUARANTINE_AFTER", "StoredFailures", "blame", "quarantined",
-           "recover_quarantining", "skipped"]
+__all__ = ["MARKER", "MAX_TRIALS", "QUARANTINE_AFTER", "Skipped", "SkippedRecords", "StoredFailures",
+           "age_from", "blame", "quarantined", "recover_quarantining", "skipped"]
 
 log = logging.getLogger(__name__)
 JsonDict = dict[str, Any]
@@ -49,12 +54,84 @@ QUARANTINE_MESSAGE = ("quarantined: the scheduler's state machine failed on this
                       "(when it was stored or when a leader recovered it); it will not be run")
 
 
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A stored record every recovery leaves out (`skipped`), as this process last listed or wrote it."""
+
+    record: Versioned[JsonDict]
+    since: float            # when its age counts from (`age_from`)
+    submitted_at: float     # its submission time (`since` when the record has none)
+
+
+class SkippedRecords:
+    """The skip records the leader knows of: those its term's recovery listed, and those it marked since.
+    Changed on the runtime's worker only (recovery, quarantine, the retention sweep); `len` from any
+    thread (`mesos_gpu_jobs_quarantined_skipped`)."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, Skipped] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self) -> Iterator[Skipped]:
+        return iter(list(self._by_id.values()))
+
+    def get(self, job_id: str) -> Skipped | None:
+        return self._by_id.get(job_id)
+
+    def listed(self, records: Iterable[Versioned[JsonDict]], now: float) -> None:
+        """A new term's listing: exactly these skip `records` (a record without a time of its own keeps
+        the time this process first saw it, else `now`)."""
+        before, by_id = self._by_id, {}
+        for record in records:
+            seen = before.get(record.id)
+            by_id[record.id] = _skipped(record, now if seen is None else seen.since)
+        self._by_id = by_id
+
+    def wrote(self, record: Versioned[JsonDict], now: float) -> None:
+        """A record this process just marked `skip` (the version its write returned)."""
+        self._by_id[record.id] = _skipped(record, now)
+
+    def forget(self, job_ids: Iterable[str]) -> None:
+        """Drop `job_ids` (deleted from the store)."""
+        for job_id in job_ids:
+            self._by_id.pop(job_id, None)
+
+
+def _skipped(record: Versioned[JsonDict], first_seen: float) -> Skipped:
+    since = age_from(record.data, first_seen)
+    submitted = _time(record.data.get("submitted_at"))
+    return Skipped(record, since, since if submitted is None else submitted)
+
+
+def age_from(data: JsonDict, first_seen: float) -> float:
+    """When retention counts a skip record's age from: its finished time (as for every finished job; the
+    first quarantine sets it), else the time its marker was written, else `first_seen` (an older record
+    with neither: when this process first saw it)."""
+    marker = data.get(MARKER)
+    for value in (data.get("finished_at"), marker.get("at") if isinstance(marker, dict) else None):
+        found = _time(value)
+        if found is not None:
+            return found
+    return first_seen
+
+
+def _time(value: object) -> float | None:
+    """`value` as a time (a finite number), else None."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
 class StoredFailures:
-    """How many times the state machine failed on each set of stored jobs (by job ids)."""
+    """How many times the state machine failed on each set of stored jobs (by job ids), and the skip
+    records the leader knows of (`skipped`)."""
 
     def __init__(self, bound: int = QUARANTINE_AFTER) -> None:
         self.bound = bound
         self.counts: dict[frozenset[str], int] = {}
+        self.skipped = SkippedRecords()
 
     def failed(self, job_ids: Iterable[str]) -> int:
         """Count one more failure on `job_ids`; the failures counted for that set."""
@@ -146,12 +223,16 @@ def blame(recover: Recover, records: Sequence[Versioned[JsonDict]], suspects: Co
     return blamed
 
 
-def _leave_out_skipped(records: Sequence[Versioned[JsonDict]]) -> list[Versioned[JsonDict]]:
-    out = [record for record in records if not skipped(record.data)]
-    if len(out) < len(records):
-        log.warning("not recovering quarantined jobs the state machine fails on even FAILED: %s",
-                    ", ".join(record.id for record in records if skipped(record.data)))
-    return out
+def _leave_out_skipped(records: Sequence[Versioned[JsonDict]], known: SkippedRecords,
+                       now: float) -> list[Versioned[JsonDict]]:
+    """The records to recover: those not marked `skip` (those are `known` from now on, for retention)."""
+    left_out = [record for record in records if skipped(record.data)]
+    known.listed(left_out, now)
+    if not left_out:
+        return list(records)
+    log.warning("not recovering quarantined jobs the state machine fails on even FAILED: %s",
+                ", ".join(record.id for record in left_out))
+    return [record for record in records if not skipped(record.data)]
 
 
 def recover_quarantining(recover: Recover, records: Sequence[Versioned[JsonDict]], failures: StoredFailures,
@@ -160,8 +241,9 @@ def recover_quarantining(recover: Recover, records: Sequence[Versioned[JsonDict]
     `skipped`. Should it raise: the first time, count every record (a record failing only at recovery) and
     raise (the caller resigns); with a set that failed before now at the bound among the records, write
     back FAILED, fenced, the jobs at fault (`blame`) and recover with them FAILED or, should that still
-    raise, mark them `skip` and recover without them. Raises when no culprit is found."""
-    records = _leave_out_skipped(records)
+    raise, mark them `skip` and recover without them. Raises when no culprit is found. The records
+    marked `skip` (listed or marked now) are kept in `failures.skipped`, for retention."""
+    records = _leave_out_skipped(records, failures.skipped, now)
     present = [record.id for record in records]
     try:
         recover(records)
@@ -178,14 +260,15 @@ def recover_quarantining(recover: Recover, records: Sequence[Versioned[JsonDict]
         raise first
     log.error("the state machine failed again on stored jobs, at fault: %s (among %d suspects): "
               "quarantining them", ", ".join(sorted(at_fault)), len(suspects), exc_info=first)
-    _quarantine(recover, records, at_fault, count=failures.count_of(at_fault), store=store, now=now)
+    _quarantine(recover, records, at_fault, count=failures.count_of(at_fault), store=store, now=now,
+                known=failures.skipped)
     failures.forget(at_fault)
 
 
 def _quarantine(recover: Recover, records: Sequence[Versioned[JsonDict]], at_fault: set[str], *,
-                count: int, store: JobStore, now: float) -> None:
+                count: int, store: JobStore, now: float, known: SkippedRecords) -> None:
     """Write the `at_fault` records FAILED (fenced: the listed versions) and recover with them; should
-    that raise, mark them `skip` (fenced again) and recover without them."""
+    that raise, mark them `skip` (fenced again; `known` from then on) and recover without them."""
     marked = [store.compare_and_set(record.id, quarantined(record.data, count, now), record.version)
               if record.id in at_fault else record for record in records]
     for job_id in sorted(at_fault):
@@ -198,6 +281,6 @@ def _quarantine(recover: Recover, records: Sequence[Versioned[JsonDict]], at_fau
                       "them, and every later recovery will too", ", ".join(sorted(at_fault)))
         for record in marked:
             if record.id in at_fault:
-                store.compare_and_set(record.id, quarantined(record.data, count, now, skip=True),
-                                      record.version)
+                known.wrote(store.compare_and_set(record.id, quarantined(record.data, count, now, skip=True),
+                                                  record.version), now)
         recover([record for record in records if record.id not in at_fault])

@@ -5,11 +5,15 @@ runs one sweep step on the runtime's worker thread (`SchedulerRuntime.call_on_wo
 the scheduler's events, so the state machine and the store stay in step:
 
 1. pick the jobs to delete (`core.retention.expired`: finished, no active member, past the age or
-   count limit, oldest first, at most `policy.batch`) from the state machine, under its lock;
-2. delete each record from the store with the version the runtime last wrote (a fenced write: a deposed
-   leader's delete is refused, NotLeader, and deletes nothing; it also frees the job's idempotency key);
-3. forget the deleted jobs in the state machine (`SchedulerState.forget`), under the lock, so lists,
-   `GET /v1/jobs/{id}` (404) and `mesos_gpu_jobs{state}` no longer show them.
+   count limit, oldest first, at most `policy.batch`) from the state machine's jobs, under its lock, and
+   the quarantined records no recovery loads (`mesos_gpu.driver.quarantine`, marked `skip`: the state
+   machine never sees them; each counts as a FAILED job finished at `quarantine.age_from`);
+2. delete each record from the store with the version the runtime last wrote or listed (a fenced write:
+   a deposed leader's delete is refused, NotLeader, and deletes nothing; it also frees the job's
+   idempotency key);
+3. forget the deleted jobs in the state machine (`SchedulerState.forget`), under the lock, and the
+   deleted skip records, so lists, `GET /v1/jobs/{id}` (404), `mesos_gpu_jobs{state}` and
+   `mesos_gpu_jobs_quarantined_skipped` no longer show them.
 
 A full batch schedules the next step at once (other events run in between), so a backlog drains
 without holding the worker for long. A new leader reads the store: it sees what is left, the same set.
@@ -28,10 +32,12 @@ from mesos_gpu.core.retention import Finished, RetentionPolicy, expired
 from mesos_gpu.core.state import SchedulerState
 from mesos_gpu.store.base import Conflict, NotFound, StoreError
 
+from .quarantine import SkippedRecords
+
 if TYPE_CHECKING:
     from mesos_gpu.driver.runtime import SchedulerRuntime
 
-__all__ = ["RetentionSweeper", "finished_jobs"]
+__all__ = ["RetentionSweeper", "finished_jobs", "skipped_jobs"]
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +98,11 @@ class RetentionSweeper:
     def _step(self, still_leading: Callable[[], bool]) -> int:
         """One step, on the runtime's worker thread (no event runs meanwhile)."""
         runtime = self.runtime
+        left_out = runtime._stored_failures.skipped     # the worker's, as the state machine
         with runtime._lock:
             state = runtime._state
-            chosen = expired(finished_jobs(state), self.policy, self._clock())
-            versions = {job_id: runtime._versions.get(job_id) for job_id in chosen}
+            chosen = expired([*finished_jobs(state), *skipped_jobs(left_out)], self.policy, self._clock())
+            versions = {job_id: _version(runtime._versions, left_out, job_id) for job_id in chosen}
         deleted: list[str] = []
         try:
             for job_id in chosen:
@@ -114,15 +121,30 @@ class RetentionSweeper:
             if isinstance(exc, NotLeaderError):
                 raise
         finally:
+            skipped = [job_id for job_id in deleted if left_out.get(job_id) is not None]
             with runtime._lock:
-                state.forget(deleted)
+                state.forget([job_id for job_id in deleted if left_out.get(job_id) is None])
                 for job_id in deleted:
                     runtime._versions.pop(job_id, None)
+            left_out.forget(skipped)
             self.deleted += len(deleted)
         if deleted:
-            log.info("retention: deleted %d finished job(s), oldest %s (%s)", len(deleted), deleted[0],
-                     self.policy.describe())
+            log.info("retention: deleted %d finished job(s) (%d of them quarantined, never recovered), "
+                     "oldest %s (%s)", len(deleted), len(skipped), deleted[0], self.policy.describe())
         return len(deleted) if len(deleted) == len(chosen) else 0
+
+
+def skipped_jobs(left_out: SkippedRecords) -> list[Finished]:
+    """What retention needs of each quarantined record no recovery loads: a FAILED job without members,
+    finished when its age counts from (`quarantine.age_from`)."""
+    return [Finished(entry.record.id, JobState.FAILED, entry.submitted_at, entry.since) for entry in left_out]
+
+
+def _version(versions: dict[str, int], left_out: SkippedRecords, job_id: str) -> int | None:
+    """The version to delete `job_id` at: the runtime's for a job of the state machine, the listed or
+    written one for a skip record (None: whatever the version, as for a job the runtime never wrote)."""
+    entry = left_out.get(job_id)
+    return entry.record.version if entry is not None else versions.get(job_id)
 
 
 def finished_jobs(state: SchedulerState) -> list[Finished]:

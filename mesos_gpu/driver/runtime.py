@@ -201,6 +201,12 @@ class SchedulerRuntime(CommandRunner, JobReads):
         return self._election.verify_leadership()
 
     @property
+    def quarantined_skipped(self) -> int:
+        """How many stored jobs this leader's recovery leaves out (quarantined `skip` records,
+        `mesos_gpu.driver.quarantine`); read from any thread."""
+        return len(self._stored_failures.skipped)
+
+    @property
     def master_address(self) -> str | None:
         """`host:port` of the master the driver talks to now (None before it found one)."""
         driver = self._driver

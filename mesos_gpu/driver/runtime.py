@@ -300,8 +300,25 @@ class SchedulerRuntime(CommandRunner, JobReads):
             case Elected() | LeadershipLost() | WatchdogFired() | DriverError() | Stop():
                 pass  # not for this process now
             case _:
-                return self._handle(item)
+                return self._handle_or_resign(item)
         return None
+
+    def _handle_or_resign(self, event: Event) -> Any:
+        """`_handle`, resigning when it fails: a state machine that raised mid-event (or commands that did
+        not get carried out) leaves this term's memory half-changed with nothing of it stored, and the
+        event's offers unanswered. The term is not trusted further: it resigns (its driver stops, so the
+        master takes the offers back) and the next term, here or in another process, recovers from the
+        store, with Mesos' reconciliation saying what runs. (Stored jobs the state machine fails on are
+        `_take_stored`'s, which quarantines them; the same for other events would need the event kept.)"""
+        try:
+            return self._handle(event)
+        except NotLeaderError:
+            raise
+        except Exception:
+            log.error("the state machine failed on %s: resigning so that a leader recovers from the store",
+                          describe(event))
+            self._resign()
+            raise
 
     def _handle(self, event: Event) -> Any:
         """One state machine event: apply it, publish the snapshot, carry out its commands."""

@@ -310,14 +310,16 @@ class SchedulerRuntime(CommandRunner, JobReads):
         master takes the offers back) and the next term, here or in another process, recovers from the
         store, with Mesos' reconciliation saying what runs. (Stored jobs the state machine fails on are
         `_take_stored`'s, which quarantines them; the same for other events would need the event kept.)"""
+        generation = self._generation
         try:
             return self._handle(event)
         except NotLeaderError:
             raise
         except Exception:
-            log.error("the state machine failed on %s: resigning so that a leader recovers from the store",
-                          describe(event))
-            self._resign()
+            if self._generation == generation:    # (a store write that failed has resigned already)
+                log.error("the state machine failed on %s: resigning so that a leader recovers from the "
+                          "store", describe(event))
+                self._resign()
             raise
 
     def _handle(self, event: Event) -> Any:

@@ -177,14 +177,30 @@ def trace_specs(path: Path, count: int) -> list[JobSpec]:
     return specs
 
 
+def waiting_state(specs: list[JobSpec]) -> SchedulerState:
+    """A state machine with the real planner holding `specs` as pending jobs, already seen by a cycle."""
+    state = SchedulerState(make_planner())
+    state.handle(Subscribed("bench-0000", 0.0))
+    for number, spec in enumerate(specs):    # as the runtime hands them over: the API's spec with them
+        record = new_job_record(f"job-{number}", spec, float(number))
+        state.handle(JobSubmitted(record, float(number), spec))
+    state.handle(OffersReceived((), float(len(specs))))     # an earlier cycle without offers
+    return state
+
+
+def offers_event(agents: list[AgentSlot], offers: int, seed: int) -> tuple[dict[str, Any], ...]:
+    """The OFFERS event's offers: `offers` agents of the trace drawn with `seed`."""
+    chosen = random.Random(seed).sample(agents, offers)
+    return tuple(offer_json(slot, number) for number, slot in enumerate(chosen))
+
+
 def bench_state_machine(agents: list[AgentSlot], specs: list[JobSpec], offers: int, *, rounds: int,
                         seed: int) -> dict[str, float]:
     """The same OFFERS event through the scheduler's state machine (`SchedulerState.handle`) with the
     real planner, its pending jobs already seen by an earlier cycle: placement, plus a TaskInfo for
     every task launched and the job records to persist. Each round starts from the same state, the
     previous round's freed first."""
-    chosen = random.Random(seed).sample(agents, offers)
-    event = tuple(offer_json(slot, number) for number, slot in enumerate(chosen))
+    event = offers_event(agents, offers, seed)
     timings = []
     cpu_timings = []
     commands: list[Any] = []
@@ -192,12 +208,7 @@ def bench_state_machine(agents: list[AgentSlot], specs: list[JobSpec], offers: i
     for _ in range(rounds):
         state = None    # the previous round's jobs are freed before this round's are made
         commands = []
-        state = SchedulerState(make_planner())
-        state.handle(Subscribed("bench-0000", 0.0))
-        for number, spec in enumerate(specs):    # as the runtime hands them over: the API's spec with them
-            record = new_job_record(f"job-{number}", spec, float(number))
-            state.handle(JobSubmitted(record, float(number), spec))
-        state.handle(OffersReceived((), float(len(specs))))     # an earlier cycle without offers
+        state = waiting_state(specs)
         # The jobs of a running scheduler were submitted long before and sit in the collector's oldest
         # generation; here they were made just now, so they are moved there first (as they would be).
         gc.collect()

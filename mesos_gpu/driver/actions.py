@@ -59,11 +59,15 @@ class CommandRunner:
     def _execute(self, commands: list[Command], generation: int) -> bool:
         """Carry out `commands` in order; False when leadership ended (or is in doubt) before all were:
         the rest is left to the next leader, which reconciles from the store."""
+        persists = [command for command in commands if isinstance(command, Persist)]
+        if persists:    # the state machine puts them first: one write for all (`compare_and_set_many`)
+            if not self._may_act(generation):
+                return False
+            self._persist(persists)
         for command in commands:
             if not self._may_act(generation):
                 return False
             if isinstance(command, Persist):
-                self._persist(command)
                 continue
             if isinstance(command, ClearRendezvous):
                 self._clear(command.job_id)
@@ -99,14 +103,23 @@ class CommandRunner:
         except Exception:  # garbage left behind; the next attempt's members replace stale nodes
             log.warning("could not delete the rendezvous nodes of job %s", job_id, exc_info=True)
 
-    def _persist(self, command: Persist) -> None:
+    def _persist(self, persists: list[Persist]) -> None:
+        """Store the records of `persists` (each job once), each at the version this process last wrote."""
+        versions = self._versions
+        unknown = next((command.job_id for command in persists if command.job_id not in versions), None)
+        if unknown is not None:
+            exc = KeyError(unknown)
+            self._cannot_persist(unknown, exc)
+            raise exc
         try:
-            version = self._versions[command.job_id]
-            record = self.store.compare_and_set(command.job_id, command.record, version)
-            self._versions[command.job_id] = record.version
-        except (Conflict, NotFound, KeyError, StoreError) as exc:
-            self._cannot_persist(command.job_id, exc)
+            written = self.store.compare_and_set_many(
+                [(command.job_id, command.record, versions[command.job_id]) for command in persists])
+        except (Conflict, NotFound, StoreError) as exc:
+            which = persists[0].job_id if len(persists) == 1 else f"(one of {len(persists)})"
+            self._cannot_persist(getattr(exc, "key", None) or which, exc)
             raise
+        for command, version in zip(persists, written, strict=True):
+            versions[command.job_id] = version
 
     def _call(self, driver: SchedulerDriverLike, command: Command) -> None:
         if isinstance(command, Decline):

@@ -213,6 +213,16 @@ class JobStore(Protocol):
         retry), TooLarge, InvalidRecord."""
         ...
 
+    def compare_and_set_many(self, items: Sequence[tuple[str, JsonDict, int]]) -> builtins.list[int]:
+        """`compare_and_set` of each `(job_id, data, expected_version)` (each job once) in as few writes as
+        the backend allows (ZooKeeper: one transaction per packet's worth of records, each all or nothing;
+        in order);
+        returns each job's new version, in order. Raises what `compare_and_set` would for the first item
+        refused: the items before it, in earlier writes, may be stored (the caller stops acting, as a
+        leader whose write was refused does), the rest of its write is not. (One offer cycle persists
+        thousands of jobs: one write each would take seconds.)"""
+        ...
+
     def delete(self, job_id: str, expected_version: int | None) -> None:
         """Remove the job (and free its idempotency key) if its version is `expected_version`;
         None deletes whatever the version. Raises NotFound, VersionConflict."""

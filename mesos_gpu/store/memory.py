@@ -151,6 +151,22 @@ class MemoryStore:
             self.backend.jobs[job_id] = (encoded, expected_version + 1)
         return Versioned(job_id, decode_record(encoded), expected_version + 1)
 
+    def compare_and_set_many(self, items: Sequence[tuple[str, JsonDict, int]]) -> builtins.list[int]:
+        """See `JobStore.compare_and_set_many`: all or nothing here (one write under the lock)."""
+        encoded = [(job_id, encode_record(data), version) for job_id, data, version in items]
+        with self.backend.lock:
+            self._check_writable()
+            jobs = self.backend.jobs
+            for job_id, _, version in encoded:
+                current = jobs.get(job_id)
+                if current is None:
+                    raise NotFound(f"job {job_id!r} does not exist")
+                if current[1] != version:
+                    raise VersionConflict(job_id, version, current[1])
+            for job_id, record, version in encoded:
+                jobs[job_id] = (record, version + 1)
+        return [version + 1 for _, _, version in encoded]
+
     def delete(self, job_id: str, expected_version: int | None) -> None:
         """See `JobStore.delete`."""
         with self.backend.lock:

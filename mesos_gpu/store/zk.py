@@ -358,6 +358,57 @@ class ZooKeeperStore:
         version = self._call(attempt)
         return Versioned(job_id, decode_record(encoded), version)
 
+    def compare_and_set_many(self, items: Sequence[tuple[str, JsonDict, int]]) -> builtins.list[int]:
+        """See `JobStore.compare_and_set_many`: one fenced multi-op transaction of conditional setData per
+        packet's worth of records (`packed`), one after another."""
+        writes = [(position, self._job_path(job_id), encode_record(data))
+                  for position, (job_id, data, _) in enumerate(items)]
+        expected = [version for _, _, version in items]
+        node = self._fence_node()
+        versions: builtins.list[int] = []
+        for chunk in packed(writes, MAX_RECORD_BYTES):
+            versions += self._set_chunk(chunk, expected, node)
+        return versions
+
+    def _set_chunk(self, chunk: builtins.list[tuple[int, str, bytes]], expected: builtins.list[int],
+                   node: str | None) -> builtins.list[int]:
+        """One transaction of `compare_and_set_many`. A retry refused because its first attempt committed
+        (its answer lost) finds every node holding its data at the version after the expected one: ours."""
+        attempts = 0
+
+        def operations(transaction: Any) -> None:
+            for position, path, encoded in chunk:
+                transaction.set_data(path, encoded, expected[position])
+
+        def attempt() -> builtins.list[int]:
+            nonlocal attempts
+            attempts += 1
+            results = self._zk.fenced_commit(node, operations)
+            if not any(isinstance(result, Exception) for result in results):
+                return [int(stat.version) for stat in results]
+            if attempts > 1 and self._all_written(chunk, expected):
+                return [expected[position] + 1 for position, _, _ in chunk]
+            raise self._set_refused(chunk, expected, results)
+
+        return self._call(attempt)
+
+    def _all_written(self, chunk: builtins.list[tuple[int, str, bytes]],
+                     expected: builtins.list[int]) -> bool:
+        found = self._zk.get_many([path for _, path, _ in chunk])
+        return all(node is not None and node[0] == encoded and node[1].version == expected[position] + 1
+                   for (position, _, encoded), node in zip(chunk, found, strict=True))
+
+    def _set_refused(self, chunk: builtins.list[tuple[int, str, bytes]], expected: builtins.list[int],
+                     results: builtins.list[Any]) -> Exception:
+        """The error of the first write ZooKeeper refused in `chunk` (the others roll back with it)."""
+        for (position, path, _), result in zip(chunk, results, strict=True):
+            job_id = path.rsplit("/", 1)[-1]
+            if isinstance(result, NoNodeError):
+                return NotFound(f"job {job_id!r} does not exist")
+            if isinstance(result, BadVersionError):
+                return self._version_conflict(job_id, expected[position])
+        return self._unexpected(results, "writes")
+
     def delete(self, job_id: str, expected_version: int | None) -> None:
         """See `JobStore.delete`: the job, its key marker and its idempotency node go in one transaction."""
         path = self._job_path(job_id)

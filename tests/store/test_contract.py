@@ -94,6 +94,19 @@ def test_compare_and_set_with_a_stale_version_is_a_conflict_and_writes_nothing(s
     assert store.get("job-1").data == {"state": "RUNNING"}
 
 
+def test_compare_and_set_many_writes_each_at_its_next_version_or_nothing_of_a_refused_one(store: Any) -> None:
+    store.create_many([("a", {"n": 0}), ("b", {"n": 0}), ("c", {"n": 0})])
+    store.compare_and_set("c", {"n": 1}, 0)
+    assert store.compare_and_set_many([("a", {"n": 1}, 0), ("c", {"n": 2}, 1)]) == [1, 2]
+    assert [(r.id, r.data["n"], r.version) for r in store.list()] == [("a", 1, 1), ("b", 0, 0), ("c", 2, 2)]
+    with pytest.raises(VersionConflict, match="b"):
+        store.compare_and_set_many([("a", {"n": 9}, 1), ("b", {"n": 9}, 5)])
+    with pytest.raises(NotFound, match="nope"):
+        store.compare_and_set_many([("a", {"n": 9}, 1), ("nope", {"n": 9}, 0)])
+    assert store.get("a").data == {"n": 1} and store.get("a").version == 1   # one write: all or nothing
+    assert store.compare_and_set_many([]) == []
+
+
 def test_compare_and_set_of_a_missing_job_is_not_found(store: Any) -> None:
     with pytest.raises(NotFound):
         store.compare_and_set("nope", {"a": 1}, 0)

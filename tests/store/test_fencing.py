@@ -78,7 +78,8 @@ def test_a_deposed_leaders_writes_are_refused_and_store_nothing(backend: StoreBa
 
 
 @pytest.mark.zookeeper
-@pytest.mark.parametrize("write", ["create", "create_many", "submit", "compare_and_set", "delete"])
+@pytest.mark.parametrize("write", ["create", "create_many", "submit", "compare_and_set",
+                                   "compare_and_set_many", "delete"])
 def test_a_write_started_while_leading_and_carried_out_after_the_expiry_is_refused(
     zk_url: str, write: str
 ) -> None:
@@ -105,6 +106,7 @@ def test_a_write_started_while_leading_and_carried_out_after_the_expiry_is_refus
             "create_many": lambda: store.create_many([("j1", {})])[0],
             "submit": lambda: store.submit("j1", {}, "key-1"),
             "compare_and_set": lambda: store.compare_and_set("old", {"n": 2}, 0),
+            "compare_and_set_many": lambda: store.compare_and_set_many([("old", {"n": 2}, 0)]),
             "delete": lambda: store.delete("old", None),
         }
         outcome: list[Any] = []

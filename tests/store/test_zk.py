@@ -15,7 +15,13 @@ from kazoo.recipe.election import Election
 
 from mesos_gpu.core.wire import parse_zk_url
 from mesos_gpu.local.zookeeper import ZooKeeperServer, free_port
-from mesos_gpu.store.base import Conflict, ConnectionState, StoreUnavailable, idempotency_key_name
+from mesos_gpu.store.base import (
+    Conflict,
+    ConnectionState,
+    StoreUnavailable,
+    VersionConflict,
+    idempotency_key_name,
+)
 from mesos_gpu.store.zk import DEFAULT_ROOT, ZooKeeperStore, connect, store_root
 from tests.waiting import wait_until
 
@@ -192,6 +198,64 @@ def test_a_submit_whose_answer_was_lost_reports_created(zk_url: str, monkeypatch
         assert result.created
         assert result.record.id == "job-1"
         assert store.ids() == ["job-1"]
+    finally:
+        monkeypatch.undo()
+        store.close()
+
+
+@pytest.mark.zookeeper
+def test_a_batch_of_writes_whose_answer_was_lost_is_recognised_on_retry(
+    zk_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = connect(zk_url)
+    try:
+        store.create_many([("job-1", {"a": 1}), ("job-2", {"a": 2})])
+        real_transaction = store.client.transaction
+        calls: list[int] = []
+
+        def first_transaction_loses() -> Any:
+            calls.append(1)
+            request = real_transaction()
+            if len(calls) == 1:
+                request.commit_async = LoseAnswerOnce(request.commit_async)
+            return request
+
+        monkeypatch.setattr(store.client, "transaction", first_transaction_loses)
+        assert store.compare_and_set_many([("job-1", {"a": 10}, 0), ("job-2", {"a": 20}, 0)]) == [1, 1]
+        assert len(calls) == 2     # the retry was refused (versions moved): our own first attempt
+        assert [(r.data, r.version) for r in store.list()] == [({"a": 10}, 1), ({"a": 20}, 1)]
+        # someone else wrote one of them meanwhile: a conflict, not ours
+        calls.clear()
+        monkeypatch.setattr(store.client, "transaction", first_transaction_loses)
+        store.client.set(f"{store._jobs}/job-2", b'{"a": "theirs"}', 1)
+        with pytest.raises(VersionConflict, match="job-2"):
+            store.compare_and_set_many([("job-1", {"a": 11}, 1), ("job-2", {"a": 21}, 1)])
+        assert store.get("job-1").data == {"a": 10}    # all or nothing
+    finally:
+        monkeypatch.undo()
+        store.close()
+
+
+@pytest.mark.zookeeper
+def test_a_batch_of_writes_larger_than_one_packet_goes_in_several_transactions(
+    zk_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = connect(zk_url)
+    try:
+        big = "x" * 300_000
+        store.create_many([(f"job-{i}", {"n": i}) for i in range(5)])
+        real_transaction = store.client.transaction
+        calls: list[int] = []
+
+        def counting() -> Any:
+            calls.append(1)
+            return real_transaction()
+
+        monkeypatch.setattr(store.client, "transaction", counting)
+        versions = store.compare_and_set_many([(f"job-{i}", {"n": i, "pad": big}, 0) for i in range(5)])
+        assert versions == [1] * 5
+        assert len(calls) == 2     # 300 kB each: three fit one packet (MAX_RECORD_BYTES), then two
+        assert [r.data["n"] for r in store.list()] == list(range(5))
     finally:
         monkeypatch.undo()
         store.close()

@@ -56,14 +56,18 @@ class CommandRunner:
             if self.placement_latency is not None:
                 self.placement_latency.observe(time.perf_counter() - started)
 
-    def _execute(self, commands: list[Command], generation: int) -> bool:
+    def _execute(self, commands: list[Command], generation: int,
+                 stored: Callable[[], None] | None = None) -> bool:
         """Carry out `commands` in order; False when leadership ended (or is in doubt) before all were:
-        the rest is left to the next leader, which reconciles from the store."""
+        the rest is left to the next leader, which reconciles from the store. `stored` is called once the
+        records are stored, before any other command (the snapshot API reads see: stored states only)."""
         persists = [command for command in commands if isinstance(command, Persist)]
         if persists:    # the state machine puts them first: one write for all (`compare_and_set_many`)
             if not self._may_act(generation):
                 return False
             self._persist(persists)
+        if stored is not None:
+            stored()
         for command in commands:
             if not self._may_act(generation):
                 return False

@@ -323,25 +323,29 @@ class SchedulerRuntime(CommandRunner, JobReads):
             raise
 
     def _handle(self, event: Event) -> Any:
-        """One state machine event: apply it, publish the snapshot, carry out its commands."""
+        """One state machine event: apply it, store its records, publish the snapshot (API reads see
+        stored states only), then make its calls to Mesos."""
         self._require_leading()
         generation = self._generation
         named = named_jobs(self._state, event)   # before: a task that ends leaves the task index
         started = time.perf_counter()
         with self._lock:
             commands = self._state.handle(event)
-        if isinstance(event, JobsRecovered):
-            self._snapshot = snapshot.full(self._state, self._leading)
-        else:
-            self._publish(records=changed_records(event, commands, self._snapshot), named=named,
-                          waiting=isinstance(event, OffersReceived))
+
+        def publish() -> None:   # on this thread, before any other event: the state is the event's
+            if isinstance(event, JobsRecovered):
+                self._snapshot = snapshot.full(self._state, self._leading)
+            else:
+                self._publish(records=changed_records(event, commands, self._snapshot), named=named,
+                              waiting=isinstance(event, OffersReceived))
+
         self.after_decision(event, started)
         if isinstance(event, Tick | KillRequested):   # decided without a Mesos update (pymesos's are
             self._job_states.observe(commands)          # logged by FrameworkCallbacks once decided)
         if isinstance(event, Subscribed) and event.framework_id != self._framework_id:
             self.store.set_framework_id(event.framework_id)   # (compared with the id the worker holds:
             self._framework_id = event.framework_id            # no ZooKeeper read per SUBSCRIBED)
-        if not self._execute(commands, generation):   # e.g. a kill decided but never stored: not done
+        if not self._execute(commands, generation, publish):   # e.g. a kill decided, never stored: not done
             raise NotLeaderError(None)
         return commands
 

@@ -44,9 +44,8 @@ class CountingStore(Store):
         return super().compare_and_set_many(items)
 
 
-@pytest.fixture
-def leading() -> Iterator[tuple[SchedulerRuntime, CountingStore, FrameworkCallbacks, Driver]]:
-    store = CountingStore()
+def started(store: Store) -> tuple[SchedulerRuntime, FrameworkCallbacks, Driver]:
+    """A runtime leading over `store` with a fake driver, subscribed."""
     made: list[tuple[FrameworkCallbacks, Driver]] = []
 
     def factory(callbacks: FrameworkCallbacks, info: dict[str, Any]) -> Driver:
@@ -63,6 +62,13 @@ def leading() -> Iterator[tuple[SchedulerRuntime, CountingStore, FrameworkCallba
     callbacks, driver = made[0]
     callbacks.registered(None, {"value": "F"}, {})
     runtime.post_event(Tick(NOW)).result(5)
+    return runtime, callbacks, driver
+
+
+@pytest.fixture
+def leading() -> Iterator[tuple[SchedulerRuntime, CountingStore, FrameworkCallbacks, Driver]]:
+    store = CountingStore()
+    runtime, callbacks, driver = started(store)
     yield runtime, store, callbacks, driver
     runtime.stop()
 
@@ -107,22 +113,8 @@ class HeldStore(Store):
 
 def test_api_reads_see_a_launch_only_once_its_record_is_stored() -> None:
     store = HeldStore()
-    made: list[tuple[FrameworkCallbacks, Driver]] = []
-
-    def factory(callbacks: FrameworkCallbacks, info: dict[str, Any]) -> Driver:
-        made.append((callbacks, Driver()))
-        return made[-1][1]
-
-    runtime = SchedulerRuntime(
-        store=store, planner=make_planner(), options=FrameworkOptions(master="127.0.0.1:1"),
-        launch=LaunchSettings(), identifier="a:1", clock=lambda: NOW, tick_seconds=3600,
-        driver_factory=factory,  # type: ignore[arg-type]
-    )
-    runtime.start()
+    runtime, callbacks, _ = started(store)
     try:
-        wait_until(lambda: made, 5, "the driver")
-        callbacks = made[0][0]
-        callbacks.registered(None, {"value": "F"}, {})
         job_id = runtime.submit(SPEC)[0]["id"]
         store.hold.set()
         callbacks.resourceOffers(None, [offer("S1", gpus=0)])

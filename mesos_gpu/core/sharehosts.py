@@ -63,11 +63,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORGET_AFTER_SECONDS", "NEW_HOST_PREFIX", "SHARE_HOST_PREFIX", "ShareCycle", "ShareHostRecord",
-    "ShareHosts", "check_share_plan", "grant_from_dict",
+    "ShareHosts", "check_share_plan", "grant_from_dict", "refused_on_gone_host",
 ]
 
 SHARE_HOST_PREFIX = "sharehost."  # + the full task id of the first task granted on the host
 FORGET_AFTER_SECONDS = 10.0  # an empty host is forgotten this long after its executor exits by itself
+REASON_RECONCILIATION = "REASON_RECONCILIATION"
+REASON_TASK_INVALID = "REASON_TASK_INVALID"
 
 
 def grant_from_dict(data: Mapping[str, Any]) -> ShareGrant:
@@ -83,6 +85,16 @@ def grant_from_dict(data: Mapping[str, Any]) -> ShareGrant:
         mig_index=None if mig_index is None else int(mig_index),
         mig_profile=data.get("mig_profile"),
     )
+
+
+def refused_on_gone_host(member: MemberRecord) -> bool:
+    """Whether share member `member` was refused by the master (TASK_ERROR, REASON_TASK_INVALID, never
+    started) on a host it did not open: the master counted the host's executor as a new one, so it had
+    ended although the scheduler took it for running (e.g. its end was told while no leader listened).
+    The host is gone and the job is placed again; a launch that opened its own host failing so fails."""
+    share = member.share
+    return (share is not None and member.state is TaskState.ERROR and member.reason == REASON_TASK_INVALID
+            and not member.ever_started and str(share.get("host")) != SHARE_HOST_PREFIX + str(member.task_id))
 
 
 @dataclass
@@ -255,11 +267,17 @@ class ShareHosts(dict[str, ShareHostRecord]):
             return
         host_id = str(share["host"])
         if state.is_terminal:
+            if refused_on_gone_host(member):
+                self.executor_ended(member.agent_id or "", host_id)
             self.release(member.task_id, host_id, now)
             return
         host = self.get(host_id)
         if host is not None:
-            host.restored = False      # Mesos knows the task: the host's executor is (still) there
+            if "uuid" not in status or status.get("reason") == REASON_RECONCILIATION:
+                # The master's own word (a reconciliation's answer): the host's executor is (still)
+                # there. An update from the agent may be one retried long after it was sent (after a
+                # failover, those held while no leader was connected): it proves nothing now.
+                host.restored = False
             host.started = host.started or state in (TaskState.STARTING, TaskState.RUNNING)
         if state is not TaskState.RUNNING:
             return

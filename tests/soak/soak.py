@@ -273,6 +273,14 @@ def stuck(job_states: dict[str, str], stored: list[dict[str, Any]]) -> list[str]
     return lines
 
 
+def refused_by_the_master(stored: list[dict[str, Any]]) -> list[str]:
+    """Tasks the master refused (TASK_ERROR): the soak submits no invalid task, so each is a launch the
+    scheduler got wrong (e.g. a GPU share sent to a share host whose executor had ended)."""
+    return [f"refused by the master: task {task.get('task_id')} of job {job['id']} is TASK_ERROR "
+            f"({job.get('message')})"
+            for job in stored for task in job.get("tasks") or () if task.get("state") == "TASK_ERROR"]
+
+
 def relaunched(task_id: str, launches: dict[str, int]) -> bool:
     """Whether the attempt of `task_id` or a later attempt of the same task was launched.
 
@@ -317,5 +325,6 @@ def check(report: Report) -> None:
                    if j["state"] not in TERMINAL_JOB and j["id"] not in report.job_states]
     violations += stored_although_refused(report.stored, faults.submitter.unambiguous)
     violations += failed_although_finished(report.job_states, tasks)
+    violations += refused_by_the_master(report.stored)
     violations += figures.problems
 

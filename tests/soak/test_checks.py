@@ -10,7 +10,13 @@ from mesos_gpu.core.devicelabels import mesos_labels
 from mesos_gpu.core.sharing import LABEL_DEVICE, LABEL_DEVICE_INDEX, LABEL_SHARE, LABEL_SHARE_HOST
 from tests.soak.audit import Audit
 from tests.soak.params import FAULTS, soak_params
-from tests.soak.soak import failed_although_finished, relaunched, stored_although_refused, stuck
+from tests.soak.soak import (
+    failed_although_finished,
+    refused_by_the_master,
+    relaunched,
+    stored_although_refused,
+    stuck,
+)
 
 
 class FakeAgent:
@@ -199,3 +205,13 @@ def test_a_restarting_job_counts_as_relaunched_by_its_next_attempt_or_a_later_on
     assert relaunched("job-3.task-0.1", {"job-3.task-0.0": 1, "job-3.task-0.2": 1})
     assert relaunched("job-3.task-0.1", {"job-3.task-0.1": 1})
     assert not relaunched("job-3.task-0.1", {"job-3.task-0.0": 1, "job-33.task-0.2": 1, "job-3.task-1.2": 1})
+
+
+def test_a_task_the_master_refused_is_reported() -> None:
+    stored = [{"id": "share-1", "state": "FAILED", "message": "task-0 failed (Total resources ...)",
+               "tasks": [{"task_id": "share-1.task-0.0", "state": "TASK_ERROR", "agent_id": "S2"}]},
+              {"id": "share-2", "state": "SUCCEEDED", "message": "succeeded",
+               "tasks": [{"task_id": "share-2.task-0.1", "state": "TASK_FINISHED", "agent_id": "S2"}]}]
+    assert refused_by_the_master(stored) == [
+        "refused by the master: task share-1.task-0.0 of job share-1 is TASK_ERROR (task-0 failed (Total "
+        "resources ...))"]

@@ -174,7 +174,8 @@ def test_a_recovered_host_of_running_shares_takes_shares_again() -> None:
     run(h, "s1")
     new = recovered(h, None)
     new(Subscribed("F", new.tick()))
-    new.update(task_of(new, "s1"), "TASK_RUNNING")
+    # the reconciliation's answer (from the master: no uuid); a retried agent update would not do
+    new.update(task_of(new, "s1"), "TASK_RUNNING", with_uuid=False, reason="REASON_RECONCILIATION")
     (again,) = new.state.share_hosts.values()
     assert again.accepting(new.now)
     new.submit("s3", share_job("s3", gpus=0.25, priority=0))

@@ -1,0 +1,80 @@
+"""A share host the scheduler takes for running when its executor has ended (the long soak of
+2026-12-05: 84 share jobs FAILED with TASK_ERROR "required by task and its executor is more than
+available"). A new leader confirmed a recovered host by an agent's update retried long after it was sent
+(the task had run and ended while no leader listened, and the host had exited at its linger); it then
+placed shares there, the master counted the host's executor as new and refused them, and the jobs failed.
+Now only the master's word (a reconciliation's answer) confirms a recovered host, and a share refused
+so on a host it did not open marks the host gone and is placed again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from mesos_gpu.core.model import JobState
+from mesos_gpu.core.sharing import LABEL_SHARE_HOST
+from mesos_gpu.core.state import JobsRecovered
+from tests.scheduler.builders import offer, share_job
+from tests.scheduler.test_shares import HOST, labels, launched, open_host, run
+from tests.scheduler.test_state import Harness
+
+REFUSED = ("Total resources cpus(allocated: *):0.2; mem(allocated: *):96; gpus(allocated: *):1 required by "
+           "task and its executor is more than available cpus(allocated: *):3.3; mem(allocated: *):7904")
+
+
+@pytest.fixture
+def h() -> Iterator[Harness]:
+    harness = Harness()
+    harness.subscribe()
+    yield harness
+
+
+def recovered(h: Harness) -> Harness:
+    fresh = Harness()
+    fresh(JobsRecovered(tuple(h.persisted.values()), 100.0))
+    fresh.now = 100.0
+    fresh.subscribe()
+    return fresh
+
+
+def accepting(h: Harness) -> list[bool]:
+    return [view.accepting for view in h.state.share_host_views(h.now)]
+
+
+def test_a_retried_agent_update_does_not_confirm_a_recovered_host_the_masters_answer_does(h: Harness) -> None:
+    open_host(h)
+    fresh = recovered(h)
+    assert accepting(fresh) == [False]
+    fresh.update("a.task-0.0", "TASK_RUNNING")      # an agent's update (uuid), sent before the failover
+    assert accepting(fresh) == [False]
+    fresh.update("a.task-0.0", "TASK_FINISHED")     # ... and its end: the host lingered, maybe exited
+    assert accepting(fresh) == [False]
+    fresh.submit("b", share_job("b"))
+    assert launched(fresh.offers(offer("S1", gpus=0, gpu_memory=16384))) == []   # not on the old host
+    (info,) = launched(fresh.offers(offer("S1", gpus=1, gpu_memory=16384)))
+    assert labels(info)[LABEL_SHARE_HOST] == "sharehost.b.task-0.0"
+    confirmed = recovered(h)
+    confirmed.update("a.task-0.0", "TASK_RUNNING", with_uuid=False, reason="REASON_RECONCILIATION")
+    assert accepting(confirmed) == [True]
+
+
+def test_a_share_refused_on_a_host_whose_executor_ended_is_placed_again_on_a_new_host(h: Harness) -> None:
+    open_host(h)
+    run(h, "a.task-0.0")
+    h.submit("b", share_job("b"))
+    (info,) = launched(h.offers(offer("S1", gpus=0, gpu_memory=16384)))
+    assert labels(info)[LABEL_SHARE_HOST] == HOST            # the host as the scheduler knows it
+    h.update("b.task-0.0", "TASK_ERROR", reason="REASON_TASK_INVALID", message=REFUSED, with_uuid=False)
+    job = h.job("b")
+    assert job.state is JobState.PENDING and job.restarts == 0, job.message
+    assert "placing again" in job.message
+    assert not h.state.share_hosts[HOST].accepting(h.now)    # gone: its task "a" is told lost later
+    (again,) = launched(h.offers(offer("S1", gpus=1, gpu_memory=16384)))
+    assert labels(again)[LABEL_SHARE_HOST] == "sharehost.b.task-0.1"
+
+
+def test_a_share_refused_on_the_host_it_opened_fails_as_before(h: Harness) -> None:
+    open_host(h)
+    h.update("a.task-0.0", "TASK_ERROR", reason="REASON_TASK_INVALID", message="bad", with_uuid=False)
+    assert h.job("a").state is JobState.FAILED

@@ -24,7 +24,7 @@ belongs to is read from the attributes of its last offers (`note_offers`; `Share
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Container, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORGET_AFTER_SECONDS", "NEW_HOST_PREFIX", "SHARE_HOST_PREFIX", "ShareCycle", "ShareHostRecord",
-    "ShareHosts", "check_share_plan", "grant_from_dict", "refused_on_gone_host",
+    "ShareHosts", "check_share_plan", "gone_hosts", "grant_from_dict",
 ]
 
 SHARE_HOST_PREFIX = "sharehost."  # + the full task id of the first task granted on the host
@@ -87,14 +87,20 @@ def grant_from_dict(data: Mapping[str, Any]) -> ShareGrant:
     )
 
 
-def refused_on_gone_host(member: MemberRecord) -> bool:
-    """Whether share member `member` was refused by the master (TASK_ERROR, REASON_TASK_INVALID, never
-    started) on a host it did not open: the master counted the host's executor as a new one, so it had
-    ended although the scheduler took it for running (e.g. its end was told while no leader listened).
-    The host is gone and the job is placed again; a launch that opened its own host failing so fails."""
-    share = member.share
-    return (share is not None and member.state is TaskState.ERROR and member.reason == REASON_TASK_INVALID
-            and not member.ever_started and str(share.get("host")) != SHARE_HOST_PREFIX + str(member.task_id))
+def gone_hosts(member: MemberRecord, members: Iterable[MemberRecord]) -> list[tuple[str, str]]:
+    """When share member `member` was refused by the master (TASK_ERROR, REASON_TASK_INVALID, never
+    started) and its attempt put shares on hosts it did not open, those hosts as (agent id, host id):
+    the master counted such a host's executor as a new one, so it had ended although the scheduler took
+    it for running (e.g. its end was told while no leader listened), and the refused member is either on
+    it or was left without the GPU it took (the master launched the host anew there). The job is placed
+    again. Empty otherwise: a launch on hosts its attempt opened that fails so fails."""
+    if (member.share is None or member.state is not TaskState.ERROR or member.reason != REASON_TASK_INVALID
+            or member.ever_started):
+        return []
+    attempt = [other for other in members if other.attempt == member.attempt and other.share is not None]
+    opened = {SHARE_HOST_PREFIX + str(other.task_id) for other in attempt}
+    return sorted({(other.agent_id or "", str(other.share["host"])) for other in attempt
+                   if other.share is not None and str(other.share["host"]) not in opened})
 
 
 @dataclass
@@ -267,8 +273,6 @@ class ShareHosts(dict[str, ShareHostRecord]):
             return
         host_id = str(share["host"])
         if state.is_terminal:
-            if refused_on_gone_host(member):
-                self.executor_ended(member.agent_id or "", host_id)
             self.release(member.task_id, host_id, now)
             return
         host = self.get(host_id)

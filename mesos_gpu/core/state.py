@@ -69,7 +69,7 @@ from mesos_gpu.core.profiledrain import drain_overdue
 from mesos_gpu.core.profilereclaim import reclaim_kept
 from mesos_gpu.core.records import JobRecord, MemberRecord, killed_between_attempts, new_job_record
 from mesos_gpu.core.scheduling import GangRequest, Planner
-from mesos_gpu.core.sharehosts import ShareHosts, refused_on_gone_host
+from mesos_gpu.core.sharehosts import ShareHosts, gone_hosts
 from mesos_gpu.core.sharing import ShareHostView
 from mesos_gpu.core.taskinfo import LaunchSettings
 from mesos_gpu.core.tasktemplates import TaskInfoTemplates
@@ -454,10 +454,12 @@ class SchedulerState:
             return
         assert member.state is not None
         detail = member.message or member.state.value
-        dropped = member.reason in DROPPED_LAUNCH_REASONS or refused_on_gone_host(member)
-        if not member.ever_started and dropped:
-            # The launch never reached an agent (stale offer, lost during failover), or a share went to a
-            # host whose executor had ended: place it again (the host takes no more shares).
+        gone = gone_hosts(member, job.members.values())
+        for agent_id, host_id in gone:     # they take no more shares
+            self.share_hosts.executor_ended(agent_id, host_id)
+        if not member.ever_started and (member.reason in DROPPED_LAUNCH_REASONS or gone):
+            # The launch never reached an agent (stale offer, lost during failover), or shares went to a
+            # host whose executor had ended: place it again.
             message = f"{member.key} was not launched ({detail}); placing again"
             self._set_state(job, JobState.PENDING, now, message)
             self._kill_active(job)

@@ -12,7 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from mesos_gpu.core.model import JobState
+from mesos_gpu.core.model import JobState, TaskKey, TaskState
+from mesos_gpu.core.records import MemberRecord
+from mesos_gpu.core.sharehosts import gone_hosts
 from mesos_gpu.core.sharing import LABEL_SHARE_HOST
 from mesos_gpu.core.state import JobsRecovered
 from tests.scheduler.builders import offer, share_job
@@ -78,3 +80,40 @@ def test_a_share_refused_on_the_host_it_opened_fails_as_before(h: Harness) -> No
     open_host(h)
     h.update("a.task-0.0", "TASK_ERROR", reason="REASON_TASK_INVALID", message="bad", with_uuid=False)
     assert h.job("a").state is JobState.FAILED
+
+
+def member(key: str, task_id: str, host: str, state: TaskState = TaskState.STAGING, *, attempt: int = 0,
+           started: bool = False, agent: str = "S1") -> MemberRecord:
+    record = MemberRecord(TaskKey.parse(key), attempt, task_id, state, agent, "h1")
+    record.share = {"host": host}
+    record.ever_started = started
+    if state is TaskState.ERROR:
+        record.reason = "REASON_TASK_INVALID"
+    return record
+
+
+A = "sharehost.old-job.task-0.0"      # a host opened by another job, earlier
+
+
+@pytest.mark.parametrize(("members", "gone"), [
+    # a lone share refused on a host another job opened: that host is gone
+    ([member("task-0", "j.task-0.0", A, TaskState.ERROR)], [("S1", A)]),
+    # ... on the host it opened: an ordinary refusal
+    ([member("task-0", "j.task-0.0", "sharehost.j.task-0.0", TaskState.ERROR)], []),
+    # a gang: worker-0 on an old host (the master launched that host anew on the free GPU), worker-1
+    # on a host it opened, refused for want of that GPU (the long soak of 2026-12-05, job 1598)
+    ([member("worker-0", "j.worker-0.0", A), member("worker-1", "j.worker-1.0", "sharehost.j.worker-1.0",
+                                                     TaskState.ERROR)], [("S1", A)]),
+    # a gang on a host its worker-0 opened in this attempt: an ordinary refusal
+    ([member("worker-0", "j.worker-0.0", "sharehost.j.worker-0.0"),
+      member("worker-1", "j.worker-1.0", "sharehost.j.worker-0.0", TaskState.ERROR)], []),
+    # a member of another attempt is not looked at; a task that started, or failed otherwise, neither
+    ([member("worker-0", "j.worker-0.1", A, attempt=1),
+      member("worker-1", "j.worker-1.2", "sharehost.j.worker-1.2", TaskState.ERROR, attempt=2)], []),
+    ([member("task-0", "j.task-0.0", A, TaskState.ERROR, started=True)], []),
+    ([member("task-0", "j.task-0.0", A, TaskState.FAILED)], []),
+])
+def test_the_hosts_gone_when_a_share_launch_is_refused(members: list[MemberRecord],
+                                                        gone: list[tuple[str, str]]) -> None:
+    refused = members[-1]
+    assert gone_hosts(refused, members) == gone

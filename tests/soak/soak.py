@@ -178,11 +178,15 @@ def _drain(faults: Faults, report: Report) -> None:
         except Exception as exc:   # a diagnosis only: the run's figures stand without it
             report.master = [f"could not be read: {exc!r}"]
     try:
+        api = faults.api()
+        # The list gives no tasks: each job not SUCCEEDED is read whole (its tasks' states: a stuck one's
+        # and a refused launch's, `refused_by_the_master`).
         report.stored = [{"id": j["id"], "name": j["name"], "state": j["state"],
                           "wait_reason": j.get("wait_reason"), "message": j.get("message"),
                           "tasks": [{key: task.get(key) for key in ("task_id", "state", "agent_id")}
                                     for task in j.get("tasks") or ()]}
-                         for j in faults.api().jobs()]
+                         for j in (job if job["state"] == "SUCCEEDED" else api.job(job["id"])
+                                   for job in api.jobs())]
     except ClientError as exc:
         report.violations.append(f"the jobs could not be listed after the drain: {exc}")
 

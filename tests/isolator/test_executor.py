@@ -176,8 +176,10 @@ def launcher(docker_client) -> DockerLauncher:
 
 
 def containers(docker_client, **labels) -> list:
+    """The containers with `labels`; one removed between Docker's list and docker-py's inspect of it is
+    left out (the clean-up under test removes them while this polls: CI once saw that 404)."""
     filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-    return docker_client.containers.list(all=True, filters=filters)
+    return docker_client.containers.list(all=True, filters=filters, ignore_removed=True)
 
 
 def test_a_task_runs_to_finished_with_its_output_in_the_sandbox(

@@ -87,6 +87,11 @@ def grant_from_dict(data: Mapping[str, Any]) -> ShareGrant:
     )
 
 
+def host_opened_by(task_id: str) -> str:
+    """The id of the share host a task opens (named after that first task granted on it)."""
+    return SHARE_HOST_PREFIX + task_id
+
+
 def gone_hosts(member: MemberRecord, members: Iterable[MemberRecord]) -> list[tuple[str, str]]:
     """When share member `member` was refused by the master (TASK_ERROR, REASON_TASK_INVALID, never
     started) and its attempt put shares on hosts it did not open, those hosts as (agent id, host id):
@@ -98,7 +103,7 @@ def gone_hosts(member: MemberRecord, members: Iterable[MemberRecord]) -> list[tu
             or member.ever_started):
         return []
     attempt = [other for other in members if other.attempt == member.attempt and other.share is not None]
-    opened = {SHARE_HOST_PREFIX + str(other.task_id) for other in attempt}
+    opened = {host_opened_by(str(other.task_id)) for other in attempt}
     return sorted({(other.agent_id or "", str(other.share["host"])) for other in attempt
                    if other.share is not None and str(other.share["host"]) not in opened})
 
@@ -367,7 +372,7 @@ class ShareCycle:
         if grant.new_host:
             host_id = self.renames.get(grant.host_id, "")
             if not host_id:
-                host_id = self.renames[grant.host_id] = SHARE_HOST_PREFIX + task_id
+                host_id = self.renames[grant.host_id] = host_opened_by(task_id)
                 self._open(host_id, where, grant)
         host = self.hosts[host_id]
         real = dataclasses.replace(grant, host_id=host_id, new_host=False)   # a known host from now on

@@ -67,7 +67,8 @@ def fetch_uris(
 
 def _download(value: str, target: str, retry_seconds: float) -> None:
     """`value` into `target`; a refused connection, a timeout or a 5xx answer is tried again (backoff
-    from 0.2 s doubling to 2 s) until `retry_seconds` have passed; a 4xx answer fails at once."""
+    from 0.2 s doubling to 2 s) until `retry_seconds` have passed; a 4xx answer, or an error writing
+    `target`, fails at once."""
     deadline = time.monotonic() + retry_seconds
     delay = 0.2
     while True:
@@ -82,7 +83,7 @@ def _download(value: str, target: str, retry_seconds: float) -> None:
             exc.close()     # its answer's socket
             if exc.code < 500 or time.monotonic() + delay > deadline:
                 raise
-        except OSError:
+        except (urllib.error.URLError, ConnectionError, TimeoutError):   # the network, not the sandbox
             if time.monotonic() + delay > deadline:
                 raise
         time.sleep(delay)

@@ -81,3 +81,16 @@ def test_a_server_that_stays_away_fails_after_the_retry_window(tmp_path: Path, p
     with pytest.raises(FetchError, match="Failed to fetch"):
         fetch_uris([{"value": f"http://127.0.0.1:{port}/a"}], str(tmp_path), retry_seconds=1.0)
     assert 0.5 <= time.monotonic() - started < 3.0
+
+
+def test_an_error_writing_the_sandbox_is_not_tried_again(tmp_path: Path, port: int) -> None:
+    server = serve(port)
+    try:
+        (tmp_path / "a").mkdir()     # the target is a directory: the download cannot be written
+        started = time.monotonic()
+        with pytest.raises(FetchError, match="Failed to fetch"):
+            fetch_uris([{"value": f"http://127.0.0.1:{port}/a"}], str(tmp_path))
+        assert time.monotonic() - started < 1.0
+    finally:
+        server.shutdown()
+        server.server_close()

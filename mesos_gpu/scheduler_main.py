@@ -185,6 +185,7 @@ class SchedulerProcess:
             clear_rendezvous=rendezvous_cleaner(store),
             reserve_after_seconds=settings.reserve_after_seconds or None,
             never_fits_after_seconds=settings.never_fits_after_seconds or None,
+            launch_check_seconds=settings.launch_check_seconds or None,
             placement_latency=Histogram(),
             tenancy=tenants_book(store, settings),
             preemption_grace_seconds=settings.preemption_grace_seconds if settings.preemption else None,

@@ -102,6 +102,7 @@ class ENV:
     INSTANCES = "MESOS_GPU_INSTANCES"
     RESERVE_AFTER = "MESOS_GPU_RESERVE_AFTER_SECONDS"
     NEVER_FITS_AFTER = "MESOS_GPU_NEVER_FITS_AFTER_SECONDS"
+    LAUNCH_CHECK = "MESOS_GPU_LAUNCH_CHECK_SECONDS"
     SHARE_LINGER = "MESOS_GPU_SHARE_LINGER_SECONDS"
     SHARE_HOSTS = "MESOS_GPU_SHARE_HOSTS"
     PLACEMENT_STRATEGY = "MESOS_GPU_PLACEMENT_STRATEGY"
@@ -159,6 +160,8 @@ class SchedulerSettings:
     reserve_after_seconds: float = 300.0
     # A job that no agent of the cluster could ever hold fails once that has been true this long (0: waits).
     never_fits_after_seconds: float = 300.0
+    # A task still STAGING this long after its launch is asked of the master (core.launchcheck; 0: never).
+    launch_check_seconds: float = 60.0
     # An empty share host gives its GPU back to Mesos after this long (core.sharing).
     share_linger_seconds: float = DEFAULT_LINGER_SECONDS
     # How new share hosts are chosen: "pack" (fill partly used agents first, keep whole agents free for
@@ -223,6 +226,7 @@ class SchedulerSettings:
         instances = reader.get(ENV.INSTANCES, d.instances, _instances)
         reserve_after = reader.get(ENV.RESERVE_AFTER, d.reserve_after_seconds, _non_negative_seconds)
         never_fits = reader.get(ENV.NEVER_FITS_AFTER, d.never_fits_after_seconds, _non_negative_seconds)
+        launch_check = reader.get(ENV.LAUNCH_CHECK, d.launch_check_seconds, _non_negative_seconds)
         linger = reader.get(ENV.SHARE_LINGER, d.share_linger_seconds, _linger_seconds)
         share_hosts = reader.get(ENV.SHARE_HOSTS, d.share_hosts, _share_hosts)
         strategy = reader.get(ENV.PLACEMENT_STRATEGY, d.placement_strategy, _strategy)
@@ -268,6 +272,7 @@ class SchedulerSettings:
             instances=instances,
             reserve_after_seconds=reserve_after,
             never_fits_after_seconds=never_fits,
+            launch_check_seconds=launch_check,
             share_linger_seconds=linger,
             share_hosts=share_hosts,
             placement_strategy=strategy,

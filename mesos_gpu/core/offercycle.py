@@ -143,6 +143,8 @@ def _launch(
     else:
         placed = {placement.task_id: placement for launch in launches for placement in launch.tasks}
     attempt = job.attempt = job.attempt + 1
+    check = state.launch_check_seconds
+    unheard = state._unheard
     state._set_state(job, JobState.STAGING, now, f"launching attempt {attempt}")
     job.wait_reason = ""
     job.never_fits_since = None
@@ -157,6 +159,8 @@ def _launch(
         )
         state.task_index[task_id] = (job.id, task.key)
         state.launched_task_ids.add(task_id)
+        if check is not None:
+            unheard.append((now + check, task_id))   # asked of the master if it stays unheard of
         if where.share is None:
             resources = where.labels.task_resources(where.request, where.ports)
             placed_at = Placed(where.agent_id, where.hostname, where.ports, resources)

@@ -28,6 +28,7 @@ The offer cycle itself (admission, planning, launches, the answers to the offers
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +63,7 @@ from mesos_gpu.core.events import (
 )
 from mesos_gpu.core.invariants import check_invariants
 from mesos_gpu.core.joblist import JobList
+from mesos_gpu.core.launchcheck import check_launches
 from mesos_gpu.core.model import JobSpec, JobState, TaskKey, TaskState, task_id_for
 from mesos_gpu.core.offercycle import on_offers
 from mesos_gpu.core.preempt import Preemption, ended_in_grace, kill_again, stopped_to_requeue
@@ -107,6 +109,9 @@ class SchedulerState:
     # A job placement says can never fit (not even on the empty cluster) fails once that has held this
     # long: an agent that was away may come back meanwhile (None: it waits for ever, saying why).
     never_fits_after_seconds: float | None = 300.0
+    # A member still STAGING this long after its launch is asked of the master (explicit reconciliation):
+    # its ACCEPT may never have reached it (`mesos_gpu.core.launchcheck`; None: never asked).
+    launch_check_seconds: float | None = 60.0
     # The tenants' quotas now (`mesos_gpu.core.tenancy`), asked at every offer cycle: jobs their tenant's
     # quota does not admit (`mesos_gpu.core.tenancyadmit`) are not offered to the planner and say why.
     # None, or a config of None: no quotas (every job is offered, as before tenants existed).
@@ -135,6 +140,8 @@ class SchedulerState:
     # Each placeable job as tenant admission sees it (made again when its spec changes).
     _waiting: dict[str, tuple[JobSpec, Waiting]] = field(default_factory=dict, repr=False)
     _deadlines: list[tuple[float, str]] = field(default_factory=list, repr=False)
+    # (when to ask, task id) of each member launched, in launch order (`launchcheck.check_launches`).
+    _unheard: deque[tuple[float, str]] = field(default_factory=deque, repr=False)
     # The jobs as `GET /v1/jobs` lists them, by submission per state and tenant (`jobs_page`).
     joblist: JobList = field(default_factory=JobList, repr=False)
     # The share hosts and what each has granted (not persisted: rebuilt from the members' records).
@@ -328,6 +335,7 @@ class SchedulerState:
                 continue
             self._set_state(job, JobState.FAILED, now, f"deadline of {job.spec.deadline_seconds} s exceeded")
             self._kill_active(job)
+        check_launches(self, now)   # launches Mesos said nothing of (an ACCEPT that may not have arrived)
         if self.preemption is not None:   # after the deadlines: a job failed on this tick preempts nobody
             self.preemption.on_tick(self, now)   # a round when no offer cycle ran one for a while
         if (

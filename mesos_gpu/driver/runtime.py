@@ -113,6 +113,7 @@ class SchedulerRuntime(CommandRunner, JobReads):
         clear_rendezvous: Callable[[str], None] | None = None,
         reserve_after_seconds: float | None = 300.0,
         never_fits_after_seconds: float | None = 300.0,
+        launch_check_seconds: float | None = 60.0,
         placement_latency: Any = None,
         tenancy: Any = None,
         preemption_grace_seconds: float | None = None,
@@ -140,6 +141,7 @@ class SchedulerRuntime(CommandRunner, JobReads):
         self._job_states = JobStateLog()   # shared with each driver's callbacks: one line per change
         self._reserve_after = reserve_after_seconds
         self._never_fits_after = never_fits_after_seconds
+        self._launch_check = launch_check_seconds
         self._state = self._new_state()
         self._snapshot = Snapshot()
         self._framework_id: str | None = None   # the worker's: as stored when its driver started, or since
@@ -342,6 +344,8 @@ class SchedulerRuntime(CommandRunner, JobReads):
         self.after_decision(event, started)
         if isinstance(event, Tick | KillRequested):   # decided without a Mesos update (pymesos's are
             self._job_states.observe(commands)          # logged by FrameworkCallbacks once decided)
+        if isinstance(event, Subscribed):
+            self._offers_rescinded()    # offers of failed answers included: none is declined again
         if isinstance(event, Subscribed) and event.framework_id != self._framework_id:
             self.store.set_framework_id(event.framework_id)   # (compared with the id the worker holds:
             self._framework_id = event.framework_id            # no ZooKeeper read per SUBSCRIBED)
@@ -371,6 +375,7 @@ class SchedulerRuntime(CommandRunner, JobReads):
     def _new_state(self) -> SchedulerState:
         return SchedulerState(self._planner, self._launch, reserve_after_seconds=self._reserve_after,
                               never_fits_after_seconds=self._never_fits_after,
+                              launch_check_seconds=self._launch_check,
                               share_hosts=ShareHosts(profiles=self._profiles),
                               preemption=None if self._preemption_grace is None
                               else Preemption(self._preemption_grace, catalog=self._agent_catalog))
@@ -428,6 +433,7 @@ class SchedulerRuntime(CommandRunner, JobReads):
         self._generation += 1
         self._publish()
         self._stop_driver()
+        self._offers_rescinded()
 
     def _start_driver(self) -> None:
         framework_id = self._framework_id = self.store.get_framework_id()

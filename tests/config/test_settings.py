@@ -77,6 +77,8 @@ PARSED = [
     (ENV.RESERVE_AFTER, "0", "reserve_after_seconds", 0.0),
     (ENV.NEVER_FITS_AFTER, "60", "never_fits_after_seconds", 60.0),
     (ENV.NEVER_FITS_AFTER, "0", "never_fits_after_seconds", 0.0),
+    (ENV.LAUNCH_CHECK, "15", "launch_check_seconds", 15.0),
+    (ENV.LAUNCH_CHECK, "0", "launch_check_seconds", 0.0),
 ]
 
 

@@ -1,0 +1,126 @@
+"""The offers of an ACCEPT or DECLINE whose call failed are declined again after the next events' calls
+(`CommandRunner._answer_again`), with that answer's filter; given up after `ANSWER_AGAIN_TRIES` failed
+tries, and forgotten at a (re)subscription (the master takes every outstanding offer back then).
+Before: a failed call was only logged, and its offers stayed outstanding at the master."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from mesos_gpu.core.scheduling import make_planner
+from mesos_gpu.core.state import Tick
+from mesos_gpu.core.taskinfo import LaunchSettings
+from mesos_gpu.core.validation import validate_job
+from mesos_gpu.driver.actions import ANSWER_AGAIN_TRIES
+from mesos_gpu.driver.framework import FrameworkCallbacks
+from mesos_gpu.driver.runtime import FrameworkOptions, SchedulerRuntime
+from tests.driver.fakes import Store
+from tests.scheduler.builders import offer
+from tests.waiting import wait_until
+
+NOW = 1_000.0
+
+
+class Flaky:
+    """A driver whose ACCEPT and DECLINE calls fail while `failing` is set; the calls are noted."""
+
+    connected = True
+    aborted = False
+
+    def __init__(self) -> None:
+        self.failing = False
+        self.declines: list[tuple[list[str], Any]] = []
+        self.accepts: list[list[str]] = []
+
+    def acceptOffers(self, offer_ids: Any, operations: Any, filters: Any = None) -> None:
+        self.accepts.append([ref["value"] for ref in offer_ids])
+        if self.failing:
+            raise ConnectionResetError("reset")
+
+    def declineOffer(self, offer_ids: Any, filters: Any = None) -> None:
+        self.declines.append(([ref["value"] for ref in offer_ids], filters))
+        if self.failing:
+            raise ConnectionResetError("reset")
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
+class Running:
+    def __init__(self) -> None:
+        self.drivers: list[tuple[FrameworkCallbacks, Flaky]] = []
+
+        def factory(callbacks: FrameworkCallbacks, info: dict[str, Any]) -> Flaky:
+            self.drivers.append((callbacks, Flaky()))
+            return self.drivers[-1][1]
+
+        self.runtime = SchedulerRuntime(
+            store=Store(), planner=make_planner(), options=FrameworkOptions(master="127.0.0.1:1"),
+            launch=LaunchSettings(), identifier="a:1", clock=lambda: NOW, tick_seconds=3600,
+            driver_factory=factory,  # type: ignore[arg-type]
+        )
+        self.runtime.start()
+        wait_until(lambda: self.drivers, 5, "the driver")
+        self.callbacks, self.driver = self.drivers[0]
+        self.subscribe()
+
+    def subscribe(self) -> None:
+        self.callbacks.registered(None, {"value": "F"}, {})
+        self.settle()
+
+    def settle(self) -> None:
+        self.runtime.post_event(Tick(NOW)).result(5)
+
+    def offer(self, offer_id: str) -> None:
+        self.callbacks.resourceOffers(None, [offer("S1", gpus=0, offer_id=offer_id)])
+        self.settle()
+
+
+@pytest.fixture
+def running() -> Iterator[Running]:
+    made = Running()
+    yield made
+    made.runtime.stop()
+
+
+def test_the_offer_of_a_failed_accept_is_declined_again_with_its_filter(running: Running) -> None:
+    running.runtime.submit(validate_job({"name": "j", "command": "true", "cpus": 1, "mem": 64}))
+    running.settle()
+    driver = running.driver
+    driver.failing = True
+    running.offer("O-1")
+    assert driver.accepts == [["O-1"]]
+    # tried again at once after the event's calls, then after the next event's (`offer` settles with a
+    # Tick), both failing still
+    assert [ids for ids, _ in driver.declines] == [["O-1"], ["O-1"]]
+    driver.failing = False
+    running.settle()
+    assert [ids for ids, _ in driver.declines] == [["O-1"]] * 3
+    refuse = driver.declines[-1][1]["refuse_seconds"]
+    assert refuse > 0
+    running.settle()
+    assert len(driver.declines) == 3     # declined: not again
+
+
+def test_declining_again_is_given_up_after_its_tries(running: Running) -> None:
+    driver = running.driver
+    driver.failing = True
+    running.offer("O-2")        # nothing waits: the offer is declined, and that call fails
+    for _ in range(ANSWER_AGAIN_TRIES + 3):
+        running.settle()
+    again = [ids for ids, _ in driver.declines if ids == ["O-2"]]
+    assert len(again) == 1 + ANSWER_AGAIN_TRIES   # the answer itself, then the tries
+
+
+def test_a_subscription_forgets_the_offers_of_failed_answers(running: Running) -> None:
+    driver = running.driver
+    driver.failing = True
+    running.offer("O-3")
+    assert len(driver.declines) == 3     # the answer and two tries, all failed
+    driver.failing = False
+    running.subscribe()                  # the master took every outstanding offer back
+    running.settle()
+    assert all(ids != ["O-3"] for ids, _ in driver.declines[3:]), driver.declines

@@ -16,14 +16,12 @@ from typing import Any
 from mesos_gpu.core.state import Accept, ClearRendezvous, Command, Decline, Event, OffersReceived, Persist
 from mesos_gpu.store.base import Conflict, FrameworkStore, NotFound, StoreError
 
+from .callagain import FailedCalls
 from .control import describe
 from .mesosdriver import SchedulerDriverLike, carry_out
 from .stall import StallGuard
 
 log = logging.getLogger(__name__)
-
-#: Events whose calls try again to decline the offers of failed answers before those are given up.
-ANSWER_AGAIN_TRIES = 5
 
 
 class CommandRunner:
@@ -44,10 +42,7 @@ class CommandRunner:
         self.launches = 0  # tasks handed to Mesos by this process (for metrics and tests)
         self.offers_received = 0
         self.offers_declined = 0
-        # Offers whose ACCEPT or DECLINE call failed, and that answer's refuse seconds: declined again
-        # after the next events' calls (`_answer_again`), until this framework subscribes again.
-        self._unanswered: dict[str, float] = {}
-        self._answer_tries = 0
+        self._failed = FailedCalls()    # made again after the next events' calls (`callagain`)
 
     def _may_act(self, generation: int | None = None) -> bool:
         """Still the leader (of `generation`, when given), as far as this process knows without asking."""
@@ -90,48 +85,15 @@ class CommandRunner:
                 return False  # paused past the session, probably: the next leader reconciles
             try:
                 self._call(driver, command)
-            except Exception:  # repaired by declining its offers again and reconciling (`launchcheck`)
+            except Exception:  # made again after this event's calls (`callagain`)
                 log.exception("driver call failed: %s", describe(command))
-                if isinstance(command, Accept | Decline):
-                    self._unanswered.update(dict.fromkeys(command.offer_ids, command.refuse_seconds))
-        if self._unanswered and self._driver is not None:
-            self._answer_again(self._driver)
+                self._failed.failed(command)
+            else:
+                self._failed.succeeded(command)
+        driver = self._driver
+        if self._failed and driver is not None and self._may_act(generation) and self._leads_after_stall():
+            self._failed.again(lambda command: self._call(driver, command))
         return True
-
-    def _answer_again(self, driver: SchedulerDriverLike) -> None:
-        """Decline the offers whose answer's call failed. One that reached the master anyway is used or
-        declined already, and the master ignores a decline of an offer it no longer holds; one that did
-        not would stay outstanding, its resources offered to no one (Mesos has no offer timeout unless
-        the operator sets `--offer_timeout`), until this framework subscribes again. Given up after
-        `ANSWER_AGAIN_TRIES` events whose try failed (the subscription is probably ending, which
-        returns them)."""
-        pending = self._unanswered
-        by_refuse: dict[float, list[str]] = {}
-        for offer_id, refuse in pending.items():
-            by_refuse.setdefault(refuse, []).append(offer_id)
-        try:
-            for refuse, offer_ids in by_refuse.items():
-                self._call(driver, Decline(tuple(offer_ids), refuse))
-                for offer_id in offer_ids:
-                    del pending[offer_id]
-        except Exception as exc:
-            self._answer_tries += 1
-            if self._answer_tries < ANSWER_AGAIN_TRIES:
-                log.warning("declining %d offers of failed answers failed (%s): tried again after the next "
-                            "event", len(pending), exc)
-                return
-            log.warning("declining %d offers of failed answers failed %d times (%s): given up (the master "
-                        "takes them back when this framework subscribes again)", len(pending),
-                        self._answer_tries, exc)
-            pending.clear()
-        else:
-            log.info("declined again the offers of answers whose call had failed")
-        self._answer_tries = 0
-
-    def _offers_rescinded(self) -> None:
-        """A (re)subscription or a new term: the master took back every offer it had made us."""
-        self._unanswered.clear()
-        self._answer_tries = 0
 
     def _leads_after_stall(self) -> bool:
         """True unless this process stalled (e.g. SIGSTOP) since ZooKeeper last confirmed it leads and

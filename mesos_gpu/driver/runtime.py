@@ -345,7 +345,7 @@ class SchedulerRuntime(CommandRunner, JobReads):
         if isinstance(event, Tick | KillRequested):   # decided without a Mesos update (pymesos's are
             self._job_states.observe(commands)          # logged by FrameworkCallbacks once decided)
         if isinstance(event, Subscribed):
-            self._offers_rescinded()    # offers of failed answers included: none is declined again
+            self._failed.forget()   # the master took its offers back; the state machine repairs the rest
         if isinstance(event, Subscribed) and event.framework_id != self._framework_id:
             self.store.set_framework_id(event.framework_id)   # (compared with the id the worker holds:
             self._framework_id = event.framework_id            # no ZooKeeper read per SUBSCRIBED)
@@ -433,7 +433,7 @@ class SchedulerRuntime(CommandRunner, JobReads):
         self._generation += 1
         self._publish()
         self._stop_driver()
-        self._offers_rescinded()
+        self._failed.forget()
 
     def _start_driver(self) -> None:
         framework_id = self._framework_id = self.store.get_framework_id()

@@ -1,7 +1,9 @@
-"""The offers of an ACCEPT or DECLINE whose call failed are declined again after the next events' calls
-(`CommandRunner._answer_again`), with that answer's filter; given up after `ANSWER_AGAIN_TRIES` failed
+"""Calls to the master that failed are made again after the next events' calls (`driver.callagain`): the
+offers of a failed ACCEPT or DECLINE declined (with that answer's filter), failed kills sent again, the
+last failed REVIVE or SUPPRESS made again unless a later one succeeded; given up after `TRIES` failed
 tries, and forgotten at a (re)subscription (the master takes every outstanding offer back then).
-Before: a failed call was only logged, and its offers stayed outstanding at the master."""
+Before: a failed call was only logged: its offers stayed outstanding at the master, a killed job's task
+kept running, and a failed REVIVE left the framework suppressed while a job waited."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from mesos_gpu.core.scheduling import make_planner
 from mesos_gpu.core.state import Tick
 from mesos_gpu.core.taskinfo import LaunchSettings
 from mesos_gpu.core.validation import validate_job
-from mesos_gpu.driver.actions import ANSWER_AGAIN_TRIES
+from mesos_gpu.driver.callagain import TRIES
 from mesos_gpu.driver.framework import FrameworkCallbacks
 from mesos_gpu.driver.runtime import FrameworkOptions, SchedulerRuntime
 from tests.driver.fakes import Store
@@ -25,7 +27,8 @@ NOW = 1_000.0
 
 
 class Flaky:
-    """A driver whose ACCEPT and DECLINE calls fail while `failing` is set; the calls are noted."""
+    """A driver whose ACCEPT, DECLINE, KILL, REVIVE and SUPPRESS calls fail while `failing` is set; the
+    calls are noted."""
 
     connected = True
     aborted = False
@@ -34,6 +37,21 @@ class Flaky:
         self.failing = False
         self.declines: list[tuple[list[str], Any]] = []
         self.accepts: list[list[str]] = []
+        self.calls: list[str] = []     # kills (their task ids), "revive" and "suppress", in order
+
+    def killTask(self, task_id: Any) -> None:
+        self._note(task_id["value"])
+
+    def reviveOffers(self) -> None:
+        self._note("revive")
+
+    def suppressOffers(self) -> None:
+        self._note("suppress")
+
+    def _note(self, call: str) -> None:
+        self.calls.append(call)
+        if self.failing:
+            raise ConnectionResetError("reset")
 
     def acceptOffers(self, offer_ids: Any, operations: Any, filters: Any = None) -> None:
         self.accepts.append([ref["value"] for ref in offer_ids])
@@ -47,6 +65,9 @@ class Flaky:
 
     def __getattr__(self, name: str) -> Any:
         return lambda *args, **kwargs: None
+
+    def killTaskWithGrace(self, task_id: Any, grace: float) -> None:
+        self.killTask(task_id)
 
 
 class Running:
@@ -109,10 +130,10 @@ def test_declining_again_is_given_up_after_its_tries(running: Running) -> None:
     driver = running.driver
     driver.failing = True
     running.offer("O-2")        # nothing waits: the offer is declined, and that call fails
-    for _ in range(ANSWER_AGAIN_TRIES + 3):
+    for _ in range(TRIES + 3):
         running.settle()
     again = [ids for ids, _ in driver.declines if ids == ["O-2"]]
-    assert len(again) == 1 + ANSWER_AGAIN_TRIES   # the answer itself, then the tries
+    assert len(again) == 1 + TRIES   # the answer itself, then the tries
 
 
 def test_a_subscription_forgets_the_offers_of_failed_answers(running: Running) -> None:
@@ -124,3 +145,49 @@ def test_a_subscription_forgets_the_offers_of_failed_answers(running: Running) -
     running.subscribe()                  # the master took every outstanding offer back
     running.settle()
     assert all(ids != ["O-3"] for ids, _ in driver.declines[3:]), driver.declines
+
+
+def test_a_failed_kill_is_sent_again(running: Running) -> None:
+    view, _ = running.runtime.submit(validate_job({"name": "k", "command": "sleep 100", "cpus": 1, "mem": 64}))
+    running.settle()
+    running.offer("O-4")
+    task_id = f"{view['id']}.task-0.0"
+    driver = running.driver
+    driver.failing = True
+    running.runtime.kill(view["id"])
+    running.settle()
+    assert driver.calls.count(task_id) >= 2          # the kill, then a try after its event: both failed
+    driver.failing = False
+    running.settle()
+    sent = driver.calls.count(task_id)
+    running.settle()
+    running.settle()
+    assert driver.calls.count(task_id) == sent       # sent once more, then no more
+
+
+def test_a_failed_revive_is_made_again(running: Running) -> None:
+    driver = running.driver
+    driver.failing = True
+    running.runtime.submit(validate_job({"name": "r", "command": "true", "cpus": 1, "mem": 64}))
+    running.settle()
+    revives = driver.calls.count("revive")
+    assert revives >= 2                              # the REVIVE, then a try: both failed
+    driver.failing = False
+    running.settle()
+    assert driver.calls.count("revive") == revives + 1
+    running.settle()
+    assert driver.calls.count("revive") == revives + 1
+
+
+def test_a_later_suppress_supersedes_a_failed_revive(running: Running) -> None:
+    driver = running.driver
+    driver.failing = True
+    view, _ = running.runtime.submit(validate_job({"name": "s", "command": "true", "cpus": 1, "mem": 64}))
+    running.settle()
+    revives = driver.calls.count("revive")
+    driver.failing = False
+    running.runtime.kill(view["id"])     # nothing waits now: SUPPRESS (which succeeds), no REVIVE again
+    running.settle()
+    running.settle()
+    assert driver.calls.count("revive") == revives
+    assert driver.calls[-1] == "suppress"

@@ -8,7 +8,8 @@ the ledger placement reads through `ShareHosts.views` (`ShareHostView`s).
 Lifecycle: placement grants a share on a new host (provisional id "new:<agent>:<n>"); `ShareCycle.place`
 opens it as "sharehost.<task id of the first task granted on it>". Each ended task is released; an
 empty host lingers: it takes new shares until `linger - LINGER_MARGIN_SECONDS` after it emptied
-(`accepting`), and is forgotten `FORGET_AFTER_SECONDS` after its executor exits by itself (`sweep`), or
+(`accepting`; one known across a (re)subscription, `unsure`, takes nothing once empty: when it emptied
+is not known), and is forgotten `FORGET_AFTER_SECONDS` after its executor exits by itself (`sweep`), or
 at once when Mesos says its executor ended (`executor_ended`) or when no task on it ever started (its
 executor may never have run). The ledger is not persisted: each share member's record carries its grant
 and what its host's ExecutorInfo is built from, and `restore` rebuilds the hosts from the active members
@@ -135,6 +136,11 @@ class ShareHostRecord:
     # Rebuilt from the records of a recovered leader: no share is placed on it until Mesos has confirmed
     # a task on it (a status after the new subscription): its executor may have ended meanwhile.
     restored: bool = False
+    # Known across a (re)subscription (rebuilt by a new leader, or known when the driver subscribed
+    # again): the ends of its tasks may be told late (agents retry updates held while no leader listened)
+    # and its executor's end not at all (the master tells it only to a subscribed framework, once), so
+    # when it emptied, hence its linger, is unknown. Once empty it takes no new share: it is closing.
+    unsure: bool = False
 
     @property
     def linger_seconds(self) -> float:
@@ -268,6 +274,7 @@ class ShareHosts(dict[str, ShareHostRecord]):
             del self[host_id]
         else:
             host.empty_since = now
+            host.closing = host.closing or host.unsure   # (it may have exited already: see `unsure`)
 
     def on_status(self, member: MemberRecord, status: Mapping[str, Any], now: float) -> None:
         """A status update of share member `member` (its state already applied): the host has started,
@@ -295,6 +302,11 @@ class ShareHosts(dict[str, ShareHostRecord]):
                     if (value := said.get(label)) is not None and value != share.get(key)}
         if reported:
             member.share = {**share, **reported}   # a new dict: a persisted one is never changed
+
+    def resubscribed(self) -> None:
+        """The driver subscribed again: every host known now is `unsure`."""
+        for host in self.values():
+            host.unsure = True
 
     def executor_ended(self, agent_id: str, executor_id: str) -> None:
         """Mesos says the executor ended: the host takes no more shares, and is forgotten now if empty
@@ -328,7 +340,7 @@ class ShareHosts(dict[str, ShareHostRecord]):
             executor = share_executor_info(grant.host_id, grant.isolation, grant.device_memory, params)
             host = ShareHostRecord(grant.host_id, member.agent_id or "", member.hostname or "",
                                    grant.isolation, grant.device_memory, params, executor, opened_at=now,
-                                   restored=True, closing=closing)
+                                   restored=True, closing=closing, unsure=True)
         elif host.restored:
             host.closing = host.closing and closing
         host.started = host.started or member.ever_started

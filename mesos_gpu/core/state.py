@@ -279,6 +279,7 @@ class SchedulerState:
         # work waits, SUPPRESS when none does.
         self.suppressed = False
         self.idle_filters = True
+        self.share_hosts.resubscribed()     # the ends of their tasks (and executors) may come late or never
         known = tuple(
             (task_id, self.jobs[job_id].members[key].agent_id)
             for task_id, (job_id, key) in sorted(self.task_index.items())

@@ -148,7 +148,8 @@ def test_a_subscription_forgets_the_offers_of_failed_answers(running: Running) -
 
 
 def test_a_failed_kill_is_sent_again(running: Running) -> None:
-    view, _ = running.runtime.submit(validate_job({"name": "k", "command": "sleep 100", "cpus": 1, "mem": 64}))
+    spec = validate_job({"name": "k", "command": "sleep 100", "cpus": 1, "mem": 64})
+    view, _ = running.runtime.submit(spec)
     running.settle()
     running.offer("O-4")
     task_id = f"{view['id']}.task-0.0"

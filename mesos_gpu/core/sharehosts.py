@@ -93,6 +93,18 @@ def host_opened_by(task_id: str) -> str:
     return SHARE_HOST_PREFIX + task_id
 
 
+def fresh(status: Mapping[str, Any], since: float | None) -> bool:
+    """Whether `status` is an update a task's executor made at or after `since`: one with a uuid, from the
+    executor, not a reconciliation answer (the master's last word, which may be old), and stamped then
+    (an agent retries an update with the time it was first made). The scheduler's clock is compared
+    with the agent's: a skew only delays (agent behind) or widens by itself (agent ahead) the proof."""
+    if since is None or "uuid" not in status or status.get("source") != "SOURCE_EXECUTOR" \
+            or status.get("reason") == REASON_RECONCILIATION:
+        return False
+    stamp = status.get("timestamp")
+    return isinstance(stamp, int | float) and stamp >= since
+
+
 def gone_hosts(member: MemberRecord, members: Iterable[MemberRecord]) -> list[tuple[str, str]]:
     """When share member `member` was refused by the master (TASK_ERROR, REASON_TASK_INVALID, never
     started) and its attempt put shares on hosts it did not open, those hosts as (agent id, host id):
@@ -133,13 +145,14 @@ class ShareHostRecord:
     # kept GPUs count it) until it is forgotten (`sweep`, `executor_ended`). Rebuilt after a failover
     # from the stopped jobs' records (`restore`).
     closing: bool = False
-    # Rebuilt from the records of a recovered leader: no share is placed on it until Mesos has confirmed
-    # a task on it (a status after the new subscription): its executor may have ended meanwhile.
+    # Rebuilt from the records of a recovered leader (`restore`).
     restored: bool = False
     # Known across a (re)subscription (rebuilt by a new leader, or known when the driver subscribed
-    # again): the ends of its tasks may be told late (agents retry updates held while no leader listened)
-    # and its executor's end not at all (the master tells it only to a subscribed framework, once), so
-    # when it emptied, hence its linger, is unknown. Once empty it takes no new share: it is closing.
+    # again): its executor may have ended meanwhile (the master tells that only to a subscribed
+    # framework, once), and the ends of its tasks may be told late (agents retry the updates held while
+    # no leader listened; the master's reconciliation answers give the last state it heard, which may
+    # be old). It takes no new share until its executor proves it runs by an update it made after the
+    # subscription (`fresh`); once empty before that, it is closing (when it emptied is not known).
     unsure: bool = False
 
     @property
@@ -163,7 +176,7 @@ class ShareHostRecord:
     def accepting(self, now: float) -> bool:
         """Whether it takes new shares: its executor has not ended, and it is busy or has been empty for
         less than its linger less the margin (it exits by itself at the linger)."""
-        if self.ended or self.closing or self.restored:
+        if self.ended or self.closing or self.unsure:
             return False
         since = self.empty_since
         return since is None or now - since < self.linger_seconds - LINGER_MARGIN_SECONDS
@@ -197,6 +210,7 @@ class ShareHosts(dict[str, ShareHostRecord]):
         super().__init__()
         self.profiles = profiles
         self.attributes: dict[str, Mapping[str, str]] = {}   # agent id -> attributes of its last offer
+        self.subscribed_at: float | None = None     # when the driver last subscribed (`resubscribed`)
         self.reclaim = ReclaimTrack()   # for the whole-GPU tasks a switch's kept GPUs need (profilereclaim)
 
     def config(self) -> ProfilesConfig | None:
@@ -284,16 +298,13 @@ class ShareHosts(dict[str, ShareHostRecord]):
         if share is None or state is None or member.task_id is None:
             return
         host_id = str(share["host"])
+        host = self.get(host_id)
+        if host is not None and host.unsure and fresh(status, self.subscribed_at):
+            host.unsure = False     # its executor made this update after the subscription: it runs
         if state.is_terminal:
             self.release(member.task_id, host_id, now)
             return
-        host = self.get(host_id)
         if host is not None:
-            if "uuid" not in status or status.get("reason") == REASON_RECONCILIATION:
-                # The master's own word (a reconciliation's answer): the host's executor is (still)
-                # there. An update from the agent may be one retried long after it was sent (after a
-                # failover, those held while no leader was connected): it proves nothing now.
-                host.restored = False
             host.started = host.started or state in (TaskState.STARTING, TaskState.RUNNING)
         if state is not TaskState.RUNNING:
             return
@@ -303,8 +314,9 @@ class ShareHosts(dict[str, ShareHostRecord]):
         if reported:
             member.share = {**share, **reported}   # a new dict: a persisted one is never changed
 
-    def resubscribed(self) -> None:
-        """The driver subscribed again: every host known now is `unsure`."""
+    def resubscribed(self, now: float) -> None:
+        """The driver subscribed (again) at `now`: every host known now is `unsure`."""
+        self.subscribed_at = now
         for host in self.values():
             host.unsure = True
 

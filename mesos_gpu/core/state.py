@@ -279,7 +279,7 @@ class SchedulerState:
         # work waits, SUPPRESS when none does.
         self.suppressed = False
         self.idle_filters = True
-        self.share_hosts.resubscribed()     # the ends of their tasks (and executors) may come late or never
+        self.share_hosts.resubscribed(event.now)    # their executors may have ended, unheard of
         known = tuple(
             (task_id, self.jobs[job_id].members[key].agent_id)
             for task_id, (job_id, key) in sorted(self.task_index.items())

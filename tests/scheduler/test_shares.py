@@ -292,9 +292,12 @@ def test_a_new_leader_rebuilds_the_hosts_with_the_same_executor(h: Harness) -> N
     assert (host.agent_id, host.used, host.used_memory, host.started) == ("S1", 250, 4096, True)
     fresh.now = 100.0
     fresh.subscribe()
-    # no share goes there before Mesos confirms a task of it (its executor may have ended meanwhile)
+    # no share goes there before its executor proves it runs (it may have ended meanwhile): not the
+    # master's reconciliation answer (the last state it heard), an update the executor made since
     assert [view.accepting for view in fresh.state.share_host_views(fresh.now)] == [False]
     fresh.update("a.task-0.0", "TASK_RUNNING", with_uuid=False)       # the reconciliation's answer
+    assert [view.accepting for view in fresh.state.share_host_views(fresh.now)] == [False]
+    fresh(StatusReceived({**status("a.task-0.0", "TASK_RUNNING"), "timestamp": fresh.now}, fresh.tick()))
     assert [view.accepting for view in fresh.state.share_host_views(fresh.now)] == [True]
     fresh.submit("b", share_job("b"))
     (second,) = launched(fresh.offers(offer("S1", gpus=0, gpu_memory=16384)))

@@ -17,9 +17,9 @@ from mesos_gpu.core.preempt import Preemption
 from mesos_gpu.core.resources import Resources
 from mesos_gpu.core.scheduling import make_planner
 from mesos_gpu.core.sharehosts import ShareHosts
-from mesos_gpu.core.state import SchedulerState, Tick
+from mesos_gpu.core.state import SchedulerState, StatusReceived, Tick
 from mesos_gpu.core.tenancy import TenantsConfig
-from tests.scheduler.builders import offer, share_job, single_job
+from tests.scheduler.builders import offer, share_job, single_job, status
 from tests.scheduler.test_state import SETTINGS, Harness, of_type
 from tests.tenancy.test_preempt import preempting, run, task_of
 from tests.tenancy.test_preempt_gaps import recovered
@@ -174,9 +174,12 @@ def test_a_recovered_host_of_running_shares_takes_shares_again() -> None:
     run(h, "s1")
     new = recovered(h, None)
     new(Subscribed("F", new.tick()))
-    # the reconciliation's answer (from the master: no uuid); a retried agent update would not do
+    # an update its executor made since the subscription (not the master's reconciliation answer, nor
+    # an agent's update retried from before: `tests/scheduler/test_share_host_unsure.py`)
     new.update(task_of(new, "s1"), "TASK_RUNNING", with_uuid=False, reason="REASON_RECONCILIATION")
     (again,) = new.state.share_hosts.values()
+    assert not again.accepting(new.now)
+    new(StatusReceived({**status(task_of(new, "s1"), "TASK_RUNNING"), "timestamp": new.now}, new.tick()))
     assert again.accepting(new.now)
     new.submit("s3", share_job("s3", gpus=0.25, priority=0))
     assert new.launched(new.offers(offer("S1", gpus=0, gpu_memory=16000))) == ["s3"]

@@ -97,7 +97,8 @@ def fresh(status: Mapping[str, Any], since: float | None) -> bool:
     """Whether `status` is an update a task's executor made at or after `since`: one with a uuid, from the
     executor, not a reconciliation answer (the master's last word, which may be old), and stamped then
     (an agent retries an update with the time it was first made). The scheduler's clock is compared
-    with the agent's: a skew only delays (agent behind) or widens by itself (agent ahead) the proof."""
+    with the agent's: a skew delays the proof (agent behind) or lets an update made that much before
+    the subscription count (agent ahead)."""
     if since is None or "uuid" not in status or status.get("source") != "SOURCE_EXECUTOR" \
             or status.get("reason") == REASON_RECONCILIATION:
         return False

@@ -38,6 +38,7 @@ JsonDict = dict[str, Any]
 def on_offers(state: SchedulerState, event: OffersReceived) -> None:
     now = event.now
     jobs = state.jobs
+    state.share_hosts.note_running(event.offers)     # hosts the master says run (before any view)
     if state.share_hosts.config() is not None:   # GPU profiles select agents by their attributes
         state.share_hosts.note_offers(event.offers, now, state.task_index,    # + GPUs free (reclaim)
                                       lambda: whole_gpus_by_agent(state))

@@ -25,6 +25,7 @@ belongs to is read from the attributes of its last offers (`note_offers`; `Share
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -98,12 +99,12 @@ def fresh(status: Mapping[str, Any], since: float | None) -> bool:
     executor, not a reconciliation answer (the master's last word, which may be old), and stamped then
     (an agent retries an update with the time it was first made). The scheduler's clock is compared
     with the agent's: a skew delays the proof (agent behind) or lets an update made that much before
-    the subscription count (agent ahead)."""
+    the subscription count (agent ahead). Updates of the second the subscription fell in count too."""
     if since is None or "uuid" not in status or status.get("source") != "SOURCE_EXECUTOR" \
             or status.get("reason") == REASON_RECONCILIATION:
         return False
-    stamp = status.get("timestamp")
-    return isinstance(stamp, int | float) and stamp >= since
+    stamp = status.get("timestamp")     # (pymesos's executor driver stamps whole seconds: floor)
+    return isinstance(stamp, int | float) and stamp >= math.floor(since)
 
 
 def gone_hosts(member: MemberRecord, members: Iterable[MemberRecord]) -> list[tuple[str, str]]:
@@ -152,7 +153,8 @@ class ShareHostRecord:
     # again): its executor may have ended meanwhile (the master tells that only to a subscribed
     # framework, once), and the ends of its tasks may be told late (agents retry the updates held while
     # no leader listened; the master's reconciliation answers give the last state it heard, which may
-    # be old). It takes no new share until its executor proves it runs by an update it made after the
+    # be old). It takes no new share until it is shown to run: by an offer of its agent naming it among
+    # the framework's executors there (`note_running`), or by an update its executor made after the
     # subscription (`fresh`); once empty before that, it is closing (when it emptied is not known).
     unsure: bool = False
 
@@ -314,6 +316,19 @@ class ShareHosts(dict[str, ShareHostRecord]):
                     if (value := said.get(label)) is not None and value != share.get(key)}
         if reported:
             member.share = {**share, **reported}   # a new dict: a persisted one is never changed
+
+    def note_running(self, offers: Sequence[Mapping[str, Any]]) -> None:
+        """An offer names the executors of this framework running on its agent (`executor_ids`: the
+        master's view now; offers come only on the current subscription): an `unsure` host named so runs."""
+        unsure = {host.host_id: host for host in self.values() if host.unsure}
+        if not unsure:
+            return
+        for offer in offers:
+            agent_id = offer.get("agent_id", {}).get("value")
+            for ref in offer.get("executor_ids", ()):
+                host = unsure.get(str(ref.get("value")))
+                if host is not None and host.agent_id == agent_id:
+                    host.unsure = False
 
     def resubscribed(self, now: float) -> None:
         """The driver subscribed (again) at `now`: every host known now is `unsure`."""

@@ -405,8 +405,12 @@ class SchedulerState:
         member.state = state
         if agent_id:
             member.agent_id = agent_id
-        member.message = status.get("message", member.message)
-        member.reason = status.get("reason", member.reason)
+        if state.is_terminal or state is TaskState.UNKNOWN or "uuid" in status \
+                or status.get("reason") != "REASON_RECONCILIATION":
+            # (a reconciliation's answer that the task goes on tells no new reason: the last one stays,
+            # so that a later end without a reason is not read as the reconciliation's, a dropped launch)
+            member.message = status.get("message", member.message)
+            member.reason = status.get("reason", member.reason)
         self._touch(job)
         if state is TaskState.UNKNOWN:
             member.state = TaskState.LOST  # partition-aware "unknown": the task is gone

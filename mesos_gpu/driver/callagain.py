@@ -10,31 +10,36 @@ ignores a decline of an offer it no longer holds), the kills sent again, and the
 (a later one that succeeded supersedes it). The tasks of a failed ACCEPT are not launched again here: the
 state machine asks the master about launches it hears nothing of (`core.launchcheck`) and places again
 those Mesos never saw. A (re)subscription makes all of it moot (the master takes every offer back, and
-the state machine kills again, reconciles and decides REVIVE or SUPPRESS anew): `forget`. After
-`TRIES` events whose try failed, they are given up (the subscription is probably ending).
+the state machine kills again, reconciles and decides REVIVE or SUPPRESS anew): `forget`. They are
+never given up before that (a REVIVE given up would leave waiting jobs without offers for ever while
+the subscription stays up), but tried at most every `RETRY_SECONDS` while they keep failing, each kind
+on its own (a decline that keeps failing does not hold back a kill).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from mesos_gpu.core.commands import Accept, Command, Decline, KillTask, Revive, Suppress
 
 log = logging.getLogger(__name__)
 
-#: Events whose calls try the failed ones again before those are given up.
-TRIES = 5
+#: The least time between two tries while they keep failing (a burst of events tries once).
+RETRY_SECONDS = 1.0
 
 
 class FailedCalls:
     """What failed calls meant, to be made again (see the module docstring). The worker's only."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._offers: dict[str, float] = {}    # offer id -> the failed answer's refuse seconds
         self._kills: dict[str, KillTask] = {}  # by task id
         self._interest: Revive | Suppress | None = None
-        self._tries = 0
+        self._clock = clock
+        self._next_try = 0.0
+        self._failures = 0
 
     def __bool__(self) -> bool:
         return bool(self._offers or self._kills or self._interest is not None)
@@ -54,38 +59,46 @@ class FailedCalls:
             self._interest = None
 
     def again(self, call: Callable[[Command], None]) -> None:
-        """Make the failed calls again through `call`, in order: declines, kills, then REVIVE/SUPPRESS."""
+        """Make the failed calls again through `call` (unless the last try failed less than
+        `RETRY_SECONDS` ago): the declines, each kill, then the REVIVE or SUPPRESS."""
+        now = self._clock()
+        if now < self._next_try:
+            return
+        errors: list[Exception] = []
         by_refuse: dict[float, list[str]] = {}
         for offer_id, refuse in self._offers.items():
             by_refuse.setdefault(refuse, []).append(offer_id)
-        try:
-            for refuse, offer_ids in by_refuse.items():
-                call(Decline(tuple(offer_ids), refuse))
+        for refuse, offer_ids in by_refuse.items():
+            if self._made(call, Decline(tuple(offer_ids), refuse), errors):
                 for offer_id in offer_ids:
                     del self._offers[offer_id]
-            for task_id, kill in list(self._kills.items()):
-                call(kill)
+        for task_id, kill in list(self._kills.items()):
+            if self._made(call, kill, errors):
                 del self._kills[task_id]
-            if self._interest is not None:
-                call(self._interest)
-                self._interest = None
-        except Exception as exc:
-            self._tries += 1
-            if self._tries < TRIES:
-                log.warning("calls that had failed failed again (%s): tried again after the next event", exc)
-                return
-            interest = type(self._interest).__name__ if self._interest is not None else "no REVIVE/SUPPRESS"
-            log.warning("calls that had failed failed %d times (%s): given up (%d offers, %d kills, %s); "
-                        "a new subscription repairs them", self._tries, exc, len(self._offers),
-                        len(self._kills), interest)
-            self.forget()
+        if self._interest is not None and self._made(call, self._interest, errors):
+            self._interest = None
+        if not errors:
+            log.info("calls that had failed were made again")
+            self._failures = 0
             return
-        log.info("calls that had failed were made again")
-        self._tries = 0
+        self._failures += 1
+        self._next_try = now + RETRY_SECONDS
+        log.warning("%d calls that had failed failed again (%s; %d tries): tried again in %.0f s or later",
+                    len(errors), errors[0], self._failures, RETRY_SECONDS)
+
+    @staticmethod
+    def _made(call: Callable[[Command], None], command: Command, errors: list[Exception]) -> bool:
+        try:
+            call(command)
+        except Exception as exc:
+            errors.append(exc)
+            return False
+        return True
 
     def forget(self) -> None:
         """A (re)subscription or a new term: nothing to make again."""
         self._offers.clear()
         self._kills.clear()
         self._interest = None
-        self._tries = 0
+        self._next_try = 0.0
+        self._failures = 0

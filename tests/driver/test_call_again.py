@@ -1,22 +1,24 @@
 """Calls to the master that failed are made again after the next events' calls (`driver.callagain`): the
 offers of a failed ACCEPT or DECLINE declined (with that answer's filter), failed kills sent again, the
-last failed REVIVE or SUPPRESS made again unless a later one succeeded; given up after `TRIES` failed
-tries, and forgotten at a (re)subscription (the master takes every outstanding offer back then).
+last failed REVIVE or SUPPRESS made again unless a later one succeeded; never given up, but tried at most
+every `RETRY_SECONDS` while failing (0 here unless said), and forgotten at a (re)subscription (the master
+takes every outstanding offer back then).
 Before: a failed call was only logged: its offers stayed outstanding at the master, a killed job's task
 kept running, and a failed REVIVE left the framework suppressed while a job waited."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from mesos_gpu.core.scheduling import make_planner
-from mesos_gpu.core.state import Tick
+from mesos_gpu.core.state import Command, Decline, KillTask, Revive, Tick
 from mesos_gpu.core.taskinfo import LaunchSettings
 from mesos_gpu.core.validation import validate_job
-from mesos_gpu.driver.callagain import TRIES
+from mesos_gpu.driver import callagain
 from mesos_gpu.driver.framework import FrameworkCallbacks
 from mesos_gpu.driver.runtime import FrameworkOptions, SchedulerRuntime
 from tests.driver.fakes import Store
@@ -101,7 +103,8 @@ class Running:
 
 
 @pytest.fixture
-def running() -> Iterator[Running]:
+def running(monkeypatch: pytest.MonkeyPatch) -> Iterator[Running]:
+    monkeypatch.setattr(callagain, "RETRY_SECONDS", 0.0)
     made = Running()
     yield made
     made.runtime.stop()
@@ -126,14 +129,46 @@ def test_the_offer_of_a_failed_accept_is_declined_again_with_its_filter(running:
     assert len(driver.declines) == 3     # declined: not again
 
 
-def test_declining_again_is_given_up_after_its_tries(running: Running) -> None:
+def test_failed_calls_are_never_given_up_and_tried_at_most_once_a_period_while_failing(
+        running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
     driver = running.driver
     driver.failing = True
     running.offer("O-2")        # nothing waits: the offer is declined, and that call fails
-    for _ in range(TRIES + 3):
+    for _ in range(20):
         running.settle()
     again = [ids for ids, _ in driver.declines if ids == ["O-2"]]
-    assert len(again) == 1 + TRIES   # the answer itself, then the tries
+    assert len(again) == 2 + 1 + 20     # the answer and a try after it, then one per event (`offer` settles)
+    clock = [time.monotonic() + 100]     # after every try so far
+    running.runtime._failed._clock = lambda: clock[0]
+    monkeypatch.setattr(callagain, "RETRY_SECONDS", 10.0)
+    running.settle()                                 # a try, failing: the next one 10 s later
+    for _ in range(5):
+        running.settle()
+    assert len([ids for ids, _ in driver.declines if ids == ["O-2"]]) == len(again) + 1
+    driver.failing = False
+    clock[0] += 10
+    running.settle()
+    running.settle()
+    assert len([ids for ids, _ in driver.declines if ids == ["O-2"]]) == len(again) + 2   # made, once
+
+
+def test_a_decline_that_keeps_failing_does_not_hold_back_a_kill() -> None:
+    calls: list[str] = []
+
+    def call(command: Command) -> None:
+        calls.append(type(command).__name__)
+        if isinstance(command, Decline):
+            raise ConnectionResetError("reset")
+
+    failed = callagain.FailedCalls(clock=lambda: 0.0)
+    failed.failed(Decline(("O",), 5.0))
+    failed.failed(KillTask("t", "S1"))
+    failed.failed(Revive())
+    failed.again(call)
+    assert calls == ["Decline", "KillTask", "Revive"]
+    calls.clear()
+    failed.again(call)          # within the period after a failed try: nothing
+    assert calls == []
 
 
 def test_a_subscription_forgets_the_offers_of_failed_answers(running: Running) -> None:

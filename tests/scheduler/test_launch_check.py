@@ -85,3 +85,18 @@ def test_no_reconciliation_while_disconnected_and_none_when_turned_off() -> None
              message="Reconciliation: Latest task state", with_uuid=False)   # the subscription's answered
     h.state.launch_check_seconds = None
     assert asked(h, start + 1000) == []
+
+
+def test_a_staging_answer_leaves_the_members_reason_so_a_later_end_is_not_a_dropped_launch() -> None:
+    """The check's TASK_STAGING answer (REASON_RECONCILIATION) used to become the member's reason: a later
+    end without a reason was then read as a dropped launch and placed again without a restart counted."""
+    h = Harness()
+    h.subscribe()
+    start = launched(h)
+    h.now = start + 60
+    h.update("job.task-0.0", "TASK_STAGING", reason="REASON_RECONCILIATION",
+             message="Reconciliation: Latest task state", with_uuid=False)
+    member = h.job("job").members[next(iter(h.job("job").members))]
+    assert member.reason is None and member.message != "Reconciliation: Latest task state"
+    h.update("job.task-0.0", "TASK_FAILED", message="the image could not be pulled")
+    assert h.job("job").state is not JobState.PENDING

@@ -125,3 +125,24 @@ def test_which_update_proves_a_host_runs(changes: dict[str, object], expected: b
     assert fresh(update, 100.0) is expected
     assert fresh({k: v for k, v in update.items() if k != "uuid"}, 100.0) is False
     assert fresh(update, None) is False
+
+
+def test_an_offer_naming_the_host_among_its_agents_executors_proves_it_runs(h: Harness) -> None:
+    """The master's view now (`Offer.executor_ids`): the proof needed on the very offer a share would use,
+    also for a host whose long tasks send no update (a review's finding: such hosts stayed unsure)."""
+    open_host(h)
+    run(h, "a.task-0.0")
+    fresh = recovered(h)
+    fresh.submit("b", share_job("b"))
+    other = {**offer("S1", gpus=0, gpu_memory=16384), "executor_ids": [{"value": "sharehost.x.task-0.0"}]}
+    assert launched(fresh.offers(other)) == []          # another executor of ours: no proof
+    named = {**offer("S1", gpus=0, gpu_memory=16384), "executor_ids": [{"value": HOST}]}
+    (info,) = launched(fresh.offers(named))
+    assert labels(info)[LABEL_SHARE_HOST] == HOST
+
+
+def test_an_update_of_the_second_the_subscription_fell_in_counts() -> None:
+    """pymesos's executor driver stamps whole seconds."""
+    update = {**status("a.task-0.0", "TASK_RUNNING"), "timestamp": 100}
+    assert fresh(update, 100.7)
+    assert not fresh(update, 101.0)

@@ -346,9 +346,9 @@ class SchedulerRuntime(CommandRunner, JobReads):
             self._job_states.observe(commands)          # logged by FrameworkCallbacks once decided)
         if isinstance(event, Subscribed):
             self._failed.forget()   # the master took its offers back; the state machine repairs the rest
-        if isinstance(event, Subscribed) and event.framework_id != self._framework_id:
-            self.store.set_framework_id(event.framework_id)   # (compared with the id the worker holds:
-            self._framework_id = event.framework_id            # no ZooKeeper read per SUBSCRIBED)
+            if event.framework_id != self._framework_id:
+                self.store.set_framework_id(event.framework_id)   # (compared with the id the worker holds:
+                self._framework_id = event.framework_id            # no ZooKeeper read per SUBSCRIBED)
         if not self._execute(commands, generation, publish):   # e.g. a kill decided, never stored: not done
             raise NotLeaderError(None)
         return commands

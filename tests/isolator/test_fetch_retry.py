@@ -4,6 +4,7 @@ launched them was killed a moment before their fetch); a 4xx fails at once, as b
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import threading
 import time
@@ -38,6 +39,20 @@ def serve(port: int) -> http.server.ThreadingHTTPServer:
     return server
 
 
+def stop(server: http.server.ThreadingHTTPServer) -> None:
+    server.shutdown()
+    server.server_close()
+
+
+@contextlib.contextmanager
+def serving(port: int) -> Iterator[None]:
+    server = serve(port)
+    try:
+        yield
+    finally:
+        stop(server)
+
+
 @pytest.fixture
 def port() -> Iterator[int]:
     yield free_port()
@@ -56,13 +71,11 @@ def test_a_download_refused_until_the_server_is_back_is_fetched(tmp_path: Path, 
     finally:
         later.join()
         for server in servers:
-            server.shutdown()
-            server.server_close()
+            stop(server)
 
 
 def test_a_5xx_is_tried_again_and_a_4xx_is_not(tmp_path: Path, port: int) -> None:
-    server = serve(port)
-    try:
+    with serving(port):
         Handler.answers = [503, 502]
         (path,) = fetch_uris([{"value": f"http://127.0.0.1:{port}/a"}], str(tmp_path))
         assert Path(path).read_bytes() == b"launcher"
@@ -71,9 +84,6 @@ def test_a_5xx_is_tried_again_and_a_4xx_is_not(tmp_path: Path, port: int) -> Non
         with pytest.raises(FetchError, match="404"):
             fetch_uris([{"value": f"http://127.0.0.1:{port}/b"}], str(tmp_path))
         assert time.monotonic() - started < 1.0
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_server_that_stays_away_fails_after_the_retry_window(tmp_path: Path, port: int) -> None:
@@ -84,13 +94,9 @@ def test_a_server_that_stays_away_fails_after_the_retry_window(tmp_path: Path, p
 
 
 def test_an_error_writing_the_sandbox_is_not_tried_again(tmp_path: Path, port: int) -> None:
-    server = serve(port)
-    try:
+    with serving(port):
         (tmp_path / "a").mkdir()     # the target is a directory: the download cannot be written
         started = time.monotonic()
         with pytest.raises(FetchError, match="Failed to fetch"):
             fetch_uris([{"value": f"http://127.0.0.1:{port}/a"}], str(tmp_path))
         assert time.monotonic() - started < 1.0
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -12,13 +12,14 @@ waits, with filters that end in step: `core.declinegrid`). Split out of
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mesos_gpu.core.commands import Decline
 from mesos_gpu.core.declinegrid import aligned_refuse
 from mesos_gpu.core.events import OffersReceived
-from mesos_gpu.core.model import JobState, TaskState, task_id_for
-from mesos_gpu.core.placement.outcomes import NEVER_FITS_PREFIX, InvalidDemand, NeverFits, Plan
+from mesos_gpu.core.model import JobState, TaskSpec, TaskState
+from mesos_gpu.core.placement.outcomes import NEVER_FITS_PREFIX, InvalidDemand, NeverFits, Plan, TaskPlacement
 from mesos_gpu.core.profilereclaim import whole_gpus_by_agent
 from mesos_gpu.core.records import JobRecord, MemberRecord
 from mesos_gpu.core.scheduling import GangRequest, check_plan, offer_answers
@@ -44,7 +45,7 @@ def on_offers(state: SchedulerState, event: OffersReceived) -> None:
                                       lambda: whole_gpus_by_agent(state))
     if state.preemption is not None:     # freed capacity is planned with its agents' attributes
         state.preemption.note_offers(event.offers)
-    ready = [jobs[job_id] for job_id in sorted(state._ready_ids(now), key=state._placeable.__getitem__)]
+    ready = [jobs[job_id] for job_id in state._ready_ids(now)]    # in queue order
     config = state.tenancy() if state.tenancy is not None and ready else None
     held = False
     queue = ready   # before admission: the quota-held ones may preempt within their tenant
@@ -140,33 +141,35 @@ def _launch(
     launches = plan.launches
     tasks = request.tasks
     if len(tasks) == 1 and len(launches) == 1 and len(launches[0].tasks) == 1:
-        placed = {tasks[0].name: launches[0].tasks[0]}    # a single task: no gang to look through
+        pairs: Sequence[tuple[TaskSpec, TaskPlacement]] = ((tasks[0], launches[0].tasks[0]),)  # no gang
     else:
         placed = {placement.task_id: placement for launch in launches for placement in launch.tasks}
+        pairs = [(task, placed[task.name]) for task in tasks]
     attempt = job.attempt = job.attempt + 1
     check = state.launch_check_seconds
     unheard = state._unheard
+    launched = state.launched_task_ids
+    task_index = state.task_index
+    spec, settings, templates = job.spec, state.settings, state._templates
     state._set_state(job, JobState.STAGING, now, f"launching attempt {attempt}")
     job.wait_reason = ""
     job.never_fits_since = None
     job.next_attempt_at = None
-    for task in tasks:
-        where = placed[task.name]
-        task_id = task_id_for(task.name, attempt)
-        if task_id in state.launched_task_ids:
+    for task, where in pairs:
+        task_id = f"{task.name}.{attempt}"     # task_id_for(task.name, attempt): attempt >= 0 here
+        if task_id in launched:
             raise AssertionError(f"task id {task_id} would be launched twice")
         member = job.members[task.key] = MemberRecord(
             task.key, attempt, task_id, TaskState.STAGING, where.agent_id, where.hostname, where.ports
         )
-        state.task_index[task_id] = (job.id, task.key)
-        state.launched_task_ids.add(task_id)
+        task_index[task_id] = (job.id, task.key)
+        launched.add(task_id)
         if check is not None:
             unheard.append((now + check, task_id))   # asked of the master if it stays unheard of
         if where.share is None:
             resources = where.labels.task_resources(where.request, where.ports)
             placed_at = Placed(where.agent_id, where.hostname, where.ports, resources)
-            template = state._templates.get(job.spec, task, state.settings)
-            infos[where.task_id] = template.build(job.spec, task, attempt, placed_at)
+            infos[where.task_id] = templates.get(spec, task, settings).build(spec, task, attempt, placed_at)
         else:   # a GPU share: to its share host (opened now, or known)
             placed_at = Placed(where.agent_id, where.hostname, where.ports, where.to_mesos())
-            infos[where.task_id] = shares.launch(job.spec, task, member, where, placed_at)
+            infos[where.task_id] = shares.launch(spec, task, member, where, placed_at)

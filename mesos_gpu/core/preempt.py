@@ -151,8 +151,7 @@ class Preemption:
         if now - self.last_round_at < idle:
             return
         self.last_round_at = now
-        ids = sorted(state._ready_ids(now), key=state._placeable.__getitem__)
-        queue = list(map(state.jobs.__getitem__, ids))
+        queue = list(map(state.jobs.__getitem__, state._ready_ids(now)))     # in queue order
         ready = [job for job in queue if now - job.ready_since >= idle]
         del ready[self.max_claims:]
         if not ready:

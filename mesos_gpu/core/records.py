@@ -45,10 +45,11 @@ class MemberRecord:
         return self.state is not None and not self.state.is_terminal
 
     def to_dict(self) -> JsonDict:
+        state = self.state
         out: JsonDict = {
             "attempt": self.attempt,
             "task_id": self.task_id,
-            "state": None if self.state is None else self.state.value,
+            "state": None if state is None else state._value_,   # `.value`, without its descriptor
             "agent_id": self.agent_id,
             "hostname": self.hostname,
             "ports": list(self.ports),
@@ -138,10 +139,10 @@ class JobRecord:
         return [member for member in self.members.values() if member.is_active]
 
     def to_dict(self) -> JsonDict:
-        return {
+        out: JsonDict = {
             "id": self.id,
             "spec": spec_json(self.spec),
-            "state": self.state.value,
+            "state": self.state._value_,     # `.value`, without its descriptor (thousands per cycle)
             "submitted_at": self.submitted_at,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
@@ -151,9 +152,12 @@ class JobRecord:
             "message": self.message,
             "kill_requested": self.kill_requested,
             "members": {str(key): member.to_dict() for key, member in self.members.items()},
-            **({"preempted_for": list(self.preempted_for)} if self.preempted_for else {}),  # only if any
-            **({"drained_for": self.drained_for} if self.drained_for is not None else {}),  # only if set
         }
+        if self.preempted_for:      # only if any
+            out["preempted_for"] = list(self.preempted_for)
+        if self.drained_for is not None:    # only if set
+            out["drained_for"] = self.drained_for
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], spec: JobSpec | None = None) -> JobRecord:

@@ -61,12 +61,28 @@ def task_demand(task: TaskSpec) -> TaskDemand:
         job_id=task.job_id,
         role=task.role.value,
         index=task.index,
-        resources=Resources.of(cpus=request.cpus, mem=request.mem, disk=request.disk,
-                               gpus=request.whole_gpus),
+        resources=_request_resources(request.cpus, request.mem, request.disk, request.whole_gpus),
         ports=request.ports,
         constraints=tuple(parse_constraint(c.to_list()) for c in task.constraints),
         share=share,
     )
+
+
+#: The `Resources` of each request shape seen (cpus, mem, disk, whole gpus), one object per shape: many
+#: jobs ask alike, and what is worked out of a request (its hash, its TaskInfo entries) is then kept once.
+_REQUESTS: dict[tuple[float, float, float, int], Resources] = {}
+_REQUESTS_LIMIT = 4096
+
+
+def _request_resources(cpus: float, mem: float, disk: float, gpus: int) -> Resources:
+    """`Resources.of(cpus=cpus, mem=mem, disk=disk, gpus=gpus)`, shared by the requests alike."""
+    key = (cpus, mem, disk, gpus)
+    made = _REQUESTS.get(key)
+    if made is None:
+        if len(_REQUESTS) >= _REQUESTS_LIMIT:
+            _REQUESTS.clear()
+        made = _REQUESTS[key] = Resources.of(cpus=cpus, mem=mem, disk=disk, gpus=gpus)
+    return made
 
 
 def job_demand(request: GangRequest) -> JobDemand:

@@ -447,6 +447,12 @@ def check_share_plan(plan: CyclePlan, requests: Sequence[GangRequest], hosts: Sh
         if not isinstance(outcome, Plan):
             continue
         tasks = request.tasks
+        launches = outcome.launches
+        if len(tasks) == 1 and len(launches) == 1 and len(launches[0].tasks) == 1 \
+                and launches[0].tasks[0].share is None:
+            if tasks[0].resources.is_share:     # the common case, a whole-GPU or CPU task: checked at once
+                raise AssertionError(f"task {tasks[0].name}: share grant None does not fit its request")
+            continue
         single = tasks[0].resources.is_share if len(tasks) == 1 else None
         shares = None if single is not None else {task.name: task.resources.is_share for task in tasks}
         for where in outcome.placements:

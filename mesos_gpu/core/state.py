@@ -135,6 +135,10 @@ class SchedulerState:
     # RESTARTING (the only ones that may be placed), and a heap of (deadline, job id).
     # Each placeable job's place in the queue: (-priority, submitted_at, id), highest priority first.
     _placeable: dict[str, tuple[int, float, str]] = field(default_factory=dict, repr=False)
+    # Those places in queue order, kept across cycles (`_queue_order`): new ones are merged in when next
+    # read; those no longer in `_placeable` (the very tuple) are skipped, and dropped when they pile up.
+    _order: list[tuple[int, float, str]] = field(default_factory=list, repr=False)
+    _order_added: list[tuple[int, float, str]] = field(default_factory=list, repr=False)
     # The last `GangRequest` of each placeable job (made again when its spec or `reserve` changes).
     _requests: dict[str, GangRequest] = field(default_factory=dict, repr=False)
     # Each placeable job as tenant admission sees it (made again when its spec changes).
@@ -217,8 +221,22 @@ class SchedulerState:
         return (job for job in map(jobs.__getitem__, self._placeable) if job.ready_to_place(now))
 
     def _ready_ids(self, now: float) -> list[str]:
-        jobs = self.jobs
-        return [job_id for job_id in self._placeable if jobs[job_id].ready_to_place(now)]
+        """The ids of the jobs ready to place now, in queue order (highest priority, then oldest, first)."""
+        jobs, placeable = self.jobs, self._placeable
+        return [place[2] for place in self._queue_order()
+                if placeable.get(place[2]) is place and jobs[place[2]].ready_to_place(now)]
+
+    def _queue_order(self) -> list[tuple[int, float, str]]:
+        """Every place of `_placeable` in order, and stale ones (not the job's place now) among them."""
+        order, added = self._order, self._order_added
+        if len(order) + len(added) > 2 * len(self._placeable) + 64:    # mostly stale: made again
+            order = self._order = sorted(self._placeable.values())
+            added.clear()
+        elif added:
+            order.extend(added)     # sorted runs: the sort merges them in linear time
+            order.sort()
+            added.clear()
+        return order
 
     # ------------------------------------------------------------------------------------- helpers
     def _touch(self, job: JobRecord) -> None:
@@ -236,7 +254,12 @@ class SchedulerState:
 
     def _index_state(self, job: JobRecord) -> None:
         if job.state is JobState.PENDING or job.state is JobState.RESTARTING:
-            self._placeable[job.id] = (-job.spec.priority, job.submitted_at, job.id)
+            place = (-job.spec.priority, job.submitted_at, job.id)
+            if self._placeable.get(job.id) != place:    # (an equal place stays the very tuple listed)
+                self._placeable[job.id] = place
+                self._order_added.append(place)
+                if len(self._order_added) > 2 * len(self._placeable) + 64:
+                    self._queue_order()     # (not read for long: e.g. no offers) kept in bounds
         else:
             self._placeable.pop(job.id, None)
             self._requests.pop(job.id, None)
@@ -378,6 +401,8 @@ class SchedulerState:
             tasks = job.tasks()
             if request is None or request.reserve is not reserve or request.spec is not job.spec \
                     or request.tasks is not tasks:
+                if request is None or request.spec is not job.spec or request.tasks is not tasks:
+                    self._templates.prepare(job.spec, tasks, self.settings)     # once while it waits
                 request = kept[job.id] = GangRequest(job.id, job.spec, tasks, reserve=reserve)
             requests.append(request)
         return requests

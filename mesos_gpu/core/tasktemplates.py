@@ -5,7 +5,7 @@ tests, key order included)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mesos_gpu.core import tfconfig as tfc
@@ -145,6 +145,10 @@ def _variable_order(env: Mapping[str, str], each: tuple[str, ...]) -> tuple[tupl
     return tuple((name, merged[name]) for name in sorted(merged))
 
 
+#: Where `TaskInfoTemplates.get` keeps a member's template on its `TaskSpec` (with the spec it is of).
+_KEPT = "_taskinfo_template"
+
+
 def template_key(spec: JobSpec, task: TaskSpec) -> tuple[Any, ...]:
     """What a `TaskInfoTemplate` depends on besides the settings: members with equal keys share one."""
     env = task.env
@@ -167,6 +171,21 @@ class TaskInfoTemplates:
     def get(self, spec: JobSpec, task: TaskSpec, settings: LaunchSettings) -> TaskInfoTemplate:
         """The template of members like `task` of `spec` under `settings` (one `SchedulerState` has
         one `settings`: it is not part of the key, and a change of it empties the cache)."""
+        kept: tuple[JobSpec, TaskInfoTemplate] | None = task.__dict__.get(_KEPT)
+        if kept is not None and kept[0] is spec and kept[1].settings is settings:
+            return kept[1]
+        template = self._get(spec, task, settings)
+        task.__dict__[_KEPT] = (spec, template)     # a cache on the member, not a field (see `prepare`)
+        return template
+
+    def prepare(self, spec: JobSpec, tasks: Iterable[TaskSpec], settings: LaunchSettings) -> None:
+        """Find the templates of `spec`'s whole-GPU and CPU `tasks` now (a job waiting to be placed), so
+        that the offer cycle that launches them only reads them off the members."""
+        for task in tasks:
+            if not task.resources.is_share:
+                self.get(spec, task, settings)
+
+    def _get(self, spec: JobSpec, task: TaskSpec, settings: LaunchSettings) -> TaskInfoTemplate:
         templates = self._by_key
         key = template_key(spec, task)
         try:

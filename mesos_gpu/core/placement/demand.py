@@ -64,6 +64,11 @@ class Needs:
         return self._simple  # type: ignore[attr-defined]
 
 
+#: The `Needs` of each demand shape seen (equal needs, one object): see `TaskDemand`.
+_NEEDS: dict[Needs, Needs] = {}
+_NEEDS_LIMIT = 4096
+
+
 @dataclass(frozen=True)
 class TaskDemand:
     """One member of a job as placement sees it.
@@ -97,8 +102,13 @@ class TaskDemand:
             constraints=tuple(self.constraints),
             problem=_problem(self.task_id, self.resources, self.share),
         )
+        kept = _NEEDS.get(needs)    # one object per demand shape: the cycle's memo then finds it at once
+        if kept is None:
+            if len(_NEEDS) >= _NEEDS_LIMIT:
+                _NEEDS.clear()
+            kept = _NEEDS[needs] = needs
         object.__setattr__(self, "constraints", tuple(self.constraints))
-        object.__setattr__(self, "needs", needs)
+        object.__setattr__(self, "needs", kept)
 
 
 @dataclass(frozen=True)

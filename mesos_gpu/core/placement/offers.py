@@ -17,9 +17,9 @@ _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
 #: The scalars a task usually asks for, in the order Mesos lists them (`wire.mesos_order`); ports come next.
 _AGENT_SCALAR_ORDER = ("cpus", "mem", "gpus", "disk")
 _AGENT_SCALARS = frozenset(_AGENT_SCALAR_ORDER)
-#: The scalar entries of a task's resources by (allocation role, scalars): TaskInfos are values, never
+#: The scalar entries of a task's resources by (allocation role, request): TaskInfos are values, never
 #: changed once built (`mesos_gpu.core.tasktemplates.TaskInfoTemplate`), so tasks alike share these entries.
-_SCALAR_ENTRIES: dict[tuple[str | None, tuple[tuple[str, int], ...]], tuple[dict[str, Any], ...]] = {}
+_SCALAR_ENTRIES: dict[tuple[str | None, Resources], tuple[dict[str, Any], ...]] = {}
 _SCALAR_ENTRIES_LIMIT = 4096
 
 
@@ -209,19 +209,22 @@ class OfferLabels:
         the same JSON as `self.to_mesos(request.plus_ports(ports))` (`TaskPlacement.to_mesos`), made
         directly for the common task (unreserved, whole scalars of the agent's names, no ranges or sets):
         one offer cycle makes thousands of them."""
-        key = request.scalar_key() if self.role == "*" else None
-        if key is None or not _AGENT_SCALARS.issuperset(name for name, _ in key):
+        shared = None
+        if self.role == "*":
+            allocation = self.allocation_role if self.allocation_role is not None else request.allocation_role
+            shared = _SCALAR_ENTRIES.get((allocation, request))     # kept only for the agent's names
+            if shared is None:
+                key = request.scalar_key()
+                if key is not None and _AGENT_SCALARS.issuperset(name for name, _ in key):
+                    shared = _scalar_entries(dict(key), allocation)
+                    if len(_SCALAR_ENTRIES) >= _SCALAR_ENTRIES_LIMIT:
+                        _SCALAR_ENTRIES.clear()
+                    _SCALAR_ENTRIES[(allocation, request)] = shared
+        if shared is None:
             resources = request.plus_ports(ports)
             if resources.role != self.role or resources.allocation_role != self.allocation_role:
                 resources = resources.with_labels(role=self.role, allocation_role=self.allocation_role)
             return self.to_mesos(resources)
-        allocation = self.allocation_role if self.allocation_role is not None else request.allocation_role
-        shared = _SCALAR_ENTRIES.get((allocation, key))
-        if shared is None:
-            shared = _scalar_entries(dict(key), allocation)
-            if len(_SCALAR_ENTRIES) >= _SCALAR_ENTRIES_LIMIT:
-                _SCALAR_ENTRIES.clear()
-            _SCALAR_ENTRIES[(allocation, key)] = shared
         entries = list(shared)
         if ports:
             items = [{"begin": begin, "end": end} for begin, end in ports_to_ranges(ports)]

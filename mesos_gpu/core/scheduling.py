@@ -225,6 +225,8 @@ def check_plan(plan: CyclePlan, requests: Sequence[GangRequest]) -> list[GangReq
         if stray:
             raise AssertionError(f"the plan of {request.job_id} places tasks of no member: {sorted(stray)}")
         planned |= ids
+    if planned.issuperset([task.task_id for launch in plan.accepts for task in launch.tasks]):
+        return chosen
     for launch in plan.accepts:
         stray_tasks = [task.task_id for task in launch.tasks if task.task_id not in planned]
         if stray_tasks:

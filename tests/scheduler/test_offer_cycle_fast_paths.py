@@ -19,11 +19,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mesos_gpu.core.model import Isolation, JobSpec, TaskKey, TaskSpec
+from mesos_gpu.core import tasktemplates
+from mesos_gpu.core.commands import Accept
+from mesos_gpu.core.model import Isolation, JobSpec, JobState, TaskKey, TaskSpec
 from mesos_gpu.core.placement import AgentLaunch, CyclePlan, Plan, TaskPlacement
 from mesos_gpu.core.placement.offers import OfferLabels
 from mesos_gpu.core.resources import Resources
-from mesos_gpu.core.scheduling import GangRequest, check_plan
+from mesos_gpu.core.scheduling import GangRequest, check_plan, task_demand
 from mesos_gpu.core.sharehosts import ShareHosts, check_share_plan
 from mesos_gpu.core.sharing import ShareGrant, ShareHostView
 from mesos_gpu.core.state import JobSubmitted, OffersReceived, SchedulerState, Subscribed
@@ -217,3 +219,85 @@ def test_the_template_cache_shares_alike_members_and_follows_the_settings_and_it
     assert len(cache) == 2
     cache.get(tf_job("d"), tf_job("d").tasks("d")[0], SETTINGS[1])
     assert len(cache) == 1      # past the limit: emptied, then the new one kept
+
+
+def test_a_waiting_members_template_is_found_before_the_cycle_that_launches_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    state = SchedulerState(first_fit_planner)
+    state.handle(Subscribed("F", 0.0))
+    spec = single_job("a")
+    state.handle(JobSubmitted(record("a", spec), 0.0))
+    state.handle(OffersReceived((), 1.0))       # seen waiting: its template is found now
+    keys: list[object] = []
+    monkeypatch.setattr(tasktemplates, "template_key", lambda *args: keys.append(args) or ("k",))
+    commands = state.handle(OffersReceived((offer("S1"),), 2.0))
+    infos = [info for command in commands if isinstance(command, Accept) for info in command.task_infos]
+    assert keys == [] and len(infos) == 1       # launched from the member's own template
+    task = state.jobs["a"].tasks()[0]
+    placed = Placed("S1", "S1", (), infos[0]["resources"])
+    assert infos[0] == build_task_info(spec, task, 0, placed, state.settings)
+
+
+def test_a_kept_template_serves_only_its_own_spec_and_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = TaskInfoTemplates()
+    spec = single_job("a")
+    task = spec.tasks("a")[0]
+    keys: list[object] = []
+    monkeypatch.setattr(tasktemplates, "template_key",
+                        lambda *args: keys.append(args) or template_key(*args))
+    one = cache.get(spec, task, SETTINGS[0])
+    assert cache.get(spec, task, SETTINGS[0]) is one and len(keys) == 1     # kept on the member
+    other = cache.get(spec, task, SETTINGS[1])      # settings changed: not the kept one
+    assert other is not one and other.settings is SETTINGS[1] and len(keys) == 2
+    alike = single_job("a")         # the member passed with another spec (equal): looked up again
+    assert cache.get(alike, task, SETTINGS[1]) is other and len(keys) == 3
+    assert cache.get(alike, task, SETTINGS[1]) is other and len(keys) == 3
+
+
+def test_prepare_leaves_share_members_to_their_host() -> None:
+    cache = TaskInfoTemplates()
+    whole, shared = single_job("a"), share_job("s")
+    cache.prepare(whole, whole.tasks("a"), SETTINGS[0])
+    cache.prepare(shared, shared.tasks("s"), SETTINGS[0])
+    assert len(cache) == 1
+
+
+def test_requests_alike_share_one_resources_and_one_needs() -> None:
+    first, second = single_job("a", cpus=2, mem=512), single_job("b", cpus=2, mem=512)
+    one, two = task_demand(first.tasks("a")[0]), task_demand(second.tasks("b")[0])
+    assert one.resources is two.resources and one.needs is two.needs
+    other = task_demand(single_job("c", cpus=3, mem=512).tasks("c")[0])
+    assert other.resources != one.resources and other.needs != one.needs
+    assert one.resources == Resources.of(cpus=2, mem=512, gpus=1)
+
+
+_QUEUE_STEPS = st.lists(st.tuples(st.sampled_from(["submit", "launch", "fail", "kill"]),
+                                  st.integers(0, 11), st.integers(0, 2)), max_size=60)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=_QUEUE_STEPS)
+def test_the_kept_queue_order_is_the_sorted_order_of_the_jobs_ready(
+        steps: list[tuple[str, int, int]]) -> None:
+    state = SchedulerState(first_fit_planner)
+    state.handle(Subscribed("F", 0.0))
+    now = 1.0
+    for action, number, priority in steps:
+        now += 1.0
+        job_id = f"j{number}"
+        job = state.jobs.get(job_id)
+        if action == "submit" and job is None:
+            restart = {"policy": "OnFailure", "backoff_seconds": 0}
+            spec = single_job(job_id, priority=priority, restart=restart)
+            state.handle(JobSubmitted(record(job_id, spec, now), now))
+        elif action == "launch" and job is not None and job.state in (JobState.PENDING, JobState.RESTARTING):
+            state._set_state(job, JobState.STAGING, now)
+        elif action == "fail" and job is not None and job.state is JobState.STAGING:
+            state._set_state(job, JobState.RESTARTING, now)     # placeable again: a new place
+            job.next_attempt_at = now
+        elif action == "kill" and job is not None and not job.state.is_terminal:
+            state._set_state(job, JobState.KILLED, now)
+        expected = sorted((job_id for job_id in state._placeable if state.jobs[job_id].ready_to_place(now)),
+                          key=state._placeable.__getitem__)
+        assert state._ready_ids(now) == expected
+        assert len(state._order) + len(state._order_added) <= 2 * len(state._placeable) + 65

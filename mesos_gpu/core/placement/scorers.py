@@ -78,9 +78,12 @@ def weighted_mean(scorers: Sequence[tuple[float, Scorer]], agent: AgentState, ta
 
 
 def best_agent(feasible: Sequence[AgentState], task: TaskDemand, job: JobContext,
-               weights: Mapping[str, float]) -> AgentState:
-    """The feasible agent with the highest weighted mean of the applicable scorers (the first of equals)."""
-    scorers = applicable(task, job, weights)
+               weights: Mapping[str, float],
+               scorers: Sequence[tuple[float, Scorer]] | None = None) -> AgentState:
+    """The feasible agent with the highest weighted mean of the applicable scorers (the first of equals);
+    `scorers`: `applicable(task, job, weights)` when the caller has it already."""
+    if scorers is None:
+        scorers = applicable(task, job, weights)
     best, best_score = feasible[0], -1.0
     for agent in feasible:
         score = weighted_mean(scorers, agent, task, job)

@@ -10,7 +10,7 @@ from mesos_gpu.core.placement.demand import Needs, TaskDemand
 from mesos_gpu.core.placement.filters import AFTER_GPU_FILTERS, FILTERS, SIMPLE_CHECK, Filter, first_failure
 from mesos_gpu.core.placement.fragmentation import FragmentationTable
 from mesos_gpu.core.placement.policy import PlacementPolicy
-from mesos_gpu.core.placement.scorers import best_agent
+from mesos_gpu.core.placement.scorers import Scorer, applicable, best_agent
 from mesos_gpu.core.placement.state import AgentState, CapacityLedger, JobContext
 
 Counts = dict[str, int]
@@ -45,6 +45,8 @@ class PlacementStack:
         self._table: FragmentationTable | None = None
         self._free_on: Mapping[int, int] = {}
         self._empty_on: Mapping[int, int] = {}
+        # `applicable` for a task with nothing of its job placed, not a ps (what `exact` says): one list.
+        self._lone_scorers: list[tuple[float, Scorer]] | None = None
 
     def select(self, task: TaskDemand, job: JobContext) -> tuple[AgentState | None, OrderedCounts]:
         """The best agent for `task` (None if none fits) and, when none fits, the reason counts (largest
@@ -73,6 +75,11 @@ class PlacementStack:
             return None, ordered
         if len(feasible) == 1:
             return feasible[0], ()
+        if exact:   # a lone task (not a ps, nothing of its job placed): the same scorers for every such task
+            lone = self._lone_scorers
+            if lone is None:
+                lone = self._lone_scorers = applicable(task, job, self._weights)
+            return best_agent(feasible, task, job, self._weights, lone), ()
         return best_agent(feasible, task, job, self._weights), ()
 
     def _to_back(self) -> None:

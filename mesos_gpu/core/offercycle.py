@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mesos_gpu.core.commands import Decline
 from mesos_gpu.core.declinegrid import aligned_refuse
 from mesos_gpu.core.events import OffersReceived
-from mesos_gpu.core.model import JobState, TaskSpec, TaskState
+from mesos_gpu.core.model import JobState, TaskSpec, TaskState, task_id_for
 from mesos_gpu.core.placement.outcomes import NEVER_FITS_PREFIX, InvalidDemand, NeverFits, Plan, TaskPlacement
 from mesos_gpu.core.profilereclaim import whole_gpus_by_agent
 from mesos_gpu.core.records import JobRecord, MemberRecord
@@ -151,12 +151,8 @@ def _launch(
     launched = state.launched_task_ids
     task_index = state.task_index
     spec, settings, templates = job.spec, state.settings, state._templates
-    state._set_state(job, JobState.STAGING, now, f"launching attempt {attempt}")
-    job.wait_reason = ""
-    job.never_fits_since = None
-    job.next_attempt_at = None
     for task, where in pairs:
-        task_id = f"{task.name}.{attempt}"     # task_id_for(task.name, attempt): attempt >= 0 here
+        task_id = task_id_for(task.name, attempt)
         if task_id in launched:
             raise AssertionError(f"task id {task_id} would be launched twice")
         member = job.members[task.key] = MemberRecord(
@@ -173,3 +169,8 @@ def _launch(
         else:   # a GPU share: to its share host (opened now, or known)
             placed_at = Placed(where.agent_id, where.hostname, where.ports, where.to_mesos())
             infos[where.task_id] = shares.launch(spec, task, member, where, placed_at)
+    # After the TaskInfos: leaving the queue drops the templates kept on its members (`_index_state`).
+    state._set_state(job, JobState.STAGING, now, f"launching attempt {attempt}")
+    job.wait_reason = ""
+    job.never_fits_since = None
+    job.next_attempt_at = None

@@ -76,6 +76,8 @@ _REQUESTS_LIMIT = 4096
 
 def _request_resources(cpus: float, mem: float, disk: float, gpus: int) -> Resources:
     """`Resources.of(cpus=cpus, mem=mem, disk=disk, gpus=gpus)`, shared by the requests alike."""
+    if type(cpus) is not float or type(mem) is not float or type(disk) is not float or type(gpus) is not int:
+        return Resources.of(cpus=cpus, mem=mem, disk=disk, gpus=gpus)    # (a request validation did not make)
     key = (cpus, mem, disk, gpus)
     made = _REQUESTS.get(key)
     if made is None:

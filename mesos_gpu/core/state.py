@@ -262,7 +262,9 @@ class SchedulerState:
                     self._queue_order()     # (not read for long: e.g. no offers) kept in bounds
         else:
             self._placeable.pop(job.id, None)
-            self._requests.pop(job.id, None)
+            request = self._requests.pop(job.id, None)
+            if request is not None:     # no longer waiting: its members keep no template
+                self._templates.release(request.tasks)
             self._waiting.pop(job.id, None)
 
     def _set_state(self, job: JobRecord, state: JobState, now: float, message: str | None = None) -> None:

@@ -185,6 +185,13 @@ class TaskInfoTemplates:
             if not task.resources.is_share:
                 self.get(spec, task, settings)
 
+    @staticmethod
+    def release(tasks: Iterable[TaskSpec]) -> None:
+        """Drop the templates kept on `tasks` (their job no longer waits: a template per member of every
+        job ever placed would otherwise live as long as its record)."""
+        for task in tasks:
+            task.__dict__.pop(_KEPT, None)
+
     def _get(self, spec: JobSpec, task: TaskSpec, settings: LaunchSettings) -> TaskInfoTemplate:
         templates = self._by_key
         key = template_key(spec, task)

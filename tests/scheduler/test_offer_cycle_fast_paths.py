@@ -24,11 +24,11 @@ from mesos_gpu.core.commands import Accept
 from mesos_gpu.core.model import Isolation, JobSpec, JobState, TaskKey, TaskSpec
 from mesos_gpu.core.placement import AgentLaunch, CyclePlan, Plan, TaskPlacement
 from mesos_gpu.core.placement.offers import OfferLabels
-from mesos_gpu.core.resources import Resources
-from mesos_gpu.core.scheduling import GangRequest, check_plan, task_demand
+from mesos_gpu.core.resources import Resources, ResourcesError
+from mesos_gpu.core.scheduling import GangRequest, _request_resources, check_plan, task_demand
 from mesos_gpu.core.sharehosts import ShareHosts, check_share_plan
 from mesos_gpu.core.sharing import ShareGrant, ShareHostView
-from mesos_gpu.core.state import JobSubmitted, OffersReceived, SchedulerState, Subscribed
+from mesos_gpu.core.state import JobSubmitted, KillRequested, OffersReceived, SchedulerState, Subscribed
 from mesos_gpu.core.taskinfo import LaunchSettings, Placed, build_task_info
 from mesos_gpu.core.tasktemplates import TaskInfoTemplate, TaskInfoTemplates, template_key
 from mesos_gpu.core.values import to_milli
@@ -236,6 +236,25 @@ def test_a_waiting_members_template_is_found_before_the_cycle_that_launches_it(
     task = state.jobs["a"].tasks()[0]
     placed = Placed("S1", "S1", (), infos[0]["resources"])
     assert infos[0] == build_task_info(spec, task, 0, placed, state.settings)
+    assert tasktemplates._KEPT not in task.__dict__     # launched: no longer kept on the member
+
+
+def test_a_job_that_stops_waiting_keeps_no_template_on_its_members() -> None:
+    state = SchedulerState(first_fit_planner)
+    state.handle(Subscribed("F", 0.0))
+    state.handle(JobSubmitted(record("a", single_job("a")), 0.0))
+    state.handle(OffersReceived((), 1.0))
+    task = state.jobs["a"].tasks()[0]
+    assert tasktemplates._KEPT in task.__dict__
+    state.handle(KillRequested("a", 2.0))
+    assert state.jobs["a"].state is JobState.KILLED and tasktemplates._KEPT not in task.__dict__
+
+
+def test_only_validated_requests_are_shared() -> None:
+    with pytest.raises(ResourcesError):
+        _request_resources(True, 1024.0, 0.0, 0)    # as Resources.of refuses it
+    assert _request_resources(1, 1024.0, 0.0, 0) is not _request_resources(1, 1024.0, 0.0, 0)
+    assert _request_resources(1.0, 1024.0, 0.0, 0) is _request_resources(1.0, 1024.0, 0.0, 0)
 
 
 def test_a_kept_template_serves_only_its_own_spec_and_settings(monkeypatch: pytest.MonkeyPatch) -> None:

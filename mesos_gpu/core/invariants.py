@@ -39,6 +39,10 @@ def check_invariants(state: SchedulerState, now: float) -> list[str]:
     placeable = {job.id for job in state.jobs.values() if job.state in waiting}
     if set(state._placeable) != placeable:
         problems.append(f"placeable index {sorted(state._placeable)} != waiting jobs {sorted(placeable)}")
+    listed = {id(place) for place in state._order} | {id(place) for place in state._order_added}
+    unlisted = sorted(job_id for job_id, place in state._placeable.items() if id(place) not in listed)
+    if unlisted:    # the kept queue order would skip them (`SchedulerState._ready_ids`)
+        problems.append(f"waiting jobs missing from the queue order: {unlisted[:10]}")
     problems.extend(_joblist_problems(state))
     problems.extend(_share_problems(state))
     timed = {job_id for _, job_id in state._deadlines}

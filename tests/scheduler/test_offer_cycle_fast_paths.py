@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from mesos_gpu.core import tasktemplates
 from mesos_gpu.core.commands import Accept
+from mesos_gpu.core.invariants import check_invariants
 from mesos_gpu.core.model import Isolation, JobSpec, JobState, TaskKey, TaskSpec
 from mesos_gpu.core.placement import AgentLaunch, CyclePlan, Plan, TaskPlacement
 from mesos_gpu.core.placement.offers import OfferLabels
@@ -320,3 +321,13 @@ def test_the_kept_queue_order_is_the_sorted_order_of_the_jobs_ready(
                           key=state._placeable.__getitem__)
         assert state._ready_ids(now) == expected
         assert len(state._order) + len(state._order_added) <= 2 * len(state._placeable) + 65
+
+
+def test_the_invariants_name_a_waiting_job_the_queue_order_would_skip() -> None:
+    state = SchedulerState(first_fit_planner)
+    state.handle(Subscribed("F", 0.0))
+    state.handle(JobSubmitted(record("a", single_job("a")), 0.0))
+    assert check_invariants(state, 1.0) == []
+    state._order_added.clear()
+    state._order.clear()
+    assert check_invariants(state, 1.0) == ["waiting jobs missing from the queue order: ['a']"]

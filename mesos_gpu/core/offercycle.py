@@ -138,12 +138,12 @@ def _launch(
 ) -> None:
     """Start the job's next attempt where `plan` puts its members; their TaskInfos go to `infos`."""
     now = shares.now
-    launches = plan.launches
     tasks = request.tasks
-    if len(tasks) == 1 and len(launches) == 1 and len(launches[0].tasks) == 1:
-        pairs: Sequence[tuple[TaskSpec, TaskPlacement]] = ((tasks[0], launches[0].tasks[0]),)  # no gang
+    lone = plan.only() if len(tasks) == 1 else None
+    if lone is not None:
+        pairs: Sequence[tuple[TaskSpec, TaskPlacement]] = ((tasks[0], lone),)    # no gang to look through
     else:
-        placed = {placement.task_id: placement for launch in launches for placement in launch.tasks}
+        placed = {placement.task_id: placement for launch in plan.launches for placement in launch.tasks}
         pairs = [(task, placed[task.name]) for task in tasks]
     attempt = job.attempt = job.attempt + 1
     check = state.launch_check_seconds

@@ -9,6 +9,7 @@ and `check_plan` (what the state machine checks of a plan before it carries anyt
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -68,23 +69,18 @@ def task_demand(task: TaskSpec) -> TaskDemand:
     )
 
 
-#: The `Resources` of each request shape seen (cpus, mem, disk, whole gpus), one object per shape: many
-#: jobs ask alike, and what is worked out of a request (its hash, its TaskInfo entries) is then kept once.
-_REQUESTS: dict[tuple[float, float, float, int], Resources] = {}
-_REQUESTS_LIMIT = 4096
-
-
 def _request_resources(cpus: float, mem: float, disk: float, gpus: int) -> Resources:
-    """`Resources.of(cpus=cpus, mem=mem, disk=disk, gpus=gpus)`, shared by the requests alike."""
+    """`Resources.of(cpus=cpus, mem=mem, disk=disk, gpus=gpus)`, one object per request shape validation
+    makes (many jobs ask alike: what is worked out of a request, its hash and TaskInfo entries, is then
+    kept once)."""
     if type(cpus) is not float or type(mem) is not float or type(disk) is not float or type(gpus) is not int:
         return Resources.of(cpus=cpus, mem=mem, disk=disk, gpus=gpus)    # (a request validation did not make)
-    key = (cpus, mem, disk, gpus)
-    made = _REQUESTS.get(key)
-    if made is None:
-        if len(_REQUESTS) >= _REQUESTS_LIMIT:
-            _REQUESTS.clear()
-        made = _REQUESTS[key] = Resources.of(cpus=cpus, mem=mem, disk=disk, gpus=gpus)
-    return made
+    return _shared_request(cpus, mem, disk, gpus)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared_request(cpus: float, mem: float, disk: float, gpus: int) -> Resources:
+    return Resources.of(cpus=cpus, mem=mem, disk=disk, gpus=gpus)
 
 
 def job_demand(request: GangRequest) -> JobDemand:
@@ -214,9 +210,8 @@ def check_plan(plan: CyclePlan, requests: Sequence[GangRequest]) -> list[GangReq
             continue
         chosen.append(request)
         tasks = request.tasks
-        launches = outcome.launches
-        if len(tasks) == 1 and len(launches) == 1 and len(launches[0].tasks) == 1 \
-                and launches[0].tasks[0].task_id == tasks[0].name:
+        lone = outcome.only() if len(tasks) == 1 else None
+        if lone is not None and lone.task_id == tasks[0].name:
             planned.add(tasks[0].name)      # a single task placed: the common case, checked at once
             continue
         ids = {placement.task_id for placement in outcome.placements}

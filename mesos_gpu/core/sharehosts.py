@@ -447,9 +447,8 @@ def check_share_plan(plan: CyclePlan, requests: Sequence[GangRequest], hosts: Sh
         if not isinstance(outcome, Plan):
             continue
         tasks = request.tasks
-        launches = outcome.launches
-        if len(tasks) == 1 and len(launches) == 1 and len(launches[0].tasks) == 1 \
-                and launches[0].tasks[0].share is None:
+        lone = outcome.only() if len(tasks) == 1 else None
+        if lone is not None and lone.share is None:
             if tasks[0].resources.is_share:     # the common case, a whole-GPU or CPU task: checked at once
                 raise AssertionError(f"task {tasks[0].name}: share grant None does not fit its request")
             continue

@@ -401,10 +401,10 @@ class SchedulerState:
             reserve = patience is not None and now - job.ready_since >= patience
             request = kept.get(job.id)
             tasks = job.tasks()
-            if request is None or request.reserve is not reserve or request.spec is not job.spec \
-                    or request.tasks is not tasks:
-                if request is None or request.spec is not job.spec or request.tasks is not tasks:
-                    self._templates.prepare(job.spec, tasks, self.settings)     # once while it waits
+            if request is None or request.spec is not job.spec or request.tasks is not tasks:
+                self._templates.prepare(job.spec, tasks, self.settings)     # once while it waits
+                request = kept[job.id] = GangRequest(job.id, job.spec, tasks, reserve=reserve)
+            elif request.reserve is not reserve:
                 request = kept[job.id] = GangRequest(job.id, job.spec, tasks, reserve=reserve)
             requests.append(request)
         return requests

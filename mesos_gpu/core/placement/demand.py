@@ -6,6 +6,7 @@ The scheduler adapts its job model into these; placement never imports the job m
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -64,9 +65,11 @@ class Needs:
         return self._simple  # type: ignore[attr-defined]
 
 
-#: The `Needs` of each demand shape seen (equal needs, one object): see `TaskDemand`.
-_NEEDS: dict[Needs, Needs] = {}
-_NEEDS_LIMIT = 4096
+@functools.lru_cache(maxsize=4096)
+def _shared(needs: Needs) -> Needs:
+    """The `Needs` equal to `needs` first seen: one object per demand shape, so that the cycle's memo
+    finds it at once."""
+    return needs
 
 
 @dataclass(frozen=True)
@@ -102,13 +105,8 @@ class TaskDemand:
             constraints=tuple(self.constraints),
             problem=_problem(self.task_id, self.resources, self.share),
         )
-        kept = _NEEDS.get(needs)    # one object per demand shape: the cycle's memo then finds it at once
-        if kept is None:
-            if len(_NEEDS) >= _NEEDS_LIMIT:
-                _NEEDS.clear()
-            kept = _NEEDS[needs] = needs
         object.__setattr__(self, "constraints", tuple(self.constraints))
-        object.__setattr__(self, "needs", kept)
+        object.__setattr__(self, "needs", _shared(needs))
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,14 @@ class Plan(NamedTuple):
     def placements(self) -> tuple[TaskPlacement, ...]:
         return tuple(task for launch in self.launches for task in launch.tasks)
 
+    def only(self) -> TaskPlacement | None:
+        """The plan's placement when it has exactly one (one launch of one task: a lone task, the common
+        case the offer cycle checks and launches without looking through a gang), else None."""
+        launches = self.launches
+        if len(launches) == 1 and len(launches[0].tasks) == 1:
+            return launches[0].tasks[0]
+        return None
+
 
 class WaitReason(NamedTuple):
     """The job does not fit in the offers at hand. `task_id` is the member that did not fit; `counts`

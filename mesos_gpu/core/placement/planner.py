@@ -245,10 +245,9 @@ class PlacementCycle:
         """`_place` for the most common job, one task with nothing of its job running: the same checks
         and outcome without the gang's bookkeeping (a cycle decides thousands of these)."""
         job_id = job.job_id
-        if member.job_id != job_id or member.needs.problem is not None or job_id in self.outcomes:
-            problem = self._problem(job)    # (what `validate` says of a lone member, checked inline)
-            if problem is not None:
-                return InvalidDemand(job_id, problem)
+        problem = self._problem(job)
+        if problem is not None:
+            return InvalidDemand(job_id, problem)
         gang = self._gang
         if member.share is None:    # the common case, without the share bookkeeping
             agent, counts = gang.stack.select(member, gang.empty)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from mesos_gpu.core.placement import GangPlanner, PlacementPolicy, Plan
+from mesos_gpu.core.placement.filters import AFTER_GPU_FILTERS, first_failure
 from mesos_gpu.core.placement.fragmentation import FragmentationTable, TaskSizes
-from mesos_gpu.core.placement.stack import PlacementStack
+from mesos_gpu.core.placement.stack import UNSTRANDED_SCAN, PlacementStack
 from mesos_gpu.core.placement.state import CapacityLedger
 from tests.placement.builders import agent, context, task, view
+from tests.placement.strategies import agent_builders
 
 
 def stack_of(agents, policy: PlacementPolicy | None = None, free_on=None) -> PlacementStack:
@@ -77,3 +82,64 @@ def test_the_planner_places_cpu_aware_once_it_has_seen_tasks():
         assert isinstance(outcome, Plan)
         placed.append(outcome.placements[0].agent_id)
     assert placed == ["exact", "roomy"]
+
+
+def reference_unstranded(stack: PlacementStack, needs, ctx, counts, *, r: float, free_on) -> list:
+    """`_unstranded` as its docstring says, agent by agent through every filter (no shortcut)."""
+    policy, limit = stack.policy, stack.policy.candidate_limit
+    found, best, best_growth, visited, budget = [], None, 0.0, 0, 4 * stack.policy.candidate_limit
+    whole = needs.gpu_slots
+    for candidate in [a for bucket in stack.ledger.gpu_buckets[whole:] for a in bucket.values()]:
+        reason = first_failure(candidate, needs, ctx, policy, AFTER_GPU_FILTERS)
+        if reason is None:
+            free = candidate.gpus + free_on.get(candidate.index, 0)
+            after = free - needs.gpus - (candidate.cpus - needs.cpus) * r
+            growth = after - max(free - candidate.cpus * r, 0.0) if after > 0 else 0.0
+            if growth <= 0:
+                if candidate.gpus == needs.gpus:
+                    return [candidate]
+                found.append(candidate)
+                if len(found) >= limit:
+                    return found
+                continue
+            if best is None or growth < best_growth:
+                best, best_growth = candidate, growth
+            visited += 1
+            if visited >= UNSTRANDED_SCAN and not found:
+                return [best]
+        if found:
+            budget -= 1
+            if not budget:
+                return found
+        elif best is None and reason is not None:
+            counts[reason] = counts.get(reason, 0) + 1
+    return found or ([best] if best is not None else [])
+
+
+@settings(max_examples=300, deadline=None)
+@given(agent_builders(max_agents=10), st.sampled_from([1, 2, 4]),
+       st.tuples(st.sampled_from([1, 2, 4]), st.sampled_from([0.5, 1, 4, 12]), st.sampled_from([0, 1, 300]),
+                 st.booleans()))
+def test_the_unstranded_scan_chooses_and_counts_as_every_filter_would(builders, limit, shape):
+    # The scan's simple-demand shortcut (no filter call for an agent that fits) and its nested loops
+    # decide as running the filters on every agent in best-fit order does.
+    gpus, cpus, ports, constrained = shape
+    policy = PlacementPolicy(candidate_limit=limit)
+    stack = stack_of(builders, policy, free_on={0: 500})
+    builder = task().gpus(gpus).cpus(cpus).ports(ports)
+    if constrained:
+        builder = builder.constraint("gpu_model", "UNLIKE", "T4")
+    demand = builder.build()
+    assert demand.needs.is_simple is not constrained
+    ctx = context(demand)
+    counts: dict[str, int] = {}
+    expected_counts: dict[str, int] = {}
+    whole = demand.needs.gpu_slots
+    stack._table.refresh()
+    r = stack._table.gpu_per_cpu
+    assert r == 1.0
+    got = stack._unstranded(stack.ledger.gpu_buckets[whole:], demand.needs, ctx, counts)
+    stack._missed.clear()
+    expected = reference_unstranded(stack, demand.needs, ctx, expected_counts, r=r, free_on={0: 500})
+    assert [a.agent_id for a in got] == [a.agent_id for a in expected]
+    assert counts == expected_counts

@@ -128,6 +128,23 @@ class JobDemand:
     members: tuple[TaskDemand, ...]
     running: tuple[RunningMember, ...] = ()
 
+    @functools.cached_property
+    def problem(self) -> str | None:
+        """What is wrong with the demand itself, or None (worked out once: a waiting job's demand is kept
+        from cycle to cycle, and every cycle asks)."""
+        if not self.members:
+            return f"job {self.job_id} has no member to place"
+        seen: set[str] = set()
+        for member in self.members:
+            if member.job_id != self.job_id:
+                return f"task {member.task_id} belongs to job {member.job_id}, not {self.job_id}"
+            if member.task_id in seen:
+                return f"task id {member.task_id} appears twice in job {self.job_id}"
+            seen.add(member.task_id)
+            if member.needs.problem is not None:
+                return member.needs.problem
+        return None
+
     @classmethod
     def of(cls, members: Sequence[TaskDemand], running: Sequence[RunningMember] = ()) -> JobDemand:
         """Build from members, taking the job id from the first one."""

@@ -4,6 +4,7 @@ and `OfferLabels`, how the offered resources are labelled, which a task's resour
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -21,6 +22,22 @@ _AGENT_SCALARS = frozenset(_AGENT_SCALAR_ORDER)
 #: changed once built (`mesos_gpu.core.tasktemplates.TaskInfoTemplate`), so tasks alike share these entries.
 _SCALAR_ENTRIES: dict[tuple[str | None, Resources], tuple[dict[str, Any], ...]] = {}
 _SCALAR_ENTRIES_LIMIT = 4096
+
+
+def _ports_entry(allocation: str | None, ports: Sequence[int]) -> dict[str, Any]:
+    """The unreserved RANGES entry of port numbers `ports`."""
+    items = [{"begin": begin, "end": end} for begin, end in ports_to_ranges(ports)]
+    entry: dict[str, Any] = {"name": "ports", "type": "RANGES", "ranges": {"range": items}, "role": "*"}
+    if allocation is not None:
+        entry["allocation_info"] = {"role": allocation}
+    return entry
+
+
+@functools.lru_cache(maxsize=8192)
+def _port_entry(allocation: str | None, port: int) -> dict[str, Any]:
+    """`_ports_entry` of one port, made once and shared by the TaskInfos that take it (never mutated, as
+    the scalar entries they share)."""
+    return _ports_entry(allocation, (port,))
 
 
 def _scalar_entries(milli: Mapping[str, int], allocation: str | None) -> tuple[dict[str, Any], ...]:
@@ -225,15 +242,11 @@ class OfferLabels:
             if resources.role != self.role or resources.allocation_role != self.allocation_role:
                 resources = resources.with_labels(role=self.role, allocation_role=self.allocation_role)
             return self.to_mesos(resources)
-        entries = list(shared)
-        if ports:
-            items = [{"begin": begin, "end": end} for begin, end in ports_to_ranges(ports)]
-            entry: dict[str, Any] = {"name": "ports", "type": "RANGES", "ranges": {"range": items},
-                                     "role": "*"}
-            if allocation is not None:
-                entry["allocation_info"] = {"role": allocation}
-            entries.append(entry)
-        return entries
+        if not ports:
+            return list(shared)
+        if len(ports) == 1 and type(port := ports[0]) is int and port >= 0:
+            return [*shared, _port_entry(allocation, port)]     # the common task: one port
+        return [*shared, _ports_entry(allocation, ports)]
 
     def __eq__(self, other: object) -> bool:
         """Alike labels: the same role and allocation role, and the same reservation details."""

@@ -62,24 +62,8 @@ def placement_order(members: Iterable[TaskDemand]) -> list[TaskDemand]:
 
 
 def validate(job: JobDemand) -> str | None:
-    """What is wrong with the demand itself, or None."""
-    if not job.members:
-        return f"job {job.job_id} has no member to place"
-    if len(job.members) == 1:
-        member = job.members[0]
-        if member.job_id != job.job_id:
-            return f"task {member.task_id} belongs to job {member.job_id}, not {job.job_id}"
-        return member.needs.problem
-    seen: set[str] = set()
-    for member in job.members:
-        if member.job_id != job.job_id:
-            return f"task {member.task_id} belongs to job {member.job_id}, not {job.job_id}"
-        if member.task_id in seen:
-            return f"task id {member.task_id} appears twice in job {job.job_id}"
-        seen.add(member.task_id)
-        if member.needs.problem is not None:
-            return member.needs.problem
-    return None
+    """What is wrong with the demand itself, or None (`JobDemand.problem`)."""
+    return job.problem
 
 
 class _Gang:
@@ -226,19 +210,17 @@ class PlacementCycle:
         demand = job if isinstance(job, JobDemand) else JobDemand.of(job)
         members = demand.members
         sizes = self._sizes
-        if sizes.knows(demand.job_id):
-            pass    # counted once, when first seen (a job waits through many cycles)
-        elif len(members) == 1:
+        # A job's GPU sizes are counted once, when first seen (a job waits through many cycles).
+        if len(members) == 1:
             first = members[0]
-            if first.share is not None or first.needs.gpus:    # CPU tasks are not GPU sizes
-                sizes.observe(demand.job_id, device_sizes(first))
-        else:
+            if (first.share is not None or first.needs.gpus) and not sizes.knows(demand.job_id):
+                sizes.observe(demand.job_id, device_sizes(first))    # (CPU tasks are not GPU sizes)
+            if not demand.running:
+                outcome = self.outcomes[demand.job_id] = self._place_alone(demand, first)
+                return outcome
+        elif not sizes.knows(demand.job_id):
             sizes.observe(demand.job_id, [size for member in members for size in device_sizes(member)])
-        if len(members) == 1 and not demand.running:
-            outcome = self._place_alone(demand, members[0])
-        else:
-            outcome = self._place(demand)
-        self.outcomes[demand.job_id] = outcome
+        outcome = self.outcomes[demand.job_id] = self._place(demand)
         return outcome
 
     def _place_alone(self, job: JobDemand, member: TaskDemand) -> Outcome:
@@ -276,7 +258,7 @@ class PlacementCycle:
 
     def _problem(self, job: JobDemand) -> str | None:
         """What is wrong with the demand, or with planning it in this cycle (again), or None."""
-        problem = validate(job)
+        problem = job.problem
         if problem is None and job.job_id in self.outcomes:
             problem = f"job {job.job_id} was already planned in this cycle"
         return problem

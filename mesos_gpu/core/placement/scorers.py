@@ -85,6 +85,14 @@ def best_agent(feasible: Sequence[AgentState], task: TaskDemand, job: JobContext
     if scorers is None:
         scorers = applicable(task, job, weights)
     best, best_score = feasible[0], -1.0
+    if len(scorers) == 1:   # the common case (a lone task: GPU packing only), `weighted_mean` unrolled
+        weight, scorer = scorers[0]
+        for agent in feasible:
+            one = scorer(agent, task, job)
+            score = weight * one / weight if one is not None else 0.0    # (the very floats it computes)
+            if score > best_score:
+                best, best_score = agent, score
+        return best
     for agent in feasible:
         score = weighted_mean(scorers, agent, task, job)
         if score > best_score:

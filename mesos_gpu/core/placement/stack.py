@@ -3,7 +3,7 @@ scorers -> best agent; or, when none fits, every agent counted under its first f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from mesos_gpu.core.placement import reasons
 from mesos_gpu.core.placement.demand import Needs, TaskDemand
@@ -102,8 +102,7 @@ class PlacementStack:
             if table is not None:
                 table.refresh()     # the tasks' GPU per cpu, as the jobs seen so far have moved it
             if table is not None and table.gpu_per_cpu > 0:
-                feasible = self._unstranded(
-                    (agent for bucket in buckets[whole:] for agent in bucket.values()), needs, job, counts)
+                feasible = self._unstranded(buckets[whole:], needs, job, counts)
             else:
                 if exact and whole < len(buckets) and needs.gpus == whole * 1000:
                     exact_fit = iter(buckets[whole].values())
@@ -190,56 +189,63 @@ class PlacementStack:
         if held:
             counts[reasons.insufficient_gpus_held(held)] = counts.pop(reasons.INSUFFICIENT_GPUS)
 
-    def _unstranded(self, candidates: Iterable[AgentState], needs: Needs, job: JobContext,
+    def _unstranded(self, buckets: Sequence[Mapping[int, AgentState]], needs: Needs, job: JobContext,
                     counts: Counts) -> list[AgentState]:
         """GPU best fit that does not strand GPUs behind cpus (after FGD's cpu-aware fragmentation).
 
         An agent *strands* GPU when its free GPU outgrows what its cpus left can serve at the tasks'
-        GPU per cpu `r` (the excess: free GPU - cpus * r). The candidates are the agents, in best-fit
-        order, that pass the filters and whose stranded GPU the task does not grow: the first one left
-        with no whole GPU free (a perfect fit), else up to `candidate_limit` of them (once one is found,
-        at most `4 * limit` more visited) for the scorers. When none of the first `UNSTRANDED_SCAN`
+        GPU per cpu `r` (the excess: free GPU - cpus * r). The candidates are the agents of `buckets`, in
+        best-fit order, that pass the filters and whose stranded GPU the task does not grow: the first one
+        left with no whole GPU free (a perfect fit), else up to `candidate_limit` of them (once one is
+        found, at most `4 * limit` more visited) for the scorers. When none of the first `UNSTRANDED_SCAN`
         feasible agents is such, the one whose stranded GPU grows least."""
         r = self._table.gpu_per_cpu  # type: ignore[union-attr]  # only called with a table
         free_on = self._free_on
         policy, missed = self.policy, self._missed
-        filters = SIMPLE_CHECK if needs.is_simple else AFTER_GPU_FILTERS
-        gpus, cpus = needs.gpus, needs.cpus
+        simple = needs.is_simple
+        filters = SIMPLE_CHECK if simple else AFTER_GPU_FILTERS
+        gpus, cpus, mem, disk, ports = needs.gpus, needs.cpus, needs.mem, needs.disk, needs.ports
         limit = policy.candidate_limit
         budget = limit * 4
         found: list[AgentState] = []
         best: AgentState | None = None
         best_growth = 0.0
         visited = 0
-        for agent in candidates:
-            for check in filters:
-                reason = check(agent, needs, job, policy)
-                if reason is not None:
-                    break
-            else:
-                free = agent.gpus + free_on.get(agent.index, 0)
-                after = free - gpus - (agent.cpus - cpus) * r
-                growth = after - max(free - agent.cpus * r, 0.0) if after > 0 else 0.0
-                if growth <= 0:
-                    if agent.gpus == gpus:
-                        return [agent]
-                    found.append(agent)
-                    if len(found) >= limit:
-                        break
-                    continue
-                if best is None or growth < best_growth:
-                    best, best_growth = agent, growth
-                visited += 1
-                if visited >= UNSTRANDED_SCAN and not found:
-                    break
-            if found:
-                budget -= 1
-                if not budget:
-                    break
-            elif best is None and reason is not None:
-                counts[reason] = counts.get(reason, 0) + 1
-                if not agent.unhealthy:
-                    missed.append(agent)
+        for bucket in buckets:      # (nested loops, not a generator: a cycle visits thousands of agents)
+            for agent in bucket.values():
+                reason: str | None = None
+                if simple and agent.cpus >= cpus and agent.mem >= mem and agent.disk >= disk \
+                        and agent.port_count >= ports:
+                    pass    # fits: what `simple_failure` answers, without the call (most agents visited)
+                else:
+                    for check in filters:
+                        reason = check(agent, needs, job, policy)
+                        if reason is not None:
+                            break
+                if reason is None:
+                    free = agent.gpus + free_on.get(agent.index, 0)
+                    after = free - gpus - (agent.cpus - cpus) * r
+                    growth = after - max(free - agent.cpus * r, 0.0) if after > 0 else 0.0
+                    if growth <= 0:
+                        if agent.gpus == gpus:
+                            return [agent]
+                        found.append(agent)
+                        if len(found) >= limit:
+                            return found
+                        continue
+                    if best is None or growth < best_growth:
+                        best, best_growth = agent, growth
+                    visited += 1
+                    if visited >= UNSTRANDED_SCAN and not found:
+                        return [best]
+                if found:
+                    budget -= 1
+                    if not budget:
+                        return found
+                elif best is None and reason is not None:
+                    counts[reason] = counts.get(reason, 0) + 1
+                    if not agent.unhealthy:
+                        missed.append(agent)
         if found:
             return found
         return [best] if best is not None else []

@@ -42,6 +42,13 @@ class GangRequest:
     tasks: tuple[TaskSpec, ...]
     reserve: bool = False
 
+    @functools.cached_property
+    def demand(self) -> JobDemand:
+        """What placement is asked (`job_demand`), worked out once: the state machine keeps a waiting job's
+        request from cycle to cycle (a cycle with 10,000 pending jobs would otherwise spend most of its
+        time rebuilding them)."""
+        return job_demand(self)
+
 
 #: What the state machine is given: places the requests (highest priority first) on one OFFERS event's
 #: offers and the scheduler's share hosts, and answers placement's own `CyclePlan`, which covers every
@@ -99,18 +106,6 @@ def make_planner(
     invalid, blocks nothing (nothing that frees up would let it run)."""
     planner = GangPlanner(policy)
     backfill = planner.policy.backfill
-    # A job's demand depends on its spec only: built once and kept while the job waits (a cycle with
-    # 10,000 pending jobs would otherwise spend most of its time rebuilding them).
-    demands: dict[str, tuple[object, JobDemand]] = {}
-
-    def demand_of(request: GangRequest) -> JobDemand:
-        cached = demands.get(request.job_id)
-        if cached is not None and cached[0] is request.spec:
-            return cached[1]
-        demand = job_demand(request)
-        demands[request.job_id] = (request.spec, demand)
-        return demand
-
     # The job that had agents held in the last cycle, and those agents: held for it again while it waits,
     # as Volcano's reservation locks its nodes until the job runs. Chosen afresh each cycle, they would
     # follow the offers of the moment, and later jobs would take what had been freeing up for it.
@@ -125,7 +120,7 @@ def make_planner(
         holder: tuple[str, tuple[str, ...]] | None = None
         blocker: str | None = None      # strict FIFO: the first job that waits; the rest wait behind it
         for request in requests:
-            demand = demand_of(request)
+            demand = request.demand     # (kept on the request while the job waits)
             if blocker is not None:
                 cycle.outcomes[request.job_id] = behind(demand, blocker, len(cycle.view.slots))
                 continue
@@ -146,8 +141,6 @@ def make_planner(
                     holder = (request.job_id, taken)
             if not backfill and isinstance(outcome, WaitReason):
                 blocker = request.job_id
-        for job_id in demands.keys() - cycle.outcomes.keys():
-            del demands[job_id]     # placed, killed or finished: no longer waiting
         kept.clear()
         if holder is not None:
             kept[holder[0]] = holder[1]

@@ -19,14 +19,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mesos_gpu.core import tasktemplates
+from mesos_gpu.core import scheduling, tasktemplates
 from mesos_gpu.core.commands import Accept
 from mesos_gpu.core.invariants import check_invariants
 from mesos_gpu.core.model import Isolation, JobSpec, JobState, TaskKey, TaskSpec
 from mesos_gpu.core.placement import AgentLaunch, CyclePlan, Plan, TaskPlacement
 from mesos_gpu.core.placement.offers import OfferLabels
 from mesos_gpu.core.resources import Resources, ResourcesError
-from mesos_gpu.core.scheduling import GangRequest, _request_resources, check_plan, task_demand
+from mesos_gpu.core.scheduling import GangRequest, _request_resources, check_plan, make_planner, task_demand
 from mesos_gpu.core.sharehosts import ShareHosts, check_share_plan
 from mesos_gpu.core.sharing import ShareGrant, ShareHostView
 from mesos_gpu.core.state import JobSubmitted, KillRequested, OffersReceived, SchedulerState, Subscribed
@@ -207,6 +207,25 @@ def test_a_waiting_jobs_request_is_kept_across_cycles_until_reserve_changes() ->
     assert seen[0] is seen[1] and not seen[0].reserve
     assert seen[2].reserve and seen[2].tasks is seen[0].tasks
     assert state.jobs["big"].members[TaskKey.parse("task-0")].task_id is None
+
+
+def test_a_waiting_jobs_demand_is_made_once_per_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[str] = []
+    real = scheduling.job_demand
+    monkeypatch.setattr(scheduling, "job_demand",
+                        lambda request: made.append(request.job_id) or real(request))
+    state = SchedulerState(make_planner(), reserve_after_seconds=10.0)
+    state.handle(Subscribed("F", 0.0))
+    state.handle(JobSubmitted(record("big", single_job("big", gpus=8)), 0.0))
+    for now in (1.0, 2.0, 3.0):     # waits: its request, and the demand on it, kept
+        state.handle(OffersReceived((offer("S1", gpus=1),), now))
+    assert made == ["big"]
+    first = state._requests["big"]
+    state.handle(OffersReceived((offer("S1", gpus=1),), 11.0))     # reserve now: a new request
+    assert made == ["big", "big"] and state._requests["big"] is not first
+    assert state._requests["big"].demand == first.demand
+    state.handle(KillRequested("big", 12.0))
+    assert "big" not in state._requests         # no longer waiting: request and demand dropped
 
 
 def test_the_template_cache_shares_alike_members_and_follows_the_settings_and_its_limit() -> None:

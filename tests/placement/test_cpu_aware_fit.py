@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mesos_gpu.core.placement import GangPlanner, PlacementPolicy, Plan
+from mesos_gpu.core.placement import stack as stack_module
 from mesos_gpu.core.placement.filters import AFTER_GPU_FILTERS, first_failure
 from mesos_gpu.core.placement.fragmentation import FragmentationTable, TaskSizes
 from mesos_gpu.core.placement.stack import UNSTRANDED_SCAN, PlacementStack
@@ -84,7 +85,8 @@ def test_the_planner_places_cpu_aware_once_it_has_seen_tasks():
     assert placed == ["exact", "roomy"]
 
 
-def reference_unstranded(stack: PlacementStack, needs, ctx, counts, *, r: float, free_on) -> list:
+def reference_unstranded(stack: PlacementStack, needs, ctx, counts, missed, *, r: float, free_on,
+                         scan: int) -> list:
     """`_unstranded` as its docstring says, agent by agent through every filter (no shortcut)."""
     policy, limit = stack.policy, stack.policy.candidate_limit
     found, best, best_growth, visited, budget = [], None, 0.0, 0, 4 * stack.policy.candidate_limit
@@ -105,7 +107,7 @@ def reference_unstranded(stack: PlacementStack, needs, ctx, counts, *, r: float,
             if best is None or growth < best_growth:
                 best, best_growth = candidate, growth
             visited += 1
-            if visited >= UNSTRANDED_SCAN and not found:
+            if visited >= scan and not found:
                 return [best]
         if found:
             budget -= 1
@@ -113,33 +115,76 @@ def reference_unstranded(stack: PlacementStack, needs, ctx, counts, *, r: float,
                 return found
         elif best is None and reason is not None:
             counts[reason] = counts.get(reason, 0) + 1
+            if not candidate.unhealthy:
+                missed.append(candidate)
     return found or ([best] if best is not None else [])
 
 
 @settings(max_examples=300, deadline=None)
-@given(agent_builders(max_agents=10), st.sampled_from([1, 2, 4]),
-       st.tuples(st.sampled_from([1, 2, 4]), st.sampled_from([0.5, 1, 4, 12]), st.sampled_from([0, 1, 300]),
-                 st.booleans()))
-def test_the_unstranded_scan_chooses_and_counts_as_every_filter_would(builders, limit, shape):
+@given(st.data())
+def test_the_unstranded_scan_chooses_and_counts_as_every_filter_would(data: st.DataObject) -> None:
     # The scan's simple-demand shortcut (no filter call for an agent that fits) and its nested loops
-    # decide as running the filters on every agent in best-fit order does.
-    gpus, cpus, ports, constrained = shape
-    policy = PlacementPolicy(candidate_limit=limit)
-    stack = stack_of(builders, policy, free_on={0: 500})
-    builder = task().gpus(gpus).cpus(cpus).ports(ports)
+    # decide, count and pass over agents as running the filters on every agent in best-fit order does;
+    # on a few agents or many (its budget and its `UNSTRANDED_SCAN` cut-off reached: that one made small).
+    many = data.draw(st.booleans())
+    builders = data.draw(agent_builders(max_agents=40 if many else 10))
+    for builder in builders:
+        builder.disk(data.draw(st.sampled_from([10_000, 100_000])))
+    limit = data.draw(st.sampled_from([1, 2, 4]))
+    gpus = data.draw(st.sampled_from([1, 2, 4]))
+    builder = task().gpus(gpus).cpus(data.draw(st.sampled_from([0.5, 1, 4, 12])))
+    builder.mem(data.draw(st.sampled_from([512, 4096, 100_000])))
+    builder.disk(data.draw(st.sampled_from([0, 50_000])))
+    builder.ports(data.draw(st.sampled_from([0, 1, 300])))
+    constrained = data.draw(st.booleans())
     if constrained:
         builder = builder.constraint("gpu_model", "UNLIKE", "T4")
     demand = builder.build()
     assert demand.needs.is_simple is not constrained
-    ctx = context(demand)
-    counts: dict[str, int] = {}
-    expected_counts: dict[str, int] = {}
-    whole = demand.needs.gpu_slots
+    scan = data.draw(st.sampled_from([2, 3, UNSTRANDED_SCAN])) if many else UNSTRANDED_SCAN
+    stack = stack_of(builders, PlacementPolicy(candidate_limit=limit), free_on={0: 500})
     stack._table.refresh()
     r = stack._table.gpu_per_cpu
     assert r == 1.0
-    got = stack._unstranded(stack.ledger.gpu_buckets[whole:], demand.needs, ctx, counts)
-    stack._missed.clear()
-    expected = reference_unstranded(stack, demand.needs, ctx, expected_counts, r=r, free_on={0: 500})
+    ctx = context(demand)
+    counts: dict[str, int] = {}
+    expected_counts: dict[str, int] = {}
+    expected_missed: list = []
+    whole = demand.needs.gpu_slots
+    kept = stack_module.UNSTRANDED_SCAN
+    stack_module.UNSTRANDED_SCAN = scan
+    try:
+        got = stack._unstranded(stack.ledger.gpu_buckets[whole:], demand.needs, ctx, counts)
+    finally:
+        stack_module.UNSTRANDED_SCAN = kept
+    expected = reference_unstranded(stack, demand.needs, ctx, expected_counts, expected_missed, r=r,
+                                    free_on={0: 500}, scan=scan)
     assert [a.agent_id for a in got] == [a.agent_id for a in expected]
     assert counts == expected_counts
+    assert [a.agent_id for a in stack._missed] == [a.agent_id for a in expected_missed]
+
+
+def unstranded_ids(stack: PlacementStack, demand) -> list[str]:
+    stack._table.refresh()
+    buckets = stack.ledger.gpu_buckets[demand.needs.gpu_slots:]
+    found = stack._unstranded(buckets, demand.needs, context(demand), {})
+    return [a.agent_id for a in found]
+
+
+def test_the_unstranded_scan_stops_at_its_budget_once_one_agent_is_found() -> None:
+    # limit 2: once u1 is found, 8 (4 x limit) more agents are visited: the 8 that would strand, not u2.
+    stranding = [agent(f"s{i}").gpus(2).cpus(2) for i in range(8)]
+    roomy = [agent("u1").gpus(2).cpus(16), *stranding, agent("u2").gpus(2).cpus(16)]
+    demand = task().gpus(1).cpus(2).build()
+    assert unstranded_ids(stack_of(roomy, PlacementPolicy(candidate_limit=2)), demand) == ["u1"]
+    fewer = [agent("u1").gpus(2).cpus(16), *stranding[:7], agent("u2").gpus(2).cpus(16)]
+    assert unstranded_ids(stack_of(fewer, PlacementPolicy(candidate_limit=2)), demand) == ["u1", "u2"]
+
+
+def test_when_every_agent_strands_the_least_stranding_of_the_first_scanned_is_taken(monkeypatch) -> None:
+    # Each agent strands less than the one before it (growth 1000, 500, 200, 100): with 3 scanned, s3.
+    agents = [agent(f"s{i}").gpus(2).cpus(cpus) for i, cpus in enumerate((2, 2.5, 2.8, 2.9), start=1)]
+    demand = task().gpus(1).cpus(2).build()
+    assert unstranded_ids(stack_of(agents), demand) == ["s4"]
+    monkeypatch.setattr(stack_module, "UNSTRANDED_SCAN", 3)
+    assert unstranded_ids(stack_of(agents), demand) == ["s3"]

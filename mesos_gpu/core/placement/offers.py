@@ -34,7 +34,7 @@ def _ports_entry(allocation: str | None, ports: Sequence[int]) -> dict[str, Any]
 
 
 @functools.lru_cache(maxsize=8192)
-def _port_entry(allocation: str | None, port: int) -> dict[str, Any]:
+def _one_port_entry(allocation: str | None, port: int) -> dict[str, Any]:
     """`_ports_entry` of one port, made once and shared by the TaskInfos that take it (never mutated, as
     the scalar entries they share)."""
     return _ports_entry(allocation, (port,))
@@ -245,7 +245,7 @@ class OfferLabels:
         if not ports:
             return list(shared)
         if len(ports) == 1 and type(port := ports[0]) is int and port >= 0:
-            return [*shared, _port_entry(allocation, port)]     # the common task: one port
+            return [*shared, _one_port_entry(allocation, port)]     # the common task: one port
         return [*shared, _ports_entry(allocation, ports)]
 
     def __eq__(self, other: object) -> bool:

@@ -61,11 +61,6 @@ def placement_order(members: Iterable[TaskDemand]) -> list[TaskDemand]:
                                           -m.needs.mem))
 
 
-def validate(job: JobDemand) -> str | None:
-    """What is wrong with the demand itself, or None (`JobDemand.problem`)."""
-    return job.problem
-
-
 class _Gang:
     """Places one job's members on a ledger, member by member, and undoes it all on failure."""
 

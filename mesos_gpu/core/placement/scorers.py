@@ -89,7 +89,8 @@ def best_agent(feasible: Sequence[AgentState], task: TaskDemand, job: JobContext
         weight, scorer = scorers[0]
         for agent in feasible:
             one = scorer(agent, task, job)
-            score = weight * one / weight if one is not None else 0.0    # (the very floats it computes)
+            # (the floats weighted_mean computes, but for the sign of a zero, which `>` does not see)
+            score = weight * one / weight if one is not None else 0.0
             if score > best_score:
                 best, best_score = agent, score
         return best

@@ -214,10 +214,10 @@ class PlacementStack:
         for bucket in buckets:      # (nested loops, not a generator: a cycle visits thousands of agents)
             for agent in bucket.values():
                 reason: str | None = None
-                if simple and agent.cpus >= cpus and agent.mem >= mem and agent.disk >= disk \
-                        and agent.port_count >= ports:
-                    pass    # fits: what `simple_failure` answers, without the call (most agents visited)
-                else:
+                # A simple demand that fits is told so without the call (`simple_failure`'s own test):
+                # most agents visited fit.
+                if not (simple and agent.cpus >= cpus and agent.mem >= mem and agent.disk >= disk
+                        and agent.port_count >= ports):
                     for check in filters:
                         reason = check(agent, needs, job, policy)
                         if reason is not None:

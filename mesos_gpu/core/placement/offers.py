@@ -18,10 +18,6 @@ _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
 #: The scalars a task usually asks for, in the order Mesos lists them (`wire.mesos_order`); ports come next.
 _AGENT_SCALAR_ORDER = ("cpus", "mem", "gpus", "disk")
 _AGENT_SCALARS = frozenset(_AGENT_SCALAR_ORDER)
-#: The scalar entries of a task's resources by (allocation role, request): TaskInfos are values, never
-#: changed once built (`mesos_gpu.core.tasktemplates.TaskInfoTemplate`), so tasks alike share these entries.
-_SCALAR_ENTRIES: dict[tuple[str | None, Resources], tuple[dict[str, Any], ...]] = {}
-_SCALAR_ENTRIES_LIMIT = 4096
 
 
 def _ports_entry(allocation: str | None, ports: Sequence[int]) -> dict[str, Any]:
@@ -38,6 +34,17 @@ def _one_port_entry(allocation: str | None, port: int) -> dict[str, Any]:
     """`_ports_entry` of one port, made once and shared by the TaskInfos that take it (never mutated, as
     the scalar entries they share)."""
     return _ports_entry(allocation, (port,))
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared_scalar_entries(allocation: str | None, request: Resources) -> tuple[dict[str, Any], ...] | None:
+    """The unreserved SCALAR entries of `request`, made once per (allocation role, request): TaskInfos are
+    values, never changed once built (`mesos_gpu.core.tasktemplates.TaskInfoTemplate`), so tasks alike
+    share these entries. None when the request has ranges or sets, or scalars the agent does not name."""
+    key = request.scalar_key()
+    if key is None or not _AGENT_SCALARS.issuperset(name for name, _ in key):
+        return None
+    return _scalar_entries(dict(key), allocation)
 
 
 def _scalar_entries(milli: Mapping[str, int], allocation: str | None) -> tuple[dict[str, Any], ...]:
@@ -229,14 +236,7 @@ class OfferLabels:
         shared = None
         if self.role == "*":
             allocation = self.allocation_role if self.allocation_role is not None else request.allocation_role
-            shared = _SCALAR_ENTRIES.get((allocation, request))     # kept only for the agent's names
-            if shared is None:
-                key = request.scalar_key()
-                if key is not None and _AGENT_SCALARS.issuperset(name for name, _ in key):
-                    shared = _scalar_entries(dict(key), allocation)
-                    if len(_SCALAR_ENTRIES) >= _SCALAR_ENTRIES_LIMIT:
-                        _SCALAR_ENTRIES.clear()
-                    _SCALAR_ENTRIES[(allocation, request)] = shared
+            shared = _shared_scalar_entries(allocation, request)
         if shared is None:
             resources = request.plus_ports(ports)
             if resources.role != self.role or resources.allocation_role != self.allocation_role:
